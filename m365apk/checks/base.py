@@ -1,0 +1,183 @@
+"""The check contract: metadata, results, and the guard that turns missing data into `unknown`.
+
+A check is a pure function of the snapshot. It never does I/O and never reads the clock
+(time comes from `snapshot.collected_at`), so the same snapshot always gives the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from m365apk.scanner.datasets import DATASETS, permissions_for
+from m365apk.scanner.snapshot import DatasetStatus, Snapshot
+
+
+class Status(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    PARTIAL = "partial"
+    NOT_APPLICABLE = "not_applicable"
+    NOT_LICENSED = "not_licensed"
+    UNKNOWN = "unknown"
+    ACCEPTED = "accepted"  # a fail or partial the school accepted as a risk (exceptions file)
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Area(StrEnum):
+    MFA = "mfa"
+    ADMIN_ROLES = "admin_roles"
+    PASSWORD = "password"
+    AUDIT_LOGGING = "audit_logging"
+    BACKUP = "backup"
+    APPLICATIONS = "applications"
+    ATTACK_SURFACE = "attack_surface"
+    DEVICES = "devices"
+
+
+class AffectedObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    display_name: str | None = None
+    detail: str | None = None
+
+
+class Evidence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    counts: dict[str, int] = Field(default_factory=dict)
+    affected: list[AffectedObject] = Field(default_factory=list)
+    affected_total: int = 0  # affected may be truncated; this is the full number
+    datasets: list[str] = Field(default_factory=list)
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check_id: str
+    status: Status
+    reason: str | None = None  # required unless pass or fail: says why, in Dutch
+    measured: Any = None
+    threshold: str | None = None
+    evidence: Evidence = Field(default_factory=Evidence)
+
+    def model_post_init(self, _: Any) -> None:
+        if self.status not in (Status.PASS, Status.FAIL) and not self.reason:
+            raise ValueError(f"{self.check_id}: status {self.status} needs a reason")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a threshold comes from (CIS, CISA SCuBA, Microsoft guidance)."""
+
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str  # stable forever: history and diffs key on it
+    title: str  # Dutch
+    area: Area
+    severity: Severity
+    datasets: tuple[str, ...]
+    basismaatregelen: tuple[int, ...]
+    norms: tuple[str, ...]
+    threshold: str  # Dutch, human readable
+    sources: tuple[Source, ...]
+    why: str  # "waarom is dit belangrijk", for a school leader
+    fix: str  # steps for the IT provider
+    evaluate: Callable[[Snapshot], CheckResult]
+    licence: str | None = None  # e.g. "Microsoft Entra ID P1"; None = every tenant
+    # Interchangeable sources: at least one must have been read (e.g. the registration report,
+    # or per-user methods on tenants without Entra ID P1).
+    alternatives: tuple[str, ...] = ()
+
+    @property
+    def all_datasets(self) -> tuple[str, ...]:
+        return self.datasets + self.alternatives
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.all_datasets if d not in DATASETS]
+        if unknown:
+            raise ValueError(f"check {self.id}: unknown datasets {unknown}")
+        if not self.basismaatregelen:
+            raise ValueError(f"check {self.id}: maps to no basismaatregel")
+
+    @property
+    def permissions(self) -> list[str]:
+        return permissions_for(self.all_datasets)
+
+    def run(self, snapshot: Snapshot) -> CheckResult:
+        """Evaluate, but first make sure every dataset the check relies on was read."""
+        missing = missing_data(self, snapshot)
+        if missing is not None:
+            return missing
+        result = self.evaluate(snapshot)
+        result.evidence.datasets = [d for d in self.all_datasets if snapshot.dataset(d).ok]
+        return result
+
+
+_STATUS_NL = {
+    DatasetStatus.FORBIDDEN: "geen leesrecht (toestemming ontbreekt)",
+    DatasetStatus.NOT_LICENSED: "licentie ontbreekt",
+    DatasetStatus.NOT_FOUND: "niet gevonden",
+    DatasetStatus.THROTTLED: "Microsoft Graph bleef 'te veel verzoeken' (429) antwoorden",
+    DatasetStatus.ERROR: "fout bij het ophalen",
+    DatasetStatus.NOT_COLLECTED: "niet opgehaald bij deze scan",
+}
+
+
+def _problem(snapshot: Snapshot, name: str) -> str:
+    ds = snapshot.dataset(name)
+    detail = _STATUS_NL[ds.status]
+    if ds.status is DatasetStatus.FORBIDDEN:
+        detail += f"; nodig: {ds.permission or DATASETS[name].permission}"
+    code = f" [{ds.http_status} {ds.error_code}]" if ds.http_status else ""
+    message = f": {ds.error_message}" if ds.error_message else ""
+    return f"{ds.endpoint or DATASETS[name].path}: {detail}{code}{message}."
+
+
+def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
+    """Unknown (or not_licensed) when data the check needs is not ok. Never a pass."""
+    missing = [n for n in check.datasets if not snapshot.dataset(n).ok]
+    if check.alternatives and not any(snapshot.dataset(n).ok for n in check.alternatives):
+        missing += list(check.alternatives)
+    if not missing:
+        return None
+    problems = [_problem(snapshot, n) for n in missing]
+    # A fallback that was deliberately skipped does not hide that the licence is the cause.
+    statuses = {snapshot.dataset(n).status for n in missing}
+    licence_only = DatasetStatus.NOT_LICENSED in statuses and statuses <= {
+        DatasetStatus.NOT_LICENSED,
+        DatasetStatus.NOT_COLLECTED,
+    }
+    if licence_only:
+        return CheckResult(
+            check_id=check.id,
+            status=Status.NOT_LICENSED,
+            reason=f"Vereist {check.licence or 'een licentie die de tenant niet heeft'}. "
+            + " ".join(problems),
+        )
+    return CheckResult(
+        check_id=check.id,
+        status=Status.UNKNOWN,
+        reason="Niet vastgesteld: gegevens konden niet worden gelezen. " + " ".join(problems),
+    )
+
+
+def affected(objects: list[AffectedObject], limit: int = 200) -> tuple[list[AffectedObject], int]:
+    """Sorted, truncated evidence list, and the full count (reports stay readable at scale)."""
+    ordered = sorted(objects, key=lambda o: ((o.display_name or "").lower(), o.id))
+    return ordered[:limit], len(ordered)

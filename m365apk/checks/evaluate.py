@@ -1,0 +1,23 @@
+"""Run checks over a snapshot. Deterministic: results come back in check-id order."""
+
+from __future__ import annotations
+
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import Check, CheckResult, Status
+
+
+def evaluate(snapshot: Snapshot, checks: list[Check]) -> list[CheckResult]:
+    results = []
+    for check in sorted(checks, key=lambda c: c.id):
+        try:
+            results.append(check.run(snapshot))
+        except Exception as exc:  # a broken (plug-in) check must not sink the whole APK
+            results.append(
+                CheckResult(
+                    check_id=check.id,
+                    status=Status.UNKNOWN,
+                    reason=f"De controle zelf faalde ({type(exc).__name__}: {exc}).",
+                )
+            )
+    return results

@@ -1,0 +1,68 @@
+"""Who is who in a school tenant: staff, students, guests, other accounts, and admins.
+
+Education licences name their audience (faculty vs student SKUs); accounts without either
+(service, shared and unlicensed admin accounts) are 'other'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from m365apk.scanner.licences import audience_by_sku
+from m365apk.scanner.snapshot import Snapshot
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+STAFF = "staff"
+STUDENT = "student"
+GUEST = "guest"
+OTHER = "other"
+
+
+def classify_users(snapshot: Snapshot) -> dict[str, str]:
+    """user id -> population, for enabled accounts only (disabled accounts cannot sign in)."""
+    skus = snapshot.dataset("subscribedSkus")
+    audience = audience_by_sku(skus.data) if skus.ok else {}
+    result: dict[str, str] = {}
+    for user in snapshot.dataset("users").data or []:
+        if not user.get("accountEnabled"):
+            continue
+        if (user.get("userType") or "Member").lower() == "guest":
+            result[user["id"]] = GUEST
+            continue
+        kinds = {audience.get(lic["skuId"]) for lic in user.get("assignedLicenses") or []}
+        # Staff wins over student: a teacher with a student test licence is still staff.
+        result[user["id"]] = STAFF if STAFF in kinds else STUDENT if STUDENT in kinds else OTHER
+    return result
+
+
+def role_holders(snapshot: Snapshot, role_id: str | None = None) -> dict[str, dict[str, Any]]:
+    """Users holding (any or one) active directory role, directly or via a role-assignable
+    group whose members were read. Keyed by user id."""
+    holders: dict[str, dict[str, Any]] = {}
+    members = snapshot.dataset("roleGroupMembers")
+    for assignment in snapshot.dataset("roleAssignments").data or []:
+        if role_id and assignment["roleDefinitionId"] != role_id:
+            continue
+        principal = assignment.get("principal") or {}
+        kind = principal.get("@odata.type")
+        if kind == "#microsoft.graph.user":
+            holders[principal["id"]] = principal
+        elif kind == "#microsoft.graph.group" and members.ok:
+            for member in members.data.get(assignment["principalId"], []):
+                holders[member["id"]] = member
+    return holders
+
+
+def unexpanded_role_groups(snapshot: Snapshot, role_id: str | None = None) -> list[str]:
+    """Groups holding a role whose members we could not read."""
+    members = snapshot.dataset("roleGroupMembers")
+    return sorted(
+        {
+            a["principalId"]
+            for a in snapshot.dataset("roleAssignments").data or []
+            if (not role_id or a["roleDefinitionId"] == role_id)
+            and (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.group"
+            and not (members.ok and a["principalId"] in members.data)
+        }
+    )

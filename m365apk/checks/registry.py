@@ -1,0 +1,63 @@
+"""Finding checks: the built-in catalogue plus any installed package's `m365apk.checks` entry point.
+
+An entry point may name a Check, an iterable of Checks, or a callable returning either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+
+from .base import Check
+
+ENTRY_POINT_GROUP = "m365apk.checks"
+
+
+class CheckLoadError(Exception):
+    pass
+
+
+def _as_checks(obj: object, origin: str) -> list[Check]:
+    if callable(obj) and not isinstance(obj, Check):
+        obj = obj()
+    if isinstance(obj, Check):
+        return [obj]
+    if isinstance(obj, Iterable):
+        found = list(obj)
+        bad = [x for x in found if not isinstance(x, Check)]
+        if not bad:
+            return found
+    raise CheckLoadError(f"{origin}: levert geen m365apk Check-objecten op")
+
+
+def plugin_checks() -> list[Check]:
+    checks: list[Check] = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+        except Exception as exc:  # a broken plugin must say which one it is
+            raise CheckLoadError(f"plug-in {ep.name} ({ep.value}) laadt niet: {exc}") from exc
+        checks.extend(_as_checks(loaded, f"plug-in {ep.name} ({ep.value})"))
+    return checks
+
+
+def all_checks(include_plugins: bool = True) -> list[Check]:
+    from .builtin import BUILTIN_CHECKS
+
+    checks = list(BUILTIN_CHECKS) + (plugin_checks() if include_plugins else [])
+    seen: dict[str, Check] = {}
+    for check in checks:
+        if check.id in seen:
+            raise CheckLoadError(f"dubbele check-id {check.id!r}")
+        seen[check.id] = check
+    return sorted(seen.values(), key=lambda c: c.id)
+
+
+def select_checks(checks: list[Check], ids: Iterable[str] | None) -> list[Check]:
+    if not ids:
+        return checks
+    wanted = set(ids)
+    unknown = wanted - {c.id for c in checks}
+    if unknown:
+        raise CheckLoadError(f"onbekende check-id(s): {', '.join(sorted(unknown))}")
+    return [c for c in checks if c.id in wanted]

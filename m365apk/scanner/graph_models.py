@@ -1,0 +1,163 @@
+"""Pydantic shapes of the Graph objects we read, holding only the fields our checks use.
+
+These are TypedDicts on purpose: pydantic validates each page straight from bytes into plain
+dicts (extra fields dropped), which costs microseconds per object and keeps a 100,000-user
+snapshot small. msgraph-sdk's generated models cost milliseconds per object (see benchmarks/).
+Field names are exactly Graph's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typing_extensions import NotRequired, TypedDict
+
+from pydantic import ConfigDict, TypeAdapter, with_config
+
+
+@with_config(ConfigDict(extra="ignore"))
+class AssignedLicense(TypedDict):
+    skuId: str
+    disabledPlans: NotRequired[list[str]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class User(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    userPrincipalName: NotRequired[str | None]
+    accountEnabled: NotRequired[bool | None]
+    userType: NotRequired[str | None]
+    onPremisesSyncEnabled: NotRequired[bool | None]
+    assignedLicenses: NotRequired[list[AssignedLicense]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class UserRegistrationDetail(TypedDict):
+    id: str
+    userPrincipalName: NotRequired[str | None]
+    userDisplayName: NotRequired[str | None]
+    userType: NotRequired[str | None]
+    isAdmin: NotRequired[bool | None]
+    isMfaRegistered: NotRequired[bool | None]
+    isMfaCapable: NotRequired[bool | None]
+    isSsprRegistered: NotRequired[bool | None]
+    isPasswordlessCapable: NotRequired[bool | None]
+    methodsRegistered: NotRequired[list[str]]
+    lastUpdatedDateTime: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class ServicePlan(TypedDict):
+    servicePlanId: str
+    servicePlanName: NotRequired[str | None]
+    provisioningStatus: NotRequired[str | None]
+    appliesTo: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class PrepaidUnits(TypedDict):
+    enabled: NotRequired[int | None]
+    suspended: NotRequired[int | None]
+    warning: NotRequired[int | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class SubscribedSku(TypedDict):
+    skuId: str
+    skuPartNumber: NotRequired[str | None]
+    capabilityStatus: NotRequired[str | None]
+    consumedUnits: NotRequired[int | None]
+    appliesTo: NotRequired[str | None]
+    prepaidUnits: NotRequired[PrepaidUnits | None]
+    servicePlans: NotRequired[list[ServicePlan]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class VerifiedDomain(TypedDict):
+    name: str
+    isDefault: NotRequired[bool | None]
+    isInitial: NotRequired[bool | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class Organization(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    createdDateTime: NotRequired[str | None]
+    onPremisesSyncEnabled: NotRequired[bool | None]
+    verifiedDomains: NotRequired[list[VerifiedDomain]]
+
+
+# `@odata.type` is not a valid identifier, so principals carry it through this functional form.
+Principal = with_config(ConfigDict(extra="ignore"))(
+    TypedDict(  # noqa: UP013
+        "Principal",
+    {
+        "@odata.type": str,
+        "id": str,
+        "displayName": NotRequired[str | None],
+        "userPrincipalName": NotRequired[str | None],
+        "accountEnabled": NotRequired[bool | None],
+        "userType": NotRequired[str | None],
+        "onPremisesSyncEnabled": NotRequired[bool | None],
+        "appId": NotRequired[str | None],
+    },
+    )
+)
+
+
+@with_config(ConfigDict(extra="ignore"))
+class RoleAssignment(TypedDict):
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: NotRequired[str | None]
+    principal: NotRequired[Principal | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class RoleDefinition(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    templateId: NotRequired[str | None]
+    isBuiltIn: NotRequired[bool | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class SecurityDefaultsPolicy(TypedDict):
+    id: str
+    isEnabled: bool
+    displayName: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class ConditionalAccessPolicy(TypedDict):
+    """CA policies are small and their nesting matters to later checks: keep it whole."""
+
+    id: str
+    displayName: NotRequired[str | None]
+    state: str
+    conditions: NotRequired[dict[str, Any] | None]
+    grantControls: NotRequired[dict[str, Any] | None]
+    sessionControls: NotRequired[dict[str, Any] | None]
+
+
+def page_adapter(item: type) -> TypeAdapter[Any]:
+    """A validator for one OData collection page whose `value` holds `item` objects."""
+
+    page = with_config(ConfigDict(extra="ignore"))(
+        TypedDict(  # noqa: UP013
+            f"{item.__name__}Page",
+            {"value": list[item], "@odata.nextLink": NotRequired[str]},  # type: ignore[valid-type]
+        )
+    )
+    return TypeAdapter(page)
+
+
+AuthenticationMethod = with_config(ConfigDict(extra="ignore"))(
+    TypedDict(  # noqa: UP013
+        "AuthenticationMethod",
+        {"@odata.type": str, "id": str},
+    )
+)

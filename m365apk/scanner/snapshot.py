@@ -1,0 +1,107 @@
+"""The snapshot: everything one scan collected, as evidence that can be re-evaluated offline.
+
+Graph data keeps Graph's own (camelCase) field names so that fixtures and snapshots can be held
+against the Graph documentation. Our own metadata uses snake_case.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SNAPSHOT_SCHEMA_VERSION = 1
+
+
+class DatasetStatus(StrEnum):
+    OK = "ok"
+    FORBIDDEN = "forbidden"  # permission not consented (403 Authorization_RequestDenied)
+    NOT_LICENSED = "not_licensed"  # tenant lacks the licence the endpoint needs
+    NOT_FOUND = "not_found"
+    THROTTLED = "throttled"  # still 429 after every retry
+    ERROR = "error"  # anything else: 5xx, timeout, malformed response
+    NOT_COLLECTED = "not_collected"  # no selected check asked for it
+
+
+class Dataset(BaseModel):
+    """One endpoint's outcome. `data` is a list for collections, a dict for single objects."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: DatasetStatus
+    endpoint: str = Field(description="method and path as sent, e.g. GET /v1.0/users")
+    permission: str = Field(description="least-privileged application permission it needs")
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    pages: int = 0
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is DatasetStatus.OK
+
+
+class TenantInfo(BaseModel):
+    tenant_id: str
+    display_name: str | None = None
+    default_domain: str | None = None
+
+
+class LicenceSummary(BaseModel):
+    """What the tenant is licensed for, derived from subscribedSkus service plans."""
+
+    known: bool = False  # False when subscribedSkus could not be read
+    entra_plan: str = "unknown"  # free | p1 | p2 | unknown
+    intune: bool = False
+    skus: list[str] = Field(default_factory=list)  # skuPartNumber of enabled SKUs, sorted
+
+
+class CollectionStats(BaseModel):
+    http_requests: int = 0
+    retries: int = 0
+    throttled_responses: int = 0
+    duration_seconds: float = 0.0
+
+
+class ToolInfo(BaseModel):
+    name: str = "m365apk"
+    version: str
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = SNAPSHOT_SCHEMA_VERSION
+    tool: ToolInfo
+    tenant: TenantInfo
+    collected_at: datetime = Field(description="UTC; the only clock checks may use")
+    source: str = Field(description="'graph' for a real tenant, 'demo:<profile>' for the simulator")
+    graph_base_url: str
+    datasets: dict[str, Dataset]
+    licences: LicenceSummary = Field(default_factory=LicenceSummary)
+    stats: CollectionStats = Field(default_factory=CollectionStats)
+
+    def dataset(self, name: str) -> Dataset:
+        found = self.datasets.get(name)
+        if found is None:
+            return Dataset(status=DatasetStatus.NOT_COLLECTED, endpoint="", permission="")
+        return found
+
+    @property
+    def partial(self) -> bool:
+        """True when any collected dataset could not be read: the report must say so up front."""
+        return any(
+            d.status not in (DatasetStatus.OK, DatasetStatus.NOT_COLLECTED)
+            for d in self.datasets.values()
+        )
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> Snapshot:
+        return cls.model_validate_json(path.read_bytes())
