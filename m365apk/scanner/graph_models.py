@@ -8,11 +8,10 @@ Field names are exactly Graph's.
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing_extensions import NotRequired, TypedDict
+from typing import Any, NotRequired
 
 from pydantic import ConfigDict, TypeAdapter, with_config
+from typing_extensions import TypedDict
 
 
 @with_config(ConfigDict(extra="ignore"))

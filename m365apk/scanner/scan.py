@@ -1,0 +1,85 @@
+"""One scan, start to finish: collect -> snapshot -> evaluate -> report. Nothing flows back."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m365apk.checks.base import Check, CheckResult
+from m365apk.checks.evaluate import evaluate
+from m365apk.reports.html import write_reports
+from m365apk.reports.model import Report, build_report
+
+from .collector import Progress, collect
+from .errors import AuthError
+from .graph import GraphClient, GraphSettings
+from .snapshot import DatasetStatus, Snapshot
+
+
+@dataclass
+class ScanOutput:
+    snapshot: Snapshot
+    results: list[CheckResult]
+    report: Report
+    paths: dict[str, Path]
+
+
+def report_from_snapshot(snapshot: Snapshot, checks: list[Check], out_dir: Path) -> ScanOutput:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = evaluate(snapshot, checks)
+    report = build_report(snapshot, checks, results)
+    paths = write_reports(report, out_dir)
+    return ScanOutput(snapshot, results, report, paths)
+
+
+async def _collect(
+    credential: Any,
+    settings: GraphSettings,
+    checks: list[Check],
+    tenant_id: str,
+    source: str,
+    progress: Progress | None,
+    on_page: Any = None,
+) -> Snapshot:
+    client = GraphClient(credential, settings, on_page=on_page)
+    try:
+        names = {name for check in checks for name in check.all_datasets}
+        return await collect(client, names, tenant_id=tenant_id, source=source, progress=progress)
+    finally:
+        await client.aclose()
+
+
+def run_scan(
+    credential: Any,
+    settings: GraphSettings,
+    checks: list[Check],
+    *,
+    tenant_id: str,
+    out_dir: Path,
+    source: str = "graph",
+    progress: Progress | None = None,
+    on_page: Any = None,
+) -> ScanOutput:
+    snapshot = asyncio.run(
+        _collect(credential, settings, checks, tenant_id, source, progress, on_page)
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # The evidence is on disk before anything else can go wrong.
+    snapshot_path = out_dir / "snapshot.json"
+    snapshot.write(snapshot_path)
+    output = report_from_snapshot(snapshot, checks, out_dir)
+    output.paths["snapshot"] = snapshot_path
+    return output
+
+
+def consent_problem(snapshot: Snapshot) -> AuthError | None:
+    """Every endpoint refused us: the app has no (admin-consented) permissions in this tenant."""
+    statuses = {d.status for d in snapshot.datasets.values()} - {DatasetStatus.NOT_COLLECTED}
+    if statuses == {DatasetStatus.FORBIDDEN}:
+        return AuthError(
+            "Geen enkele Graph-toestemming werkt in deze tenant: is admin consent gegeven "
+            "voor de app? (rapport is wel geschreven)"
+        )
+    return None

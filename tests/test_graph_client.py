@@ -1,0 +1,252 @@
+"""The Graph client against respx-mocked Graph: paging, retries, errors, malformed bodies."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+import respx
+
+from m365apk.scanner.datasets import DATASETS
+from m365apk.scanner.errors import AuthError
+from m365apk.scanner.graph import GraphClient, GraphSettings
+from m365apk.scanner.snapshot import DatasetStatus
+
+from .conftest import FAST, StaticCredential
+
+BASE = "https://graph.microsoft.com/v1.0"
+USERS = f"{BASE}/users"
+
+
+def _users(start: int, n: int) -> list[dict]:
+    return [
+        {"id": f"u{i}", "displayName": f"User {i}", "accountEnabled": True, "extra": "dropped"}
+        for i in range(start, start + n)
+    ]
+
+
+def _page(items: list[dict], next_link: str | None = None) -> httpx.Response:
+    body: dict = {"@odata.context": f"{BASE}/$metadata#users", "value": items}
+    if next_link:
+        body["@odata.nextLink"] = next_link
+    return httpx.Response(200, json=body)
+
+
+def _error(status: int, code: str, message: str, headers: dict | None = None) -> httpx.Response:
+    return httpx.Response(
+        status, json={"error": {"code": code, "message": message}}, headers=headers or {}
+    )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+@respx.mock
+def test_many_pages_are_followed_with_first_query_and_token(graph_client: GraphClient) -> None:
+    pages = 7
+    route = respx.get(USERS)
+    responses = [
+        _page(_users(i * 999, 999), f"{USERS}?$top=999&$skiptoken=tok{i + 1}")
+        for i in range(pages - 1)
+    ] + [_page(_users((pages - 1) * 999, 5))]
+    route.side_effect = responses
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.OK
+    assert ds.pages == pages
+    assert len(ds.data) == (pages - 1) * 999 + 5
+    assert len({u["id"] for u in ds.data}) == len(ds.data)
+    assert "extra" not in ds.data[0]  # trimmed to the fields we keep
+    first = route.calls[0].request
+    assert first.url.params["$top"] == "999"
+    assert "accountEnabled" in first.url.params["$select"]
+    assert route.calls[3].request.url.params["$skiptoken"] == "tok3"
+    assert all(c.request.headers["Authorization"] == "Bearer test-token" for c in route.calls)
+
+
+@respx.mock
+def test_429_with_retry_after_is_retried_after_that_delay() -> None:
+    client = GraphClient(StaticCredential(), GraphSettings(**FAST))
+    route = respx.get(USERS)
+    route.side_effect = [
+        _error(429, "TooManyRequests", "slow down", {"Retry-After": "1"}),
+        _page(_users(0, 3)),
+    ]
+    loop_time = {}
+
+    async def go():
+        start = asyncio.get_running_loop().time()
+        ds = await client.dataset(DATASETS["users"])
+        loop_time["elapsed"] = asyncio.get_running_loop().time() - start
+        return ds
+
+    ds = run(go())
+    assert ds.status is DatasetStatus.OK and len(ds.data) == 3
+    assert route.call_count == 2
+    assert loop_time["elapsed"] >= 0.95  # honoured Retry-After: 1
+    assert client.stats.throttled_responses == 1 and client.stats.retries == 1
+
+
+@respx.mock
+def test_429_without_retry_after_backs_off_and_gives_up_as_throttled() -> None:
+    settings = GraphSettings(max_retries=3, **FAST)
+    client = GraphClient(StaticCredential(), settings)
+    route = respx.get(f"{BASE}/identity/conditionalAccess/policies")
+    route.side_effect = [_error(429, "TooManyRequests", "CA bucket")] * 4
+    ds = run(client.dataset(DATASETS["conditionalAccessPolicies"]))
+    assert route.call_count == 4  # first try + 3 retries
+    assert ds.status is DatasetStatus.THROTTLED
+    assert ds.http_status == 429 and ds.error_code == "TooManyRequests"
+    assert client.stats.retries == 3
+
+
+@respx.mock
+def test_503_then_success(graph_client: GraphClient) -> None:
+    route = respx.get(USERS)
+    route.side_effect = [_error(503, "serviceNotAvailable", "busy"), _page(_users(0, 2))]
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.OK and route.call_count == 2
+
+
+@respx.mock
+def test_503_forever_is_an_error_not_a_result() -> None:
+    client = GraphClient(StaticCredential(), GraphSettings(max_retries=2, **FAST))
+    respx.get(USERS).mock(return_value=_error(503, "serviceNotAvailable", "down"))
+    ds = run(client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and ds.http_status == 503 and ds.data is None
+
+
+@respx.mock
+def test_403_missing_permission_is_forbidden_with_graph_code(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(
+        return_value=_error(
+            403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."
+        )
+    )
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.FORBIDDEN
+    assert ds.error_code == "Authorization_RequestDenied"
+    assert ds.permission == "User.Read.All"
+
+
+@respx.mock
+def test_403_non_premium_is_not_licensed(graph_client: GraphClient) -> None:
+    respx.get(f"{BASE}/reports/authenticationMethods/userRegistrationDetails").mock(
+        return_value=_error(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        )
+    )
+    ds = run(graph_client.dataset(DATASETS["userRegistrationDetails"]))
+    assert ds.status is DatasetStatus.NOT_LICENSED and ds.http_status == 403
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"value": [ {"id": ', b"<html>gateway</html>", b'{"value": [{"displayName": "no id"}]}'],
+)
+@respx.mock
+def test_malformed_json_is_an_error_with_reason(graph_client: GraphClient, body: bytes) -> None:
+    respx.get(USERS).mock(return_value=httpx.Response(200, content=body))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR
+    assert ds.error_code == "malformed_response"
+    assert ds.data is None
+
+
+@respx.mock
+def test_malformed_error_body_keeps_status(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(return_value=httpx.Response(403, content=b"<html>denied</html>"))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.FORBIDDEN and ds.http_status == 403
+
+
+@respx.mock
+def test_next_link_to_foreign_host_is_refused(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(return_value=_page(_users(0, 1), "https://evil.example/v1.0/users"))
+    evil = respx.get("https://evil.example/v1.0/users")
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and "andere host" in ds.error_message
+    assert not evil.called
+
+
+@respx.mock
+def test_timeout_is_an_error(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(side_effect=httpx.ReadTimeout("slow"))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and ds.error_code == "timeout"
+
+
+@respx.mock
+def test_single_object_dataset(graph_client: GraphClient) -> None:
+    respx.get(f"{BASE}/policies/identitySecurityDefaultsEnforcementPolicy").mock(
+        return_value=httpx.Response(
+            200, json={"id": "00000000-0000-0000-0000-000000000005", "isEnabled": False}
+        )
+    )
+    ds = run(graph_client.dataset(DATASETS["securityDefaults"]))
+    assert ds.status is DatasetStatus.OK and ds.data["isEnabled"] is False
+
+
+@respx.mock
+def test_fan_out_reads_each_key_and_skips_404(graph_client: GraphClient) -> None:
+    respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
+    respx.get(f"{BASE}/groups/g2/members").mock(
+        return_value=_error(404, "Request_ResourceNotFound", "gone")
+    )
+    ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
+    assert ds.status is DatasetStatus.OK
+    assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2
+
+
+@respx.mock
+def test_fan_out_forbidden_marks_whole_dataset(graph_client: GraphClient) -> None:
+    respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
+    respx.get(f"{BASE}/groups/g2/members").mock(
+        return_value=_error(403, "Authorization_RequestDenied", "no")
+    )
+    ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
+    assert ds.status is DatasetStatus.FORBIDDEN and ds.data is None
+
+
+def test_authentication_failure_stops_the_scan() -> None:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    class Expired:
+        async def get_token(self, *a, **k):
+            raise ClientAuthenticationError(
+                message="AADSTS7000222: The provided client secret keys are expired."
+            )
+
+    client = GraphClient(Expired(), GraphSettings(**FAST))
+    with respx.mock, pytest.raises(AuthError, match="verlopen"):
+        run(client.dataset(DATASETS["users"]))
+
+
+def test_concurrency_is_bounded() -> None:
+    in_flight = {"now": 0, "max": 0}
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        in_flight["now"] += 1
+        in_flight["max"] = max(in_flight["max"], in_flight["now"])
+        await asyncio.sleep(0.01)
+        in_flight["now"] -= 1
+        return _page([{"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "p"}])
+
+    client = GraphClient(StaticCredential(), GraphSettings(max_concurrency=3, **FAST))
+    with respx.mock:
+        respx.route(url__regex=r".*/authentication/methods$").mock(side_effect=slow)
+        keys = [f"u{i}" for i in range(20)]
+        ds = run(client.fan_out(DATASETS["userAuthenticationMethods"], keys))
+    assert ds.status is DatasetStatus.OK and len(ds.data) == 20
+    assert in_flight["max"] == 3
+
+
+def test_secret_never_in_repr() -> None:
+    from m365apk.scanner.auth import LoopbackClientSecretCredential
+
+    cred = LoopbackClientSecretCredential("http://127.0.0.1:1/t/oauth2/v2.0/token", "app", "s3cr3t")
+    assert "s3cr3t" not in repr(cred) and "s3cr3t" not in json.dumps(str(vars(cred).keys()))
