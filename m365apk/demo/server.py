@@ -1,0 +1,877 @@
+"""A simulated Microsoft Graph: a real HTTP server on 127.0.0.1 serving school tenants.
+
+It powers the demo, the integration tests and the benchmarks, so it behaves as Graph does
+where a client must cope (shapes from shared/reference/graph-reference.md):
+
+- client-credentials token endpoint per tenant (`/{tenant}/oauth2/v2.0/token`), Entra's
+  AADSTS error bodies, signed tokens carrying the consented application permissions (`roles`);
+- OData paging with an absolute `@odata.nextLink` and an opaque `$skiptoken`, each endpoint's
+  `$top` limit, `$select`, `$expand=principal`, the `$filter` subset we use, `$count` with
+  `ConsistencyLevel: eventual`;
+- Graph's error bodies: 401 InvalidAuthenticationToken, 403 Authorization_RequestDenied for a
+  missing permission, 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant for report
+  endpoints without Entra ID P1, 400 for unsupported queries, 404 Request_ResourceNotFound;
+- injected faults (429 with or without Retry-After, 503, 500, malformed bodies) and latency.
+
+Loopback only, on purpose: it serves demo data and trusts nothing it did not issue itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import math
+import re
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+
+from .tenant import TenantData, load_profile
+
+GRAPH_AUDIENCE = "https://graph.microsoft.com"
+JSON_TYPE = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;"
+    "IEEE754Compatible=false;charset=utf-8"
+)
+NON_PREMIUM = (
+    "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+    "Neither tenant is B2C or tenant doesn't have premium license",
+)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected answer: status, optional Retry-After (seconds), optional raw body."""
+
+    status: int
+    retry_after: float | None = None
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    query: str
+    status: int
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True)
+class Route:
+    pattern: re.Pattern[str]
+    handler: str  # method name on _Api
+    permissions: tuple[str, ...]  # any one of these (least privileged first, as Graph documents)
+    needs_p1: bool = False
+
+
+def _route(path: str, handler: str, *permissions: str, needs_p1: bool = False) -> Route:
+    regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
+    return Route(re.compile(f"^{regex}$"), handler, permissions, needs_p1)
+
+
+ROUTES = (
+    _route("/organization", "organization", "Organization.Read.All", "Directory.Read.All"),
+    _route("/subscribedSkus", "subscribed_skus", "Organization.Read.All", "Directory.Read.All"),
+    _route("/users", "users", "User.Read.All", "Directory.Read.All"),
+    _route("/users/\\$count", "users_count", "User.Read.All", "Directory.Read.All"),
+    _route("/users/{id}", "user", "User.Read.All", "Directory.Read.All"),
+    _route(
+        "/users/{id}/authentication/methods", "auth_methods", "UserAuthenticationMethod.Read.All"
+    ),
+    _route(
+        "/reports/authenticationMethods/userRegistrationDetails",
+        "registration_details",
+        "AuditLog.Read.All",
+        "UserAuthenticationMethod.Read.All",
+        needs_p1=True,
+    ),
+    _route(
+        "/roleManagement/directory/roleDefinitions",
+        "role_definitions",
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+        "Directory.Read.All",
+    ),
+    _route(
+        "/roleManagement/directory/roleAssignments",
+        "role_assignments",
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+        "Directory.Read.All",
+    ),
+    _route("/groups", "groups", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"),
+    _route(
+        "/groups/{id}/members",
+        "group_members",
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Directory.Read.All",
+    ),
+    _route(
+        "/servicePrincipals", "service_principals", "Application.Read.All", "Directory.Read.All"
+    ),
+    _route(
+        "/policies/identitySecurityDefaultsEnforcementPolicy",
+        "security_defaults",
+        "Policy.Read.All",
+    ),
+    _route(
+        "/identity/conditionalAccess/policies",
+        "ca_policies",
+        "Policy.Read.All",
+        "Policy.Read.ConditionalAccess",
+    ),
+)
+
+# $top limits: directory objects 999 (default 100); the rest serve everything in one page.
+PAGE_LIMITS = {
+    "users": (100, 999),
+    "group_members": (100, 999),
+    "groups": (100, 999),
+    "service_principals": (100, 999),
+    "registration_details": (1000, 999),
+}
+# Properties Graph knows but only returns when selected or set (a $select of them is valid).
+EXTRA_PROPERTIES = {
+    "users": {"signInActivity", "onPremisesImmutableId", "provisionedPlans", "department"},
+}
+
+
+class SimulatedGraph:
+    """Serves one or more tenants on 127.0.0.1 until stopped (also a context manager)."""
+
+    def __init__(
+        self,
+        tenants: TenantData | Sequence[TenantData],
+        latency_ms: float = 0.0,
+        *,
+        port: int = 0,
+        secret_expired: bool = False,
+    ) -> None:
+        self.tenants = [tenants] if isinstance(tenants, TenantData) else list(tenants)
+        self.latency = latency_ms / 1000.0
+        self.secret_expired = secret_expired
+        self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
+        self.requests: list[RequestRecord] = []
+        self._faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._apis = {t.tenant_id: _Api(t, self) for t in self.tenants}
+        handler = type("Handler", (_Handler,), {"sim": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def graph_url(self) -> str:
+        return f"{self.base_url}/v1.0"
+
+    @property
+    def token_url(self) -> str:
+        return self.token_url_for(self.tenants[0].tenant_id)
+
+    def token_url_for(self, tenant_id: str) -> str:
+        return f"{self.base_url}/{tenant_id}/oauth2/v2.0/token"
+
+    def start(self) -> SimulatedGraph:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> SimulatedGraph:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def inject(self, path: str, *faults: Fault) -> None:
+        """The next requests to `path` (relative to the version root) get these answers."""
+        with self._lock:
+            self._faults[path].extend(faults)
+
+    def next_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            queue = self._faults.get(path)
+            return queue.popleft() if queue else None
+
+    def record(self, record: RequestRecord) -> None:
+        with self._lock:
+            self.requests.append(record)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # --- tokens -----------------------------------------------------------------------------
+
+    def issue_token(self, tenant: TenantData) -> str:
+        now = int(time.time())
+        header = {"typ": "JWT", "alg": "HS256"}
+        claims = {
+            "aud": GRAPH_AUDIENCE,
+            "iss": f"https://sts.windows.net/{tenant.tenant_id}/",
+            "iat": now,
+            "nbf": now,
+            "exp": now + 3599,
+            "appid": tenant.client_id,
+            "idtyp": "app",
+            "tid": tenant.tenant_id,
+            "roles": sorted(tenant.granted_permissions),
+        }
+        signing_input = f"{_b64(header)}.{_b64(claims)}"
+        signature = hmac.new(self.key, signing_input.encode(), hashlib.sha256).digest()
+        return f"{signing_input}.{_b64raw(signature)}"
+
+    def verify_token(self, authorization: str | None) -> dict[str, Any]:
+        if not authorization or not authorization.startswith("Bearer "):
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+        token = authorization.removeprefix("Bearer ")
+        try:
+            signing_input, signature = token.rsplit(".", 1)
+            expected = hmac.new(self.key, signing_input.encode(), hashlib.sha256).digest()
+            if not hmac.compare_digest(_unb64(signature), expected):
+                raise ValueError("signature")
+            claims = json.loads(_unb64(signing_input.split(".")[1]))
+        except (ValueError, IndexError):
+            raise GraphError(
+                401, "InvalidAuthenticationToken", "Access token validation failure."
+            ) from None
+        if claims.get("exp", 0) < time.time():
+            raise GraphError(
+                401,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+            )
+        if claims.get("aud") != GRAPH_AUDIENCE:
+            raise GraphError(
+                401,
+                "InvalidAuthenticationToken",
+                "Access token validation failure. Invalid audience.",
+            )
+        return claims
+
+    def token_response(self, tenant_ref: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        tenant = next(
+            (t for t in self.tenants if tenant_ref in (t.tenant_id, t.default_domain)), None
+        )
+        if tenant is None:
+            return _aad_error(
+                400,
+                "invalid_request",
+                90002,
+                f"Tenant '{tenant_ref}' not found. Check to make sure you have the correct "
+                "tenant ID and are signing into the correct cloud.",
+            )
+        if form.get("grant_type") != "client_credentials":
+            return _aad_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                "The app requested an unsupported grant type.",
+            )
+        if form.get("client_id") != tenant.client_id:
+            return _aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}' was not found in the "
+                f"directory '{tenant.display_name}'. This can happen if the application has "
+                "not been installed by the administrator of the tenant or consented to by any "
+                "user in the tenant.",
+            )
+        if not hmac.compare_digest(
+            (form.get("client_secret") or "").encode(), tenant.client_secret.encode()
+        ):
+            return _aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request "
+                "is the client secret value, not the client secret ID, for a secret added to "
+                f"app '{tenant.client_id}'.",
+            )
+        if self.secret_expired:
+            return _aad_error(
+                401,
+                "invalid_client",
+                7000222,
+                f"The provided client secret keys for app '{tenant.client_id}' are expired. "
+                "Visit the Azure portal to create new keys for your app.",
+            )
+        if not (form.get("scope") or "").endswith("/.default"):
+            return _aad_error(
+                400,
+                "invalid_scope",
+                1002012,
+                "The provided value for scope is not valid. Client credential flows must have "
+                "a scope value with /.default suffixed to the resource identifier.",
+            )
+        token = self.issue_token(tenant)
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": 3599,
+            "ext_expires_in": 3599,
+            "access_token": token,
+        }
+
+    def api_for(self, claims: dict[str, Any]) -> _Api:
+        api = self._apis.get(claims.get("tid", ""))
+        if api is None:
+            raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
+        return api
+
+
+def _b64raw(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64(obj: dict[str, Any]) -> str:
+    return _b64raw(json.dumps(obj, separators=(",", ":")).encode())
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _aad_error(status: int, error: str, code: int, text: str) -> tuple[int, dict[str, Any]]:
+    trace, correlation = uuid.uuid4(), uuid.uuid4()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return status, {
+        "error": error,
+        "error_description": f"AADSTS{code}: {text} Trace ID: {trace} Correlation ID: "
+        f"{correlation} Timestamp: {stamp}",
+        "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": str(trace),
+        "correlation_id": str(correlation),
+        "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+    }
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# --- OData query handling -------------------------------------------------------------------
+
+_CLAUSE = re.compile(
+    r"^\s*(?:(?P<field>[\w/]+)\s+eq\s+(?P<value>'(?:[^']|'')*'|true|false|null|-?\d+)"
+    r"|startswith\((?P<sfield>\w+),\s*'(?P<prefix>(?:[^']|'')*)'\))\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_filter(text: str, allowed: set[str]) -> Callable[[dict[str, Any]], bool]:
+    """The subset of OData $filter we use: `field eq value` and startswith, joined by `and`."""
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for clause in re.split(r"\s+and\s+", text.strip()):
+        m = _CLAUSE.match(clause)
+        if not m:
+            raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+        if m["sfield"]:
+            name, prefix = m["sfield"], m["prefix"].replace("''", "'").lower()
+            if name not in allowed:
+                raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
+            tests.append(lambda o, n=name, p=prefix: str(o.get(n) or "").lower().startswith(p))
+            continue
+        name, raw = m["field"], m["value"]
+        if name not in allowed:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Unsupported or invalid query filter clause specified for property '{name}'.",
+            )
+        value: Any = (
+            raw[1:-1].replace("''", "'")
+            if raw.startswith("'")
+            else {"true": True, "false": False, "null": None}.get(raw.lower(), raw)
+        )
+        if isinstance(value, str) and value.lstrip("-").isdigit() and not raw.startswith("'"):
+            value = int(value)
+
+        def test(o: dict[str, Any], n: str = name, v: Any = value) -> bool:
+            actual = o.get(n)
+            if isinstance(actual, str) and isinstance(v, str):
+                return actual.lower() == v.lower()  # Graph compares strings case-insensitively
+            return actual == v
+
+        tests.append(test)
+    return lambda o: all(t(o) for t in tests)
+
+
+class _Api:
+    """One tenant's Graph: route handlers plus caches of pre-serialised objects."""
+
+    FILTERABLE = {
+        "users": {"accountEnabled", "userType", "id", "userPrincipalName", "displayName", "mail"},
+        "registration_details": {
+            "isMfaCapable",
+            "isMfaRegistered",
+            "isSsprRegistered",
+            "isSsprEnabled",
+            "isAdmin",
+            "userType",
+            "userPrincipalName",
+            "userDisplayName",
+        },
+        "role_assignments": {"roleDefinitionId", "principalId", "directoryScopeId"},
+        "role_definitions": {"displayName", "templateId", "isBuiltIn"},
+        "group_members": set(),
+        "groups": {"isAssignableToRole", "displayName"},
+        "service_principals": {"appId", "displayName", "servicePrincipalType"},
+        "ca_policies": {"state", "displayName"},
+    }
+
+    def __init__(self, tenant: TenantData, sim: SimulatedGraph) -> None:
+        self.t = tenant
+        self.sim = sim
+        self._cache: dict[tuple[Any, ...], list[bytes]] = {}
+        self._cache_lock = threading.Lock()
+
+    # Collections: (items, name for $select/$filter rules, OData context)
+    def organization(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "organization", [self.t.organization], "organization")
+
+    def subscribed_skus(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "subscribed_skus", self.t.subscribed_skus, "subscribedSkus")
+
+    def users(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "users", self.t.users, "users")
+
+    def users_count(self, q: _Query, **_: str) -> bytes:
+        q.require_eventual()
+        items = self.t.users
+        if q.filter:
+            match = parse_filter(q.filter, self.FILTERABLE["users"])
+            items = [u for u in items if match(u)]
+        q.content_type = "text/plain;charset=utf-8"
+        return str(len(items)).encode()
+
+    def user(self, q: _Query, id: str) -> bytes:
+        obj = self._user(id)
+        return _dump(
+            {
+                "@odata.context": f"{self.sim.graph_url}/$metadata#users/$entity",
+                **q.select_one(obj, "users"),
+            }
+        )
+
+    def _user(self, ref: str) -> dict[str, Any]:
+        ref = unquote(ref)
+        for u in self.t.users:  # linear is fine: only the demo asks for single users
+            if ref in (u["id"], u["userPrincipalName"]):
+                return u
+        raise GraphError(
+            404,
+            "Request_ResourceNotFound",
+            f"Resource '{ref}' does not exist or one of its queried reference-property objects "
+            "are not present.",
+        )
+
+    def auth_methods(self, q: _Query, id: str) -> bytes:
+        user = self._user(id)
+        methods = self.t.auth_methods(user["id"])
+        ctx = f"users('{user['id']}')/authentication/methods"
+        return self.page(q, None, methods, ctx)
+
+    def registration_details(self, q: _Query, **_: str) -> bytes:
+        return self.page(
+            q,
+            "registration_details",
+            self.t.registration_details,
+            "reports/authenticationMethods/userRegistrationDetails",
+        )
+
+    def role_definitions(self, q: _Query, **_: str) -> bytes:
+        return self.page(
+            q,
+            "role_definitions",
+            self.t.role_definitions,
+            "roleManagement/directory/roleDefinitions",
+        )
+
+    def role_assignments(self, q: _Query, **_: str) -> bytes:
+        expand = set(q.expand)
+        if expand - {"principal", "roleDefinition"}:
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Could not find a property named '{q.expand[0]}'"
+                " on type 'microsoft.graph.unifiedRoleAssignment'.",
+            )
+        items = self.t.role_assignments
+        if expand:
+            roles = {r["id"]: r for r in self.t.role_definitions}
+            items = [
+                {
+                    **a,
+                    **(
+                        {"principal": self.t.objects.get(a["principalId"])}
+                        if "principal" in expand
+                        else {}
+                    ),
+                    **(
+                        {"roleDefinition": roles.get(a["roleDefinitionId"])}
+                        if "roleDefinition" in expand
+                        else {}
+                    ),
+                }
+                for a in items
+            ]
+        suffix = "(" + ",".join(f"{e}()" for e in sorted(expand)) + ")" if expand else ""
+        return self.page(
+            q,
+            "role_assignments",
+            items,
+            f"roleManagement/directory/roleAssignments{suffix}",
+            cache_key=tuple(sorted(expand)),
+        )
+
+    def groups(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "groups", self.t.groups, "groups")
+
+    def group_members(self, q: _Query, id: str) -> bytes:
+        if id not in self.t.group_members:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{id}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        members = [self.t.objects[m] for m in self.t.group_members[id]]
+        return self.page(q, "group_members", members, "directoryObjects", cache_key=(id,))
+
+    def service_principals(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "service_principals", self.t.service_principals, "servicePrincipals")
+
+    def security_defaults(self, q: _Query, **_: str) -> bytes:
+        return _dump(q.select_one(self.t.security_defaults, None))
+
+    def ca_policies(self, q: _Query, **_: str) -> bytes:
+        return self.page(
+            q,
+            "ca_policies",
+            self.t.conditional_access_policies,
+            "identity/conditionalAccess/policies",
+        )
+
+    # --- paging -----------------------------------------------------------------------------
+
+    def page(
+        self,
+        q: _Query,
+        kind: str | None,
+        items: list[dict[str, Any]],
+        context: str,
+        cache_key: tuple[Any, ...] = (),
+    ) -> bytes:
+        default, limit = PAGE_LIMITS.get(kind or "", (None, None))
+        top = q.top
+        if top is not None and limit is not None and not 1 <= top <= limit:
+            raise GraphError(
+                400,
+                "Request_UnsupportedQuery",
+                f"Invalid page size specified: '{top}'. Must be between 1 and {limit} inclusive.",
+            )
+        encoded = self.encoded(q, kind, items, cache_key)
+        size = top or default or len(encoded) or 1
+        offset = q.skip_offset()
+        chunk = encoded[offset : offset + size]
+        ctx = context + (f"({','.join(q.select)})" if q.select else "")
+        head = {"@odata.context": f"{self.sim.graph_url}/$metadata#{ctx}"}
+        if q.count:
+            if kind in ("users", "group_members", "groups", "service_principals"):
+                q.require_eventual()
+            head["@odata.count"] = len(encoded)
+        if offset + size < len(encoded):
+            head["@odata.nextLink"] = q.next_link(offset + size)
+        prefix = _dump(head)[:-1]
+        return prefix + b',"value":[' + b",".join(chunk) + b"]}"
+
+    def encoded(
+        self, q: _Query, kind: str | None, items: list[dict[str, Any]], cache_key: tuple[Any, ...]
+    ) -> list[bytes]:
+        # Pre-serialised per (collection, $select, $filter): a 100k-user tenant pages fast.
+        key = (kind, cache_key, q.select, q.filter) if kind else None
+        with self._cache_lock:
+            cached = self._cache.get(key) if key else None
+        if cached is not None:
+            return cached
+        if q.filter:
+            match = parse_filter(q.filter, self.FILTERABLE.get(kind or "", set()))
+            items = [i for i in items if match(i)]
+        if q.select:
+            known = set().union(*(i.keys() for i in items)) | EXTRA_PROPERTIES.get(
+                kind or "", set()
+            )
+            for name in q.select:
+                if items and name not in known:
+                    raise GraphError(
+                        400,
+                        "BadRequest",
+                        f"Could not find a property named '{name}' on type "
+                        f"'microsoft.graph.{_odata_type(kind)}'.",
+                    )
+        encoded = [_dump(q.select_one(i, kind)) for i in items]
+        if key:
+            with self._cache_lock:
+                self._cache[key] = encoded
+        return encoded
+
+
+def _odata_type(kind: str | None) -> str:
+    return {"users": "user", "groups": "group", "service_principals": "servicePrincipal"}.get(
+        kind or "", "entity"
+    )
+
+
+class _Query:
+    """The OData system query options of one request."""
+
+    def __init__(self, raw_query: str, headers: Any, path: str, base: str) -> None:
+        params = {k: v[-1] for k, v in parse_qs(raw_query, keep_blank_values=True).items()}
+        self.params = params
+        self.path = path
+        self.base = base
+        self.headers = headers
+        self.content_type = JSON_TYPE
+        self.select = tuple(s.strip() for s in params.get("$select", "").split(",") if s.strip())
+        self.expand = [s.strip() for s in params.get("$expand", "").split(",") if s.strip()]
+        self.filter = params.get("$filter")
+        self.count = params.get("$count", "").lower() == "true"
+        top = params.get("$top")
+        try:
+            self.top = int(top) if top is not None else None
+        except ValueError:
+            raise GraphError(
+                400, "BadRequest", f"Invalid value '{top}' for query option $top."
+            ) from None
+
+    def require_eventual(self) -> None:
+        if (self.headers.get("ConsistencyLevel") or "").lower() != "eventual":
+            raise GraphError(
+                400,
+                "Request_BadRequest",
+                "$count is only supported with the ConsistencyLevel:eventual request header.",
+            )
+
+    def select_one(self, obj: dict[str, Any], kind: str | None) -> dict[str, Any]:
+        if not self.select:
+            return obj
+        out = {k: obj[k] for k in ("@odata.type",) if k in obj}
+        for name in self.select:
+            out[name] = obj.get(name)
+        return out
+
+    def skip_offset(self) -> int:
+        token = self.params.get("$skiptoken")
+        if token is None:
+            return 0
+        try:
+            data = json.loads(_unb64(token))
+            return int(data["o"])
+        except (ValueError, KeyError, TypeError):
+            raise GraphError(
+                400,
+                "Directory_ExpiredPageToken",
+                "The specified page token value has expired and can no longer be included in "
+                "your request.",
+            ) from None
+
+    def next_link(self, offset: int) -> str:
+        params = {k: v for k, v in self.params.items() if k != "$skiptoken"}
+        # Opaque to clients, like Graph's: they must follow the link, never build it.
+        params["$skiptoken"] = _b64raw(
+            json.dumps({"o": offset, "n": secrets.token_hex(4)}).encode()
+        )
+        return f"{self.base}{self.path}?{urlencode(params, quote_via=quote, safe='')}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sim: SimulatedGraph
+    protocol_version = "HTTP/1.1"
+    server_version = "Microsoft-IIS/10.0"
+    sys_version = ""
+
+    wbufsize = 1 << 16  # headers and body leave in one write (flushed per request)
+
+    def setup(self) -> None:
+        super().setup()
+        # No Nagle: small keep-alive responses would otherwise wait for delayed ACKs.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, *_: Any) -> None:  # quiet: the request log is in sim.requests
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace")
+        split = urlsplit(self.path)
+        m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", split.path)
+        if not m:
+            self.send_graph_error(
+                split,
+                GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed."),
+            )
+            return
+        form = {k: v[-1] for k, v in parse_qs(body).items()}
+        status, payload = self.sim.token_response(m.group(1), form)
+        self.sim.record(RequestRecord("POST", split.path, "", status))
+        self.send(status, _dump(payload), "application/json; charset=utf-8")
+
+    def do_GET(self) -> None:  # noqa: N802
+        split = urlsplit(self.path)
+        try:
+            self.handle_get(split)
+        except GraphError as exc:
+            self.send_graph_error(split, exc)
+        except Exception as exc:  # a simulator bug must look like a Graph 500, not a hang
+            self.send_graph_error(split, GraphError(500, "generalException", repr(exc)))
+
+    def handle_get(self, split: Any) -> None:
+        m = re.match(r"^/(v1\.0|beta)(/.*)$", split.path)
+        if not m:
+            raise GraphError(400, "BadRequest", "Invalid version.")
+        version, path = m.groups()
+        if self.sim.latency:
+            time.sleep(self.sim.latency)
+        claims = self.sim.verify_token(self.headers.get("Authorization"))
+        api = self.sim.api_for(claims)
+        fault = self.sim.next_fault(path)
+        if fault is not None:
+            self.send_fault(split, fault)
+            return
+        for route in ROUTES:
+            found = route.pattern.match(path)
+            if found:
+                break
+        else:
+            segment = path.strip("/").split("/")[0]
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
+        granted = set(claims.get("roles", []))
+        if not granted & set(route.permissions):
+            raise GraphError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        if route.needs_p1 and not api.t.has_entra_p1:
+            raise GraphError(403, *NON_PREMIUM)
+        query = _Query(split.query, self.headers, split.path, self.sim.base_url)
+        body = getattr(api, route.handler)(query, **found.groupdict())
+        self.sim.record(RequestRecord("GET", split.path, split.query, 200))
+        self.send(200, body, query.content_type)
+
+    def send_fault(self, split: Any, fault: Fault) -> None:
+        self.sim.record(RequestRecord("GET", split.path, split.query, fault.status))
+        extra = {}
+        if fault.retry_after is not None:
+            # Graph sends whole seconds; kiota ignores fractions, so round up.
+            extra["Retry-After"] = str(max(1, math.ceil(fault.retry_after)))
+        if fault.body is not None:
+            self.send(fault.status, fault.body, JSON_TYPE, extra)
+            return
+        code, message = {
+            429: ("TooManyRequests", "Too many requests."),
+            503: ("serviceNotAvailable", "Service unavailable. Please try again later."),
+            504: ("UnknownError", "Gateway timeout."),
+        }.get(fault.status, ("generalException", "An internal server error occurred."))
+        self.send(fault.status, self.error_body(code, message), JSON_TYPE, extra)
+
+    def send_graph_error(self, split: Any, exc: GraphError) -> None:
+        self.sim.record(RequestRecord(self.command, split.path, split.query, exc.status))
+        self.send(exc.status, self.error_body(exc.code, exc.message), JSON_TYPE)
+
+    def error_body(self, code: str, message: str) -> bytes:
+        inner = {
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": self.request_id,
+            "client-request-id": self.headers.get("client-request-id") or self.request_id,
+        }
+        return _dump({"error": {"code": code, "message": message, "innerError": inner}})
+
+    @property
+    def request_id(self) -> str:
+        if not hasattr(self, "_rid"):
+            self._rid = str(uuid.uuid4())
+        return self._rid
+
+    def send(
+        self, status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("request-id", self.request_id)
+        self.send_header(
+            "client-request-id", self.headers.get("client-request-id") or self.request_id
+        )
+        self.send_header(
+            "x-ms-ags-diagnostic",
+            '{"ServerInfo":{"DataCenter":"West Europe","Slice":"E","Ring":"5",'
+            '"ScaleUnit":"000","RoleInstance":"AM1PEPF0001SIM"}}',
+        )
+        self.send_header("Strict-Transport-Security", "max-age=31536000")
+        self.send_header("Cache-Control", "no-cache")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m m365apk.demo.server",
+        description="Gesimuleerde Microsoft Graph op 127.0.0.1 (demo, tests, benchmarks)",
+    )
+    parser.add_argument("--profile", default="weak")
+    parser.add_argument("--users", type=int)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    tenant = load_profile(args.profile, users=args.users)
+    sim = SimulatedGraph(tenant, args.latency_ms, port=args.port).start()
+    print(f"READY {sim.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
