@@ -31,8 +31,15 @@ TARGET_RSS_MB = 300.0
 def start_simulator(profile: str, users: int, latency_ms: float) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "m365apk.demo.server",
-            "--profile", profile, "--users", str(users), "--latency-ms", str(latency_ms),
+            sys.executable,
+            "-m",
+            "m365apk.demo.server",
+            "--profile",
+            profile,
+            "--users",
+            str(users),
+            "--latency-ms",
+            str(latency_ms),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -54,7 +61,7 @@ def child_scan(base_url: str, profile: str, out: Path) -> None:
     from m365apk.scanner.graph import GraphSettings
     from m365apk.scanner.scan import run_scan
 
-    creds = load_profile(profile, users=1)  # same app credentials, no population needed
+    creds = load_profile(profile)  # same app credentials whatever the size
     token_url = f"{base_url}/{creds.tenant_id}/oauth2/v2.0/token"
     started = time.perf_counter()
     output = run_scan(
@@ -88,9 +95,10 @@ def scan_once(profile: str, users: int, latency_ms: float) -> dict:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             done = subprocess.run(
-                [sys.executable, __file__, "--child", base_url, "--profile", profile,
-                 "--out", tmp],
-                capture_output=True, text=True, check=False,
+                [sys.executable, __file__, "--child", base_url, "--profile", profile, "--out", tmp],
+                capture_output=True,
+                text=True,
+                check=False,
             )
             if done.returncode != 0:
                 raise SystemExit(f"scan failed:\n{done.stderr}")
@@ -162,17 +170,23 @@ def main() -> None:
         return
 
     print(f"m365apk scan benchmark — profile {args.profile}, latency {args.latency_ms:g} ms")
-    print(f"{'users':>8} {'wall s':>7} {'collect s':>9} {'requests':>8} {'peak RSS MB':>11}"
-          f" {'snapshot MB':>11}  checks")
+    print(
+        f"{'users':>8} {'wall s':>7} {'collect s':>9} {'requests':>8} {'peak RSS MB':>11}"
+        f" {'snapshot MB':>11}  checks"
+    )
     for size in (int(s) for s in args.sizes.split(",")):
         r = scan_once(args.profile, size, args.latency_ms)
         checks = ", ".join(f"{k}={v}" for k, v in sorted(r["statuses"].items()))
-        print(f"{size:>8} {r['wall_s']:>7} {r['collect_s']:>9} {r['http_requests']:>8}"
-              f" {r['peak_rss_mb']:>11} {r['snapshot_mb']:>11}  {checks}")
+        print(
+            f"{size:>8} {r['wall_s']:>7} {r['collect_s']:>9} {r['http_requests']:>8}"
+            f" {r['peak_rss_mb']:>11} {r['snapshot_mb']:>11}  {checks}"
+        )
         if size == 100_000:
             ok = r["wall_s"] < TARGET_WALL_S and r["peak_rss_mb"] < TARGET_RSS_MB
-            print(f"  target 100k: < {TARGET_WALL_S:g} s and < {TARGET_RSS_MB:g} MB: "
-                  f"{'met' if ok else 'NOT met'}")
+            print(
+                f"  target 100k: < {TARGET_WALL_S:g} s and < {TARGET_RSS_MB:g} MB: "
+                f"{'met' if ok else 'NOT met'}"
+            )
     if not args.skip_parse:
         p = parse_cost()
         print(

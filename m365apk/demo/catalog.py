@@ -195,3 +195,40 @@ def security_defaults(enabled: bool) -> dict[str, Any]:
         "id": "00000000-0000-0000-0000-000000000005",
         "isEnabled": enabled,
     }
+
+
+MICROSOFT_SERVICES_TENANT = "f8cdef31-a31e-4b4a-93e4-5f571e91255a"
+
+# Every tenant holds these first-party service principals. App role ids are Microsoft's
+# (graph-reference §5.2, from ScubaGear RiskyAppPermissions.json); only a subset is listed.
+RESOURCE_APPS: list[dict[str, Any]] = [
+    {
+        "key": "ms-graph",
+        "displayName": "Microsoft Graph",
+        "appId": "00000003-0000-0000-c000-000000000000",
+        "appRoles": {
+            "Files.Read.All": "01d4889c-1287-42c6-ac1f-5d1e02578ef6",
+            "Files.ReadWrite.All": "75359482-378d-4052-8f01-80520e7db3cd",
+            "Sites.Read.All": "332a536c-c7ef-4017-ab91-336970924f0d",
+            "Sites.FullControl.All": "a82116e5-55eb-4c41-a434-62fe8a61c773",
+            "Mail.Read": "810c84a8-4a9e-49e6-bf7d-12d183f40d01",
+            "Mail.ReadWrite": "e2a3a72e-5f79-4c64-b1b1-878b674786c9",
+            "User.Read.All": "df021288-bdef-4463-88db-98f22de89214",
+            "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
+            "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
+            "BackupRestore-Control.ReadWrite.All": "fb240865-88f8-4a1d-923f-98dbc7920860",
+        },
+    },
+    {
+        "key": "ms-exchange",
+        "displayName": "Office 365 Exchange Online",
+        "appId": "00000002-0000-0ff1-ce00-000000000000",
+        "appRoles": {"full_access_as_app": "dc890d15-9560-4a4c-9b7f-a736ec74ec40"},
+    },
+    {
+        "key": "ms-sharepoint",
+        "displayName": "Office 365 SharePoint Online",
+        "appId": "00000003-0000-0ff1-ce00-000000000000",
+        "appRoles": {"Sites.FullControl.All": "678536fe-1083-478a-9c59-b99265e6b0d3"},
+    },
+]

@@ -41,6 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from m365apk.scanner.licences import summarise
+
 from .tenant import TenantData, load_profile
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -82,12 +84,68 @@ class Route:
     pattern: re.Pattern[str]
     handler: str  # method name on _Api
     permissions: tuple[str, ...]  # any one of these (least privileged first, as Graph documents)
-    needs_p1: bool = False
+    needs: str | None = None  # licence: p1 | p2 | intune
+    path: str = ""
 
 
-def _route(path: str, handler: str, *permissions: str, needs_p1: bool = False) -> Route:
+# What Graph answers when the tenant lacks the licence (graph-reference §0.1; the Intune
+# answer is not documented there and is our best guess, marked [U]).
+LICENCE_ERRORS = {
+    "p1": (403, *NON_PREMIUM),
+    "p2": (
+        400,
+        "AadPremiumLicenseRequired",
+        "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.",
+    ),
+    "intune": (403, "Forbidden", "The tenant does not have a valid Intune license. [U]"),
+}
+
+
+def _route(path: str, handler: str, *permissions: str, needs: str | None = None) -> Route:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return Route(re.compile(f"^{regex}$"), handler, permissions, needs_p1)
+    return Route(re.compile(f"^{regex}$"), handler, permissions, needs, path)
+
+
+# Data-only endpoints: the profile holds the body (tenant.static[path]); Graph's rules for
+# permission and licence live here, the same for every tenant.
+STATIC_COLLECTIONS = {
+    "/domains": ("Domain.Read.All", "Directory.Read.All"),
+    "/groupSettings": ("Directory.Read.All",),
+    "/auditLogs/directoryAudits": ("AuditLog.Read.All",),
+    "/oauth2PermissionGrants": ("DelegatedPermissionGrant.Read.All", "Directory.Read.All"),
+    "/security/secureScores": ("SecurityEvents.Read.All",),
+    "/identityProtection/riskyUsers": ("IdentityRiskyUser.Read.All",),
+    "/roleManagement/directory/roleEligibilityScheduleInstances": (
+        "RoleEligibilitySchedule.Read.Directory",
+        "RoleManagement.Read.Directory",
+    ),
+    "/roleManagement/directory/roleAssignmentScheduleInstances": (
+        "RoleAssignmentSchedule.Read.Directory",
+        "RoleManagement.Read.Directory",
+    ),
+    "/deviceManagement/deviceCompliancePolicies": ("DeviceManagementConfiguration.Read.All",),
+    "/deviceManagement/deviceConfigurations": ("DeviceManagementConfiguration.Read.All",),
+    "/solutions/backupRestore/protectionPolicies": ("BackupRestore-Configuration.Read.All",),
+    "/solutions/backupRestore/serviceApps": ("BackupRestore-Control.Read.All",),
+    "/identity/conditionalAccess/namedLocations": ("Policy.Read.All",),
+}
+STATIC_OBJECTS = {
+    "/policies/authorizationPolicy": ("Policy.Read.All",),
+    "/policies/authenticationMethodsPolicy": (
+        "Policy.Read.AuthenticationMethod",
+        "Policy.Read.All",
+    ),
+    "/policies/adminConsentRequestPolicy": ("Policy.Read.All",),
+    "/solutions/backupRestore": ("BackupRestore-Control.Read.All",),
+    "/admin/sharepoint/settings": ("SharePointTenantSettings.Read.All",),
+}
+STATIC_NEEDS = {
+    "/identityProtection/riskyUsers": "p2",
+    "/roleManagement/directory/roleEligibilityScheduleInstances": "p2",
+    "/roleManagement/directory/roleAssignmentScheduleInstances": "p2",
+    "/deviceManagement/deviceCompliancePolicies": "intune",
+    "/deviceManagement/deviceConfigurations": "intune",
+}
 
 
 ROUTES = (
@@ -104,7 +162,7 @@ ROUTES = (
         "registration_details",
         "AuditLog.Read.All",
         "UserAuthenticationMethod.Read.All",
-        needs_p1=True,
+        needs="p1",
     ),
     _route(
         "/roleManagement/directory/roleDefinitions",
@@ -142,10 +200,33 @@ ROUTES = (
         "Policy.Read.All",
         "Policy.Read.ConditionalAccess",
     ),
+    _route(
+        "/servicePrincipals/{id}/appRoleAssignedTo",
+        "app_role_assigned_to",
+        "Application.Read.All",
+        "Directory.Read.All",
+    ),
+    _route("/auditLogs/signIns", "sign_ins", "AuditLog.Read.All", needs="p1"),
+    _route(
+        "/deviceManagement/managedDevices",
+        "managed_devices",
+        "DeviceManagementManagedDevices.Read.All",
+        needs="intune",
+    ),
+    *(
+        _route(path, "static_collection", *perms, needs=STATIC_NEEDS.get(path))
+        for path, perms in STATIC_COLLECTIONS.items()
+    ),
+    *(
+        _route(path, "static_object", *perms, needs=STATIC_NEEDS.get(path))
+        for path, perms in STATIC_OBJECTS.items()
+    ),
 )
 
 # $top limits: directory objects 999 (default 100); the rest serve everything in one page.
 PAGE_LIMITS = {
+    "sign_ins": (1000, 1000),
+    "app_role_assigned_to": (100, 999),
     "users": (100, 999),
     "group_members": (100, 999),
     "groups": (100, 999),
@@ -387,6 +468,7 @@ def _dump(obj: Any) -> bytes:
 
 # --- OData query handling -------------------------------------------------------------------
 
+_IN = re.compile(r"^\s*(?P<field>\w+)\s+in\s+\((?P<values>[^)]*)\)\s*$", re.IGNORECASE)
 _CLAUSE = re.compile(
     r"^\s*(?:(?P<field>[\w/]+)\s+eq\s+(?P<value>'(?:[^']|'')*'|true|false|null|-?\d+)"
     r"|startswith\((?P<sfield>\w+),\s*'(?P<prefix>(?:[^']|'')*)'\))\s*$",
@@ -398,6 +480,13 @@ def parse_filter(text: str, allowed: set[str]) -> Callable[[dict[str, Any]], boo
     """The subset of OData $filter we use: `field eq value` and startswith, joined by `and`."""
     tests: list[Callable[[dict[str, Any]], bool]] = []
     for clause in re.split(r"\s+and\s+", text.strip()):
+        found_in = _IN.match(clause)
+        if found_in and found_in["field"] in allowed:
+            values = {v.strip().strip("'").lower() for v in found_in["values"].split(",")}
+            tests.append(
+                lambda o, n=found_in["field"], vs=values: str(o.get(n) or "").lower() in vs
+            )
+            continue
         m = _CLAUSE.match(clause)
         if not m:
             raise GraphError(400, "Request_UnsupportedQuery", "Unsupported Query.")
@@ -452,6 +541,18 @@ class _Api:
         "group_members": set(),
         "groups": {"isAssignableToRole", "displayName"},
         "service_principals": {"appId", "displayName", "servicePrincipalType"},
+        "sign_ins": {"createdDateTime", "userId", "userPrincipalName", "clientAppUsed"},
+        "managed_devices": {"operatingSystem", "complianceState", "isEncrypted"},
+        "identityProtection/riskyUsers": {"riskState", "riskLevel"},
+        "roleManagement/directory/roleAssignmentScheduleInstances": {
+            "assignmentType",
+            "roleDefinitionId",
+            "principalId",
+        },
+        "roleManagement/directory/roleEligibilityScheduleInstances": {
+            "roleDefinitionId",
+            "principalId",
+        },
         "ca_policies": {"state", "displayName"},
     }
 
@@ -468,8 +569,72 @@ class _Api:
     def subscribed_skus(self, q: _Query, **_: str) -> bytes:
         return self.page(q, "subscribed_skus", self.t.subscribed_skus, "subscribedSkus")
 
+    def licensed(self, need: str) -> bool:
+        lic = summarise(self.t.subscribed_skus)
+        return {
+            "p1": lic.entra_plan in ("p1", "p2"),
+            "p2": lic.entra_plan == "p2",
+            "intune": lic.intune,
+        }[need]
+
     def users(self, q: _Query, **_: str) -> bytes:
-        return self.page(q, "users", self.t.users, "users")
+        if "signInActivity" not in q.select:
+            return self.page(q, "users", self.t.users, "users")
+        # Sign-in activity needs AuditLog.Read.All on top, and Entra ID P1 (graph-reference §2.4).
+        if "AuditLog.Read.All" not in q.granted:
+            raise GraphError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        if not self.licensed("p1"):
+            raise GraphError(*LICENCE_ERRORS["p1"])
+        activity = self.t.sign_in_activity
+        items = [{**u, "signInActivity": activity.get(u["id"])} for u in self.t.users]
+        return self.page(q, "users", items, "users", cache_key=("signInActivity",))
+
+    def sign_ins(self, q: _Query, **_: str) -> bytes:
+        return self.page(q, "sign_ins", self.t.sign_ins, "auditLogs/signIns")
+
+    def managed_devices(self, q: _Query, **_: str) -> bytes:
+        return self.page(
+            q, "managed_devices", self.t.managed_devices, "deviceManagement/managedDevices"
+        )
+
+    def app_role_assigned_to(self, q: _Query, id: str) -> bytes:
+        if not any(sp["id"] == id for sp in self.t.service_principals):
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{id}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        items = [a for a in self.t.app_role_assignments if a["resourceId"] == id]
+        return self.page(
+            q,
+            "app_role_assigned_to",
+            items,
+            f"servicePrincipals('{id}')/appRoleAssignedTo",
+            cache_key=(id,),
+        )
+
+    def static_collection(self, q: _Query, **_: str) -> bytes:
+        body = self.t.static.get(q.route.path, {})
+        if "error" in body:
+            raise GraphError(*body["error"])
+        context = q.route.path.strip("/")
+        return self.page(q, context, body.get("value", []), context)
+
+    def static_object(self, q: _Query, **_: str) -> bytes:
+        body = self.t.static.get(q.route.path)
+        if body is None:
+            raise GraphError(
+                404, "Request_ResourceNotFound", f"Resource '{q.route.path}' does not exist."
+            )
+        if "error" in body:
+            raise GraphError(*body["error"])
+        context = f"{self.sim.graph_url}/$metadata#{q.route.path.strip('/')}/$entity"
+        return _dump({"@odata.context": context, **q.select_one(body["object"], None)})
 
     def users_count(self, q: _Query, **_: str) -> bytes:
         q.require_eventual()
@@ -668,6 +833,8 @@ class _Query:
         self.base = base
         self.headers = headers
         self.content_type = JSON_TYPE
+        self.granted: set[str] = set()
+        self.route: Route | None = None
         self.select = tuple(s.strip() for s in params.get("$select", "").split(",") if s.strip())
         self.expand = [s.strip() for s in params.get("$expand", "").split(",") if s.strip()]
         self.filter = params.get("$filter")
@@ -788,9 +955,11 @@ class _Handler(BaseHTTPRequestHandler):
                 "Authorization_RequestDenied",
                 "Insufficient privileges to complete the operation.",
             )
-        if route.needs_p1 and not api.t.has_entra_p1:
-            raise GraphError(403, *NON_PREMIUM)
+        if route.needs and not api.licensed(route.needs):
+            raise GraphError(*LICENCE_ERRORS[route.needs])
         query = _Query(split.query, self.headers, split.path, self.sim.base_url)
+        query.granted = granted
+        query.route = route
         body = getattr(api, route.handler)(query, **found.groupdict())
         self.sim.record(RequestRecord("GET", split.path, split.query, 200))
         self.send(200, body, query.content_type)

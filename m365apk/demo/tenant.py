@@ -14,6 +14,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -136,7 +137,12 @@ class TenantData:
     service_principals: list[dict[str, Any]]
     security_defaults: dict[str, Any]
     conditional_access_policies: list[dict[str, Any]]
-    collected_now: str = "2026-11-20T08:00:00Z"
+    # Data-only endpoints (policies, settings, logs): path -> {"value" | "object" | "error"}.
+    static: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sign_in_activity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sign_ins: list[dict[str, Any]] = field(default_factory=list)
+    managed_devices: list[dict[str, Any]] = field(default_factory=list)
+    app_role_assignments: list[dict[str, Any]] = field(default_factory=list)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -173,27 +179,54 @@ def without_permission(tenant: TenantData, permission: str) -> TenantData:
 def available_profiles() -> list[str]:
     folder = resources.files("m365apk.demo") / "profiles"
     return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+        p.name.removesuffix(".json")
+        for p in folder.iterdir()
+        if p.name.endswith(".json") and p.name.count(".") == 1
     )
 
 
 @cache
 def _profile_data(name: str) -> dict[str, Any]:
+    """The profile file plus its overlays (`NAME.AREA.json`, one per check area), merged:
+    objects merge by key, lists are concatenated."""
     if name not in available_profiles():
         raise ValueError(f"onbekend profiel {name!r}; kies uit {', '.join(available_profiles())}")
-    text = (resources.files("m365apk.demo") / "profiles" / f"{name}.json").read_text("utf-8")
-    return json.loads(text)
+    folder = resources.files("m365apk.demo") / "profiles"
+    data = json.loads((folder / f"{name}.json").read_text("utf-8"))
+    overlays = sorted(
+        p.name for p in folder.iterdir() if p.name.startswith(f"{name}.") and p.name.count(".") == 2
+    )
+    for overlay in overlays:
+        data = _merge(data, json.loads((folder / overlay).read_text("utf-8")))
+    return data
 
 
-def load_profile(name: str, users: int | None = None, seed: int = 1) -> TenantData:
+def _merge(base: Any, extra: Any) -> Any:
+    if isinstance(base, dict) and isinstance(extra, dict):
+        merged = dict(base)
+        for key, value in extra.items():
+            merged[key] = _merge(base[key], value) if key in base else value
+        return merged
+    if isinstance(base, list) and isinstance(extra, list):
+        return base + extra
+    return extra
+
+
+def load_profile(
+    name: str, users: int | None = None, seed: int = 1, today: date | None = None
+) -> TenantData:
     """Build the tenant of profile `name`; `users` scales the populations to that many accounts
-    in total (named accounts included)."""
-    return _Builder(_profile_data(name), name, users, seed).build()
+    in total (named accounts included). Dates in the profile are relative to `today`."""
+    today = today or datetime.now(UTC).date()
+    return _Builder(_profile_data(name), name, users, seed, today).build()
 
 
 class _Builder:
-    def __init__(self, spec: dict[str, Any], name: str, users: int | None, seed: int) -> None:
+    def __init__(
+        self, spec: dict[str, Any], name: str, users: int | None, seed: int, today: date
+    ) -> None:
         self.spec = spec
+        self.today = today
         self.name = name
         self.size = users
         self.rng = random.Random(f"{name}:{seed}")
@@ -220,7 +253,8 @@ class _Builder:
                 any(a["skuId"] == sku["skuId"] for a in u["assignedLicenses"]) for u in self.users
             )
         groups, members = self.groups()
-        sps = [self.service_principal(sp) for sp in spec.get("service_principals", [])]
+        sps = [self.service_principal(sp) for sp in catalog.RESOURCE_APPS]
+        sps += [self.service_principal(sp) for sp in spec.get("service_principals", [])]
         roles = catalog.role_definitions()
         assignments = self.role_assignments(roles)
         admins = {a["principalId"] for a in assignments}
@@ -249,6 +283,11 @@ class _Builder:
             conditional_access_policies=[
                 self.resolve(p) for p in spec.get("conditional_access", [])
             ],
+            static=self.static(assignments, roles),
+            sign_in_activity=self.sign_in_activity(),
+            sign_ins=self.sign_ins(),
+            managed_devices=self.devices(),
+            app_role_assignments=self.app_role_assignments(sps),
         )
 
     # --- accounts ---------------------------------------------------------------------------
@@ -419,14 +458,168 @@ class _Builder:
     def service_principal(self, sp: dict[str, Any]) -> dict[str, Any]:
         sid = self.uid()
         self.keys[sp["key"]] = sid
+        first_party = sp["key"].startswith("ms-")
+        verified = sp.get("verifiedPublisher")
         return {
             "id": sid,
             "appId": sp.get("appId") or self.uid(),
             "displayName": sp["displayName"],
-            "accountEnabled": True,
+            "appDisplayName": sp["displayName"],
+            "accountEnabled": sp.get("accountEnabled", True),
             "servicePrincipalType": "Application",
-            "appOwnerOrganizationId": sp.get("owner"),
+            "appOwnerOrganizationId": catalog.MICROSOFT_SERVICES_TENANT
+            if first_party
+            else sp.get("owner") or self.uid(),
+            "publisherName": "Microsoft Services" if first_party else sp.get("publisher"),
+            "verifiedPublisher": {
+                "displayName": verified,
+                "verifiedPublisherId": str(self.rng.randrange(10**6, 10**7)) if verified else None,
+                "addedDateTime": "2022-03-01T10:00:00Z" if verified else None,
+            },
+            "tags": sp.get("tags", ["WindowsAzureActiveDirectoryIntegratedApp"]),
+            "appRoles": [
+                {
+                    "id": role_id,
+                    "value": value,
+                    "displayName": value,
+                    "allowedMemberTypes": ["Application"],
+                    "isEnabled": True,
+                    "origin": "Application",
+                }
+                for value, role_id in sorted((sp.get("appRoles") or {}).items())
+            ],
+            "createdDateTime": self.created(),
         }
+
+    def app_role_assignments(self, sps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Application permissions granted to apps, as appRoleAssignedTo on the resource."""
+        by_id = {sp["id"]: sp for sp in sps}
+        out = []
+        for grant in self.spec.get("app_permissions", []):
+            client = by_id[self.keys[grant["app"]]]
+            resource = by_id[self.keys[grant["resource"]]]
+            roles = {r["value"]: r["id"] for r in resource["appRoles"]}
+            for value in grant["roles"]:
+                out.append(
+                    {
+                        "id": _b64id(self.rng),
+                        "appRoleId": roles[value],
+                        "createdDateTime": self.days_ago(grant.get("days_ago", 400)),
+                        "deletedDateTime": None,
+                        "principalDisplayName": client["displayName"],
+                        "principalId": client["id"],
+                        "principalType": "ServicePrincipal",
+                        "resourceDisplayName": resource["displayName"],
+                        "resourceId": resource["id"],
+                    }
+                )
+        return out
+
+    # --- activity: sign-ins, devices ---------------------------------------------------------
+
+    def days_ago(self, days: float, hour: int = 8) -> str:
+        midnight = datetime.combine(self.today, datetime.min.time(), UTC)
+        moment = midnight - timedelta(days=days) + timedelta(hours=hour)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def sign_in_activity(self) -> dict[str, dict[str, Any]]:
+        """Last sign-in per account: most recent, some stale (> 90 days), some never."""
+        rules = self.spec.get("sign_in_activity", {})
+        stale, never = rules.get("stale", 0.0), rules.get("never", 0.0)
+        named = {self.keys[k]: v for k, v in rules.get("named", {}).items()}
+        out = {}
+        for user in self.users:
+            roll = self.rng.random()
+            if user["id"] in named:
+                days = named[user["id"]]
+            elif roll < never:
+                days = None
+            elif roll < never + stale:
+                days = self.rng.randrange(91, 700)
+            else:
+                days = self.rng.randrange(0, 30)
+            when = None if days is None else self.days_ago(days, self.rng.randrange(7, 18))
+            request = None if when is None else self.uid()
+            out[user["id"]] = {
+                "lastSignInDateTime": when,
+                "lastSignInRequestId": request,
+                "lastNonInteractiveSignInDateTime": when,
+                "lastNonInteractiveSignInRequestId": request,
+                "lastSuccessfulSignInDateTime": when,
+                "lastSuccessfulSignInRequestId": request,
+            }
+        return out
+
+    def sign_ins(self) -> list[dict[str, Any]]:
+        """Recent interactive sign-ins, newest first (what /auditLogs/signIns returns)."""
+        rules = self.spec.get("sign_ins", {})
+        clients = rules.get("clients", {"Browser": 0.7, "Mobile Apps and Desktop clients": 0.3})
+        active = [u for u in self.users if u["accountEnabled"]] or self.users
+        apps = ["Office 365 SharePoint Online", "Microsoft Teams", "Office365 Shell WCSS-Client"]
+        enforced = "success" if self.spec.get("conditional_access") else "notApplied"
+        out = []
+        for i in range(rules.get("count", 0)):
+            user = active[self.rng.randrange(len(active))]
+            client = self.rng.choices(list(clients), weights=list(clients.values()))[0]
+            failed = self.rng.random() < 0.04
+            ip = ".".join(str(self.rng.randrange(1, 255)) for _ in range(3))
+            out.append(
+                {
+                    "id": self.uid(),
+                    "createdDateTime": self.days_ago(i * 0.01, 7),
+                    "userDisplayName": user["displayName"],
+                    "userPrincipalName": user["userPrincipalName"],
+                    "userId": user["id"],
+                    "appId": "00000003-0000-0ff1-ce00-000000000000",
+                    "appDisplayName": self.rng.choice(apps),
+                    "ipAddress": f"145.{ip}",
+                    "clientAppUsed": client,
+                    "conditionalAccessStatus": enforced,
+                    "isInteractive": True,
+                    "riskDetail": "none",
+                    "riskLevelAggregated": "none",
+                    "riskLevelDuringSignIn": "none",
+                    "riskState": "none",
+                    "status": {
+                        "errorCode": 50126 if failed else 0,
+                        "failureReason": "Invalid username or password." if failed else None,
+                        "additionalDetails": None,
+                    },
+                    "location": {"city": "Utrecht", "state": "Utrecht", "countryOrRegion": "NL"},
+                }
+            )
+        return out
+
+    def devices(self) -> list[dict[str, Any]]:
+        """Intune-managed devices, scaled with the staff population."""
+        rules = self.spec.get("devices")
+        if not rules:
+            return []
+        staff = [u for u in self.users if self.kind[u["id"]] == "staff" and u["accountEnabled"]]
+        count = round(len(staff) * rules.get("per_staff", 1.0)) + rules.get("shared", 0)
+        mix = rules["os"]  # [[operatingSystem, osVersion, weight], ...]
+        out = []
+        for i in range(count):
+            os_name, version, _ = self.rng.choices(mix, weights=[m[2] for m in mix])[0]
+            owner = staff[i] if i < len(staff) else None
+            out.append(
+                {
+                    "id": self.uid(),
+                    "deviceName": f"{'LT' if os_name == 'Windows' else 'TAB'}-{10000 + i}",
+                    "operatingSystem": os_name,
+                    "osVersion": version,
+                    "complianceState": "compliant"
+                    if self.rng.random() < rules.get("compliant", 0.9)
+                    else "noncompliant",
+                    "isEncrypted": self.rng.random() < rules.get("encrypted", 0.9),
+                    "lastSyncDateTime": self.days_ago(self.rng.randrange(0, 20)),
+                    "managedDeviceOwnerType": "company",
+                    "userPrincipalName": owner["userPrincipalName"] if owner else None,
+                    "enrolledDateTime": self.days_ago(self.rng.randrange(30, 900)),
+                    "managementAgent": "mdm",
+                }
+            )
+        return out
 
     def role_assignments(self, roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
         by_name = {r["displayName"]: r["id"] for r in roles}
@@ -448,6 +641,50 @@ class _Builder:
                 )
         return out
 
+    def static(
+        self, assignments: list[dict[str, Any]], roles: list[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """Data-only endpoints from the profile, plus the PIM schedule views derived from the
+        role assignments (every active assignment is standing unless the profile says)."""
+        out = {path: self.resolve(body) for path, body in self.spec.get("graph", {}).items()}
+        by_name = {r["displayName"]: r["id"] for r in roles}
+        active = [
+            {
+                "id": f"{a['id']}-sched",
+                "principalId": a["principalId"],
+                "roleDefinitionId": a["roleDefinitionId"],
+                "directoryScopeId": "/",
+                "appScopeId": None,
+                "startDateTime": self.days_ago(400),
+                "endDateTime": None,
+                "assignmentType": "Assigned",
+                "memberType": "Direct",
+                "roleAssignmentOriginId": a["id"],
+                "roleAssignmentScheduleId": f"{a['id']}-sched",
+            }
+            for a in assignments
+        ]
+        eligible = [
+            {
+                "id": self.uid(),
+                "principalId": self.keys[e["principal"]],
+                "roleDefinitionId": by_name[role],
+                "directoryScopeId": "/",
+                "appScopeId": None,
+                "startDateTime": self.days_ago(200),
+                "endDateTime": self.days_ago(-165) if e.get("expires", True) else None,
+                "memberType": "Direct",
+                "roleEligibilityScheduleId": self.uid(),
+            }
+            for e in self.spec.get("eligible_roles", [])
+            for role in e["roles"]
+        ]
+        path = "/roleManagement/directory/roleAssignmentScheduleInstances"
+        out.setdefault(path, {"value": active})
+        path = "/roleManagement/directory/roleEligibilityScheduleInstances"
+        out.setdefault(path, {"value": eligible})
+        return out
+
     def resolve(self, value: Any) -> Any:
         """Replace `{key}` references in a policy with the object ids they name."""
         if isinstance(value, dict):
@@ -455,7 +692,10 @@ class _Builder:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
-            return self.keys.get(value[1:-1], value)
+            inner = value[1:-1]
+            if inner.startswith("days_ago:"):  # "{days_ago:12}": a timestamp 12 days back
+                return self.days_ago(float(inner.split(":", 1)[1]))
+            return self.keys.get(inner, value)
         return value
 
     def organization(self) -> dict[str, Any]:
@@ -574,3 +814,9 @@ def _method_objects(user_id: str, kinds: tuple[str, ...]) -> list[dict[str, Any]
                 }
             )
     return out
+
+
+def _b64id(rng: random.Random) -> str:
+    """Graph's appRoleAssignment ids are base64-like strings, not GUIDs."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    return "".join(rng.choice(alphabet) for _ in range(43))

@@ -12,7 +12,7 @@ from m365apk import __version__
 from .datasets import BASE_DATASETS, DATASETS, DatasetSpec
 from .graph import GraphClient, endpoint
 from .licences import summarise
-from .snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from .snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 
 Progress = Callable[[str, Dataset], None]
 
@@ -35,6 +35,31 @@ def _skipped(spec: DatasetSpec, why: str) -> Dataset:
         endpoint=endpoint(spec),
         permission=spec.permission,
         error_message=why,
+    )
+
+
+_GATES = {
+    "p1": ("Microsoft Entra ID P1", lambda lic: lic.entra_plan in ("p1", "p2")),
+    "p2": ("Microsoft Entra ID P2", lambda lic: lic.entra_plan == "p2"),
+    "intune": ("Microsoft Intune", lambda lic: lic.intune),
+}
+
+
+def _missing_licence(spec: DatasetSpec, licences: LicenceSummary) -> str | None:
+    """The licence the tenant visibly lacks for this endpoint; None when unknown or present."""
+    if not spec.gate or not licences.known:
+        return None  # unknown licences: ask Graph and let its answer decide
+    name, present = _GATES[spec.gate]
+    return None if present(licences) else name
+
+
+def _unlicensed(spec: DatasetSpec, licence: str) -> Dataset:
+    return Dataset(
+        status=DatasetStatus.NOT_LICENSED,
+        endpoint=endpoint(spec),
+        permission=spec.permission,
+        error_code="licence_not_in_subscribedSkus",
+        error_message=f"niet opgevraagd: geen {licence} in de licenties van de tenant",
     )
 
 
@@ -65,9 +90,19 @@ async def collect(
         if progress:
             progress(name, result)
 
-    # Plain endpoints all at once (the client bounds concurrency), then fan-outs in waves
-    # once what they depend on is in.
-    await asyncio.gather(*(read(n) for n in names if not DATASETS[n].fan_out))
+    # Licences first: they decide which endpoints are worth asking. Then the plain endpoints
+    # all at once (the client bounds concurrency), then fan-outs in waves once what they
+    # depend on is in.
+    await asyncio.gather(*(read(n) for n in BASE_DATASETS))
+    licences = summarise(done["subscribedSkus"].data if done["subscribedSkus"].ok else None)
+    plain = [n for n in names if not DATASETS[n].fan_out and n not in done]
+    for name in plain:
+        missing = _missing_licence(DATASETS[name], licences)
+        if missing:
+            done[name] = _unlicensed(DATASETS[name], missing)
+            if progress:
+                progress(name, done[name])
+    await asyncio.gather(*(read(n) for n in plain if n not in done))
     remaining = [n for n in names if DATASETS[n].fan_out]
     while remaining:
         ready = [n for n in remaining if all(d in done for d in DATASETS[n].depends_on)]
@@ -82,7 +117,7 @@ async def collect(
         source=source,
         graph_base_url=client.settings.base_url,
         datasets=done,
-        licences=summarise(done["subscribedSkus"].data if done["subscribedSkus"].ok else None),
+        licences=licences,
         stats=client.stats,
     )
 

@@ -16,6 +16,14 @@ from . import graph_models as gm
 from .snapshot import Dataset
 
 ENTRA_P1 = "Microsoft Entra ID P1"
+ENTRA_P2 = "Microsoft Entra ID P2"
+INTUNE = "Microsoft Intune (in A1 voor apparaten, A3 en A5)"
+
+# Microsoft's own first-party resource apps whose application permissions we inspect.
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
+SHAREPOINT_APP_ID = "00000003-0000-0ff1-ce00-000000000000"
+RESOURCE_APP_IDS = (GRAPH_APP_ID, EXCHANGE_APP_ID, SHAREPOINT_APP_ID)
 
 # Graph documents $top up to 999 for directory objects; pages are followed via @odata.nextLink.
 DIRECTORY_PAGE = 999
@@ -33,7 +41,13 @@ class DatasetSpec:
     select: tuple[str, ...] = ()
     expand: tuple[str, ...] = ()
     top: int | None = None
+    filter: str | None = None
+    max_pages: int | None = None  # newest-first logs: one page is the evidence we need
     licence: str | None = None  # licence without which Graph refuses the endpoint
+    # Skip the call when subscribedSkus shows the tenant lacks this (p1 | p2 | intune): the
+    # dataset is then not_licensed without spending requests on a known refusal.
+    gate: str | None = None
+    also_requires: tuple[str, ...] = ()  # further permissions Graph wants for this call
     headers: dict[str, str] = field(default_factory=dict)
     description: str = ""
     # Fan-out datasets are read per key (a group, a user) once the datasets they depend on are
@@ -87,6 +101,25 @@ def _users_needing_methods(done: Mapping[str, Dataset]) -> list[str] | str:
             "te veel om per gebruiker uit te lezen"
         )
     return ids
+
+
+def _resource_apps(done: Mapping[str, Dataset]) -> list[str] | str:
+    resources = done["resourceServicePrincipals"]
+    if not resources.ok:
+        return "Microsoft-resource-apps konden niet worden gelezen"
+    return sorted(sp["id"] for sp in resources.data)
+
+
+def _ca_groups(done: Mapping[str, Dataset]) -> list[str] | str:
+    policies = done["conditionalAccessPolicies"]
+    if not policies.ok:
+        return "beleid voor voorwaardelijke toegang kon niet worden gelezen"
+    groups: set[str] = set()
+    for policy in policies.data:
+        users = ((policy.get("conditions") or {}).get("users")) or {}
+        groups.update(users.get("includeGroups") or [])
+        groups.update(users.get("excludeGroups") or [])
+    return sorted(groups)
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -188,6 +221,241 @@ DATASETS: dict[str, DatasetSpec] = {
             item=gm.ConditionalAccessPolicy,
             description="conditional access policies",
         ),
+        DatasetSpec(
+            name="conditionalAccessGroupMembers",
+            path="/groups/{id}/members",
+            builder=lambda c: c.groups.by_group_id("{id}").members,
+            permission="GroupMember.Read.All",
+            item=gm.User,
+            select=("id", "displayName", "userPrincipalName", "accountEnabled", "userType"),
+            top=DIRECTORY_PAGE,
+            depends_on=("conditionalAccessPolicies",),
+            keys=_ca_groups,
+            key_builder=lambda c, key: c.groups.by_group_id(key).members,
+            description="members of groups included in or excluded from conditional access",
+        ),
+        DatasetSpec(
+            name="authenticationMethodsPolicy",
+            path="/policies/authenticationMethodsPolicy",
+            builder=lambda c: c.policies.authentication_methods_policy,
+            permission="Policy.Read.AuthenticationMethod",
+            item=gm.Whole,
+            collection=False,
+            description="which authentication methods are allowed (SMS, voice, email, FIDO2)",
+        ),
+        DatasetSpec(
+            name="authorizationPolicy",
+            path="/policies/authorizationPolicy",
+            builder=lambda c: c.policies.authorization_policy,
+            permission="Policy.Read.All",
+            item=gm.Whole,
+            collection=False,
+            description="guest invitations, user consent, app registration, admin SSPR",
+        ),
+        DatasetSpec(
+            name="adminConsentRequestPolicy",
+            path="/policies/adminConsentRequestPolicy",
+            builder=lambda c: c.policies.admin_consent_request_policy,
+            permission="Policy.Read.All",
+            item=gm.Whole,
+            collection=False,
+            description="admin consent workflow",
+        ),
+        DatasetSpec(
+            name="domains",
+            path="/domains",
+            builder=lambda c: c.domains,
+            permission="Domain.Read.All",
+            item=gm.Whole,
+            description="domains and their password expiry",
+        ),
+        DatasetSpec(
+            name="groupSettings",
+            path="/groupSettings",
+            builder=lambda c: c.group_settings,
+            permission="Directory.Read.All",
+            item=gm.Whole,
+            description="tenant directory settings: password rules (lockout, banned list), consent",
+        ),
+        DatasetSpec(
+            name="userSignInActivity",
+            path="/users",
+            builder=lambda c: c.users,
+            permission="AuditLog.Read.All",
+            also_requires=("User.Read.All",),
+            item=gm.UserSignIn,
+            select=("id", "signInActivity"),
+            top=DIRECTORY_PAGE,
+            licence=ENTRA_P1,
+            gate="p1",
+            description="last sign-in per account (stale accounts)",
+        ),
+        DatasetSpec(
+            name="signIns",
+            path="/auditLogs/signIns",
+            builder=lambda c: c.audit_logs.sign_ins,
+            permission="AuditLog.Read.All",
+            also_requires=("Directory.Read.All",),
+            item=gm.SignIn,
+            top=200,
+            max_pages=1,
+            licence=ENTRA_P1,
+            gate="p1",
+            description="the most recent interactive sign-ins (log readable, legacy clients)",
+        ),
+        DatasetSpec(
+            name="directoryAudits",
+            path="/auditLogs/directoryAudits",
+            builder=lambda c: c.audit_logs.directory_audits,
+            permission="AuditLog.Read.All",
+            item=gm.DirectoryAudit,
+            top=50,
+            max_pages=1,
+            description="the most recent directory audit events (log readable and in use)",
+        ),
+        DatasetSpec(
+            name="servicePrincipals",
+            path="/servicePrincipals",
+            builder=lambda c: c.service_principals,
+            permission="Application.Read.All",
+            item=gm.ServicePrincipal,
+            select=_fields(gm.ServicePrincipal),
+            top=DIRECTORY_PAGE,
+            description="enterprise applications",
+        ),
+        DatasetSpec(
+            name="resourceServicePrincipals",
+            path="/servicePrincipals",
+            builder=lambda c: c.service_principals,
+            permission="Application.Read.All",
+            item=gm.ResourceServicePrincipal,
+            select=("id", "appId", "displayName", "appRoles"),
+            filter="appId in ('" + "','".join(RESOURCE_APP_IDS) + "')",
+            description="Microsoft Graph, Exchange Online and SharePoint Online with their "
+            "application permissions (app roles)",
+        ),
+        DatasetSpec(
+            name="appRoleAssignedTo",
+            path="/servicePrincipals/{id}/appRoleAssignedTo",
+            builder=lambda c: (
+                c.service_principals.by_service_principal_id("{id}").app_role_assigned_to
+            ),
+            permission="Application.Read.All",
+            item=gm.AppRoleAssignment,
+            top=DIRECTORY_PAGE,
+            depends_on=("resourceServicePrincipals",),
+            keys=_resource_apps,
+            key_builder=lambda c, key: (
+                c.service_principals.by_service_principal_id(key).app_role_assigned_to
+            ),
+            description="application permissions granted on Graph, Exchange and SharePoint",
+        ),
+        DatasetSpec(
+            name="oauth2PermissionGrants",
+            path="/oauth2PermissionGrants",
+            builder=lambda c: c.oauth2_permission_grants,
+            permission="DelegatedPermissionGrant.Read.All",
+            item=gm.PermissionGrant,
+            description="delegated permissions consented for all users or per user",
+        ),
+        DatasetSpec(
+            name="secureScores",
+            path="/security/secureScores",
+            builder=lambda c: c.security.secure_scores,
+            permission="SecurityEvents.Read.All",
+            item=gm.SecureScore,
+            top=1,
+            max_pages=1,
+            description="Microsoft Secure Score, latest daily snapshot",
+        ),
+        DatasetSpec(
+            name="riskyUsers",
+            path="/identityProtection/riskyUsers",
+            builder=lambda c: c.identity_protection.risky_users,
+            permission="IdentityRiskyUser.Read.All",
+            item=gm.RiskyUser,
+            filter="riskState eq 'atRisk'",
+            licence=ENTRA_P2,
+            gate="p2",
+            description="accounts Microsoft Entra ID Protection considers at risk",
+        ),
+        DatasetSpec(
+            name="roleEligibilitySchedules",
+            path="/roleManagement/directory/roleEligibilityScheduleInstances",
+            builder=lambda c: c.role_management.directory.role_eligibility_schedule_instances,
+            permission="RoleEligibilitySchedule.Read.Directory",
+            item=gm.RoleSchedule,
+            licence=ENTRA_P2,
+            gate="p2",
+            description="eligible (PIM) role assignments",
+        ),
+        DatasetSpec(
+            name="roleAssignmentSchedules",
+            path="/roleManagement/directory/roleAssignmentScheduleInstances",
+            builder=lambda c: c.role_management.directory.role_assignment_schedule_instances,
+            permission="RoleAssignmentSchedule.Read.Directory",
+            item=gm.RoleSchedule,
+            licence=ENTRA_P2,
+            gate="p2",
+            description="active role assignments with their end date (standing or activated)",
+        ),
+        DatasetSpec(
+            name="managedDevices",
+            path="/deviceManagement/managedDevices",
+            builder=lambda c: c.device_management.managed_devices,
+            permission="DeviceManagementManagedDevices.Read.All",
+            item=gm.ManagedDevice,
+            select=_fields(gm.ManagedDevice),
+            licence=INTUNE,
+            gate="intune",
+            description="Intune-managed devices: OS version, encryption, compliance",
+        ),
+        DatasetSpec(
+            name="deviceCompliancePolicies",
+            path="/deviceManagement/deviceCompliancePolicies",
+            builder=lambda c: c.device_management.device_compliance_policies,
+            permission="DeviceManagementConfiguration.Read.All",
+            item=gm.Whole,
+            licence=INTUNE,
+            gate="intune",
+            description="Intune compliance policies (encryption, antivirus, minimum OS)",
+        ),
+        DatasetSpec(
+            name="deviceConfigurations",
+            path="/deviceManagement/deviceConfigurations",
+            builder=lambda c: c.device_management.device_configurations,
+            permission="DeviceManagementConfiguration.Read.All",
+            item=gm.Whole,
+            licence=INTUNE,
+            gate="intune",
+            description="Intune configuration profiles, among them Windows update rings",
+        ),
+        DatasetSpec(
+            name="backupRestore",
+            path="/solutions/backupRestore",
+            builder=lambda c: c.solutions.backup_restore,
+            permission="BackupRestore-Control.Read.All",
+            item=gm.Whole,
+            collection=False,
+            description="Microsoft 365 Backup service status",
+        ),
+        DatasetSpec(
+            name="protectionPolicies",
+            path="/solutions/backupRestore/protectionPolicies",
+            builder=lambda c: c.solutions.backup_restore.protection_policies,
+            permission="BackupRestore-Configuration.Read.All",
+            item=gm.Whole,
+            description="Microsoft 365 Backup protection policies per workload",
+        ),
+        DatasetSpec(
+            name="sharepointSettings",
+            path="/admin/sharepoint/settings",
+            builder=lambda c: c.admin.sharepoint.settings,
+            permission="SharePointTenantSettings.Read.All",
+            item=gm.Whole,
+            collection=False,
+            description="SharePoint and OneDrive external sharing",
+        ),
     )
 }
 
@@ -196,4 +464,4 @@ BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
-    return sorted({DATASETS[n].permission for n in names})
+    return sorted({p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires)})

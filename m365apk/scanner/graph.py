@@ -160,6 +160,8 @@ class GraphClient:
                 params["expand"] = list(spec.expand)
             if spec.top:
                 params["top"] = spec.top
+            if spec.filter:
+                params["filter"] = spec.filter
             if params:
                 query_class = next(
                     getattr(type(builder), n)
@@ -184,7 +186,7 @@ class GraphClient:
             if self.on_page:
                 self.on_page(spec.name, pages, len(items))
             next_link = page.get("@odata.nextLink")
-            if not next_link:
+            if not next_link or (spec.max_pages and pages >= spec.max_pages):
                 return items, pages
             if urlsplit(next_link).netloc != self._host:
                 # Never follow (or send our token) to a host we did not ask.
@@ -258,6 +260,8 @@ def endpoint(spec: DatasetSpec) -> str:
         query.append("$expand=" + ",".join(spec.expand))
     if spec.top:
         query.append(f"$top={spec.top}")
+    if spec.filter:
+        query.append(f"$filter={spec.filter}")
     suffix = ("?" + "&".join(query)) if query else ""
     return f"GET /{spec.api_version}{spec.path}{suffix}"
 

@@ -92,16 +92,16 @@ class Organization(TypedDict):
 Principal = with_config(ConfigDict(extra="ignore"))(
     TypedDict(  # noqa: UP013
         "Principal",
-    {
-        "@odata.type": str,
-        "id": str,
-        "displayName": NotRequired[str | None],
-        "userPrincipalName": NotRequired[str | None],
-        "accountEnabled": NotRequired[bool | None],
-        "userType": NotRequired[str | None],
-        "onPremisesSyncEnabled": NotRequired[bool | None],
-        "appId": NotRequired[str | None],
-    },
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": NotRequired[str | None],
+            "userPrincipalName": NotRequired[str | None],
+            "accountEnabled": NotRequired[bool | None],
+            "userType": NotRequired[str | None],
+            "onPremisesSyncEnabled": NotRequired[bool | None],
+            "appId": NotRequired[str | None],
+        },
     )
 )
 
@@ -140,6 +140,145 @@ class ConditionalAccessPolicy(TypedDict):
     conditions: NotRequired[dict[str, Any] | None]
     grantControls: NotRequired[dict[str, Any] | None]
     sessionControls: NotRequired[dict[str, Any] | None]
+
+
+@with_config(ConfigDict(extra="allow"))
+class Whole(TypedDict):
+    """Small configuration objects (policies, settings) kept whole: later checks need their
+    nesting, and there are only a handful per tenant."""
+
+    id: NotRequired[str]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class SignInActivity(TypedDict):
+    lastSignInDateTime: NotRequired[str | None]
+    lastNonInteractiveSignInDateTime: NotRequired[str | None]
+    lastSuccessfulSignInDateTime: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class UserSignIn(TypedDict):
+    id: str
+    signInActivity: NotRequired[SignInActivity | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class ServicePrincipal(TypedDict):
+    id: str
+    appId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    appOwnerOrganizationId: NotRequired[str | None]
+    accountEnabled: NotRequired[bool | None]
+    servicePrincipalType: NotRequired[str | None]
+    publisherName: NotRequired[str | None]
+    verifiedPublisher: NotRequired[dict[str, Any] | None]
+    tags: NotRequired[list[str]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class AppRole(TypedDict):
+    id: str
+    value: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class ResourceServicePrincipal(TypedDict):
+    id: str
+    appId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    appRoles: NotRequired[list[AppRole]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class AppRoleAssignment(TypedDict):
+    id: str
+    appRoleId: str
+    principalId: str
+    principalDisplayName: NotRequired[str | None]
+    principalType: NotRequired[str | None]
+    resourceId: str
+    resourceDisplayName: NotRequired[str | None]
+    createdDateTime: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class PermissionGrant(TypedDict):
+    id: str
+    clientId: str
+    consentType: NotRequired[str | None]
+    principalId: NotRequired[str | None]
+    resourceId: NotRequired[str | None]
+    scope: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class SignIn(TypedDict):
+    id: str
+    createdDateTime: str
+    userId: NotRequired[str | None]
+    userPrincipalName: NotRequired[str | None]
+    appDisplayName: NotRequired[str | None]
+    clientAppUsed: NotRequired[str | None]
+    conditionalAccessStatus: NotRequired[str | None]
+    isInteractive: NotRequired[bool | None]
+    status: NotRequired[dict[str, Any] | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class DirectoryAudit(TypedDict):
+    id: str
+    activityDateTime: str
+    activityDisplayName: NotRequired[str | None]
+    category: NotRequired[str | None]
+    result: NotRequired[str | None]
+    loggedByService: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class ManagedDevice(TypedDict):
+    id: str
+    deviceName: NotRequired[str | None]
+    operatingSystem: NotRequired[str | None]
+    osVersion: NotRequired[str | None]
+    complianceState: NotRequired[str | None]
+    isEncrypted: NotRequired[bool | None]
+    lastSyncDateTime: NotRequired[str | None]
+    managedDeviceOwnerType: NotRequired[str | None]
+    userPrincipalName: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class RoleSchedule(TypedDict):
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    assignmentType: NotRequired[str | None]  # assignment schedules: Assigned | Activated
+    memberType: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class SecureScore(TypedDict):
+    id: str
+    createdDateTime: NotRequired[str | None]
+    currentScore: NotRequired[float | None]
+    maxScore: NotRequired[float | None]
+    averageComparativeScores: NotRequired[list[dict[str, Any]]]
+    controlScores: NotRequired[list[dict[str, Any]]]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class RiskyUser(TypedDict):
+    id: str
+    userPrincipalName: NotRequired[str | None]
+    userDisplayName: NotRequired[str | None]
+    riskLevel: NotRequired[str | None]
+    riskState: NotRequired[str | None]
+    riskLastUpdatedDateTime: NotRequired[str | None]
 
 
 def page_adapter(item: type) -> TypeAdapter[Any]:
