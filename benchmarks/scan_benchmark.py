@@ -54,9 +54,8 @@ def start_simulator(profile: str, users: int, latency_ms: float) -> tuple[subpro
 
 def child_scan(base_url: str, profile: str, out: Path) -> None:
     """Runs in a fresh process: one scan, then prints its figures as JSON."""
-    from m365apk.demo.tenant import load_profile
-
     from m365apk.checks.registry import all_checks
+    from m365apk.demo.tenant import load_profile
     from m365apk.scanner.auth import LoopbackClientSecretCredential
     from m365apk.scanner.graph import GraphSettings
     from m365apk.scanner.scan import run_scan
@@ -111,11 +110,11 @@ def scan_once(profile: str, users: int, latency_ms: float) -> dict:
 def parse_cost(pages: int = 3) -> dict:
     """µs per object: our pydantic path vs msgraph-sdk typed models, same bytes."""
     from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
-    from m365apk.demo.tenant import load_profile
     from msgraph.generated.models.user_registration_details_collection_response import (
         UserRegistrationDetailsCollectionResponse,
     )
 
+    from m365apk.demo.tenant import load_profile
     from m365apk.scanner.graph import _page_validator
     from m365apk.scanner.graph_models import UserRegistrationDetail
 

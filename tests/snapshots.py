@@ -13,10 +13,18 @@ FACULTY = "94763226-9b3c-4e75-a931-5c89701abe66"
 STUDENT = "314c4481-f395-4525-be8b-2ec4bb1e9d91"
 
 SKUS = [
-    {"skuId": FACULTY, "skuPartNumber": "STANDARDWOFFPACK_FACULTY", "capabilityStatus": "Enabled",
-     "servicePlans": []},
-    {"skuId": STUDENT, "skuPartNumber": "STANDARDWOFFPACK_STUDENT", "capabilityStatus": "Enabled",
-     "servicePlans": []},
+    {
+        "skuId": FACULTY,
+        "skuPartNumber": "STANDARDWOFFPACK_FACULTY",
+        "capabilityStatus": "Enabled",
+        "servicePlans": [],
+    },
+    {
+        "skuId": STUDENT,
+        "skuPartNumber": "STANDARDWOFFPACK_STUDENT",
+        "capabilityStatus": "Enabled",
+        "servicePlans": [],
+    },
 ]
 
 
@@ -25,8 +33,14 @@ def ok(data: Any) -> Dataset:
 
 
 def failed(status: DatasetStatus, code: str = "Authorization_RequestDenied") -> Dataset:
-    return Dataset(status=status, endpoint="GET /v1.0/x", permission="X.Read.All",
-                   http_status=403, error_code=code, error_message="nope")
+    return Dataset(
+        status=status,
+        endpoint="GET /v1.0/x",
+        permission="X.Read.All",
+        http_status=403,
+        error_code=code,
+        error_message="nope",
+    )
 
 
 def user(uid: str, kind: str = "staff", enabled: bool = True, guest: bool = False) -> dict:
@@ -47,16 +61,26 @@ def assignment(uid: str, role: str = GA, kind: str = "user") -> dict:
         "principalId": uid,
         "roleDefinitionId": role,
         "directoryScopeId": "/",
-        "principal": {"@odata.type": f"#microsoft.graph.{kind}", "id": uid,
-                      "displayName": f"Naam {uid}", "userPrincipalName": f"{uid}@school.nl",
-                      "accountEnabled": True, "userType": "Member"},
+        "principal": {
+            "@odata.type": f"#microsoft.graph.{kind}",
+            "id": uid,
+            "displayName": f"Naam {uid}",
+            "userPrincipalName": f"{uid}@school.nl",
+            "accountEnabled": True,
+            "userType": "Member",
+        },
     }
 
 
 def registration(uid: str, capable: bool) -> dict:
-    return {"id": uid, "userPrincipalName": f"{uid}@school.nl", "isMfaCapable": capable,
-            "isMfaRegistered": capable, "userType": "member",
-            "methodsRegistered": ["microsoftAuthenticatorPush"] if capable else []}
+    return {
+        "id": uid,
+        "userPrincipalName": f"{uid}@school.nl",
+        "isMfaCapable": capable,
+        "isMfaRegistered": capable,
+        "userType": "member",
+        "methodsRegistered": ["microsoftAuthenticatorPush"] if capable else [],
+    }
 
 
 def snapshot(**datasets: Dataset) -> Snapshot:

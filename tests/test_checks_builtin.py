@@ -64,7 +64,8 @@ def test_mfa_fail_when_an_admin_lacks_mfa_even_if_staff_are_fine() -> None:
 
 def test_mfa_not_licensed_without_p1_and_without_fallback() -> None:
     snap = _mfa_snapshot(
-        0, 10,
+        0,
+        10,
         userRegistrationDetails=failed(
             DatasetStatus.NOT_LICENSED, "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
         ),
@@ -76,7 +77,8 @@ def test_mfa_not_licensed_without_p1_and_without_fallback() -> None:
 
 def test_mfa_unknown_without_p1_when_fallback_forbidden() -> None:
     snap = _mfa_snapshot(
-        0, 10,
+        0,
+        10,
         userRegistrationDetails=failed(
             DatasetStatus.NOT_LICENSED, "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
         ),
@@ -88,13 +90,17 @@ def test_mfa_unknown_without_p1_when_fallback_forbidden() -> None:
 
 
 def test_mfa_fallback_per_user_methods_without_p1() -> None:
-    strong = [{"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",
-               "id": "m"}]
-    weak = [{"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "p"},
-            {"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": "e"}]
+    strong = [
+        {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "m"}
+    ]
+    weak = [
+        {"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "p"},
+        {"@odata.type": "#microsoft.graph.emailAuthenticationMethod", "id": "e"},
+    ]
     methods = {f"s{i}": (strong if i < 3 else weak) for i in range(10)} | {"admin": strong}
     snap = _mfa_snapshot(
-        0, 10,
+        0,
+        10,
         userRegistrationDetails=failed(DatasetStatus.NOT_LICENSED),
         userAuthenticationMethods=ok(methods),
     )
@@ -132,8 +138,11 @@ def test_ga_fail_too_many_and_too_few() -> None:
 def test_ga_counts_role_group_members_once() -> None:
     group = assignment("grp", GA, kind="group")
     members = {"grp": [{"id": "ga0", "displayName": "x"}, {"id": "m2", "displayName": "y"}]}
-    snap = _ga_snapshot(2, roleAssignments=ok([assignment("ga0"), assignment("ga1"), group]),
-                        roleGroupMembers=ok(members))
+    snap = _ga_snapshot(
+        2,
+        roleAssignments=ok([assignment("ga0"), assignment("ga1"), group]),
+        roleGroupMembers=ok(members),
+    )
     r = GA_COUNT.run(snap)
     assert r.measured == 3 and r.status is Status.PASS  # ga0 counted once
 
@@ -141,7 +150,8 @@ def test_ga_counts_role_group_members_once() -> None:
 def test_ga_unknown_when_group_members_unreadable_and_count_low() -> None:
     group = assignment("grp", GA, kind="group")
     snap = _ga_snapshot(
-        2, roleAssignments=ok([assignment("ga0"), assignment("ga1"), group]),
+        2,
+        roleAssignments=ok([assignment("ga0"), assignment("ga1"), group]),
         roleGroupMembers=ok({}),
     )
     r = GA_COUNT.run(snap)
@@ -151,7 +161,8 @@ def test_ga_unknown_when_group_members_unreadable_and_count_low() -> None:
 def test_ga_fail_stands_even_with_unreadable_group() -> None:
     group = assignment("grp", GA, kind="group")
     snap = _ga_snapshot(
-        5, roleAssignments=ok([assignment(f"ga{i}") for i in range(5)] + [group]),
+        5,
+        roleAssignments=ok([assignment(f"ga{i}") for i in range(5)] + [group]),
         roleGroupMembers=ok({}),
     )
     assert GA_COUNT.run(snap).status is Status.FAIL

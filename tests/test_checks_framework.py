@@ -58,8 +58,12 @@ def test_entry_point_plugin_is_loaded_and_runs(tmp_path, monkeypatch) -> None:
     ids = [c.id for c in all_checks()]
     assert "acme.user_count" in ids and "mfa.registration_coverage" in ids
     check = select_checks(all_checks(), ["acme.user_count"])[0]
-    ok = Dataset(status=DatasetStatus.OK, endpoint="GET /v1.0/users", permission="User.Read.All",
-                 data=[{"id": "1"}])
+    ok = Dataset(
+        status=DatasetStatus.OK,
+        endpoint="GET /v1.0/users",
+        permission="User.Read.All",
+        data=[{"id": "1"}],
+    )
     assert evaluate(_snapshot(users=ok), [check])[0].status is Status.PASS
     # The same plugin check without its data is unknown, never pass.
     result = evaluate(_snapshot(), [check])[0]
@@ -99,8 +103,14 @@ def test_unknown_check_id_is_a_clear_error() -> None:
     [s for s in DatasetStatus if s is not DatasetStatus.OK],
 )
 def test_no_builtin_check_passes_without_its_data(status: DatasetStatus) -> None:
-    bad = Dataset(status=status, endpoint="GET /x", permission="X.Read.All", http_status=403,
-                  error_code="Authorization_RequestDenied", error_message="no")
+    bad = Dataset(
+        status=status,
+        endpoint="GET /x",
+        permission="X.Read.All",
+        http_status=403,
+        error_code="Authorization_RequestDenied",
+        error_message="no",
+    )
     snapshot = _snapshot(**{name: bad for c in all_checks() for name in c.all_datasets})
     for result in evaluate(snapshot, all_checks()):
         assert result.status in (Status.UNKNOWN, Status.NOT_LICENSED), result

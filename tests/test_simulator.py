@@ -135,7 +135,8 @@ def test_registration_report_shape(graph: httpx.Client) -> None:
 
 
 def test_missing_permission_is_403_authorization_request_denied(board: TenantData) -> None:
-    tenant = without_permission(board, "User.Read.All")
+    # Directory.Read.All also grants user reads, as in Graph: remove both.
+    tenant = without_permission(without_permission(board, "User.Read.All"), "Directory.Read.All")
     with SimulatedGraph(tenant) as sim:
         access = token(sim, tenant).json()["access_token"]
         response = httpx.get(
@@ -201,6 +202,16 @@ def test_injected_faults_come_first_then_normal_answers(board: TenantData) -> No
     assert answers[4].json()["value"][0]["id"] == board.tenant_id
     statuses = [r.status for r in sim.requests if r.path == "/v1.0/organization"]
     assert statuses == [429, 429, 503, 200, 200]
+
+
+def test_a_broader_permission_also_grants_the_read(board: TenantData) -> None:
+    tenant = without_permission(board, "User.Read.All")  # Directory.Read.All remains
+    with SimulatedGraph(tenant) as sim:
+        access = token(sim, tenant).json()["access_token"]
+        response = httpx.get(
+            f"{sim.graph_url}/users", headers={"Authorization": f"Bearer {access}"}
+        )
+    assert response.status_code == 200
 
 
 def test_only_loopback(board: TenantData) -> None:

@@ -85,8 +85,7 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     )
     measured = {"medewerkers_pct": staff_pct, "leerlingen_pct": student_pct, "bron": source}
     threshold = (
-        f"≥ {STAFF_PASS:g}% van medewerkers en beheerders kan MFA gebruiken, "
-        "en elke beheerder"
+        f"≥ {STAFF_PASS:g}% van medewerkers en beheerders kan MFA gebruiken, en elke beheerder"
     )
     if not in_scope:
         return CheckResult(
