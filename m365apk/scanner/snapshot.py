@@ -26,6 +26,14 @@ class DatasetStatus(StrEnum):
     NOT_COLLECTED = "not_collected"  # no selected check asked for it
 
 
+UNREADABLE = {
+    DatasetStatus.FORBIDDEN,
+    DatasetStatus.NOT_FOUND,
+    DatasetStatus.THROTTLED,
+    DatasetStatus.ERROR,
+}
+
+
 class Dataset(BaseModel):
     """One endpoint's outcome. `data` is a list for collections, a dict for single objects."""
 
@@ -93,11 +101,10 @@ class Snapshot(BaseModel):
 
     @property
     def partial(self) -> bool:
-        """True when any collected dataset could not be read: the report must say so up front."""
-        return any(
-            d.status not in (DatasetStatus.OK, DatasetStatus.NOT_COLLECTED)
-            for d in self.datasets.values()
-        )
+        """True when a dataset the scan asked for could not be read (permission, throttling,
+        error): the report must say so up front. A licence the tenant lacks is a fact about
+        the tenant, not a gap in the scan; reports list it separately."""
+        return any(d.status in UNREADABLE for d in self.datasets.values())
 
     def write(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=1), encoding="utf-8")

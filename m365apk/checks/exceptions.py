@@ -1,0 +1,93 @@
+"""Accepted risks: a school may accept a finding for a while, with a reason, a name and an end
+date. An accepted finding is shown as such and counts outside the score; once the date has
+passed it is a finding again. The date to compare with is the scan's (never the clock)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .base import CheckResult, Status
+
+_NL = {Status.FAIL: "voldoet niet", Status.PARTIAL: "gedeeltelijk"}
+
+
+class RiskException(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    check_id: str
+    reason: str
+    accepted_by: str
+    expires: date
+    objects: list[str] = []  # optional: only these affected objects (ids); empty = the whole check
+
+
+class ExceptionsError(ValueError):
+    pass
+
+
+def load_exceptions(path: Path) -> list[RiskException]:
+    """Read an exceptions file: a YAML list (or `exceptions:` list) of accepted risks."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExceptionsError(f"{path}: bestand niet gevonden") from None
+    except yaml.YAMLError as exc:
+        raise ExceptionsError(f"{path}: geen geldige YAML ({exc})") from None
+    items = data.get("exceptions") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ExceptionsError(f"{path}: verwacht een lijst met uitzonderingen")
+    out = []
+    for i, raw in enumerate(items, 1):
+        try:
+            out.append(RiskException.model_validate(raw))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            label = raw.get("check_id", "?") if isinstance(raw, dict) else "?"
+            raise ExceptionsError(
+                f"{path}: uitzondering {i} ({label}): {field}: {first['msg']}"
+            ) from None
+    return out
+
+
+def apply_exceptions(
+    results: list[CheckResult], exceptions: list[RiskException], today: date
+) -> list[CheckResult]:
+    by_check = {e.check_id: e for e in exceptions}
+    out = []
+    for result in results:
+        exception = by_check.get(result.check_id)
+        if exception is None or result.status not in (Status.FAIL, Status.PARTIAL):
+            out.append(result)
+            continue
+        affected = {o.id for o in result.evidence.affected}
+        if exception.objects and not affected <= set(exception.objects):
+            out.append(result)  # more is wrong than was accepted
+            continue
+        who = f"{exception.reason} (geaccepteerd door {exception.accepted_by}"
+        if today > exception.expires:
+            note = f"Acceptatie verlopen op {exception.expires.isoformat()}: {who})."
+            out.append(
+                result.model_copy(
+                    update={"status": Status.FAIL, "reason": _join(note, result.reason)}
+                )
+            )
+        else:
+            note = (
+                f"Geaccepteerd risico tot {exception.expires.isoformat()}: {who}). "
+                f"Uitkomst zonder acceptatie: {_NL[result.status]}."
+            )
+            out.append(
+                result.model_copy(
+                    update={"status": Status.ACCEPTED, "reason": _join(note, result.reason)}
+                )
+            )
+    return out
+
+
+def _join(note: str, reason: str | None) -> str:
+    return f"{note} {reason}" if reason else note

@@ -1,0 +1,106 @@
+"""Render the scored report: report.json, a self-contained Dutch report.html, and normen.csv.
+
+Every view is rendered from the same Report, so no two can disagree. The HTML is Jinja2 with
+autoescaping on: everything from the tenant (names, UPNs, policy and app names) is untrusted
+text and is never marked safe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from .model import Report
+
+# One place for the Dutch words the report uses, so a message catalogue can follow.
+STATUS_TEXT = {
+    "pass": ("✔", "voldoet"),
+    "fail": ("✘", "voldoet niet"),
+    "partial": ("◐", "gedeeltelijk"),
+    "not_applicable": ("–", "niet van toepassing"),
+    "not_licensed": ("○", "geen licentie"),
+    "unknown": ("?", "niet vastgesteld"),
+    "accepted": ("≈", "geaccepteerd risico"),
+}
+SEVERITY_TEXT = {"critical": "kritiek", "high": "hoog", "medium": "middel", "low": "laag"}
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+DATASET_STATUS_TEXT = {
+    "forbidden": "geen toestemming",
+    "not_licensed": "licentie ontbreekt",
+    "not_found": "niet gevonden",
+    "throttled": "te veel verzoeken (429)",
+    "error": "fout",
+}
+NORM_STATUS_TEXT = {
+    "verified-primary": "bevestigd (Kennisnet)",
+    "verified-secondary": "bevestigd via derde",
+    "verified-2023-secondary": "versie 2023, via derde",
+    "exists-title-unknown": "titel onbekend",
+    "inferred": "afgeleid",
+}
+
+_env = Environment(
+    loader=PackageLoader("m365apk.reports", "templates"),
+    autoescape=select_autoescape(["html", "j2"], default=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render_html(report: Report) -> str:
+    todo = sorted(
+        (c for c in report.checks if c.result.status.value in ("fail", "partial")),
+        key=lambda c: (SEVERITY_RANK[c.severity], c.result.status.value != "fail", c.title),
+    )
+    return _env.get_template("report.html.j2").render(
+        r=report,
+        todo=todo,
+        checks={c.id: c for c in report.checks},
+        status_text=STATUS_TEXT,
+        severity_text=SEVERITY_TEXT,
+        dataset_status_text=DATASET_STATUS_TEXT,
+        norm_status_text=NORM_STATUS_TEXT,
+    )
+
+
+def render_norms_csv(report: Report) -> str:
+    """The norm view for the Normenkader self-assessment, as Dutch Excel opens it: UTF-8 with
+    BOM (added on write) and semicolons."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(
+        ["norm", "titel", "domein", "status norm", "indicatief", "controle", "uitkomst", "bron"]
+    )
+    for norm in report.norms:
+        for check in norm.checks:
+            writer.writerow(
+                [
+                    norm.id,
+                    norm.title or "",
+                    norm.domain_name,
+                    NORM_STATUS_TEXT[norm.status],
+                    "ja" if norm.indicatief else "nee",
+                    f"{check.id}: {check.title}",
+                    STATUS_TEXT[check.status][1],
+                    norm.source or "",
+                ]
+            )
+    return buffer.getvalue()
+
+
+def write_reports(report: Report, out_dir: Path) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": out_dir / "report.json",
+        "html": out_dir / "report.html",
+        "csv": out_dir / "normen.csv",
+    }
+    paths["json"].write_text(report.to_json(), encoding="utf-8")
+    paths["html"].write_text(render_html(report), encoding="utf-8")
+    paths["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
+    return paths

@@ -1,0 +1,270 @@
+"""The scored result of one scan: what report.json holds and every renderer reads.
+
+Built from the snapshot, the checks and their results; nothing here reads the clock or the
+network, and every list is sorted, so the same snapshot always gives byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from m365apk import __version__
+from m365apk.checks.base import Check, CheckResult, Status
+from m365apk.checks.exceptions import RiskException, apply_exceptions
+from m365apk.mappings.loader import Mappings, load_mappings
+from m365apk.scanner.snapshot import (
+    UNREADABLE,
+    CollectionStats,
+    DatasetStatus,
+    LicenceSummary,
+    Snapshot,
+    TenantInfo,
+)
+
+from .scoring import Score, score_items
+
+REPORT_SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToolRef(_Model):
+    name: str
+    version: str  # the version that evaluated and wrote this report
+    snapshot_version: str  # the version that collected the snapshot
+    mappings_version: str
+
+
+class DatasetProblem(_Model):
+    dataset: str
+    endpoint: str
+    status: str
+    permission: str
+    http_status: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class SourceRef(_Model):
+    name: str
+    url: str
+
+
+class NormRef(_Model):
+    id: str
+    title: str | None
+    status: str
+    source: str | None
+    indicatief: bool = Field(description="link or norm not confirmed by Kennisnet: indicative")
+
+
+class ControlRef(_Model):
+    framework: str
+    id: str
+    title: str | None
+    source: str | None
+
+
+class CheckEntry(_Model):
+    id: str
+    title: str
+    area: str
+    severity: str
+    licence: str | None
+    permissions: list[str]
+    datasets: list[str]
+    basismaatregelen: list[int]
+    norms: list[NormRef]
+    controls: list[ControlRef]
+    threshold: str
+    sources: list[SourceRef]
+    why: str
+    fix: str
+    result: CheckResult
+
+
+class BasismaatregelEntry(_Model):
+    id: int
+    title: str
+    description: str
+    sources: list[str]
+    score: Score
+    checks: list[str]
+    norms: list[NormRef]
+
+
+class NormCheck(_Model):
+    id: str
+    title: str
+    status: str
+
+
+class NormEvidence(_Model):
+    id: str
+    title: str | None
+    domain: int
+    domain_name: str
+    status: str
+    source: str | None
+    indicatief: bool
+    checks: list[NormCheck]
+
+
+class Report(_Model):
+    schema_version: int = REPORT_SCHEMA_VERSION
+    tool: ToolRef
+    tenant: TenantInfo
+    collected_at: datetime
+    source: str
+    partial: bool = Field(description="some data the checks needed could not be read")
+    unreadable: list[DatasetProblem]
+    not_licensed: list[DatasetProblem]
+    licences: LicenceSummary
+    stats: CollectionStats
+    overall: Score
+    basismaatregelen: list[BasismaatregelEntry]
+    norms: list[NormEvidence]
+    checks: list[CheckEntry]
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+
+def _problems(snapshot: Snapshot, statuses: set[DatasetStatus]) -> list[DatasetProblem]:
+    return [
+        DatasetProblem(
+            dataset=name,
+            endpoint=ds.endpoint,
+            status=ds.status.value,
+            permission=ds.permission,
+            http_status=ds.http_status,
+            error_code=ds.error_code,
+            error_message=ds.error_message,
+        )
+        for name, ds in sorted(snapshot.datasets.items())
+        if ds.status in statuses
+    ]
+
+
+def _norm_ref(norm: Any, basis: str) -> NormRef:
+    return NormRef(
+        id=norm.id,
+        title=norm.title,
+        status=norm.status,
+        source=norm.source,
+        indicatief=basis != "kennisnet" or not norm.official,
+    )
+
+
+def build_report(
+    snapshot: Snapshot,
+    checks: list[Check],
+    results: list[CheckResult],
+    *,
+    mappings: Mappings | None = None,
+    exceptions: list[RiskException] | None = None,
+) -> Report:
+    mappings = mappings or load_mappings()
+    mappings.validate_checks(checks)
+    if exceptions:
+        results = apply_exceptions(results, exceptions, snapshot.collected_at.date())
+    by_id = {r.check_id: r for r in results}
+    ordered = sorted(checks, key=lambda c: c.id)
+    entries = [
+        CheckEntry(
+            id=c.id,
+            title=c.title,
+            area=c.area.value,
+            severity=c.severity.value,
+            licence=c.licence,
+            permissions=c.permissions,
+            datasets=sorted(c.all_datasets),
+            basismaatregelen=mappings.basismaatregelen_for(c),
+            norms=[_norm_ref(n, b) for n, b in mappings.norms_for(c)],
+            controls=[
+                ControlRef(framework=x.framework, id=x.id, title=x.title, source=x.source)
+                for x in sorted(mappings.controls.get(c.id, []), key=lambda x: (x.framework, x.id))
+            ],
+            threshold=c.threshold,
+            sources=[SourceRef(name=s.name, url=s.url) for s in c.sources],
+            why=c.why,
+            fix=c.fix,
+            result=by_id[c.id],
+        )
+        for c in ordered
+    ]
+
+    def score(items: list[CheckEntry]) -> Score:
+        return score_items((e.severity, e.result.status.value) for e in items)
+
+    measures = []
+    for bm in mappings.basismaatregelen.values():
+        members = [e for e in entries if bm.id in e.basismaatregelen]
+        norms = {n.id: n for e in members for n in e.norms}
+        measures.append(
+            BasismaatregelEntry(
+                id=bm.id,
+                title=bm.title,
+                description=bm.description,
+                sources=bm.sources,
+                score=score(members),
+                checks=[e.id for e in members],
+                norms=[norms[k] for k in sorted(norms)],
+            )
+        )
+    norm_view = []
+    for norm_id in sorted({n.id for e in entries for n in e.norms}):
+        touching = [e for e in entries if any(n.id == norm_id for n in e.norms)]
+        ref = next(n for e in touching for n in e.norms if n.id == norm_id)
+        norm = mappings.norms[norm_id]
+        norm_view.append(
+            NormEvidence(
+                id=norm.id,
+                title=norm.title,
+                domain=norm.domain,
+                domain_name=norm.domain_name,
+                status=norm.status,
+                source=norm.source,
+                indicatief=ref.indicatief,
+                checks=[
+                    NormCheck(id=e.id, title=e.title, status=e.result.status.value)
+                    for e in touching
+                ],
+            )
+        )
+    return Report(
+        tool=ToolRef(
+            name=snapshot.tool.name,
+            version=__version__,
+            snapshot_version=snapshot.tool.version,
+            mappings_version=mappings.version,
+        ),
+        tenant=snapshot.tenant,
+        collected_at=snapshot.collected_at,
+        source=snapshot.source,
+        partial=snapshot.partial,
+        unreadable=_problems(snapshot, UNREADABLE),
+        not_licensed=_problems(snapshot, {DatasetStatus.NOT_LICENSED}),
+        licences=snapshot.licences,
+        stats=snapshot.stats,
+        overall=score(entries),
+        basismaatregelen=measures,
+        norms=norm_view,
+        checks=entries,
+    )
+
+
+STATUS_ORDER = [
+    Status.FAIL,
+    Status.PARTIAL,
+    Status.UNKNOWN,
+    Status.NOT_LICENSED,
+    Status.ACCEPTED,
+    Status.NOT_APPLICABLE,
+    Status.PASS,
+]
