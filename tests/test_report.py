@@ -1,0 +1,115 @@
+"""report.json and report.html from fixture snapshots: deterministic, escaped, self-contained."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+
+from m365apk.checks.evaluate import evaluate
+from m365apk.checks.registry import all_checks
+from m365apk.reports.html import render_html, render_norms_csv, write_reports
+from m365apk.reports.model import Report, build_report
+from m365apk.scanner.snapshot import DatasetStatus, Snapshot
+
+from .snapshots import assignment, failed, ok, registration, snapshot, user
+
+XSS = ['<script>alert("x")</script>', '"><img src=x onerror=alert(1)>']
+
+
+def tenant_snapshot(names: list[str] | None = None) -> Snapshot:
+    names = names or ["Anna", "Bram", "Cor"]
+    users = [user(f"u{i}") | {"displayName": n} for i, n in enumerate(names)]
+    roles = [
+        assignment(u["id"])
+        | {"principal": {**assignment(u["id"])["principal"], "displayName": u["displayName"]}}
+        for u in users
+    ]
+    return snapshot(
+        users=ok(users),
+        roleAssignments=ok(roles),
+        userRegistrationDetails=ok([registration(u["id"], False) for u in users]),
+    )
+
+
+def report_for(snap: Snapshot) -> Report:
+    checks = all_checks()
+    return build_report(snap, checks, evaluate(snap, checks))
+
+
+def test_same_snapshot_gives_identical_json() -> None:
+    snap = tenant_snapshot()
+    again = Snapshot.model_validate_json(snap.model_dump_json())
+    assert report_for(snap).to_json() == report_for(again).to_json()
+
+
+def test_report_json_holds_scores_checks_and_all_basismaatregelen() -> None:
+    report = report_for(tenant_snapshot())
+    assert [b.id for b in report.basismaatregelen] == list(range(1, 12))
+    # GA count passes (3, weight 3), MFA fails (critical, weight 4): 3/7.
+    assert report.overall.score == 43 and report.overall.verdict == "onvoldoende"
+    ga = next(c for c in report.checks if c.id == "admin.global_admin_count")
+    assert ga.result.measured == 3 and ga.sources and ga.fix
+    assert all(n.indicatief for c in report.checks for n in c.norms)  # all links are ours
+
+
+def test_partial_scan_warns_on_the_first_screen_with_the_error() -> None:
+    snap = tenant_snapshot()
+    snap.datasets["roleAssignments"] = failed(DatasetStatus.FORBIDDEN)
+    report = report_for(snap)
+    assert report.partial
+    html = render_html(report)
+    cover = html[: html.index('id="eerst-doen"')]
+    assert "Onvolledige scan" in cover and "Authorization_RequestDenied" in cover
+    assert "X.Read.All" in cover
+
+
+def test_not_licensed_is_reported_but_not_a_partial_scan() -> None:
+    snap = tenant_snapshot()
+    snap.datasets["userRegistrationDetails"] = failed(
+        DatasetStatus.NOT_LICENSED, "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+    )
+    report = report_for(snap)
+    assert not report.partial and report.not_licensed
+    assert "Authentication_RequestFromNonPremiumTenantOrB2CTenant" in render_html(report)
+
+
+def test_tenant_text_is_escaped_never_raw() -> None:
+    html = render_html(report_for(tenant_snapshot(XSS)))
+    for payload in XSS:
+        assert payload not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+
+
+def test_html_is_self_contained() -> None:
+    html = render_html(report_for(tenant_snapshot()))
+    assert '<html lang="nl">' in html
+    # No resource is fetched: no src attributes, stylesheets or imports (links to sources are
+    # plain anchors).
+    assert not re.search(r"\ssrc\s*=", html)
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert "@media print" in html
+
+
+def test_every_basismaatregel_has_a_section() -> None:
+    html = render_html(report_for(tenant_snapshot()))
+    for n in range(1, 12):
+        assert f'id="bm-{n}"' in html
+
+
+def test_status_is_written_not_only_coloured() -> None:
+    html = render_html(report_for(tenant_snapshot()))
+    assert "voldoet niet" in html
+
+
+def test_norm_csv_opens_in_dutch_excel(tmp_path: Path) -> None:
+    paths = write_reports(report_for(tenant_snapshot()), tmp_path)
+    raw = paths["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: Excel reads UTF-8
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][0] == "norm" and len(rows) > 1
+    report = report_for(tenant_snapshot())
+    assert len(rows) - 1 == sum(len(n.checks) for n in report.norms)
+    assert render_norms_csv(report).count("\r\n") == len(rows)
