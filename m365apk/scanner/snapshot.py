@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic_core import to_json
 
 SNAPSHOT_SCHEMA_VERSION = 1
 
@@ -107,8 +108,36 @@ class Snapshot(BaseModel):
         return any(d.status in UNREADABLE for d in self.datasets.values())
 
     def write(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=1), encoding="utf-8")
+        """Stream to disk, one Graph object per line: a 100,000-user snapshot never exists as
+        one big string in memory, and the file stays readable and diffable."""
+        head = self.model_dump(mode="json", exclude={"datasets"})
+        with path.open("wb") as out:
+            out.write(b"{\n")
+            for key, value in head.items():
+                out.write(_json(key) + b": " + _json(value) + b",\n")
+            out.write(b'"datasets": {')
+            for i, (name, dataset) in enumerate(sorted(self.datasets.items())):
+                out.write(b"," if i else b"")
+                out.write(b"\n" + _json(name) + b": {")
+                for key, value in dataset.model_dump(mode="json", exclude={"data"}).items():
+                    out.write(_json(key) + b": " + _json(value) + b", ")
+                out.write(b'"data": ')
+                if isinstance(dataset.data, list):
+                    out.write(b"[")
+                    for j in range(0, len(dataset.data), 1000):
+                        chunk = dataset.data[j : j + 1000]
+                        out.write(b"," if j else b"")
+                        out.write(b"\n" + b",\n".join(_json(item) for item in chunk))
+                    out.write(b"]")
+                else:
+                    out.write(_json(dataset.data))
+                out.write(b"}")
+            out.write(b"\n}\n}\n")
 
     @classmethod
     def read(cls, path: Path) -> Snapshot:
         return cls.model_validate_json(path.read_bytes())
+
+
+def _json(value: Any) -> bytes:
+    return to_json(value)
