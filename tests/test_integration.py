@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from m365apk.checks.base import Status
 from m365apk.checks.registry import all_checks
 from m365apk.demo.server import Fault, SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
+from m365apk.reports.schema import published
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.cli import main
 from m365apk.scanner.graph import GraphSettings
@@ -126,6 +128,7 @@ def test_evaluate_twice_is_byte_identical(weak: TenantData, tmp_path: Path) -> N
     a = (tmp_path / "a" / "report.json").read_bytes()
     assert a == (tmp_path / "b" / "report.json").read_bytes()
     assert a == (tmp_path / "scan" / "report.json").read_bytes()
+    jsonschema.validate(json.loads(a), json.loads(published()))
 
 
 def test_secret_and_token_never_written(weak: TenantData, tmp_path: Path) -> None:
@@ -183,3 +186,40 @@ def test_bad_secret_exits_3_with_one_line(weak: TenantData, tmp_path, capsys) ->
                 source="test",
             )
     assert not (tmp_path / "report.json").exists()
+
+
+def test_accepted_risk_and_provider_framework_on_evaluate(weak: TenantData, tmp_path) -> None:
+    scan(weak, tmp_path / "scan")
+    exceptions = tmp_path / "uitzonderingen.yaml"
+    exceptions.write_text(
+        "- check_id: admin.global_admin_count\n"
+        "  reason: Afbouw naar twee beheerders loopt, klaar in het voorjaar\n"
+        "  accepted_by: M. Jansen (directeur)\n"
+        "  expires: 2099-06-30\n",
+        encoding="utf-8",
+    )
+    bio = tmp_path / "bio.yaml"
+    bio.write_text(
+        "framework: {id: BIO, name: Baseline Informatiebeveiliging Overheid}\n"
+        "controls: [{id: '5.17.01', title: MFA}]\n"
+        "checks: {mfa.registration_coverage: ['5.17.01']}\n",
+        encoding="utf-8",
+    )
+    args = ["evaluate", str(tmp_path / "scan" / "snapshot.json"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--exceptions", str(exceptions), "--mappings", str(bio), "--quiet"]) == 0
+    report = json.loads((tmp_path / "o" / "report.json").read_text(encoding="utf-8"))
+    checks = {c["id"]: c for c in report["checks"]}
+    assert checks[GA]["result"]["status"] == "accepted"
+    assert "M. Jansen" in checks[GA]["result"]["reason"]
+    assert checks[MFA]["controls"][0]["framework"] == "BIO"
+    assert report["overall"]["accepted"] == 1
+
+
+def test_bad_exceptions_file_is_one_line(weak: TenantData, tmp_path, capsys) -> None:
+    scan(weak, tmp_path / "scan")
+    bad = tmp_path / "x.yaml"
+    bad.write_text("- check_id: a\n  reason: r\n", encoding="utf-8")
+    args = ["evaluate", str(tmp_path / "scan" / "snapshot.json"), "--out", str(tmp_path / "o")]
+    assert main([*args, "--exceptions", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "x.yaml" in err and "accepted_by" in err and len(err.splitlines()) == 1

@@ -113,3 +113,23 @@ def test_norm_csv_opens_in_dutch_excel(tmp_path: Path) -> None:
     report = report_for(tenant_snapshot())
     assert len(rows) - 1 == sum(len(n.checks) for n in report.norms)
     assert render_norms_csv(report).count("\r\n") == len(rows)
+
+
+def test_published_schema_is_current() -> None:
+    from m365apk.reports.schema import published, render
+
+    assert published() == render(), "run: python -m m365apk.reports.schema"
+
+
+def test_reports_validate_against_the_published_schema(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from m365apk.reports.schema import published
+
+    schema = json.loads(published())
+    snap = tenant_snapshot(XSS)
+    snap.datasets["roleAssignments"] = failed(DatasetStatus.FORBIDDEN)
+    for report in (report_for(tenant_snapshot()), report_for(snap)):
+        jsonschema.validate(json.loads(report.to_json()), schema)

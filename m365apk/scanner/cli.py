@@ -14,14 +14,16 @@ from pathlib import Path
 
 from m365apk import __version__
 from m365apk.checks.base import Check
+from m365apk.checks.exceptions import ExceptionsError, load_exceptions
 from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
+from m365apk.mappings.loader import MappingError, load_mappings
 from m365apk.scanner.datasets import permissions_for
 
 from .auth import CredentialSpec
 from .errors import ConfigError, M365ApkError
 from .graph import GRAPH_URL, GraphSettings
 from .progress import ProgressDisplay
-from .scan import ScanOutput, consent_problem, report_from_snapshot, run_scan
+from .scan import ReportOptions, ScanOutput, consent_problem, report_from_snapshot, run_scan
 from .snapshot import Snapshot
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -72,6 +74,29 @@ def build_parser() -> argparse.ArgumentParser:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checks", help="alleen deze check-id's (kommagescheiden)")
     p.add_argument("--quiet", action="store_true", help="geen voortgang tonen")
+    p.add_argument(
+        "--mappings",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="extra kader of eigen koppelingen (herhaalbaar)",
+    )
+    p.add_argument(
+        "--exceptions",
+        type=Path,
+        metavar="YAML",
+        help="geaccepteerde risico's van deze school (reden, wie, einddatum)",
+    )
+
+
+def _report_options(args: argparse.Namespace) -> ReportOptions:
+    try:
+        mappings = load_mappings(args.mappings) if args.mappings else None
+        exceptions = tuple(load_exceptions(args.exceptions)) if args.exceptions else ()
+    except (MappingError, ExceptionsError) as exc:
+        raise ConfigError(str(exc)) from None
+    return ReportOptions(mappings=mappings, exceptions=exceptions)
 
 
 def _checks(arg: str | None) -> list[Check]:
@@ -103,6 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.users is not None and args.users < 1:
         raise ConfigError("--users moet minstens 1 zijn")
     checks = _checks(args.checks)
+    options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
     tenant = load_profile(args.profile, users=args.users)
     out = args.out or Path(f"apk-demo-{args.profile}")
@@ -120,6 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             source=f"demo:{args.profile}",
             progress=progress.dataset,
             on_page=progress.page,
+            options=options,
         )
     _announce(output, progress)
     return 0
@@ -131,6 +158,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
     checks = _checks(args.checks)
+    options = _report_options(args)
     credential = CredentialSpec(
         tenant_id=args.tenant_id,
         client_id=args.client_id,
@@ -150,6 +178,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         out_dir=out,
         progress=progress.dataset,
         on_page=progress.page,
+        options=options,
     )
     _announce(output, progress)
     problem = consent_problem(output.snapshot)
@@ -166,7 +195,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{args.snapshot} is geen geldige m365apk-snapshot ({first})") from None
-    output = report_from_snapshot(snapshot, _checks(args.checks), args.out)
+    output = report_from_snapshot(snapshot, _checks(args.checks), args.out, _report_options(args))
     _announce(output, ProgressDisplay(quiet=args.quiet))
     return 0
 

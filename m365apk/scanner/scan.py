@@ -9,6 +9,8 @@ from typing import Any
 
 from m365apk.checks.base import Check, CheckResult
 from m365apk.checks.evaluate import evaluate
+from m365apk.checks.exceptions import RiskException
+from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Report, build_report
 
@@ -26,10 +28,30 @@ class ScanOutput:
     paths: dict[str, Path]
 
 
-def report_from_snapshot(snapshot: Snapshot, checks: list[Check], out_dir: Path) -> ScanOutput:
+@dataclass(frozen=True)
+class ReportOptions:
+    """What shapes a report besides the snapshot: provider mappings and accepted risks."""
+
+    mappings: Mappings | None = None
+    exceptions: tuple[RiskException, ...] = ()
+
+
+def report_from_snapshot(
+    snapshot: Snapshot,
+    checks: list[Check],
+    out_dir: Path,
+    options: ReportOptions | None = None,
+) -> ScanOutput:
+    options = options or ReportOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
     results = evaluate(snapshot, checks)
-    report = build_report(snapshot, checks, results)
+    report = build_report(
+        snapshot,
+        checks,
+        results,
+        mappings=options.mappings,
+        exceptions=list(options.exceptions),
+    )
     paths = write_reports(report, out_dir)
     return ScanOutput(snapshot, results, report, paths)
 
@@ -61,13 +83,14 @@ def run_scan(
     source: str = "graph",
     progress: Progress | None = None,
     on_page: Any = None,
+    options: ReportOptions | None = None,
 ) -> ScanOutput:
     snapshot = _run(_collect(credential, settings, checks, tenant_id, source, progress, on_page))
     out_dir.mkdir(parents=True, exist_ok=True)
     # The evidence is on disk before anything else can go wrong.
     snapshot_path = out_dir / "snapshot.json"
     snapshot.write(snapshot_path)
-    output = report_from_snapshot(snapshot, checks, out_dir)
+    output = report_from_snapshot(snapshot, checks, out_dir, options)
     output.paths["snapshot"] = snapshot_path
     return output
 
