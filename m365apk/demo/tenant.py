@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any
 
 from m365apk.scanner.licences import AAD_PREMIUM_P1, AAD_PREMIUM_P2, ENTRA_GOVERNANCE
+from m365apk.scanner.settings import TenantSettings
 
 from . import catalog
 
@@ -210,6 +211,11 @@ def _merge(base: Any, extra: Any) -> Any:
     if isinstance(base, list) and isinstance(extra, list):
         return base + extra
     return extra
+
+
+def demo_settings(name: str) -> TenantSettings:
+    """The tenant settings the demo school keeps (break-glass accounts, approved exclusions)."""
+    return TenantSettings.model_validate(_profile_data(name).get("tenant_settings", {}))
 
 
 def load_profile(

@@ -24,6 +24,7 @@ from .errors import ConfigError, M365ApkError
 from .graph import GRAPH_URL, GraphSettings
 from .progress import ProgressDisplay
 from .scan import ReportOptions, ScanOutput, consent_problem, report_from_snapshot, run_scan
+from .settings import load_settings
 from .snapshot import Snapshot
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -83,6 +84,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="extra kader of eigen koppelingen (herhaalbaar)",
     )
     p.add_argument(
+        "--tenant-config",
+        type=Path,
+        metavar="YAML",
+        help="tenant-instellingen: noodaccounts, goedgekeurde uitzonderingen, populaties",
+    )
+    p.add_argument(
         "--exceptions",
         type=Path,
         metavar="YAML",
@@ -117,7 +124,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.demo.server import SimulatedGraph
-    from m365apk.demo.tenant import available_profiles, load_profile
+    from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
 
     from .auth import LoopbackClientSecretCredential
 
@@ -131,6 +138,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
     tenant = load_profile(args.profile, users=args.users)
+    tenant_settings = (
+        load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
+    )
     out = args.out or Path(f"apk-demo-{args.profile}")
     with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim:
         progress.say(f"Gesimuleerde tenant '{tenant.display_name}' op {sim.base_url}")
@@ -147,6 +157,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             progress=progress.dataset,
             on_page=progress.page,
             options=options,
+            tenant_settings=tenant_settings,
         )
     _announce(output, progress)
     return 0
@@ -179,6 +190,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         progress=progress.dataset,
         on_page=progress.page,
         options=options,
+        tenant_settings=load_settings(args.tenant_config) if args.tenant_config else None,
     )
     _announce(output, progress)
     problem = consent_problem(output.snapshot)
@@ -195,6 +207,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     except ValueError as exc:
         first = str(exc).splitlines()[0]
         raise ConfigError(f"{args.snapshot} is geen geldige m365apk-snapshot ({first})") from None
+    if args.tenant_config:
+        snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})
     output = report_from_snapshot(snapshot, _checks(args.checks), args.out, _report_options(args))
     _announce(output, ProgressDisplay(quiet=args.quiet))
     return 0

@@ -12,6 +12,7 @@ from m365apk import __version__
 from .datasets import BASE_DATASETS, DATASETS, DatasetSpec
 from .graph import GraphClient, endpoint
 from .licences import summarise
+from .settings import TenantSettings
 from .snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 
 Progress = Callable[[str, Dataset], None]
@@ -70,6 +71,7 @@ async def collect(
     tenant_id: str,
     source: str,
     progress: Progress | None = None,
+    settings: TenantSettings | None = None,
 ) -> Snapshot:
     started = time.monotonic()
     collected_at = datetime.now(UTC).replace(microsecond=0)
@@ -119,6 +121,7 @@ async def collect(
         datasets=done,
         licences=licences,
         stats=client.stats,
+        settings=settings or TenantSettings(),
     )
 
 

@@ -17,6 +17,7 @@ from m365apk.reports.model import Report, build_report
 from .collector import Progress, collect
 from .errors import AuthError
 from .graph import GraphClient, GraphSettings
+from .settings import TenantSettings
 from .snapshot import DatasetStatus, Snapshot
 
 
@@ -64,11 +65,19 @@ async def _collect(
     source: str,
     progress: Progress | None,
     on_page: Any = None,
+    tenant_settings: TenantSettings | None = None,
 ) -> Snapshot:
     client = GraphClient(credential, settings, on_page=on_page)
     try:
         names = {name for check in checks for name in check.all_datasets}
-        return await collect(client, names, tenant_id=tenant_id, source=source, progress=progress)
+        return await collect(
+            client,
+            names,
+            tenant_id=tenant_id,
+            source=source,
+            progress=progress,
+            settings=tenant_settings,
+        )
     finally:
         await client.aclose()
 
@@ -84,8 +93,13 @@ def run_scan(
     progress: Progress | None = None,
     on_page: Any = None,
     options: ReportOptions | None = None,
+    tenant_settings: TenantSettings | None = None,
 ) -> ScanOutput:
-    snapshot = _run(_collect(credential, settings, checks, tenant_id, source, progress, on_page))
+    snapshot = _run(
+        _collect(
+            credential, settings, checks, tenant_id, source, progress, on_page, tenant_settings
+        )
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     # The evidence is on disk before anything else can go wrong.
     snapshot_path = out_dir / "snapshot.json"

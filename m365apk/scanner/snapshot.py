@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
+from .settings import TenantSettings
+
 SNAPSHOT_SCHEMA_VERSION = 1
 
 
@@ -93,6 +95,7 @@ class Snapshot(BaseModel):
     datasets: dict[str, Dataset]
     licences: LicenceSummary = Field(default_factory=LicenceSummary)
     stats: CollectionStats = Field(default_factory=CollectionStats)
+    settings: TenantSettings = Field(default_factory=TenantSettings)
 
     def dataset(self, name: str) -> Dataset:
         found = self.datasets.get(name)
