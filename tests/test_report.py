@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 from m365apk.checks.evaluate import evaluate
-from m365apk.checks.registry import all_checks
+from m365apk.checks.registry import all_checks, select_checks
 from m365apk.reports.html import render_html, render_norms_csv, write_reports
 from m365apk.reports.model import Report, build_report
 from m365apk.scanner.snapshot import DatasetStatus, Snapshot
@@ -34,7 +34,7 @@ def tenant_snapshot(names: list[str] | None = None) -> Snapshot:
 
 
 def report_for(snap: Snapshot) -> Report:
-    checks = all_checks()
+    checks = select_checks(all_checks(), ["mfa.registration_coverage", "admin.global_admin_count"])
     return build_report(snap, checks, evaluate(snap, checks))
 
 

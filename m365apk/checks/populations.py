@@ -23,9 +23,16 @@ def classify_users(snapshot: Snapshot) -> dict[str, str]:
     """user id -> population, for enabled accounts only (disabled accounts cannot sign in)."""
     skus = snapshot.dataset("subscribedSkus")
     audience = audience_by_sku(skus.data) if skus.ok else {}
+    overrides = {o.user.lower(): o.population for o in snapshot.settings.populations}
     result: dict[str, str] = {}
     for user in snapshot.dataset("users").data or []:
         if not user.get("accountEnabled"):
+            continue
+        override = overrides.get(user["id"].lower()) or overrides.get(
+            (user.get("userPrincipalName") or "").lower()
+        )
+        if override:  # the tenant's own list wins over licence-based guessing
+            result[user["id"]] = override
             continue
         if (user.get("userType") or "Member").lower() == "guest":
             result[user["id"]] = GUEST

@@ -1,0 +1,457 @@
+"""Basismaatregel 4: who holds power, and how. Beyond the Global Administrator count: the
+spread over lesser roles, admins without MFA, guest or synced admins, standing access,
+service principals with directory roles, break-glass accounts, separate admin accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import Area, Check, CheckResult, Severity, Status
+from .common import (
+    CIS,
+    GLOBAL_ADMIN,
+    PRIVILEGED_ROLES,
+    SCUBA_AAD,
+    break_glass,
+    make,
+    obj,
+    privileged_holders,
+    role_text,
+    src,
+    users,
+)
+from .mfa import mfa_capable_users
+from .populations import unexpanded_role_groups
+
+MAESTER = "https://maester.dev/docs/tests/"
+
+
+def _unread_groups(check_id: str, snapshot: Snapshot) -> CheckResult | None:
+    groups = unexpanded_role_groups(snapshot)
+    privileged = {
+        a["principalId"]
+        for a in snapshot.dataset("roleAssignments").data or []
+        if a["roleDefinitionId"] in PRIVILEGED_ROLES
+    }
+    missing = [g for g in groups if g in privileged]
+    if missing:
+        return make(
+            check_id,
+            Status.UNKNOWN,
+            f"De leden van {len(missing)} roltoewijsbare groep(en) met een beheerdersrol konden "
+            "niet worden gelezen (toestemming GroupMember.Read.All).",
+        )
+    return None
+
+
+def evaluate_ratio(snapshot: Snapshot) -> CheckResult:
+    cid = RATIO.id
+    unread = _unread_groups(cid, snapshot)
+    if unread:
+        return unread
+    holders = privileged_holders(snapshot)
+    ga = {uid for uid, h in holders.items() if "Global Administrator" in h["roles"]}
+    others = {uid for uid, h in holders.items() if h["roles"] - {"Global Administrator"}} - ga
+    counts = {"globale_beheerders": len(ga), "beheerders_met_beperktere_rol": len(others)}
+    threshold = "Niet meer globale beheerders dan beheerders met een beperktere rol"
+    if len(ga) > len(others):
+        return make(
+            cid,
+            Status.FAIL,
+            "Beheer loopt vooral via de rol Global Administrator; beperktere rollen "
+            "worden weinig gebruikt.",
+            threshold=threshold,
+            counts=counts,
+            measured={"ga": len(ga), "overig": len(others)},
+        )
+    return make(
+        cid,
+        Status.PASS,
+        threshold=threshold,
+        counts=counts,
+        measured={"ga": len(ga), "overig": len(others)},
+    )
+
+
+def evaluate_without_mfa(snapshot: Snapshot) -> CheckResult:
+    cid = WITHOUT_MFA.id
+    unread = _unread_groups(cid, snapshot)
+    if unread:
+        return unread
+    holders = privileged_holders(snapshot)
+    capable, source = mfa_capable_users(snapshot)
+    methods = snapshot.dataset("userAuthenticationMethods")
+    if not snapshot.dataset("userRegistrationDetails").ok:
+        holders = {uid: h for uid, h in holders.items() if uid in (methods.data or {})}
+    missing = [h for uid, h in holders.items() if uid not in capable]
+    counts = {"beheerders": len(holders), "zonder_mfa": len(missing)}
+    threshold = "Elke beheerder heeft MFA geregistreerd"
+    if not holders:
+        return make(cid, Status.NOT_APPLICABLE, "Geen beheerders gevonden.", threshold=threshold)
+    if missing:
+        return make(
+            cid,
+            Status.FAIL,
+            f"{len(missing)} beheerder(s) zonder MFA (bron: {source}).",
+            threshold=threshold,
+            counts=counts,
+            objects=[obj(h, role_text(h)) for h in missing],
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def evaluate_guest_synced(snapshot: Snapshot) -> CheckResult:
+    cid = GUEST_SYNCED.id
+    unread = _unread_groups(cid, snapshot)
+    if unread:
+        return unread
+    directory = users(snapshot)
+    bad = []
+    for uid, h in privileged_holders(snapshot).items():
+        user = {**h, **directory.get(uid, {})}
+        reasons = []
+        if (user.get("userType") or "").lower() == "guest":
+            reasons.append("gastaccount")
+        if user.get("onPremisesSyncEnabled"):
+            reasons.append("gesynchroniseerd vanuit on-premises AD")
+        if reasons:
+            bad.append(obj(user, f"{role_text(h)}: {', '.join(reasons)}"))
+    threshold = "Beheerders zijn eigen, cloud-only accounts: geen gasten, niet gesynchroniseerd"
+    if bad:
+        return make(
+            cid,
+            Status.FAIL,
+            "Er zijn beheerders die gast zijn of uit AD komen.",
+            threshold=threshold,
+            counts={"gevonden": len(bad)},
+            objects=bad,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts={"gevonden": 0})
+
+
+def evaluate_standing(snapshot: Snapshot) -> CheckResult:
+    cid = STANDING.id
+    bg = break_glass(snapshot)
+    directory = users(snapshot)
+    permanent = [
+        a
+        for a in snapshot.dataset("roleAssignmentSchedules").data or []
+        if a["roleDefinitionId"] in PRIVILEGED_ROLES
+        and a.get("assignmentType", "Assigned") == "Assigned"
+        and not a.get("endDateTime")
+        and a["principalId"] not in bg
+    ]
+    eligible = [
+        e
+        for e in snapshot.dataset("roleEligibilitySchedules").data or []
+        if e["roleDefinitionId"] in PRIVILEGED_ROLES
+    ]
+    ga_permanent = [a for a in permanent if a["roleDefinitionId"] == GLOBAL_ADMIN]
+    counts = {
+        "permanent_actief": len(permanent),
+        "permanent_globaal": len(ga_permanent),
+        "in_aanmerking_pim": len(eligible),
+    }
+    objects = [
+        obj(
+            directory.get(a["principalId"], {"id": a["principalId"]}),
+            PRIVILEGED_ROLES[a["roleDefinitionId"]],
+        )
+        for a in permanent
+    ]
+    threshold = (
+        "Geen permanente Global Administrator-toewijzing behalve noodaccounts; "
+        "beheerrollen via PIM (in aanmerking komend)"
+    )
+    if ga_permanent:
+        return make(
+            cid,
+            Status.FAIL,
+            "Globale beheerders hebben hun rol permanent in plaats van via PIM.",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    if permanent:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Andere beheerdersrollen zijn permanent toegewezen.",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def evaluate_service_principals(snapshot: Snapshot) -> CheckResult:
+    cid = SERVICE_PRINCIPALS.id
+    found = [
+        obj(
+            a.get("principal") or {"id": a["principalId"]},
+            f"app met rol {PRIVILEGED_ROLES[a['roleDefinitionId']]}",
+        )
+        for a in snapshot.dataset("roleAssignments").data or []
+        if a["roleDefinitionId"] in PRIVILEGED_ROLES
+        and (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.servicePrincipal"
+    ]
+    threshold = "Geen applicaties (service principals) met een beheerdersrol"
+    if found:
+        return make(
+            cid,
+            Status.FAIL,
+            "Applicaties hebben een beheerdersrol in de directory; hun geheimen of "
+            "certificaten geven dan beheerderstoegang.",
+            threshold=threshold,
+            counts={"apps_met_beheerdersrol": len(found)},
+            objects=found,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts={"apps_met_beheerdersrol": 0})
+
+
+NAME_HINTS = ("break glass", "breakglass", "noodaccount", "emergency", "bg-")
+
+
+def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
+    cid = BREAK_GLASS.id
+    directory = users(snapshot)
+    holders = privileged_holders(snapshot)
+    configured = break_glass(snapshot)
+    threshold = (
+        "Minstens één (liefst twee) vastgelegde noodaccounts met Global Administrator, "
+        "cloud-only en ingeschakeld"
+    )
+    good, bad = [], []
+    for uid, reason in configured.items():
+        user = directory.get(uid)
+        if user is None:
+            bad.append(obj({"id": uid}, "staat in de tenant-instellingen maar bestaat niet"))
+        elif "Global Administrator" not in holders.get(uid, {}).get("roles", set()):
+            bad.append(obj(user, "heeft geen Global Administrator-rol"))
+        elif not user.get("accountEnabled") or user.get("onPremisesSyncEnabled"):
+            bad.append(obj(user, "uitgeschakeld of gesynchroniseerd"))
+        else:
+            good.append(obj(user, reason))
+    counts = {"noodaccounts_in_orde": len(good), "noodaccounts_met_probleem": len(bad)}
+    if good and not bad:
+        return make(
+            cid,
+            Status.PASS if len(good) >= 2 else Status.PARTIAL,
+            None if len(good) >= 2 else "Eén noodaccount; Microsoft raadt er twee aan.",
+            threshold=threshold,
+            counts=counts,
+            objects=good,
+        )
+    if bad:
+        return make(
+            cid,
+            Status.FAIL,
+            "Vastgelegde noodaccounts zijn niet bruikbaar.",
+            threshold=threshold,
+            counts=counts,
+            objects=bad,
+        )
+    candidates = [
+        obj(u)
+        for u in directory.values()
+        if any(
+            h in f"{u.get('displayName', '')} {u.get('userPrincipalName', '')}".lower()
+            for h in NAME_HINTS
+        )
+    ]
+    if candidates:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Mogelijke noodaccounts gevonden, maar niet vastgelegd in de tenant-"
+            "instellingen (break_glass), dus niet te controleren.",
+            threshold=threshold,
+            counts=counts,
+            objects=candidates,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Geen noodaccount gevonden of vastgelegd.",
+        threshold=threshold,
+        counts=counts,
+    )
+
+
+MAILBOX_PLANS = ("EXCHANGE_S_", "EXCHANGE_")
+
+
+def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
+    cid = SEPARATE.id
+    unread = _unread_groups(cid, snapshot)
+    if unread:
+        return unread
+    skus = {s["skuId"]: s for s in snapshot.dataset("subscribedSkus").data or []}
+    directory = users(snapshot)
+    productive = []
+    for uid, h in privileged_holders(snapshot).items():
+        user = directory.get(uid, h)
+        plans = {
+            p.get("servicePlanName") or ""
+            for lic in user.get("assignedLicenses") or []
+            for p in (skus.get(lic["skuId"]) or {}).get("servicePlans") or []
+        }
+        if any(name.startswith(MAILBOX_PLANS) for name in plans):
+            productive.append(obj(user, f"{role_text(h)}; heeft mailbox-licentie"))
+    threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
+    counts = {"beheerders_met_mailbox": len(productive)}
+    if productive:
+        return make(
+            cid,
+            Status.FAIL,
+            "Beheerders werken met hun dagelijkse account (met mailbox): een "
+            "phishingmail op dat account treft meteen de beheerrechten.",
+            threshold=threshold,
+            counts=counts,
+            objects=productive,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def _check(
+    id: str,
+    title: str,
+    severity: Severity,
+    datasets: tuple[str, ...],
+    threshold: str,
+    sources: tuple[Any, ...],
+    why: str,
+    fix: str,
+    evaluate: Any,
+    **extra: Any,
+) -> Check:
+    return Check(
+        id=id,
+        title=title,
+        area=Area.ADMIN_ROLES,
+        severity=severity,
+        datasets=datasets,
+        basismaatregelen=extra.pop("bm", (4,)),
+        norms=extra.pop("norms", ("ID.01", "ID.02")),
+        threshold=threshold,
+        sources=sources,
+        why=why,
+        fix=fix,
+        evaluate=evaluate,
+        **extra,
+    )
+
+
+ROLES = ("roleAssignments", "roleGroupMembers")
+
+RATIO = _check(
+    "admin.least_privilege_ratio",
+    "Beheer via beperkte rollen in plaats van Global Administrator",
+    Severity.MEDIUM,
+    ROLES,
+    "Aantal globale beheerders ≤ aantal beheerders met een beperktere rol",
+    (src("CISA SCuBA MS.AAD.7.2v1", SCUBA_AAD),),
+    "Wie alleen wachtwoorden reset of Teams beheert, heeft geen Global Administrator nodig. "
+    "Hoe minder mensen alles mogen, hoe kleiner de schade bij een gestolen account.",
+    "Geef beheerders een passende rol (Helpdesk, User, Teams, Intune Administrator) en haal "
+    "Global Administrator weg: Entra > Roles & admins.",
+    evaluate_ratio,
+)
+WITHOUT_MFA = _check(
+    "admin.admins_without_mfa",
+    "Beheerders zonder MFA",
+    Severity.CRITICAL,
+    ROLES + ("users",),
+    "Elke beheerder heeft MFA geregistreerd",
+    (src("CIS Microsoft 365 Foundations 5.2.2.1", CIS), src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD)),
+    "Een beheerder zonder MFA kan met alleen een wachtwoord de hele omgeving overnemen.",
+    "Laat de genoemde beheerders vandaag MFA registreren (https://aka.ms/mysecurityinfo), of "
+    "ontneem ze de rol.",
+    evaluate_without_mfa,
+    alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
+    bm=(4, 9),
+    norms=("ID.01", "SM.02"),
+)
+GUEST_SYNCED = _check(
+    "admin.guest_or_synced_admins",
+    "Gasten of gesynchroniseerde accounts als beheerder",
+    Severity.HIGH,
+    ROLES + ("users",),
+    "Geen gast- of on-premises-gesynchroniseerde accounts in beheerdersrollen",
+    (
+        src("CIS Microsoft 365 Foundations 1.1.1", CIS),
+        src("CISA SCuBA MS.AAD.7.3v1", SCUBA_AAD),
+        src("Maester MT.1025", MAESTER + "MT.1025"),
+    ),
+    "Een gastaccount wordt beheerd door een andere organisatie; een gesynchroniseerd account valt "
+    "mee als de lokale server wordt overgenomen. Beide horen geen beheerder te zijn.",
+    "Maak voor externe beheerders een eigen cloud-only account in de schooltenant (of gebruik "
+    "GDAP via het partnercentrum) en haal de rol bij de gast of het gesynchroniseerde account weg.",
+    evaluate_guest_synced,
+)
+STANDING = _check(
+    "admin.standing_access",
+    "Permanente beheerrechten (PIM)",
+    Severity.MEDIUM,
+    ("roleAssignmentSchedules", "roleEligibilitySchedules"),
+    "Geen permanente Global Administrator behalve noodaccounts; overige rollen via PIM",
+    (src("CISA SCuBA MS.AAD.7.4v1", SCUBA_AAD), src("Maester MT.1031", MAESTER + "MT.1031")),
+    "Met Privileged Identity Management heeft een beheerder zijn rechten alleen als hij ze "
+    "aanvraagt, voor een paar uur. Een gestolen account heeft dan meestal geen beheerrechten.",
+    "Entra > Identity Governance > Privileged Identity Management > Microsoft Entra roles: maak "
+    "beheerders 'Eligible' in plaats van 'Active' (niet de noodaccounts).",
+    evaluate_standing,
+    licence="Microsoft Entra ID P2 (in A5)",
+)
+SERVICE_PRINCIPALS = _check(
+    "admin.service_principals_privileged",
+    "Applicaties met een beheerdersrol",
+    Severity.HIGH,
+    ("roleAssignments",),
+    "Geen service principals in beheerdersrollen",
+    (src("Maester MT.1027", MAESTER + "MT.1027"),),
+    "Een app met een beheerdersrol is een beheerder zonder MFA: wie het geheim van de app heeft, "
+    "heeft de rechten.",
+    "Geef de app in plaats van een directoryrol alleen de Graph-toepassingsmachtigingen die ze "
+    "nodig heeft, of verwijder de rol (Entra > Roles & admins > rol > Assignments).",
+    evaluate_service_principals,
+    bm=(4, 2),
+    norms=("ID.01",),
+)
+BREAK_GLASS = _check(
+    "admin.break_glass",
+    "Noodaccounts (break-glass) aanwezig en bruikbaar",
+    Severity.MEDIUM,
+    ROLES + ("users",),
+    "Twee vastgelegde noodaccounts: Global Administrator, cloud-only, aan",
+    (
+        src(
+            "Microsoft: noodtoegangsaccounts beheren",
+            "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
+        ),
+        src("Maester MT.1005", MAESTER + "MT.1005"),
+    ),
+    "Als MFA of voorwaardelijke toegang misgaat, sluit de school zichzelf buiten. Een noodaccount "
+    "met een sleutel in de kluis voorkomt dat.",
+    "Maak twee cloud-only accounts op het onmicrosoft.com-domein met Global Administrator en een "
+    "FIDO2-sleutel, sluit ze uit van voorwaardelijke toegang en leg ze vast in de "
+    "tenant-instellingen (break_glass) met de reden.",
+    evaluate_break_glass,
+)
+SEPARATE = _check(
+    "admin.separate_admin_accounts",
+    "Aparte beheerdersaccounts zonder mailbox",
+    Severity.MEDIUM,
+    ROLES + ("users", "subscribedSkus"),
+    "Beheerders hebben geen mailbox-licentie",
+    (src("CIS Microsoft 365 Foundations 1.1.4", CIS), src("Maester MT.1028", MAESTER + "MT.1028")),
+    "Wie met zijn beheerdersaccount mailt en surft, stelt de beheerrechten bloot aan elke "
+    "phishingmail.",
+    "Geef elke beheerder een apart account (bijv. adm-naam@) zonder licentie of alleen met "
+    "Entra ID P1/P2, en haal de rol van het dagelijkse account.",
+    evaluate_separate_accounts,
+)
+
+CHECKS = [RATIO, WITHOUT_MFA, GUEST_SYNCED, STANDING, SERVICE_PRINCIPALS, BREAK_GLASS, SEPARATE]

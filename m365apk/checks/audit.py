@@ -1,0 +1,271 @@
+"""Basismaatregel 10: are the logs there, readable, recent, kept long enough, and used?"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import Area, Check, CheckResult, Severity, Status
+from .common import CIS, SCUBA_AAD, make, obj, parse_time, src
+
+RETENTION_DOCS = (
+    "https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention"
+)
+LEGACY_CLIENTS = {
+    "Exchange ActiveSync",
+    "IMAP4",
+    "POP3",
+    "SMTP",
+    "Authenticated SMTP",
+    "Other clients",
+    "Exchange Web Services",
+    "MAPI Over HTTP",
+    "Offline Address Book",
+    "Outlook Anywhere (RPC over HTTP)",
+    "Exchange Online PowerShell",
+    "AutoDiscover",
+    "Reporting Web Services",
+    "Universal Outlook",
+}
+ADVANCED_AUDITING = "2f442157-a11c-46b9-ae5b-6e39ff4e5849"
+
+
+def _recent(snapshot: Snapshot, items: list[dict[str, Any]], field: str, days: int) -> list[Any]:
+    since = snapshot.collected_at - timedelta(days=days)
+    return [i for i in items if (t := parse_time(i.get(field))) and t >= since]
+
+
+def evaluate_directory_audit(snapshot: Snapshot) -> CheckResult:
+    cid = DIRECTORY_AUDIT.id
+    events = snapshot.dataset("directoryAudits").data or []
+    recent = _recent(snapshot, events, "activityDateTime", 7)
+    threshold = "Auditlog leesbaar, met gebeurtenissen uit de laatste 7 dagen"
+    counts = {"gelezen": len(events), "laatste_7_dagen": len(recent)}
+    if recent:
+        return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    if events:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Het auditlog is leesbaar, maar de laatste gebeurtenis is ouder dan 7 dagen.",
+            threshold=threshold,
+            counts=counts,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Het auditlog is leeg: er is niets vastgelegd om een incident mee te onderzoeken.",
+        threshold=threshold,
+        counts=counts,
+    )
+
+
+def evaluate_signin_logs(snapshot: Snapshot) -> CheckResult:
+    cid = SIGNIN_LOGS.id
+    events = snapshot.dataset("signIns").data or []
+    recent = _recent(snapshot, events, "createdDateTime", 7)
+    threshold = "Aanmeldlogboek leesbaar, met aanmeldingen uit de laatste 7 dagen"
+    counts = {"gelezen": len(events), "laatste_7_dagen": len(recent)}
+    if recent:
+        return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    return make(
+        cid,
+        Status.FAIL,
+        "Geen recente aanmeldingen in het logboek: het wordt niet gevuld of niet bewaard.",
+        threshold=threshold,
+        counts=counts,
+    )
+
+
+def evaluate_retention(snapshot: Snapshot) -> CheckResult:
+    cid = RETENTION.id
+    plan = snapshot.licences.entra_plan
+    threshold = "Entra-logboeken minstens 30 dagen bewaard (langer via export)"
+    days = {"free": 7, "p1": 30, "p2": 30}.get(plan)
+    if days is None:
+        return make(
+            cid, Status.UNKNOWN, "De licenties konden niet worden gelezen.", threshold=threshold
+        )
+    measured = {"entra_id": plan, "bewaartermijn_dagen": days}
+    if days >= 30:
+        return make(
+            cid,
+            Status.PASS,
+            "Entra bewaart aanmeld- en auditlogboeken 30 dagen; "
+            "langer bewaren kan alleen met export (zie de handmatige controlepunten).",
+            threshold=threshold,
+            measured=measured,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Zonder Entra ID P1 bewaart Entra de logboeken maar 7 "
+        "dagen: een inbraak die later ontdekt wordt, is niet meer te onderzoeken.",
+        threshold=threshold,
+        measured=measured,
+    )
+
+
+def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
+    cid = LEGACY_SIGNINS.id
+    events = snapshot.dataset("signIns").data or []
+    legacy = [
+        e
+        for e in events
+        if e.get("clientAppUsed") in LEGACY_CLIENTS
+        and (e.get("status") or {}).get("errorCode") == 0
+    ]
+    threshold = "Geen geslaagde aanmeldingen met verouderde protocollen in het logboek"
+    counts = {"aanmeldingen_bekeken": len(events), "verouderd_geslaagd": len(legacy)}
+    if legacy:
+        return make(
+            cid,
+            Status.FAIL,
+            "Er wordt nog met verouderde protocollen (zonder MFA) aangemeld.",
+            threshold=threshold,
+            counts=counts,
+            objects=[
+                obj(
+                    {"id": e.get("userId") or e["id"], "displayName": e.get("userPrincipalName")},
+                    e.get("clientAppUsed"),
+                )
+                for e in legacy
+            ],
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def evaluate_premium_audit(snapshot: Snapshot) -> CheckResult:
+    cid = PREMIUM_AUDIT.id
+    plans = {
+        p["servicePlanId"]
+        for s in snapshot.dataset("subscribedSkus").data or []
+        if s.get("capabilityStatus") == "Enabled"
+        for p in s.get("servicePlans") or []
+    }
+    threshold = "Microsoft Purview Audit (Premium) aanwezig: auditlog 1 jaar bewaard"
+    if ADVANCED_AUDITING in plans:
+        return make(cid, Status.PASS, threshold=threshold)
+    return make(
+        cid,
+        Status.PARTIAL,
+        "Alleen Audit (Standard): het Microsoft 365-auditlog wordt "
+        "180 dagen bewaard. Voor langer: Audit (Premium, in A5) of export.",
+        threshold=threshold,
+    )
+
+
+def _check(
+    id: str,
+    title: str,
+    severity: Severity,
+    datasets: tuple[str, ...],
+    threshold: str,
+    sources: tuple[Any, ...],
+    why: str,
+    fix: str,
+    evaluate: Any,
+    **extra: Any,
+) -> Check:
+    return Check(
+        id=id,
+        title=title,
+        area=Area.AUDIT_LOGGING,
+        severity=severity,
+        datasets=datasets,
+        basismaatregelen=extra.pop("bm", (10,)),
+        norms=extra.pop("norms", ("SM.04",)),
+        threshold=threshold,
+        sources=sources,
+        why=why,
+        fix=fix,
+        evaluate=evaluate,
+        **extra,
+    )
+
+
+DIRECTORY_AUDIT = _check(
+    "audit.directory_audit_recent",
+    "Auditlog van de directory is in gebruik",
+    Severity.HIGH,
+    ("directoryAudits",),
+    "Gebeurtenissen van de laatste 7 dagen in /auditLogs/directoryAudits",
+    (
+        src(
+            "Microsoft: auditlogboeken in Entra",
+            "https://learn.microsoft.com/entra/identity/monitoring-health/concept-audit-logs",
+        ),
+    ),
+    "Het auditlog legt vast wie accounts, rollen en instellingen wijzigde. Zonder dat is een "
+    "inbraak niet te reconstrueren.",
+    "Geen instelling nodig; als het log leeg is: controleer bij Microsoft-ondersteuning of de "
+    "tenant logboeken schrijft.",
+    evaluate_directory_audit,
+)
+SIGNIN_LOGS = _check(
+    "audit.signin_logs",
+    "Aanmeldlogboek leesbaar en gevuld",
+    Severity.HIGH,
+    ("signIns",),
+    "Aanmeldingen van de laatste 7 dagen via /auditLogs/signIns",
+    (
+        src(
+            "Microsoft: aanmeldlogboeken",
+            "https://learn.microsoft.com/entra/identity/monitoring-health/concept-sign-ins",
+        ),
+    ),
+    "In het aanmeldlogboek zie je vanaf waar en met welk programma is ingelogd: het eerste dat "
+    "je nodig hebt bij een verdacht account.",
+    "Vereist Entra ID P1 om via de API te lezen; bij A1 alleen zichtbaar in de portal (7 dagen).",
+    evaluate_signin_logs,
+    licence="Microsoft Entra ID P1",
+)
+RETENTION = _check(
+    "audit.retention",
+    "Bewaartermijn van de Entra-logboeken",
+    Severity.MEDIUM,
+    ("subscribedSkus",),
+    "Minstens 30 dagen (Entra ID P1/P2); langer via export",
+    (src("Microsoft: bewaartermijnen Entra-rapporten", RETENTION_DOCS),),
+    "Een inbraak wordt vaak pas weken later ontdekt. Met 7 dagen logboek is het spoor dan weg.",
+    "Met alleen A1: exporteer de logboeken (diagnostische instellingen naar Log Analytics of "
+    "opslag) of neem Entra ID P1 voor de beheerders.",
+    evaluate_retention,
+)
+LEGACY_SIGNINS = _check(
+    "audit.legacy_signins",
+    "Geen aanmeldingen met verouderde protocollen",
+    Severity.MEDIUM,
+    ("signIns",),
+    "Geen geslaagde aanmelding met IMAP, POP, SMTP AUTH, ActiveSync of oude clients",
+    (src("CIS Microsoft 365 Foundations 5.2.2.3", CIS), src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD)),
+    "Het logboek laat zien of er nog programma's zijn die MFA omzeilen; die breken als je "
+    "verouderde verificatie blokkeert, dus eerst opsporen.",
+    "Zoek in Entra > Sign-in logs op 'Client app' = verouderde clients, vervang die programma's "
+    "(bijv. scanners die mailen) en blokkeer daarna verouderde verificatie.",
+    evaluate_legacy_signins,
+    licence="Microsoft Entra ID P1",
+    bm=(10, 5),
+    norms=("SM.04", "SM.11"),
+)
+PREMIUM_AUDIT = _check(
+    "audit.premium_audit",
+    "Microsoft 365-auditlog: bewaartermijn",
+    Severity.LOW,
+    ("subscribedSkus",),
+    "Audit (Premium) voor 1 jaar, anders 180 dagen (Standard)",
+    (
+        src(
+            "Microsoft Purview: auditoplossingen",
+            "https://learn.microsoft.com/purview/audit-solutions-overview",
+        ),
+    ),
+    "Het Microsoft 365-auditlog laat zien wie welke mail of welk bestand opende. Hoe langer "
+    "bewaard, hoe verder je terug kunt bij een datalek.",
+    "A5-licenties voor wie met gevoelige gegevens werkt bevatten Audit (Premium); anders een "
+    "export naar eigen opslag.",
+    evaluate_premium_audit,
+)
+CHECKS = [DIRECTORY_AUDIT, SIGNIN_LOGS, RETENTION, LEGACY_SIGNINS, PREMIUM_AUDIT]

@@ -1,0 +1,215 @@
+"""What many checks share: privileged roles, tenant settings, conditional access reading,
+and a compact way to build a result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import AffectedObject, CheckResult, Evidence, Source, Status
+from .base import affected as sorted_affected
+
+GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
+
+# Privileged directory roles (template ids): CISA SCuBA "highly privileged" roles plus the roles
+# Microsoft labels PRIVILEGED (graph-reference §2.3, from Maester Get-MtRoleInfo.ps1).
+PRIVILEGED_ROLES = {
+    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
+    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
+    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
+    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
+    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
+    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c": "SharePoint Administrator",
+    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
+    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
+    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
+    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
+    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
+    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
+    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
+    "966707d0-3269-4727-9be2-8c3a10f19b9d": "Password Administrator",
+    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
+    "7698a772-787b-4ac8-901f-60d6b08affd2": "Cloud Device Administrator",
+    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
+    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
+    "8329153b-31d0-4727-b945-745eb3bc5f31": "Domain Name Administrator",
+    "be2f45a1-457d-42af-a067-6ec1fa63bc45": "External Identity Provider Administrator",
+    "9360feb5-f418-4baa-8175-e2a00bac4301": "Directory Writers",
+}
+
+# The 14 admin roles an "MFA for admins" policy must include (Maester MT.1006, CIS 5.2.2.1).
+ADMIN_MFA_ROLES = frozenset(
+    {
+        "62e90394-69f5-4237-9190-012177145e10",
+        "194ae4cb-b126-40b2-bd5b-6091b380977d",
+        "f28a1f50-f6e7-4571-818b-6a12f2af6b6c",
+        "29232cdf-9323-42fd-ade2-1d097af3e4de",
+        "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+        "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+        "b0f54661-2d74-4c50-afa3-1ec803f12efe",
+        "fe930be7-5e62-47db-91af-98c3a49a38b1",
+        "c4e39bd9-1100-46d3-8c65-fb160da0071f",
+        "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3",
+        "158c047a-c907-4556-b7ef-446551a6b5f7",
+        "966707d0-3269-4727-9be2-8c3a10f19b9d",
+        "7be44c8a-adaf-4e2a-84d6-ab2649e08a13",
+        "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    }
+)
+
+CIS = "https://www.cisecurity.org/benchmark/microsoft_365"
+SCUBA_AAD = "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear/baselines/aad.md"
+EIDSCA = "https://maester.dev/docs/tests/eidsca/"
+
+
+def src(name: str, url: str) -> Source:
+    return Source(name, url)
+
+
+def make(
+    check_id: str,
+    status: Status,
+    reason: str | None = None,
+    *,
+    measured: Any = None,
+    threshold: str | None = None,
+    counts: dict[str, int] | None = None,
+    objects: Iterable[AffectedObject] = (),
+) -> CheckResult:
+    shown, total = sorted_affected(list(objects))
+    return CheckResult(
+        check_id=check_id,
+        status=status,
+        reason=reason,
+        measured=measured,
+        threshold=threshold,
+        evidence=Evidence(counts=counts or {}, affected=shown, affected_total=total),
+    )
+
+
+def obj(item: dict[str, Any], detail: str | None = None) -> AffectedObject:
+    return AffectedObject(
+        id=str(item.get("id", "")),
+        display_name=item.get("displayName") or item.get("userDisplayName"),
+        detail=detail if detail is not None else item.get("userPrincipalName"),
+    )
+
+
+def users(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    return {u["id"]: u for u in snapshot.dataset("users").data or []}
+
+
+def resolve(snapshot: Snapshot, ref: str) -> str:
+    """A UPN or object id from the tenant settings -> object id (unknown refs stay as given)."""
+    lowered = ref.lower()
+    for user in snapshot.dataset("users").data or []:
+        if lowered in (user["id"].lower(), (user.get("userPrincipalName") or "").lower()):
+            return user["id"]
+    return ref
+
+
+def break_glass(snapshot: Snapshot) -> dict[str, str]:
+    """Object id -> reason, for the break-glass accounts named in the tenant settings."""
+    return {resolve(snapshot, a.user): a.reason for a in snapshot.settings.break_glass if a.user}
+
+
+def approved(snapshot: Snapshot) -> dict[str, str]:
+    """Users and groups whose exclusion from policies is approved (break-glass included)."""
+    out = dict(break_glass(snapshot))
+    for a in snapshot.settings.approved_exclusions:
+        out[resolve(snapshot, a.user) if a.user else a.group or ""] = a.reason
+    return out
+
+
+def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    """User id -> principal (with a `roles` set) for every user holding a privileged role,
+    directly or through a role-assignable group whose members were read."""
+    holders: dict[str, dict[str, Any]] = {}
+    members = snapshot.dataset("roleGroupMembers")
+    for assignment in snapshot.dataset("roleAssignments").data or []:
+        role = assignment["roleDefinitionId"]
+        if role not in PRIVILEGED_ROLES:
+            continue
+        principal = assignment.get("principal") or {}
+        kind = principal.get("@odata.type")
+        found = []
+        if kind == "#microsoft.graph.user":
+            found = [principal]
+        elif kind == "#microsoft.graph.group" and members.ok:
+            found = members.data.get(assignment["principalId"], [])
+        for person in found:
+            entry = holders.setdefault(person["id"], {**person, "roles": set()})
+            entry["roles"].add(PRIVILEGED_ROLES[role])
+    return holders
+
+
+def role_text(holder: dict[str, Any]) -> str:
+    return ", ".join(sorted(holder.get("roles", ())))
+
+
+# --- conditional access ----------------------------------------------------------------------
+
+
+def enabled_policies(snapshot: Snapshot) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in snapshot.dataset("conditionalAccessPolicies").data or []
+        if p["state"] == "enabled"
+    ]
+
+
+def _users(policy: dict[str, Any]) -> dict[str, Any]:
+    return ((policy.get("conditions") or {}).get("users")) or {}
+
+
+def all_users(policy: dict[str, Any]) -> bool:
+    return "All" in (_users(policy).get("includeUsers") or [])
+
+
+def all_apps(policy: dict[str, Any]) -> bool:
+    apps = ((policy.get("conditions") or {}).get("applications")) or {}
+    return "All" in (apps.get("includeApplications") or [])
+
+
+def requires_mfa(policy: dict[str, Any]) -> bool:
+    grant = policy.get("grantControls") or {}
+    strength = grant.get("authenticationStrength") or {}
+    return (
+        "mfa" in (grant.get("builtInControls") or [])
+        or strength.get("requirementsSatisfied") == "mfa"
+        or bool(grant.get("customAuthenticationFactors"))
+    )
+
+
+def blocks(policy: dict[str, Any]) -> bool:
+    return "block" in ((policy.get("grantControls") or {}).get("builtInControls") or [])
+
+
+def excluded(policy: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    u = _users(policy)
+    return (
+        list(u.get("excludeUsers") or []),
+        list(u.get("excludeGroups") or []),
+        list(u.get("excludeRoles") or []),
+    )
+
+
+def security_defaults_on(snapshot: Snapshot) -> bool:
+    data = snapshot.dataset("securityDefaults").data or {}
+    return bool(data.get("isEnabled"))
+
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 100.0

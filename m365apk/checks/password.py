@@ -1,0 +1,375 @@
+"""Basismaatregelen 4 and 9: password policy, self-service password reset, and what ordinary
+users may do with applications (register them, consent to them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import Area, Check, CheckResult, Severity, Status
+from .common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src
+from .populations import STAFF, classify_users
+
+NEVER = 2147483647  # Graph's "never expires"
+PASSWORD_RULES = "5cf42378-d67d-4f36-ba46-e8b86229381d"  # template "Password Rule Settings"
+
+
+def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
+    cid = EXPIRY.id
+    finite, unset = [], []
+    for d in snapshot.dataset("domains").data or []:
+        if d.get("authenticationType") != "Managed" or not d.get("isVerified"):
+            continue  # federated domains: the policy lives in on-premises AD
+        days = d.get("passwordValidityPeriodInDays")
+        if days is None:
+            unset.append(d)
+        elif days != NEVER:
+            finite.append(obj({"id": d["id"], "displayName": d["id"]}, f"verloopt na {days} dagen"))
+    threshold = "Wachtwoorden verlopen niet (passwordValidityPeriodInDays = 2147483647)"
+    counts = {"domeinen_met_verloop": len(finite), "domeinen_niet_ingesteld": len(unset)}
+    if finite:
+        return make(
+            cid,
+            Status.FAIL,
+            "Wachtwoorden verlopen periodiek. Dat leidt tot voorspelbare wachtwoorden "
+            "(Zomer2026!) en helpt niet tegen phishing.",
+            threshold=threshold,
+            counts=counts,
+            objects=finite,
+        )
+    reason = None
+    if unset:
+        # Graph documents 90 days for an unset value; CISA says newer tenants treat it as
+        # "never". We cannot tell which applies, and say so.
+        reason = (
+            "Voor één of meer domeinen is de waarde niet ingesteld; bij tenants van na "
+            "oktober 2021 betekent dat 'verloopt niet' (CISA), Graph noemt 90 dagen. "
+            "Stel hem expliciet in om twijfel weg te nemen."
+        )
+        return make(cid, Status.PARTIAL, reason, threshold=threshold, counts=counts)
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def _setting(snapshot: Snapshot, template: str) -> dict[str, str] | None:
+    for s in snapshot.dataset("groupSettings").data or []:
+        if s.get("templateId") == template:
+            return {v["name"]: str(v.get("value")) for v in s.get("values") or []}
+    return None
+
+
+def evaluate_banned(snapshot: Snapshot) -> CheckResult:
+    cid = BANNED.id
+    rules = _setting(snapshot, PASSWORD_RULES)
+    threshold = "Eigen lijst met verboden wachtwoorden aan en gevuld"
+    if snapshot.licences.known and snapshot.licences.entra_plan == "free":
+        return make(
+            cid,
+            Status.NOT_LICENSED,
+            "Een eigen lijst met verboden wachtwoorden vereist Microsoft Entra ID P1 (in A3/A5); "
+            "de tenant heeft alleen Entra ID Free.",
+            threshold=threshold,
+        )
+    if rules is None:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Niet ingesteld: alleen Microsofts algemene lijst is actief (standaard). Een "
+            "eigen lijst met schoolnaam, plaats en seizoenen ontbreekt.",
+            threshold=threshold,
+        )
+    enabled = rules.get("EnableBannedPasswordCheck", "").lower() == "true"
+    words = [w for w in rules.get("BannedPasswordList", "").split("\t") if w]
+    if enabled and words:
+        return make(cid, Status.PASS, threshold=threshold, counts={"woorden": len(words)})
+    return make(
+        cid,
+        Status.FAIL,
+        "De eigen lijst met verboden wachtwoorden staat uit of is leeg.",
+        threshold=threshold,
+        counts={"woorden": len(words)},
+    )
+
+
+def evaluate_lockout(snapshot: Snapshot) -> CheckResult:
+    cid = LOCKOUT.id
+    rules = _setting(snapshot, PASSWORD_RULES) or {}
+    threshold_count = int(rules.get("LockoutThreshold") or 10)  # Entra defaults: 10 and 60 s
+    duration = int(rules.get("LockoutDurationInSeconds") or 60)
+    measured = {"drempel": threshold_count, "duur_s": duration, "standaard": not rules}
+    threshold = "Slimme vergrendeling na hoogstens 10 pogingen, minstens 60 seconden"
+    if threshold_count <= 10 and duration >= 60:
+        note = "Standaardwaarden van Entra (10 pogingen, 60 s)." if not rules else None
+        return make(cid, Status.PASS, note, threshold=threshold, measured=measured)
+    return make(
+        cid,
+        Status.FAIL,
+        "Vergrendeling is ruimer ingesteld dan de standaard: meer "
+        "ruimte voor het raden van wachtwoorden.",
+        threshold=threshold,
+        measured=measured,
+    )
+
+
+def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
+    cid = SSPR.id
+    staff = {uid for uid, p in classify_users(snapshot).items() if p == STAFF}
+    rows = [r for r in snapshot.dataset("userRegistrationDetails").data or [] if r["id"] in staff]
+    capable = [r for r in rows if r.get("isSsprCapable") or r.get("isSsprRegistered")]
+    share = pct(len(capable), len(rows))
+    threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
+    counts = {"medewerkers": len(rows), "kan_zelf_herstellen": len(capable)}
+    if not rows:
+        return make(cid, Status.NOT_APPLICABLE, "Geen medewerkers gevonden.", threshold=threshold)
+    missing = [obj(r, "geen herstelmethode") for r in rows if r not in capable]
+    if share >= 90:
+        return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=share)
+    status = Status.PARTIAL if share >= 50 else Status.FAIL
+    return make(
+        cid,
+        status,
+        f"{share:g}% van de medewerkers kan zelf het wachtwoord herstellen.",
+        threshold=threshold,
+        counts=counts,
+        measured=share,
+        objects=missing,
+    )
+
+
+def _authz(snapshot: Snapshot) -> dict[str, Any]:
+    return snapshot.dataset("authorizationPolicy").data or {}
+
+
+def evaluate_admin_sspr(snapshot: Snapshot) -> CheckResult:
+    cid = ADMIN_SSPR.id
+    value = _authz(snapshot).get("allowedToUseSSPR")
+    threshold = "Beheerders kunnen hun wachtwoord niet via zelfservice herstellen"
+    if value is False:
+        return make(cid, Status.PASS, threshold=threshold, measured=value)
+    return make(
+        cid,
+        Status.FAIL,
+        "Beheerders mogen hun wachtwoord zelf herstellen: wie een herstelmethode "
+        "overneemt (telefoon, e-mail), neemt de beheerrechten over.",
+        threshold=threshold,
+        measured=value,
+    )
+
+
+def evaluate_app_registration(snapshot: Snapshot) -> CheckResult:
+    cid = APP_REGISTRATION.id
+    perms = _authz(snapshot).get("defaultUserRolePermissions") or {}
+    threshold = "Gebruikers mogen geen applicaties registreren"
+    if perms.get("allowedToCreateApps") is False:
+        return make(cid, Status.PASS, threshold=threshold)
+    return make(
+        cid,
+        Status.FAIL,
+        "Elke gebruiker (ook leerlingen) mag applicaties registreren die toegang tot "
+        "schoolgegevens kunnen vragen.",
+        threshold=threshold,
+    )
+
+
+def evaluate_user_consent(snapshot: Snapshot) -> CheckResult:
+    cid = USER_CONSENT.id
+    perms = _authz(snapshot).get("defaultUserRolePermissions") or {}
+    policies = perms.get("permissionGrantPoliciesAssigned") or []
+    self_consent = [p for p in policies if p.startswith("ManagePermissionGrantsForSelf.")]
+    threshold = "Gebruikers kunnen niet zelf toestemming geven aan apps (hoogstens 'low impact')"
+    if not self_consent:
+        return make(cid, Status.PASS, threshold=threshold, measured=policies)
+    if all(p.endswith("microsoft-user-default-low") for p in self_consent):
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Gebruikers mogen toestemming geven voor apps van geverifieerde uitgevers "
+            "met weinig rechten; liever alleen via beheerdersgoedkeuring.",
+            threshold=threshold,
+            measured=policies,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Gebruikers mogen apps zelf toegang geven tot hun mail en bestanden: de "
+        "bekende route voor 'consent phishing'.",
+        threshold=threshold,
+        measured=policies,
+    )
+
+
+def evaluate_consent_workflow(snapshot: Snapshot) -> CheckResult:
+    cid = CONSENT_WORKFLOW.id
+    policy = snapshot.dataset("adminConsentRequestPolicy").data or {}
+    threshold = "Beheerdersgoedkeuring aangezet, met beoordelaars"
+    reviewers = policy.get("reviewers") or []
+    if policy.get("isEnabled") and reviewers:
+        return make(cid, Status.PASS, threshold=threshold, counts={"beoordelaars": len(reviewers)})
+    return make(
+        cid,
+        Status.FAIL,
+        "Er is geen aanvraagroute: gebruikers kunnen geen goedkeuring voor een app "
+        "vragen, dus wordt toestemming vaak ruim opengezet.",
+        threshold=threshold,
+    )
+
+
+def _check(
+    id: str,
+    title: str,
+    severity: Severity,
+    datasets: tuple[str, ...],
+    threshold: str,
+    sources: tuple[Any, ...],
+    why: str,
+    fix: str,
+    evaluate: Any,
+    **extra: Any,
+) -> Check:
+    return Check(
+        id=id,
+        title=title,
+        area=Area.PASSWORD,
+        severity=severity,
+        datasets=datasets,
+        basismaatregelen=extra.pop("bm", (4, 9)),
+        norms=extra.pop("norms", ("SM.13",)),
+        threshold=threshold,
+        sources=sources,
+        why=why,
+        fix=fix,
+        evaluate=evaluate,
+        **extra,
+    )
+
+
+NIST = src(
+    "NIST SP 800-63B 5.1.1.2 (geen periodieke wijziging)",
+    "https://pages.nist.gov/800-63-3/sp800-63b.html",
+)
+
+EXPIRY = _check(
+    "password.expiry",
+    "Wachtwoorden verlopen niet periodiek",
+    Severity.MEDIUM,
+    ("domains",),
+    "passwordValidityPeriodInDays = 2147483647 op beheerde, geverifieerde domeinen",
+    (
+        src("CIS Microsoft 365 Foundations 1.3.1", CIS),
+        src("CISA SCuBA MS.AAD.6.1v1", SCUBA_AAD),
+        NIST,
+    ),
+    "Periodiek wisselen leidt tot zwakke, voorspelbare wachtwoorden. Met MFA en een lijst met "
+    "verboden wachtwoorden is het niet nodig.",
+    "Microsoft 365-beheercentrum > Instellingen > Org-instellingen > Beveiliging en privacy > "
+    "Beleid voor verlopen van wachtwoorden: 'Wachtwoorden nooit laten verlopen' aanvinken.",
+    evaluate_expiry,
+)
+BANNED = _check(
+    "password.banned_list",
+    "Eigen lijst met verboden wachtwoorden",
+    Severity.MEDIUM,
+    ("groupSettings",),
+    "EnableBannedPasswordCheck = True en BannedPasswordList gevuld",
+    (src("CIS Microsoft 365 Foundations 5.2.3.2", CIS), src("EIDSCA PR03", EIDSCA)),
+    "Leerlingen en ouders kennen de schoolnaam en de plaats; wachtwoorden daarmee worden als "
+    "eerste geprobeerd.",
+    "Entra > Protection > Authentication methods > Password protection: 'Enforce custom list' "
+    "aan en vul schoolnaam, plaats, mascotte en seizoenswoorden in.",
+    evaluate_banned,
+    licence="Microsoft Entra ID P1",
+)
+LOCKOUT = _check(
+    "password.smart_lockout",
+    "Slimme vergrendeling",
+    Severity.LOW,
+    ("groupSettings",),
+    "LockoutThreshold ≤ 10 en LockoutDurationInSeconds ≥ 60 (standaard voldoet)",
+    (src("CIS Microsoft 365 Foundations 5.2.3.8 en 5.2.3.9", CIS), src("EIDSCA PR05/PR06", EIDSCA)),
+    "Na een paar foute pogingen wordt een account even geblokkeerd, zodat wachtwoorden niet "
+    "massaal te raden zijn.",
+    "Entra > Authentication methods > Password protection: drempel 10, duur 60 s of meer.",
+    evaluate_lockout,
+)
+SSPR = _check(
+    "password.sspr_staff",
+    "Medewerkers kunnen zelf hun wachtwoord herstellen",
+    Severity.LOW,
+    ("userRegistrationDetails", "users", "subscribedSkus"),
+    "≥ 90% van de actieve medewerkers is SSPR-geschikt",
+    (src("CIS Microsoft 365 Foundations 5.2.4.1", CIS),),
+    "Zelf herstellen met een tweede methode is veiliger dan een wachtwoord dat de helpdesk per "
+    "telefoon of briefje doorgeeft, en scheelt de school tijd.",
+    "Entra > Protection > Password reset: 'Self service password reset enabled' voor "
+    "medewerkers (groep) en combineer registratie met MFA (combined registration).",
+    evaluate_sspr,
+    licence="Microsoft Entra ID P1 (registratierapport)",
+)
+ADMIN_SSPR = _check(
+    "password.admin_sspr_disabled",
+    "Geen zelfservice-wachtwoordherstel voor beheerders",
+    Severity.LOW,
+    ("authorizationPolicy",),
+    "allowedToUseSSPR = false",
+    (src("EIDSCA AP01", EIDSCA),),
+    "Een beheerder die zijn wachtwoord via sms kan herstellen, is zo sterk als zijn telefoon"
+    "nummer.",
+    "Via Microsoft Graph PowerShell: Update-MgPolicyAuthorizationPolicy -AllowedToUseSspr:$false "
+    "(er is geen knop in het beheercentrum).",
+    evaluate_admin_sspr,
+)
+APP_REGISTRATION = _check(
+    "apps.user_app_registration",
+    "Gebruikers kunnen geen apps registreren",
+    Severity.MEDIUM,
+    ("authorizationPolicy",),
+    "defaultUserRolePermissions.allowedToCreateApps = false",
+    (src("CIS Microsoft 365 Foundations 5.1.2.2", CIS), src("CISA SCuBA MS.AAD.5.1v1", SCUBA_AAD)),
+    "Een zelf geregistreerde app kan toegang tot mail en bestanden vragen en blijft na vertrek "
+    "van de maker bestaan.",
+    "Entra > Users > User settings: 'Users can register applications' op Nee.",
+    evaluate_app_registration,
+    bm=(5, 4),
+    norms=("SM.01", "ID.01"),
+)
+USER_CONSENT = _check(
+    "apps.user_consent",
+    "Gebruikers geven apps geen toegang zonder beheerder",
+    Severity.HIGH,
+    ("authorizationPolicy",),
+    "Geen ManagePermissionGrantsForSelf-beleid (hoogstens -low)",
+    (src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), src("CIS Microsoft 365 Foundations 5.1.5.1", CIS)),
+    "Met één klik op 'Accepteren' kan een medewerker of leerling een onbekende app toegang geven "
+    "tot zijn mail en OneDrive.",
+    "Entra > Enterprise apps > Consent and permissions > User consent settings: 'Do not allow "
+    "user consent'; zet de beheerdersgoedkeuring aan.",
+    evaluate_user_consent,
+    bm=(5, 2),
+    norms=("SM.01",),
+)
+CONSENT_WORKFLOW = _check(
+    "apps.admin_consent_workflow",
+    "Aanvraagroute voor apps (beheerdersgoedkeuring)",
+    Severity.LOW,
+    ("adminConsentRequestPolicy",),
+    "isEnabled = true met beoordelaars",
+    (src("CIS Microsoft 365 Foundations 5.1.5.2", CIS), src("CISA SCuBA MS.AAD.5.3v1", SCUBA_AAD)),
+    "Als gebruikers een app niet zelf mogen toestaan, moeten ze het kunnen vragen; anders wordt "
+    "de instelling weer opengezet.",
+    "Entra > Enterprise apps > Admin consent settings: 'Users can request admin consent' op Ja, "
+    "met de IT-dienstverlener als beoordelaar.",
+    evaluate_consent_workflow,
+    bm=(2, 5),
+    norms=("SM.01",),
+)
+
+CHECKS = [
+    EXPIRY,
+    BANNED,
+    LOCKOUT,
+    SSPR,
+    ADMIN_SSPR,
+    APP_REGISTRATION,
+    USER_CONSENT,
+    CONSENT_WORKFLOW,
+]

@@ -1,0 +1,705 @@
+"""Basismaatregelen 1, 2, 3 and 5: which applications reach school data, which third parties
+hold tenant-wide consent, what Microsoft's own risk signals say, and how much of the tenant
+stands open (guests, sharing, stale and unlicensed accounts)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from m365apk.scanner.datasets import EXCHANGE_APP_ID, GRAPH_APP_ID, SHAREPOINT_APP_ID
+from m365apk.scanner.snapshot import Snapshot
+
+from .base import Area, Check, CheckResult, Severity, Status
+from .common import CIS, SCUBA_AAD, approved, make, obj, parse_time, pct, privileged_holders, src
+
+MICROSOFT_TENANTS = {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+# Application permissions on school data, and the ones that can change or take everything
+# (ScubaGear RiskyAppPermissions.json lists these as high or critical).
+DATA_ROLES = {
+    "Mail.Read",
+    "Mail.ReadWrite",
+    "Files.Read.All",
+    "Files.ReadWrite.All",
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Sites.FullControl.All",
+    "full_access_as_app",
+    "User.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+}
+HIGH_ROLES = {
+    "Mail.ReadWrite",
+    "Files.ReadWrite.All",
+    "Sites.ReadWrite.All",
+    "Sites.FullControl.All",
+    "full_access_as_app",
+    "Directory.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+}
+RISKY_SCOPES = {
+    "Mail.Read",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Files.Read.All",
+    "Files.ReadWrite.All",
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Notes.Read.All",
+    "Contacts.Read",
+}
+ENTERPRISE_APPS = (
+    "https://learn.microsoft.com/entra/identity/enterprise-apps/manage-application-permissions"
+)
+
+
+def _role_names(snapshot: Snapshot) -> dict[str, str]:
+    return {
+        role["id"]: role.get("value") or ""
+        for sp in snapshot.dataset("resourceServicePrincipals").data or []
+        if sp.get("appId") in (GRAPH_APP_ID, EXCHANGE_APP_ID, SHAREPOINT_APP_ID)
+        for role in sp.get("appRoles") or []
+    }
+
+
+def third_party_apps(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]]:
+    """Non-Microsoft apps with application permissions (admin-consented, tenant-wide)."""
+    names = _role_names(snapshot)
+    held: dict[str, set[str]] = {}
+    for assignments in (snapshot.dataset("appRoleAssignedTo").data or {}).values():
+        for a in assignments:
+            held.setdefault(a["principalId"], set()).add(names.get(a["appRoleId"], a["appRoleId"]))
+    out = []
+    for sp in snapshot.dataset("servicePrincipals").data or []:
+        if sp.get("appOwnerOrganizationId") in MICROSOFT_TENANTS or sp["id"] not in held:
+            continue
+        out.append((sp, held[sp["id"]]))
+    return out
+
+
+def _verified(sp: dict[str, Any]) -> bool:
+    return bool((sp.get("verifiedPublisher") or {}).get("verifiedPublisherId"))
+
+
+def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
+    cid = INVENTORY.id
+    apps = [(sp, r & DATA_ROLES) for sp, r in third_party_apps(snapshot) if r & DATA_ROLES]
+    unverified = [(sp, r) for sp, r in apps if not _verified(sp)]
+    objects = [
+        obj(sp, f"{sp.get('publisherName') or 'uitgever onbekend'}: {', '.join(sorted(r))}")
+        for sp, r in apps
+    ]
+    counts = {
+        "apps_met_toegang_tot_schoolgegevens": len(apps),
+        "zonder_geverifieerde_uitgever": len(unverified),
+    }
+    threshold = "Elke app met toegang tot schoolgegevens heeft een geverifieerde uitgever"
+    if unverified:
+        return make(
+            cid,
+            Status.FAIL,
+            "Apps van onbekende uitgevers kunnen schoolgegevens lezen.",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    return make(
+        cid,
+        Status.PASS,
+        "Zie de lijst: leg eigenaar en doel van elke app vast in het applicatieoverzicht."
+        if apps
+        else None,
+        threshold=threshold,
+        counts=counts,
+        objects=objects,
+    )
+
+
+def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
+    cid = HIGH_PRIVILEGE.id
+    apps = [(sp, r & HIGH_ROLES) for sp, r in third_party_apps(snapshot) if r & HIGH_ROLES]
+    objects = [
+        obj(sp, f"{sp.get('publisherName') or 'uitgever onbekend'}: {', '.join(sorted(r))}")
+        for sp, r in apps
+    ]
+    unverified = [sp for sp, _ in apps if not _verified(sp)]
+    threshold = (
+        "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "
+        "elk met verwerkersovereenkomst"
+    )
+    counts = {"apps_met_hoge_rechten": len(apps), "zonder_geverifieerde_uitgever": len(unverified)}
+    if unverified:
+        return make(
+            cid,
+            Status.FAIL,
+            "Een app van een onbekende uitgever mag mail of bestanden "
+            "wijzigen of volledig benaderen.",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    if apps:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Leveranciers met vergaande toegang: controleer per app "
+            "of er een verwerkersovereenkomst is (handmatig controlepunt).",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
+    cid = USER_CONSENTS.id
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    risky = []
+    for grant in snapshot.dataset("oauth2PermissionGrants").data or []:
+        scopes = set((grant.get("scope") or "").split())
+        client = apps.get(grant["clientId"], {"id": grant["clientId"]})
+        if client.get("appOwnerOrganizationId") in MICROSOFT_TENANTS:
+            continue
+        if grant.get("consentType") == "Principal" and scopes & RISKY_SCOPES:
+            risky.append(
+                obj(
+                    client,
+                    f"door een gebruiker toegestaan: {', '.join(sorted(scopes & RISKY_SCOPES))}",
+                )
+            )
+    threshold = "Geen door gebruikers toegestane apps met toegang tot mail of bestanden"
+    if risky:
+        return make(
+            cid,
+            Status.FAIL,
+            "Gebruikers hebben apps toegang gegeven tot hun mail of bestanden.",
+            threshold=threshold,
+            counts={"toestemmingen": len(risky)},
+            objects=risky,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts={"toestemmingen": 0})
+
+
+def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
+    cid = SECURE_SCORE.id
+    scores = snapshot.dataset("secureScores").data or []
+    threshold = "Secure Score minstens gelijk aan het gemiddelde van alle tenants"
+    if not scores:
+        return make(
+            cid, Status.UNKNOWN, "Microsoft gaf geen Secure Score terug.", threshold=threshold
+        )
+    latest = scores[0]
+    current, maximum = latest.get("currentScore") or 0.0, latest.get("maxScore") or 0.0
+    mine = round(100.0 * current / maximum, 1) if maximum else 0.0
+    average = next(
+        (
+            a.get("averageScore")
+            for a in latest.get("averageComparativeScores") or []
+            if a.get("basis") == "AllTenants"
+        ),
+        None,
+    )
+    measured = {"score_pct": mine, "gemiddelde_alle_tenants": average}
+    if average is None:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Geen vergelijkingsscore beschikbaar.",
+            threshold=threshold,
+            measured=measured,
+        )
+    if mine >= average:
+        return make(cid, Status.PASS, threshold=threshold, measured=measured)
+    status = Status.PARTIAL if mine >= average - 10 else Status.FAIL
+    return make(
+        cid,
+        status,
+        f"Secure Score {mine:g}% tegenover gemiddeld {average:g}%.",
+        threshold=threshold,
+        measured=measured,
+    )
+
+
+def evaluate_risky_users(snapshot: Snapshot) -> CheckResult:
+    cid = RISKY_USERS.id
+    risky = snapshot.dataset("riskyUsers").data or []
+    threshold = "Geen accounts die Microsoft als 'risico' markeert en die niet zijn afgehandeld"
+    if risky:
+        return make(
+            cid,
+            Status.FAIL,
+            "Er zijn accounts met een openstaand risico (mogelijk overgenomen).",
+            threshold=threshold,
+            counts={"risicovolle_accounts": len(risky)},
+            objects=[obj(u, u.get("riskLevel")) for u in risky],
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts={"risicovolle_accounts": 0})
+
+
+def _authz(snapshot: Snapshot) -> dict[str, Any]:
+    return snapshot.dataset("authorizationPolicy").data or {}
+
+
+def evaluate_guest_invites(snapshot: Snapshot) -> CheckResult:
+    cid = GUEST_INVITES.id
+    value = _authz(snapshot).get("allowInvitesFrom")
+    threshold = "Alleen beheerders en gastuitnodigers kunnen gasten uitnodigen"
+    if value in ("none", "adminsAndGuestInviters"):
+        return make(cid, Status.PASS, threshold=threshold, measured=value)
+    if value == "adminsGuestInvitersAndAllMembers":
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Alle medewerkers (members) kunnen gasten uitnodigen.",
+            threshold=threshold,
+            measured=value,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Iedereen, ook gasten zelf, kan nieuwe gasten uitnodigen.",
+        threshold=threshold,
+        measured=value,
+    )
+
+
+GUEST_ROLES = {
+    "2af84b1e-32c8-42b7-82bc-daa82404023b": "beperkt (restricted)",
+    "10dae51f-b6af-4016-8d66-8c2a99b929b3": "beperkt (limited, standaard)",
+    "a0b1b346-4d3e-4e8b-98f8-753987be4970": "gelijk aan medewerkers",
+}
+
+
+def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
+    cid = GUEST_ACCESS.id
+    role = _authz(snapshot).get("guestUserRoleId")
+    threshold = "Gasten zien alleen hun eigen gegevens (restricted) of beperkt (limited)"
+    label = GUEST_ROLES.get(role or "", "onbekend")
+    if role == "2af84b1e-32c8-42b7-82bc-daa82404023b":
+        return make(cid, Status.PASS, threshold=threshold, measured=label)
+    if role == "10dae51f-b6af-4016-8d66-8c2a99b929b3":
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Gasten kunnen de ledenlijst van groepen zien (standaard); 'restricted' is veiliger.",
+            threshold=threshold,
+            measured=label,
+        )
+    return make(
+        cid,
+        Status.FAIL,
+        "Gasten zien de hele directory, net als medewerkers.",
+        threshold=threshold,
+        measured=label,
+    )
+
+
+SHARING = {
+    "disabled": (Status.PASS, "alleen intern"),
+    "existingExternalUserSharingOnly": (Status.PASS, "alleen bestaande gasten"),
+    "externalUserSharingOnly": (Status.PARTIAL, "nieuwe en bestaande gasten"),
+    "externalUserAndGuestSharing": (Status.FAIL, "iedereen met de link (anoniem)"),
+}
+
+
+def evaluate_sharing(snapshot: Snapshot) -> CheckResult:
+    cid = SHARING_CHECK.id
+    value = (snapshot.dataset("sharepointSettings").data or {}).get("sharingCapability")
+    status, label = SHARING.get(value or "", (Status.UNKNOWN, "onbekend"))
+    threshold = "Geen anonieme 'iedereen'-links voor SharePoint en OneDrive"
+    reason = None
+    if status is Status.FAIL:
+        reason = "Bestanden kunnen met een link voor iedereen, zonder aanmelden, worden gedeeld."
+    elif status is Status.PARTIAL:
+        reason = "Delen met nieuwe externe personen is toegestaan."
+    elif status is Status.UNKNOWN:
+        reason = f"Onbekende waarde voor sharingCapability: {value!r}."
+    return make(cid, status, reason, threshold=threshold, measured=label)
+
+
+def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
+    cid = SELF_SIGNUP.id
+    policy = _authz(snapshot)
+    open_doors = [
+        k
+        for k in (
+            "allowEmailVerifiedUsersToJoinOrganization",
+            "allowedToSignUpEmailBasedSubscriptions",
+        )
+        if policy.get(k)
+    ]
+    threshold = "Niemand kan zich met alleen een e-mailadres bij de tenant aansluiten"
+    if open_doors:
+        return make(
+            cid,
+            Status.FAIL,
+            "Mensen met een schoolmailadres kunnen zelf een account "
+            "of abonnement aanmaken buiten de beheerder om.",
+            threshold=threshold,
+            measured=open_doors,
+        )
+    return make(cid, Status.PASS, threshold=threshold)
+
+
+STALE_DAYS = 90
+
+
+def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int]:
+    activity = {
+        a["id"]: a.get("signInActivity") or {}
+        for a in snapshot.dataset("userSignInActivity").data or []
+    }
+    since = snapshot.collected_at - timedelta(days=STALE_DAYS)
+    ok = approved(snapshot)
+    stale, total = [], 0
+    for user in snapshot.dataset("users").data or []:
+        is_guest = (user.get("userType") or "").lower() == "guest"
+        if not user.get("accountEnabled") or is_guest != guests or user["id"] in ok:
+            continue
+        total += 1
+        last = parse_time((activity.get(user["id"]) or {}).get("lastSignInDateTime"))
+        if last is None or last < since:
+            when = last.date().isoformat() if last else "nooit"
+            stale.append(obj(user, f"laatste aanmelding: {when}"))
+    return stale, total
+
+
+def _stale_result(cid: str, snapshot: Snapshot, guests: bool) -> CheckResult:
+    stale, total = _stale(snapshot, guests)
+    share = pct(len(stale), total)
+    who = "gasten" if guests else "accounts"
+    threshold = f"Hoogstens 2% van de actieve {who} is {STALE_DAYS} dagen niet gebruikt"
+    counts = {f"actieve_{who}": total, f"ongebruikt_{STALE_DAYS}_dagen": len(stale)}
+    if share <= 2:
+        return make(
+            cid, Status.PASS, threshold=threshold, counts=counts, objects=stale, measured=share
+        )
+    status = Status.PARTIAL if share <= 10 else Status.FAIL
+    return make(
+        cid,
+        status,
+        f"{share:g}% van de actieve {who} is al {STALE_DAYS} dagen of langer niet gebruikt.",
+        threshold=threshold,
+        counts=counts,
+        objects=stale,
+        measured=share,
+    )
+
+
+def evaluate_stale_accounts(snapshot: Snapshot) -> CheckResult:
+    return _stale_result(STALE_ACCOUNTS.id, snapshot, guests=False)
+
+
+def evaluate_stale_guests(snapshot: Snapshot) -> CheckResult:
+    return _stale_result(STALE_GUESTS.id, snapshot, guests=True)
+
+
+def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
+    cid = UNLICENSED.id
+    ok = set(approved(snapshot)) | set(privileged_holders(snapshot))
+    members = [
+        u
+        for u in snapshot.dataset("users").data or []
+        if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
+    ]
+    bare = [
+        obj(u, "ingeschakeld, geen licentie")
+        for u in members
+        if not u.get("assignedLicenses") and u["id"] not in ok
+    ]
+    share = pct(len(bare), len(members))
+    threshold = (
+        "Hoogstens 2% van de actieve accounts zonder licentie (beheer- en noodaccounts tellen niet)"
+    )
+    counts = {"actieve_accounts": len(members), "zonder_licentie": len(bare)}
+    if share <= 2:
+        return make(
+            cid, Status.PASS, threshold=threshold, counts=counts, objects=bare, measured=share
+        )
+    return make(
+        cid,
+        Status.PARTIAL if share <= 10 else Status.FAIL,
+        "Ingeschakelde accounts zonder licentie zijn vaak vergeten (gedeelde of oude) "
+        "accounts die niemand beheert.",
+        threshold=threshold,
+        counts=counts,
+        objects=bare,
+        measured=share,
+    )
+
+
+def _check(
+    id: str,
+    title: str,
+    area: Area,
+    severity: Severity,
+    datasets: tuple[str, ...],
+    bm: tuple[int, ...],
+    norms: tuple[str, ...],
+    threshold: str,
+    sources: tuple[Any, ...],
+    why: str,
+    fix: str,
+    evaluate: Any,
+    **extra: Any,
+) -> Check:
+    return Check(
+        id=id,
+        title=title,
+        area=area,
+        severity=severity,
+        datasets=datasets,
+        basismaatregelen=bm,
+        norms=norms,
+        threshold=threshold,
+        sources=sources,
+        why=why,
+        fix=fix,
+        evaluate=evaluate,
+        **extra,
+    )
+
+
+APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
+SCUBA_APPS = src(
+    "CISA SCuBA RiskyAppPermissions (risicovolle app-rechten)",
+    "https://github.com/cisagov/ScubaGear",
+)
+
+INVENTORY = _check(
+    "apps.inventory",
+    "Overzicht van apps met toegang tot schoolgegevens",
+    Area.APPLICATIONS,
+    Severity.MEDIUM,
+    APPS,
+    (1,),
+    ("CO.01", "OR.01"),
+    "Elke app met toegang tot schoolgegevens is bekend en heeft een geverifieerde uitgever",
+    (SCUBA_APPS, src("Microsoft: app-machtigingen beheren", ENTERPRISE_APPS)),
+    "Basismaatregel 1 vraagt een overzicht van applicaties met (persoons)gegevens. Deze lijst "
+    "toont welke apps Microsoft 365-gegevens kunnen lezen, als start van dat overzicht.",
+    "Neem de apps op in het applicatieoverzicht met eigenaar en doel; verwijder onbekende apps "
+    "(Entra > Enterprise applications > app > Properties > Delete).",
+    evaluate_inventory,
+)
+HIGH_PRIVILEGE = _check(
+    "apps.high_privilege_consent",
+    "Leveranciers met vergaande toegang",
+    Area.APPLICATIONS,
+    Severity.HIGH,
+    APPS,
+    (2,),
+    ("GO.02",),
+    "Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
+    "verwerkersovereenkomst",
+    (SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
+    "Een app met volledige toegang tot mail of bestanden is een verwerker van persoonsgegevens; "
+    "de AVG eist dan een verwerkersovereenkomst.",
+    "Controleer per genoemde app de verwerkersovereenkomst (Privacyconvenant/SIVON-model); "
+    "trek rechten in die niet nodig zijn.",
+    evaluate_high_privilege,
+)
+USER_CONSENTS = _check(
+    "apps.user_consented_risky",
+    "Door gebruikers toegestane apps met toegang tot mail of bestanden",
+    Area.APPLICATIONS,
+    Severity.HIGH,
+    ("servicePrincipals", "oauth2PermissionGrants"),
+    (5, 2),
+    ("SM.01",),
+    "Geen door gebruikers toegestane apps met Mail- of Files-rechten",
+    (src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
+    "Consent phishing: een nep-app vraagt 'toegang tot je mail' en leest daarna ongemerkt mee.",
+    "Entra > Enterprise applications > app > Permissions: 'Review permissions' en trek de "
+    "toestemming in; zet gebruikerstoestemming uit.",
+    evaluate_user_consents,
+)
+SECURE_SCORE = _check(
+    "surface.secure_score",
+    "Microsoft Secure Score",
+    Area.ATTACK_SURFACE,
+    Severity.LOW,
+    ("secureScores",),
+    (3,),
+    ("SM.05", "SM.07"),
+    "Secure Score ≥ het gemiddelde van alle tenants",
+    (
+        src(
+            "Microsoft Secure Score",
+            "https://learn.microsoft.com/defender-xdr/microsoft-secure-score",
+        ),
+    ),
+    "Secure Score is Microsofts eigen meetlat voor de instellingen; bruikbaar als trend in de "
+    "risicoanalyse.",
+    "Microsoft Defender-portal > Secure Score > Aanbevolen acties: begin bij identiteit.",
+    evaluate_secure_score,
+)
+RISKY_USERS = _check(
+    "surface.risky_users",
+    "Accounts met openstaand risico",
+    Area.ATTACK_SURFACE,
+    Severity.HIGH,
+    ("riskyUsers",),
+    (3, 10),
+    ("SM.05",),
+    "Geen accounts met riskState = atRisk",
+    (
+        src(
+            "Microsoft Entra ID Protection",
+            "https://learn.microsoft.com/entra/id-protection/overview-identity-protection",
+        ),
+    ),
+    "Microsoft ziet tekenen dat deze accounts mogelijk zijn overgenomen (gelekte wachtwoorden, "
+    "vreemde aanmeldingen).",
+    "Entra > Protection > Identity Protection > Risky users: onderzoek, reset het wachtwoord en "
+    "sluit het risico af.",
+    evaluate_risky_users,
+    licence="Microsoft Entra ID P2 (in A5)",
+)
+GUEST_INVITES = _check(
+    "surface.guest_invites",
+    "Wie gasten mag uitnodigen",
+    Area.ATTACK_SURFACE,
+    Severity.MEDIUM,
+    ("authorizationPolicy",),
+    (5, 4),
+    ("SM.01", "ID.02"),
+    "allowInvitesFrom = adminsAndGuestInviters of none",
+    (src("CISA SCuBA MS.AAD.8.2v1", SCUBA_AAD), src("CIS Microsoft 365 Foundations 5.1.6.3", CIS)),
+    "Elke gast is een account van buiten dat de school niet beheert; uitnodigen hoort bij een "
+    "beperkte groep.",
+    "Entra > External Identities > External collaboration settings: 'Only users assigned to "
+    "specific admin roles can invite guest users'.",
+    evaluate_guest_invites,
+)
+GUEST_ACCESS = _check(
+    "surface.guest_access",
+    "Wat gasten in de directory zien",
+    Area.ATTACK_SURFACE,
+    Severity.MEDIUM,
+    ("authorizationPolicy",),
+    (5, 4),
+    ("SM.01", "ID.01"),
+    "guestUserRoleId = restricted (2af84b1e-…)",
+    (src("CISA SCuBA MS.AAD.8.1v1", SCUBA_AAD), src("CIS Microsoft 365 Foundations 5.1.6.2", CIS)),
+    "Een gast hoeft de namen van alle leerlingen en medewerkers niet te kunnen opvragen.",
+    "Entra > External Identities > External collaboration settings: 'Guest user access is "
+    "restricted to properties and memberships of their own directory objects'.",
+    evaluate_guest_access,
+)
+SHARING_CHECK = _check(
+    "surface.external_sharing",
+    "Extern delen in SharePoint en OneDrive",
+    Area.ATTACK_SURFACE,
+    Severity.HIGH,
+    ("sharepointSettings",),
+    (5,),
+    ("SM.01",),
+    "sharingCapability hoogstens 'existingExternalUserSharingOnly'; geen anonieme links",
+    (src("CIS Microsoft 365 Foundations 7.2.3", CIS),),
+    "Een 'iedereen'-link werkt voor wie hem heeft, ook als hij doorgestuurd wordt: "
+    "leerlinggegevens kunnen zo buiten de school belanden.",
+    "SharePoint-beheercentrum > Beleid > Delen: externe deling op 'Bestaande gasten' of 'Nieuwe "
+    "en bestaande gasten', niet op 'Iedereen'.",
+    evaluate_sharing,
+)
+SELF_SIGNUP = _check(
+    "surface.self_service_signup",
+    "Zelf aanmelden bij de tenant uitgeschakeld",
+    Area.ATTACK_SURFACE,
+    Severity.LOW,
+    ("authorizationPolicy",),
+    (5,),
+    ("SM.01", "ID.02"),
+    "allowEmailVerifiedUsersToJoinOrganization en allowedToSignUpEmailBasedSubscriptions uit",
+    (src("EIDSCA AP05/AP06", "https://maester.dev/docs/tests/eidsca/"),),
+    "Accounts die buiten de beheerder om ontstaan, staan in geen enkel overzicht.",
+    "Met Microsoft Graph PowerShell: Update-MgPolicyAuthorizationPolicy "
+    "-AllowEmailVerifiedUsersToJoinOrganization:$false "
+    "-AllowedToSignUpEmailBasedSubscriptions:$false.",
+    evaluate_self_signup,
+)
+STALE_ACCOUNTS = _check(
+    "surface.stale_accounts",
+    "Ongebruikte accounts (90 dagen)",
+    Area.ATTACK_SURFACE,
+    Severity.MEDIUM,
+    ("users", "userSignInActivity"),
+    (5, 4),
+    ("ID.02", "SM.02"),
+    "≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
+    (
+        src(
+            "CISA SCuBA / Microsoft: inactieve accounts beheren",
+            "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts",
+        ),
+    ),
+    "Vergeten accounts van vertrokken medewerkers en oud-leerlingen zijn een open deur: niemand "
+    "merkt het als ze misbruikt worden.",
+    "Schakel de genoemde accounts uit en verwijder ze na de bewaartermijn; koppel uit- en "
+    "instroom aan het leerlingvolgsysteem en de personeelsadministratie.",
+    evaluate_stale_accounts,
+    licence="Microsoft Entra ID P1",
+)
+STALE_GUESTS = _check(
+    "surface.stale_guests",
+    "Ongebruikte gastaccounts (90 dagen)",
+    Area.ATTACK_SURFACE,
+    Severity.LOW,
+    ("users", "userSignInActivity"),
+    (5, 4),
+    ("ID.02", "ID.05"),
+    "≤ 2% van de gastaccounts 90 dagen niet aangemeld",
+    (
+        src(
+            "Microsoft: toegangsbeoordelingen voor gasten",
+            "https://learn.microsoft.com/entra/id-governance/manage-guest-access-with-access-reviews",
+        ),
+    ),
+    "Gasten van afgeronde projecten houden toegang tot Teams en bestanden tot iemand ze opruimt.",
+    "Verwijder ongebruikte gasten (Entra > Users > filter Gebruikerstype = Gast) of richt een "
+    "periodieke toegangsbeoordeling in.",
+    evaluate_stale_guests,
+    licence="Microsoft Entra ID P1",
+)
+UNLICENSED = _check(
+    "surface.unlicensed_accounts",
+    "Actieve accounts zonder licentie",
+    Area.ATTACK_SURFACE,
+    Severity.LOW,
+    ("users", "roleAssignments", "roleGroupMembers"),
+    (5, 4),
+    ("ID.02",),
+    "≤ 2% van de actieve member-accounts zonder licentie (beheer- en noodaccounts uitgezonderd)",
+    (
+        src(
+            "Microsoft: gebruikers beheren",
+            "https://learn.microsoft.com/entra/fundamentals/how-to-manage-user-profile-info",
+        ),
+    ),
+    "Accounts zonder licentie zijn vaak gedeelde of vergeten accounts; die hebben geen eigenaar "
+    "die merkt dat er iets mis is.",
+    "Controleer de lijst: uitschakelen wat niet nodig is, gedeelde postvakken omzetten naar "
+    "'gedeeld postvak' (zonder aanmelden).",
+    evaluate_unlicensed,
+)
+
+CHECKS = [
+    INVENTORY,
+    HIGH_PRIVILEGE,
+    USER_CONSENTS,
+    SECURE_SCORE,
+    RISKY_USERS,
+    GUEST_INVITES,
+    GUEST_ACCESS,
+    SHARING_CHECK,
+    SELF_SIGNUP,
+    STALE_ACCOUNTS,
+    STALE_GUESTS,
+    UNLICENSED,
+]
