@@ -29,7 +29,6 @@ LEGACY_CLIENTS = {
     "Reporting Web Services",
     "Universal Outlook",
 }
-ADVANCED_AUDITING = "2f442157-a11c-46b9-ae5b-6e39ff4e5849"
 
 
 def _recent(snapshot: Snapshot, items: list[dict[str, Any]], field: str, days: int) -> list[Any]:
@@ -137,26 +136,6 @@ def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
-def evaluate_premium_audit(snapshot: Snapshot) -> CheckResult:
-    cid = PREMIUM_AUDIT.id
-    plans = {
-        p["servicePlanId"]
-        for s in snapshot.dataset("subscribedSkus").data or []
-        if s.get("capabilityStatus") == "Enabled"
-        for p in s.get("servicePlans") or []
-    }
-    threshold = "Microsoft Purview Audit (Premium) aanwezig: auditlog 1 jaar bewaard"
-    if ADVANCED_AUDITING in plans:
-        return make(cid, Status.PASS, threshold=threshold)
-    return make(
-        cid,
-        Status.PARTIAL,
-        "Alleen Audit (Standard): het Microsoft 365-auditlog wordt "
-        "180 dagen bewaard. Voor langer: Audit (Premium, in A5) of export.",
-        threshold=threshold,
-    )
-
-
 def _check(
     id: str,
     title: str,
@@ -250,22 +229,4 @@ LEGACY_SIGNINS = _check(
     bm=(10, 5),
     norms=("SM.04", "SM.11"),
 )
-PREMIUM_AUDIT = _check(
-    "audit.premium_audit",
-    "Microsoft 365-auditlog: bewaartermijn",
-    Severity.LOW,
-    ("subscribedSkus",),
-    "Audit (Premium) voor 1 jaar, anders 180 dagen (Standard)",
-    (
-        src(
-            "Microsoft Purview: auditoplossingen",
-            "https://learn.microsoft.com/purview/audit-solutions-overview",
-        ),
-    ),
-    "Het Microsoft 365-auditlog laat zien wie welke mail of welk bestand opende. Hoe langer "
-    "bewaard, hoe verder je terug kunt bij een datalek.",
-    "A5-licenties voor wie met gevoelige gegevens werkt bevatten Audit (Premium); anders een "
-    "export naar eigen opslag.",
-    evaluate_premium_audit,
-)
-CHECKS = [DIRECTORY_AUDIT, SIGNIN_LOGS, RETENTION, LEGACY_SIGNINS, PREMIUM_AUDIT]
+CHECKS = [DIRECTORY_AUDIT, SIGNIN_LOGS, RETENTION, LEGACY_SIGNINS]

@@ -282,6 +282,15 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
     counts = {"beheerders": len(holders), "zonder_phishingbestendige_methode": len(missing)}
     if not holders:
         return make(cid, Status.NOT_APPLICABLE, "Geen beheerders gevonden.", threshold=threshold)
+    if len(missing) == len(holders):
+        return make(
+            cid,
+            Status.FAIL,
+            "Geen enkele beheerder heeft een phishingbestendige methode (FIDO2, Windows Hello).",
+            threshold=threshold,
+            counts=counts,
+            objects=[obj(h, role_text(h)) for h in missing],
+        )
     if missing:
         return make(
             cid,

@@ -239,6 +239,15 @@ EXTRA_PROPERTIES = {
 }
 
 
+def permits(path: str, granted: set[str]) -> bool:
+    """Whether Graph lets an app with these permissions read `path` (licence aside)."""
+    concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+    for route in ROUTES:
+        if route.pattern.match(concrete):
+            return bool(granted & set(route.permissions))
+    raise KeyError(path)
+
+
 class SimulatedGraph:
     """Serves one or more tenants on 127.0.0.1 until stopped (also a context manager)."""
 
