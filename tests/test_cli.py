@@ -82,3 +82,23 @@ def test_permissions_are_read_only_and_complete(capsys) -> None:
     perms = capsys.readouterr().out.split()
     assert "Organization.Read.All" in perms and "RoleManagement.Read.Directory" in perms
     assert all(".Read" in p and "Write" not in p for p in perms)
+
+
+def test_permissions_for_selected_checks_are_minimal(capsys) -> None:
+    assert main(["permissions", "--checks", "mfa.weak_methods_disabled"]) == 0
+    perms = capsys.readouterr().out.split()
+    # the check's own permission plus what every scan reads (tenant name, licences)
+    assert perms == ["Organization.Read.All", "Policy.Read.AuthenticationMethod"]
+
+
+def test_checks_json_lists_every_check_with_its_metadata(capsys) -> None:
+    from m365apk.checks.registry import all_checks
+
+    assert main(["checks", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(all_checks()) >= 40
+    for row in rows:
+        assert row["area"] and row["permissions"] and row["basismaatregelen"]
+        assert all(".Read" in p for p in row["permissions"])
+    licensed = {r["id"]: r["licence"] for r in rows if r["licence"]}
+    assert "Microsoft Entra ID P2" in licensed["admin.standing_access"]

@@ -133,3 +133,37 @@ def test_reports_validate_against_the_published_schema(tmp_path: Path) -> None:
     snap.datasets["roleAssignments"] = failed(DatasetStatus.FORBIDDEN)
     for report in (report_for(tenant_snapshot()), report_for(snap)):
         jsonschema.validate(json.loads(report.to_json()), schema)
+
+
+def test_manual_items_are_open_until_answered_and_never_scored(tmp_path: Path) -> None:
+    from datetime import date
+
+    from m365apk.checks.manual import Attestation, load_attestations, manual_items
+    from m365apk.mappings.loader import load_mappings
+
+    load_mappings().validate_manual(manual_items())
+    snap = tenant_snapshot()
+    checks = select_checks(all_checks(), ["mfa.registration_coverage", "admin.global_admin_count"])
+    results = evaluate(snap, checks)
+    before = build_report(snap, checks, results)
+    assert {m.status for m in before.manual} == {"open"}
+    assert {b for m in before.manual for b in m.basismaatregelen} == set(range(1, 12))
+    answer = Attestation(
+        id="manual.restore_test",
+        answer="ja",
+        by="ICT Partner <b>",
+        date=date(2026, 10, 1),
+        evidence="https://intranet/verslag-hersteltest",
+    )
+    after = build_report(snap, checks, results, attestations=[answer])
+    item = next(m for m in after.manual if m.id == "manual.restore_test")
+    assert item.status == "beantwoord" and item.by == "ICT Partner <b>"
+    assert after.overall == before.overall  # statements never move the score
+    html = render_html(after)
+    assert "ICT Partner &lt;b&gt;" in html and 'id="handmatig"' in html
+    bad = tmp_path / "a.yaml"
+    bad.write_text("- {id: manual.nope, answer: ja, by: x, date: 2026-01-01}\n", encoding="utf-8")
+    import pytest
+
+    with pytest.raises(ValueError, match="onbekend controlepunt 'manual.nope'"):
+        load_attestations(bad)

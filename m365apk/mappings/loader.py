@@ -115,6 +115,15 @@ class Mappings(BaseModel):
             (self.norms[n], "kennisnet" if n in official else "inferred") for n in sorted(set(ids))
         ]
 
+    def validate_manual(self, items: Iterable[Any]) -> None:
+        for item in items:
+            for bm in item.basismaatregelen:
+                if bm not in self.basismaatregelen:
+                    raise MappingError(f"manual.yaml: {item.id}: onbekende basismaatregel {bm}")
+            for norm in item.norms:
+                if norm not in self.norms:
+                    raise MappingError(f"manual.yaml: {item.id}: onbekende norm {norm!r}")
+
     def validate_checks(self, checks: Iterable[Any]) -> None:
         for check in checks:
             where = f"check {check.id}"

@@ -61,6 +61,7 @@ def render_html(report: Report) -> str:
         r=report,
         todo=todo,
         checks={c.id: c for c in report.checks},
+        manual={m.id: m for m in report.manual},
         status_text=STATUS_TEXT,
         severity_text=SEVERITY_TEXT,
         dataset_status_text=DATASET_STATUS_TEXT,

@@ -6,14 +6,16 @@ network, and every list is sorted, so the same snapshot always gives byte-identi
 
 from __future__ import annotations
 
+from datetime import date as date_type
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from m365apk import __version__
 from m365apk.checks.base import Check, CheckResult, Status
 from m365apk.checks.exceptions import RiskException, apply_exceptions
+from m365apk.checks.manual import Attestation, manual_items
 from m365apk.mappings.loader import Mappings, load_mappings
 from m365apk.scanner.snapshot import (
     UNREADABLE,
@@ -95,7 +97,24 @@ class BasismaatregelEntry(_Model):
     sources: list[str]
     score: Score
     checks: list[str]
+    manual: list[str]
     norms: list[NormRef]
+
+
+class ManualEntry(_Model):
+    """A handmatig controlepunt and its recorded answer; never part of the score."""
+
+    id: str
+    basismaatregelen: list[int]
+    norms: list[str]
+    question: str
+    evidence_expected: str
+    status: Literal["open", "beantwoord"]
+    answer: str | None = None
+    by: str | None = None
+    date: date_type | None = None
+    evidence: str | None = None
+    note: str | None = None
 
 
 class NormCheck(_Model):
@@ -130,6 +149,7 @@ class Report(_Model):
     basismaatregelen: list[BasismaatregelEntry]
     norms: list[NormEvidence]
     checks: list[CheckEntry]
+    manual: list[ManualEntry]
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -168,6 +188,7 @@ def build_report(
     *,
     mappings: Mappings | None = None,
     exceptions: list[RiskException] | None = None,
+    attestations: list[Attestation] | None = None,
 ) -> Report:
     mappings = mappings or load_mappings()
     mappings.validate_checks(checks)
@@ -202,6 +223,7 @@ def build_report(
     def score(items: list[CheckEntry]) -> Score:
         return score_items((e.severity, e.result.status.value) for e in items)
 
+    manual = _manual(attestations or [])
     measures = []
     for bm in mappings.basismaatregelen.values():
         members = [e for e in entries if bm.id in e.basismaatregelen]
@@ -214,6 +236,7 @@ def build_report(
                 sources=bm.sources,
                 score=score(members),
                 checks=[e.id for e in members],
+                manual=[m.id for m in manual if bm.id in m.basismaatregelen],
                 norms=[norms[k] for k in sorted(norms)],
             )
         )
@@ -256,7 +279,31 @@ def build_report(
         basismaatregelen=measures,
         norms=norm_view,
         checks=entries,
+        manual=manual,
     )
+
+
+def _manual(attestations: list[Attestation]) -> list[ManualEntry]:
+    answers = {a.id: a for a in attestations}  # the last answer for an item counts
+    out = []
+    for item in manual_items():
+        answer = answers.get(item.id)
+        out.append(
+            ManualEntry(
+                id=item.id,
+                basismaatregelen=item.basismaatregelen,
+                norms=item.norms,
+                question=item.question,
+                evidence_expected=item.evidence,
+                status="beantwoord" if answer else "open",
+                answer=answer.answer if answer else None,
+                by=answer.by if answer else None,
+                date=answer.date if answer else None,
+                evidence=answer.evidence if answer else None,
+                note=answer.note if answer else None,
+            )
+        )
+    return out
 
 
 STATUS_ORDER = [

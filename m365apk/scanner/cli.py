@@ -15,6 +15,7 @@ from pathlib import Path
 from m365apk import __version__
 from m365apk.checks.base import Check
 from m365apk.checks.exceptions import ExceptionsError, load_exceptions
+from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
 from m365apk.mappings.loader import MappingError, load_mappings
 from m365apk.scanner.datasets import permissions_for
@@ -90,6 +91,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="tenant-instellingen: noodaccounts, goedgekeurde uitzonderingen, populaties",
     )
     p.add_argument(
+        "--attestations",
+        type=Path,
+        metavar="YAML",
+        help="antwoorden op de handmatige controlepunten (antwoord, wie, wanneer, bewijs)",
+    )
+    p.add_argument(
         "--exceptions",
         type=Path,
         metavar="YAML",
@@ -101,9 +108,10 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
     try:
         mappings = load_mappings(args.mappings) if args.mappings else None
         exceptions = tuple(load_exceptions(args.exceptions)) if args.exceptions else ()
-    except (MappingError, ExceptionsError) as exc:
+        attestations = tuple(load_attestations(args.attestations)) if args.attestations else ()
+    except (MappingError, ExceptionsError, AttestationError) as exc:
         raise ConfigError(str(exc)) from None
-    return ReportOptions(mappings=mappings, exceptions=exceptions)
+    return ReportOptions(mappings=mappings, exceptions=exceptions, attestations=attestations)
 
 
 def _checks(arg: str | None) -> list[Check]:

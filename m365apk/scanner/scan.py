@@ -10,6 +10,7 @@ from typing import Any
 from m365apk.checks.base import Check, CheckResult
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.exceptions import RiskException
+from m365apk.checks.manual import Attestation
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Report, build_report
@@ -35,6 +36,7 @@ class ReportOptions:
 
     mappings: Mappings | None = None
     exceptions: tuple[RiskException, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
 
 
 def report_from_snapshot(
@@ -52,6 +54,7 @@ def report_from_snapshot(
         results,
         mappings=options.mappings,
         exceptions=list(options.exceptions),
+        attestations=list(options.attestations),
     )
     paths = write_reports(report, out_dir)
     return ScanOutput(snapshot, results, report, paths)

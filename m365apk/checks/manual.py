@@ -1,0 +1,76 @@
+"""Handmatige controlepunten: questions no Graph call can answer, with the answers a school or
+its provider recorded per tenant. They are shown, never scored: an unanswered one is open, an
+answered one is a statement, not a measurement."""
+
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ManualItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    basismaatregelen: list[int]
+    norms: list[str]
+    question: str
+    evidence: str
+
+
+class Attestation(BaseModel):
+    """One recorded answer: what, who, when, and where the evidence is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    answer: Literal["ja", "nee", "gedeeltelijk", "nvt"]
+    by: str
+    date: date
+    evidence: str | None = None  # a link or a document reference
+    note: str | None = None
+
+
+class AttestationError(ValueError):
+    pass
+
+
+@cache
+def manual_items() -> tuple[ManualItem, ...]:
+    text = (resources.files("m365apk.mappings") / "manual.yaml").read_text(encoding="utf-8")
+    return tuple(ManualItem.model_validate(i) for i in yaml.safe_load(text)["items"])
+
+
+def load_attestations(path: Path) -> list[Attestation]:
+    """Read the tenant's answers: a YAML list (or `answers:` list) of attestations."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AttestationError(f"{path}: bestand niet gevonden") from None
+    except yaml.YAMLError as exc:
+        raise AttestationError(f"{path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
+    items = data.get("answers") if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise AttestationError(f"{path}: verwacht een lijst met antwoorden")
+    known = {i.id for i in manual_items()}
+    out = []
+    for n, raw in enumerate(items, 1):
+        label = raw.get("id", "?") if isinstance(raw, dict) else "?"
+        try:
+            answer = Attestation.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise AttestationError(
+                f"{path}: antwoord {n} ({label}): {where}: {first['msg']}"
+            ) from None
+        if answer.id not in known:
+            raise AttestationError(f"{path}: antwoord {n}: onbekend controlepunt {answer.id!r}")
+        out.append(answer)
+    return out
