@@ -4,7 +4,11 @@ third-party backup products among the enterprise applications. An absent signal 
 
 from __future__ import annotations
 
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from m365apk.scanner.datasets import EXCHANGE_APP_ID, GRAPH_APP_ID, SHAREPOINT_APP_ID
 from m365apk.scanner.snapshot import Snapshot
@@ -15,34 +19,16 @@ from .common import make, obj, src
 BACKUP_DOCS = "https://learn.microsoft.com/microsoft-365/backup/backup-overview"
 MICROSOFT_TENANTS = {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 
-# Name patterns of backup products (graph-reference §5.2) and products of the same vendors
-# that are not backups. Kept as data here; extend as providers report new ones.
-VENDORS = (
-    "veeam",
-    "avepoint cloud backup",
-    "acronis",
-    "keepit",
-    "datto saas",
-    "backupify",
-    "afi",
-    "dropsuite",
-    "ninjaone",
-    "synology active backup",
-    "redstor",
-    "spanning",
-    "skykick cloud backup",
-    "barracuda cloud-to-cloud",
-    "metallic",
-    "commvault",
-    "druva",
-    "insync",
-    "cloudally",
-    "rubrik",
-    "365 total backup",
-    "hornetsecurity",
-    "corso",
-)
-NOT_BACKUP = ("avepoint fly", "skykick migration", "barracuda email protection")
+
+@cache
+def _products() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Name patterns of backup products, and same-vendor products that are not backups (data:
+    mappings/backup_products.yaml)."""
+    text = (resources.files("m365apk.mappings") / "backup_products.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    return tuple(data["name_patterns"]), tuple(data["not_backup"])
+
+
 # Application permissions that let a product read what it backs up.
 MAIL_ROLES = {"full_access_as_app", "Mail.Read", "Mail.ReadWrite"}
 FILE_ROLES = {
@@ -80,14 +66,15 @@ def _grants(snapshot: Snapshot) -> dict[str, set[str]]:
 
 def backup_products(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]]:
     grants = _grants(snapshot)
+    vendors, not_backup = _products()
     found = []
     for sp in snapshot.dataset("servicePrincipals").data or []:
         name = (sp.get("displayName") or "").lower()
         if sp.get("appOwnerOrganizationId") in MICROSOFT_TENANTS or any(
-            n in name for n in NOT_BACKUP
+            n in name for n in not_backup
         ):
             continue
-        if any(v in name for v in VENDORS) or ("backup" in name and grants.get(sp["id"])):
+        if any(v in name for v in vendors) or ("backup" in name and grants.get(sp["id"])):
             found.append((sp, grants.get(sp["id"], set())))
     return found
 
