@@ -103,6 +103,9 @@ class Check:
     # Interchangeable sources: at least one must have been read (e.g. the registration report,
     # or per-user methods on tenants without Entra ID P1).
     alternatives: tuple[str, ...] = ()
+    # Rough effort to fix, for ranking "Eerst doen": klein (one setting), middel, groot (a
+    # project: devices, licences, working habits).
+    effort: str = "middel"
 
     @property
     def all_datasets(self) -> tuple[str, ...]:

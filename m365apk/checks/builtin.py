@@ -1,18 +1,60 @@
 """The built-in check catalogue, grouped by area."""
 
+from dataclasses import replace
+
 from . import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
 from .admin_roles import GA_COUNT
 from .base import Check
 from .mfa import REGISTRATION
 
-BUILTIN_CHECKS: tuple[Check, ...] = (
-    REGISTRATION,
-    *mfa_enforcement.CHECKS,
-    GA_COUNT,
-    *admin_hygiene.CHECKS,
-    *password.CHECKS,
-    *audit.CHECKS,
-    *backup.CHECKS,
-    *surface.CHECKS,
-    *devices.CHECKS,
+_EFFORT = {
+    "klein": (
+        "mfa.weak_methods_disabled",
+        "mfa.authenticator_context",
+        "password.admin_sspr_disabled",
+        "apps.user_app_registration",
+        "apps.user_consent",
+        "apps.admin_consent_workflow",
+        "password.expiry",
+        "surface.guest_invites",
+        "surface.guest_access",
+        "surface.self_service_signup",
+        "surface.external_sharing",
+        "password.banned_list",
+        "admin.service_principals_privileged",
+        "apps.user_consented_risky",
+    ),
+    "groot": (
+        "mfa.registration_coverage",
+        "backup.coverage",
+        "devices.outdated_os",
+        "admin.separate_admin_accounts",
+        "admin.standing_access",
+        "devices.encryption",
+        "devices.compliance",
+        "surface.stale_accounts",
+    ),
+}
+
+
+def _with_effort(check: Check) -> Check:
+    for effort, ids in _EFFORT.items():
+        if check.id in ids:
+            return replace(check, effort=effort)
+    return check
+
+
+BUILTIN_CHECKS: tuple[Check, ...] = tuple(
+    _with_effort(c)
+    for c in (
+        REGISTRATION,
+        *mfa_enforcement.CHECKS,
+        GA_COUNT,
+        *admin_hygiene.CHECKS,
+        *password.CHECKS,
+        *audit.CHECKS,
+        *backup.CHECKS,
+        *surface.CHECKS,
+        *devices.CHECKS,
+    )
 )

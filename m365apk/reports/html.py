@@ -27,6 +27,7 @@ STATUS_TEXT = {
 }
 SEVERITY_TEXT = {"critical": "kritiek", "high": "hoog", "medium": "middel", "low": "laag"}
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+EFFORT_RANK = {"klein": 0, "middel": 1, "groot": 2}
 DATASET_STATUS_TEXT = {
     "forbidden": "geen toestemming",
     "not_licensed": "licentie ontbreekt",
@@ -55,7 +56,12 @@ _env = Environment(
 def render_html(report: Report) -> str:
     todo = sorted(
         (c for c in report.checks if c.result.status.value in ("fail", "partial")),
-        key=lambda c: (SEVERITY_RANK[c.severity], c.result.status.value != "fail", c.title),
+        key=lambda c: (
+            SEVERITY_RANK[c.severity],
+            EFFORT_RANK.get(c.effort, 1),
+            c.result.status.value != "fail",
+            c.title,
+        ),
     )
     return _env.get_template("report.html.j2").render(
         r=report,

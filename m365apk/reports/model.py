@@ -6,6 +6,8 @@ network, and every list is sorted, so the same snapshot always gives byte-identi
 
 from __future__ import annotations
 
+import hashlib
+import re
 from datetime import date as date_type
 from datetime import datetime
 from typing import Any, Literal
@@ -87,6 +89,7 @@ class CheckEntry(_Model):
     sources: list[SourceRef]
     why: str
     fix: str
+    effort: str
     result: CheckResult
 
 
@@ -189,11 +192,14 @@ def build_report(
     mappings: Mappings | None = None,
     exceptions: list[RiskException] | None = None,
     attestations: list[Attestation] | None = None,
+    pseudonymise: bool = False,
 ) -> Report:
     mappings = mappings or load_mappings()
     mappings.validate_checks(checks)
     if exceptions:
         results = apply_exceptions(results, exceptions, snapshot.collected_at.date())
+    if pseudonymise:
+        results = [_pseudonymised(r, snapshot) for r in results]
     by_id = {r.check_id: r for r in results}
     ordered = sorted(checks, key=lambda c: c.id)
     entries = [
@@ -215,6 +221,7 @@ def build_report(
             sources=[SourceRef(name=s.name, url=s.url) for s in c.sources],
             why=c.why,
             fix=c.fix,
+            effort=c.effort,
             result=by_id[c.id],
         )
         for c in ordered
@@ -281,6 +288,31 @@ def build_report(
         checks=entries,
         manual=manual,
     )
+
+
+_EMAIL = re.compile(r"[^\s@(),;:]+@[^\s@(),;:]+")
+
+
+def _pseudonym(user_id: str) -> str:
+    # Stable within and across reports of the same tenant, so a provider can still follow up.
+    return "persoon-" + hashlib.sha256(user_id.encode()).hexdigest()[:8]
+
+
+def _pseudonymised(result: CheckResult, snapshot: Snapshot) -> CheckResult:
+    """Replace names and addresses of people (not of apps or policies) by pseudonyms."""
+    people = {u["id"] for u in snapshot.dataset("users").data or []}
+    affected = [
+        o.model_copy(
+            update={
+                "display_name": _pseudonym(o.id) if o.id in people else o.display_name,
+                "detail": _EMAIL.sub("***", o.detail) if o.detail else o.detail,
+            }
+        )
+        for o in result.evidence.affected
+    ]
+    evidence = result.evidence.model_copy(update={"affected": affected})
+    reason = _EMAIL.sub("***", result.reason) if result.reason else result.reason
+    return result.model_copy(update={"evidence": evidence, "reason": reason})
 
 
 def _manual(attestations: list[Attestation]) -> list[ManualEntry]:

@@ -90,6 +90,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="YAML",
         help="tenant-instellingen: noodaccounts, goedgekeurde uitzonderingen, populaties",
     )
+    p.add_argument("--pdf", action="store_true", help="ook report.pdf maken (vereist Chromium)")
+    p.add_argument(
+        "--pseudonymise",
+        action="store_true",
+        help="namen en e-mailadressen van personen in de rapporten vervangen door pseudoniemen",
+    )
     p.add_argument(
         "--attestations",
         type=Path,
@@ -111,7 +117,13 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
         attestations = tuple(load_attestations(args.attestations)) if args.attestations else ()
     except (MappingError, ExceptionsError, AttestationError) as exc:
         raise ConfigError(str(exc)) from None
-    return ReportOptions(mappings=mappings, exceptions=exceptions, attestations=attestations)
+    return ReportOptions(
+        mappings=mappings,
+        exceptions=exceptions,
+        attestations=attestations,
+        pdf=args.pdf,
+        pseudonymise=args.pseudonymise,
+    )
 
 
 def _checks(arg: str | None) -> list[Check]:
@@ -125,7 +137,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
     progress.say(f"APK-score: {score} ({report.overall.coverage_text})")
     if output.snapshot.partial:
         progress.say("Let op: onvolledige scan; het rapport zegt wat niet gelezen kon worden.")
-    for kind in ("html", "json", "snapshot"):
+    for kind in ("html", "pdf", "json", "snapshot"):
         if kind in output.paths:
             print(output.paths[kind].resolve())
 

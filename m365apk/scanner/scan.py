@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from m365apk.checks.manual import Attestation
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Report, build_report
+from m365apk.reports.pdf import write_pdf
 
 from .collector import Progress, collect
 from .errors import AuthError
@@ -37,6 +39,8 @@ class ReportOptions:
     mappings: Mappings | None = None
     exceptions: tuple[RiskException, ...] = ()
     attestations: tuple[Attestation, ...] = ()
+    pdf: bool = False
+    pseudonymise: bool = False
 
 
 def report_from_snapshot(
@@ -55,8 +59,11 @@ def report_from_snapshot(
         mappings=options.mappings,
         exceptions=list(options.exceptions),
         attestations=list(options.attestations),
+        pseudonymise=options.pseudonymise,
     )
     paths = write_reports(report, out_dir)
+    if options.pdf:
+        paths["pdf"] = write_pdf(paths["html"], out_dir / "report.pdf")
     return ScanOutput(snapshot, results, report, paths)
 
 
@@ -114,7 +121,17 @@ def run_scan(
 
 def _run(coroutine: Any) -> Any:
     """asyncio.run, minus a measured ~150 MB transient peak at its shutdown on a 100,000-user
-    scan (benchmarks/scan_benchmark.py): a plain event loop, closed by hand."""
+    scan (benchmarks/scan_benchmark.py): a plain event loop, closed by hand. Called from code
+    that already runs a loop (a notebook, Playwright's sync API), it runs in its own thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_here(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(_run_here, coroutine).result()
+
+
+def _run_here(coroutine: Any) -> Any:
     loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(coroutine)

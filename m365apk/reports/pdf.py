@@ -1,0 +1,58 @@
+"""report.pdf: the same report.html, printed by headless Chromium (A4, page numbers).
+
+Chromium is the browser the school will open the HTML in, so the PDF looks the same; page
+numbers come from the print stylesheet (CSS @page margin boxes). No network: the HTML is
+self-contained and Chromium starts with networking features off.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from m365apk.scanner.errors import ConfigError
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Quiet, offline, reproducible: no first-run, sync, background or component traffic.
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+)
+
+
+def find_browser() -> str:
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    raise ConfigError(
+        "voor de PDF is Chromium nodig (Debian/Ubuntu: apt-get install chromium); "
+        "report.html is wel geschreven"
+    )
+
+
+def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> Path:
+    browser = find_browser()
+    with tempfile.TemporaryDirectory(prefix="m365apk-chromium-") as profile:
+        command = [
+            browser,
+            *FLAGS,
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf_path.resolve()}",
+            html_path.resolve().as_uri(),
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0 or not pdf_path.is_file():
+        detail = (result.stderr or "").strip().splitlines()[-1:] or ["geen uitvoer"]
+        raise ConfigError(f"PDF maken mislukt ({browser}): {detail[0]}")
+    return pdf_path

@@ -1,0 +1,124 @@
+"""The demo reports in a real browser (Debian's headless Chromium, driven by Playwright), and
+the PDF printed from them: what a person sees, no console errors, no network, no script."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, sync_playwright
+from pypdf import PdfReader
+
+from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.mappings.loader import load_mappings
+from m365apk.reports.pdf import FLAGS, find_browser
+from m365apk.scanner.cli import main
+
+pytestmark = pytest.mark.browser
+
+TITLES = [bm.title for bm in load_mappings().basismaatregelen.values()]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not shutil.which("chromium"):
+        pytest.fail("Chromium ontbreekt: apt-get install chromium (.ci/run doet dat)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=find_browser(), args=list(FLAGS[1:]))
+        yield launched
+        launched.close()
+
+
+def open_report(browser: Browser, html: Path) -> tuple[object, list[str], list[str]]:
+    page = browser.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(html.resolve().as_uri(), wait_until="load")
+    return page, errors, requests
+
+
+@pytest.fixture(scope="module")
+def demo_reports(tmp_path_factory) -> dict[str, Path]:
+    out = {}
+    for profile in ("weak", "good"):
+        folder = tmp_path_factory.mktemp(profile)
+        assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet", "--pdf"]) == 0
+        out[profile] = folder
+    return out
+
+
+@pytest.mark.parametrize("profile, verdict", [("weak", "Onvoldoende"), ("good", "Op orde")])
+def test_demo_report_as_a_person_sees_it(browser, demo_reports, profile, verdict) -> None:
+    page, errors, requests = open_report(browser, demo_reports[profile] / "report.html")
+    cover = page.locator("#voorblad").inner_text()
+    assert verdict in cover and "APK-oordeel" in cover and "/100" in cover
+    assert page.locator("section.measure").count() == 11
+    for n, title in enumerate(TITLES, 1):
+        heading = page.locator(f"#bm-{n} h3")
+        assert heading.is_visible() and title in heading.inner_text()
+    assert errors == []
+    assert [u for u in requests if not u.startswith("file://")] == []
+    page.close()
+
+
+def test_pdf_has_a_section_for_each_basismaatregel(demo_reports) -> None:
+    pdf = demo_reports["weak"] / "report.pdf"
+    reader = PdfReader(pdf)
+    text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
+    assert "Pagina 1 van" in text
+    for n, title in enumerate(TITLES, 1):
+        assert f"{n}. {title}" in text, title
+    assert reader.pages[0].mediabox.width == pytest.approx(595, abs=2)  # A4 portrait
+
+
+PAYLOADS = [
+    '<script>window.__pwned = "script"</script>',
+    '"><img src=x onerror="window.__pwned=\'img\'">',
+    "<svg onload=\"window.__pwned='svg'\"></svg>",
+]
+
+
+def hostile(tenant: TenantData) -> TenantData:
+    """The weak school where an admin, an app and the school itself carry payloads."""
+    tenant.users[0]["displayName"] = PAYLOADS[0]
+    tenant.users[1]["displayName"] = PAYLOADS[1]
+    tenant.organization["displayName"] = PAYLOADS[2]
+    for sp in tenant.service_principals:
+        if sp["displayName"] == "Rooster Sync Tool":
+            sp["displayName"] = PAYLOADS[1] + " Rooster"
+    return tenant
+
+
+def test_tenant_payloads_render_as_text_and_never_run(browser, tmp_path) -> None:
+    tenant = hostile(load_profile("weak", seed=7))
+    from m365apk.checks.registry import all_checks
+    from m365apk.scanner.auth import LoopbackClientSecretCredential
+    from m365apk.scanner.graph import GraphSettings
+    from m365apk.scanner.scan import run_scan
+
+    from .conftest import FAST
+
+    with SimulatedGraph(tenant) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, **FAST),
+            all_checks(),
+            tenant_id=tenant.tenant_id,
+            out_dir=tmp_path,
+            source="test",
+        )
+    page, errors, requests = open_report(browser, tmp_path / "report.html")
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("script").count() == 0 and page.locator("img").count() == 0
+    text = page.locator("body").inner_text()
+    assert PAYLOADS[0] in text and PAYLOADS[2] in page.locator("h1").inner_text()
+    assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
+    page.close()
