@@ -9,7 +9,7 @@ import argparse
 import json
 import re
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from m365apk import __version__
@@ -23,6 +23,7 @@ from m365apk.scanner.datasets import permissions_for
 from .auth import CredentialSpec
 from .errors import ConfigError, M365ApkError
 from .graph import GRAPH_URL, GraphSettings
+from .logs import configure as configure_logs
 from .progress import ProgressDisplay
 from .scan import ReportOptions, ScanOutput, consent_problem, report_from_snapshot, run_scan
 from .settings import load_settings
@@ -65,6 +66,47 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("snapshot", type=Path)
     ev.add_argument("--out", type=Path, required=True)
     _common(ev)
+
+    many = sub.add_parser("scan-all", help="scan alle tenants uit een tenantsbestand")
+    many.add_argument("tenants", type=Path, help="tenants.yaml")
+    many.add_argument(
+        "--run-id", help="naam van deze ronde (standaard: datum); zelfde id = hervatten"
+    )
+    many.add_argument("--fresh", action="store_true", help="ook al gescande tenants opnieuw")
+    many.add_argument(
+        "--concurrency", type=int, help="tenants tegelijk (standaard uit het bestand)"
+    )
+    many.add_argument(
+        "--shard-index", type=int, help="deel van de tenants (Kubernetes Indexed Job)"
+    )
+    many.add_argument("--shard-count", type=int)
+    many.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
+    many.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
+    many.add_argument("--log-format", choices=("text", "json"), default="text")
+    _common(many)
+
+    sched = sub.add_parser("schedule", help="scan-all volgens een cron-expressie, blijft draaien")
+    sched.add_argument("tenants", type=Path)
+    sched.add_argument("--cron", required=True, help='bijv. "0 6 1 9 *" (jaarlijks) of "0 6 1 * *"')
+    sched.add_argument("--max-runs", type=int, help=argparse.SUPPRESS)  # tests
+    sched.add_argument("--log-format", choices=("text", "json"), default="text")
+    sched.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
+    sched.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
+    _common(sched)
+
+    hist = sub.add_parser("history", help="eerdere scans van een tenant")
+    hist.add_argument("tenant", nargs="?", help="tenant-id of schoolnaam (leeg: alle)")
+    hist.add_argument("--db", type=Path, required=True, help="historiebestand")
+    merge = sub.add_parser("history-merge", help="voeg historiebestanden (shards) samen")
+    merge.add_argument("target", type=Path)
+    merge.add_argument("sources", type=Path, nargs="+")
+    dif = sub.add_parser("diff", help="verschil tussen twee scans van een tenant")
+    dif.add_argument("tenant")
+    dif.add_argument("--db", type=Path, required=True)
+    dif.add_argument("--from", dest="from_id", type=int, help="scan-id (standaard: voorlaatste)")
+    dif.add_argument("--to", dest="to_id", type=int, help="scan-id (standaard: laatste)")
+    overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
+    overview.add_argument("tenants", type=Path)
 
     checks = sub.add_parser("checks", help="toon alle controles")
     checks.add_argument("--json", action="store_true")
@@ -267,7 +309,153 @@ def cmd_permissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _summary(results: list) -> None:
+    print(f"{'school':<34} {'uitkomst':<13} {'score':>5}  oordeel / reden")
+    for r in results:
+        score = "" if not r.report or r.report.overall.score is None else r.report.overall.score
+        detail = r.report.overall.verdict_text if r.report else (r.error or "")
+        if r.outcome == "skipped":
+            detail = "al gescand in deze ronde"
+        print(f"{r.tenant.name[:34]:<34} {r.outcome:<13} {score!s:>5}  {detail}")
+
+
+def _run_all(args: argparse.Namespace, run_id: str) -> int:
+    from m365apk.reports.overview import write_overview
+
+    from .history import History
+    from .portfolio import scan_all
+    from .tenants import load_tenants
+
+    config = load_tenants(args.tenants)
+    if getattr(args, "output", None):  # e.g. the container's data volume
+        config = config.model_copy(update={"output": args.output})
+    if getattr(args, "concurrency", None):
+        if args.concurrency < 1:
+            raise ConfigError("--concurrency moet minstens 1 zijn")
+        config = config.model_copy(update={"concurrency": args.concurrency})
+    shard = None
+    if getattr(args, "shard_count", None) is not None:
+        if args.shard_index is None or not 0 <= args.shard_index < args.shard_count:
+            raise ConfigError("--shard-index moet tussen 0 en --shard-count liggen")
+        shard = (args.shard_index, args.shard_count)
+    history_path = getattr(args, "history", None) or config.history_path
+    results = scan_all(
+        config,
+        _checks(args.checks),
+        run_id=run_id,
+        fresh=getattr(args, "fresh", False),
+        shard=shard,
+        history_path=history_path,
+        options=_report_options(args),
+    )
+    with History(history_path) as history:
+        overview = write_overview(config, history, datetime.now(UTC))
+    _summary(results)
+    print(overview.resolve())
+    failed = [r for r in results if r.outcome not in ("ok", "partial", "skipped")]
+    return 4 if failed else 0
+
+
+def cmd_scan_all(args: argparse.Namespace) -> int:
+    configure_logs(args.log_format)
+    return _run_all(args, args.run_id or date.today().isoformat())
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    import logging
+    import time
+
+    from croniter import croniter
+
+    configure_logs(args.log_format)
+    log = logging.getLogger("m365apk.schedule")
+    if not croniter.is_valid(args.cron):
+        raise ConfigError(f"ongeldige cron-expressie: {args.cron!r}")
+    schedule = croniter(args.cron, datetime.now(UTC))
+    runs = 0
+    while args.max_runs is None or runs < args.max_runs:
+        fire = schedule.get_next(datetime)
+        time.sleep(max(0.0, (fire - datetime.now(UTC)).total_seconds()))
+        runs += 1
+        run_id = fire.strftime("%Y-%m-%dT%H%M%S")
+        try:
+            code = _run_all(args, run_id)
+            log.info("ronde %s klaar (exitcode %s)", run_id, code)
+        except Exception as exc:  # a failed run must not stop the schedule
+            log.error("ronde %s mislukt: %s", run_id, exc)
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from .history import History
+
+    if not args.db.is_file():
+        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
+    with History(args.db) as history:
+        rows = history.scans(args.tenant)
+    if not rows:
+        raise ConfigError(f"geen scans gevonden voor {args.tenant!r}")
+    print(f"{'id':>4} {'ronde':<20} {'school':<30} {'uitkomst':<12} {'score':>5} oordeel")
+    for r in rows:
+        score = "" if r.score is None else r.score
+        print(
+            f"{r.id:>4} {r.run_id:<20} {(r.tenant_name or '')[:30]:<30} {r.outcome:<12} "
+            f"{score!s:>5} {r.verdict or r.error or ''}"
+        )
+    return 0
+
+
+def cmd_history_merge(args: argparse.Namespace) -> int:
+    from .history import History
+
+    with History(args.target) as target:
+        total = sum(target.merge_from(src) for src in args.sources)
+    print(f"{total} scans samengevoegd in {args.target}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .history import History, diff
+
+    if not args.db.is_file():
+        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
+    with History(args.db) as history:
+        scans = [s for s in history.scans(args.tenant) if s.outcome in ("ok", "partial")]
+        by_id = {s.id: s for s in scans}
+        if len(scans) < 2 and not (args.from_id and args.to_id):
+            raise ConfigError("er zijn minstens twee geslaagde scans nodig om te vergelijken")
+        before = by_id.get(args.from_id) if args.from_id else scans[-2]
+        after = by_id.get(args.to_id) if args.to_id else scans[-1]
+        if before is None or after is None:
+            raise ConfigError("onbekend scan-id voor deze tenant (zie m365apk history)")
+        changes = diff(history.checks(before.id), history.checks(after.id))
+    print(f"{before.run_id} (score {before.score}) -> {after.run_id} (score {after.score})")
+    for kind in ("nieuw", "opgelost", "veranderd"):
+        print(f"{kind}: {len(changes[kind])}")
+        for check_id, title, was, now in changes[kind]:
+            print(f"  {check_id:<38} {was:>14} -> {now:<14} {title}")
+    return 0
+
+
+def cmd_overview(args: argparse.Namespace) -> int:
+    from m365apk.reports.overview import write_overview
+
+    from .history import History
+    from .tenants import load_tenants
+
+    config = load_tenants(args.tenants)
+    with History(config.history_path) as history:
+        print(write_overview(config, history, datetime.now(UTC)).resolve())
+    return 0
+
+
 COMMANDS = {
+    "scan-all": cmd_scan_all,
+    "schedule": cmd_schedule,
+    "history": cmd_history,
+    "history-merge": cmd_history_merge,
+    "diff": cmd_diff,
+    "overview": cmd_overview,
     "demo": cmd_demo,
     "scan": cmd_scan,
     "evaluate": cmd_evaluate,

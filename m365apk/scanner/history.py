@@ -1,0 +1,242 @@
+"""History: every scored scan in one SQLite file, so a report can compare with last year and
+the provider's overview can show trends. Each scan is written in one transaction (WAL mode):
+a run killed halfway leaves complete rows or none, never a corrupt file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from m365apk.reports.model import Report
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS scans (
+    id INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    tenant_name TEXT,
+    school_type TEXT,
+    collected_at TEXT,
+    finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,          -- ok | partial | auth_error | config_error | error
+    error TEXT,
+    tool_version TEXT,
+    mappings_version TEXT,
+    score INTEGER,
+    verdict TEXT,
+    evaluated INTEGER,
+    total INTEGER,
+    snapshot_path TEXT,
+    report_path TEXT,
+    UNIQUE (run_id, tenant_id)
+);
+CREATE TABLE IF NOT EXISTS measure_scores (
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    basismaatregel INTEGER NOT NULL,
+    score INTEGER,
+    verdict TEXT NOT NULL,
+    PRIMARY KEY (scan_id, basismaatregel)
+);
+CREATE TABLE IF NOT EXISTS check_results (
+    scan_id INTEGER NOT NULL REFERENCES scans(id) ON DELETE CASCADE,
+    check_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT,
+    PRIMARY KEY (scan_id, check_id)
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScanRow:
+    id: int
+    run_id: str
+    tenant_id: str
+    tenant_name: str | None
+    school_type: str | None
+    collected_at: str | None
+    finished_at: str
+    outcome: str
+    error: str | None
+    score: int | None
+    verdict: str | None
+    evaluated: int | None
+    total: int | None
+    report_path: str | None
+
+
+class History:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._db:  # commits, or rolls back on error
+            yield self._db
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        tenant_id: str,
+        tenant_name: str | None,
+        school_type: str | None,
+        finished_at: str,
+        outcome: str,
+        error: str | None = None,
+        report: Report | None = None,
+        snapshot_path: Path | None = None,
+        report_path: Path | None = None,
+    ) -> int:
+        with self._tx() as db:
+            db.execute("DELETE FROM scans WHERE run_id = ? AND tenant_id = ?", (run_id, tenant_id))
+            values: dict[str, Any] = {
+                "run_id": run_id,
+                "tenant_id": tenant_id,
+                "tenant_name": tenant_name,
+                "school_type": school_type,
+                "finished_at": finished_at,
+                "outcome": outcome,
+                "error": error,
+                "snapshot_path": str(snapshot_path) if snapshot_path else None,
+                "report_path": str(report_path) if report_path else None,
+            }
+            if report is not None:
+                values |= {
+                    "collected_at": report.collected_at.isoformat(),
+                    "tool_version": report.tool.version,
+                    "mappings_version": report.tool.mappings_version,
+                    "score": report.overall.score,
+                    "verdict": report.overall.verdict,
+                    "evaluated": report.overall.evaluated,
+                    "total": report.overall.total,
+                }
+            columns = ", ".join(values)
+            marks = ", ".join("?" for _ in values)
+            cursor = db.execute(
+                f"INSERT INTO scans ({columns}) VALUES ({marks})", tuple(values.values())
+            )
+            scan_id = int(cursor.lastrowid or 0)
+            if report is not None:
+                db.executemany(
+                    "INSERT INTO measure_scores VALUES (?, ?, ?, ?)",
+                    [
+                        (scan_id, b.id, b.score.score, b.score.verdict)
+                        for b in report.basismaatregelen
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO check_results VALUES (?, ?, ?, ?)",
+                    [(scan_id, c.id, c.result.status.value, c.title) for c in report.checks],
+                )
+            return scan_id
+
+    def done(self, run_id: str) -> set[str]:
+        """Tenants this run already scanned (any outcome but a crash is final for a run)."""
+        rows = self._db.execute(
+            "SELECT tenant_id FROM scans WHERE run_id = ? AND outcome IN ('ok', 'partial')",
+            (run_id,),
+        )
+        return {r[0] for r in rows}
+
+    def scans(self, tenant: str | None = None) -> list[ScanRow]:
+        query = (
+            "SELECT id, run_id, tenant_id, tenant_name, school_type, collected_at, finished_at,"
+            " outcome, error, score, verdict, evaluated, total, report_path FROM scans"
+        )
+        args: tuple[Any, ...] = ()
+        if tenant:
+            query += " WHERE tenant_id = ? OR lower(tenant_name) = lower(?)"
+            args = (tenant.lower(), tenant)
+        query += " ORDER BY finished_at, id"
+        return [ScanRow(*row) for row in self._db.execute(query, args)]
+
+    def measures(self, scan_id: int) -> dict[int, tuple[int | None, str]]:
+        rows = self._db.execute(
+            "SELECT basismaatregel, score, verdict FROM measure_scores WHERE scan_id = ?",
+            (scan_id,),
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def checks(self, scan_id: int) -> dict[str, tuple[str, str]]:
+        rows = self._db.execute(
+            "SELECT check_id, status, title FROM check_results WHERE scan_id = ?", (scan_id,)
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def merge_from(self, other: Path) -> int:
+        """Copy every scan of another history file (a shard) into this one."""
+        source = History(other)
+        count = 0
+        try:
+            for row in source.scans():
+                measures = source.measures(row.id)
+                checks = source.checks(row.id)
+                with self._tx() as db:
+                    db.execute(
+                        "DELETE FROM scans WHERE run_id = ? AND tenant_id = ?",
+                        (row.run_id, row.tenant_id),
+                    )
+                    full = source._db.execute("SELECT * FROM scans WHERE id = ?", (row.id,))
+                    names = [d[0] for d in full.description]
+                    record = dict(zip(names, full.fetchone(), strict=True))
+                    record.pop("id")
+                    cursor = db.execute(
+                        f"INSERT INTO scans ({', '.join(record)}) VALUES "
+                        f"({', '.join('?' for _ in record)})",
+                        tuple(record.values()),
+                    )
+                    new_id = cursor.lastrowid
+                    db.executemany(
+                        "INSERT INTO measure_scores VALUES (?, ?, ?, ?)",
+                        [(new_id, k, s, v) for k, (s, v) in measures.items()],
+                    )
+                    db.executemany(
+                        "INSERT INTO check_results VALUES (?, ?, ?, ?)",
+                        [(new_id, k, s, t) for k, (s, t) in checks.items()],
+                    )
+                count += 1
+        finally:
+            source.close()
+        return count
+
+
+FINDING = {"fail", "partial"}
+
+
+def diff(
+    before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]]
+) -> dict[str, list[tuple[str, str, str, str]]]:
+    """New, resolved and changed findings between two scans: (check id, title, was, is)."""
+    out: dict[str, list[tuple[str, str, str, str]]] = {"nieuw": [], "opgelost": [], "veranderd": []}
+    for check_id in sorted(set(before) | set(after)):
+        was = before.get(check_id, ("–", ""))[0]
+        now, title = after.get(check_id, ("–", before.get(check_id, ("", ""))[1]))
+        title = title or before.get(check_id, ("", ""))[1]
+        if was == now:
+            continue
+        if now in FINDING and was not in FINDING:
+            out["nieuw"].append((check_id, title, was, now))
+        elif was in FINDING and now not in FINDING:
+            out["opgelost"].append((check_id, title, was, now))
+        else:
+            out["veranderd"].append((check_id, title, was, now))
+    return out

@@ -1,0 +1,166 @@
+"""scan-all: every tenant in the provider's tenants file, concurrently and independently.
+
+One tenant's failure (bad secret, no consent, Graph errors) is recorded for that tenant and
+never stops another. Each tenant's output lands in its own folder, written to a temporary
+folder first and renamed when complete; the history row follows in one transaction. A run
+that is killed is resumed by running it again with the same run id: finished tenants are
+skipped, the rest are scanned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from m365apk.checks.base import Check
+from m365apk.checks.exceptions import ExceptionsError, load_exceptions
+from m365apk.checks.manual import AttestationError, load_attestations
+from m365apk.reports.model import Report
+
+from .auth import CredentialSpec, LoopbackClientSecretCredential
+from .errors import AuthError, ConfigError
+from .graph import GRAPH_URL, GraphSettings
+from .history import History
+from .scan import ReportOptions, consent_problem, run_scan
+from .settings import load_settings
+from .tenants import TenantEntry, TenantsFile
+
+log = logging.getLogger("m365apk.portfolio")
+
+
+@dataclass
+class TenantOutcome:
+    tenant: TenantEntry
+    outcome: str  # ok | partial | auth_error | config_error | error | skipped
+    error: str | None = None
+    report: Report | None = None
+    folder: Path | None = None
+    snapshot: Path | None = None
+
+
+def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
+    cred = config.credential(tenant)
+    client_id = config.client_id(tenant)
+    if config.login_url:  # the simulator: client credentials over loopback
+        if not cred.client_secret_env:
+            raise ConfigError("login_url werkt alleen met client_secret_env")
+        secret = os.environ.get(cred.client_secret_env)
+        if not secret:
+            raise ConfigError(f"omgevingsvariabele {cred.client_secret_env} is niet gezet")
+        url = f"{config.login_url.rstrip('/')}/{tenant.tenant_id}/oauth2/v2.0/token"
+        return LoopbackClientSecretCredential(url, client_id, secret)
+    return CredentialSpec(
+        tenant_id=tenant.tenant_id,
+        client_id=client_id,
+        certificate_path=cred.certificate,
+        certificate_password_env=cred.certificate_password_env,
+        client_secret_env=cred.client_secret_env,
+        managed_identity=cred.managed_identity,
+    ).build()
+
+
+def _options(tenant: TenantEntry, base: ReportOptions) -> ReportOptions:
+    try:
+        exceptions = tuple(load_exceptions(tenant.exceptions)) if tenant.exceptions else ()
+        attestations = tuple(load_attestations(tenant.attestations)) if tenant.attestations else ()
+    except (ExceptionsError, AttestationError) as exc:
+        raise ConfigError(str(exc)) from None
+    return ReportOptions(
+        mappings=base.mappings,
+        exceptions=exceptions,
+        attestations=attestations,
+        pdf=base.pdf,
+        pseudonymise=base.pseudonymise,
+    )
+
+
+def scan_tenant(
+    config: TenantsFile, tenant: TenantEntry, checks: list[Check], run_id: str, base: ReportOptions
+) -> TenantOutcome:
+    final = config.output / tenant.folder_name / run_id
+    work = final.with_name(f"{run_id}.onvolledig")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        settings = load_settings(tenant.tenant_config) if tenant.tenant_config else None
+        output = run_scan(
+            _credential(config, tenant),
+            GraphSettings(base_url=config.graph_url or GRAPH_URL),
+            checks,
+            tenant_id=tenant.tenant_id,
+            out_dir=work,
+            source="graph" if not config.graph_url else f"graph:{config.graph_url}",
+            options=_options(tenant, base),
+            tenant_settings=settings,
+        )
+        problem = consent_problem(output.snapshot)
+        if problem:
+            raise problem
+    except AuthError as exc:
+        return TenantOutcome(tenant, "auth_error", str(exc))
+    except ConfigError as exc:
+        return TenantOutcome(tenant, "config_error", str(exc))
+    except Exception as exc:  # one school's failure must not stop the others
+        log.exception("scan mislukt", extra={"tenant_id": tenant.tenant_id})
+        return TenantOutcome(tenant, "error", f"{type(exc).__name__}: {exc}")
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)  # the folder appears complete or not at all
+    outcome = "partial" if output.report.partial else "ok"
+    return TenantOutcome(
+        tenant, outcome, report=output.report, folder=final, snapshot=final / "snapshot.json"
+    )
+
+
+def scan_all(
+    config: TenantsFile,
+    checks: list[Check],
+    *,
+    run_id: str,
+    fresh: bool = False,
+    shard: tuple[int, int] | None = None,
+    history_path: Path | None = None,
+    options: ReportOptions | None = None,
+    on_done: Callable[[TenantOutcome], None] | None = None,
+) -> list[TenantOutcome]:
+    tenants = sorted(config.tenants, key=lambda t: t.tenant_id)
+    if shard is not None:
+        index, count = shard
+        tenants = [t for i, t in enumerate(tenants) if i % count == index]
+    base = options or ReportOptions()
+    results: list[TenantOutcome] = []
+    with History(history_path or config.history_path) as history:
+        finished = set() if fresh else history.done(run_id)
+        todo = [t for t in tenants if t.tenant_id not in finished]
+        results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
+        with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+            futures = {pool.submit(scan_tenant, config, t, checks, run_id, base): t for t in todo}
+            for future in as_completed(futures):
+                outcome = future.result()
+                final = outcome.folder
+                history.record(
+                    run_id=run_id,
+                    tenant_id=outcome.tenant.tenant_id,
+                    tenant_name=outcome.tenant.name,
+                    school_type=outcome.tenant.school_type,
+                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                    outcome=outcome.outcome,
+                    error=outcome.error,
+                    report=outcome.report,
+                    snapshot_path=outcome.snapshot,
+                    report_path=final / "report.html" if final else None,
+                )
+                log.info(
+                    "tenant klaar: %s",
+                    outcome.outcome,
+                    extra={"tenant_id": outcome.tenant.tenant_id},
+                )
+                results.append(outcome)
+                if on_done:
+                    on_done(outcome)
+    return sorted(results, key=lambda r: r.tenant.name.lower())

@@ -1,0 +1,248 @@
+"""The provider's operations over loopback: scan-all over several simulated schools, resume
+after a kill, failures that stay local, history and diff, the overview page, the schedule."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.scanner.cli import main
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def schools() -> list[TenantData]:
+    return [
+        load_profile("weak"),
+        load_profile("good"),
+        load_profile("board", users=300),
+        load_profile("board", users=200, seed=2),
+    ]
+
+
+def distinct(tenants: list[TenantData]) -> list[TenantData]:
+    """The two board tenants share a profile: give the second its own id and name."""
+    from dataclasses import replace
+
+    last = tenants[-1]
+    return tenants[:-1] + [
+        replace(last, tenant_id="3c3c3c3c-1111-4222-8333-444444444444", display_name="SKO Noord")
+    ]
+
+
+@pytest.fixture(scope="module")
+def sim(schools) -> Iterator[SimulatedGraph]:
+    with SimulatedGraph(distinct(schools), latency_ms=15) as s:
+        yield s
+
+
+def write_tenants(
+    folder: Path, sim: SimulatedGraph, tenants: list[TenantData], extra: str = ""
+) -> Path:
+    lines = [
+        f"output: out\ngraph_url: {sim.base_url}\nlogin_url: {sim.base_url}\nconcurrency: 1",
+        "tenants:",
+    ]
+    for i, t in enumerate(tenants):
+        lines.append(
+            f"  - name: {t.display_name}\n    tenant_id: {t.tenant_id}\n    school_type: po\n"
+            f"    client_id: {t.client_id}\n    credential: {{client_secret_env: SECRET_{i}}}"
+        )
+    path = folder / "tenants.yaml"
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def secrets(tenants: list[TenantData]) -> dict[str, str]:
+    return {f"SECRET_{i}": t.client_secret for i, t in enumerate(tenants)}
+
+
+def rows(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as con:
+        return con.execute(
+            "SELECT tenant_id, outcome, finished_at, id FROM scans ORDER BY id"
+        ).fetchall()
+
+
+def test_scan_all_kill_and_resume(sim, schools, tmp_path) -> None:
+    tenants = distinct(schools)
+    path = write_tenants(tmp_path, sim, tenants)
+    env = dict(os.environ, **secrets(tenants))
+    command = [
+        sys.executable,
+        "-m",
+        "m365apk.scanner.cli",
+        "scan-all",
+        str(path),
+        "--run-id",
+        "2026-apk",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = tmp_path / "out" / "history.sqlite"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists() and any(r[1] == "ok" for r in rows(db)):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "scan-all finished before it could be interrupted"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    first = {r[0]: r for r in rows(db) if r[1] == "ok"}
+    assert 1 <= len(first) < len(tenants)
+
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    final = rows(db)
+    assert sorted(r[0] for r in final) == sorted(t.tenant_id for t in tenants)  # one row each
+    for row in first.values():
+        assert row in final  # finished tenants were not redone
+    assert "al gescand in deze ronde" in again.stdout
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for t in tenants:
+        folders = list((tmp_path / "out").glob(f"*-{t.tenant_id[:8]}/2026-apk"))
+        assert len(folders) == 1 and (folders[0] / "report.html").is_file()
+        assert not list((tmp_path / "out").glob(f"*-{t.tenant_id[:8]}/*.onvolledig"))
+    assert (tmp_path / "out" / "overzicht.html").is_file()
+
+
+def test_one_bad_tenant_does_not_stop_the_others(
+    sim, schools, tmp_path, monkeypatch, capsys
+) -> None:
+    tenants = distinct(schools)[:2]
+    extra = (
+        "  - name: School Zonder Toestemming\n"
+        "    tenant_id: 11111111-2222-3333-4444-555555555555\n"
+        "    client_id: onbekend\n    credential: {client_secret_env: SECRET_0}\n"
+        "  - name: Verkeerd Geheim\n"
+        f"    tenant_id: {schools[2].tenant_id}\n    client_id: {schools[2].client_id}\n"
+        "    credential: {client_secret_env: WRONG_SECRET}\n"
+    )
+    path = write_tenants(tmp_path, sim, tenants, extra)
+    for key, value in secrets(tenants).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WRONG_SECRET", "niet-goed")
+    assert main(["scan-all", str(path), "--quiet"]) == 4  # some tenants failed
+    out = capsys.readouterr().out
+    assert "auth_error" in out and "AADSTS90002" in out and "clientgeheim is onjuist" in out
+    overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
+    assert "laatste scan mislukt" in overview and "Verkeerd Geheim" in overview
+    outcomes = {r[0]: r[1] for r in rows(tmp_path / "out" / "history.sqlite")}
+    assert outcomes[tenants[0].tenant_id] == "ok" and outcomes[tenants[1].tenant_id] == "ok"
+    assert outcomes[schools[2].tenant_id] == "auth_error"
+    # The secret itself is never printed or logged.
+    assert "niet-goed" not in out and tenants[0].client_secret not in out
+
+
+def test_history_diff_and_overview_trend(sim, schools, tmp_path, monkeypatch, capsys) -> None:
+    tenant = schools[0]
+    path = write_tenants(tmp_path, sim, [tenant])
+    monkeypatch.setenv("SECRET_0", tenant.client_secret)
+    assert main(["scan-all", str(path), "--run-id", "2025", "--quiet"]) == 0
+    exceptions = tmp_path / "exc.yaml"
+    exceptions.write_text(
+        "- {check_id: admin.global_admin_count, reason: afbouw, accepted_by: directeur, "
+        "expires: 2099-01-01}\n",
+        encoding="utf-8",
+    )
+    path.write_text(path.read_text() + f"    exceptions: {exceptions}\n", encoding="utf-8")
+    assert main(["scan-all", str(path), "--run-id", "2026", "--quiet"]) == 0
+    capsys.readouterr()
+    db = tmp_path / "out" / "history.sqlite"
+    assert main(["history", tenant.tenant_id, "--db", str(db)]) == 0
+    listing = capsys.readouterr().out
+    assert "2025" in listing and "2026" in listing
+    assert main(["diff", tenant.tenant_id, "--db", str(db)]) == 0
+    changes = capsys.readouterr().out
+    assert "admin.global_admin_count" in changes and "accepted" in changes
+    overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
+    assert "→" in overview  # a trend over two APKs
+
+
+def test_shards_merge_into_one_history(sim, schools, tmp_path, monkeypatch) -> None:
+    tenants = distinct(schools)[:2]
+    path = write_tenants(tmp_path, sim, tenants)
+    for key, value in secrets(tenants).items():
+        monkeypatch.setenv(key, value)
+    for index in (0, 1):
+        history = tmp_path / f"shard-{index}.sqlite"
+        args = [
+            "scan-all",
+            str(path),
+            "--shard-index",
+            str(index),
+            "--shard-count",
+            "2",
+            "--history",
+            str(history),
+            "--quiet",
+        ]
+        assert main(args) == 0
+        assert len(rows(history)) == 1
+    merged = tmp_path / "merged.sqlite"
+    assert (
+        main(["history-merge", str(merged), *(str(tmp_path / f"shard-{i}.sqlite") for i in (0, 1))])
+        == 0
+    )
+    assert sorted(r[0] for r in rows(merged)) == sorted(t.tenant_id for t in tenants)
+
+
+def test_schedule_keeps_running_after_a_failed_run(sim, schools, tmp_path) -> None:
+    tenant = schools[0]
+    missing = tmp_path / "tenants.yaml"  # absent at the first fire: that run fails
+    env = dict(os.environ, SECRET_0=tenant.client_secret)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "m365apk.scanner.cli",
+            "schedule",
+            str(missing),
+            "--cron",
+            "* * * * * */2",
+            "--max-runs",
+            "2",
+            "--quiet",
+            "--log-format",
+            "json",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    log = []
+    while time.time() < deadline:
+        line = proc.stderr.readline()
+        log.append(line)
+        if "mislukt" in line:
+            break
+    write_tenants(tmp_path, sim, [tenant])
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    text = "".join(log) + rest
+    assert '"level": "error"' in text and "tenantsbestand niet gevonden" in text
+    assert "klaar (exitcode 0)" in text
+    assert '"tenant_id": "' + tenant.tenant_id in text
+    assert (tmp_path / "out" / "history.sqlite").is_file()
+
+
+def test_tenants_file_errors_are_one_line(tmp_path, capsys) -> None:
+    bad = tmp_path / "t.yaml"
+    bad.write_text("tenants:\n  - name: X\n    tenant_id: nope\n", encoding="utf-8")
+    assert main(["scan-all", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "t.yaml" in err and "tenants.0.tenant_id" in err and len(err.splitlines()) == 1
