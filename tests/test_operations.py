@@ -246,3 +246,30 @@ def test_tenants_file_errors_are_one_line(tmp_path, capsys) -> None:
     assert main(["scan-all", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "t.yaml" in err and "tenants.0.tenant_id" in err and len(err.splitlines()) == 1
+
+
+def test_setup_prints_permissions_and_consent_urls(sim, schools, tmp_path, capsys) -> None:
+    path = write_tenants(tmp_path, sim, schools[:2])
+    assert main(["setup", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Policy.Read.All" in out and "Write" not in out.replace("ReadWrite", "")
+    for t in schools[:2]:
+        assert f"https://login.microsoftonline.com/{t.tenant_id}/adminconsent?client_id=" in out
+
+
+def test_doctor_reads_the_token_roles(sim, schools, tmp_path, monkeypatch, capsys) -> None:
+    from m365apk.demo.tenant import without_permission
+
+    tenants = distinct(schools)[:2]
+    path = write_tenants(tmp_path, sim, tenants)
+    for key, value in secrets(tenants).items():
+        monkeypatch.setenv(key, value)
+    assert main(["doctor", str(path)]) == 0
+    assert capsys.readouterr().out.count("alle toestemmingen aanwezig") == 2
+    # A tenant whose consent lacks a permission: doctor names it.
+    lacking = without_permission(tenants[0], "Policy.Read.All")
+    with SimulatedGraph(lacking) as other:
+        path = write_tenants(tmp_path, other, [lacking])
+        assert main(["doctor", str(path)]) == 3
+    out = capsys.readouterr().out
+    assert "ontbreekt: Policy.Read.All" in out and "adminconsent" in out

@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     dif.add_argument("--db", type=Path, required=True)
     dif.add_argument("--from", dest="from_id", type=int, help="scan-id (standaard: voorlaatste)")
     dif.add_argument("--to", dest="to_id", type=int, help="scan-id (standaard: laatste)")
+    setup = sub.add_parser("setup", help="wat er eenmalig te registreren is, en consent-URL's")
+    setup.add_argument("tenants", type=Path)
+    setup.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
+    doc = sub.add_parser("doctor", help="controleer per tenant aanmelden en toestemmingen")
+    doc.add_argument("tenants", type=Path)
+    doc.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
     overview.add_argument("tenants", type=Path)
 
@@ -437,6 +443,33 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def _needed(arg: str | None) -> list[str]:
+    from .collector import needed_datasets
+
+    return permissions_for(needed_datasets({d for c in _checks(arg) for d in c.all_datasets}))
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from .setup import setup_text
+    from .tenants import load_tenants
+
+    print(setup_text(load_tenants(args.tenants), _needed(args.checks)), end="")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .setup import doctor
+    from .tenants import load_tenants
+
+    lines = doctor(load_tenants(args.tenants), _needed(args.checks))
+    for line in lines:
+        mark = "ok  " if line.ok else "FOUT"
+        print(f"{mark} {line.name[:34]:<34} {line.message}")
+        for permission in line.missing:
+            print(f"       ontbreekt: {permission}")
+    return 0 if all(line.ok for line in lines) else 3
+
+
 def cmd_overview(args: argparse.Namespace) -> int:
     from m365apk.reports.overview import write_overview
 
@@ -456,6 +489,8 @@ COMMANDS = {
     "history-merge": cmd_history_merge,
     "diff": cmd_diff,
     "overview": cmd_overview,
+    "setup": cmd_setup,
+    "doctor": cmd_doctor,
     "demo": cmd_demo,
     "scan": cmd_scan,
     "evaluate": cmd_evaluate,

@@ -1,0 +1,139 @@
+"""`m365apk setup` and `m365apk doctor`: register once, then check every tenant before a scan.
+
+setup prints the multi-tenant app's permissions and a script that adds them to the app by name
+(the script looks the app-role ids up in Microsoft Graph's own service principal, so nothing is
+hard-coded that Microsoft could change), plus the admin-consent URL per school.
+doctor gets a token per tenant and reads the application permissions it carries (the token's
+`roles` claim) against what the enabled checks need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .graph import GRAPH_SCOPE
+from .tenants import TenantsFile
+
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def consent_url(tenant_id: str, client_id: str) -> str:
+    return f"https://login.microsoftonline.com/{tenant_id}/adminconsent?client_id={client_id}"
+
+
+def setup_text(config: TenantsFile, permissions: list[str]) -> str:
+    client = config.defaults.client_id or "<applicatie-id>"
+    lines = [
+        "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
+        "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
+        "",
+        *(f"     {p}" for p in permissions),
+        "",
+        "   Toevoegen op naam met de Azure CLI (de id's komen uit Microsoft Graph zelf):",
+        "",
+        f"     APP={client}",
+        f"     GRAPH={GRAPH_APP_ID}",
+        *(
+            f"     az ad app permission add --id $APP --api $GRAPH --api-permissions "
+            f'"$(az ad sp show --id $GRAPH --query "appRoles[?value==\'{p}\'].id" -o tsv)=Role"'
+            for p in permissions
+        ),
+        "",
+        "   Als manifest (requiredResourceAccess; vul de id's in met de query hierboven):",
+        "",
+        json.dumps(
+            {
+                "requiredResourceAccess": [
+                    {
+                        "resourceAppId": GRAPH_APP_ID,
+                        "resourceAccess": [
+                            {"id": f"<id van {p}>", "type": "Role"} for p in permissions
+                        ],
+                    }
+                ]
+            },
+            indent=2,
+        ).replace("\n", "\n     "),
+        "",
+        "2. Per school: een globale beheerder opent eenmalig de admin-consent-URL:",
+        "",
+        *(
+            f"     {t.name}: {consent_url(t.tenant_id, config.client_id(t))}"
+            for t in config.tenants
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class DoctorLine:
+    name: str
+    tenant_id: str
+    ok: bool
+    message: str
+    missing: list[str]
+
+
+def _roles(token: str) -> list[str]:
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return list(claims.get("roles") or [])
+    except (IndexError, ValueError):
+        return []
+
+
+async def _token(credential: Any) -> str:
+    result = credential.get_token(GRAPH_SCOPE)
+    if asyncio.iscoroutine(result):
+        result = await result
+    return result.token
+
+
+def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from .errors import ConfigError
+    from .graph import _auth_message
+    from .portfolio import _credential
+
+    lines = []
+    for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
+        try:
+            token = asyncio.run(_token(_credential(config, tenant)))
+        except ClientAuthenticationError as exc:
+            lines.append(DoctorLine(tenant.name, tenant.tenant_id, False, _auth_message(exc), []))
+            continue
+        except ConfigError as exc:
+            lines.append(DoctorLine(tenant.name, tenant.tenant_id, False, str(exc), []))
+            continue
+        granted = set(_roles(token))
+        # Directory.Read.All also grants the narrower directory reads, as Graph does.
+        covered = granted | (
+            {
+                "User.Read.All",
+                "GroupMember.Read.All",
+                "Organization.Read.All",
+                "Domain.Read.All",
+                "RoleManagement.Read.Directory",
+                "Application.Read.All",
+                "DelegatedPermissionGrant.Read.All",
+            }
+            if "Directory.Read.All" in granted
+            else set()
+        )
+        missing = sorted(set(needed) - covered)
+        message = (
+            "alle toestemmingen aanwezig"
+            if not missing
+            else (
+                f"{len(missing)} toestemming(en) ontbreken; opnieuw admin consent geven: "
+                + consent_url(tenant.tenant_id, config.client_id(tenant))
+            )
+        )
+        lines.append(DoctorLine(tenant.name, tenant.tenant_id, not missing, message, missing))
+    return lines
