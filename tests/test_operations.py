@@ -169,6 +169,9 @@ def test_history_diff_and_overview_trend(sim, schools, tmp_path, monkeypatch, ca
     assert "admin.global_admin_count" in changes and "accepted" in changes
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "→" in overview  # a trend over two APKs
+    # The school's own report compares with its previous APK, from the history.
+    report = next((tmp_path / "out").glob("*/2026/report.html")).read_text(encoding="utf-8")
+    assert "Ten opzichte van de vorige APK" in report and "Verschil met vorige APK" in report
 
 
 def test_shards_merge_into_one_history(sim, schools, tmp_path, monkeypatch) -> None:
@@ -273,3 +276,17 @@ def test_doctor_reads_the_token_roles(sim, schools, tmp_path, monkeypatch, capsy
         assert main(["doctor", str(path)]) == 3
     out = capsys.readouterr().out
     assert "ontbreekt: Policy.Read.All" in out and "adminconsent" in out
+
+
+def test_peer_comparison_on_request(sim, schools, tmp_path, monkeypatch) -> None:
+    tenants = distinct(schools)
+    path = write_tenants(tmp_path, sim, tenants)
+    for key, value in secrets(tenants).items():
+        monkeypatch.setenv(key, value)
+    assert main(["scan-all", str(path), "--run-id", "a", "--quiet"]) == 0
+    assert main(["scan-all", str(path), "--run-id", "b", "--peers", "--quiet"]) == 0
+    report = next((tmp_path / "out").glob(f"*-{tenants[0].tenant_id[:8]}/b/report.html"))
+    text = report.read_text(encoding="utf-8")
+    assert "tegenover de mediaan van 3 andere scholen" in text
+    for other in tenants[1:]:
+        assert other.display_name not in text  # anonymous: no other school is named

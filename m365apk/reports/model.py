@@ -137,6 +137,42 @@ class NormEvidence(_Model):
     checks: list[NormCheck]
 
 
+class Previous(BaseModel):
+    """The school's previous APK, from the history (input to a report, not part of it)."""
+
+    run_id: str
+    finished_at: str
+    score: int | None
+    verdict: str | None
+    measures: dict[int, int | None]
+    checks: dict[str, str]  # check id -> status
+
+
+class Peers(BaseModel):
+    median: float
+    count: int
+
+
+class ChangedCheck(_Model):
+    id: str
+    title: str
+    was: str
+    now: str
+
+
+class Comparison(_Model):
+    previous_run: str
+    previous_date: str
+    previous_score: int | None
+    previous_verdict: str | None
+    score_delta: int | None
+    measure_deltas: dict[int, int | None]
+    new_findings: list[ChangedCheck]
+    resolved: list[ChangedCheck]
+    peers_median: float | None = None
+    peers_count: int | None = None
+
+
 class Report(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     tool: ToolRef
@@ -153,6 +189,7 @@ class Report(_Model):
     norms: list[NormEvidence]
     checks: list[CheckEntry]
     manual: list[ManualEntry]
+    comparison: Comparison | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -193,6 +230,8 @@ def build_report(
     exceptions: list[RiskException] | None = None,
     attestations: list[Attestation] | None = None,
     pseudonymise: bool = False,
+    previous: Previous | None = None,
+    peers: Peers | None = None,
 ) -> Report:
     mappings = mappings or load_mappings()
     mappings.validate_checks(checks)
@@ -287,6 +326,57 @@ def build_report(
         norms=norm_view,
         checks=entries,
         manual=manual,
+        comparison=_compare(entries, measures, previous, peers, score(entries))
+        if previous or peers
+        else None,
+    )
+
+
+FINDING = {"fail", "partial"}
+
+
+def _compare(
+    entries: list[CheckEntry],
+    measures: list[BasismaatregelEntry],
+    previous: Previous | None,
+    peers: Peers | None,
+    overall: Score,
+) -> Comparison:
+    if previous is None:
+        return Comparison(
+            previous_run="",
+            previous_date="",
+            previous_score=None,
+            previous_verdict=None,
+            score_delta=None,
+            measure_deltas={},
+            new_findings=[],
+            resolved=[],
+            peers_median=peers.median if peers else None,
+            peers_count=peers.count if peers else None,
+        )
+    new, resolved = [], []
+    for e in entries:
+        was, now = previous.checks.get(e.id, "–"), e.result.status.value
+        if now in FINDING and was not in FINDING:
+            new.append(ChangedCheck(id=e.id, title=e.title, was=was, now=now))
+        elif was in FINDING and now not in FINDING:
+            resolved.append(ChangedCheck(id=e.id, title=e.title, was=was, now=now))
+
+    def delta(a: int | None, b: int | None) -> int | None:
+        return None if a is None or b is None else a - b
+
+    return Comparison(
+        previous_run=previous.run_id,
+        previous_date=previous.finished_at[:10],
+        previous_score=previous.score,
+        previous_verdict=previous.verdict,
+        score_delta=delta(overall.score, previous.score),
+        measure_deltas={m.id: delta(m.score.score, previous.measures.get(m.id)) for m in measures},
+        new_findings=new,
+        resolved=resolved,
+        peers_median=peers.median if peers else None,
+        peers_count=peers.count if peers else None,
     )
 
 

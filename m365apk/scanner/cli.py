@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     many.add_argument("--fresh", action="store_true", help="ook al gescande tenants opnieuw")
     many.add_argument(
+        "--peers",
+        action="store_true",
+        help="in elk schoolrapport: score tegenover de mediaan van de andere scholen (anoniem)",
+    )
+    many.add_argument(
         "--concurrency", type=int, help="tenants tegelijk (standaard uit het bestand)"
     )
     many.add_argument(
@@ -350,6 +355,7 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
         _checks(args.checks),
         run_id=run_id,
         fresh=getattr(args, "fresh", False),
+        peers=getattr(args, "peers", False),
         shard=shard,
         history_path=history_path,
         options=_report_options(args),

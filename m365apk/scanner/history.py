@@ -182,6 +182,37 @@ class History:
         )
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def previous(self, tenant_id: str) -> Any:
+        """The tenant's last successful scan, for the report's comparison."""
+        from m365apk.reports.model import Previous
+
+        good = [s for s in self.scans(tenant_id) if s.outcome in ("ok", "partial")]
+        if not good:
+            return None
+        last = good[-1]
+        return Previous(
+            run_id=last.run_id,
+            finished_at=last.finished_at,
+            score=last.score,
+            verdict=last.verdict,
+            measures={k: v[0] for k, v in self.measures(last.id).items()},
+            checks={k: v[0] for k, v in self.checks(last.id).items()},
+        )
+
+    def peers(self, exclude: str) -> Any:
+        """Median of the latest successful score of every other tenant (anonymous)."""
+        import statistics
+
+        from m365apk.reports.model import Peers
+
+        latest: dict[str, int] = {}
+        for s in self.scans():
+            if s.tenant_id != exclude and s.outcome in ("ok", "partial") and s.score is not None:
+                latest[s.tenant_id] = s.score
+        if len(latest) < 3:  # fewer than three schools would not be anonymous
+            return None
+        return Peers(median=statistics.median(latest.values()), count=len(latest))
+
     def merge_from(self, other: Path) -> int:
         """Copy every scan of another history file (a shard) into this one."""
         source = History(other)

@@ -66,7 +66,9 @@ def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
     ).build()
 
 
-def _options(tenant: TenantEntry, base: ReportOptions) -> ReportOptions:
+def _options(
+    tenant: TenantEntry, base: ReportOptions, previous: Any = None, peers: Any = None
+) -> ReportOptions:
     try:
         exceptions = tuple(load_exceptions(tenant.exceptions)) if tenant.exceptions else ()
         attestations = tuple(load_attestations(tenant.attestations)) if tenant.attestations else ()
@@ -78,11 +80,19 @@ def _options(tenant: TenantEntry, base: ReportOptions) -> ReportOptions:
         attestations=attestations,
         pdf=base.pdf,
         pseudonymise=base.pseudonymise,
+        previous=previous,
+        peers=peers,
     )
 
 
 def scan_tenant(
-    config: TenantsFile, tenant: TenantEntry, checks: list[Check], run_id: str, base: ReportOptions
+    config: TenantsFile,
+    tenant: TenantEntry,
+    checks: list[Check],
+    run_id: str,
+    base: ReportOptions,
+    previous: Any = None,
+    peers: Any = None,
 ) -> TenantOutcome:
     final = config.output / tenant.folder_name / run_id
     work = final.with_name(f"{run_id}.onvolledig")
@@ -96,7 +106,7 @@ def scan_tenant(
             tenant_id=tenant.tenant_id,
             out_dir=work,
             source="graph" if not config.graph_url else f"graph:{config.graph_url}",
-            options=_options(tenant, base),
+            options=_options(tenant, base, previous, peers),
             tenant_settings=settings,
         )
         problem = consent_problem(output.snapshot)
@@ -123,6 +133,7 @@ def scan_all(
     *,
     run_id: str,
     fresh: bool = False,
+    peers: bool = False,
     shard: tuple[int, int] | None = None,
     history_path: Path | None = None,
     options: ReportOptions | None = None,
@@ -139,7 +150,18 @@ def scan_all(
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
         with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
-            futures = {pool.submit(scan_tenant, config, t, checks, run_id, base): t for t in todo}
+            # Comparisons come from the history before this run writes to it.
+            context = {
+                t.tenant_id: (
+                    history.previous(t.tenant_id),
+                    history.peers(t.tenant_id) if peers else None,
+                )
+                for t in todo
+            }
+            futures = {
+                pool.submit(scan_tenant, config, t, checks, run_id, base, *context[t.tenant_id]): t
+                for t in todo
+            }
             for future in as_completed(futures):
                 outcome = future.result()
                 final = outcome.folder

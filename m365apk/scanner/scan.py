@@ -14,7 +14,7 @@ from m365apk.checks.exceptions import RiskException
 from m365apk.checks.manual import Attestation
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
-from m365apk.reports.model import Report, build_report
+from m365apk.reports.model import Peers, Previous, Report, build_report
 from m365apk.reports.pdf import write_pdf
 
 from .collector import Progress, collect
@@ -41,6 +41,8 @@ class ReportOptions:
     attestations: tuple[Attestation, ...] = ()
     pdf: bool = False
     pseudonymise: bool = False
+    previous: Previous | None = None
+    peers: Peers | None = None
 
 
 def report_from_snapshot(
@@ -60,6 +62,8 @@ def report_from_snapshot(
         exceptions=list(options.exceptions),
         attestations=list(options.attestations),
         pseudonymise=options.pseudonymise,
+        previous=options.previous,
+        peers=options.peers,
     )
     paths = write_reports(report, out_dir)
     if options.pdf:
