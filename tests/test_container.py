@@ -11,6 +11,8 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,9 +62,19 @@ def as_container_user() -> list[str]:
     return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
 
 
-def test_entrypoint_command_line_with_volumes(tmp_path) -> None:
+@pytest.fixture
+def volumes() -> Iterator[Path]:
+    """Folders the container user can reach (pytest's own tmp folders are private to us)."""
+    folder = Path(tempfile.mkdtemp(prefix="m365apk-volumes-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_entrypoint_command_line_with_volumes(volumes: Path) -> None:
+    tmp_path = volumes
     config, data = tmp_path / "config", tmp_path / "data"
-    config.mkdir()
+    config.mkdir(mode=0o755)
     data.mkdir()
     data.chmod(0o777)
     tenant = load_profile("weak")
