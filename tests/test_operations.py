@@ -293,3 +293,20 @@ def test_peer_comparison_on_request(sim, schools, tmp_path, monkeypatch) -> None
     assert "tegenover de mediaan van 3 andere scholen" in text
     for other in tenants[1:]:
         assert other.display_name not in text  # anonymous: no other school is named
+
+
+def test_missing_consent_is_reported_per_tenant(schools, tmp_path, monkeypatch, capsys) -> None:
+    from dataclasses import replace
+
+    no_consent = replace(schools[0], granted_permissions=frozenset())
+    with SimulatedGraph([no_consent, schools[1]]) as sim:
+        path = write_tenants(tmp_path, sim, [no_consent, schools[1]])
+        monkeypatch.setenv("SECRET_0", no_consent.client_secret)
+        monkeypatch.setenv("SECRET_1", schools[1].client_secret)
+        assert main(["scan-all", str(path), "--quiet"]) == 4
+    out = capsys.readouterr().out
+    assert "admin consent" in out
+    outcomes = {r[0]: r[1] for r in rows(tmp_path / "out" / "history.sqlite")}
+    assert outcomes == {no_consent.tenant_id: "auth_error", schools[1].tenant_id: "ok"}
+    overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
+    assert "admin consent" in overview
