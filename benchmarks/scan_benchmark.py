@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 TARGET_WALL_S = 20.0  # for 100,000 users (issue #2)
@@ -175,7 +176,10 @@ def main() -> None:
     )
     for size in (int(s) for s in args.sizes.split(",")):
         r = scan_once(args.profile, size, args.latency_ms)
-        checks = ", ".join(f"{k}={v}" for k, v in sorted(r["statuses"].items()))
+        counts = Counter(r["statuses"].values())
+        checks = f"{len(r['statuses'])} checks: " + ", ".join(
+            f"{v} {k}" for k, v in sorted(counts.items())
+        )
         print(
             f"{size:>8} {r['wall_s']:>7} {r['collect_s']:>9} {r['http_requests']:>8}"
             f" {r['peak_rss_mb']:>11} {r['snapshot_mb']:>11}  {checks}"

@@ -8,7 +8,7 @@ from typing import Any
 from m365apk.scanner.snapshot import Snapshot
 
 from .base import Area, Check, CheckResult, Severity, Status
-from .common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src
+from .common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
 from .populations import STAFF, classify_users
 
 NEVER = 2147483647  # Graph's "never expires"
@@ -121,7 +121,8 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     counts = {"medewerkers": len(rows), "kan_zelf_herstellen": len(capable)}
     if not rows:
         return make(cid, Status.NOT_APPLICABLE, "Geen medewerkers gevonden.", threshold=threshold)
-    missing = [obj(r, "geen herstelmethode") for r in rows if r not in capable]
+    names = users(snapshot)
+    missing = [obj(names.get(r["id"], r), "geen herstelmethode") for r in rows if r not in capable]
     if share >= 90:
         return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=share)
     status = Status.PARTIAL if share >= 50 else Status.FAIL

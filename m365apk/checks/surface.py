@@ -362,7 +362,10 @@ def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int]:
         if not user.get("accountEnabled") or is_guest != guests or user["id"] in ok:
             continue
         total += 1
-        last = parse_time((activity.get(user["id"]) or {}).get("lastSignInDateTime"))
+        seen = activity.get(user["id"]) or {}
+        last = parse_time(
+            seen.get("lastSuccessfulSignInDateTime") or seen.get("lastSignInDateTime")
+        )
         if last is None or last < since:
             when = last.date().isoformat() if last else "nooit"
             stale.append(obj(user, f"laatste aanmelding: {when}"))

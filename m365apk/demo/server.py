@@ -569,6 +569,7 @@ class _Api:
         self.t = tenant
         self.sim = sim
         self._cache: dict[tuple[Any, ...], list[bytes]] = {}
+        self._with_activity: list[dict[str, Any]] | None = None
         self._cache_lock = threading.Lock()
 
     # Collections: (items, name for $select/$filter rules, OData context)
@@ -598,9 +599,12 @@ class _Api:
             )
         if not self.licensed("p1"):
             raise GraphError(*LICENCE_ERRORS["p1"])
-        activity = self.t.sign_in_activity
-        items = [{**u, "signInActivity": activity.get(u["id"])} for u in self.t.users]
-        return self.page(q, "users", items, "users", cache_key=("signInActivity",))
+        if self._with_activity is None:  # built once: pages are served from the cache
+            activity = self.t.sign_in_activity
+            self._with_activity = [
+                {**u, "signInActivity": activity.get(u["id"])} for u in self.t.users
+            ]
+        return self.page(q, "users", self._with_activity, "users", cache_key=("signInActivity",))
 
     def sign_ins(self, q: _Query, **_: str) -> bytes:
         return self.page(q, "sign_ins", self.t.sign_ins, "auditLogs/signIns")

@@ -33,9 +33,9 @@ class User(TypedDict):
 
 @with_config(ConfigDict(extra="ignore"))
 class UserRegistrationDetail(TypedDict):
+    # Names and addresses are in the users dataset; keeping them twice would cost ~25 MB on a
+    # 100,000-user board (benchmarks/scan_benchmark.py).
     id: str
-    userPrincipalName: NotRequired[str | None]
-    userDisplayName: NotRequired[str | None]
     userType: NotRequired[str | None]
     isAdmin: NotRequired[bool | None]
     isMfaRegistered: NotRequired[bool | None]
@@ -43,7 +43,6 @@ class UserRegistrationDetail(TypedDict):
     isSsprRegistered: NotRequired[bool | None]
     isPasswordlessCapable: NotRequired[bool | None]
     methodsRegistered: NotRequired[list[str]]
-    lastUpdatedDateTime: NotRequired[str | None]
 
 
 @with_config(ConfigDict(extra="ignore"))
@@ -152,8 +151,9 @@ class Whole(TypedDict):
 
 @with_config(ConfigDict(extra="ignore"))
 class SignInActivity(TypedDict):
+    # Successful sign-ins decide staleness: an attacker's failed attempts must not make an
+    # abandoned account look in use. lastSignInDateTime is the fallback on older data.
     lastSignInDateTime: NotRequired[str | None]
-    lastNonInteractiveSignInDateTime: NotRequired[str | None]
     lastSuccessfulSignInDateTime: NotRequired[str | None]
 
 
