@@ -122,3 +122,43 @@ def test_tenant_payloads_render_as_text_and_never_run(browser, tmp_path) -> None
     assert PAYLOADS[0] in text and PAYLOADS[2] in page.locator("h1").inner_text()
     assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
     page.close()
+
+
+def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
+    import yaml
+
+    from m365apk.reports.i18n import catalogue
+
+    assert main(["demo", "--out", str(tmp_path), "--quiet", "--lang", "en", "--pdf"]) == 0
+    page, errors, requests = open_report(browser, tmp_path / "report.html")
+    assert page.locator("html").get_attribute("lang") == "en"
+    body = page.locator("body").inner_text()
+    for text in (
+        "APK verdict",
+        "Do first",
+        "The 11 basic measures",
+        "Why does this matter?",
+        "Map your applications and environments",
+        "Insufficient",
+    ):
+        assert text in body, text
+    dutch_ui = set(catalogue("nl")["ui"].values()) - set(catalogue("en")["ui"].values())
+    english_ui = " ".join(catalogue("en")["ui"].values())
+    leftovers = [
+        t for t in dutch_ui if len(t) > 12 and "{" not in t and t in body and t not in english_ui
+    ]  # proper names (Normenkader IBP FO) are the same in both
+    assert leftovers == []
+    english = yaml.safe_load(
+        (Path(__file__).parent.parent / "m365apk" / "reports" / "messages" / "en.yaml").read_text(
+            encoding="utf-8"
+        )
+    )
+    from m365apk.checks.registry import all_checks
+
+    assert set(english["checks"]) == {c.id for c in all_checks()}  # every check translated
+    assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
+    text = " ".join(p.extract_text() for p in PdfReader(tmp_path / "report.pdf").pages)
+    assert "Page 1 of" in text
+    # report.json stays the Dutch evidence whatever the display language.
+    assert "Breng je applicaties" in (tmp_path / "report.json").read_text(encoding="utf-8")
+    page.close()

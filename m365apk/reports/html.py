@@ -13,35 +13,20 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from .i18n import catalogue, localized
 from .model import Report
 
-# One place for the Dutch words the report uses, so a message catalogue can follow.
-STATUS_TEXT = {
-    "pass": ("✔", "voldoet"),
-    "fail": ("✘", "voldoet niet"),
-    "partial": ("◐", "gedeeltelijk"),
-    "not_applicable": ("–", "niet van toepassing"),
-    "not_licensed": ("○", "geen licentie"),
-    "unknown": ("?", "niet vastgesteld"),
-    "accepted": ("≈", "geaccepteerd risico"),
+SYMBOLS = {
+    "pass": "✔",
+    "fail": "✘",
+    "partial": "◐",
+    "not_applicable": "–",
+    "not_licensed": "○",
+    "unknown": "?",
+    "accepted": "≈",
 }
-SEVERITY_TEXT = {"critical": "kritiek", "high": "hoog", "medium": "middel", "low": "laag"}
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 EFFORT_RANK = {"klein": 0, "middel": 1, "groot": 2}
-DATASET_STATUS_TEXT = {
-    "forbidden": "geen toestemming",
-    "not_licensed": "licentie ontbreekt",
-    "not_found": "niet gevonden",
-    "throttled": "te veel verzoeken (429)",
-    "error": "fout",
-}
-NORM_STATUS_TEXT = {
-    "verified-primary": "bevestigd (Kennisnet)",
-    "verified-secondary": "bevestigd via derde",
-    "verified-2023-secondary": "versie 2023, via derde",
-    "exists-title-unknown": "titel onbekend",
-    "inferred": "afgeleid",
-}
 
 _env = Environment(
     loader=PackageLoader("m365apk.reports", "templates"),
@@ -53,7 +38,9 @@ _env = Environment(
 )
 
 
-def render_html(report: Report) -> str:
+def render_html(report: Report, lang: str = "nl") -> str:
+    messages = catalogue(lang)
+    report = localized(report, lang)
     todo = sorted(
         (c for c in report.checks if c.result.status.value in ("fail", "partial")),
         key=lambda c: (
@@ -65,19 +52,25 @@ def render_html(report: Report) -> str:
     )
     return _env.get_template("report.html.j2").render(
         r=report,
+        lang=lang,
+        t=messages["ui"],
         todo=todo,
         checks={c.id: c for c in report.checks},
         manual={m.id: m for m in report.manual},
-        status_text=STATUS_TEXT,
-        severity_text=SEVERITY_TEXT,
-        dataset_status_text=DATASET_STATUS_TEXT,
-        norm_status_text=NORM_STATUS_TEXT,
+        symbols=SYMBOLS,
+        status_text=messages["statuses"],
+        severity_text=messages["severity"],
+        effort_text=messages["effort"],
+        dataset_status_text=messages["dataset_status"],
+        norm_status_text=messages["norm_status"],
+        answers=messages["answers"],
     )
 
 
 def render_norms_csv(report: Report) -> str:
     """The norm view for the Normenkader self-assessment, as Dutch Excel opens it: UTF-8 with
     BOM (added on write) and semicolons."""
+    dutch = catalogue("nl")  # the self-assessment is in Dutch
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(
@@ -90,17 +83,17 @@ def render_norms_csv(report: Report) -> str:
                     norm.id,
                     norm.title or "",
                     norm.domain_name,
-                    NORM_STATUS_TEXT[norm.status],
+                    dutch["norm_status"][norm.status],
                     "ja" if norm.indicatief else "nee",
                     f"{check.id}: {check.title}",
-                    STATUS_TEXT[check.status][1],
+                    dutch["statuses"][check.status],
                     norm.source or "",
                 ]
             )
     return buffer.getvalue()
 
 
-def write_reports(report: Report, out_dir: Path) -> dict[str, Path]:
+def write_reports(report: Report, out_dir: Path, lang: str = "nl") -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
@@ -108,6 +101,6 @@ def write_reports(report: Report, out_dir: Path) -> dict[str, Path]:
         "csv": out_dir / "normen.csv",
     }
     paths["json"].write_text(report.to_json(), encoding="utf-8")
-    paths["html"].write_text(render_html(report), encoding="utf-8")
+    paths["html"].write_text(render_html(report, lang), encoding="utf-8")
     paths["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
     return paths

@@ -145,6 +145,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--pdf", action="store_true", help="ook report.pdf maken (vereist Chromium)")
     p.add_argument(
+        "--lang", choices=("nl", "en"), default="nl", help="taal van report.html/pdf (nl, en)"
+    )
+    p.add_argument(
         "--pseudonymise",
         action="store_true",
         help="namen en e-mailadressen van personen in de rapporten vervangen door pseudoniemen",
@@ -176,6 +179,7 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
         attestations=attestations,
         pdf=args.pdf,
         pseudonymise=args.pseudonymise,
+        lang=args.lang,
     )
 
 

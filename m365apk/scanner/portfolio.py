@@ -80,6 +80,7 @@ def _options(
         attestations=attestations,
         pdf=base.pdf,
         pseudonymise=base.pseudonymise,
+        lang=base.lang,
         previous=previous,
         peers=peers,
     )

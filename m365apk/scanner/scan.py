@@ -43,6 +43,7 @@ class ReportOptions:
     pseudonymise: bool = False
     previous: Previous | None = None
     peers: Peers | None = None
+    lang: str = "nl"
 
 
 def report_from_snapshot(
@@ -65,7 +66,7 @@ def report_from_snapshot(
         previous=options.previous,
         peers=options.peers,
     )
-    paths = write_reports(report, out_dir)
+    paths = write_reports(report, out_dir, options.lang)
     if options.pdf:
         paths["pdf"] = write_pdf(paths["html"], out_dir / "report.pdf")
     return ScanOutput(snapshot, results, report, paths)
