@@ -1,0 +1,23 @@
+"""The README stays current: every check is in its table, every command it shows exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from m365apk.checks.registry import all_checks
+from m365apk.scanner.cli import COMMANDS
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_check_is_in_the_readme_table() -> None:
+    listed = set(re.findall(r"^\| `([a-z0-9_.]+)` \|", README, flags=re.MULTILINE))
+    assert {c.id for c in all_checks()} <= listed
+
+
+def test_every_command_in_the_readme_exists() -> None:
+    used = set(re.findall(r"\bm365apk ([a-z][a-z-]+)", README))
+    assert used <= set(COMMANDS) | {"scanner"}, used - set(COMMANDS)
+    assert "pip install . && m365apk demo" in README
+    assert 'pip install -e ".[test]" && python -m pytest' in README
