@@ -175,6 +175,7 @@ def test_history_diff_and_overview_trend(sim, schools, tmp_path, monkeypatch, ca
     # The school's own report compares with its previous APK, from the history.
     report = next((tmp_path / "out").glob("*/2026/report.html")).read_text(encoding="utf-8")
     assert "Ten opzichte van de vorige APK" in report and "Verschil met vorige APK" in report
+    assert 'aria-labelledby="trend-title"' in report  # the trend over APKs, as inline SVG
 
 
 def test_shards_merge_into_one_history(sim, schools, tmp_path, monkeypatch) -> None:

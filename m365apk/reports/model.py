@@ -146,6 +146,7 @@ class Previous(BaseModel):
     verdict: str | None
     measures: dict[int, int | None]
     checks: dict[str, str]  # check id -> status
+    trend: list[tuple[str, int | None]] = []  # (date, score) of earlier APKs, oldest first
 
 
 class Peers(BaseModel):
@@ -169,6 +170,7 @@ class Comparison(_Model):
     measure_deltas: dict[int, int | None]
     new_findings: list[ChangedCheck]
     resolved: list[ChangedCheck]
+    trend: list[tuple[str, int | None]] = []  # earlier APKs and this one: (date, score)
     peers_median: float | None = None
     peers_count: int | None = None
 
@@ -326,7 +328,14 @@ def build_report(
         norms=norm_view,
         checks=entries,
         manual=manual,
-        comparison=_compare(entries, measures, previous, peers, score(entries))
+        comparison=_compare(
+            entries,
+            measures,
+            previous,
+            peers,
+            score(entries),
+            snapshot.collected_at.date().isoformat(),
+        )
         if previous or peers
         else None,
     )
@@ -341,6 +350,7 @@ def _compare(
     previous: Previous | None,
     peers: Peers | None,
     overall: Score,
+    this_date: str = "",
 ) -> Comparison:
     if previous is None:
         return Comparison(
@@ -375,6 +385,7 @@ def _compare(
         measure_deltas={m.id: delta(m.score.score, previous.measures.get(m.id)) for m in measures},
         new_findings=new,
         resolved=resolved,
+        trend=[*previous.trend, (this_date, overall.score)],
         peers_median=peers.median if peers else None,
         peers_count=peers.count if peers else None,
     )

@@ -197,6 +197,7 @@ class History:
             verdict=last.verdict,
             measures={k: v[0] for k, v in self.measures(last.id).items()},
             checks={k: v[0] for k, v in self.checks(last.id).items()},
+            trend=[((s.collected_at or s.finished_at)[:10], s.score) for s in good[-4:]],
         )
 
     def peers(self, exclude: str) -> Any:
