@@ -228,3 +228,20 @@ def test_bad_exceptions_file_is_one_line(weak: TenantData, tmp_path, capsys) -> 
     assert main([*args, "--exceptions", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert "x.yaml" in err and "accepted_by" in err and len(err.splitlines()) == 1
+
+
+def test_expired_secret_is_a_clear_auth_error(weak: TenantData, tmp_path) -> None:
+    from m365apk.scanner.errors import AuthError
+
+    with SimulatedGraph(weak, secret_expired=True) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, weak.client_id, weak.client_secret)
+        with pytest.raises(AuthError, match="clientgeheim is verlopen.*AADSTS7000222"):
+            run_scan(
+                cred,
+                GraphSettings(base_url=sim.base_url, **FAST),
+                all_checks(),
+                tenant_id=weak.tenant_id,
+                out_dir=tmp_path,
+                source="test",
+            )
+    assert not (tmp_path / "snapshot.json").exists()  # nothing half-written
