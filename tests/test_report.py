@@ -167,3 +167,16 @@ def test_manual_items_are_open_until_answered_and_never_scored(tmp_path: Path) -
 
     with pytest.raises(ValueError, match="onbekend controlepunt 'manual.nope'"):
         load_attestations(bad)
+
+
+def test_advice_fits_the_licence() -> None:
+    from m365apk.checks.registry import all_checks as every
+
+    snap = tenant_snapshot()
+    checks = select_checks(every(), ["mfa.enforced_for_all"])
+    snap.datasets["securityDefaults"] = ok({"id": "x", "isEnabled": False})
+    snap.datasets["conditionalAccessPolicies"] = ok([])
+    for plan, expected in (("free", "beveiligingsstandaarden aan"), ("p1", "Conditional Access")):
+        snap.licences = snap.licences.model_copy(update={"known": True, "entra_plan": plan})
+        report = build_report(snap, checks, evaluate(snap, checks))
+        assert expected in report.checks[0].fix

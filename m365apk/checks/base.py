@@ -106,6 +106,9 @@ class Check:
     # Rough effort to fix, for ranking "Eerst doen": klein (one setting), middel, groot (a
     # project: devices, licences, working habits).
     effort: str = "middel"
+    # Advice for tenants without Entra ID P1 (A1 schools), where `fix` needs a licence they
+    # lack: e.g. security defaults instead of conditional access.
+    fix_free: str | None = None
 
     @property
     def all_datasets(self) -> tuple[str, ...]:

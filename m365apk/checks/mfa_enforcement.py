@@ -304,11 +304,16 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
 
 
 FIX_CA = (
-    "A1 (geen Entra ID P1): Entra-beheercentrum > Overzicht > Eigenschappen > "
-    "Beveiligingsstandaarden beheren > Ingeschakeld. A3/A5: Entra > Protection > Conditional "
-    "Access > nieuw beleid vanuit de sjabloon 'Require multifactor authentication for all "
-    "users', sluit alleen de twee noodaccounts uit, test in alleen-rapportagemodus en zet het "
-    "daarna op Aan."
+    "Entra > Protection > Conditional Access > nieuw beleid vanuit de sjabloon 'Require "
+    "multifactor authentication for all users', sluit alleen de twee noodaccounts uit, test in "
+    "alleen-rapportagemodus en zet het daarna op Aan."
+)
+# Without Entra ID P1 there is no conditional access: security defaults are the tool.
+FIX_FREE = (
+    "Deze school heeft geen Entra ID P1 (alleen A1): zet de beveiligingsstandaarden aan. "
+    "Entra-beheercentrum > Overzicht > Eigenschappen > Beveiligingsstandaarden beheren > "
+    "Ingeschakeld. Dat dwingt MFA af voor iedereen, ook beheerders, en blokkeert verouderde "
+    "verificatie. Laat gebruikers vooraf de Authenticator-app registreren."
 )
 
 ENFORCED = Check(
@@ -329,6 +334,7 @@ ENFORCED = Check(
     why="Geregistreerde MFA helpt alleen als ze ook gevraagd wordt. Zonder afdwingen kan een "
     "aanvaller met alleen een gestolen wachtwoord inloggen.",
     fix=FIX_CA,
+    fix_free=FIX_FREE,
     evaluate=evaluate_enforced,
 )
 
@@ -353,6 +359,7 @@ ADMINS = Check(
     why="Een beheerdersaccount zonder MFA is de snelste weg naar de hele omgeving.",
     fix=FIX_CA + " Of een apart beleid voor alle beheerdersrollen (sjabloon 'Require MFA for "
     "administrators').",
+    fix_free=FIX_FREE,
     evaluate=evaluate_admins,
 )
 
@@ -371,8 +378,8 @@ LEGACY = Check(
     ),
     why="Oude protocollen (IMAP, POP, oude Outlook) vragen geen MFA. Aanvallers proberen "
     "wachtwoorden juist via die weg.",
-    fix="Beveiligingsstandaarden aan (A1), of Conditional Access-sjabloon 'Block legacy "
-    "authentication' voor alle gebruikers (A3/A5).",
+    fix="Conditional Access-sjabloon 'Block legacy authentication' voor alle gebruikers.",
+    fix_free=FIX_FREE,
     evaluate=evaluate_legacy,
 )
 

@@ -44,10 +44,7 @@ def localized(report: Report, lang: str) -> Report:
     return report.model_copy(
         update={
             "overall": score(report.overall),
-            "checks": [
-                c.model_copy(update={k: v for k, v in checks.get(c.id, {}).items()})
-                for c in report.checks
-            ],
+            "checks": [_check(c, checks.get(c.id, {}), report) for c in report.checks],
             "basismaatregelen": [
                 b.model_copy(update={**measures.get(b.id, {}), "score": score(b.score)})
                 for b in report.basismaatregelen
@@ -74,6 +71,13 @@ def localized(report: Report, lang: str) -> Report:
             ],
         }
     )
+
+
+def _check(entry: Any, texts: dict[str, str], report: Report) -> Any:
+    update = {k: v for k, v in texts.items() if k in ("title", "why", "fix", "threshold")}
+    if texts.get("fix_free") and report.licences.entra_plan == "free":
+        update["fix"] = texts["fix_free"]  # advice that fits an A1 school's licence
+    return entry.model_copy(update=update)
 
 
 def _text(texts: dict[str, Any], key: str, field: str, default: str) -> str:

@@ -261,7 +261,7 @@ def build_report(
             threshold=c.threshold,
             sources=[SourceRef(name=s.name, url=s.url) for s in c.sources],
             why=c.why,
-            fix=c.fix,
+            fix=c.fix_free if c.fix_free and snapshot.licences.entra_plan == "free" else c.fix,
             effort=c.effort,
             result=by_id[c.id],
         )
