@@ -10,14 +10,12 @@ from typing import Any
 
 import yaml
 
-from m365apk.scanner.datasets import EXCHANGE_APP_ID, GRAPH_APP_ID, SHAREPOINT_APP_ID
 from m365apk.scanner.snapshot import Snapshot
 
 from .base import Area, Check, CheckResult, Severity, Status
-from .common import make, obj, src
+from .common import MICROSOFT_TENANTS, app_permissions, make, obj, src
 
 BACKUP_DOCS = "https://learn.microsoft.com/microsoft-365/backup/backup-overview"
-MICROSOFT_TENANTS = {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 
 
 @cache
@@ -49,23 +47,8 @@ def _service(snapshot: Snapshot) -> dict[str, Any]:
     return (snapshot.dataset("backupRestore").data or {}).get("serviceStatus") or {}
 
 
-def _grants(snapshot: Snapshot) -> dict[str, set[str]]:
-    """Client service principal id -> application permission values it holds."""
-    roles = {
-        role["id"]: role.get("value") or ""
-        for sp in snapshot.dataset("resourceServicePrincipals").data or []
-        if sp.get("appId") in (GRAPH_APP_ID, EXCHANGE_APP_ID, SHAREPOINT_APP_ID)
-        for role in sp.get("appRoles") or []
-    }
-    out: dict[str, set[str]] = {}
-    for assignments in (snapshot.dataset("appRoleAssignedTo").data or {}).values():
-        for a in assignments:
-            out.setdefault(a["principalId"], set()).add(roles.get(a["appRoleId"], a["appRoleId"]))
-    return out
-
-
 def backup_products(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]]:
-    grants = _grants(snapshot)
+    grants = app_permissions(snapshot)
     vendors, not_backup = _products()
     found = []
     for sp in snapshot.dataset("servicePrincipals").data or []:

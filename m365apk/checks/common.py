@@ -65,6 +65,27 @@ SCUBA_AAD = "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear
 EIDSCA = "https://maester.dev/docs/tests/eidsca/"
 
 
+# Microsoft's own tenants: apps they own are first-party, not third parties.
+MICROSOFT_TENANTS = frozenset(
+    {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
+)
+
+
+def app_permissions(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Service principal id -> the application permissions (app role values) granted to it on
+    Microsoft Graph, Exchange Online and SharePoint Online."""
+    names = {
+        role["id"]: role.get("value") or ""
+        for sp in snapshot.dataset("resourceServicePrincipals").data or []
+        for role in sp.get("appRoles") or []
+    }
+    held: dict[str, set[str]] = {}
+    for assignments in (snapshot.dataset("appRoleAssignedTo").data or {}).values():
+        for a in assignments:
+            held.setdefault(a["principalId"], set()).add(names.get(a["appRoleId"], a["appRoleId"]))
+    return held
+
+
 def src(name: str, url: str) -> Source:
     return Source(name, url)
 

@@ -7,13 +7,23 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.scanner.datasets import EXCHANGE_APP_ID, GRAPH_APP_ID, SHAREPOINT_APP_ID
 from m365apk.scanner.snapshot import Snapshot
 
 from .base import Area, Check, CheckResult, Severity, Status
-from .common import CIS, SCUBA_AAD, approved, make, obj, parse_time, pct, privileged_holders, src
+from .common import (
+    CIS,
+    MICROSOFT_TENANTS,
+    SCUBA_AAD,
+    app_permissions,
+    approved,
+    make,
+    obj,
+    parse_time,
+    pct,
+    privileged_holders,
+    src,
+)
 
-MICROSOFT_TENANTS = {"f8cdef31-a31e-4b4a-93e4-5f571e91255a", "72f988bf-86f1-41af-91ab-2d7cd011db47"}
 # Application permissions on school data, and the ones that can change or take everything
 # (ScubaGear RiskyAppPermissions.json lists these as high or critical).
 DATA_ROLES = {
@@ -58,22 +68,9 @@ ENTERPRISE_APPS = (
 )
 
 
-def _role_names(snapshot: Snapshot) -> dict[str, str]:
-    return {
-        role["id"]: role.get("value") or ""
-        for sp in snapshot.dataset("resourceServicePrincipals").data or []
-        if sp.get("appId") in (GRAPH_APP_ID, EXCHANGE_APP_ID, SHAREPOINT_APP_ID)
-        for role in sp.get("appRoles") or []
-    }
-
-
 def third_party_apps(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]]:
     """Non-Microsoft apps with application permissions (admin-consented, tenant-wide)."""
-    names = _role_names(snapshot)
-    held: dict[str, set[str]] = {}
-    for assignments in (snapshot.dataset("appRoleAssignedTo").data or {}).values():
-        for a in assignments:
-            held.setdefault(a["principalId"], set()).add(names.get(a["appRoleId"], a["appRoleId"]))
+    held = app_permissions(snapshot)
     out = []
     for sp in snapshot.dataset("servicePrincipals").data or []:
         if sp.get("appOwnerOrganizationId") in MICROSOFT_TENANTS or sp["id"] not in held:
