@@ -57,9 +57,9 @@ def child_scan(base_url: str, profile: str, out: Path) -> None:
     """Runs in a fresh process: one scan, then prints its figures as JSON."""
     from m365apk.checks.registry import all_checks
     from m365apk.demo.tenant import load_profile
+    from m365apk.runs.scan import run_scan
     from m365apk.scanner.auth import LoopbackClientSecretCredential
     from m365apk.scanner.graph import GraphSettings
-    from m365apk.scanner.scan import run_scan
 
     creds = load_profile(profile)  # same app credentials whatever the size
     token_url = f"{base_url}/{creds.tenant_id}/oauth2/v2.0/token"

@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from m365apk.cli import main
 from m365apk.reports.pdf import FLAGS, find_browser
-from m365apk.scanner.cli import main
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 

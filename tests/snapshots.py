@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from m365apk.scanner.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
 
 GA = "62e90394-69f5-4237-9190-012177145e10"
 USER_ADMIN = "fe930be7-5e62-47db-91af-98c3a49a38b1"

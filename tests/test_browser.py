@@ -12,11 +12,11 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 from pypdf import PdfReader
 
+from m365apk.cli import main
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
 from m365apk.mappings.loader import load_mappings
 from m365apk.reports.pdf import FLAGS, find_browser
-from m365apk.scanner.cli import main
 
 pytestmark = pytest.mark.browser
 
@@ -99,9 +99,9 @@ def hostile(tenant: TenantData) -> TenantData:
 def test_tenant_payloads_render_as_text_and_never_run(browser, tmp_path) -> None:
     tenant = hostile(load_profile("weak", seed=7))
     from m365apk.checks.registry import all_checks
+    from m365apk.runs.scan import run_scan
     from m365apk.scanner.auth import LoopbackClientSecretCredential
     from m365apk.scanner.graph import GraphSettings
-    from m365apk.scanner.scan import run_scan
 
     from .conftest import FAST
 

@@ -20,11 +20,11 @@ from m365apk.checks.evaluate import evaluate
 from m365apk.checks.registry import all_checks
 from m365apk.demo.server import SimulatedGraph, permits
 from m365apk.demo.tenant import TenantData, demo_settings, load_profile, without_permission
+from m365apk.runs.scan import run_scan
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.datasets import DATASETS
 from m365apk.scanner.graph import GraphSettings
-from m365apk.scanner.scan import run_scan
-from m365apk.scanner.snapshot import Dataset, DatasetStatus, Snapshot
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
 
 from .conftest import FAST
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from m365apk.checks.admin_roles import GA_COUNT
 from m365apk.checks.base import Status
 from m365apk.checks.mfa import REGISTRATION
-from m365apk.scanner.snapshot import DatasetStatus
+from m365apk.snapshot import DatasetStatus
 
 from .snapshots import (
     GA,

@@ -12,7 +12,7 @@ import pytest
 from m365apk.checks.base import Status
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.registry import CheckLoadError, all_checks, plugin_checks, select_checks
-from m365apk.scanner.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
 
 PLUGIN = textwrap.dedent(
     """

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from m365apk.scanner.cli import main
+from m365apk.cli import main
 
 
 @pytest.mark.parametrize(

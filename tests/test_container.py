@@ -53,7 +53,7 @@ def as_container_user() -> list[str]:
             "--clear-groups",
             sys.executable,
             "-c",
-            "import m365apk.scanner.cli",
+            "import m365apk.cli",
         ],
         capture_output=True,
     )
@@ -96,7 +96,7 @@ def test_entrypoint_command_line_with_volumes(volumes: Path) -> None:
             "APK_SECRET": tenant.client_secret,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-        command = [*as_container_user(), sys.executable, "-m", "m365apk.scanner.cli", *argv[1:]]
+        command = [*as_container_user(), sys.executable, "-m", "m365apk.cli", *argv[1:]]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (data / "history.sqlite").is_file() and (data / "overzicht.html").is_file()
@@ -140,7 +140,7 @@ def test_kubernetes_manifests_are_valid_objects(doc: dict) -> None:
         assert container["image"] and all(isinstance(a, str) for a in container["args"])
         assert {m["name"] for m in container["volumeMounts"]} <= volumes
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
-        from m365apk.scanner.cli import build_parser
+        from m365apk.cli import build_parser
 
         args = [a.replace("$(JOB_COMPLETION_INDEX)", "0") for a in container["args"]]
         build_parser().parse_args(args)  # the arguments are ones m365apk accepts

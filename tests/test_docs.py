@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from m365apk.checks.registry import all_checks
-from m365apk.scanner.cli import COMMANDS
+from m365apk.cli import COMMANDS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 

@@ -9,10 +9,10 @@ import httpx
 import pytest
 import respx
 
+from m365apk.errors import AuthError
 from m365apk.scanner.datasets import DATASETS
-from m365apk.scanner.errors import AuthError
 from m365apk.scanner.graph import GraphClient, GraphSettings
-from m365apk.scanner.snapshot import DatasetStatus
+from m365apk.snapshot import DatasetStatus
 
 from .conftest import FAST, StaticCredential
 

@@ -10,13 +10,13 @@ import pytest
 
 from m365apk.checks.base import Status
 from m365apk.checks.registry import all_checks, select_checks
+from m365apk.cli import main
 from m365apk.demo.server import Fault, SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
 from m365apk.reports.schema import published
+from m365apk.runs.scan import ScanOutput, run_scan
 from m365apk.scanner.auth import LoopbackClientSecretCredential
-from m365apk.scanner.cli import main
 from m365apk.scanner.graph import GraphSettings
-from m365apk.scanner.scan import ScanOutput, run_scan
 
 from .conftest import FAST
 
@@ -179,7 +179,7 @@ def test_multi_page_users_are_all_collected(tmp_path: Path) -> None:
 def test_bad_secret_exits_3_with_one_line(weak: TenantData, tmp_path, capsys) -> None:
     with SimulatedGraph(weak) as sim:
         cred = LoopbackClientSecretCredential(sim.token_url, weak.client_id, "wrong")
-        from m365apk.scanner.errors import AuthError
+        from m365apk.errors import AuthError
 
         with pytest.raises(AuthError, match="clientgeheim is onjuist"):
             run_scan(
@@ -231,7 +231,7 @@ def test_bad_exceptions_file_is_one_line(weak: TenantData, tmp_path, capsys) -> 
 
 
 def test_expired_secret_is_a_clear_auth_error(weak: TenantData, tmp_path) -> None:
-    from m365apk.scanner.errors import AuthError
+    from m365apk.errors import AuthError
 
     with SimulatedGraph(weak, secret_expired=True) as sim:
         cred = LoopbackClientSecretCredential(sim.token_url, weak.client_id, weak.client_secret)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from m365apk.cli import main
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
-from m365apk.scanner.cli import main
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def test_scan_all_kill_and_resume(sim, schools, tmp_path) -> None:
     command = [
         sys.executable,
         "-m",
-        "m365apk.scanner.cli",
+        "m365apk.cli",
         "scan-all",
         str(path),
         "--run-id",
@@ -214,7 +214,7 @@ def test_schedule_keeps_running_after_a_failed_run(sim, schools, tmp_path) -> No
         [
             sys.executable,
             "-m",
-            "m365apk.scanner.cli",
+            "m365apk.cli",
             "schedule",
             str(missing),
             "--cron",

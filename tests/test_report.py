@@ -11,7 +11,7 @@ from m365apk.checks.evaluate import evaluate
 from m365apk.checks.registry import all_checks, select_checks
 from m365apk.reports.html import render_html, render_norms_csv, write_reports
 from m365apk.reports.model import Report, build_report
-from m365apk.scanner.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot import DatasetStatus, Snapshot
 
 from .snapshots import assignment, failed, ok, registration, snapshot, user
 

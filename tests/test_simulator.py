@@ -10,7 +10,7 @@ import pytest
 
 from m365apk.demo.server import Fault, SimulatedGraph
 from m365apk.demo.tenant import TenantData, available_profiles, load_profile, without_permission
-from m365apk.scanner.licences import summarise
+from m365apk.snapshot.licences import summarise
 
 GA = "62e90394-69f5-4237-9190-012177145e10"
 

@@ -1,6 +1,6 @@
 """Pluggable checks: pure functions of a snapshot. See base.py for the contract."""
 
-from .base import (
+from m365apk.checks.base import (
     AffectedObject,
     Area,
     Check,

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import (
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import (
     CIS,
     GLOBAL_ADMIN,
     PRIVILEGED_ROLES,
@@ -22,8 +20,9 @@ from .common import (
     src,
     users,
 )
-from .mfa import mfa_capable_users
-from .populations import unexpanded_role_groups
+from m365apk.checks.mfa import mfa_capable_users
+from m365apk.checks.populations import unexpanded_role_groups
+from m365apk.snapshot import Snapshot
 
 MAESTER = "https://maester.dev/docs/tests/"
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import AffectedObject, Area, Check, CheckResult, Evidence, Severity, Source, Status
-from .base import affected as sorted_affected
-from .populations import GLOBAL_ADMIN, role_holders, unexpanded_role_groups
+from m365apk.checks.base import (
+    AffectedObject,
+    Area,
+    Check,
+    CheckResult,
+    Evidence,
+    Severity,
+    Source,
+    Status,
+)
+from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.populations import GLOBAL_ADMIN, role_holders, unexpanded_role_groups
+from m365apk.snapshot import Snapshot
 
 GA_MIN = 2  # one spare account so the school is never locked out
 GA_MAX = 4  # CIS M365 1.1.3

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import CIS, SCUBA_AAD, make, obj, parse_time, src
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import CIS, SCUBA_AAD, make, obj, parse_time, src
+from m365apk.snapshot import Snapshot
 
 RETENTION_DOCS = (
     "https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention"

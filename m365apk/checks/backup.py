@@ -10,10 +10,9 @@ from typing import Any
 
 import yaml
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import MICROSOFT_TENANTS, app_permissions, make, obj, src
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, src
+from m365apk.snapshot import Snapshot
 
 BACKUP_DOCS = "https://learn.microsoft.com/microsoft-365/backup/backup-overview"
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from m365apk.scanner.datasets import DATASETS, permissions_for
-from m365apk.scanner.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot import DatasetStatus, Snapshot
 
 
 class Status(StrEnum):
@@ -115,15 +114,10 @@ class Check:
         return self.datasets + self.alternatives
 
     def __post_init__(self) -> None:
-        unknown = [d for d in self.all_datasets if d not in DATASETS]
-        if unknown:
-            raise ValueError(f"check {self.id}: unknown datasets {unknown}")
+        # Dataset names are checked against the collector's catalogue where checks meet the
+        # scanner (m365apk.scanner.datasets.check_dataset_names): checks do not import it.
         if not self.basismaatregelen:
             raise ValueError(f"check {self.id}: maps to no basismaatregel")
-
-    @property
-    def permissions(self) -> list[str]:
-        return permissions_for(self.all_datasets)
 
     def run(self, snapshot: Snapshot) -> CheckResult:
         """Evaluate, but first make sure every dataset the check relies on was read."""
@@ -149,10 +143,10 @@ def _problem(snapshot: Snapshot, name: str) -> str:
     ds = snapshot.dataset(name)
     detail = _STATUS_NL[ds.status]
     if ds.status is DatasetStatus.FORBIDDEN:
-        detail += f"; nodig: {ds.permission or DATASETS[name].permission}"
+        detail += f"; nodig: {ds.permission or 'leesrecht voor ' + name}"
     code = f" [{ds.http_status} {ds.error_code}]" if ds.http_status else ""
     message = f": {ds.error_message}" if ds.error_message else ""
-    return f"{ds.endpoint or DATASETS[name].path}: {detail}{code}{message}."
+    return f"{ds.endpoint or name}: {detail}{code}{message}."
 
 
 def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:

@@ -2,10 +2,10 @@
 
 from dataclasses import replace
 
-from . import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
-from .admin_roles import GA_COUNT
-from .base import Check
-from .mfa import REGISTRATION
+from m365apk.checks import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
+from m365apk.checks.admin_roles import GA_COUNT
+from m365apk.checks.base import Check
+from m365apk.checks.mfa import REGISTRATION
 
 _EFFORT = {
     "klein": (

@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import AffectedObject, CheckResult, Evidence, Source, Status
-from .base import affected as sorted_affected
+from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
+from m365apk.checks.base import affected as sorted_affected
+from m365apk.snapshot import Snapshot
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import CIS, make, obj, pct, src
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import CIS, make, obj, pct, src
+from m365apk.snapshot import Snapshot
 
 INTUNE_DOCS = "https://learn.microsoft.com/mem/intune/protect/device-compliance-get-started"
 # Oldest builds still receiving security updates (Windows release health, Nov 2026): Windows 11

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Check, CheckResult, Status
+from m365apk.checks.base import Check, CheckResult, Status
+from m365apk.snapshot import Snapshot
 
 
 def evaluate(snapshot: Snapshot, checks: list[Check]) -> list[CheckResult]:

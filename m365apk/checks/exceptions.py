@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .base import CheckResult, Status
+from m365apk.checks.base import CheckResult, Status
 
 _NL = {Status.FAIL: "voldoet niet", Status.PARTIAL: "gedeeltelijk"}
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import AffectedObject, Area, Check, CheckResult, Evidence, Severity, Source, Status
-from .base import affected as sorted_affected
-from .populations import STAFF, STUDENT, classify_users, role_holders
+from m365apk.checks.base import (
+    AffectedObject,
+    Area,
+    Check,
+    CheckResult,
+    Evidence,
+    Severity,
+    Source,
+    Status,
+)
+from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.populations import STAFF, STUDENT, classify_users, role_holders
+from m365apk.snapshot import Snapshot
 
 # Registered and usable for MFA. Email and password alone are not a second factor.
 STRONG_METHOD_TYPES = {

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import (
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import (
     ADMIN_MFA_ROLES,
     CIS,
     EIDSCA,
@@ -28,6 +26,7 @@ from .common import (
     src,
     users,
 )
+from m365apk.snapshot import Snapshot
 
 CA_DOCS = (
     "https://learn.microsoft.com/entra/identity/conditional-access/policy-all-users-mfa-strength"

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
-from .populations import STAFF, classify_users
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
+from m365apk.checks.populations import STAFF, classify_users
+from m365apk.snapshot import Snapshot
 
 NEVER = 2147483647  # Graph's "never expires"
 PASSWORD_RULES = "5cf42378-d67d-4f36-ba46-e8b86229381d"  # template "Password Rule Settings"

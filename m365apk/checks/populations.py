@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.scanner.licences import audience_by_sku
-from m365apk.scanner.snapshot import Snapshot
+from m365apk.snapshot import Snapshot
+from m365apk.snapshot.licences import audience_by_sku
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 
-from .base import Check
+from m365apk.checks.base import Check
 
 ENTRY_POINT_GROUP = "m365apk.checks"
 
@@ -42,7 +42,7 @@ def plugin_checks() -> list[Check]:
 
 
 def all_checks(include_plugins: bool = True) -> list[Check]:
-    from .builtin import BUILTIN_CHECKS
+    from m365apk.checks.builtin import BUILTIN_CHECKS
 
     checks = list(BUILTIN_CHECKS) + (plugin_checks() if include_plugins else [])
     seen: dict[str, Check] = {}

@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.scanner.snapshot import Snapshot
-
-from .base import Area, Check, CheckResult, Severity, Status
-from .common import (
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import (
     CIS,
     MICROSOFT_TENANTS,
     SCUBA_AAD,
@@ -23,6 +21,7 @@ from .common import (
     privileged_holders,
     src,
 )
+from m365apk.snapshot import Snapshot
 
 # Application permissions on school data, and the ones that can change or take everything
 # (ScubaGear RiskyAppPermissions.json lists these as high or critical).

@@ -41,9 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from m365apk.scanner.licences import summarise
-
-from .tenant import TenantData, load_profile
+from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.snapshot.licences import summarise
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 JSON_TYPE = (

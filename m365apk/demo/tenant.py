@@ -19,10 +19,9 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from m365apk.scanner.licences import AAD_PREMIUM_P1, AAD_PREMIUM_P2, ENTRA_GOVERNANCE
-from m365apk.scanner.settings import TenantSettings
-
-from . import catalog
+from m365apk.demo import catalog
+from m365apk.snapshot.licences import AAD_PREMIUM_P1, AAD_PREMIUM_P2, ENTRA_GOVERNANCE
+from m365apk.snapshot.settings import TenantSettings
 
 FIRST_NAMES = (
     "Sanne",

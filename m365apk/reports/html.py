@@ -13,8 +13,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from .i18n import catalogue, localized
-from .model import Report
+from m365apk.reports.i18n import catalogue, localized
+from m365apk.reports.model import Report
 
 SYMBOLS = {
     "pass": "✔",

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from .model import Report
+from m365apk.reports.model import Report
 
 LANGUAGES = ("nl", "en")
 

@@ -19,7 +19,9 @@ from m365apk.checks.base import Check, CheckResult, Status
 from m365apk.checks.exceptions import RiskException, apply_exceptions
 from m365apk.checks.manual import Attestation, manual_items
 from m365apk.mappings.loader import Mappings, load_mappings
-from m365apk.scanner.snapshot import (
+from m365apk.reports.scoring import Score, score_items
+from m365apk.scanner.datasets import permissions_for
+from m365apk.snapshot import (
     UNREADABLE,
     CollectionStats,
     DatasetStatus,
@@ -27,8 +29,6 @@ from m365apk.scanner.snapshot import (
     Snapshot,
     TenantInfo,
 )
-
-from .scoring import Score, score_items
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -250,7 +250,7 @@ def build_report(
             area=c.area.value,
             severity=c.severity.value,
             licence=c.licence,
-            permissions=c.permissions,
+            permissions=permissions_for(c.all_datasets),
             datasets=sorted(c.all_datasets),
             basismaatregelen=mappings.basismaatregelen_for(c),
             norms=[_norm_ref(n, b) for n, b in mappings.norms_for(c)],

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from m365apk.scanner.errors import ConfigError
+from m365apk.errors import ConfigError
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Quiet, offline, reproducible: no first-run, sync, background or component traffic.

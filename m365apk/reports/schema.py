@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .model import REPORT_SCHEMA_VERSION, Report
+from m365apk.reports.model import REPORT_SCHEMA_VERSION, Report
 
 SCHEMA_ID = f"https://github.com/m365apk/m365apk/schemas/report-v{REPORT_SCHEMA_VERSION}.json"
 

@@ -19,7 +19,7 @@ import httpx
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from .errors import ConfigError
+from m365apk.errors import ConfigError
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,11 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
-
-from .datasets import BASE_DATASETS, DATASETS, DatasetSpec
-from .graph import GraphClient, endpoint
-from .licences import summarise
-from .settings import TenantSettings
-from .snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
+from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
+from m365apk.scanner.graph import GraphClient, endpoint
+from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot.licences import summarise
+from m365apk.snapshot.settings import TenantSettings
 
 Progress = Callable[[str, Dataset], None]
 

@@ -8,12 +8,13 @@ Sources: shared/reference/graph-reference.md, which cites the Microsoft Graph do
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import graph_models as gm
-from .snapshot import Dataset
+from m365apk.errors import ConfigError
+from m365apk.scanner import graph_models as gm
+from m365apk.snapshot import Dataset
 
 ENTRA_P1 = "Microsoft Entra ID P1"
 ENTRA_P2 = "Microsoft Entra ID P2"
@@ -465,3 +466,15 @@ BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
     return sorted({p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires)})
+
+
+def check_dataset_names(checks: Iterable[Any]) -> None:
+    """Every dataset a check names must be one the collector knows (built-in and plug-in checks
+    alike): a typo would otherwise make the check unknown in every scan."""
+    bad = {c.id: [d for d in c.all_datasets if d not in DATASETS] for c in checks}
+    bad = {cid: names for cid, names in bad.items() if names}
+    if bad:
+        raise ConfigError(
+            "onbekende dataset(s) in check(s): "
+            + "; ".join(f"{cid}: {', '.join(names)}" for cid, names in sorted(bad.items()))
+        )

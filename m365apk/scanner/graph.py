@@ -32,10 +32,10 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 from pydantic import TypeAdapter, ValidationError
 
-from .datasets import DatasetSpec
-from .errors import AuthError
-from .graph_models import page_adapter
-from .snapshot import CollectionStats, Dataset, DatasetStatus
+from m365apk.errors import AuthError
+from m365apk.scanner.datasets import DatasetSpec
+from m365apk.scanner.graph_models import page_adapter
+from m365apk.snapshot import CollectionStats, Dataset, DatasetStatus
 
 GRAPH_URL = "https://graph.microsoft.com"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .snapshot import LicenceSummary
+from m365apk.snapshot import LicenceSummary
 
 AAD_PREMIUM_P2 = "eec0eb4f-6444-4f95-aba0-50c24d67f998"
 ENTRA_GOVERNANCE = "e866a266-3cff-43a3-acca-0c90a7e00c8b"

@@ -6,7 +6,7 @@ import sys
 import threading
 from typing import TextIO
 
-from .snapshot import Dataset, DatasetStatus
+from m365apk.snapshot import Dataset, DatasetStatus
 
 _STATUS = {
     DatasetStatus.OK: "ok",

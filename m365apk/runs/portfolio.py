@@ -22,15 +22,14 @@ from typing import Any
 from m365apk.checks.base import Check
 from m365apk.checks.exceptions import ExceptionsError, load_exceptions
 from m365apk.checks.manual import AttestationError, load_attestations
+from m365apk.errors import AuthError, ConfigError
 from m365apk.reports.model import Report
-
-from .auth import CredentialSpec, LoopbackClientSecretCredential
-from .errors import AuthError, ConfigError
-from .graph import GRAPH_URL, GraphSettings
-from .history import History
-from .scan import ReportOptions, consent_problem, run_scan
-from .settings import load_settings
-from .tenants import TenantEntry, TenantsFile
+from m365apk.runs.history import History
+from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
+from m365apk.runs.tenants import TenantEntry, TenantsFile
+from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
+from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.snapshot.settings import load_settings
 
 log = logging.getLogger("m365apk.portfolio")
 

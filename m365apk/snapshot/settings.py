@@ -25,7 +25,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
-from .errors import ConfigError
+from m365apk.errors import ConfigError
 
 
 class Approved(BaseModel):

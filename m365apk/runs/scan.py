@@ -12,16 +12,15 @@ from m365apk.checks.base import Check, CheckResult
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.exceptions import RiskException
 from m365apk.checks.manual import Attestation
+from m365apk.errors import AuthError
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Peers, Previous, Report, build_report
 from m365apk.reports.pdf import write_pdf
-
-from .collector import Progress, collect
-from .errors import AuthError
-from .graph import GraphClient, GraphSettings
-from .settings import TenantSettings
-from .snapshot import DatasetStatus, Snapshot
+from m365apk.scanner.collector import Progress, collect
+from m365apk.scanner.graph import GraphClient, GraphSettings
+from m365apk.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot.settings import TenantSettings
 
 
 @dataclass

@@ -11,10 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from m365apk.mappings.loader import load_mappings
-from m365apk.scanner.history import History, ScanRow
-from m365apk.scanner.tenants import TenantsFile
-
-from .html import _env
+from m365apk.reports.html import _env
+from m365apk.runs.history import History, ScanRow
+from m365apk.runs.tenants import TenantsFile
 
 STALE_DAYS = 400  # a yearly APK plus a month's grace
 

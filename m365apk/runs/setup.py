@@ -15,8 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .graph import GRAPH_SCOPE
-from .tenants import TenantsFile
+from m365apk.runs.tenants import TenantsFile
+from m365apk.scanner.graph import GRAPH_SCOPE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
@@ -97,9 +97,9 @@ async def _token(credential: Any) -> str:
 def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
     from azure.core.exceptions import ClientAuthenticationError
 
-    from .errors import ConfigError
-    from .graph import _auth_message
-    from .portfolio import _credential
+    from m365apk.errors import ConfigError
+    from m365apk.runs.portfolio import _credential
+    from m365apk.scanner.graph import _auth_message
 
     lines = []
     for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):

@@ -17,17 +17,22 @@ from m365apk.checks.base import Check
 from m365apk.checks.exceptions import ExceptionsError, load_exceptions
 from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
+from m365apk.errors import ConfigError, M365ApkError
 from m365apk.mappings.loader import MappingError, load_mappings
-from m365apk.scanner.datasets import permissions_for
-
-from .auth import CredentialSpec
-from .errors import ConfigError, M365ApkError
-from .graph import GRAPH_URL, GraphSettings
-from .logs import configure as configure_logs
-from .progress import ProgressDisplay
-from .scan import ReportOptions, ScanOutput, consent_problem, report_from_snapshot, run_scan
-from .settings import load_settings
-from .snapshot import Snapshot
+from m365apk.runs.logs import configure as configure_logs
+from m365apk.runs.progress import ProgressDisplay
+from m365apk.runs.scan import (
+    ReportOptions,
+    ScanOutput,
+    consent_problem,
+    report_from_snapshot,
+    run_scan,
+)
+from m365apk.scanner.auth import CredentialSpec
+from m365apk.scanner.datasets import check_dataset_names, permissions_for
+from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.snapshot import Snapshot
+from m365apk.snapshot.settings import load_settings
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -185,7 +190,9 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 
 def _checks(arg: str | None) -> list[Check]:
     ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
-    return select_checks(all_checks(), ids)
+    checks = select_checks(all_checks(), ids)
+    check_dataset_names(checks)
+    return checks
 
 
 def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
@@ -202,8 +209,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.demo.server import SimulatedGraph
     from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
-
-    from .auth import LoopbackClientSecretCredential
+    from m365apk.scanner.auth import LoopbackClientSecretCredential
 
     if args.profile not in available_profiles():
         raise ConfigError(
@@ -299,7 +305,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "area": c.area.value,
             "severity": c.severity.value,
             "licence": c.licence,
-            "permissions": c.permissions,
+            "permissions": permissions_for(c.all_datasets),
             "datasets": list(c.all_datasets),
             "basismaatregelen": list(c.basismaatregelen),
             "norms": list(c.norms),
@@ -316,7 +322,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
 
 def cmd_permissions(args: argparse.Namespace) -> int:
-    from .collector import needed_datasets
+    from m365apk.scanner.collector import needed_datasets
 
     names = needed_datasets({d for c in _checks(args.checks) for d in c.all_datasets})
     for permission in permissions_for(names):
@@ -335,11 +341,10 @@ def _summary(results: list) -> None:
 
 
 def _run_all(args: argparse.Namespace, run_id: str) -> int:
-    from m365apk.reports.overview import write_overview
-
-    from .history import History
-    from .portfolio import scan_all
-    from .tenants import load_tenants
+    from m365apk.runs.history import History
+    from m365apk.runs.overview import write_overview
+    from m365apk.runs.portfolio import scan_all
+    from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
     if getattr(args, "output", None):  # e.g. the container's data volume
@@ -378,32 +383,14 @@ def cmd_scan_all(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    import logging
-    import time
-
-    from croniter import croniter
+    from m365apk.runs.schedule import run_schedule
 
     configure_logs(args.log_format)
-    log = logging.getLogger("m365apk.schedule")
-    if not croniter.is_valid(args.cron):
-        raise ConfigError(f"ongeldige cron-expressie: {args.cron!r}")
-    schedule = croniter(args.cron, datetime.now(UTC))
-    runs = 0
-    while args.max_runs is None or runs < args.max_runs:
-        fire = schedule.get_next(datetime)
-        time.sleep(max(0.0, (fire - datetime.now(UTC)).total_seconds()))
-        runs += 1
-        run_id = fire.strftime("%Y-%m-%dT%H%M%S")
-        try:
-            code = _run_all(args, run_id)
-            log.info("ronde %s klaar (exitcode %s)", run_id, code)
-        except Exception as exc:  # a failed run must not stop the schedule
-            log.error("ronde %s mislukt: %s", run_id, exc)
-    return 0
+    return run_schedule(args.cron, lambda run_id: _run_all(args, run_id), args.max_runs)
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from .history import History
+    from m365apk.runs.history import History
 
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
@@ -422,7 +409,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_history_merge(args: argparse.Namespace) -> int:
-    from .history import History
+    from m365apk.runs.history import History
 
     with History(args.target) as target:
         total = sum(target.merge_from(src) for src in args.sources)
@@ -431,7 +418,7 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .history import History, diff
+    from m365apk.runs.history import History, diff
 
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
@@ -454,22 +441,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _needed(arg: str | None) -> list[str]:
-    from .collector import needed_datasets
+    from m365apk.scanner.collector import needed_datasets
 
     return permissions_for(needed_datasets({d for c in _checks(arg) for d in c.all_datasets}))
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    from .setup import setup_text
-    from .tenants import load_tenants
+    from m365apk.runs.setup import setup_text
+    from m365apk.runs.tenants import load_tenants
 
     print(setup_text(load_tenants(args.tenants), _needed(args.checks)), end="")
     return 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .setup import doctor
-    from .tenants import load_tenants
+    from m365apk.runs.setup import doctor
+    from m365apk.runs.tenants import load_tenants
 
     lines = doctor(load_tenants(args.tenants), _needed(args.checks))
     for line in lines:
@@ -481,10 +468,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_overview(args: argparse.Namespace) -> int:
-    from m365apk.reports.overview import write_overview
-
-    from .history import History
-    from .tenants import load_tenants
+    from m365apk.runs.history import History
+    from m365apk.runs.overview import write_overview
+    from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
     with History(config.history_path) as history:

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
-from .settings import TenantSettings
+from m365apk.snapshot.settings import TenantSettings
 
 SNAPSHOT_SCHEMA_VERSION = 1
 
