@@ -4,9 +4,7 @@ service principals with directory roles, break-glass accounts, separate admin ac
 
 from __future__ import annotations
 
-from typing import Any
-
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import (
     CIS,
     GLOBAL_ADMIN,
@@ -314,143 +312,131 @@ def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
-def _check(
-    id: str,
-    title: str,
-    severity: Severity,
-    datasets: tuple[str, ...],
-    threshold: str,
-    sources: tuple[Any, ...],
-    why: str,
-    fix: str,
-    evaluate: Any,
-    **extra: Any,
-) -> Check:
-    return Check(
-        id=id,
-        title=title,
-        area=Area.ADMIN_ROLES,
-        severity=severity,
-        datasets=datasets,
-        basismaatregelen=extra.pop("bm", (4,)),
-        norms=extra.pop("norms", ("ID.01", "ID.02")),
-        threshold=threshold,
-        sources=sources,
-        why=why,
-        fix=fix,
-        evaluate=evaluate,
-        **extra,
-    )
+_check = check_family(area=Area.ADMIN_ROLES, bm=(4,), norms=("ID.01", "ID.02"))
 
 
 ROLES = ("roleAssignments", "roleGroupMembers")
 
 RATIO = _check(
-    "admin.least_privilege_ratio",
-    "Beheer via beperkte rollen in plaats van Global Administrator",
-    Severity.MEDIUM,
-    ROLES,
-    "Aantal globale beheerders ≤ aantal beheerders met een beperktere rol",
-    (src("CISA SCuBA MS.AAD.7.2v1", SCUBA_AAD),),
-    "Wie alleen wachtwoorden reset of Teams beheert, heeft geen Global Administrator nodig. "
+    id="admin.least_privilege_ratio",
+    title="Beheer via beperkte rollen in plaats van Global Administrator",
+    severity=Severity.MEDIUM,
+    datasets=ROLES,
+    threshold="Aantal globale beheerders ≤ aantal beheerders met een beperktere rol",
+    sources=(src("CISA SCuBA MS.AAD.7.2v1", SCUBA_AAD),),
+    why="Wie alleen wachtwoorden reset of Teams beheert, heeft geen Global Administrator nodig. "
     "Hoe minder mensen alles mogen, hoe kleiner de schade bij een gestolen account.",
-    "Geef beheerders een passende rol (Helpdesk, User, Teams, Intune Administrator) en haal "
+    fix="Geef beheerders een passende rol (Helpdesk, User, Teams, Intune Administrator) en haal "
     "Global Administrator weg: Entra > Roles & admins.",
-    evaluate_ratio,
+    evaluate=evaluate_ratio,
 )
 WITHOUT_MFA = _check(
-    "admin.admins_without_mfa",
-    "Beheerders zonder MFA",
-    Severity.CRITICAL,
-    ROLES + ("users",),
-    "Elke beheerder heeft MFA geregistreerd",
-    (src("CIS Microsoft 365 Foundations 5.2.2.1", CIS), src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD)),
-    "Een beheerder zonder MFA kan met alleen een wachtwoord de hele omgeving overnemen.",
-    "Laat de genoemde beheerders vandaag MFA registreren (https://aka.ms/mysecurityinfo), of "
+    id="admin.admins_without_mfa",
+    title="Beheerders zonder MFA",
+    severity=Severity.CRITICAL,
+    datasets=ROLES + ("users",),
+    threshold="Elke beheerder heeft MFA geregistreerd",
+    sources=(
+        src("CIS Microsoft 365 Foundations 5.2.2.1", CIS),
+        src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD),
+    ),
+    why="Een beheerder zonder MFA kan met alleen een wachtwoord de hele omgeving overnemen.",
+    fix="Laat de genoemde beheerders vandaag MFA registreren (https://aka.ms/mysecurityinfo), of "
     "ontneem ze de rol.",
-    evaluate_without_mfa,
+    evaluate=evaluate_without_mfa,
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
     bm=(4, 9),
     norms=("ID.01", "SM.02"),
 )
 GUEST_SYNCED = _check(
-    "admin.guest_or_synced_admins",
-    "Gasten of gesynchroniseerde accounts als beheerder",
-    Severity.HIGH,
-    ROLES + ("users",),
-    "Geen gast- of on-premises-gesynchroniseerde accounts in beheerdersrollen",
-    (
+    id="admin.guest_or_synced_admins",
+    title="Gasten of gesynchroniseerde accounts als beheerder",
+    severity=Severity.HIGH,
+    datasets=ROLES + ("users",),
+    threshold="Geen gast- of on-premises-gesynchroniseerde accounts in beheerdersrollen",
+    sources=(
         src("CIS Microsoft 365 Foundations 1.1.1", CIS),
         src("CISA SCuBA MS.AAD.7.3v1", SCUBA_AAD),
         src("Maester MT.1025", MAESTER + "MT.1025"),
     ),
-    "Een gastaccount wordt beheerd door een andere organisatie; een gesynchroniseerd account valt "
+    why="Een gastaccount wordt beheerd door een andere organisatie; een gesynchroniseerd account "
+    "valt "
     "mee als de lokale server wordt overgenomen. Beide horen geen beheerder te zijn.",
-    "Maak voor externe beheerders een eigen cloud-only account in de schooltenant (of gebruik "
+    fix="Maak voor externe beheerders een eigen cloud-only account in de schooltenant (of gebruik "
     "GDAP via het partnercentrum) en haal de rol bij de gast of het gesynchroniseerde account weg.",
-    evaluate_guest_synced,
+    evaluate=evaluate_guest_synced,
 )
 STANDING = _check(
-    "admin.standing_access",
-    "Permanente beheerrechten (PIM)",
-    Severity.MEDIUM,
-    ("roleAssignmentSchedules", "roleEligibilitySchedules"),
-    "Geen permanente Global Administrator behalve noodaccounts; overige rollen via PIM",
-    (src("CISA SCuBA MS.AAD.7.4v1", SCUBA_AAD), src("Maester MT.1031", MAESTER + "MT.1031")),
-    "Met Privileged Identity Management heeft een beheerder zijn rechten alleen als hij ze "
+    id="admin.standing_access",
+    title="Permanente beheerrechten (PIM)",
+    severity=Severity.MEDIUM,
+    datasets=("roleAssignmentSchedules", "roleEligibilitySchedules"),
+    threshold="Geen permanente Global Administrator behalve noodaccounts; overige rollen via PIM",
+    sources=(
+        src("CISA SCuBA MS.AAD.7.4v1", SCUBA_AAD),
+        src("Maester MT.1031", MAESTER + "MT.1031"),
+    ),
+    why="Met Privileged Identity Management heeft een beheerder zijn rechten alleen als hij ze "
     "aanvraagt, voor een paar uur. Een gestolen account heeft dan meestal geen beheerrechten.",
-    "Entra > Identity Governance > Privileged Identity Management > Microsoft Entra roles: maak "
+    fix="Entra > Identity Governance > Privileged Identity Management > Microsoft Entra roles: "
+    "maak "
     "beheerders 'Eligible' in plaats van 'Active' (niet de noodaccounts).",
-    evaluate_standing,
+    evaluate=evaluate_standing,
     licence="Microsoft Entra ID P2 (in A5)",
 )
 SERVICE_PRINCIPALS = _check(
-    "admin.service_principals_privileged",
-    "Applicaties met een beheerdersrol",
-    Severity.HIGH,
-    ("roleAssignments",),
-    "Geen service principals in beheerdersrollen",
-    (src("Maester MT.1027", MAESTER + "MT.1027"),),
-    "Een app met een beheerdersrol is een beheerder zonder MFA: wie het geheim van de app heeft, "
+    id="admin.service_principals_privileged",
+    title="Applicaties met een beheerdersrol",
+    severity=Severity.HIGH,
+    datasets=("roleAssignments",),
+    threshold="Geen service principals in beheerdersrollen",
+    sources=(src("Maester MT.1027", MAESTER + "MT.1027"),),
+    why="Een app met een beheerdersrol is een beheerder zonder MFA: wie het geheim van de app "
+    "heeft, "
     "heeft de rechten.",
-    "Geef de app in plaats van een directoryrol alleen de Graph-toepassingsmachtigingen die ze "
+    fix="Geef de app in plaats van een directoryrol alleen de Graph-toepassingsmachtigingen die ze "
     "nodig heeft, of verwijder de rol (Entra > Roles & admins > rol > Assignments).",
-    evaluate_service_principals,
+    evaluate=evaluate_service_principals,
     bm=(4, 2),
     norms=("ID.01",),
 )
 BREAK_GLASS = _check(
-    "admin.break_glass",
-    "Noodaccounts (break-glass) aanwezig en bruikbaar",
-    Severity.MEDIUM,
-    ROLES + ("users",),
-    "Twee vastgelegde noodaccounts: Global Administrator, cloud-only, aan",
-    (
+    id="admin.break_glass",
+    title="Noodaccounts (break-glass) aanwezig en bruikbaar",
+    severity=Severity.MEDIUM,
+    datasets=ROLES + ("users",),
+    threshold="Twee vastgelegde noodaccounts: Global Administrator, cloud-only, aan",
+    sources=(
         src(
             "Microsoft: noodtoegangsaccounts beheren",
             "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
         ),
         src("Maester MT.1005", MAESTER + "MT.1005"),
     ),
-    "Als MFA of voorwaardelijke toegang misgaat, sluit de school zichzelf buiten. Een noodaccount "
+    why="Als MFA of voorwaardelijke toegang misgaat, sluit de school zichzelf buiten. Een "
+    "noodaccount "
     "met een sleutel in de kluis voorkomt dat.",
-    "Maak twee cloud-only accounts op het onmicrosoft.com-domein met Global Administrator en een "
+    fix="Maak twee cloud-only accounts op het onmicrosoft.com-domein met Global Administrator en "
+    "een "
     "FIDO2-sleutel, sluit ze uit van voorwaardelijke toegang en leg ze vast in de "
     "tenant-instellingen (break_glass) met de reden.",
-    evaluate_break_glass,
+    evaluate=evaluate_break_glass,
 )
 SEPARATE = _check(
-    "admin.separate_admin_accounts",
-    "Aparte beheerdersaccounts zonder mailbox",
-    Severity.MEDIUM,
-    ROLES + ("users", "subscribedSkus"),
-    "Beheerders hebben geen mailbox-licentie",
-    (src("CIS Microsoft 365 Foundations 1.1.4", CIS), src("Maester MT.1028", MAESTER + "MT.1028")),
-    "Wie met zijn beheerdersaccount mailt en surft, stelt de beheerrechten bloot aan elke "
+    id="admin.separate_admin_accounts",
+    title="Aparte beheerdersaccounts zonder mailbox",
+    severity=Severity.MEDIUM,
+    datasets=ROLES + ("users", "subscribedSkus"),
+    threshold="Beheerders hebben geen mailbox-licentie",
+    sources=(
+        src("CIS Microsoft 365 Foundations 1.1.4", CIS),
+        src("Maester MT.1028", MAESTER + "MT.1028"),
+    ),
+    why="Wie met zijn beheerdersaccount mailt en surft, stelt de beheerrechten bloot aan elke "
     "phishingmail.",
-    "Geef elke beheerder een apart account (bijv. adm-naam@) zonder licentie of alleen met "
+    fix="Geef elke beheerder een apart account (bijv. adm-naam@) zonder licentie of alleen met "
     "Entra ID P1/P2, en haal de rol van het dagelijkse account.",
-    evaluate_separate_accounts,
+    evaluate=evaluate_separate_accounts,
 )
 
 CHECKS = [RATIO, WITHOUT_MFA, GUEST_SYNCED, STANDING, SERVICE_PRINCIPALS, BREAK_GLASS, SEPARATE]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, SCUBA_AAD, make, obj, parse_time, src
 from m365apk.snapshot import Snapshot
 
@@ -135,95 +135,74 @@ def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
-def _check(
-    id: str,
-    title: str,
-    severity: Severity,
-    datasets: tuple[str, ...],
-    threshold: str,
-    sources: tuple[Any, ...],
-    why: str,
-    fix: str,
-    evaluate: Any,
-    **extra: Any,
-) -> Check:
-    return Check(
-        id=id,
-        title=title,
-        area=Area.AUDIT_LOGGING,
-        severity=severity,
-        datasets=datasets,
-        basismaatregelen=extra.pop("bm", (10,)),
-        norms=extra.pop("norms", ("SM.04",)),
-        threshold=threshold,
-        sources=sources,
-        why=why,
-        fix=fix,
-        evaluate=evaluate,
-        **extra,
-    )
+_check = check_family(area=Area.AUDIT_LOGGING, bm=(10,), norms=("SM.04",))
 
 
 DIRECTORY_AUDIT = _check(
-    "audit.directory_audit_recent",
-    "Auditlog van de directory is in gebruik",
-    Severity.HIGH,
-    ("directoryAudits",),
-    "Gebeurtenissen van de laatste 7 dagen in /auditLogs/directoryAudits",
-    (
+    id="audit.directory_audit_recent",
+    title="Auditlog van de directory is in gebruik",
+    severity=Severity.HIGH,
+    datasets=("directoryAudits",),
+    threshold="Gebeurtenissen van de laatste 7 dagen in /auditLogs/directoryAudits",
+    sources=(
         src(
             "Microsoft: auditlogboeken in Entra",
             "https://learn.microsoft.com/entra/identity/monitoring-health/concept-audit-logs",
         ),
     ),
-    "Het auditlog legt vast wie accounts, rollen en instellingen wijzigde. Zonder dat is een "
+    why="Het auditlog legt vast wie accounts, rollen en instellingen wijzigde. Zonder dat is een "
     "inbraak niet te reconstrueren.",
-    "Geen instelling nodig; als het log leeg is: controleer bij Microsoft-ondersteuning of de "
+    fix="Geen instelling nodig; als het log leeg is: controleer bij Microsoft-ondersteuning of de "
     "tenant logboeken schrijft.",
-    evaluate_directory_audit,
+    evaluate=evaluate_directory_audit,
 )
 SIGNIN_LOGS = _check(
-    "audit.signin_logs",
-    "Aanmeldlogboek leesbaar en gevuld",
-    Severity.HIGH,
-    ("signIns",),
-    "Aanmeldingen van de laatste 7 dagen via /auditLogs/signIns",
-    (
+    id="audit.signin_logs",
+    title="Aanmeldlogboek leesbaar en gevuld",
+    severity=Severity.HIGH,
+    datasets=("signIns",),
+    threshold="Aanmeldingen van de laatste 7 dagen via /auditLogs/signIns",
+    sources=(
         src(
             "Microsoft: aanmeldlogboeken",
             "https://learn.microsoft.com/entra/identity/monitoring-health/concept-sign-ins",
         ),
     ),
-    "In het aanmeldlogboek zie je vanaf waar en met welk programma is ingelogd: het eerste dat "
+    why="In het aanmeldlogboek zie je vanaf waar en met welk programma is ingelogd: het eerste dat "
     "je nodig hebt bij een verdacht account.",
-    "Vereist Entra ID P1 om via de API te lezen; bij A1 alleen zichtbaar in de portal (7 dagen).",
-    evaluate_signin_logs,
+    fix="Vereist Entra ID P1 om via de API te lezen; bij A1 alleen zichtbaar in de portal (7 "
+    "dagen).",
+    evaluate=evaluate_signin_logs,
     licence="Microsoft Entra ID P1",
 )
 RETENTION = _check(
-    "audit.retention",
-    "Bewaartermijn van de Entra-logboeken",
-    Severity.MEDIUM,
-    ("subscribedSkus",),
-    "Minstens 30 dagen (Entra ID P1/P2); langer via export",
-    (src("Microsoft: bewaartermijnen Entra-rapporten", RETENTION_DOCS),),
-    "Een inbraak wordt vaak pas weken later ontdekt. Met 7 dagen logboek is het spoor dan weg.",
-    "Met alleen A1: exporteer de logboeken (diagnostische instellingen naar Log Analytics of "
+    id="audit.retention",
+    title="Bewaartermijn van de Entra-logboeken",
+    severity=Severity.MEDIUM,
+    datasets=("subscribedSkus",),
+    threshold="Minstens 30 dagen (Entra ID P1/P2); langer via export",
+    sources=(src("Microsoft: bewaartermijnen Entra-rapporten", RETENTION_DOCS),),
+    why="Een inbraak wordt vaak pas weken later ontdekt. Met 7 dagen logboek is het spoor dan weg.",
+    fix="Met alleen A1: exporteer de logboeken (diagnostische instellingen naar Log Analytics of "
     "opslag) of neem Entra ID P1 voor de beheerders.",
-    evaluate_retention,
+    evaluate=evaluate_retention,
 )
 LEGACY_SIGNINS = _check(
-    "audit.legacy_signins",
-    "Geen aanmeldingen met verouderde protocollen",
-    Severity.MEDIUM,
-    ("signIns",),
-    "Geen geslaagde aanmelding met IMAP, POP, SMTP AUTH, ActiveSync of oude clients",
-    (src("CIS Microsoft 365 Foundations 5.2.2.3", CIS), src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD)),
-    "Het logboek laat zien of er nog programma's zijn die MFA omzeilen; die breken als je "
+    id="audit.legacy_signins",
+    title="Geen aanmeldingen met verouderde protocollen",
+    severity=Severity.MEDIUM,
+    datasets=("signIns",),
+    threshold="Geen geslaagde aanmelding met IMAP, POP, SMTP AUTH, ActiveSync of oude clients",
+    sources=(
+        src("CIS Microsoft 365 Foundations 5.2.2.3", CIS),
+        src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD),
+    ),
+    why="Het logboek laat zien of er nog programma's zijn die MFA omzeilen; die breken als je "
     "verouderde verificatie blokkeert, dus eerst opsporen.",
-    "Zoek in Entra > Sign-in logs op 'Client app' = verouderde clients, vervang die programma's "
+    fix="Zoek in Entra > Sign-in logs op 'Client app' = verouderde clients, vervang die "
+    "programma's "
     "(bijv. scanners die mailen) en blokkeer daarna verouderde verificatie.",
-    evaluate_legacy_signins,
+    evaluate=evaluate_legacy_signins,
     licence="Microsoft Entra ID P1",
     bm=(10, 5),
     norms=("SM.04", "SM.11"),

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, src
 from m365apk.snapshot import Snapshot
 
@@ -195,36 +195,18 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
     )
 
 
-def _check(
-    id: str,
-    title: str,
-    severity: Severity,
-    datasets: tuple[str, ...],
-    threshold: str,
-    why: str,
-    fix: str,
-    evaluate: Any,
-) -> Check:
-    return Check(
-        id=id,
-        title=title,
-        area=Area.BACKUP,
-        severity=severity,
-        datasets=datasets,
-        basismaatregelen=(7,),
-        norms=("OP.02", "BC.03"),
-        threshold=threshold,
-        sources=(
-            src("Microsoft 365 Backup", BACKUP_DOCS),
-            src(
-                "BIO2 8.13 (back-up, hersteltest minstens jaarlijks)",
-                "https://github.com/MinBZK/Baseline-Informatiebeveiliging-Overheid",
-            ),
+_check = check_family(
+    area=Area.BACKUP,
+    bm=(7,),
+    norms=("OP.02", "BC.03"),
+    sources=(
+        src("Microsoft 365 Backup", BACKUP_DOCS),
+        src(
+            "BIO2 8.13 (back-up, hersteltest minstens jaarlijks)",
+            "https://github.com/MinBZK/Baseline-Informatiebeveiliging-Overheid",
         ),
-        why=why,
-        fix=fix,
-        evaluate=evaluate,
-    )
+    ),
+)
 
 
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
@@ -235,59 +217,60 @@ WHY = (
 )
 
 THIRD_PARTY = _check(
-    "backup.third_party_product",
-    "Back-upproduct met toegang tot mail en bestanden",
-    Severity.HIGH,
-    APPS,
-    "Een ingeschakeld back-upproduct met leesrechten op mail en bestanden",
-    WHY,
-    "Controleer in het beheer van het back-upproduct dat het de tenant nog bereikt (app-"
+    id="backup.third_party_product",
+    title="Back-upproduct met toegang tot mail en bestanden",
+    severity=Severity.HIGH,
+    datasets=APPS,
+    threshold="Een ingeschakeld back-upproduct met leesrechten op mail en bestanden",
+    why=WHY,
+    fix="Controleer in het beheer van het back-upproduct dat het de tenant nog bereikt (app-"
     "toestemming opnieuw geven) en dat mail, OneDrive en SharePoint geselecteerd zijn.",
-    evaluate_third_party,
+    evaluate=evaluate_third_party,
 )
 EXCHANGE = _check(
-    "backup.m365_exchange",
-    "Microsoft 365 Backup: Exchange",
-    Severity.HIGH,
-    M365,
-    "Actief beschermingsbeleid voor Exchange",
-    WHY,
-    "Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > Exchange: beleid met "
+    id="backup.m365_exchange",
+    title="Microsoft 365 Backup: Exchange",
+    severity=Severity.HIGH,
+    datasets=M365,
+    threshold="Actief beschermingsbeleid voor Exchange",
+    why=WHY,
+    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > Exchange: beleid met "
     "alle postvakken.",
-    evaluate_exchange,
+    evaluate=evaluate_exchange,
 )
 ONEDRIVE = _check(
-    "backup.m365_onedrive",
-    "Microsoft 365 Backup: OneDrive",
-    Severity.HIGH,
-    M365,
-    "Actief beschermingsbeleid voor OneDrive",
-    WHY,
-    "Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > OneDrive: beleid voor "
+    id="backup.m365_onedrive",
+    title="Microsoft 365 Backup: OneDrive",
+    severity=Severity.HIGH,
+    datasets=M365,
+    threshold="Actief beschermingsbeleid voor OneDrive",
+    why=WHY,
+    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > OneDrive: beleid voor "
     "alle accounts.",
-    evaluate_onedrive,
+    evaluate=evaluate_onedrive,
 )
 SHAREPOINT = _check(
-    "backup.m365_sharepoint",
-    "Microsoft 365 Backup: SharePoint",
-    Severity.HIGH,
-    M365,
-    "Actief beschermingsbeleid voor SharePoint",
-    WHY,
-    "Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > SharePoint: beleid voor "
+    id="backup.m365_sharepoint",
+    title="Microsoft 365 Backup: SharePoint",
+    severity=Severity.HIGH,
+    datasets=M365,
+    threshold="Actief beschermingsbeleid voor SharePoint",
+    why=WHY,
+    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > SharePoint: beleid "
+    "voor "
     "alle sites (ook die van Teams).",
-    evaluate_sharepoint,
+    evaluate=evaluate_sharepoint,
 )
 COVERAGE = _check(
-    "backup.coverage",
-    "Back-up van mail, OneDrive en SharePoint",
-    Severity.CRITICAL,
-    APPS + M365,
-    "Alle drie de werklasten vallen onder Microsoft 365 Backup of een back-upproduct",
-    WHY,
-    "Kies een back-upoplossing (Microsoft 365 Backup of een product van de IT-dienstverlener) "
+    id="backup.coverage",
+    title="Back-up van mail, OneDrive en SharePoint",
+    severity=Severity.CRITICAL,
+    datasets=APPS + M365,
+    threshold="Alle drie de werklasten vallen onder Microsoft 365 Backup of een back-upproduct",
+    why=WHY,
+    fix="Kies een back-upoplossing (Microsoft 365 Backup of een product van de IT-dienstverlener) "
     "voor mail, OneDrive en SharePoint, en test jaarlijks een herstel.",
-    evaluate_coverage,
+    evaluate=evaluate_coverage,
 )
 
 CHECKS = [COVERAGE, THIRD_PARTY, EXCHANGE, ONEDRIVE, SHAREPOINT]

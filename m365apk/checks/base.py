@@ -177,6 +177,20 @@ def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
     )
 
 
+def check_family(**defaults: Any) -> Callable[..., Check]:
+    """The one way a check module declares its checks: what the module's checks share (area,
+    basismaatregelen as `bm`, norms, sources, licence) once, each check's own fields per call.
+    A field given in the call wins over the module's default."""
+
+    def declare(**fields: Any) -> Check:
+        merged = {**defaults, **fields}
+        if "bm" in merged:
+            merged["basismaatregelen"] = merged.pop("bm")
+        return Check(**merged)
+
+    return declare
+
+
 def affected(objects: list[AffectedObject], limit: int = 200) -> tuple[list[AffectedObject], int]:
     """Sorted, truncated evidence list, and the full count (reports stay readable at scale)."""
     ordered = sorted(objects, key=lambda o: ((o.display_name or "").lower(), o.id))

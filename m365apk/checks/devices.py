@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, make, obj, pct, src
 from m365apk.snapshot import Snapshot
 
@@ -217,134 +217,110 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
 INTUNE = "Microsoft Intune (A1 voor apparaten, A3, A5)"
 
 
-def _check(
-    id: str,
-    title: str,
-    severity: Severity,
-    datasets: tuple[str, ...],
-    bm: tuple[int, ...],
-    norms: tuple[str, ...],
-    threshold: str,
-    sources: tuple[Any, ...],
-    why: str,
-    fix: str,
-    evaluate: Any,
-) -> Check:
-    return Check(
-        id=id,
-        title=title,
-        area=Area.DEVICES,
-        severity=severity,
-        datasets=datasets,
-        basismaatregelen=bm,
-        norms=norms,
-        threshold=threshold,
-        sources=sources,
-        why=why,
-        fix=fix,
-        evaluate=evaluate,
-        licence=INTUNE,
-    )
+_check = check_family(area=Area.DEVICES, licence=INTUNE)
 
 
 ENCRYPTION = _check(
-    "devices.encryption",
-    "Versleutelde laptops",
-    Severity.HIGH,
-    ("managedDevices",),
-    (6,),
-    ("SM.03", "SM.10"),
-    "≥ 95% van de Windows-apparaten met isEncrypted = true",
-    (
+    id="devices.encryption",
+    title="Versleutelde laptops",
+    severity=Severity.HIGH,
+    datasets=("managedDevices",),
+    bm=(6,),
+    norms=("SM.03", "SM.10"),
+    threshold="≥ 95% van de Windows-apparaten met isEncrypted = true",
+    sources=(
         src("CIS Microsoft Intune for Windows (BitLocker)", CIS),
         src("Intune: naleving", INTUNE_DOCS),
     ),
-    "Een verloren of gestolen laptop zonder versleuteling is een datalek: alles op de schijf is "
+    why="Een verloren of gestolen laptop zonder versleuteling is een datalek: alles op de schijf "
+    "is "
     "leesbaar.",
-    "Intune > Endpoint security > Disk encryption: BitLocker-beleid voor alle Windows-apparaten; "
+    fix="Intune > Endpoint security > Disk encryption: BitLocker-beleid voor alle "
+    "Windows-apparaten; "
     "herstelsleutels in Entra.",
-    evaluate_encryption,
+    evaluate=evaluate_encryption,
 )
 ENCRYPTION_REQUIRED = _check(
-    "devices.encryption_required",
-    "Nalevingsbeleid eist versleuteling",
-    Severity.MEDIUM,
-    ("deviceCompliancePolicies",),
-    (6,),
-    ("SM.03",),
-    "windows10CompliancePolicy met bitLockerEnabled of storageRequireEncryption",
-    (src("Intune: naleving", INTUNE_DOCS),),
-    "Als het nalevingsbeleid versleuteling niet eist, valt een onversleutelde laptop niet op.",
-    "Intune > Devices > Compliance policies > Windows: 'Require BitLocker' op Require.",
-    evaluate_encryption_required,
+    id="devices.encryption_required",
+    title="Nalevingsbeleid eist versleuteling",
+    severity=Severity.MEDIUM,
+    datasets=("deviceCompliancePolicies",),
+    bm=(6,),
+    norms=("SM.03",),
+    threshold="windows10CompliancePolicy met bitLockerEnabled of storageRequireEncryption",
+    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    why="Als het nalevingsbeleid versleuteling niet eist, valt een onversleutelde laptop niet op.",
+    fix="Intune > Devices > Compliance policies > Windows: 'Require BitLocker' op Require.",
+    evaluate=evaluate_encryption_required,
 )
 ANTIVIRUS = _check(
-    "devices.antivirus_required",
-    "Antivirus verplicht in het nalevingsbeleid",
-    Severity.HIGH,
-    ("deviceCompliancePolicies",),
-    (8,),
-    ("SM.12", "SM.03"),
-    "windows10CompliancePolicy met defenderEnabled of antivirusRequired",
-    (src("Intune: naleving", INTUNE_DOCS),),
-    "Antivirus helpt alleen als het aanstaat en bijgewerkt is; het nalevingsbeleid laat zien "
+    id="devices.antivirus_required",
+    title="Antivirus verplicht in het nalevingsbeleid",
+    severity=Severity.HIGH,
+    datasets=("deviceCompliancePolicies",),
+    bm=(8,),
+    norms=("SM.12", "SM.03"),
+    threshold="windows10CompliancePolicy met defenderEnabled of antivirusRequired",
+    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    why="Antivirus helpt alleen als het aanstaat en bijgewerkt is; het nalevingsbeleid laat zien "
     "welk apparaat dat niet is.",
-    "Intune > Compliance policies > Windows > System Security: Microsoft Defender Antimalware, "
+    fix="Intune > Compliance policies > Windows > System Security: Microsoft Defender Antimalware, "
     "realtime-bescherming en actuele definities op Require.",
-    evaluate_antivirus,
+    evaluate=evaluate_antivirus,
 )
 UPDATE_RINGS = _check(
-    "devices.update_rings",
-    "Windows-updates via een updatering",
-    Severity.HIGH,
-    ("deviceConfigurations",),
-    (11,),
-    ("SM.06",),
-    "windowsUpdateForBusinessConfiguration met qualityUpdatesDeferralPeriodInDays ≤ 7",
-    (
+    id="devices.update_rings",
+    title="Windows-updates via een updatering",
+    severity=Severity.HIGH,
+    datasets=("deviceConfigurations",),
+    bm=(11,),
+    norms=("SM.06",),
+    threshold="windowsUpdateForBusinessConfiguration met qualityUpdatesDeferralPeriodInDays ≤ 7",
+    sources=(
         src(
             "Intune: Windows Update-ringen",
             "https://learn.microsoft.com/mem/intune/protect/windows-10-update-rings",
         ),
     ),
-    "Beveiligingsupdates dichten lekken die aanvallers al kennen; een vaste updatering zorgt dat "
+    why="Beveiligingsupdates dichten lekken die aanvallers al kennen; een vaste updatering zorgt "
+    "dat "
     "ze binnen een week overal staan.",
-    "Intune > Devices > Windows updates > Update rings: ring met kwaliteitsupdates uitgesteld "
+    fix="Intune > Devices > Windows updates > Update rings: ring met kwaliteitsupdates uitgesteld "
     "hoogstens 7 dagen en een deadline.",
-    evaluate_update_rings,
+    evaluate=evaluate_update_rings,
 )
 OUTDATED = _check(
-    "devices.outdated_os",
-    "Apparaten op een verouderde versie",
-    Severity.HIGH,
-    ("managedDevices",),
-    (11,),
-    ("SM.06", "SM.07"),
-    "≤ 5% op Windows ouder dan 11 23H2 (build 22631) of iOS/iPadOS ouder dan 17",
-    (
+    id="devices.outdated_os",
+    title="Apparaten op een verouderde versie",
+    severity=Severity.HIGH,
+    datasets=("managedDevices",),
+    bm=(11,),
+    norms=("SM.06", "SM.07"),
+    threshold="≤ 5% op Windows ouder dan 11 23H2 (build 22631) of iOS/iPadOS ouder dan 17",
+    sources=(
         src(
             "Microsoft Windows release health",
             "https://learn.microsoft.com/windows/release-health/",
         ),
     ),
-    "Windows 10 krijgt sinds oktober 2025 geen beveiligingsupdates meer. Elk nieuw lek blijft "
+    why="Windows 10 krijgt sinds oktober 2025 geen beveiligingsupdates meer. Elk nieuw lek blijft "
     "daarop open.",
-    "Upgrade of vervang de genoemde apparaten; Intune > Windows updates > Feature updates.",
-    evaluate_outdated,
+    fix="Upgrade of vervang de genoemde apparaten; Intune > Windows updates > Feature updates.",
+    evaluate=evaluate_outdated,
 )
 COMPLIANCE = _check(
-    "devices.compliance",
-    "Apparaten voldoen aan het nalevingsbeleid",
-    Severity.MEDIUM,
-    ("managedDevices",),
-    (8, 6),
-    ("SM.03",),
-    "≥ 95% van de apparaten compliant",
-    (src("Intune: naleving", INTUNE_DOCS),),
-    "Een niet-conform apparaat mist iets uit het beleid: versleuteling, antivirus of updates.",
-    "Intune > Devices > Monitor > Noncompliant devices: los per apparaat op of neem het uit "
+    id="devices.compliance",
+    title="Apparaten voldoen aan het nalevingsbeleid",
+    severity=Severity.MEDIUM,
+    datasets=("managedDevices",),
+    bm=(8, 6),
+    norms=("SM.03",),
+    threshold="≥ 95% van de apparaten compliant",
+    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    why="Een niet-conform apparaat mist iets uit het beleid: versleuteling, antivirus of updates.",
+    fix="Intune > Devices > Monitor > Noncompliant devices: los per apparaat op of neem het uit "
     "gebruik; vraag conforme apparaten af met voorwaardelijke toegang.",
-    evaluate_compliance,
+    evaluate=evaluate_compliance,
 )
 
 CHECKS = [ENCRYPTION, ENCRYPTION_REQUIRED, ANTIVIRUS, UPDATE_RINGS, OUTDATED, COMPLIANCE]

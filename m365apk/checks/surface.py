@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import (
     CIS,
     MICROSOFT_TENANTS,
@@ -432,36 +432,8 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
     )
 
 
-def _check(
-    id: str,
-    title: str,
-    area: Area,
-    severity: Severity,
-    datasets: tuple[str, ...],
-    bm: tuple[int, ...],
-    norms: tuple[str, ...],
-    threshold: str,
-    sources: tuple[Any, ...],
-    why: str,
-    fix: str,
-    evaluate: Any,
-    **extra: Any,
-) -> Check:
-    return Check(
-        id=id,
-        title=title,
-        area=area,
-        severity=severity,
-        datasets=datasets,
-        basismaatregelen=bm,
-        norms=norms,
-        threshold=threshold,
-        sources=sources,
-        why=why,
-        fix=fix,
-        evaluate=evaluate,
-        **extra,
-    )
+# Areas differ per check here (applications, attack surface): each call names its own.
+_check = check_family()
 
 
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
@@ -471,221 +443,236 @@ SCUBA_APPS = src(
 )
 
 INVENTORY = _check(
-    "apps.inventory",
-    "Overzicht van apps met toegang tot schoolgegevens",
-    Area.APPLICATIONS,
-    Severity.MEDIUM,
-    APPS,
-    (1,),
-    ("CO.01", "OR.01"),
-    "Elke app met toegang tot schoolgegevens is bekend en heeft een geverifieerde uitgever",
-    (SCUBA_APPS, src("Microsoft: app-machtigingen beheren", ENTERPRISE_APPS)),
-    "Basismaatregel 1 vraagt een overzicht van applicaties met (persoons)gegevens. Deze lijst "
+    id="apps.inventory",
+    title="Overzicht van apps met toegang tot schoolgegevens",
+    area=Area.APPLICATIONS,
+    severity=Severity.MEDIUM,
+    datasets=APPS,
+    bm=(1,),
+    norms=("CO.01", "OR.01"),
+    threshold="Elke app met toegang tot schoolgegevens is bekend en heeft een geverifieerde "
+    "uitgever",
+    sources=(SCUBA_APPS, src("Microsoft: app-machtigingen beheren", ENTERPRISE_APPS)),
+    why="Basismaatregel 1 vraagt een overzicht van applicaties met (persoons)gegevens. Deze lijst "
     "toont welke apps Microsoft 365-gegevens kunnen lezen, als start van dat overzicht.",
-    "Neem de apps op in het applicatieoverzicht met eigenaar en doel; verwijder onbekende apps "
+    fix="Neem de apps op in het applicatieoverzicht met eigenaar en doel; verwijder onbekende apps "
     "(Entra > Enterprise applications > app > Properties > Delete).",
-    evaluate_inventory,
+    evaluate=evaluate_inventory,
 )
 HIGH_PRIVILEGE = _check(
-    "apps.high_privilege_consent",
-    "Leveranciers met vergaande toegang",
-    Area.APPLICATIONS,
-    Severity.HIGH,
-    APPS,
-    (2,),
-    ("GO.02",),
-    "Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
+    id="apps.high_privilege_consent",
+    title="Leveranciers met vergaande toegang",
+    area=Area.APPLICATIONS,
+    severity=Severity.HIGH,
+    datasets=APPS,
+    bm=(2,),
+    norms=("GO.02",),
+    threshold="Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
     "verwerkersovereenkomst",
-    (SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
-    "Een app met volledige toegang tot mail of bestanden is een verwerker van persoonsgegevens; "
+    sources=(SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
+    why="Een app met volledige toegang tot mail of bestanden is een verwerker van "
+    "persoonsgegevens; "
     "de AVG eist dan een verwerkersovereenkomst.",
-    "Controleer per genoemde app de verwerkersovereenkomst (Privacyconvenant/SIVON-model); "
+    fix="Controleer per genoemde app de verwerkersovereenkomst (Privacyconvenant/SIVON-model); "
     "trek rechten in die niet nodig zijn.",
-    evaluate_high_privilege,
+    evaluate=evaluate_high_privilege,
 )
 USER_CONSENTS = _check(
-    "apps.user_consented_risky",
-    "Door gebruikers toegestane apps met toegang tot mail of bestanden",
-    Area.APPLICATIONS,
-    Severity.HIGH,
-    ("servicePrincipals", "oauth2PermissionGrants"),
-    (5, 2),
-    ("SM.01",),
-    "Geen door gebruikers toegestane apps met Mail- of Files-rechten",
-    (src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
-    "Consent phishing: een nep-app vraagt 'toegang tot je mail' en leest daarna ongemerkt mee.",
-    "Entra > Enterprise applications > app > Permissions: 'Review permissions' en trek de "
+    id="apps.user_consented_risky",
+    title="Door gebruikers toegestane apps met toegang tot mail of bestanden",
+    area=Area.APPLICATIONS,
+    severity=Severity.HIGH,
+    datasets=("servicePrincipals", "oauth2PermissionGrants"),
+    bm=(5, 2),
+    norms=("SM.01",),
+    threshold="Geen door gebruikers toegestane apps met Mail- of Files-rechten",
+    sources=(src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
+    why="Consent phishing: een nep-app vraagt 'toegang tot je mail' en leest daarna ongemerkt mee.",
+    fix="Entra > Enterprise applications > app > Permissions: 'Review permissions' en trek de "
     "toestemming in; zet gebruikerstoestemming uit.",
-    evaluate_user_consents,
+    evaluate=evaluate_user_consents,
 )
 SECURE_SCORE = _check(
-    "surface.secure_score",
-    "Microsoft Secure Score",
-    Area.ATTACK_SURFACE,
-    Severity.LOW,
-    ("secureScores",),
-    (3,),
-    ("SM.05", "SM.07"),
-    "Secure Score ≥ het gemiddelde van alle tenants",
-    (
+    id="surface.secure_score",
+    title="Microsoft Secure Score",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.LOW,
+    datasets=("secureScores",),
+    bm=(3,),
+    norms=("SM.05", "SM.07"),
+    threshold="Secure Score ≥ het gemiddelde van alle tenants",
+    sources=(
         src(
             "Microsoft Secure Score",
             "https://learn.microsoft.com/defender-xdr/microsoft-secure-score",
         ),
     ),
-    "Secure Score is Microsofts eigen meetlat voor de instellingen; bruikbaar als trend in de "
+    why="Secure Score is Microsofts eigen meetlat voor de instellingen; bruikbaar als trend in de "
     "risicoanalyse.",
-    "Microsoft Defender-portal > Secure Score > Aanbevolen acties: begin bij identiteit.",
-    evaluate_secure_score,
+    fix="Microsoft Defender-portal > Secure Score > Aanbevolen acties: begin bij identiteit.",
+    evaluate=evaluate_secure_score,
 )
 RISKY_USERS = _check(
-    "surface.risky_users",
-    "Accounts met openstaand risico",
-    Area.ATTACK_SURFACE,
-    Severity.HIGH,
-    ("riskyUsers",),
-    (3, 10),
-    ("SM.05",),
-    "Geen accounts met riskState = atRisk",
-    (
+    id="surface.risky_users",
+    title="Accounts met openstaand risico",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.HIGH,
+    datasets=("riskyUsers",),
+    bm=(3, 10),
+    norms=("SM.05",),
+    threshold="Geen accounts met riskState = atRisk",
+    sources=(
         src(
             "Microsoft Entra ID Protection",
             "https://learn.microsoft.com/entra/id-protection/overview-identity-protection",
         ),
     ),
-    "Microsoft ziet tekenen dat deze accounts mogelijk zijn overgenomen (gelekte wachtwoorden, "
+    why="Microsoft ziet tekenen dat deze accounts mogelijk zijn overgenomen (gelekte wachtwoorden, "
     "vreemde aanmeldingen).",
-    "Entra > Protection > Identity Protection > Risky users: onderzoek, reset het wachtwoord en "
+    fix="Entra > Protection > Identity Protection > Risky users: onderzoek, reset het wachtwoord "
+    "en "
     "sluit het risico af.",
-    evaluate_risky_users,
+    evaluate=evaluate_risky_users,
     licence="Microsoft Entra ID P2 (in A5)",
 )
 GUEST_INVITES = _check(
-    "surface.guest_invites",
-    "Wie gasten mag uitnodigen",
-    Area.ATTACK_SURFACE,
-    Severity.MEDIUM,
-    ("authorizationPolicy",),
-    (5, 4),
-    ("SM.01", "ID.02"),
-    "allowInvitesFrom = adminsAndGuestInviters of none",
-    (src("CISA SCuBA MS.AAD.8.2v1", SCUBA_AAD), src("CIS Microsoft 365 Foundations 5.1.6.3", CIS)),
-    "Elke gast is een account van buiten dat de school niet beheert; uitnodigen hoort bij een "
+    id="surface.guest_invites",
+    title="Wie gasten mag uitnodigen",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.MEDIUM,
+    datasets=("authorizationPolicy",),
+    bm=(5, 4),
+    norms=("SM.01", "ID.02"),
+    threshold="allowInvitesFrom = adminsAndGuestInviters of none",
+    sources=(
+        src("CISA SCuBA MS.AAD.8.2v1", SCUBA_AAD),
+        src("CIS Microsoft 365 Foundations 5.1.6.3", CIS),
+    ),
+    why="Elke gast is een account van buiten dat de school niet beheert; uitnodigen hoort bij een "
     "beperkte groep.",
-    "Entra > External Identities > External collaboration settings: 'Only users assigned to "
+    fix="Entra > External Identities > External collaboration settings: 'Only users assigned to "
     "specific admin roles can invite guest users'.",
-    evaluate_guest_invites,
+    evaluate=evaluate_guest_invites,
 )
 GUEST_ACCESS = _check(
-    "surface.guest_access",
-    "Wat gasten in de directory zien",
-    Area.ATTACK_SURFACE,
-    Severity.MEDIUM,
-    ("authorizationPolicy",),
-    (5, 4),
-    ("SM.01", "ID.01"),
-    "guestUserRoleId = restricted (2af84b1e-…)",
-    (src("CISA SCuBA MS.AAD.8.1v1", SCUBA_AAD), src("CIS Microsoft 365 Foundations 5.1.6.2", CIS)),
-    "Een gast hoeft de namen van alle leerlingen en medewerkers niet te kunnen opvragen.",
-    "Entra > External Identities > External collaboration settings: 'Guest user access is "
+    id="surface.guest_access",
+    title="Wat gasten in de directory zien",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.MEDIUM,
+    datasets=("authorizationPolicy",),
+    bm=(5, 4),
+    norms=("SM.01", "ID.01"),
+    threshold="guestUserRoleId = restricted (2af84b1e-…)",
+    sources=(
+        src("CISA SCuBA MS.AAD.8.1v1", SCUBA_AAD),
+        src("CIS Microsoft 365 Foundations 5.1.6.2", CIS),
+    ),
+    why="Een gast hoeft de namen van alle leerlingen en medewerkers niet te kunnen opvragen.",
+    fix="Entra > External Identities > External collaboration settings: 'Guest user access is "
     "restricted to properties and memberships of their own directory objects'.",
-    evaluate_guest_access,
+    evaluate=evaluate_guest_access,
 )
 SHARING_CHECK = _check(
-    "surface.external_sharing",
-    "Extern delen in SharePoint en OneDrive",
-    Area.ATTACK_SURFACE,
-    Severity.HIGH,
-    ("sharepointSettings",),
-    (5,),
-    ("SM.01",),
-    "sharingCapability hoogstens 'existingExternalUserSharingOnly'; geen anonieme links",
-    (src("CIS Microsoft 365 Foundations 7.2.3", CIS),),
-    "Een 'iedereen'-link werkt voor wie hem heeft, ook als hij doorgestuurd wordt: "
+    id="surface.external_sharing",
+    title="Extern delen in SharePoint en OneDrive",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.HIGH,
+    datasets=("sharepointSettings",),
+    bm=(5,),
+    norms=("SM.01",),
+    threshold="sharingCapability hoogstens 'existingExternalUserSharingOnly'; geen anonieme links",
+    sources=(src("CIS Microsoft 365 Foundations 7.2.3", CIS),),
+    why="Een 'iedereen'-link werkt voor wie hem heeft, ook als hij doorgestuurd wordt: "
     "leerlinggegevens kunnen zo buiten de school belanden.",
-    "SharePoint-beheercentrum > Beleid > Delen: externe deling op 'Bestaande gasten' of 'Nieuwe "
+    fix="SharePoint-beheercentrum > Beleid > Delen: externe deling op 'Bestaande gasten' of "
+    "'Nieuwe "
     "en bestaande gasten', niet op 'Iedereen'.",
-    evaluate_sharing,
+    evaluate=evaluate_sharing,
 )
 SELF_SIGNUP = _check(
-    "surface.self_service_signup",
-    "Zelf aanmelden bij de tenant uitgeschakeld",
-    Area.ATTACK_SURFACE,
-    Severity.LOW,
-    ("authorizationPolicy",),
-    (5,),
-    ("SM.01", "ID.02"),
-    "allowEmailVerifiedUsersToJoinOrganization en allowedToSignUpEmailBasedSubscriptions uit",
-    (src("EIDSCA AP05/AP06", "https://maester.dev/docs/tests/eidsca/"),),
-    "Accounts die buiten de beheerder om ontstaan, staan in geen enkel overzicht.",
-    "Met Microsoft Graph PowerShell: Update-MgPolicyAuthorizationPolicy "
+    id="surface.self_service_signup",
+    title="Zelf aanmelden bij de tenant uitgeschakeld",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.LOW,
+    datasets=("authorizationPolicy",),
+    bm=(5,),
+    norms=("SM.01", "ID.02"),
+    threshold="allowEmailVerifiedUsersToJoinOrganization en "
+    "allowedToSignUpEmailBasedSubscriptions uit",
+    sources=(src("EIDSCA AP05/AP06", "https://maester.dev/docs/tests/eidsca/"),),
+    why="Accounts die buiten de beheerder om ontstaan, staan in geen enkel overzicht.",
+    fix="Met Microsoft Graph PowerShell: Update-MgPolicyAuthorizationPolicy "
     "-AllowEmailVerifiedUsersToJoinOrganization:$false "
     "-AllowedToSignUpEmailBasedSubscriptions:$false.",
-    evaluate_self_signup,
+    evaluate=evaluate_self_signup,
 )
 STALE_ACCOUNTS = _check(
-    "surface.stale_accounts",
-    "Ongebruikte accounts (90 dagen)",
-    Area.ATTACK_SURFACE,
-    Severity.MEDIUM,
-    ("users", "userSignInActivity"),
-    (5, 4),
-    ("ID.02", "SM.02"),
-    "≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
-    (
+    id="surface.stale_accounts",
+    title="Ongebruikte accounts (90 dagen)",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.MEDIUM,
+    datasets=("users", "userSignInActivity"),
+    bm=(5, 4),
+    norms=("ID.02", "SM.02"),
+    threshold="≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
+    sources=(
         src(
             "CISA SCuBA / Microsoft: inactieve accounts beheren",
             "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts",
         ),
     ),
-    "Vergeten accounts van vertrokken medewerkers en oud-leerlingen zijn een open deur: niemand "
+    why="Vergeten accounts van vertrokken medewerkers en oud-leerlingen zijn een open deur: "
+    "niemand "
     "merkt het als ze misbruikt worden.",
-    "Schakel de genoemde accounts uit en verwijder ze na de bewaartermijn; koppel uit- en "
+    fix="Schakel de genoemde accounts uit en verwijder ze na de bewaartermijn; koppel uit- en "
     "instroom aan het leerlingvolgsysteem en de personeelsadministratie.",
-    evaluate_stale_accounts,
+    evaluate=evaluate_stale_accounts,
     licence="Microsoft Entra ID P1",
 )
 STALE_GUESTS = _check(
-    "surface.stale_guests",
-    "Ongebruikte gastaccounts (90 dagen)",
-    Area.ATTACK_SURFACE,
-    Severity.LOW,
-    ("users", "userSignInActivity"),
-    (5, 4),
-    ("ID.02", "ID.05"),
-    "≤ 2% van de gastaccounts 90 dagen niet aangemeld",
-    (
+    id="surface.stale_guests",
+    title="Ongebruikte gastaccounts (90 dagen)",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.LOW,
+    datasets=("users", "userSignInActivity"),
+    bm=(5, 4),
+    norms=("ID.02", "ID.05"),
+    threshold="≤ 2% van de gastaccounts 90 dagen niet aangemeld",
+    sources=(
         src(
             "Microsoft: toegangsbeoordelingen voor gasten",
             "https://learn.microsoft.com/entra/id-governance/manage-guest-access-with-access-reviews",
         ),
     ),
-    "Gasten van afgeronde projecten houden toegang tot Teams en bestanden tot iemand ze opruimt.",
-    "Verwijder ongebruikte gasten (Entra > Users > filter Gebruikerstype = Gast) of richt een "
+    why="Gasten van afgeronde projecten houden toegang tot Teams en bestanden tot iemand ze "
+    "opruimt.",
+    fix="Verwijder ongebruikte gasten (Entra > Users > filter Gebruikerstype = Gast) of richt een "
     "periodieke toegangsbeoordeling in.",
-    evaluate_stale_guests,
+    evaluate=evaluate_stale_guests,
     licence="Microsoft Entra ID P1",
 )
 UNLICENSED = _check(
-    "surface.unlicensed_accounts",
-    "Actieve accounts zonder licentie",
-    Area.ATTACK_SURFACE,
-    Severity.LOW,
-    ("users", "roleAssignments", "roleGroupMembers"),
-    (5, 4),
-    ("ID.02",),
-    "≤ 2% van de actieve member-accounts zonder licentie (beheer- en noodaccounts uitgezonderd)",
-    (
+    id="surface.unlicensed_accounts",
+    title="Actieve accounts zonder licentie",
+    area=Area.ATTACK_SURFACE,
+    severity=Severity.LOW,
+    datasets=("users", "roleAssignments", "roleGroupMembers"),
+    bm=(5, 4),
+    norms=("ID.02",),
+    threshold="≤ 2% van de actieve member-accounts zonder licentie (beheer- en noodaccounts "
+    "uitgezonderd)",
+    sources=(
         src(
             "Microsoft: gebruikers beheren",
             "https://learn.microsoft.com/entra/fundamentals/how-to-manage-user-profile-info",
         ),
     ),
-    "Accounts zonder licentie zijn vaak gedeelde of vergeten accounts; die hebben geen eigenaar "
+    why="Accounts zonder licentie zijn vaak gedeelde of vergeten accounts; die hebben geen "
+    "eigenaar "
     "die merkt dat er iets mis is.",
-    "Controleer de lijst: uitschakelen wat niet nodig is, gedeelde postvakken omzetten naar "
+    fix="Controleer de lijst: uitschakelen wat niet nodig is, gedeelde postvakken omzetten naar "
     "'gedeeld postvak' (zonder aanmelden).",
-    evaluate_unlicensed,
+    evaluate=evaluate_unlicensed,
 )
 
 CHECKS = [
