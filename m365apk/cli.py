@@ -64,6 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--certificate-password-env", metavar="VAR")
     scan.add_argument("--graph-url", default=GRAPH_URL, help=argparse.SUPPRESS)
     scan.add_argument("--max-concurrency", type=int, default=4)
+    scan.add_argument(
+        "--dns-server",
+        metavar="IP[:POORT]",
+        help="DNS-server voor de SPF/DMARC/DKIM-records (standaard: die van het systeem)",
+    )
     scan.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-TENANT-DATUM)")
     _common(scan)
 
@@ -207,6 +212,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from m365apk.demo.dns import SimulatedDns
     from m365apk.demo.server import SimulatedGraph
     from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
     from m365apk.scanner.auth import LoopbackClientSecretCredential
@@ -225,14 +231,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )
     out = args.out or Path(f"apk-demo-{args.profile}")
-    with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim:
+    with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim, SimulatedDns(tenant) as dns:
         progress.say(f"Gesimuleerde tenant '{tenant.display_name}' op {sim.base_url}")
         credential = LoopbackClientSecretCredential(
             sim.token_url, tenant.client_id, tenant.client_secret
         )
         output = run_scan(
             credential,
-            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5),
+            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5, dns_server=dns.address),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -266,7 +272,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     progress.say(f"Scan van tenant {args.tenant_id} …")
     output = run_scan(
         credential,
-        GraphSettings(base_url=args.graph_url, max_concurrency=args.max_concurrency),
+        GraphSettings(
+            base_url=args.graph_url,
+            max_concurrency=args.max_concurrency,
+            dns_server=args.dns_server,
+        ),
         checks,
         tenant_id=args.tenant_id,
         out_dir=out,

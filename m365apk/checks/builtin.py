@@ -2,7 +2,16 @@
 
 from dataclasses import replace
 
-from m365apk.checks import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
+from m365apk.checks import (
+    admin_hygiene,
+    audit,
+    backup,
+    devices,
+    email,
+    mfa_enforcement,
+    password,
+    surface,
+)
 from m365apk.checks.admin_roles import GA_COUNT
 from m365apk.checks.base import Check
 from m365apk.checks.mfa import REGISTRATION
@@ -56,5 +65,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *backup.CHECKS,
         *surface.CHECKS,
         *devices.CHECKS,
+        *email.CHECKS,
     )
 )

@@ -825,3 +825,9 @@ def _b64id(rng: random.Random) -> str:
     """Graph's appRoleAssignment ids are base64-like strings, not GUIDs."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     return "".join(rng.choice(alphabet) for _ in range(43))
+
+
+def profile_dns(name: str) -> dict[str, dict[str, list[str]]]:
+    """The public DNS records of a profile's mail domains (its `dns` section), for the
+    simulated DNS server."""
+    return _profile_data(name).get("dns", {}) if name in available_profiles() else {}

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from m365apk import __version__
 from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
+from m365apk.scanner.dns import collect_mail_dns
 from m365apk.scanner.graph import GraphClient, endpoint
 from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 from m365apk.snapshot.licences import summarise
@@ -27,6 +28,11 @@ def needed_datasets(names: Iterable[str]) -> list[str]:
                 wanted.add(dep)
                 pending.append(dep)
     return sorted(wanted)
+
+
+def _deferred(spec: DatasetSpec) -> bool:
+    """Read after the datasets it depends on: fan-outs and the DNS lookups of the domains."""
+    return spec.fan_out or spec.source == "dns"
 
 
 def _skipped(spec: DatasetSpec, why: str) -> Dataset:
@@ -79,7 +85,13 @@ async def collect(
 
     async def read(name: str) -> None:
         spec = DATASETS[name]
-        if spec.fan_out:
+        if spec.source == "dns":
+            result = await collect_mail_dns(
+                done["domains"],
+                dns_server=client.settings.dns_server,
+                graph_base_url=client.settings.base_url,
+            )
+        elif spec.fan_out:
             assert spec.keys is not None
             keys = spec.keys(done)
             result = (
@@ -96,7 +108,7 @@ async def collect(
     # depend on is in.
     await asyncio.gather(*(read(n) for n in BASE_DATASETS))
     licences = summarise(done["subscribedSkus"].data if done["subscribedSkus"].ok else None)
-    plain = [n for n in names if not DATASETS[n].fan_out and n not in done]
+    plain = [n for n in names if not _deferred(DATASETS[n]) and n not in done]
     for name in plain:
         missing = _missing_licence(DATASETS[name], licences)
         if missing:
@@ -104,7 +116,7 @@ async def collect(
             if progress:
                 progress(name, done[name])
     await asyncio.gather(*(read(n) for n in plain if n not in done))
-    remaining = [n for n in names if DATASETS[n].fan_out]
+    remaining = [n for n in names if _deferred(DATASETS[n])]
     while remaining:
         ready = [n for n in remaining if all(d in done for d in DATASETS[n].depends_on)]
         await asyncio.gather(*(read(n) for n in ready))

@@ -56,6 +56,8 @@ class DatasetSpec:
     depends_on: tuple[str, ...] = ()
     keys: Callable[[Mapping[str, Dataset]], list[str] | str] | None = None
     key_builder: Callable[[Any, str], Any] | None = None
+    # "graph" (read through the client) or "dns" (public DNS records, no Graph permission).
+    source: str = "graph"
 
     @property
     def fan_out(self) -> bool:
@@ -461,11 +463,31 @@ DATASETS: dict[str, DatasetSpec] = {
 }
 
 # Read on every scan: tenant identity and licences shape every report.
+
+
+def _not_graph(_: Any) -> Any:
+    raise TypeError("this dataset is not read through Microsoft Graph")
+
+
+DATASETS["mailDomainDns"] = DatasetSpec(
+    name="mailDomainDns",
+    path="DNS: MX, TXT (SPF), _dmarc, selector1/2._domainkey, _mta-sts",
+    builder=_not_graph,
+    permission="",  # public DNS records: no Graph permission
+    item=dict,
+    collection=False,
+    depends_on=("domains",),
+    source="dns",
+    description="e-mail domain protection records of the verified mail domains (public DNS)",
+)
+
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
-    return sorted({p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires)})
+    return sorted(
+        {p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires) if p}
+    )
 
 
 def check_dataset_names(checks: Iterable[Any]) -> None:

@@ -57,6 +57,9 @@ class GraphSettings:
     backoff_seconds: float = 2.0  # first wait when Graph sends no Retry-After; doubles
     backoff_max_seconds: float = 60.0
     jitter_seconds: float = 1.0
+    # DNS server (IP[:port]) for the e-mail domain records; None: the system resolver, which is
+    # only asked when scanning the real Graph (a simulated tenant's domains are not public).
+    dns_server: str | None = None
 
 
 class _Backoff(RetryHandler):
