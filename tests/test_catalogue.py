@@ -295,6 +295,13 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "email.dmarc": ("good", "weak"),
     "email.dkim": ("good", "weak"),
     "email.mta_sts": ("good", "weak"),
+    "directory.tenant_creation": ("good", "weak"),
+    "directory.bitlocker_keys_owner": ("good", "weak"),
+    "surface.sharepoint_legacy_auth": ("good", "weak"),
+    "apps.risky_app_consent": (
+        "good",
+        ("good", update("authorizationPolicy", allowUserConsentForRiskyApps=True)),
+    ),
 }
 
 

@@ -7,6 +7,7 @@ from m365apk.checks import (
     audit,
     backup,
     devices,
+    directory,
     email,
     mfa_enforcement,
     password,
@@ -66,5 +67,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *surface.CHECKS,
         *devices.CHECKS,
         *email.CHECKS,
+        *directory.CHECKS,
     )
 )
