@@ -183,6 +183,23 @@ def only_break_glass_standing(s: Snapshot) -> None:
     ]
 
 
+def pim_rule(role: str, rule_id: str, **changes: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        for assignment in data(s, "roleManagementPolicyAssignments"):
+            if assignment["roleDefinitionId"] == role:
+                for rule in assignment["policy"]["rules"]:
+                    if rule["id"] == rule_id:
+                        rule.update(changes)
+
+    return edit
+
+
+def direct_ga_assignment(s: Snapshot) -> None:
+    data(s, "roleAssignmentSchedules")[0].update(
+        startDateTime=None, roleDefinitionId="62e90394-69f5-4237-9190-012177145e10"
+    )
+
+
 def verify_publishers(s: Snapshot) -> None:
     for sp in data(s, "servicePrincipals"):
         sp["verifiedPublisher"] = {"displayName": "x", "verifiedPublisherId": "123"}
@@ -298,6 +315,29 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "directory.tenant_creation": ("good", "weak"),
     "directory.bitlocker_keys_owner": ("good", "weak"),
     "surface.sharepoint_legacy_auth": ("good", "weak"),
+    "admin.pim_outside_assignments": ("good", ("good", direct_ga_assignment)),
+    "admin.pim_ga_approval": (
+        "good",
+        (
+            "good",
+            pim_rule(
+                "62e90394-69f5-4237-9190-012177145e10",
+                "Approval_EndUser_Assignment",
+                setting={"isApprovalRequired": False},
+            ),
+        ),
+    ),
+    "admin.pim_alerts": (
+        "good",
+        (
+            "good",
+            pim_rule(
+                "fe930be7-5e62-47db-91af-98c3a49a38b1",
+                "Notification_Admin_Admin_Assignment",
+                notificationRecipients=[],
+            ),
+        ),
+    ),
     "apps.risky_app_consent": (
         "good",
         ("good", update("authorizationPolicy", allowUserConsentForRiskyApps=True)),

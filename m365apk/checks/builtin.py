@@ -11,6 +11,7 @@ from m365apk.checks import (
     email,
     mfa_enforcement,
     password,
+    pim,
     surface,
 )
 from m365apk.checks.admin_roles import GA_COUNT
@@ -68,5 +69,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *devices.CHECKS,
         *email.CHECKS,
         *directory.CHECKS,
+        *pim.CHECKS,
     )
 )

@@ -127,6 +127,11 @@ STATIC_COLLECTIONS = {
     "/solutions/backupRestore/protectionPolicies": ("BackupRestore-Configuration.Read.All",),
     "/solutions/backupRestore/serviceApps": ("BackupRestore-Control.Read.All",),
     "/identity/conditionalAccess/namedLocations": ("Policy.Read.All",),
+    "/policies/roleManagementPolicyAssignments": (
+        "RoleManagementPolicy.Read.Directory",
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+    ),
 }
 STATIC_OBJECTS = {
     "/policies/authorizationPolicy": ("Policy.Read.All",),
@@ -144,6 +149,7 @@ STATIC_NEEDS = {
     "/roleManagement/directory/roleAssignmentScheduleInstances": "p2",
     "/deviceManagement/deviceCompliancePolicies": "intune",
     "/deviceManagement/deviceConfigurations": "intune",
+    "/policies/roleManagementPolicyAssignments": "p2",
 }
 
 
@@ -545,6 +551,7 @@ class _Api:
             "userDisplayName",
         },
         "role_assignments": {"roleDefinitionId", "principalId", "directoryScopeId"},
+        "policies/roleManagementPolicyAssignments": {"scopeId", "scopeType", "roleDefinitionId"},
         "role_definitions": {"displayName", "templateId", "isBuiltIn"},
         "group_members": set(),
         "groups": {"isAssignableToRole", "displayName"},

@@ -465,6 +465,22 @@ DATASETS: dict[str, DatasetSpec] = {
 # Read on every scan: tenant identity and licences shape every report.
 
 
+# PIM settings per directory role (approval, notifications), with the policy and its rules in one
+# call, as Microsoft documents it ("List roleManagementPolicyAssignments", $expand=policy(...)).
+DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
+    name="roleManagementPolicyAssignments",
+    path="/policies/roleManagementPolicyAssignments",
+    builder=lambda c: c.policies.role_management_policy_assignments,
+    permission="RoleManagementPolicy.Read.Directory",
+    item=gm.Whole,
+    filter="scopeId eq '/' and scopeType eq 'DirectoryRole'",
+    expand=("policy($expand=rules)",),
+    licence=ENTRA_P2,
+    gate="p2",
+    description="PIM role settings: activation approval and notification rules per role",
+)
+
+
 def _not_graph(_: Any) -> Any:
     raise TypeError("this dataset is not read through Microsoft Graph")
 
