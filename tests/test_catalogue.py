@@ -338,6 +338,8 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
             ),
         ),
     ),
+    "apps.credential_policy": ("good", "weak"),
+    "apps.long_lived_credentials": ("good", "weak"),
     "apps.risky_app_consent": (
         "good",
         ("good", update("authorizationPolicy", allowUserConsentForRiskyApps=True)),

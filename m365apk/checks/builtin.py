@@ -4,6 +4,7 @@ from dataclasses import replace
 
 from m365apk.checks import (
     admin_hygiene,
+    app_credentials,
     audit,
     backup,
     devices,
@@ -70,5 +71,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *email.CHECKS,
         *directory.CHECKS,
         *pim.CHECKS,
+        *app_credentials.CHECKS,
     )
 )

@@ -127,6 +127,7 @@ STATIC_COLLECTIONS = {
     "/solutions/backupRestore/protectionPolicies": ("BackupRestore-Configuration.Read.All",),
     "/solutions/backupRestore/serviceApps": ("BackupRestore-Control.Read.All",),
     "/identity/conditionalAccess/namedLocations": ("Policy.Read.All",),
+    "/applications": ("Application.Read.All", "Directory.Read.All"),
     "/policies/roleManagementPolicyAssignments": (
         "RoleManagementPolicy.Read.Directory",
         "RoleManagement.Read.Directory",
@@ -142,6 +143,7 @@ STATIC_OBJECTS = {
     "/policies/adminConsentRequestPolicy": ("Policy.Read.All",),
     "/solutions/backupRestore": ("BackupRestore-Control.Read.All",),
     "/admin/sharepoint/settings": ("SharePointTenantSettings.Read.All",),
+    "/policies/defaultAppManagementPolicy": ("Policy.Read.All",),
 }
 STATIC_NEEDS = {
     "/identityProtection/riskyUsers": "p2",

@@ -481,6 +481,36 @@ DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
 )
 
 
+# The tenant-wide rules for app credentials (secrets, certificates) and the school's own app
+# registrations with their credentials (never the secret itself: Graph only returns a hint).
+DATASETS["appManagementPolicy"] = DatasetSpec(
+    name="appManagementPolicy",
+    path="/policies/defaultAppManagementPolicy",
+    builder=lambda c: c.policies.default_app_management_policy,
+    permission="Policy.Read.All",
+    item=gm.Whole,
+    collection=False,
+    description="tenant-wide restrictions on app secrets and certificates",
+)
+DATASETS["applications"] = DatasetSpec(
+    name="applications",
+    path="/applications",
+    builder=lambda c: c.applications,
+    permission="Application.Read.All",
+    item=gm.Application,
+    select=(
+        "id",
+        "appId",
+        "displayName",
+        "createdDateTime",
+        "passwordCredentials",
+        "keyCredentials",
+    ),
+    top=DIRECTORY_PAGE,
+    description="the school's own app registrations with their secrets' and certificates' dates",
+)
+
+
 def _not_graph(_: Any) -> Any:
     raise TypeError("this dataset is not read through Microsoft Graph")
 

@@ -281,6 +281,28 @@ class RiskyUser(TypedDict):
     riskLastUpdatedDateTime: NotRequired[str | None]
 
 
+@with_config(ConfigDict(extra="ignore"))
+class CredentialDates(TypedDict):
+    """A secret's or certificate's dates and name. The `hint` (the secret's first characters),
+    `secretText` and the public `key` are dropped: they never reach the snapshot."""
+
+    keyId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    type: NotRequired[str | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class Application(TypedDict):
+    id: str
+    appId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    createdDateTime: NotRequired[str | None]
+    passwordCredentials: list[CredentialDates]
+    keyCredentials: list[CredentialDates]
+
+
 def page_adapter(item: type) -> TypeAdapter[Any]:
     """A validator for one OData collection page whose `value` holds `item` objects."""
 
