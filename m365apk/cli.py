@@ -308,6 +308,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
+    from m365apk.mappings.scuba import scuba_aad
+
+    scuba = scuba_aad()
     rows = [
         {
             "id": c.id,
@@ -319,6 +322,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "datasets": list(c.all_datasets),
             "basismaatregelen": list(c.basismaatregelen),
             "norms": list(c.norms),
+            "scuba": scuba.for_check(c.id),
         }
         for c in all_checks()
     ]
