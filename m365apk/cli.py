@@ -29,7 +29,7 @@ from m365apk.runs.scan import (
     run_scan,
 )
 from m365apk.scanner.auth import CredentialSpec
-from m365apk.scanner.datasets import check_dataset_names, permissions_for
+from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.settings import load_settings
@@ -133,11 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("--json", action="store_true")
     perms = sub.add_parser("permissions", help="toon de benodigde Graph-toepassingsmachtigingen")
     perms.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
+    perms.add_argument("--why", action="store_true", help="met per machtiging waarvoor ze dient")
     return parser
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checks", help="alleen deze check-id's (kommagescheiden)")
+    p.add_argument(
+        "--audit-probe",
+        action="store_true",
+        help="meet of het Microsoft 365-auditlog registreert; maakt daarvoor een zoekopdracht "
+        "aan in de tenant (AuditLogsQuery.Read.All)",
+    )
     p.add_argument("--quiet", action="store_true", help="geen voortgang tonen")
     p.add_argument(
         "--mappings",
@@ -193,9 +200,13 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
     )
 
 
-def _checks(arg: str | None) -> list[Check]:
+def _checks(arg: str | None, audit_probe: bool = True) -> list[Check]:
+    """The checks to run. A check that changes something in the tenant to measure runs only when
+    asked for (`--audit-probe`); permissions and setup list everything that can run."""
     ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
-    checks = select_checks(all_checks(), ids)
+    wanted = {"audit-probe"} if audit_probe else set()
+    available = [c for c in all_checks() if c.opt_in is None or c.opt_in in wanted]
+    checks = select_checks(available, ids)
     check_dataset_names(checks)
     return checks
 
@@ -223,7 +234,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.users is not None and args.users < 1:
         raise ConfigError("--users moet minstens 1 zijn")
-    checks = _checks(args.checks)
+    checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
     tenant = load_profile(args.profile, users=args.users)
@@ -238,7 +249,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         output = run_scan(
             credential,
-            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5, dns_server=dns.address),
+            GraphSettings(
+                base_url=sim.base_url,
+                backoff_seconds=0.5,
+                dns_server=dns.address,
+                audit_probe_poll_seconds=0.2,
+            ),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -257,7 +273,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tenant-id is geen GUID: {args.tenant_id!r}")
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
-    checks = _checks(args.checks)
+    checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     credential = CredentialSpec(
         tenant_id=args.tenant_id,
@@ -302,7 +318,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.snapshot} is geen geldige m365apk-snapshot ({first})") from None
     if args.tenant_config:
         snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})
-    output = report_from_snapshot(snapshot, _checks(args.checks), args.out, _report_options(args))
+    output = report_from_snapshot(
+        snapshot, _checks(args.checks, args.audit_probe), args.out, _report_options(args)
+    )
     _announce(output, ProgressDisplay(quiet=args.quiet))
     return 0
 
@@ -340,7 +358,8 @@ def cmd_permissions(args: argparse.Namespace) -> int:
 
     names = needed_datasets({d for c in _checks(args.checks) for d in c.all_datasets})
     for permission in permissions_for(names):
-        print(permission)
+        why = PERMISSION_PURPOSE.get(permission, "") if args.why else ""
+        print(f"{permission:<40} {why}".rstrip())
     return 0
 
 
@@ -375,7 +394,7 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
     history_path = getattr(args, "history", None) or config.history_path
     results = scan_all(
         config,
-        _checks(args.checks),
+        _checks(args.checks, args.audit_probe),
         run_id=run_id,
         fresh=getattr(args, "fresh", False),
         peers=getattr(args, "peers", False),

@@ -338,6 +338,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
             ),
         ),
     ),
+    "audit.unified_audit_log": ("good", "weak"),
     "apps.credential_policy": ("good", "weak"),
     "apps.long_lived_credentials": ("good", "weak"),
     "apps.risky_app_consent": (

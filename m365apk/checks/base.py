@@ -108,6 +108,10 @@ class Check:
     # Advice for tenants without Entra ID P1 (A1 schools), where `fix` needs a licence they
     # lack: e.g. security defaults instead of conditional access.
     fix_free: str | None = None
+    # A check that changes something in the tenant to measure (e.g. creates an audit log query)
+    # runs only when the user asks for it by this name (`--audit-probe`); otherwise it is left
+    # out of the scan altogether.
+    opt_in: str | None = None
 
     @property
     def all_datasets(self) -> tuple[str, ...]:

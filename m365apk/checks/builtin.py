@@ -6,6 +6,7 @@ from m365apk.checks import (
     admin_hygiene,
     app_credentials,
     audit,
+    audit_probe,
     backup,
     devices,
     directory,
@@ -72,5 +73,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *directory.CHECKS,
         *pim.CHECKS,
         *app_credentials.CHECKS,
+        *audit_probe.CHECKS,
     )
 )

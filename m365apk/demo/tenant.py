@@ -831,3 +831,10 @@ def profile_dns(name: str) -> dict[str, dict[str, list[str]]]:
     """The public DNS records of a profile's mail domains (its `dns` section), for the
     simulated DNS server."""
     return _profile_data(name).get("dns", {}) if name in available_profiles() else {}
+
+
+def profile_audit_records(name: str) -> int:
+    """Records per week in the profile's Microsoft 365 audit log (0: the log is switched off)."""
+    if name not in available_profiles():
+        return 1000
+    return int(_profile_data(name).get("unified_audit_log", {}).get("records_per_week", 1000))

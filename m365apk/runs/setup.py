@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from m365apk.runs.tenants import TenantsFile
+from m365apk.scanner.datasets import PERMISSION_PURPOSE
 from m365apk.scanner.graph import GRAPH_SCOPE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -31,7 +32,7 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
         "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
         "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
         "",
-        *(f"     {p}" for p in permissions),
+        *(f"     {p:<40} {PERMISSION_PURPOSE.get(p, '')}".rstrip() for p in permissions),
         "",
         "   Toevoegen op naam met de Azure CLI (de id's komen uit Microsoft Graph zelf):",
         "",

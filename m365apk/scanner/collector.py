@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
+from m365apk.scanner.audit_probe import probe_unified_audit_log
 from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
 from m365apk.scanner.dns import collect_mail_dns
 from m365apk.scanner.graph import GraphClient, endpoint
@@ -31,8 +32,8 @@ def needed_datasets(names: Iterable[str]) -> list[str]:
 
 
 def _deferred(spec: DatasetSpec) -> bool:
-    """Read after the datasets it depends on: fan-outs and the DNS lookups of the domains."""
-    return spec.fan_out or spec.source == "dns"
+    """Read after the plain datasets: fan-outs, the DNS lookups and the audit log probe."""
+    return spec.fan_out or spec.source != "graph"
 
 
 def _skipped(spec: DatasetSpec, why: str) -> Dataset:
@@ -91,6 +92,8 @@ async def collect(
                 dns_server=client.settings.dns_server,
                 graph_base_url=client.settings.base_url,
             )
+        elif spec.source == "audit_probe":  # only needed, so only run, when its check is chosen
+            result = await probe_unified_audit_log(client, collected_at)
         elif spec.fan_out:
             assert spec.keys is not None
             keys = spec.keys(done)

@@ -511,6 +511,20 @@ DATASETS["applications"] = DatasetSpec(
 )
 
 
+# Opt-in (--audit-probe): an audit log query shows whether the unified audit log records.
+DATASETS["unifiedAuditLogProbe"] = DatasetSpec(
+    name="unifiedAuditLogProbe",
+    path="/security/auditLog/queries",
+    builder=lambda c: c.security.audit_log.queries,
+    permission="AuditLogsQuery.Read.All",
+    item=dict,
+    collection=False,
+    source="audit_probe",
+    description="opt-in: whether the Microsoft 365 unified audit log has records (creates a "
+    "query object in the tenant)",
+)
+
+
 def _not_graph(_: Any) -> Any:
     raise TypeError("this dataset is not read through Microsoft Graph")
 
@@ -534,6 +548,39 @@ def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
     return sorted(
         {p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires) if p}
     )
+
+
+# Why m365apk asks each permission, for `m365apk permissions --why` and `setup` (Dutch: the IT
+# provider shows it to the school). Every permission the catalogue can ask must be here (tested).
+PERMISSION_PURPOSE = {
+    "Application.Read.All": "bedrijfsapplicaties, app-registraties en hun machtigingen en "
+    "geheimen (alleen datums)",
+    "AuditLog.Read.All": "MFA-registratierapport, aanmeld- en auditlogboeken, laatste aanmelding",
+    "AuditLogsQuery.Read.All": "optioneel (--audit-probe): of het Microsoft 365-auditlog "
+    "registreert; maakt een zoekopdracht aan",
+    "BackupRestore-Configuration.Read.All": "beschermingsbeleid van Microsoft 365 Backup",
+    "BackupRestore-Control.Read.All": "status van Microsoft 365 Backup",
+    "DelegatedPermissionGrant.Read.All": "door gebruikers en beheerders gegeven app-toestemmingen",
+    "DeviceManagementConfiguration.Read.All": "Intune-nalevingsbeleid en updateringen",
+    "DeviceManagementManagedDevices.Read.All": "Intune-apparaten: versie, versleuteling, naleving",
+    "Directory.Read.All": "directory-instellingen (wachtwoordregels); Graph kent geen smallere",
+    "Domain.Read.All": "domeinen, het verlopen van wachtwoorden, welke domeinen mail ontvangen",
+    "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "
+    "toegang",
+    "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
+    "Organization.Read.All": "tenantnaam, licenties",
+    "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "
+    "regels voor app-geheimen",
+    "Policy.Read.AuthenticationMethod": "beleid voor verificatiemethoden (SMS, spraak, FIDO2)",
+    "RoleAssignmentSchedule.Read.Directory": "actieve roltoewijzingen met einddatum (PIM, P2)",
+    "RoleEligibilitySchedule.Read.Directory": "in aanmerking komende rollen (PIM, P2)",
+    "RoleManagement.Read.Directory": "roltoewijzingen",
+    "RoleManagementPolicy.Read.Directory": "PIM-rolinstellingen: goedkeuring en meldingen (P2)",
+    "SecurityEvents.Read.All": "Microsoft Secure Score",
+    "SharePointTenantSettings.Read.All": "delen en verouderde verificatie in SharePoint/OneDrive",
+    "User.Read.All": "accounts",
+    "UserAuthenticationMethod.Read.All": "MFA-methoden per gebruiker (tenants zonder Entra ID P1)",
+}
 
 
 def check_dataset_names(checks: Iterable[Any]) -> None:

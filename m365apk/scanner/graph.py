@@ -60,6 +60,9 @@ class GraphSettings:
     # DNS server (IP[:port]) for the e-mail domain records; None: the system resolver, which is
     # only asked when scanning the real Graph (a simulated tenant's domains are not public).
     dns_server: str | None = None
+    # The opt-in audit log probe (only when its check is selected): polling bounds, in seconds.
+    audit_probe_poll_seconds: float = 10.0
+    audit_probe_wait_seconds: float = 300.0
 
 
 class _Backoff(RetryHandler):
