@@ -515,6 +515,28 @@ class Engine:
         self.approved_ids = approved(snapshot)
         self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
         self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
+        for policy in self.policies:
+            self._approve_apps(policy)
+
+    def _approve_apps(self, p: Policy) -> None:
+        """Approved application exclusions are no gap: drop them from the policy's region."""
+        kept, apps = [], FULL
+        for n in p.narrowings:
+            if n.dim == "apps" and n.cover.cofinite:
+                left = n.cover.items - set(self.approved_apps)
+                if not left:
+                    continue
+                n = Narrowing(
+                    "apps", Cover(True, left), f"{p.name} sluit {_join(sorted(left), _app)} uit"
+                )
+            if n.dim == "apps":
+                apps = apps & n.cover
+            kept.append(n)
+        p.narrowings = kept
+        if apps == FULL:
+            p.dims.pop("apps", None)
+        else:
+            p.dims["apps"] = apps
 
     def _valid(self) -> list[Any]:
         today = self.snapshot.collected_at.date()
@@ -645,6 +667,8 @@ class Engine:
             return Verdict(APPROVED, by=[p.name for p in approved_by])
         if maybe and covers(regions + [p.dims for p in maybe], need):
             return Verdict(UNKNOWN, gaps=unknown)
+        # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
+        sure = [p for p in sure if want == LEGACY or p.control == MFA]
         gaps = [n.text for p in sure for n in self._open(p, need)]
         if sure:
             return Verdict(PARTIAL, gaps=excluded + gaps + unknown, by=[p.name for p in sure])
@@ -697,6 +721,8 @@ class Engine:
         if covers(regions, need):
             by = [p.name for p, r, _ in applying if _covers_alone(r, need)]
             return Verdict(COVERED, by=by or [p.name for p, _, _ in applying]), []
+        # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
+        applying = [a for a in applying if want == LEGACY or a[0].control == MFA]
         if not applying:
             return Verdict(NONE), []
         gaps = []
