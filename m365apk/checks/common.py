@@ -9,7 +9,7 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
-from m365apk.snapshot import Snapshot
+from m365apk.snapshot import DatasetStatus, Snapshot
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
@@ -248,8 +248,10 @@ def unread_eligibility(snapshot: Snapshot) -> str | None:
                 "beheerdersrol zijn geen gelezen gebruiker of groep (groepsleden niet gelezen)."
             )
         return None
-    if ds.status.value == "not_licensed" or snapshot.licences.entra_plan in ("free", "p1"):
+    if ds.status is DatasetStatus.NOT_LICENSED or snapshot.licences.entra_plan in ("free", "p1"):
         return None
+    if ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
+        return None  # not asked (an older snapshot) and no sign of P2
     return (
         "In aanmerking komende (PIM-)roltoewijzingen konden niet worden gelezen "
         f"({ds.endpoint or 'roleEligibilityScheduleInstances'}: {ds.status.value}); "
