@@ -4,7 +4,6 @@ snapshot is Graph-shaped (field names as Graph returns them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 
 from m365apk.checks.base import Status
 from m365apk.checks.builtin import BUILTIN_CHECKS
+from m365apk.checks.common import ADMIN_MFA_ROLES
 from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.settings import TenantSettings
 
@@ -300,6 +300,15 @@ def test_situation_05_role_list_policy_does_not_cover_holders_of_other_roles() -
     snap = tenant(
         policy(users={"includeUsers": [], "includeRoles": [GA]}),
         admins=(("adm1", GA), ("adm2", GA), ("adm3", USER_ADMIN)),
+    )
+    assert status(ADMINS, snap) is Status.FAIL
+
+
+def test_situation_05_policy_on_the_fourteen_admin_roles_misses_a_hybrid_identity_admin() -> None:
+    hybrid = "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2"  # privileged, not in Maester's 14
+    snap = tenant(
+        policy(users={"includeUsers": [], "includeRoles": sorted(ADMIN_MFA_ROLES)}),
+        admins=(("adm1", GA), ("adm2", GA), ("adm3", hybrid)),
     )
     assert status(ADMINS, snap) is Status.FAIL
 
