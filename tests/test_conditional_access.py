@@ -5,6 +5,7 @@ snapshot is Graph-shaped (field names as Graph returns them)."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -545,3 +546,79 @@ def test_situation_11_malformed_entries_are_rejected_with_a_clear_error() -> Non
         TenantSettings.model_validate(
             {"approved_exclusions": [{"guests_or_external": "vrienden", "reason": "x"}]}
         )
+
+
+def test_situation_05_nested_group_in_an_included_group_is_expanded() -> None:
+    snap = tenant(
+        policy(users={"includeUsers": [], "includeGroups": ["outer"]}),
+        members={"outer": ["inner"], "inner": ["adm1", "adm2"]},
+    )
+    assert status(ADMINS, snap) is Status.PASS
+
+
+# --- acceptance 3: only the engine reads conditional-access policy fields -----------------------
+
+CA_FIELDS = {
+    "grantControls",
+    "builtInControls",
+    "authenticationStrength",
+    "sessionControls",
+    "includeUsers",
+    "excludeUsers",
+    "includeGroups",
+    "excludeGroups",
+    "includeRoles",
+    "excludeRoles",
+    "includeGuestsOrExternalUsers",
+    "excludeGuestsOrExternalUsers",
+    "includeApplications",
+    "excludeApplications",
+    "clientAppTypes",
+    "includePlatforms",
+    "includeLocations",
+    "excludeLocations",
+    "userRiskLevels",
+    "signInRiskLevels",
+    "authenticationFlows",
+    "deviceFilter",
+}
+
+
+def _strings(path: Path) -> list[tuple[str, bool]]:
+    """Every string constant in a module (docstrings left out), and whether it sits directly
+    in a tuple (how checks declare their datasets)."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    in_tuple = {id(e) for node in ast.walk(tree) if isinstance(node, ast.Tuple) for e in node.elts}
+    return [
+        (node.value, id(node) in in_tuple)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+def test_acceptance_3_only_the_engine_reads_conditional_access_fields() -> None:
+    import m365apk.checks
+
+    package = Path(m365apk.checks.__file__).parent
+    engine = package / "conditional_access.py"
+    assert CA_FIELDS & {s for s, _ in _strings(engine)}  # the test can see what it looks for
+    for module in sorted(package.glob("*.py")):
+        if module == engine:
+            continue
+        for value, in_tuple in _strings(module):
+            assert value not in CA_FIELDS, f"{module.name} reads CA field {value!r}"
+            if "conditionalAccess" in value:
+                # Only as a dataset name in a declaration tuple (datasets=, optional=, ...).
+                assert in_tuple, f"{module.name} reads {value!r} outside a dataset declaration"

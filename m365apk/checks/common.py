@@ -140,6 +140,15 @@ def group_members(snapshot: Snapshot) -> dict[str, set[str]]:
         if ds.ok and isinstance(ds.data, dict):
             for gid, members in ds.data.items():
                 out.setdefault(gid, set()).update(m["id"] for m in members)
+    # Nested groups: a member that is itself a read group brings its members (transitively).
+    changed = True
+    while changed:
+        changed = False
+        for members in out.values():
+            extra = set().union(*(out[m] for m in members & out.keys())) - members
+            if extra:
+                members |= extra
+                changed = True
     return out
 
 
