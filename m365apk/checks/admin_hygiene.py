@@ -11,6 +11,8 @@ from m365apk.checks.common import (
     PRIVILEGED_ROLES,
     SCUBA_AAD,
     break_glass,
+    break_glass_groups,
+    group_members,
     make,
     obj,
     privileged_holders,
@@ -249,6 +251,10 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         "cloud-only en ingeschakeld"
     )
     good, bad = [], []
+    read = group_members(snapshot)
+    for gid in break_glass_groups(snapshot):
+        if gid not in read:
+            bad.append(obj({"id": gid, "displayName": f"groep {gid}"}, "leden niet gelezen"))
     for uid, reason in configured.items():
         user = directory.get(uid)
         if user is None:
@@ -435,6 +441,7 @@ BREAK_GLASS = _check(
     title="Noodaccounts (break-glass) aanwezig en bruikbaar",
     severity=Severity.MEDIUM,
     datasets=ROLES + ("users",),
+    optional=("conditionalAccessGroupMembers",),  # members of a break_glass group
     threshold="Twee vastgelegde noodaccounts: Global Administrator, cloud-only, aan",
     sources=(
         src(

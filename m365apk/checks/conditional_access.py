@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from m365apk.checks.base import _problem
@@ -38,7 +37,6 @@ from m365apk.checks.common import (
     PRIVILEGED_ROLES,
     approved,
     group_members,
-    resolve,
 )
 from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.settings import GUEST_TYPES
@@ -749,10 +747,3 @@ class Engine:
         if "guests" in kinds:
             parts.append("gast-/externe gebruikerstypen " + ", ".join(kinds["guests"]))
         return _join(parts)
-
-    @cached_property
-    def directory(self) -> dict[str, dict[str, Any]]:
-        return {u["id"]: u for u in self.snapshot.dataset("users").data or []}
-
-    def resolve(self, ref: str) -> str:
-        return resolve(self.snapshot, ref)

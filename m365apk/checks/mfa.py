@@ -16,6 +16,7 @@ from m365apk.checks.base import (
     Status,
 )
 from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.common import privileged_holders
 from m365apk.checks.populations import STAFF, STUDENT, classify_users, role_holders
 from m365apk.snapshot import Snapshot
 
@@ -106,7 +107,9 @@ def _percent(part: int, whole: int) -> float:
 
 def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     populations = classify_users(snapshot)
-    admins = {uid for uid in role_holders(snapshot) if uid in populations}
+    # Any active role, and privileged roles held through PIM eligibility: once per person.
+    held = set(role_holders(snapshot)) | set(privileged_holders(snapshot))
+    admins = {uid for uid in held if uid in populations}
     capable, source = mfa_capable_users(snapshot)
     methods = snapshot.dataset("userAuthenticationMethods")
     if not snapshot.dataset("userRegistrationDetails").ok:
@@ -184,7 +187,7 @@ REGISTRATION = Check(
     severity=Severity.CRITICAL,
     datasets=("users", "subscribedSkus", "roleAssignments", "roleGroupMembers"),
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
-    optional=("authenticationMethodsPolicy",),
+    optional=("authenticationMethodsPolicy", "roleEligibilitySchedules"),
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
     threshold=f"≥ {STAFF_PASS:g}% van actieve medewerkers en beheerders MFA-geschikt; "
