@@ -31,7 +31,7 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
         if GLOBAL_ADMIN in h.get("role_ids", ())
     }
     unresolved = unexpanded_role_groups(snapshot, GLOBAL_ADMIN)
-    unread_pim = unread_eligibility(snapshot)
+    unread_pim = unread_eligibility(snapshot, GLOBAL_ADMIN)
     service_principals = sorted(
         a["principalId"]
         for a in snapshot.dataset("roleAssignments").data

@@ -237,7 +237,7 @@ def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     return holders
 
 
-def unread_eligibility(snapshot: Snapshot) -> str | None:
+def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> str | None:
     """Why PIM-eligible role holders may be missing from `privileged_holders`, or None.
     Eligibility exists only with Entra ID P2: not_licensed (or a tenant known to lack P2) means
     there is none to miss."""
@@ -249,7 +249,9 @@ def unread_eligibility(snapshot: Snapshot) -> str | None:
         unresolved = {
             e["principalId"]
             for e in ds.data or []
-            if e["roleDefinitionId"] in PRIVILEGED_ROLES and e["principalId"] not in known
+            if e["roleDefinitionId"] in PRIVILEGED_ROLES
+            and (role is None or e["roleDefinitionId"] == role)
+            and e["principalId"] not in known
         }
         if unresolved:
             return (
