@@ -102,6 +102,9 @@ class Check:
     # Interchangeable sources: at least one must have been read (e.g. the registration report,
     # or per-user methods on tenants without Entra ID P1).
     alternatives: tuple[str, ...] = ()
+    # Read when the scan has them; the check itself says what their absence means (e.g. the
+    # conditional-access engine: security defaults decide before CA policies are needed).
+    optional: tuple[str, ...] = ()
     # Rough effort to fix, for ranking "Eerst doen": klein (one setting), middel, groot (a
     # project: devices, licences, working habits).
     effort: str = "middel"
@@ -115,7 +118,7 @@ class Check:
 
     @property
     def all_datasets(self) -> tuple[str, ...]:
-        return self.datasets + self.alternatives
+        return self.datasets + self.alternatives + self.optional
 
     def __post_init__(self) -> None:
         # Dataset names are checked against the collector's catalogue where checks meet the

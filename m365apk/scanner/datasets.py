@@ -98,6 +98,19 @@ def _users_needing_methods(done: Mapping[str, Dataset]) -> list[str] | str:
         for u in users.data
         if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
     )
+    # Guest accounts holding a directory role directly (an IT partner's guest with Global
+    # Administrator) are read too: an admin must never drop out of the MFA checks unread.
+    roles = done.get("roleAssignments")
+    if roles is not None and roles.ok:
+        ids = sorted(
+            set(ids)
+            | {
+                a["principalId"]
+                for a in roles.data or []
+                if (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.user"
+                and (a.get("principal") or {}).get("accountEnabled") is not False
+            }
+        )
     if len(ids) > PER_USER_METHODS_LIMIT:
         return (
             f"overgeslagen: {len(ids)} actieve accounts is meer dan {PER_USER_METHODS_LIMIT}, "
@@ -202,7 +215,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.users.by_user_id("{id}").authentication.methods,
             permission="UserAuthenticationMethod.Read.All",
             item=gm.AuthenticationMethod,
-            depends_on=("userRegistrationDetails", "users"),
+            depends_on=("userRegistrationDetails", "users", "roleAssignments"),
             keys=_users_needing_methods,
             key_builder=lambda c, key: c.users.by_user_id(key).authentication.methods,
             description="registered methods per user: the MFA fallback without Entra ID P1",
