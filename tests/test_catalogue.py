@@ -200,6 +200,63 @@ def direct_ga_assignment(s: Snapshot) -> None:
     )
 
 
+def ca_policy(s: Snapshot, prefix: str) -> dict[str, Any]:
+    return next(
+        p for p in data(s, "conditionalAccessPolicies") if p["displayName"].startswith(prefix)
+    )
+
+
+def drop_ca(prefix: str) -> Edit:
+    def edit(s: Snapshot) -> None:
+        s.datasets["conditionalAccessPolicies"].data = [
+            p
+            for p in data(s, "conditionalAccessPolicies")
+            if not p["displayName"].startswith(prefix)
+        ]
+
+    return edit
+
+
+def ca_grant(prefix: str, **grant: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        ca_policy(s, prefix)["grantControls"].update(grant)
+
+    return edit
+
+
+def ca_users(prefix: str, **users: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        ca_policy(s, prefix)["conditions"]["users"].update(users)
+
+    return edit
+
+
+def add_registration_policy(s: Snapshot) -> None:
+    policy = copy.deepcopy(ca_policy(s, "CA010"))
+    policy["displayName"] = "CA020 - Registreren alleen op school"
+    policy["conditions"]["authenticationFlows"] = None
+    policy["conditions"]["applications"].update(
+        includeApplications=[], includeUserActions=["urn:user:registersecurityinfo"]
+    )
+    policy["conditions"]["locations"] = {
+        "includeLocations": ["All"],
+        "excludeLocations": ["AllTrusted"],
+    }
+    data(s, "conditionalAccessPolicies").append(policy)
+
+
+PHR_STRENGTH = {
+    "id": "00000000-0000-0000-0000-000000000004",
+    "displayName": "Phishing-resistant MFA",
+    "allowedCombinations": ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"],
+}
+ALL_GUEST_TYPES = {
+    "guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest,b2bCollaborationMember,"
+    "b2bDirectConnectUser,otherExternalUser,serviceProvider",
+    "externalTenants": {"membershipKind": "all"},
+}
+
+
 def verify_publishers(s: Snapshot) -> None:
     for sp in data(s, "servicePrincipals"):
         sp["verifiedPublisher"] = {"displayName": "x", "verifiedPublisherId": "123"}
@@ -339,6 +396,24 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
         ),
     ),
     "audit.unified_audit_log": ("good", "weak"),
+    "ca.device_code_blocked": ("good", ("good", drop_ca("CA010"))),
+    "ca.high_user_risk_blocked": ("good", ("good", drop_ca("CA011"))),
+    "ca.high_signin_risk_blocked": ("good", ("good", drop_ca("CA012"))),
+    "ca.phishing_resistant_admins": ("good", ("good", drop_ca("CA013"))),
+    "ca.phishing_resistant_all": (
+        ("good", ca_grant("CA001", builtInControls=[], authenticationStrength=PHR_STRENGTH)),
+        ("good", drop_ca("CA013")),
+    ),
+    "ca.managed_device_staff": (
+        ("good", ca_grant("CA001", operator="AND", builtInControls=["mfa", "compliantDevice"])),
+        "good",
+    ),
+    "ca.secure_registration": (("good", add_registration_policy), "good"),
+    "ca.guests_mfa": (
+        "good",
+        ("good", ca_users("CA001", excludeGuestsOrExternalUsers=ALL_GUEST_TYPES)),
+    ),
+    "ca.break_glass_excluded": ("good", ("good", ca_users("CA010", excludeUsers=[]))),
     "apps.credential_policy": ("good", "weak"),
     "apps.long_lived_credentials": ("good", "weak"),
     "apps.risky_app_consent": (

@@ -8,6 +8,7 @@ from m365apk.checks import (
     audit,
     audit_probe,
     backup,
+    ca_baseline,
     devices,
     directory,
     email,
@@ -74,5 +75,6 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *pim.CHECKS,
         *app_credentials.CHECKS,
         *audit_probe.CHECKS,
+        *ca_baseline.CHECKS,
     )
 )

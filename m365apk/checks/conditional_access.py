@@ -90,6 +90,21 @@ GUEST_ACCOUNT_TYPES = frozenset({"internalGuest", "b2bCollaborationGuest"})
 
 MFA = "mfa"
 LEGACY = "legacy"
+# Further requirements (CISA SCuBA MS.AAD.2.1, 2.3, 3.1/3.6, 3.7, 3.9): what a grant must give
+# on every path through it, or which sign-ins a block must reach.
+PHISHING_RESISTANT = "phishing_resistant"
+MANAGED_DEVICE = "managed_device"
+DEVICE_CODE = "device_code"  # block the device code flow
+HIGH_USER_RISK = "high_user_risk"  # block users at high risk
+HIGH_SIGNIN_RISK = "high_signin_risk"  # block sign-ins at high risk
+BLOCK_WANTS = frozenset({LEGACY, DEVICE_CODE, HIGH_USER_RISK, HIGH_SIGNIN_RISK})
+# Security defaults require MFA and block legacy authentication; nothing else on this list.
+SECURITY_DEFAULTS_GIVE = frozenset({MFA, LEGACY})
+REGISTER_SECURITY_INFO = "urn:user:registersecurityinfo"
+# Microsoft's built-in "Phishing-resistant MFA" strength allows exactly these methods.
+PHISHING_RESISTANT_ALONE = frozenset(
+    {"windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"}
+)
 
 # Per-person and per-requirement outcomes.
 COVERED = "covered"
@@ -182,11 +197,18 @@ class Policy:
     include_guest_types: set[str]  # only when every external tenant is meant
     exclude_guest_types: set[str]
     user_exclusions: list[tuple[str, str, str]] = field(default_factory=list)  # token, kind, id
+    # What each path through the grant gives (OR: one set per control; AND: one set).
+    offers: tuple[frozenset[str], ...] = ()
+    user_actions: set[str] = field(default_factory=set)
 
     def satisfies(self, want: str) -> bool:
         if self.state != "enabled" or not self.signins:
             return False
-        return self.control == "block" or (want == MFA and self.control == MFA)
+        if self.control == "block" or (want == MFA and self.control == MFA):
+            return True
+        if want in BLOCK_WANTS or want == MFA:
+            return False
+        return bool(self.offers) and all(want in path for path in self.offers)
 
 
 @dataclass
@@ -225,6 +247,47 @@ def strength_is_mfa(strength: dict[str, Any]) -> bool:
         if len(parts) < 2 and not parts <= MULTIFACTOR_ALONE:
             return False
     return True
+
+
+def strength_is_phishing_resistant(strength: dict[str, Any]) -> bool:
+    """Every allowed combination is a phishing-resistant method (FIDO2, Windows Hello,
+    certificate); without the combinations, Microsoft's built-in strength's id decides."""
+    combos = _list(strength.get("allowedCombinations"))
+    if not combos:
+        return strength.get("id") == "00000000-0000-0000-0000-000000000004"
+    return all(
+        {p.strip() for p in c.split(",") if p.strip()} <= PHISHING_RESISTANT_ALONE for c in combos
+    )
+
+
+def _offers(grant: dict[str, Any] | None) -> tuple[frozenset[str], ...]:
+    """The capabilities each way through the grant gives; a control that gives none of them
+    (terms of use, a custom control, password change alone) is an empty path."""
+    if not grant:
+        return ()
+    paths: list[frozenset[str]] = []
+    for control in _list(grant.get("builtInControls")):
+        caps = {
+            "mfa": {MFA},
+            "compliantDevice": {MANAGED_DEVICE},
+            "domainJoinedDevice": {MANAGED_DEVICE},
+        }.get(control, set())
+        paths.append(frozenset(caps))
+    strength = grant.get("authenticationStrength") or None
+    if strength:
+        caps = {MFA} if strength_is_mfa(strength) else set()
+        if strength_is_phishing_resistant(strength):
+            caps.add(PHISHING_RESISTANT)
+        paths.append(frozenset(caps))
+    if grant.get("termsOfUse"):
+        paths.append(frozenset())
+    if grant.get("customAuthenticationFactors"):
+        paths.append(frozenset())
+    if not paths:
+        return ()
+    if str(grant.get("operator") or "OR").upper() == "AND":
+        return (frozenset().union(*paths),)
+    return tuple(paths)
 
 
 def _grant(name: str, grant: dict[str, Any] | None) -> tuple[str | None, str | None]:
@@ -369,7 +432,7 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
         methods = str(flows["transferMethods"])
         add(
             "flows",
-            Cover(False, frozenset({methods})),
+            Cover(False, frozenset(m.strip() for m in methods.split(",") if m.strip())),
             f"{name} geldt alleen voor verificatiestroom {methods}",
         )
 
@@ -437,6 +500,8 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
         exclude_roles=set(_list(users.get("excludeRoles"))),
         include_guest_types=guest_types("includeGuestsOrExternalUsers", True),
         exclude_guest_types=guest_types("excludeGuestsOrExternalUsers", False),
+        offers=_offers(raw.get("grantControls")),
+        user_actions=set(_list(apps.get("includeUserActions"))),
     )
     # The legacy special value in includeUsers/excludeUsers means every guest type.
     if "GuestsOrExternalUsers" in policy.include_users:
@@ -486,7 +551,23 @@ def covers(regions: list[dict[str, Cover]], required: dict[str, Cover]) -> bool:
 
 
 def required(want: str) -> dict[str, Cover]:
-    return {"clients": Cover(False, LEGACY_CLIENTS)} if want == LEGACY else {}
+    return {
+        LEGACY: {"clients": Cover(False, LEGACY_CLIENTS)},
+        DEVICE_CODE: {"flows": Cover(False, frozenset({"deviceCodeFlow"}))},
+        HIGH_USER_RISK: {"userRisk": Cover(False, frozenset({"high"}))},
+        HIGH_SIGNIN_RISK: {"signInRisk": Cover(False, frozenset({"high"}))},
+    }.get(want, {})
+
+
+def _names_in_partial(p: Policy, want: str) -> bool:
+    """Which policies a partial verdict may rest on. For MFA (and the other grant requirements)
+    a block policy fills gaps but is no such policy; for a targeted block (device code, risk)
+    only policies that target that condition; for legacy authentication every block policy."""
+    if want == LEGACY:
+        return True
+    if want in BLOCK_WANTS:
+        return any(dim in p.dims for dim in required(want))
+    return p.control != "block"
 
 
 @dataclass
@@ -638,7 +719,7 @@ class Engine:
         return ("unknown", "; ".join(unread_inc)) if unread_inc else ("out", None)
 
     def person(self, person: Person, want: str) -> Verdict:
-        if self.security_defaults:
+        if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
             return Verdict(COVERED, by=["beveiligingsstandaarden"])
         if person.id in self.approved_ids:
             return Verdict(APPROVED, by=[self.approved_ids[person.id]])
@@ -666,7 +747,7 @@ class Engine:
         if maybe and covers(regions + [p.dims for p in maybe], need):
             return Verdict(UNKNOWN, gaps=unknown)
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
-        sure = [p for p in sure if want == LEGACY or p.control == MFA]
+        sure = [p for p in sure if _names_in_partial(p, want)]
         gaps = [n.text for p in sure for n in self._open(p, need)]
         if sure:
             return Verdict(PARTIAL, gaps=excluded + gaps + unknown, by=[p.name for p in sure])
@@ -705,7 +786,7 @@ class Engine:
     def everyone(self, want: str) -> tuple[Verdict, list[tuple[Policy, str, str]]]:
         """Coverage of all users: the verdict and the unapproved exclusions (policy, kind, id)
         of the policies that apply, for evidence."""
-        if self.security_defaults:
+        if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
             return Verdict(COVERED, by=["beveiligingsstandaarden"]), []
         need = required(want)
         regions, applying, exclusions = [], [], []
@@ -720,7 +801,7 @@ class Engine:
             by = [p.name for p, r, _ in applying if _covers_alone(r, need)]
             return Verdict(COVERED, by=by or [p.name for p, _, _ in applying]), []
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
-        applying = [a for a in applying if want == LEGACY or a[0].control == MFA]
+        applying = [a for a in applying if _names_in_partial(a[0], want)]
         if not applying:
             return Verdict(NONE), []
         gaps = []
@@ -747,3 +828,48 @@ class Engine:
         if "guests" in kinds:
             parts.append("gast-/externe gebruikerstypen " + ", ".join(kinds["guests"]))
         return _join(parts)
+
+    # -- user actions and emergency accounts (CISA SCuBA MS.AAD.3.8, Maester MT.1005) ---------
+
+    @staticmethod
+    def protects_registration(p: Policy) -> bool:
+        """An enabled policy on the user action 'register security information' that asks a
+        managed device, or blocks registering outside trusted locations."""
+        if p.state != "enabled" or REGISTER_SECURITY_INFO not in p.user_actions:
+            return False
+        managed = bool(p.offers) and all(MANAGED_DEVICE in path for path in p.offers)
+        where = p.dims.get("locations")
+        outside_trusted = where is not None and where.cofinite and "AllTrusted" in where.items
+        return managed or (p.control == "block" and outside_trusted)
+
+    def registration(self, person: Person) -> Verdict:
+        """Can this person register MFA methods only from a managed device (or a trusted
+        location)?"""
+        if person.id in self.approved_ids:
+            return Verdict(APPROVED, by=[self.approved_ids[person.id]])
+        gaps, maybe = [], []
+        for p in self.policies:
+            if not self.protects_registration(p):
+                continue
+            state, why = self.scope(p, person)
+            if state in ("in", "approved"):
+                return Verdict(COVERED if state == "in" else APPROVED, by=[p.name])
+            if state == "unknown":
+                maybe.append(why or "")
+            elif state == "excluded":
+                gaps.append(why or "")
+        return Verdict(UNKNOWN, gaps=maybe) if maybe else Verdict(NONE, gaps=gaps)
+
+    def lockout_risks(self, person: Person) -> tuple[list[str], list[str]]:
+        """(policies that apply to this emergency account, reasons a policy could not be
+        judged): an emergency account must be excluded from every enabled policy."""
+        applies, unknown = [], []
+        for p in self.policies:
+            if p.state != "enabled" or not (p.control or p.offers or p.weak):
+                continue
+            state, why = self.scope(p, person)
+            if state == "in":
+                applies.append(p.name)
+            elif state == "unknown":
+                unknown.append(why or p.name)
+        return applies, unknown
