@@ -539,6 +539,19 @@ def test_situation_11_approved_exclusion_can_name_guest_types() -> None:
     assert status(ALL, snap) is Status.PASS
 
 
+def test_situation_11_approved_exclusion_can_name_a_role() -> None:
+    sync = "d29b2b05-8046-44ba-8758-1e26182fcf32"  # Directory Synchronization Accounts
+    entry = {"role": sync, "reason": "Entra Connect-synchronisatieaccount (Maester MT.1020)"}
+    snap = tenant(policy(users={"excludeRoles": [sync]}), block_legacy())
+    assert status(ALL, snap) is Status.PARTIAL
+    snap = tenant(
+        policy(users={"excludeRoles": [sync]}),
+        block_legacy(),
+        settings={"approved_exclusions": [entry]},
+    )
+    assert status(ALL, snap) is Status.PASS
+
+
 def test_situation_11_break_glass_group_takes_effect() -> None:
     snap = tenant(
         policy(users={"excludeGroups": ["grp-bg"]}),
