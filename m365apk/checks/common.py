@@ -1,4 +1,6 @@
-"""What many checks share: privileged roles, tenant settings, conditional access reading,
+"""What many checks share: privileged roles and their holders, tenant settings (approved
+exclusions, break-glass), group members; conditional access itself is read only by the engine
+(conditional_access.py),
 and a compact way to build a result."""
 
 from __future__ import annotations
