@@ -1,7 +1,6 @@
 """What many checks share: privileged roles and their holders, tenant settings (approved
-exclusions, break-glass), group members; conditional access itself is read only by the engine
-(conditional_access.py),
-and a compact way to build a result."""
+exclusions, break-glass), group members, and a compact way to build a result. Conditional
+access itself is read only by the engine (conditional_access.py)."""
 
 from __future__ import annotations
 
