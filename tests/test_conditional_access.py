@@ -416,6 +416,18 @@ def test_situation_08_three_active_and_ten_eligible_global_admins_is_not_three()
     assert r.evidence.counts["actief"] == 3 and r.evidence.counts["in_aanmerking"] == 10
 
 
+def test_situation_08_ga_group_on_a_p2_tenant_is_unknown_without_pim_for_groups() -> None:
+    group = assignment("grp-ga", GA, kind="group")
+    snap = tenant(
+        policy(),
+        roleAssignments=ok([assignment("adm1"), assignment("adm2"), group]),
+        roleGroupMembers=ok({"grp-ga": [{"id": "adm3"}]}),
+        roleEligibilitySchedules=ok([]),
+    )
+    r = CHECKS[GA_COUNT].run(snap)
+    assert r.status is Status.UNKNOWN and "PIM for Groups" in (r.reason or "")
+
+
 def test_situation_08_eligible_admins_count_for_least_privilege_and_mfa() -> None:
     snap = tenant(
         policy(),
@@ -524,6 +536,19 @@ def test_situation_11_approved_exclusion_can_name_guest_types() -> None:
     entry = {"guests_or_external": "b2bDirectConnectUser", "reason": "Gedeelde kanalen"}
     excluded = {"excludeGuestsOrExternalUsers": guests("b2bDirectConnectUser")}
     snap = tenant(policy(users=excluded), block_legacy(), settings={"approved_exclusions": [entry]})
+    assert status(ALL, snap) is Status.PASS
+
+
+def test_situation_11_approved_exclusion_can_name_a_role() -> None:
+    sync = "d29b2b05-8046-44ba-8758-1e26182fcf32"  # Directory Synchronization Accounts
+    entry = {"role": sync, "reason": "Entra Connect-synchronisatieaccount (Maester MT.1020)"}
+    snap = tenant(policy(users={"excludeRoles": [sync]}), block_legacy())
+    assert status(ALL, snap) is Status.PARTIAL
+    snap = tenant(
+        policy(users={"excludeRoles": [sync]}),
+        block_legacy(),
+        settings={"approved_exclusions": [entry]},
+    )
     assert status(ALL, snap) is Status.PASS
 
 

@@ -1,5 +1,6 @@
-"""What many checks share: privileged roles, tenant settings, conditional access reading,
-and a compact way to build a result."""
+"""What many checks share: privileged roles and their holders, tenant settings (approved
+exclusions, break-glass), group members, and a compact way to build a result. Conditional
+access itself is read only by the engine (conditional_access.py)."""
 
 from __future__ import annotations
 

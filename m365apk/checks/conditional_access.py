@@ -594,6 +594,7 @@ class Engine:
         self.approved_ids = approved(snapshot)
         self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
         self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
+        self.approved_roles = {a.role: a.reason for a in self._valid() if a.role}
         for policy in self.policies:
             self._approve_apps(policy)
 
@@ -631,7 +632,7 @@ class Engine:
         out = []
         for a in self.snapshot.settings.approved_exclusions:
             if a.expires and a.expires < today:
-                what = a.user or a.group or a.application or a.guests_or_external
+                what = a.user or a.group or a.application or a.role or a.guests_or_external
                 out.append(f"goedkeuring voor uitsluiting van {what} verliep op {a.expires}")
         return out
 
@@ -688,6 +689,8 @@ class Engine:
                 return "approved", None
             return "excluded", f"{p.name} sluit gastaccounts uit"
         hit = person.roles & p.exclude_roles
+        if hit and hit <= set(self.approved_roles):
+            return "approved", None
         if hit:
             return "excluded", f"{p.name} sluit rol {_join(sorted(hit), role_name)} uit"
         unread_ex = []
@@ -770,6 +773,8 @@ class Engine:
             if kind == "group" and ident in self.approved_ids:
                 continue
             if kind == "guests" and ident in self.approved_guest_types:
+                continue
+            if kind == "role" and ident in self.approved_roles:
                 continue
             open_ex.append((token, kind, ident))
         if "All" in p.include_users:

@@ -12,6 +12,8 @@ licences do not tell (population overrides).
       - application: 0000000a-0000-0000-c000-000000000000   # app id uit excludeApplications
         reason: Intune-inschrijving, Microsoft-advies
         expires: 2027-08-01                     # optioneel; daarna telt de uitzondering niet
+      - role: d29b2b05-8046-44ba-8758-1e26182fcf32  # rol-template-id uit excludeRoles
+        reason: Directory Synchronization Accounts (Entra Connect)
       - guests_or_external: b2bDirectConnectUser  # gast-/externe gebruikerstype(n), komma's
         reason: Teams-gedeelde kanalen met het samenwerkingsverband
     populations:
@@ -55,15 +57,18 @@ class Approved(BaseModel):
     user: str | None = None  # UPN or object id
     group: str | None = None  # object id
     application: str | None = None  # app id as in excludeApplications (or Office365, ...)
+    role: str | None = None  # role template id as in excludeRoles (e.g. Directory Sync Accounts)
     guests_or_external: str | None = None  # e.g. "b2bDirectConnectUser,serviceProvider"
     reason: str
     expires: date | None = None  # after this date (compared with the scan date) it counts no more
 
     @model_validator(mode="after")
     def _one_target(self) -> Approved:
-        given = [self.user, self.group, self.application, self.guests_or_external]
+        given = [self.user, self.group, self.application, self.role, self.guests_or_external]
         if sum(bool(v) for v in given) != 1:
-            raise ValueError("geef precies één van user, group, application of guests_or_external")
+            raise ValueError(
+                "geef precies één van user, group, application, role of guests_or_external"
+            )
         if self.guests_or_external:
             unknown = set(self.types) - GUEST_TYPES
             if unknown:
