@@ -566,7 +566,8 @@ def _names_in_partial(p: Policy, want: str) -> bool:
     if want == LEGACY:
         return True
     if want in BLOCK_WANTS:
-        return any(dim in p.dims for dim in required(want))
+        need = required(want)
+        return any(dim in p.dims and (p.dims[dim] & need[dim]) != EMPTY for dim in need)
     return p.control != "block"
 
 
