@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
-from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
+from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec, at_time
 from m365apk.scanner.graph import GraphClient, endpoint
 from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 from m365apk.snapshot.licences import summarise
@@ -78,7 +78,7 @@ async def collect(
     done: dict[str, Dataset] = {}
 
     async def read(name: str) -> None:
-        spec = DATASETS[name]
+        spec = at_time(DATASETS[name], collected_at)
         if spec.fan_out:
             assert spec.keys is not None
             keys = spec.keys(done)
