@@ -71,6 +71,7 @@ async def collect(
     source: str,
     progress: Progress | None = None,
     settings: TenantSettings | None = None,
+    app_id: str | None = None,
 ) -> Snapshot:
     started = time.monotonic()
     collected_at = datetime.now(UTC).replace(microsecond=0)
@@ -112,7 +113,7 @@ async def collect(
 
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
-        tool=ToolInfo(version=__version__),
+        tool=ToolInfo(version=__version__, app_id=app_id),
         tenant=_tenant(tenant_id, done.get("organization")),
         collected_at=collected_at,
         source=source,
