@@ -521,9 +521,7 @@ def parse_filter(text: str, allowed: set[str]) -> Callable[[dict[str, Any]], boo
         if found_ge and found_ge["field"] in allowed:
             bound = found_ge["value"]
             # ISO 8601 UTC strings of one shape compare in time order.
-            tests.append(
-                lambda o, n=found_ge["field"], b=bound: str(o.get(n) or "")[:19] >= b[:19]
-            )
+            tests.append(lambda o, n=found_ge["field"], b=bound: str(o.get(n) or "")[:19] >= b[:19])
             continue
         found_in = _IN.match(clause)
         if found_in and found_in["field"] in allowed:
