@@ -5,6 +5,7 @@ from dataclasses import replace
 from m365apk.checks import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
 from m365apk.checks.admin_roles import GA_COUNT
 from m365apk.checks.base import Check
+from m365apk.checks.methods_migration import MIGRATION
 from m365apk.checks.mfa import REGISTRATION
 
 _EFFORT = {
@@ -49,6 +50,7 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
     for c in (
         REGISTRATION,
         *mfa_enforcement.CHECKS,
+        MIGRATION,
         GA_COUNT,
         *admin_hygiene.CHECKS,
         *password.CHECKS,
