@@ -264,15 +264,17 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
         unread.append("bedrijfsapplicaties")
     measured = {k: state.get(k, "geen") for k in WORKLOADS}
     missing = [WORKLOADS[k][1] for k in WORKLOADS if k not in state]
-    detail = (" " + "; ".join(notes) + ".") if notes else ""
+    detail = (" " + "; ".join(n.rstrip(".") for n in notes) + ".") if notes else ""
     unread_text = f" Niet gelezen: {', '.join(unread)}." if unread else ""
     if all(state.get(k) == "covered" for k in WORKLOADS):
         return make(cid, Status.PASS, detail.strip(), threshold=threshold, measured=measured)
-    if missing and len(missing) < len(WORKLOADS):
+    if missing and (m365_on or state):
+        # Something is visibly in use (Microsoft 365 Backup switched on, or a product) and
+        # leaves these workloads out.
         return make(
             cid,
             Status.FAIL,
-            f"Geen back-up gevonden voor: {', '.join(missing)}." + detail + unread_text,
+            f"Geen (voldoende) back-up gevonden voor: {', '.join(missing)}." + detail + unread_text,
             threshold=threshold,
             measured=measured,
         )

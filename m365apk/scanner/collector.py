@@ -101,7 +101,7 @@ async def collect(
     for name in plain:
         missing = _missing_licence(DATASETS[name], licences)
         if missing:
-            done[name] = _unlicensed(DATASETS[name], missing)
+            done[name] = _unlicensed(at_time(DATASETS[name], collected_at), missing)
             if progress:
                 progress(name, done[name])
     await asyncio.gather(*(read(n) for n in plain if n not in done))
