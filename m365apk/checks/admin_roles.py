@@ -95,7 +95,7 @@ GA_COUNT = Check(
     severity=Severity.HIGH,
     datasets=("roleAssignments", "roleGroupMembers"),
     basismaatregelen=(4,),
-    norms=("ID.02", "ID.05"),
+    norms=("ID.01", "ID.02"),  # a count is assignment (ID.01), not a periodic review (ID.05)
     threshold=f"{GA_MIN} tot en met {GA_MAX} globale beheerders",
     sources=(
         Source(

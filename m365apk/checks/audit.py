@@ -229,6 +229,6 @@ LEGACY_SIGNINS = _check(
     evaluate=evaluate_legacy_signins,
     licence="Microsoft Entra ID P1",
     bm=(10, 5),
-    norms=("SM.04", "SM.11"),
+    norms=("SM.04", "SM.02"),  # legacy protocols bypass MFA: authentication, not network
 )
 CHECKS = [DIRECTORY_AUDIT, SIGNIN_LOGS, RETENTION, LEGACY_SIGNINS]

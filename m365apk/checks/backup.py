@@ -303,7 +303,10 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
 _check = check_family(
     area=Area.BACKUP,
     bm=(7,),
-    norms=("OP.02", "BC.03"),
+    # OP.02 only: Microsoft 365 Backup creates its backups "within the protected services' data
+    # boundaries" (Microsoft 365 Backup overview), so it is not offsite storage (BC.03); for a
+    # third-party product where its copies live is not visible in Graph.
+    norms=("OP.02",),
     sources=(
         src("Microsoft 365 Backup", BACKUP_DOCS),
         src(

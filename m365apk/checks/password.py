@@ -231,7 +231,9 @@ def evaluate_consent_workflow(snapshot: Snapshot) -> CheckResult:
     )
 
 
-_check = check_family(area=Area.PASSWORD, bm=(4, 9), norms=("SM.13",))
+# Password rules protect access (4) and shrink the attack surface (5); they are not MFA (9).
+# SM.13 level 3 names password rules explicitly; SM.02 covers authentication mechanisms.
+_check = check_family(area=Area.PASSWORD, bm=(4, 5), norms=("SM.13", "SM.02"))
 
 
 NIST = src(

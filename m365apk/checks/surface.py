@@ -605,8 +605,10 @@ HIGH_PRIVILEGE = _check(
     area=Area.APPLICATIONS,
     severity=Severity.HIGH,
     datasets=APPS,
-    bm=(2,),
-    norms=("GO.02",),
+    # Suppliers (2) holding access rights (4); GO.02 (policy) cannot be scanned: the access
+    # rights themselves are ID.01.
+    bm=(2, 4),
+    norms=("ID.01",),
     threshold="Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
     "verwerkersovereenkomst",
     sources=(SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
@@ -658,8 +660,10 @@ RISKY_USERS = _check(
     area=Area.ATTACK_SURFACE,
     severity=Severity.HIGH,
     datasets=("riskyUsers",),
-    bm=(3, 10),
-    norms=("SM.05",),
+    # Open risk detections are log analysis (10) on who can get in (4), not a risk-management
+    # process (3); norms: threat management (SM.07) and logging (SM.04).
+    bm=(10, 4),
+    norms=("SM.07", "SM.04"),
     threshold="Geen accounts met riskState = atRisk",
     sources=(
         src(
@@ -753,7 +757,7 @@ STALE_ACCOUNTS = _check(
     severity=Severity.MEDIUM,
     datasets=("users", "userSignInActivity"),
     bm=(5, 4),
-    norms=("ID.02", "SM.02"),
+    norms=("ID.02",),  # account lifecycle; not an authentication mechanism (was SM.02)
     threshold="≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
     sources=(
         src(
