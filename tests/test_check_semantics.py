@@ -564,3 +564,23 @@ def test_reference_data_older_than_its_stated_age_is_reported() -> None:
     assert {s.file for s in later} == {"privileged_roles.yaml", "os_support.yaml"}
     assert all("bijgewerkt 2026-11-27" in s.message for s in later)
     assert os_support()["platforms"]["windows"]["source"].startswith("https://learn.microsoft")
+
+
+def test_doctor_and_report_appendix_warn_when_reference_data_is_stale() -> None:
+    from m365apk.checks.evaluate import evaluate
+    from m365apk.reports.html import render_html
+    from m365apk.reports.model import build_report
+    from m365apk.runs.setup import reference_data_warnings
+
+    assert reference_data_warnings(date(2026, 12, 1)) == []
+    assert len(reference_data_warnings(date(2027, 9, 1))) == 2
+
+    checks = [password.BANNED]
+    fresh = snapshot(groupSettings=ok([]))
+    report = build_report(fresh, checks, evaluate(fresh, checks))
+    assert report.reference_data_warnings == []
+    old = fresh.model_copy(update={"collected_at": fresh.collected_at.replace(year=2027, month=9)})
+    report = build_report(old, checks, evaluate(old, checks))
+    assert len(report.reference_data_warnings) == 2
+    html = render_html(report)
+    assert "privileged_roles.yaml" in html and "os_support.yaml" in html
