@@ -344,7 +344,8 @@ ENCRYPTION_REQUIRED = _check(
     datasets=("deviceCompliancePolicies",),
     bm=(6,),
     norms=("SM.03",),
-    threshold="windows10CompliancePolicy met bitLockerEnabled of storageRequireEncryption",
+    threshold="Toegewezen windows10CompliancePolicy met bitLockerEnabled of "
+    "storageRequireEncryption (een beleid zonder toewijzing telt niet)",
     sources=(src("Intune: naleving", INTUNE_DOCS),),
     why="Als het nalevingsbeleid versleuteling niet eist, valt een onversleutelde laptop niet op.",
     fix="Intune > Devices > Compliance policies > Windows: 'Require BitLocker' op Require.",
@@ -357,7 +358,7 @@ ANTIVIRUS = _check(
     datasets=("deviceCompliancePolicies",),
     bm=(8,),
     norms=("SM.12", "SM.03"),
-    threshold="windows10CompliancePolicy met defenderEnabled of antivirusRequired",
+    threshold="Toegewezen windows10CompliancePolicy met defenderEnabled of antivirusRequired",
     sources=(src("Intune: naleving", INTUNE_DOCS),),
     why="Antivirus helpt alleen als het aanstaat en bijgewerkt is; het nalevingsbeleid laat zien "
     "welk apparaat dat niet is.",
@@ -372,7 +373,8 @@ UPDATE_RINGS = _check(
     datasets=("deviceConfigurations",),
     bm=(11,),
     norms=("SM.06",),
-    threshold="windowsUpdateForBusinessConfiguration met qualityUpdatesDeferralPeriodInDays ≤ 7",
+    threshold="Toegewezen windowsUpdateForBusinessConfiguration met "
+    "qualityUpdatesDeferralPeriodInDays ≤ 7",
     sources=(
         src(
             "Intune: Windows Update-ringen",
