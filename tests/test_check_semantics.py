@@ -293,7 +293,7 @@ def test_third_party_backup_with_rights_is_present_coverage_not_established() ->
     s = snapshot(**_keepit(), users=ok(staff(3)))
     result = backup.COVERAGE.run(s)
     assert result.status is Status.UNKNOWN
-    assert "dekking niet vastgesteld" in (result.reason or "")
+    assert "dekking niet vast te stellen" in (result.reason or "")
 
 
 def test_backup_api_403_with_third_party_found_is_still_judged() -> None:

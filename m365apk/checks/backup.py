@@ -88,7 +88,7 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
             cid,
             Status.PASS,
             "Aanwezig met leesrechten op mail en bestanden; welke postvakken en sites het "
-            "bewaart is via Graph niet te zien (dekking niet vastgesteld).",
+            "bewaart is via Graph niet te zien (dekking niet vast te stellen).",
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -256,7 +256,7 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
             for key in reach:
                 state.setdefault(key, "present")
             if reach:
-                notes.append(f"{name}: aanwezig met leesrechten, dekking niet vastgesteld")
+                notes.append(f"{name}: aanwezig met leesrechten, dekking niet vast te stellen")
     unread = []
     if not _m365_read(snapshot):
         unread.append("Microsoft 365 Backup (geen leesrecht of geen backup-controller-app)")
@@ -382,7 +382,7 @@ COVERAGE = _check(
     # registered backup controllers, while a third-party product shows up among the apps.
     alternatives=APPS + M365 + ("groups",),
     threshold="Alle drie de werklasten aantoonbaar onder Microsoft 365 Backup (dekking gemeten); "
-    "een ander product telt als aanwezig, dekking niet vastgesteld",
+    "een ander product telt als aanwezig, dekking niet vast te stellen",
     why=WHY,
     fix="Kies een back-upoplossing (Microsoft 365 Backup of een product van de IT-dienstverlener) "
     "voor mail, OneDrive en SharePoint, en test jaarlijks een herstel.",
