@@ -94,6 +94,11 @@ def test_all_devices_compliant_because_no_policy_exists_cannot_pass() -> None:
     assert "zonder nalevingsbeleid" in (result.reason or "")
 
 
+def test_compliance_setting_not_returned_is_unknown() -> None:
+    s = snapshot(managedDevices=ok(_devices()), deviceManagementSettings=ok({"settings": None}))
+    assert devices.COMPLIANCE.run(s).status is Status.UNKNOWN
+
+
 def test_all_devices_compliant_with_secure_by_default_passes() -> None:
     s = snapshot(
         managedDevices=ok(_devices()),

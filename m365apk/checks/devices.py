@@ -282,6 +282,16 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     measured = {"conform_pct": share, "zonder_beleid_niet_conform": secure_by_default}
     if not devices:
         return make(cid, Status.NOT_APPLICABLE, "Geen apparaten in Intune.", threshold=threshold)
+    if secure_by_default is None:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Intune gaf de instelling voor apparaten zonder nalevingsbeleid (secureByDefault) "
+            f"niet terug; zonder die instelling zegt {share:g}% conform niets.",
+            threshold=threshold,
+            counts=counts,
+            measured=measured,
+        )
     if share >= 95 and secure_by_default is True:
         return make(
             cid, Status.PASS, threshold=threshold, counts=counts, measured=measured, objects=bad
