@@ -488,10 +488,12 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from m365apk.runs.setup import doctor
+    from m365apk.runs.setup import doctor, reference_data_warnings
     from m365apk.runs.tenants import load_tenants
 
     lines = doctor(load_tenants(args.tenants), _needed(args.checks))
+    for warning in reference_data_warnings(datetime.now(UTC).date()):
+        print(f"LET OP {warning}")
     for line in lines:
         mark = "ok  " if line.ok else "FOUT"
         print(f"{mark} {line.name[:34]:<34} {line.message}")

@@ -91,7 +91,10 @@ def drop_keepit_roles(roles: set[str]) -> Edit:
     return edit
 
 
-def m365_backup(policies: bool) -> Edit:
+def m365_backup(policies: bool, protected: int = 100_000) -> Edit:
+    """Microsoft 365 Backup on, with (or without) an active policy per workload protecting
+    `protected` units (protectionPolicyArtifactCount.total)."""
+
     def edit(s: Snapshot) -> None:
         data(s, "backupRestore")["serviceStatus"]["status"] = "enabled"
         kinds = ("exchange", "oneDriveForBusiness", "sharePoint")
@@ -103,6 +106,12 @@ def m365_backup(policies: bool) -> Edit:
                     "displayName": k,
                     "status": "active",
                     "isEnabled": True,
+                    "protectionPolicyArtifactCount": {
+                        "total": protected,
+                        "completed": protected,
+                        "inProgress": 0,
+                        "failed": 0,
+                    },
                 }
                 for k in kinds
             ]
@@ -282,7 +291,20 @@ def unlicense_everyone(s: Snapshot) -> None:
 
 
 def legacy_sign_in(s: Snapshot) -> None:
-    data(s, "signIns")[0].update(clientAppUsed="IMAP4", status={"errorCode": 0})
+    data(s, "legacySignIns").append(
+        {
+            "id": "legacy-1",
+            "createdDateTime": s.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "userId": "u-legacy",
+            "userPrincipalName": "scanner@school.nl",
+            "clientAppUsed": "Authenticated SMTP",
+            "status": {"errorCode": 0},
+        }
+    )
+
+
+def low_secure_score(s: Snapshot) -> None:
+    data(s, "secureScores")[0]["currentScore"] = 0.0
 
 
 # Per check: how to get a pass and a fail. A string is the profile as collected; a tuple is a
@@ -293,6 +315,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "mfa.enforced_for_admins": ("good", "weak"),
     "mfa.legacy_auth_blocked": ("good", "weak"),
     "mfa.weak_methods_disabled": ("good", "weak"),
+    "mfa.methods_migration": ("good", "weak"),
     "mfa.authenticator_context": ("good", "weak"),
     "mfa.phishing_resistant_admins": (
         ("good", set_registration({"methodsRegistered": ["fido2"]}, admins)),
@@ -330,7 +353,10 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "audit.signin_logs": ("good", ("good", put("signIns", []))),
     "audit.retention": ("good", "weak"),
     "audit.legacy_signins": ("good", ("good", legacy_sign_in)),
-    "backup.coverage": ("good", ("good", drop_keepit_roles({"full_access_as_app"}))),
+    "backup.coverage": (
+        ("good", m365_backup(True)),
+        ("good", drop_keepit_roles({"full_access_as_app"})),
+    ),
     "backup.third_party_product": (
         "good",
         ("good", lambda s: keepit(s).update(accountEnabled=False)),
@@ -338,7 +364,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "backup.m365_exchange": (("good", m365_backup(True)), ("good", m365_backup(False))),
     "backup.m365_onedrive": (("good", m365_backup(True)), ("good", m365_backup(False))),
     "backup.m365_sharepoint": (("good", m365_backup(True)), ("good", m365_backup(False))),
-    "surface.secure_score": ("good", "weak"),
+    "surface.secure_score": ("good", ("good", low_secure_score)),
     "surface.risky_users": (
         "good",
         ("good", put("riskyUsers", [{"id": "u1", "riskLevel": "high", "riskState": "atRisk"}])),
@@ -497,7 +523,12 @@ def test_weak_fails_most_and_good_passes_most(weak: Snapshot, good: Snapshot) ->
     good_results = Counter(r.status for r in evaluate(good, list(CHECKS.values())))
     assert weak_results[Status.FAIL] > len(CHECKS) / 2
     assert good_results[Status.PASS] > 0.8 * len(CHECKS)
-    assert good_results[Status.UNKNOWN] == 0
+    # The one unknown by design: a third-party back-up product is present, but what it covers
+    # cannot be read from Graph (issue 13 item 6).
+    unknown = {r.check_id for r in evaluate(good, list(CHECKS.values()))} & {
+        r.check_id for r in evaluate(good, list(CHECKS.values())) if r.status is Status.UNKNOWN
+    }
+    assert unknown <= {"backup.coverage"}, unknown
 
 
 def test_every_check_is_exercised_by_a_profile(weak: Snapshot, good: Snapshot) -> None:
@@ -554,7 +585,12 @@ def test_removing_one_permission_turns_exactly_its_checks_unknown(
     after = {r.check_id: r for r in evaluate(snapshot, list(CHECKS.values()))}
     expected = {c.id for c in CHECKS.values() if needs_missing(c, set(tenant.granted_permissions))}
     changed = {cid for cid, r in after.items() if r.status is not board_baseline[cid]}
-    assert changed == expected
+    # A check with alternatives may lose the source that carried its verdict while another
+    # source stays readable: it then turns unknown too (never better).
+    extra = {cid for cid in changed - expected if CHECKS[cid].alternatives}
+    assert changed - extra == expected
+    for cid in extra:
+        assert after[cid].status is Status.UNKNOWN, (cid, after[cid].status)
     for cid in expected:
         assert after[cid].status is Status.UNKNOWN, (cid, after[cid].status)
         assert after[cid].status is not Status.PASS

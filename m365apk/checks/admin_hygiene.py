@@ -22,6 +22,7 @@ from m365apk.checks.common import (
     users,
 )
 from m365apk.checks.mfa import mfa_capable_users
+from m365apk.checks.plans import has_mailbox
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.snapshot import Snapshot
 
@@ -311,25 +312,19 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     )
 
 
-MAILBOX_PLANS = ("EXCHANGE_S_", "EXCHANGE_")
-
-
 def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
     cid = SEPARATE.id
     unread = _unread_groups(cid, snapshot)
     if unread:
         return unread
+    # Only real mailbox plans count, and only when not disabled for the user: Entra ID P1 and
+    # Teams carry EXCHANGE_S_FOUNDATION, which gives no mailbox (mappings/service_plans.yaml).
     skus = {s["skuId"]: s for s in snapshot.dataset("subscribedSkus").data or []}
     directory = users(snapshot)
     productive = []
     for uid, h in privileged_holders(snapshot).items():
         user = directory.get(uid, h)
-        plans = {
-            p.get("servicePlanName") or ""
-            for lic in user.get("assignedLicenses") or []
-            for p in (skus.get(lic["skuId"]) or {}).get("servicePlans") or []
-        }
-        if any(name.startswith(MAILBOX_PLANS) for name in plans):
+        if has_mailbox(user, skus):
             productive.append(obj(user, f"{role_text(h)}; heeft mailbox-licentie"))
     threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
     counts = {"beheerders_met_mailbox": len(productive)}

@@ -145,7 +145,7 @@ GA_COUNT = Check(
     # PIM-eligible holders (Entra ID P2) and their accounts; absent on P1/A1 tenants.
     optional=("users", "roleEligibilitySchedules"),
     basismaatregelen=(4,),
-    norms=("ID.02", "ID.05"),
+    norms=("ID.01", "ID.02"),  # a count is assignment (ID.01), not a periodic review (ID.05)
     threshold=f"{GA_MIN} tot en met {GA_MAX} globale beheerders",
     sources=(
         Source(

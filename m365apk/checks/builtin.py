@@ -19,6 +19,7 @@ from m365apk.checks import (
 )
 from m365apk.checks.admin_roles import GA_COUNT
 from m365apk.checks.base import Check
+from m365apk.checks.methods_migration import MIGRATION
 from m365apk.checks.mfa import REGISTRATION
 
 _EFFORT = {
@@ -63,6 +64,7 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
     for c in (
         REGISTRATION,
         *mfa_enforcement.CHECKS,
+        MIGRATION,
         GA_COUNT,
         *admin_hygiene.CHECKS,
         *password.CHECKS,

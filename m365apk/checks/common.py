@@ -10,35 +10,14 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.reference_data import privileged_roles
 from m365apk.snapshot import DatasetStatus, Snapshot
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
-# Privileged directory roles (template ids): CISA SCuBA "highly privileged" roles plus the roles
-# Microsoft labels PRIVILEGED (graph-reference §2.3, from Maester Get-MtRoleInfo.ps1).
-PRIVILEGED_ROLES = {
-    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
-    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
-    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
-    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
-    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c": "SharePoint Administrator",
-    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
-    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
-    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
-    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
-    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
-    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
-    "966707d0-3269-4727-9be2-8c3a10f19b9d": "Password Administrator",
-    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
-    "7698a772-787b-4ac8-901f-60d6b08affd2": "Cloud Device Administrator",
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
-    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
-    "8329153b-31d0-4727-b945-745eb3bc5f31": "Domain Name Administrator",
-    "be2f45a1-457d-42af-a067-6ec1fa63bc45": "External Identity Provider Administrator",
-    "9360feb5-f418-4baa-8175-e2a00bac4301": "Directory Writers",
-}
+# Privileged directory roles (template ids -> name): the roles Microsoft labels PRIVILEGED plus
+# CISA SCuBA's highly privileged roles, kept as dated data in mappings/privileged_roles.yaml.
+PRIVILEGED_ROLES: dict[str, str] = privileged_roles()
 
 # The 14 admin roles an "MFA for admins" policy must include (Maester MT.1006, CIS 5.2.2.1).
 ADMIN_MFA_ROLES = frozenset(

@@ -33,6 +33,7 @@ from m365apk.checks.conditional_access import (
     Person,
     role_name,
 )
+from m365apk.checks.methods_migration import legacy_still_counts
 from m365apk.checks.mfa import mfa_capable_users
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.snapshot import Snapshot
@@ -354,6 +355,17 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
             measured=enabled + (["Email"] if email else []),
+        )
+    if legacy_still_counts(snapshot):
+        # Issue 13 item 10: before the migration is complete the legacy MFA/SSPR policies
+        # still allow their methods, so "off" here is not "off" (mfa.methods_migration).
+        return make(
+            cid,
+            Status.PARTIAL,
+            "SMS en spraak staan uit in het beleid voor verificatiemethoden, maar de migratie "
+            "is niet afgerond: de oude MFA- en SSPR-instellingen kunnen ze nog toestaan.",
+            threshold=threshold,
+            counts=counts,
         )
     if email:
         return make(

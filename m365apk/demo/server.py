@@ -145,6 +145,7 @@ STATIC_OBJECTS = {
     "/solutions/backupRestore": ("BackupRestore-Control.Read.All",),
     "/admin/sharepoint/settings": ("SharePointTenantSettings.Read.All",),
     "/policies/defaultAppManagementPolicy": ("Policy.Read.All",),
+    "/deviceManagement": ("DeviceManagementConfiguration.Read.All",),
 }
 STATIC_NEEDS = {
     "/identityProtection/riskyUsers": "p2",
@@ -153,6 +154,7 @@ STATIC_NEEDS = {
     "/deviceManagement/deviceCompliancePolicies": "intune",
     "/deviceManagement/deviceConfigurations": "intune",
     "/policies/roleManagementPolicyAssignments": "p2",
+    "/deviceManagement": "intune",
 }
 
 
@@ -500,10 +502,43 @@ _CLAUSE = re.compile(
 )
 
 
+_GE = re.compile(r"^\s*(?P<field>\w+)\s+ge\s+(?P<value>\d{4}-\d\d-\d\dT[\d:.]+Z)\s*$")
+
+
+def _top_level_and(text: str) -> list[str]:
+    """Split on ` and ` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\(|\)|\s+and\s+", text):
+        token = m.group()
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            parts.append(text[start : m.start()])
+            start = m.end()
+    parts.append(text[start:])
+    return parts
+
+
 def parse_filter(text: str, allowed: set[str]) -> Callable[[dict[str, Any]], bool]:
-    """The subset of OData $filter we use: `field eq value` and startswith, joined by `and`."""
+    """The subset of OData $filter we use: `field eq value`, startswith, `in`, a datetime
+    `field ge value`, and a parenthesised `or` of those, joined by `and`."""
     tests: list[Callable[[dict[str, Any]], bool]] = []
-    for clause in re.split(r"\s+and\s+", text.strip()):
+    for clause in _top_level_and(text.strip()):
+        stripped = clause.strip()
+        if stripped.startswith("(") and stripped.endswith(")"):
+            options = [
+                parse_filter(part, allowed) for part in re.split(r"\s+or\s+", stripped[1:-1])
+            ]
+            tests.append(lambda o, opts=options: any(t(o) for t in opts))
+            continue
+        found_ge = _GE.match(clause)
+        if found_ge and found_ge["field"] in allowed:
+            bound = found_ge["value"]
+            # ISO 8601 UTC strings of one shape compare in time order.
+            tests.append(lambda o, n=found_ge["field"], b=bound: str(o.get(n) or "")[:19] >= b[:19])
+            continue
         found_in = _IN.match(clause)
         if found_in and found_in["field"] in allowed:
             values = {v.strip().strip("'").lower() for v in found_in["values"].split(",")}

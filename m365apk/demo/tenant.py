@@ -453,7 +453,7 @@ class _Builder:
                     "isAssignableToRole": g.get("isAssignableToRole", False),
                     "securityEnabled": True,
                     "mailEnabled": False,
-                    "groupTypes": [],
+                    "groupTypes": g.get("groupTypes", []),
                     "createdDateTime": self.created(),
                 }
             )

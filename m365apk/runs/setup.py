@@ -13,13 +13,21 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from m365apk.checks.reference_data import stale_reference_data
 from m365apk.runs.tenants import TenantsFile
 from m365apk.scanner.datasets import PERMISSION_PURPOSE
 from m365apk.scanner.graph import GRAPH_SCOPE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def reference_data_warnings(today: date) -> list[str]:
+    """Reference data (privileged roles, supported OS versions) older than its stated maximum
+    age: doctor says so, so an outdated list does not rot silently."""
+    return [s.message for s in stale_reference_data(today)]
 
 
 def consent_url(tenant_id: str, client_id: str) -> str:

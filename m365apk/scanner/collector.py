@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from m365apk import __version__
 from m365apk.scanner.audit_probe import probe_unified_audit_log
-from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
+from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec, at_time
 from m365apk.scanner.dns import collect_mail_dns
 from m365apk.scanner.graph import GraphClient, endpoint
 from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
@@ -78,6 +78,7 @@ async def collect(
     source: str,
     progress: Progress | None = None,
     settings: TenantSettings | None = None,
+    app_id: str | None = None,
 ) -> Snapshot:
     started = time.monotonic()
     collected_at = datetime.now(UTC).replace(microsecond=0)
@@ -85,7 +86,7 @@ async def collect(
     done: dict[str, Dataset] = {}
 
     async def read(name: str) -> None:
-        spec = DATASETS[name]
+        spec = at_time(DATASETS[name], collected_at)
         if spec.source == "dns":
             result = await collect_mail_dns(
                 done["domains"],
@@ -115,7 +116,7 @@ async def collect(
     for name in plain:
         missing = _missing_licence(DATASETS[name], licences)
         if missing:
-            done[name] = _unlicensed(DATASETS[name], missing)
+            done[name] = _unlicensed(at_time(DATASETS[name], collected_at), missing)
             if progress:
                 progress(name, done[name])
     await asyncio.gather(*(read(n) for n in plain if n not in done))
@@ -127,7 +128,7 @@ async def collect(
 
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
-        tool=ToolInfo(version=__version__),
+        tool=ToolInfo(version=__version__, app_id=app_id),
         tenant=_tenant(tenant_id, done.get("organization")),
         collected_at=collected_at,
         source=source,

@@ -9,7 +9,8 @@ Sources: shared/reference/graph-reference.md, which cites the Microsoft Graph do
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from m365apk.errors import ConfigError
@@ -58,6 +59,9 @@ class DatasetSpec:
     key_builder: Callable[[Any, str], Any] | None = None
     # "graph" (read through the client) or "dns" (public DNS records, no Graph permission).
     source: str = "graph"
+    # A window relative to the collection time: `{since}` in `filter` becomes that moment
+    # (ISO 8601, UTC) minus since_days, so a log is read over a stated period.
+    since_days: int | None = None
 
     @property
     def fan_out(self) -> bool:
@@ -136,6 +140,27 @@ def _ca_groups(done: Mapping[str, Dataset]) -> list[str] | str:
         groups.update(users.get("includeGroups") or [])
         groups.update(users.get("excludeGroups") or [])
     return sorted(groups)
+
+
+# Legacy authentication clients as Graph's signIn.clientAppUsed names them (Entra sign-in log
+# "Client app" values; CIS 5.2.2.3, CISA MS.AAD.1.1v1). Read for the API's retention window.
+LEGACY_CLIENTS = (
+    "Authenticated SMTP",
+    "AutoDiscover",
+    "Exchange ActiveSync",
+    "Exchange Online PowerShell",
+    "Exchange Web Services",
+    "IMAP4",
+    "MAPI Over HTTP",
+    "Offline Address Book",
+    "Other clients",
+    "Outlook Anywhere (RPC over HTTP)",
+    "POP3",
+    "Reporting Web Services",
+    "Universal Outlook",
+)
+LEGACY_WINDOW_DAYS = 30
+LEGACY_MAX_PAGES = 20  # 20,000 legacy sign-ins are enough evidence; the check says if cut off
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -432,6 +457,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.device_management.device_compliance_policies,
             permission="DeviceManagementConfiguration.Read.All",
             item=gm.Whole,
+            expand=("assignments",),  # an unassigned policy protects no device
             licence=INTUNE,
             gate="intune",
             description="Intune compliance policies (encryption, antivirus, minimum OS)",
@@ -442,6 +468,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.device_management.device_configurations,
             permission="DeviceManagementConfiguration.Read.All",
             item=gm.Whole,
+            expand=("assignments",),
             licence=INTUNE,
             gate="intune",
             description="Intune configuration profiles, among them Windows update rings",
@@ -471,6 +498,50 @@ DATASETS: dict[str, DatasetSpec] = {
             item=gm.Whole,
             collection=False,
             description="SharePoint and OneDrive external sharing",
+        ),
+        # --- appended for issue 13 ---------------------------------------------------------
+        DatasetSpec(
+            name="deviceManagementSettings",
+            path="/deviceManagement",
+            builder=lambda c: c.device_management,
+            permission="DeviceManagementConfiguration.Read.All",
+            item=gm.DeviceManagement,
+            collection=False,
+            select=("settings",),
+            licence=INTUNE,
+            gate="intune",
+            description="Intune tenant settings: are devices without a compliance policy "
+            "compliant (secureByDefault)",
+        ),
+        DatasetSpec(
+            name="legacySignIns",
+            path="/auditLogs/signIns",
+            builder=lambda c: c.audit_logs.sign_ins,
+            permission="AuditLog.Read.All",
+            also_requires=("Directory.Read.All",),
+            item=gm.SignIn,
+            # Server-side: only legacy clients, over the whole API retention window (30 days
+            # with Entra ID P1/P2); the filter shape is the one CIPP uses in production.
+            filter="createdDateTime ge {since} and ("
+            + " or ".join(f"clientAppUsed eq '{c}'" for c in LEGACY_CLIENTS)
+            + ")",
+            since_days=LEGACY_WINDOW_DAYS,
+            top=1000,
+            max_pages=LEGACY_MAX_PAGES,
+            licence=ENTRA_P1,
+            gate="p1",
+            description="sign-ins with legacy clients (IMAP, POP, SMTP AUTH, ActiveSync, ...) "
+            "over the last 30 days",
+        ),
+        DatasetSpec(
+            name="groups",
+            path="/groups",
+            builder=lambda c: c.groups,
+            permission="GroupMember.Read.All",
+            item=gm.Group,
+            select=_fields(gm.Group),
+            top=DIRECTORY_PAGE,
+            description="groups; Microsoft 365 groups each have a SharePoint team site",
         ),
     )
 }
@@ -555,6 +626,14 @@ DATASETS["mailDomainDns"] = DatasetSpec(
 )
 
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
+
+
+def at_time(spec: DatasetSpec, now: datetime) -> DatasetSpec:
+    """The spec with its time window filled in for a collection at `now`."""
+    if spec.since_days is None or not spec.filter:
+        return spec
+    since = (now - timedelta(days=spec.since_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replace(spec, filter=spec.filter.replace("{since}", since))
 
 
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:

@@ -29,6 +29,7 @@ class User(TypedDict):
     userType: NotRequired[str | None]
     onPremisesSyncEnabled: NotRequired[bool | None]
     assignedLicenses: NotRequired[list[AssignedLicense]]
+    createdDateTime: NotRequired[str | None]  # young accounts are not stale (intake)
 
 
 @with_config(ConfigDict(extra="ignore"))
@@ -41,6 +42,8 @@ class UserRegistrationDetail(TypedDict):
     isMfaRegistered: NotRequired[bool | None]
     isMfaCapable: NotRequired[bool | None]
     isSsprRegistered: NotRequired[bool | None]
+    isSsprEnabled: NotRequired[bool | None]  # allowed by the SSPR policy
+    isSsprCapable: NotRequired[bool | None]  # registered and allowed: can really reset
     isPasswordlessCapable: NotRequired[bool | None]
     methodsRegistered: NotRequired[list[str]]
 
@@ -321,3 +324,27 @@ AuthenticationMethod = with_config(ConfigDict(extra="ignore"))(
         {"@odata.type": str, "id": str},
     )
 )
+
+
+# --- appended for issue 13 (devices, back-up, groups) ---------------------------------------
+
+
+@with_config(ConfigDict(extra="ignore"))
+class DeviceManagementSettings(TypedDict):
+    # secureByDefault = true: devices without a compliance policy count as not compliant.
+    secureByDefault: NotRequired[bool | None]
+    deviceComplianceCheckinThresholdDays: NotRequired[int | None]
+    isScheduledActionEnabled: NotRequired[bool | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class DeviceManagement(TypedDict):
+    id: NotRequired[str | None]
+    settings: NotRequired[DeviceManagementSettings | None]
+
+
+@with_config(ConfigDict(extra="ignore"))
+class Group(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    groupTypes: NotRequired[list[str]]  # "Unified": a Microsoft 365 group with a team site
