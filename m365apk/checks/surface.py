@@ -91,10 +91,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     cid = INVENTORY.id
     apps = [(sp, r & DATA_ROLES) for sp, r in third_party_apps(snapshot) if r & DATA_ROLES]
     unverified = [(sp, r) for sp, r in apps if not _verified(sp)]
-    objects = [
-        obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}")
-        for sp, r in apps
-    ]
+    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     counts = {
         "apps_met_toegang_tot_schoolgegevens": len(apps),
         "zonder_geverifieerde_uitgever": len(unverified),
@@ -124,10 +121,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
 def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     cid = HIGH_PRIVILEGE.id
     apps = [(sp, r & HIGH_ROLES) for sp, r in third_party_apps(snapshot) if r & HIGH_ROLES]
-    objects = [
-        obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}")
-        for sp, r in apps
-    ]
+    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     unverified = [sp for sp, _ in apps if not _verified(sp)]
     threshold = (
         "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "
