@@ -22,10 +22,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from m365apk.errors import ConfigError
+from m365apk.snapshot.files import first_error, read_yaml
 
 
 class Approved(BaseModel):
@@ -58,14 +58,8 @@ class TenantSettings(BaseModel):
 
 
 def load_settings(path: Path) -> TenantSettings:
-    if not path.is_file():
-        raise ConfigError(f"tenant-instellingen niet gevonden: {path}")
+    data = read_yaml(path) or {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return TenantSettings.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {first_error(exc)}") from None
