@@ -52,7 +52,7 @@ class Dataset(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     pages: int = 0
-    # Number of items in `data` when written (1 for a single object): an edit of the data
+    # Size of `data` when written (items, fan-out keys or object fields): an edit of the data
     # that does not also change this count shows up as an inconsistency on evaluate.
     items: int | None = None
     data: Any = None
@@ -160,7 +160,7 @@ class Snapshot(BaseModel):
                 out.append(f"datasets.{name}: status ok maar data is leeg (null)")
             elif not d.ok and d.data is not None:
                 out.append(f"datasets.{name}: status {d.status.value} maar er staan wel gegevens")
-            if d.ok and d.pages < 1 and _count(d.data):
+            if d.ok and d.pages < 1 and isinstance(d.data, list) and d.data:
                 out.append(f"datasets.{name}: gegevens zonder een opgehaalde pagina")
             if d.items is not None and d.items != _count(d.data):
                 out.append(
@@ -221,7 +221,8 @@ def file_sha256(path: Path) -> str:
 
 
 def _count(data: Any) -> int:
-    if isinstance(data, list):
+    """Items of a collection, keys of a fan-out or fields of a single object."""
+    if isinstance(data, (list, dict)):
         return len(data)
     return 0 if data is None else 1
 
