@@ -123,6 +123,8 @@ class TenantsFile(BaseModel):
 
 
 def load_tenants(path: Path) -> TenantsFile:
+    if not path.exists():
+        raise ConfigError(f"tenantsbestand niet gevonden: {path}")
     data = read_yaml(path)
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{path}: verwacht een YAML-mapping met onder meer tenants:")

@@ -58,6 +58,8 @@ class TenantSettings(BaseModel):
 
 
 def load_settings(path: Path) -> TenantSettings:
+    if not path.exists():
+        raise ConfigError(f"tenant-instellingen niet gevonden: {path}")
     data = read_yaml(path) or {}
     try:
         return TenantSettings.model_validate(data)
