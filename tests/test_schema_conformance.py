@@ -179,3 +179,16 @@ def test_simulator_refuses_a_property_graph_v1_does_not_define(url: str, message
     assert error["code"] == "BadRequest" and message in error["message"]
     assert "Could not find a property named" in error["message"]
     assert fine.status_code == 200
+
+
+def test_every_field_the_client_selects_exists_on_its_v1_type() -> None:
+    from m365apk.demo.server import undefined_property
+
+    wrong = {
+        (spec.name, field)
+        for spec in DATASETS.values()
+        for field in spec.select
+        if undefined_property(spec.path, field)
+    }
+    assert not wrong, f"$select of properties Graph v1.0 does not define: {sorted(wrong)}"
+    assert all(spec.path in ROUTE_TYPES for spec in DATASETS.values())
