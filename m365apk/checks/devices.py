@@ -266,7 +266,13 @@ ANTIVIRUS = _check(
     bm=(8,),
     norms=("SM.12", "SM.03"),
     threshold="windows10GeneralConfiguration met defenderRequireRealTimeMonitoring",
-    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    sources=(
+        src(
+            "Intune: apparaatbeperkingen Windows, Microsoft Defender Antivirus",
+            "https://learn.microsoft.com/mem/intune/configuration/device-restrictions-windows-10"
+            "#microsoft-defender-antivirus",
+        ),
+    ),
     why="Antivirus helpt alleen als het aanstaat; een Intune-profiel dat realtimebescherming "
     "afdwingt, voorkomt dat een gebruiker Defender uitzet.",
     fix="Intune > Devices > Configuration > Windows > Device restrictions > Microsoft Defender "
