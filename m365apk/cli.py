@@ -284,16 +284,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     snapshot = load_snapshot(args.snapshot)
-    problems = snapshot.inconsistencies()
-    empty_ok = [p for p in problems if "status ok maar data is leeg" in p]
-    if empty_ok:
-        # An "ok" dataset without data would read as "nothing wrong": never evaluate that.
+    unread = snapshot.unread_as_ok()
+    if unread:
+        # An "ok" dataset that no read produced would count as "nothing wrong": never evaluate.
         raise ConfigError(
-            f"{args.snapshot}: {empty_ok[0]}"
-            + (f" (en {len(empty_ok) - 1} andere datasets)" if len(empty_ok) > 1 else "")
+            f"{args.snapshot}: {unread[0]}"
+            + (f" (en {len(unread) - 1} andere datasets)" if len(unread) > 1 else "")
             + "; is het bestand bewerkt?"
         )
-    for problem in problems:
+    for problem in snapshot.inconsistencies():
         print(f"m365apk: waarschuwing: {args.snapshot}: {problem}", file=sys.stderr)
     if args.tenant_config:
         snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})

@@ -211,6 +211,19 @@ def test_snapshot_edited_to_ok_without_data_is_refused(snapshot, tmp_path, capsy
     assert not (tmp_path / "o" / "report.json").exists()
 
 
+def test_unreadable_dataset_edited_to_ok_and_empty_is_refused(snapshot, tmp_path, capsys) -> None:
+    """A 403 dataset turned into `ok` with an empty list: no page was ever read for it."""
+
+    def forge(doc: dict) -> None:
+        users = doc["datasets"]["userRegistrationDetails"]
+        assert users["status"] != "ok" or users["pages"] > 0
+        users.update(status="ok", data=[], pages=0, http_status=None, error_code=None, items=0)
+
+    edited = _edited(snapshot, tmp_path, forge)
+    rc = main(["evaluate", str(edited), "--out", str(tmp_path / "o")])
+    one_line_error(capsys, rc, str(edited), "datasets.userRegistrationDetails", "geen pagina")
+
+
 def test_snapshot_with_items_removed_is_flagged(snapshot, tmp_path, capsys) -> None:
     def drop_admins(doc: dict) -> None:
         doc["datasets"]["roleAssignments"]["data"] = doc["datasets"]["roleAssignments"]["data"][:1]
