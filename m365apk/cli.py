@@ -31,7 +31,7 @@ from m365apk.runs.scan import (
 from m365apk.scanner.auth import CredentialSpec
 from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
-from m365apk.snapshot import Snapshot
+from m365apk.snapshot.model import file_sha256, load_snapshot
 from m365apk.snapshot.settings import load_settings
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -309,17 +309,25 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    if not args.snapshot.is_file():
-        raise ConfigError(f"snapshot niet gevonden: {args.snapshot}")
-    try:
-        snapshot = Snapshot.read(args.snapshot)
-    except ValueError as exc:
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"{args.snapshot} is geen geldige m365apk-snapshot ({first})") from None
+    snapshot = load_snapshot(args.snapshot)
+    unread = snapshot.unread_as_ok()
+    if unread:
+        # An "ok" dataset that no read produced would count as "nothing wrong": never evaluate.
+        raise ConfigError(
+            f"{args.snapshot}: {unread[0]}"
+            + (f" (en {len(unread) - 1} andere datasets)" if len(unread) > 1 else "")
+            + "; is het bestand bewerkt?"
+        )
+    for problem in snapshot.inconsistencies():
+        print(f"m365apk: waarschuwing: {args.snapshot}: {problem}", file=sys.stderr)
     if args.tenant_config:
         snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})
     output = report_from_snapshot(
-        snapshot, _checks(args.checks, args.audit_probe), args.out, _report_options(args)
+        snapshot,
+        _checks(args.checks, args.audit_probe),
+        args.out,
+        _report_options(args),
+        snapshot_sha256=file_sha256(args.snapshot),
     )
     _announce(output, ProgressDisplay(quiet=args.quiet))
     return 0

@@ -104,22 +104,27 @@ def evaluate_encryption_required(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_antivirus(snapshot: Snapshot) -> CheckResult:
     cid = ANTIVIRUS.id
+    # Graph v1.0's windows10CompliancePolicy has no antivirus settings (defenderEnabled,
+    # antivirusRequired and rtpEnabled are beta only); v1.0 shows Defender's real-time
+    # protection as a setting of the Windows device-restrictions profile.
     requiring = [
         p
-        for p in _policies(snapshot, WIN_POLICY)
-        if p.get("defenderEnabled") or p.get("antivirusRequired")
+        for p in snapshot.dataset("deviceConfigurations").data or []
+        if p.get("@odata.type") == "#microsoft.graph.windows10GeneralConfiguration"
+        and p.get("defenderRequireRealTimeMonitoring") is True
     ]
     policies = [p for p in requiring if assigned(p)]
     threshold = (
-        "Een toegewezen nalevingsbeleid voor Windows vereist Defender/antivirus met realtime-scan"
+        "Een toegewezen Windows-configuratieprofiel zet Defender-realtimebescherming verplicht aan"
     )
     if policies:
         return make(cid, Status.PASS, threshold=threshold, objects=[obj(p, "") for p in policies])
     return make(
         cid,
         Status.FAIL,
-        "Geen toegewezen nalevingsbeleid dat antivirus eist: Intune ziet niet of apparaten "
-        "beschermd zijn." + _unassigned_note([p for p in requiring if not assigned(p)]),
+        "Geen toegewezen Intune-profiel dat Defender-realtimebescherming afdwingt: Intune ziet "
+        "niet of apparaten beschermd zijn."
+        + _unassigned_note([p for p in requiring if not assigned(p)]),
         threshold=threshold,
     )
 
@@ -363,17 +368,23 @@ ENCRYPTION_REQUIRED = _check(
 )
 ANTIVIRUS = _check(
     id="devices.antivirus_required",
-    title="Antivirus verplicht in het nalevingsbeleid",
+    title="Antivirus verplicht via Intune",
     severity=Severity.HIGH,
-    datasets=("deviceCompliancePolicies",),
+    datasets=("deviceConfigurations",),
     bm=(8,),
     norms=("SM.12", "SM.03"),
-    threshold="Toegewezen windows10CompliancePolicy met defenderEnabled of antivirusRequired",
-    sources=(src("Intune: naleving", INTUNE_DOCS),),
-    why="Antivirus helpt alleen als het aanstaat en bijgewerkt is; het nalevingsbeleid laat zien "
-    "welk apparaat dat niet is.",
-    fix="Intune > Compliance policies > Windows > System Security: Microsoft Defender Antimalware, "
-    "realtime-bescherming en actuele definities op Require.",
+    threshold="Toegewezen windows10GeneralConfiguration met defenderRequireRealTimeMonitoring",
+    sources=(
+        src(
+            "Intune: apparaatbeperkingen Windows, Microsoft Defender Antivirus",
+            "https://learn.microsoft.com/mem/intune/configuration/device-restrictions-windows-10"
+            "#microsoft-defender-antivirus",
+        ),
+    ),
+    why="Antivirus helpt alleen als het aanstaat; een Intune-profiel dat realtimebescherming "
+    "afdwingt, voorkomt dat een gebruiker Defender uitzet.",
+    fix="Intune > Devices > Configuration > Windows > Device restrictions > Microsoft Defender "
+    "Antivirus: realtimebescherming op Require.",
     evaluate=evaluate_antivirus,
 )
 UPDATE_RINGS = _check(

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from m365apk.checks.base import CheckResult, Status
+from m365apk.snapshot.files import read_yaml
 
 _NL = {Status.FAIL: "voldoet niet", Status.PARTIAL: "gedeeltelijk"}
 
@@ -29,14 +29,16 @@ class ExceptionsError(ValueError):
     pass
 
 
-def load_exceptions(path: Path) -> list[RiskException]:
-    """Read an exceptions file: a YAML list (or `exceptions:` list) of accepted risks."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ExceptionsError(f"{path}: bestand niet gevonden") from None
-    except yaml.YAMLError as exc:
-        raise ExceptionsError(f"{path}: geen geldige YAML ({exc})") from None
+def load_exceptions(path: Path, known: set[str] | None = None) -> list[RiskException]:
+    """Read an exceptions file: a YAML list (or `exceptions:` list) of accepted risks.
+
+    Every check id must exist (a typo would silently accept nothing) and occur once (two
+    entries for one check would leave it to chance which reason and end date count)."""
+    if known is None:
+        from m365apk.checks.registry import all_checks  # the catalogue imports this module
+
+        known = {c.id for c in all_checks()}
+    data = read_yaml(path, ExceptionsError)
     items = data.get("exceptions") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ExceptionsError(f"{path}: verwacht een lijst met uitzonderingen")
@@ -51,6 +53,18 @@ def load_exceptions(path: Path) -> list[RiskException]:
             raise ExceptionsError(
                 f"{path}: uitzondering {i} ({label}): {field}: {first['msg']}"
             ) from None
+        check_id = out[-1].check_id
+        if check_id not in known:
+            raise ExceptionsError(
+                f"{path}: uitzondering {i}: check_id: onbekende check {check_id!r} "
+                "(zie m365apk checks)"
+            )
+        earlier = [n for n, e in enumerate(out[:-1], 1) if e.check_id == check_id]
+        if earlier:
+            raise ExceptionsError(
+                f"{path}: uitzondering {i}: check_id: {check_id!r} staat er al "
+                f"(uitzondering {earlier[0]}); één uitzondering per check"
+            )
     return out
 
 

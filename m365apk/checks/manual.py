@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from m365apk.snapshot.files import read_yaml
+
 
 class ManualItem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -49,12 +51,7 @@ def manual_items() -> tuple[ManualItem, ...]:
 
 def load_attestations(path: Path) -> list[Attestation]:
     """Read the tenant's answers: a YAML list (or `answers:` list) of attestations."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise AttestationError(f"{path}: bestand niet gevonden") from None
-    except yaml.YAMLError as exc:
-        raise AttestationError(f"{path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml(path, AttestationError)
     items = data.get("answers") if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise AttestationError(f"{path}: verwacht een lijst met antwoorden")

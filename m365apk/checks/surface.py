@@ -162,7 +162,8 @@ def _publisher(snapshot: Snapshot, sp: dict[str, Any]) -> str:
     kind = _kind(snapshot, sp)
     if kind:
         return PUBLISHER[kind]
-    return sp.get("publisherName") or "uitgever onbekend"
+    # v1.0 has no publisherName (beta only); the verified publisher's name is what it offers.
+    return (sp.get("verifiedPublisher") or {}).get("displayName") or "uitgever onbekend"
 
 
 def evaluate_inventory(snapshot: Snapshot) -> CheckResult:

@@ -145,25 +145,6 @@ ROLES = {
     "Directory Synchronization Accounts": "d29b2b05-8046-44ba-8758-1e26182fcf32",
 }
 
-PRIVILEGED = {
-    "Global Administrator",
-    "Privileged Role Administrator",
-    "Privileged Authentication Administrator",
-    "Security Administrator",
-    "User Administrator",
-    "Hybrid Identity Administrator",
-    "Application Administrator",
-    "Cloud Application Administrator",
-    "Conditional Access Administrator",
-    "Authentication Administrator",
-    "Helpdesk Administrator",
-    "Password Administrator",
-    "Intune Administrator",
-    "Cloud Device Administrator",
-    "Global Reader",
-    "Security Reader",
-}
-
 
 def role_definitions() -> list[dict[str, Any]]:
     return [
@@ -174,7 +155,6 @@ def role_definitions() -> list[dict[str, Any]]:
             "description": f"{name} (ingebouwde rol)",
             "isBuiltIn": True,
             "isEnabled": True,
-            "isPrivileged": name in PRIVILEGED,
             "resourceScopes": ["/"],
             "version": "1",
             "rolePermissions": [],

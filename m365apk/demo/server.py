@@ -41,6 +41,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
+from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
 from m365apk.snapshot.licences import summarise
@@ -238,6 +239,75 @@ ROUTES = (
     _route("/security/auditLog/queries/{id}/records", "audit_records", AUDIT_QUERY),
 )
 
+# The v1.0 type each route answers with (collections: one item's type). `$select`/`$filter` are
+# held to it, and the conformance test holds every answer to it (graph_schema.py).
+ROUTE_TYPES: dict[str, str | None] = {
+    "/organization": "organization",
+    "/subscribedSkus": "subscribedSku",
+    "/users": "user",
+    "/users/\\$count": "user",  # answers a plain number; $filter as on /users
+    "/users/{id}": "user",
+    "/users/{id}/authentication/methods": "authenticationMethod",
+    "/reports/authenticationMethods/userRegistrationDetails": "userRegistrationDetails",
+    "/roleManagement/directory/roleDefinitions": "unifiedRoleDefinition",
+    "/roleManagement/directory/roleAssignments": "unifiedRoleAssignment",
+    "/groups": "group",
+    "/groups/{id}/members": "directoryObject",
+    "/servicePrincipals": "servicePrincipal",
+    "/policies/identitySecurityDefaultsEnforcementPolicy": (
+        "identitySecurityDefaultsEnforcementPolicy"
+    ),
+    "/identity/conditionalAccess/policies": "conditionalAccessPolicy",
+    "/servicePrincipals/{id}/appRoleAssignedTo": "appRoleAssignment",
+    "/auditLogs/signIns": "signIn",
+    "/deviceManagement/managedDevices": "managedDevice",
+    "/domains": "domain",
+    "/groupSettings": "groupSetting",
+    "/auditLogs/directoryAudits": "directoryAudit",
+    "/oauth2PermissionGrants": "oAuth2PermissionGrant",
+    "/security/secureScores": "secureScore",
+    "/identityProtection/riskyUsers": "riskyUser",
+    "/roleManagement/directory/roleEligibilityScheduleInstances": (
+        "unifiedRoleEligibilityScheduleInstance"
+    ),
+    "/roleManagement/directory/roleAssignmentScheduleInstances": (
+        "unifiedRoleAssignmentScheduleInstance"
+    ),
+    "/deviceManagement/deviceCompliancePolicies": "deviceCompliancePolicy",
+    "/deviceManagement/deviceConfigurations": "deviceConfiguration",
+    "/solutions/backupRestore/protectionPolicies": "protectionPolicyBase",
+    "/solutions/backupRestore/serviceApps": "serviceApp",
+    "/identity/conditionalAccess/namedLocations": "namedLocation",
+    "/policies/authorizationPolicy": "authorizationPolicy",
+    "/policies/authenticationMethodsPolicy": "authenticationMethodsPolicy",
+    "/policies/adminConsentRequestPolicy": "adminConsentRequestPolicy",
+    "/solutions/backupRestore": "backupRestoreRoot",
+    "/admin/sharepoint/settings": "sharepointSettings",
+}
+_FILTER_FIELD = re.compile(
+    r"(?:^|[\s(])([A-Za-z_]\w*)(?:/\w+)*\s+(?:eq|ne|gt|ge|lt|le|in)\s|startswith\((\w+)",
+    re.IGNORECASE,
+)
+
+
+def undefined_property(route_path: str, name: str) -> bool:
+    """Whether Graph v1.0 refuses `name` in a `$select`/`$filter` on this route."""
+    kind = ROUTE_TYPES.get(route_path)
+    if kind is None:
+        return False
+    type_name = graph_schema.NS + kind
+    if not graph_schema.unknown_property(type_name, name):
+        return False
+    if kind == "directoryObject":
+        # Directory collections of mixed objects (members) accept the properties of the
+        # derived types (user, group, servicePrincipal) in $select; Intune's do not.
+        return all(
+            graph_schema.unknown_property(graph_schema.NS + t, name)
+            for t in ("user", "group", "servicePrincipal", "device", "orgContact")
+        )
+    return True
+
+
 # $top limits: directory objects 999 (default 100); the rest serve everything in one page.
 PAGE_LIMITS = {
     "sign_ins": (1000, 1000),
@@ -247,10 +317,6 @@ PAGE_LIMITS = {
     "groups": (100, 999),
     "service_principals": (100, 999),
     "registration_details": (1000, 999),
-}
-# Properties Graph knows but only returns when selected or set (a $select of them is valid).
-EXTRA_PROPERTIES = {
-    "users": {"signInActivity", "onPremisesImmutableId", "provisionedPlans", "department"},
 }
 
 
@@ -275,12 +341,16 @@ class SimulatedGraph:
         *,
         port: int = 0,
         secret_expired: bool = False,
+        capture: bool = False,
     ) -> None:
         self.tenants = [tenants] if isinstance(tenants, TenantData) else list(tenants)
         self.latency = latency_ms / 1000.0
         self.secret_expired = secret_expired
         self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
         self.requests: list[RequestRecord] = []
+        # Opt-in copy of every 200 body (route template, path, query, body): the schema test
+        # checks what the simulator really answered, not what its profiles hold.
+        self.bodies: list[tuple[str, str, str, bytes]] | None = [] if capture else None
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._apis = {t.tenant_id: _Api(t, self) for t in self.tenants}
@@ -877,29 +947,11 @@ class _Api:
         if q.filter:
             match = parse_filter(q.filter, self.FILTERABLE.get(kind or "", set()))
             items = [i for i in items if match(i)]
-        if q.select:
-            known = set().union(*(i.keys() for i in items)) | EXTRA_PROPERTIES.get(
-                kind or "", set()
-            )
-            for name in q.select:
-                if items and name not in known:
-                    raise GraphError(
-                        400,
-                        "BadRequest",
-                        f"Could not find a property named '{name}' on type "
-                        f"'microsoft.graph.{_odata_type(kind)}'.",
-                    )
         encoded = [_dump(q.select_one(i, kind)) for i in items]
         if key:
             with self._cache_lock:
                 self._cache[key] = encoded
         return encoded
-
-
-def _odata_type(kind: str | None) -> str:
-    return {"users": "user", "groups": "group", "service_principals": "servicePrincipal"}.get(
-        kind or "", "entity"
-    )
 
 
 class _Query:
@@ -925,6 +977,31 @@ class _Query:
             raise GraphError(
                 400, "BadRequest", f"Invalid value '{top}' for query option $top."
             ) from None
+
+    def check_properties(self) -> None:
+        """Graph's 400 for a `$select` or `$filter` property its v1.0 type does not define."""
+        assert self.route is not None
+        type_name = f"{graph_schema.NS}{ROUTE_TYPES.get(self.route.path)}"
+        for name in self.select:
+            if undefined_property(self.route.path, name):
+                raise GraphError(
+                    400,
+                    "BadRequest",
+                    "Parsing OData Select and Expand failed: Could not find a property named "
+                    f"'{name}' on type '{type_name}'.",
+                )
+        for found in _FILTER_FIELD.finditer(self.filter or ""):
+            name = found.group(1) or found.group(2)
+            if name.lower() in ("and", "or", "not") or not undefined_property(
+                self.route.path, name
+            ):
+                continue
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Invalid filter clause: Could not find a property named '{name}' on type "
+                f"'{type_name}'.",
+            )
 
     def require_eventual(self) -> None:
         if (self.headers.get("ConsistencyLevel") or "").lower() != "eventual":
@@ -1064,8 +1141,12 @@ class _Handler(BaseHTTPRequestHandler):
         query = _Query(split.query, self.headers, split.path, self.sim.base_url)
         query.granted = granted
         query.route = route
+        query.check_properties()
         body = getattr(api, route.handler)(query, **found.groupdict())
         self.sim.record(RequestRecord("GET", split.path, split.query, 200))
+        if self.sim.bodies is not None:
+            with self.sim._lock:
+                self.sim.bodies.append((route.path, split.path, split.query, body))
         self.send(200, body, query.content_type)
 
     def send_fault(self, split: Any, fault: Fault) -> None:

@@ -475,7 +475,6 @@ class _Builder:
             "appOwnerOrganizationId": catalog.MICROSOFT_SERVICES_TENANT
             if first_party
             else sp.get("owner") or self.uid(),
-            "publisherName": "Microsoft Services" if first_party else sp.get("publisher"),
             "verifiedPublisher": {
                 "displayName": verified,
                 "verifiedPublisherId": str(self.rng.randrange(10**6, 10**7)) if verified else None,
@@ -493,7 +492,6 @@ class _Builder:
                 }
                 for value, role_id in sorted((sp.get("appRoles") or {}).items())
             ],
-            "createdDateTime": self.created(),
         }
 
     def app_role_assignments(self, sps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -640,7 +638,6 @@ class _Builder:
                         "principalId": principal,
                         "roleDefinitionId": role_id,
                         "directoryScopeId": "/",
-                        "resourceScope": "/",
                         "appScopeId": None,
                     }
                 )
@@ -700,6 +697,8 @@ class _Builder:
             inner = value[1:-1]
             if inner.startswith("days_ago:"):  # "{days_ago:12}": a timestamp 12 days back
                 return self.days_ago(float(inner.split(":", 1)[1]))
+            if inner == "tenant_id":  # e.g. secureScore.azureTenantId (non-nullable in v1.0)
+                return self.spec["tenant_id"]
             return self.keys.get(inner, value)
         return value
 

@@ -182,6 +182,10 @@ class Report(_Model):
     tenant: TenantInfo
     collected_at: datetime
     source: str
+    snapshot_sha256: str | None = Field(
+        default=None,
+        description="SHA-256 (hex) of the snapshot.json file this report was evaluated from",
+    )
     partial: bool = Field(description="some data the checks needed could not be read")
     unreadable: list[DatasetProblem]
     not_licensed: list[DatasetProblem]

@@ -25,6 +25,7 @@ from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.errors import AuthError, ConfigError
 from m365apk.reports.model import Report
 from m365apk.runs.history import History
+from m365apk.runs.lock import ScanAllLock
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
@@ -145,7 +146,11 @@ def scan_all(
         tenants = [t for i, t in enumerate(tenants) if i % count == index]
     base = options or ReportOptions()
     results: list[TenantOutcome] = []
-    with History(history_path or config.history_path) as history:
+    history_file = history_path or config.history_path
+    with (
+        ScanAllLock(config.output, history_file, run_id, shard),
+        History(history_file) as history,
+    ):
         finished = set() if fresh else history.done(run_id)
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]

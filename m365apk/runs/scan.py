@@ -20,6 +20,7 @@ from m365apk.reports.pdf import write_pdf
 from m365apk.scanner.collector import Progress, collect
 from m365apk.scanner.graph import GraphClient, GraphSettings
 from m365apk.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot.model import file_sha256
 from m365apk.snapshot.settings import TenantSettings
 
 
@@ -50,6 +51,7 @@ def report_from_snapshot(
     checks: list[Check],
     out_dir: Path,
     options: ReportOptions | None = None,
+    snapshot_sha256: str | None = None,
 ) -> ScanOutput:
     options = options or ReportOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -65,6 +67,8 @@ def report_from_snapshot(
         previous=options.previous,
         peers=options.peers,
     )
+    if snapshot_sha256:  # which evidence file this verdict comes from
+        report = report.model_copy(update={"snapshot_sha256": snapshot_sha256})
     paths = write_reports(report, out_dir, options.lang)
     if options.pdf:
         paths["pdf"] = write_pdf(paths["html"], out_dir / "report.pdf")
@@ -120,7 +124,9 @@ def run_scan(
     # The evidence is on disk before anything else can go wrong.
     snapshot_path = out_dir / "snapshot.json"
     snapshot.write(snapshot_path)
-    output = report_from_snapshot(snapshot, checks, out_dir, options)
+    output = report_from_snapshot(
+        snapshot, checks, out_dir, options, snapshot_sha256=file_sha256(snapshot_path)
+    )
     output.paths["snapshot"] = snapshot_path
     return output
 

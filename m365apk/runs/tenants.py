@@ -24,10 +24,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from m365apk.errors import ConfigError
+from m365apk.snapshot.files import first_error, read_yaml
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
@@ -123,17 +123,15 @@ class TenantsFile(BaseModel):
 
 
 def load_tenants(path: Path) -> TenantsFile:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"tenantsbestand niet gevonden: {path}")
+    data = read_yaml(path)
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: verwacht een YAML-mapping met onder meer tenants:")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
         parsed = TenantsFile.model_validate(data or {})
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "bestand"
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {first_error(exc)}") from None
     base = path.parent
     # Relative paths are relative to the tenants file, not to where the command runs.
     updates = {"output": base / parsed.output}

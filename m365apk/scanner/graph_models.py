@@ -174,7 +174,6 @@ class ServicePrincipal(TypedDict):
     appOwnerOrganizationId: NotRequired[str | None]
     accountEnabled: NotRequired[bool | None]
     servicePrincipalType: NotRequired[str | None]
-    publisherName: NotRequired[str | None]
     verifiedPublisher: NotRequired[dict[str, Any] | None]
     tags: NotRequired[list[str]]
 

@@ -6,14 +6,17 @@ against the Graph documentation. Our own metadata uses snake_case.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
 
+from m365apk.errors import ConfigError
 from m365apk.snapshot.settings import TenantSettings
 
 SNAPSHOT_SCHEMA_VERSION = 1
@@ -49,6 +52,9 @@ class Dataset(BaseModel):
     error_code: str | None = None
     error_message: str | None = None
     pages: int = 0
+    # Size of `data` when written (items, fan-out keys or object fields): an edit of the data
+    # that does not also change this count shows up as an inconsistency on evaluate.
+    items: int | None = None
     data: Any = None
 
     @property
@@ -125,7 +131,9 @@ class Snapshot(BaseModel):
             for i, (name, dataset) in enumerate(sorted(self.datasets.items())):
                 out.write(b"," if i else b"")
                 out.write(b"\n" + _json(name) + b": {")
-                for key, value in dataset.model_dump(mode="json", exclude={"data"}).items():
+                fields = dataset.model_dump(mode="json", exclude={"data"})
+                fields["items"] = _count(dataset.data)
+                for key, value in fields.items():
                     out.write(_json(key) + b": " + _json(value) + b", ")
                 out.write(b'"data": ')
                 if isinstance(dataset.data, list):
@@ -143,6 +151,91 @@ class Snapshot(BaseModel):
     @classmethod
     def read(cls, path: Path) -> Snapshot:
         return cls.model_validate_json(path.read_bytes())
+
+    def unread_as_ok(self) -> list[str]:
+        """Datasets marked ok that no read produced: no data, no page, or an error code.
+        Evaluating them would turn "could not read" into "nothing wrong"."""
+        out = []
+        for name, d in sorted(self.datasets.items()):
+            if not d.ok:
+                continue
+            if d.data is None:
+                out.append(f"datasets.{name}: status ok maar data is leeg (null)")
+            elif d.pages < 1 and d.data != {}:  # only a fan-out over no keys reads no page
+                out.append(f"datasets.{name}: status ok maar er is geen pagina opgehaald")
+            elif d.error_code or d.http_status:
+                out.append(f"datasets.{name}: status ok maar met foutcode {d.error_code}")
+        return out
+
+    def inconsistencies(self) -> list[str]:
+        """Where the datasets disagree with what the collection recorded about them: a sign
+        the file was edited after the scan."""
+        out = []
+        for name, d in sorted(self.datasets.items()):
+            if d.items is not None and d.items != _count(d.data):
+                out.append(
+                    f"datasets.{name}: {_count(d.data)} items, bij het verzamelen waren het "
+                    f"er {d.items}"
+                )
+        pages = sum(d.pages for d in self.datasets.values())
+        if self.stats.http_requests and pages > self.stats.http_requests:
+            out.append(
+                f"stats.http_requests: {self.stats.http_requests} verzoeken, maar de datasets "
+                f"tellen samen {pages} pagina's"
+            )
+        return out
+
+
+def load_snapshot(path: Path) -> Snapshot:
+    """A snapshot file, or a ConfigError that names the field (and where in the file)."""
+    if path.is_dir():
+        raise ConfigError(f"{path}: is een map, verwacht een snapshot.json")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"snapshot niet gevonden: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: niet te lezen ({exc.strerror or exc})") from None
+    # The version first: a newer format must be refused as such, not as a pile of field errors.
+    version = _schema_version(raw)
+    if isinstance(version, int) and version > SNAPSHOT_SCHEMA_VERSION:
+        raise ConfigError(
+            f"{path}: snapshot heeft schema_version {version}, deze m365apk kent t/m "
+            f"{SNAPSHOT_SCHEMA_VERSION}; werk m365apk bij om hem te evalueren"
+        )
+    try:
+        return Snapshot.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "bestand"
+        count = exc.error_count()
+        more = f" (en nog {count - 1} fout{'en' if count > 2 else ''})" if count > 1 else ""
+        raise ConfigError(
+            f"{path} is geen geldige m365apk-snapshot: {field}: {first['msg']}{more}"
+        ) from None
+
+
+def _schema_version(raw: bytes) -> Any:
+    try:
+        head = json.loads(raw)
+    except ValueError:
+        return None  # the full validation says where the JSON breaks
+    return head.get("schema_version") if isinstance(head, dict) else None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _count(data: Any) -> int:
+    """Items of a collection, keys of a fan-out or fields of a single object."""
+    if isinstance(data, (list, dict)):
+        return len(data)
+    return 0 if data is None else 1
 
 
 def _json(value: Any) -> bytes:

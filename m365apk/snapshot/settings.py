@@ -30,10 +30,10 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from m365apk.errors import ConfigError
+from m365apk.snapshot.files import first_error, read_yaml
 
 # Graph's guest-or-external-user types (conditionalAccessGuestsOrExternalUsers).
 GUEST_TYPES = frozenset(
@@ -120,14 +120,10 @@ class TenantSettings(BaseModel):
 
 
 def load_settings(path: Path) -> TenantSettings:
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"tenant-instellingen niet gevonden: {path}")
+    data = read_yaml(path) or {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return TenantSettings.model_validate(data)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: geen geldige YAML ({str(exc).splitlines()[0]})") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']}") from None
+        raise ConfigError(f"{path}: {first_error(exc)}") from None
