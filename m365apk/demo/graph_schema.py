@@ -28,7 +28,7 @@ def _nullable(kind: str) -> dict[str, Any]:
     return {"nullable": True, "type": kind}
 
 
-# Two v1.0 types we read that the extract lacks, from msgraph-sdk's generated v1.0 models (the
+# v1.0 types we read that the extract lacks, from msgraph-sdk's generated v1.0 models (the
 # same metadata; nullability is not in those models, so declared nullable: no false alarms).
 SUPPLEMENT: dict[str, dict[str, Any]] = {
     "types": {
@@ -97,6 +97,87 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "kind": "EntityType",
             "navigation": {},
             "properties": {"isUsableForSignIn": _nullable("Edm.Boolean")},
+        },
+        # Intune assignments ($expand=assignments) and PIM role settings
+        # ($expand=policy($expand=rules)), from msgraph-sdk's v1.0 models as well.
+        NS + "deviceConfigurationAssignment": {
+            "abstract": False,
+            "base": NS + "entity",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {"target": _nullable(NS + "deviceAndAppManagementAssignmentTarget")},
+        },
+        NS + "deviceCompliancePolicyAssignment": {
+            "abstract": False,
+            "base": NS + "entity",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {"target": _nullable(NS + "deviceAndAppManagementAssignmentTarget")},
+        },
+        NS + "unifiedRoleManagementPolicyRule": {
+            "abstract": False,
+            "base": NS + "entity",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {"target": _nullable(NS + "unifiedRoleManagementPolicyRuleTarget")},
+        },
+        NS + "unifiedRoleManagementPolicyApprovalRule": {
+            "abstract": False,
+            "base": NS + "unifiedRoleManagementPolicyRule",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {"setting": _nullable(NS + "approvalSettings")},
+        },
+        NS + "unifiedRoleManagementPolicyNotificationRule": {
+            "abstract": False,
+            "base": NS + "unifiedRoleManagementPolicyRule",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {
+                "isDefaultRecipientsEnabled": _nullable("Edm.Boolean"),
+                "notificationLevel": _nullable("Edm.String"),
+                "notificationRecipients": _nullable("Collection(Edm.String)"),
+                "notificationType": _nullable("Edm.String"),
+                "recipientType": _nullable("Edm.String"),
+            },
+        },
+        NS + "unifiedRoleManagementPolicyRuleTarget": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "caller": _nullable("Edm.String"),
+                "enforcedSettings": _nullable("Collection(Edm.String)"),
+                "inheritableSettings": _nullable("Collection(Edm.String)"),
+                "level": _nullable("Edm.String"),
+                "operations": _nullable("Collection(Edm.String)"),
+            },
+        },
+        NS + "approvalSettings": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "approvalMode": _nullable("Edm.String"),
+                "approvalStages": _nullable(f"Collection({NS}unifiedApprovalStage)"),
+                "isApprovalRequired": _nullable("Edm.Boolean"),
+                "isApprovalRequiredForExtension": _nullable("Edm.Boolean"),
+                "isRequestorJustificationRequired": _nullable("Edm.Boolean"),
+            },
+        },
+        NS + "unifiedApprovalStage": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "approvalStageTimeOutInDays": _nullable("Edm.Int32"),
+                "isApproverJustificationRequired": _nullable("Edm.Boolean"),
+                "isEscalationEnabled": _nullable("Edm.Boolean"),
+                "escalationTimeInMinutes": _nullable("Edm.Int32"),
+            },
         },
     },
     "enums": {

@@ -283,6 +283,13 @@ ROUTE_TYPES: dict[str, str | None] = {
     "/policies/adminConsentRequestPolicy": "adminConsentRequestPolicy",
     "/solutions/backupRestore": "backupRestoreRoot",
     "/admin/sharepoint/settings": "sharepointSettings",
+    "/deviceManagement": "deviceManagement",
+    "/applications": "application",
+    "/policies/defaultAppManagementPolicy": "tenantAppManagementPolicy",
+    "/policies/roleManagementPolicyAssignments": "unifiedRoleManagementPolicyAssignment",
+    # microsoft.graph.security types are not in the schema extract (shared/reference).
+    "/security/auditLog/queries/{id}": None,
+    "/security/auditLog/queries/{id}/records": None,
 }
 _FILTER_FIELD = re.compile(
     r"(?:^|[\s(])([A-Za-z_]\w*)(?:/\w+)*\s+(?:eq|ne|gt|ge|lt|le|in)\s|startswith\((\w+)",
