@@ -31,6 +31,7 @@ from m365apk.runs.scan import (
 from m365apk.scanner.auth import CredentialSpec
 from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.snapshot import Snapshot
 from m365apk.snapshot.model import file_sha256, load_snapshot
 from m365apk.snapshot.settings import load_settings
 
@@ -308,6 +309,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+def _probed(snapshot: Snapshot) -> bool:
+    """A snapshot from a scan that ran the opt-in measurements is evaluated with them."""
+    return any(c.opt_in and all(d in snapshot.datasets for d in c.datasets) for c in all_checks())
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     snapshot = load_snapshot(args.snapshot)
     unread = snapshot.unread_as_ok()
@@ -324,7 +330,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})
     output = report_from_snapshot(
         snapshot,
-        _checks(args.checks, args.audit_probe),
+        _checks(args.checks, args.audit_probe or _probed(snapshot)),
         args.out,
         _report_options(args),
         snapshot_sha256=file_sha256(args.snapshot),

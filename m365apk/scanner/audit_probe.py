@@ -29,8 +29,8 @@ DONE = {AuditLogQueryStatus.Succeeded}
 STOPPED = {AuditLogQueryStatus.Failed, AuditLogQueryStatus.Cancelled}
 
 
-def _dataset(status: DatasetStatus, data: Any = None, **error: Any) -> Dataset:
-    return Dataset(status=status, endpoint=ENDPOINT, permission=PERMISSION, data=data, **error)
+def _dataset(status: DatasetStatus, data: Any = None, **extra: Any) -> Dataset:
+    return Dataset(status=status, endpoint=ENDPOINT, permission=PERMISSION, data=data, **extra)
 
 
 async def probe_unified_audit_log(client: GraphClient, now: datetime) -> Dataset:
@@ -84,6 +84,7 @@ async def probe_unified_audit_log(client: GraphClient, now: datetime) -> Dataset
     found = len((records.value if records else None) or [])
     return _dataset(
         DatasetStatus.OK,
+        pages=1,  # the page of records that was read
         data={
             "queryId": created.id,
             "windowStart": start.isoformat(),
