@@ -4,7 +4,6 @@ the PDF printed from them: what a person sees, no console errors, no network, no
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pypdf import PdfReader
 from m365apk.cli import main
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.errors import ConfigError
 from m365apk.mappings.loader import load_mappings
 from m365apk.reports.pdf import FLAGS, find_browser
 
@@ -25,10 +25,14 @@ TITLES = [bm.title for bm in load_mappings().basismaatregelen.values()]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not shutil.which("chromium"):
-        pytest.fail("Chromium ontbreekt: apt-get install chromium (.ci/run doet dat)")
+    try:
+        executable = find_browser()  # as the report code finds it (M365APK_CHROMIUM, PATH)
+    except ConfigError:
+        pytest.fail(
+            "Chromium ontbreekt: scripts/test.sh zorgt ervoor (of apt-get install chromium)"
+        )
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=find_browser(), args=list(FLAGS[1:]))
+        launched = p.chromium.launch(executable_path=executable, args=list(FLAGS[1:]))
         yield launched
         launched.close()
 
