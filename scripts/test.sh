@@ -19,8 +19,9 @@ works() { [ -n "${1:-}" ] && [ -x "$1" ] && timeout 60 "$1" --headless --version
 on_path() {
     local name
     for name in chromium chromium-browser google-chrome google-chrome-stable; do
-        if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return; fi
+        if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return 0; fi
     done
+    return 1
 }
 
 playwright_browser() {
