@@ -1,6 +1,8 @@
 """The `m365apk` command. User mistakes get one line and an exit code, never a traceback.
 
-Exit codes: 0 done, 2 usage or configuration error, 3 authentication or permission error.
+Exit codes: 0 done, 2 usage or configuration error (also: a certificate file that is no readable
+PEM certificate with key), 3 authentication or permission error (also: a wrong or missing
+password for the certificate's key: the file is right, the secret to unlock it is not).
 """
 
 from __future__ import annotations
