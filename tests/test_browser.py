@@ -166,3 +166,16 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
     # report.json stays the Dutch evidence whatever the display language.
     assert "Breng je applicaties" in (tmp_path / "report.json").read_text(encoding="utf-8")
     page.close()
+
+
+def test_browser_path_from_the_environment(monkeypatch, tmp_path) -> None:
+    """scripts/test.sh hands over a browser that may not be on PATH (Playwright's download)."""
+    monkeypatch.setenv("M365APK_CHROMIUM", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="M365APK_CHROMIUM"):
+        find_browser()
+    program = tmp_path / "chrome"
+    program.write_text("#!/bin/sh\n", encoding="utf-8")
+    program.chmod(0o755)
+    monkeypatch.setenv("M365APK_CHROMIUM", str(program))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_browser() == str(program)
