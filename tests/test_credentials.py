@@ -113,6 +113,27 @@ def test_real_credentials_complete_a_scan_over_https(setup, certificates, creden
     assert graph and not [r for r in graph if r.status == 401]  # Graph took the token
 
 
+def test_scan_all_signs_in_with_a_certificate_over_https(setup, certificates, tmp_path) -> None:
+    """The provider's round: the tenants file names the certificate, login_url the host."""
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(
+        f"graph_url: {setup.sim.base_url}\n"
+        f"login_url: {setup.login.authority}\n"
+        f"login_ca: {setup.pki.ca_file}\n"
+        "tenants:\n"
+        f"  - name: {setup.tenant.display_name}\n"
+        f"    tenant_id: {setup.tenant.tenant_id}\n"
+        f"    client_id: {setup.tenant.client_id}\n"
+        f"    credential: {{certificate: {cert(certificates, 'app-locked.pem')}, "
+        "certificate_password_env: APK_CERT_PASSWORD}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "apk"
+    assert main(["scan-all", str(tenants), "--output", str(out), "--quiet"]) == 0
+    assert len(list(out.glob("*/*/report.json"))) == 1
+    assert ("POST", "oauth2/v2.0/token", 200) in signed_in(setup.sim)
+
+
 def one_line_exit(capsys, argv: list[str], code: int) -> str:
     assert main(argv) == code
     err = capsys.readouterr().err
