@@ -1,7 +1,13 @@
 # m365apk in a container: the provider's scheduled APK for all schools.
 # No secrets in the image: the tenants file and certificate come from mounted volumes, client
 # secrets from the environment. Output and history go to the /data volume.
-FROM python:3.11-slim
+FROM python:3.11-slim-bookworm
+
+# report.pdf: Debian's headless Chromium prints report.html (the browser the school opens it in)
+# with the fonts the report names (Liberation for Arial, DejaVu for the rest). No recommends.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 
 # A fixed non-root user; /data must be writable by uid 10001 (docker volume or chown).
 RUN useradd --create-home --uid 10001 --user-group apk \
@@ -19,5 +25,5 @@ ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 ENTRYPOINT ["m365apk"]
 # One round over all schools, then exit (Kubernetes CronJob, cron on the host, CI).
 # For a plain Docker host that should keep running: override with
-#   schedule /config/tenants.yaml --cron "0 6 1 9 *" --output /data --history /data/history.sqlite
-CMD ["scan-all", "/config/tenants.yaml", "--output", "/data", "--history", "/data/history.sqlite", "--log-format", "json", "--quiet"]
+#   schedule /config/tenants.yaml --cron "0 6 1 9 *" --output /data --history /data/history.sqlite --pdf
+CMD ["scan-all", "/config/tenants.yaml", "--output", "/data", "--history", "/data/history.sqlite", "--log-format", "json", "--quiet", "--pdf"]

@@ -1,6 +1,8 @@
 """The `m365apk` command. User mistakes get one line and an exit code, never a traceback.
 
-Exit codes: 0 done, 2 usage or configuration error, 3 authentication or permission error.
+Exit codes: 0 done, 2 usage or configuration error (also: a certificate file that is no readable
+PEM certificate with key), 3 authentication or permission error (also: a wrong or missing
+password for the certificate's key: the file is right, the secret to unlock it is not).
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     cred.add_argument("--managed-identity", action="store_true", help="gebruik managed identity")
     scan.add_argument("--certificate-password-env", metavar="VAR")
     scan.add_argument("--graph-url", default=GRAPH_URL, help=argparse.SUPPRESS)
+    # The simulator's HTTPS login host and its throwaway CA (tests of the real credentials).
+    scan.add_argument("--login-url", help=argparse.SUPPRESS)
+    scan.add_argument("--ca-bundle", type=Path, help=argparse.SUPPRESS)
     scan.add_argument("--max-concurrency", type=int, default=4)
     scan.add_argument(
         "--dns-server",
@@ -283,6 +288,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         certificate_password_env=args.certificate_password_env,
         client_secret_env=args.client_secret_env,
         managed_identity=args.managed_identity,
+        authority=args.login_url,
+        ca_bundle=args.ca_bundle,
     ).build()
     progress = ProgressDisplay(quiet=args.quiet)
     out = args.out or Path(f"apk-{args.tenant_id}-{date.today().isoformat()}")
@@ -544,7 +551,19 @@ COMMANDS = {
 }
 
 
+def _quiet_libraries() -> None:
+    """Our one line replaces the libraries' own stderr output on a failed sign-in."""
+    import logging
+
+    # azure-identity warns "get_token failed: ..." before raising; we print that error once.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
+    # kiota's tracing span cannot detach when its request task is cancelled after the sign-in
+    # failed elsewhere; OpenTelemetry logs that (harmless) with a traceback.
+    logging.getLogger("opentelemetry.context").setLevel(logging.CRITICAL)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -4,7 +4,6 @@ the PDF printed from them: what a person sees, no console errors, no network, no
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from pypdf import PdfReader
 from m365apk.cli import main
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.errors import ConfigError
 from m365apk.mappings.loader import load_mappings
 from m365apk.reports.pdf import FLAGS, find_browser
 
@@ -25,10 +25,14 @@ TITLES = [bm.title for bm in load_mappings().basismaatregelen.values()]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not shutil.which("chromium"):
-        pytest.fail("Chromium ontbreekt: apt-get install chromium (.ci/run doet dat)")
+    try:
+        executable = find_browser()  # as the report code finds it (M365APK_CHROMIUM, PATH)
+    except ConfigError:
+        pytest.fail(
+            "Chromium ontbreekt: scripts/test.sh zorgt ervoor (of apt-get install chromium)"
+        )
     with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=find_browser(), args=list(FLAGS[1:]))
+        launched = p.chromium.launch(executable_path=executable, args=list(FLAGS[1:]))
         yield launched
         launched.close()
 
@@ -162,3 +166,16 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
     # report.json stays the Dutch evidence whatever the display language.
     assert "Breng je applicaties" in (tmp_path / "report.json").read_text(encoding="utf-8")
     page.close()
+
+
+def test_browser_path_from_the_environment(monkeypatch, tmp_path) -> None:
+    """scripts/test.sh hands over a browser that may not be on PATH (Playwright's download)."""
+    monkeypatch.setenv("M365APK_CHROMIUM", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="M365APK_CHROMIUM"):
+        find_browser()
+    program = tmp_path / "chrome"
+    program.write_text("#!/bin/sh\n", encoding="utf-8")
+    program.chmod(0o755)
+    monkeypatch.setenv("M365APK_CHROMIUM", str(program))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert find_browser() == str(program)

@@ -1,6 +1,7 @@
 """The container as it would run: the Dockerfile's own entrypoint and command line, a
 non-root user, the /config and /data volumes (here: folders), the simulated Graph over
-loopback. And the Kubernetes manifests as Kubernetes objects."""
+loopback, Chromium printing report.pdf as the image's own does. And the Kubernetes manifests
+as Kubernetes objects."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pypdf import PdfReader
 
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import load_profile
@@ -80,7 +82,7 @@ def test_entrypoint_command_line_with_volumes(volumes: Path) -> None:
     tenant = load_profile("weak")
     argv = json.loads(instruction("ENTRYPOINT")) + json.loads(instruction("CMD"))
     argv = [a.replace("/config", str(config)).replace("/data", str(data)) for a in argv]
-    assert argv[0] == "m365apk"
+    assert argv[0] == "m365apk" and "--pdf" in argv  # the archive copy, made in the image
     with SimulatedGraph(tenant) as sim:
         (config / "tenants.yaml").write_text(
             f"graph_url: {sim.base_url}\nlogin_url: {sim.base_url}\n"
@@ -96,12 +98,17 @@ def test_entrypoint_command_line_with_volumes(volumes: Path) -> None:
             "APK_SECRET": tenant.client_secret,
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+        if os.environ.get("M365APK_CHROMIUM"):  # a browser scripts/test.sh found off PATH
+            env["M365APK_CHROMIUM"] = os.environ["M365APK_CHROMIUM"]
         command = [*as_container_user(), sys.executable, "-m", "m365apk.cli", *argv[1:]]
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert (data / "history.sqlite").is_file() and (data / "overzicht.html").is_file()
     reports = list(data.glob(f"*-{tenant.tenant_id[:8]}/*/report.html"))
     assert len(reports) == 1
+    pdf = PdfReader(reports[0].parent / "report.pdf")  # printed by Chromium as the image does
+    text = " ".join(page.extract_text() for page in pdf.pages)
+    assert len(pdf.pages) > 3 and tenant.display_name in text and "Pagina 1 van" in text
     with sqlite3.connect(data / "history.sqlite") as con:
         assert con.execute("SELECT outcome FROM scans").fetchall() == [("ok",)]
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]

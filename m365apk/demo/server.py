@@ -361,6 +361,8 @@ class SimulatedGraph:
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._apis = {t.tenant_id: _Api(t, self) for t in self.tenants}
+        # App registrations' certificates by tenant id (demo/tls.py registers them).
+        self.certificates: dict[str, list[Any]] = {}
         handler = type("Handler", (_Handler,), {"sim": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
@@ -496,7 +498,15 @@ class SimulatedGraph:
                 "not been installed by the administrator of the tenant or consented to by any "
                 "user in the tenant.",
             )
-        if not hmac.compare_digest(
+        if form.get("client_assertion_type"):  # certificate credential (over demo/tls.py)
+            from m365apk.demo.tls import JWT_BEARER, check_client_assertion
+
+            if form["client_assertion_type"] != JWT_BEARER:
+                return _aad_error(400, "invalid_request", 50027, "Invalid client assertion type.")
+            refused = check_client_assertion(self, tenant, form.get("client_assertion") or "")
+            if refused:
+                return refused
+        elif not hmac.compare_digest(
             (form.get("client_secret") or "").encode(), tenant.client_secret.encode()
         ):
             return _aad_error(
@@ -507,7 +517,7 @@ class SimulatedGraph:
                 "is the client secret value, not the client secret ID, for a secret added to "
                 f"app '{tenant.client_id}'.",
             )
-        if self.secret_expired:
+        elif self.secret_expired:
             return _aad_error(
                 401,
                 "invalid_client",

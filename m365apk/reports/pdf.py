@@ -7,6 +7,7 @@ self-contained and Chromium starts with networking features off.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +31,13 @@ FLAGS = (
 
 
 def find_browser() -> str:
+    # An explicit path first: a browser that is not on PATH (Playwright's download, which
+    # scripts/test.sh may provision) or a particular build.
+    explicit = os.environ.get("M365APK_CHROMIUM")
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise ConfigError(f"M365APK_CHROMIUM wijst niet naar een programma: {explicit}")
+        return explicit
     for name in BROWSERS:
         found = shutil.which(name)
         if found:

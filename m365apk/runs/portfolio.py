@@ -48,7 +48,8 @@ class TenantOutcome:
 def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
     cred = config.credential(tenant)
     client_id = config.client_id(tenant)
-    if config.login_url:  # the simulator: client credentials over loopback
+    if config.login_url and config.login_url.startswith("http://"):
+        # The simulator over plain HTTP: the quick stand-in (why: scanner/auth.py).
         if not cred.client_secret_env:
             raise ConfigError("login_url werkt alleen met client_secret_env")
         secret = os.environ.get(cred.client_secret_env)
@@ -56,6 +57,8 @@ def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
             raise ConfigError(f"omgevingsvariabele {cred.client_secret_env} is niet gezet")
         url = f"{config.login_url.rstrip('/')}/{tenant.tenant_id}/oauth2/v2.0/token"
         return LoopbackClientSecretCredential(url, client_id, secret)
+    if config.login_url and not config.login_url.startswith("https://"):
+        raise ConfigError("login_url moet met http:// (simulator) of https:// beginnen")
     return CredentialSpec(
         tenant_id=tenant.tenant_id,
         client_id=client_id,
@@ -63,6 +66,8 @@ def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
         certificate_password_env=cred.certificate_password_env,
         client_secret_env=cred.client_secret_env,
         managed_identity=cred.managed_identity,
+        authority=config.login_url,  # None for Entra itself; https for the simulator's TLS host
+        ca_bundle=config.login_ca,
     ).build()
 
 

@@ -94,7 +94,8 @@ class TenantsFile(BaseModel):
     tenants: list[TenantEntry] = Field(min_length=1)
     # For the simulator and tests only: where Graph and the token endpoint are (loopback).
     graph_url: str | None = None
-    login_url: str | None = None
+    login_url: str | None = None  # http: the demo's stand-in; https: azure-identity's own
+    login_ca: Path | None = None  # the CA of an https login_url (the simulator's throwaway CA)
 
     @model_validator(mode="after")
     def _unique_and_complete(self) -> TenantsFile:

@@ -19,7 +19,7 @@ import httpx
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from m365apk.errors import ConfigError
+from m365apk.errors import AuthError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,11 @@ class CredentialSpec:
     certificate_password_env: str | None = None
     client_secret_env: str | None = None
     managed_identity: bool = False
+    # Only for the simulator's HTTPS login host (tests): its address and the throwaway CA that
+    # signed its certificate, trusted by this credential alone. Real scans leave both empty:
+    # Entra's public authority, the system's trust store, instance discovery as Microsoft does.
+    authority: str | None = None
+    ca_bundle: Path | None = None
 
     def build(self) -> Any:
         from azure.identity import (
@@ -46,25 +51,84 @@ class CredentialSpec:
         if not self.client_id:
             raise ConfigError("--client-id ontbreekt (de applicatie-id van de app-registratie)")
         if self.certificate_path:
-            if not self.certificate_path.is_file():
-                raise ConfigError(f"certificaat niet gevonden: {self.certificate_path}")
             password_env = self.certificate_password_env
             password = _env(password_env) if password_env else None
+            pem = _certificate_pem(self.certificate_path, password)
             return _Threaded(
                 CertificateCredential(
                     self.tenant_id,
                     self.client_id,
-                    certificate_path=str(self.certificate_path),
+                    certificate_data=pem,
                     password=password,
+                    **self._endpoint(),
                 )
             )
         if self.client_secret_env:
             return _Threaded(
-                ClientSecretCredential(self.tenant_id, self.client_id, _env(self.client_secret_env))
+                ClientSecretCredential(
+                    self.tenant_id,
+                    self.client_id,
+                    _env(self.client_secret_env),
+                    **self._endpoint(),
+                )
             )
         raise ConfigError(
             "geef --certificate PAD, --client-secret-env VARIABELE of --managed-identity op"
         )
+
+    def _endpoint(self) -> dict[str, Any]:
+        if not self.authority:
+            return {}
+        options: dict[str, Any] = {
+            "authority": self.authority,
+            # The simulator is no cloud Microsoft knows; Entra would answer the discovery no.
+            "disable_instance_discovery": True,
+        }
+        if self.ca_bundle:
+            options["connection_verify"] = str(self.ca_bundle)
+        return options
+
+
+def _certificate_pem(path: Path, password: str | None) -> bytes:
+    """The certificate file, opened here first so a wrong password or a broken file is one
+    clear line (azure-identity would raise it from deep inside, as a traceback)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    if not path.is_file():
+        raise ConfigError(f"certificaat niet gevonden: {path}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: niet te lezen ({exc.strerror})") from None
+    if b"-----BEGIN" not in data:
+        raise ConfigError(
+            f"{path}: geen PEM-bestand (verwacht: certificaat en sleutel als PEM; "
+            "zet een .pfx om met openssl pkcs12 -nodes)"
+        )
+    try:
+        x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise ConfigError(f"{path}: geen leesbaar certificaat in het PEM-bestand") from None
+    try:
+        key = load_pem_private_key(data, password.encode() if password else None)
+    except TypeError:  # cryptography: a password where none is needed, or the other way round
+        if password:
+            raise ConfigError(
+                f"{path}: de sleutel heeft geen wachtwoord; laat --certificate-password-env weg"
+            ) from None
+        raise AuthError(
+            f"{path}: de sleutel is met een wachtwoord beveiligd; "
+            "geef --certificate-password-env op"
+        ) from None
+    except ValueError:
+        if password and (b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data):
+            raise AuthError(f"{path}: onjuist wachtwoord voor de sleutel") from None
+        raise ConfigError(f"{path}: geen leesbare privésleutel in het PEM-bestand") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(f"{path}: de sleutel moet RSA zijn (Entra ondertekent met RS256/PS256)")
+    return data
 
 
 def _env(name: str) -> str:
@@ -72,6 +136,17 @@ def _env(name: str) -> str:
     if not value:
         raise ConfigError(f"omgevingsvariabele {name} is leeg of niet gezet")
     return value
+
+
+def _chain_text(exc: BaseException) -> str:
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 5:
+        message = getattr(seen, "message", None) or str(seen)
+        if message and not any(message in t for t in texts):
+            texts.append(message)
+        seen = seen.__cause__ or seen.__context__
+    return " | ".join(" ".join(t.split()) for t in texts)
 
 
 class _Threaded:
@@ -82,7 +157,12 @@ class _Threaded:
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         kwargs.pop("enable_cae", None)
-        return await asyncio.to_thread(self._inner.get_token, *scopes, **kwargs)
+        try:
+            return await asyncio.to_thread(self._inner.get_token, *scopes, **kwargs)
+        except ClientAuthenticationError as exc:
+            # An unknown tenant fails at MSAL's tenant discovery, whose own message drops
+            # Entra's answer (AADSTS90002); that answer is further down the chain: keep it.
+            raise ClientAuthenticationError(message=_chain_text(exc)) from None
 
     def close(self) -> None:
         self._inner.close()
@@ -93,6 +173,12 @@ class LoopbackClientSecretCredential:
 
     Used for the simulated Graph (demo, tests, benchmarks): the same protocol azure-identity
     speaks to Entra ID, over plain HTTP, so it refuses any host that is not loopback.
+
+    Why it stays: azure-identity accepts only an https authority, so the real credentials need
+    a CA and a server certificate for the simulator. The quick demo (and the many tests and
+    benchmarks built on it) should start with nothing but Python and no key material made per
+    run. The real credentials, certificate and secret, run against the simulator over HTTPS in
+    tests/test_credentials.py (demo/tls.py), so the path a real scan takes is tested too.
     """
 
     def __init__(self, token_url: str, client_id: str, client_secret: str) -> None:
