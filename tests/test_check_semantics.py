@@ -8,6 +8,7 @@ is the snapshot's collection time (2026-11-01), never the wall clock.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from m365apk.checks import admin_hygiene, audit, backup, devices, password, surface
 from m365apk.checks.base import Status
@@ -131,12 +132,30 @@ ONLY_EXCLUDED = {
 }
 
 
+def _defender_profile(assignments: list[dict[str, Any]]) -> dict[str, Any]:
+    """Defender real-time protection in v1.0 lives in the Windows device-restrictions profile
+    (windows10CompliancePolicy's antivirus fields are beta only)."""
+    return {
+        "@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+        "id": "d",
+        "displayName": "Windows - Defender",
+        "defenderRequireRealTimeMonitoring": True,
+        "assignments": assignments,
+    }
+
+
 def test_encryption_policy_assigned_to_no_one_fails() -> None:
     for assignments in ([], [ONLY_EXCLUDED]):
-        s = snapshot(deviceCompliancePolicies=ok([_win_policy(assignments)]))
+        s = snapshot(
+            deviceCompliancePolicies=ok([_win_policy(assignments)]),
+            deviceConfigurations=ok([_defender_profile(assignments)]),
+        )
         assert devices.ENCRYPTION_REQUIRED.run(s).status is Status.FAIL
         assert devices.ANTIVIRUS.run(s).status is Status.FAIL
-    s = snapshot(deviceCompliancePolicies=ok([_win_policy([ALL_USERS])]))
+    s = snapshot(
+        deviceCompliancePolicies=ok([_win_policy([ALL_USERS])]),
+        deviceConfigurations=ok([_defender_profile([ALL_USERS])]),
+    )
     assert devices.ENCRYPTION_REQUIRED.run(s).status is Status.PASS
     assert devices.ANTIVIRUS.run(s).status is Status.PASS
 
