@@ -158,7 +158,9 @@ def test_manual_items_are_open_until_answered_and_never_scored(tmp_path: Path) -
     after = build_report(snap, checks, results, attestations=[answer])
     item = next(m for m in after.manual if m.id == "manual.restore_test")
     assert item.status == "beantwoord" and item.by == "ICT Partner <b>"
-    assert after.overall == before.overall  # statements never move the score
+    # Statements never move the score; they only count towards whether "Op orde" holds.
+    assert after.overall.score == before.overall.score
+    assert (before.overall.manual_answered, after.overall.manual_answered) == (0, 1)
     html = render_html(after)
     assert "ICT Partner &lt;b&gt;" in html and 'id="handmatig"' in html
     bad = tmp_path / "a.yaml"

@@ -19,7 +19,7 @@ from m365apk.checks.base import Check, CheckResult, Status
 from m365apk.checks.exceptions import RiskException, apply_exceptions
 from m365apk.checks.manual import Attestation, manual_items
 from m365apk.mappings.loader import Mappings, load_mappings
-from m365apk.reports.scoring import Score, score_items
+from m365apk.reports.scoring import Score, judge, score_items
 from m365apk.scanner.datasets import permissions_for
 from m365apk.snapshot import (
     UNREADABLE,
@@ -272,9 +272,15 @@ def build_report(
         return score_items((e.severity, e.result.status.value) for e in items)
 
     manual = _manual(attestations or [])
+
+    def answers(items: list[ManualEntry]) -> list[str | None]:
+        return [m.answer if m.status == "beantwoord" else None for m in items]
+
+    overall = judge(score(entries), answers(manual), partial_scan=snapshot.partial)
     measures = []
     for bm in mappings.basismaatregelen.values():
         members = [e for e in entries if bm.id in e.basismaatregelen]
+        own_manual = [m for m in manual if bm.id in m.basismaatregelen]
         norms = {n.id: n for e in members for n in e.norms}
         measures.append(
             BasismaatregelEntry(
@@ -282,9 +288,9 @@ def build_report(
                 title=bm.title,
                 description=bm.description,
                 sources=bm.sources,
-                score=score(members),
+                score=judge(score(members), answers(own_manual)),
                 checks=[e.id for e in members],
-                manual=[m.id for m in manual if bm.id in m.basismaatregelen],
+                manual=[m.id for m in own_manual],
                 norms=[norms[k] for k in sorted(norms)],
             )
         )
@@ -323,7 +329,7 @@ def build_report(
         not_licensed=_problems(snapshot, {DatasetStatus.NOT_LICENSED}),
         licences=snapshot.licences,
         stats=snapshot.stats,
-        overall=score(entries),
+        overall=overall,
         basismaatregelen=measures,
         norms=norm_view,
         checks=entries,
@@ -333,7 +339,7 @@ def build_report(
             measures,
             previous,
             peers,
-            score(entries),
+            overall,
             snapshot.collected_at.date().isoformat(),
         )
         if previous or peers
