@@ -175,6 +175,15 @@ class Comparison(_Model):
     peers_count: int | None = None
 
 
+class SettingsSummary(_Model):
+    """What the school recorded in its tenant settings (counts only; the names are in the
+    snapshot)."""
+
+    break_glass: int
+    approved_exclusions: int
+    populations: int
+
+
 class Report(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     tool: ToolRef
@@ -186,6 +195,7 @@ class Report(_Model):
     not_licensed: list[DatasetProblem]
     licences: LicenceSummary
     stats: CollectionStats
+    tenant_settings: SettingsSummary | None = None
     overall: Score
     basismaatregelen: list[BasismaatregelEntry]
     norms: list[NormEvidence]
@@ -329,6 +339,11 @@ def build_report(
         not_licensed=_problems(snapshot, {DatasetStatus.NOT_LICENSED}),
         licences=snapshot.licences,
         stats=snapshot.stats,
+        tenant_settings=SettingsSummary(
+            break_glass=len(snapshot.settings.break_glass),
+            approved_exclusions=len(snapshot.settings.approved_exclusions),
+            populations=len(snapshot.settings.populations),
+        ),
         overall=overall,
         basismaatregelen=measures,
         norms=norm_view,
