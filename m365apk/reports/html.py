@@ -56,6 +56,20 @@ def settings_missing(report: Report) -> bool:
 def render_html(report: Report, lang: str = "nl") -> str:
     messages = catalogue(lang)
     report = localized(report, lang)
+    report = report.model_copy(
+        update={
+            "checks": [
+                c.model_copy(
+                    update={
+                        "result": c.result.model_copy(
+                            update={"reason": humanize.numbers_in(c.result.reason, lang)}
+                        )
+                    }
+                )
+                for c in report.checks
+            ]
+        }
+    )
     todo = actions(report, messages)
     return _env.get_template("report.html.j2").render(
         r=report,

@@ -6,6 +6,7 @@ Formatting goes through Babel (CLDR), so a Dutch reader sees 23,8% and 1,2 s and
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import cache
 from importlib import resources
@@ -30,6 +31,16 @@ def number(value: float | int, lang: str = "nl", digits: int = 1) -> str:
 def percent(value: float, lang: str = "nl") -> str:
     """`value` is a percentage (28.1 means 28.1%), as the checks measure it."""
     return format_percent(value / 100, format="#,##0.#%", locale=_locale(lang))
+
+
+_DECIMAL = re.compile(r"(?<![\d.,])(\d+)\.(\d+)(?=\s?%)")
+
+
+def numbers_in(text: str | None, lang: str = "nl") -> str | None:
+    """Percentages in a sentence a check wrote ("23.8%") in the reader's notation ("23,8%")."""
+    if not text or lang != "nl":
+        return text
+    return _DECIMAL.sub(r"\1,\2", text)
 
 
 def seconds(value: float, lang: str = "nl") -> str:
