@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from datetime import UTC, date, datetime
@@ -35,6 +36,36 @@ from m365apk.snapshot import Snapshot
 from m365apk.snapshot.settings import load_settings
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+
+
+# argparse's own messages, in Dutch (it looks its texts up through gettext at call time).
+ARGPARSE_NL = {
+    "usage: ": "gebruik: ",
+    "positional arguments": "argumenten",
+    "options": "opties",
+    "show this help message and exit": "toon deze hulp en stop",
+    "show program's version number and exit": "toon het versienummer en stop",
+    "the following arguments are required: %s": "deze argumenten ontbreken: %s",
+    "unrecognized arguments: %s": "onbekende argumenten: %s",
+    "expected one argument": "verwacht één waarde",
+    "expected at least one argument": "verwacht minstens één waarde",
+    "invalid choice: %(value)r (choose from %(choices)s)": (
+        "ongeldige keuze: %(value)r (kies uit %(choices)s)"
+    ),
+    "argument %(argument_name)s: %(message)s": "argument %(argument_name)s: %(message)s",
+    "invalid %(type)s value: %(value)r": "ongeldige waarde: %(value)r",
+    "ambiguous option: %(option)s could match %(matches)s": (
+        "dubbelzinnige optie: %(option)s kan %(matches)s zijn"
+    ),
+    "not allowed with argument %s": "niet samen met argument %s",
+}
+
+
+def _dutch(text: str) -> str:
+    return ARGPARSE_NL.get(text, text)
+
+
+argparse._ = _dutch  # type: ignore[attr-defined]  # only this process's parsers are ours
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,23 +137,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     hist = sub.add_parser("history", help="eerdere scans van een tenant")
     hist.add_argument("tenant", nargs="?", help="tenant-id of schoolnaam (leeg: alle)")
-    hist.add_argument("--db", type=Path, required=True, help="historiebestand")
+    hist.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
+    hist.add_argument("--tenants", type=Path, help="tenants.yaml: het historiebestand daaruit")
     merge = sub.add_parser("history-merge", help="voeg historiebestanden (shards) samen")
     merge.add_argument("target", type=Path)
     merge.add_argument("sources", type=Path, nargs="+")
     dif = sub.add_parser("diff", help="verschil tussen twee scans van een tenant")
-    dif.add_argument("tenant")
-    dif.add_argument("--db", type=Path, required=True)
+    dif.add_argument("tenant", help="tenant-id of schoolnaam")
+    dif.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
+    dif.add_argument("--tenants", type=Path, help="tenants.yaml: het historiebestand daaruit")
     dif.add_argument("--from", dest="from_id", type=int, help="scan-id (standaard: voorlaatste)")
     dif.add_argument("--to", dest="to_id", type=int, help="scan-id (standaard: laatste)")
     setup = sub.add_parser("setup", help="wat er eenmalig te registreren is, en consent-URL's")
-    setup.add_argument("tenants", type=Path)
+    setup.add_argument("tenants", type=Path, help="tenants.yaml")
     setup.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     doc = sub.add_parser("doctor", help="controleer per tenant aanmelden en toestemmingen")
-    doc.add_argument("tenants", type=Path)
+    doc.add_argument("tenants", type=Path, help="tenants.yaml")
     doc.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
-    overview.add_argument("tenants", type=Path)
+    overview.add_argument("tenants", type=Path, help="tenants.yaml")
 
     checks = sub.add_parser("checks", help="toon alle controles")
     checks.add_argument("--json", action="store_true")
@@ -315,9 +348,10 @@ def cmd_checks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
+        severity = _words()["severity"]
         for r in rows:
             bm = ",".join(map(str, r["basismaatregelen"]))
-            print(f"{r['id']:<32} {r['severity']:<8} BM {bm:<6} {r['title']}")
+            print(f"{r['id']:<32} {severity[r['severity']]:<8} BM {bm:<6} {r['title']}")
     return 0
 
 
@@ -330,14 +364,37 @@ def cmd_permissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _words() -> dict:
+    from m365apk.reports.i18n import catalogue
+
+    return catalogue("nl")
+
+
 def _summary(results: list) -> None:
-    print(f"{'school':<34} {'uitkomst':<13} {'score':>5}  oordeel / reden")
+    outcomes = _words()["outcomes"]
+    print(f"{'school':<34} {'uitkomst':<18} {'score':>5}  oordeel / reden")
     for r in results:
         score = "" if not r.report or r.report.overall.score is None else r.report.overall.score
         detail = r.report.overall.verdict_text if r.report else (r.error or "")
         if r.outcome == "skipped":
             detail = "al gescand in deze ronde"
-        print(f"{r.tenant.name[:34]:<34} {r.outcome:<13} {score!s:>5}  {detail}")
+        outcome = outcomes.get(r.outcome, r.outcome)
+        print(f"{r.tenant.name[:34]:<34} {outcome:<18} {score!s:>5}  {detail}")
+    unset = [r.tenant.name for r in results if r.report and _settings_missing(r.report)]
+    if unset:
+        print(f"let op: geen tenant-instellingen voor {', '.join(unset)}: {SETTINGS_WARNING}")
+
+
+SETTINGS_WARNING = (
+    "noodaccounts tellen daardoor als niet-goedgekeurde uitzonderingen op het MFA-beleid, wat "
+    "het oordeel kan verlagen; leg ze vast met tenant_config in tenants.yaml"
+)
+
+
+def _settings_missing(report: object) -> bool:
+    from m365apk.reports.html import settings_missing
+
+    return settings_missing(report)  # type: ignore[arg-type]
 
 
 def _run_all(args: argparse.Namespace, run_id: str) -> int:
@@ -389,9 +446,21 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return run_schedule(args.cron, lambda run_id: _run_all(args, run_id), args.max_runs)
 
 
+def _history_db(args: argparse.Namespace) -> Path:
+    """--db, or the history file the tenants file names (finding 13: no --db needed)."""
+    if args.db is not None:
+        return args.db
+    if args.tenants is not None:
+        from m365apk.runs.tenants import load_tenants
+
+        return load_tenants(args.tenants).history_path
+    raise ConfigError("geef --db historiebestand of --tenants tenants.yaml")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
+    args.db = _history_db(args)
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
     with History(args.db) as history:
@@ -420,6 +489,7 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History, diff
 
+    args.db = _history_db(args)
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
     with History(args.db) as history:
@@ -464,6 +534,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{mark} {line.name[:34]:<34} {line.message}")
         for permission in line.missing:
             print(f"       ontbreekt: {permission}")
+    config = load_tenants(args.tenants)
+    for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
+        if tenant.tenant_config is None:
+            print(f"let op {tenant.name[:34]:<34} geen tenant-instellingen: {SETTINGS_WARNING}")
     return 0 if all(line.ok for line in lines) else 3
 
 
@@ -505,6 +579,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("m365apk: afgebroken", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `m365apk permissions | head`: the reader has what it wanted. Silence the final flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def test_one_bad_tenant_does_not_stop_the_others(
     monkeypatch.setenv("WRONG_SECRET", "niet-goed")
     assert main(["scan-all", str(path), "--quiet"]) == 4  # some tenants failed
     out = capsys.readouterr().out
-    assert "auth_error" in out and "AADSTS90002" in out and "clientgeheim is onjuist" in out
+    assert "aanmelden mislukt" in out and "AADSTS90002" in out and "clientgeheim is onjuist" in out
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "laatste scan mislukt" in overview and "Verkeerd Geheim" in overview
     outcomes = {r[0]: r[1] for r in rows(tmp_path / "out" / "history.sqlite")}

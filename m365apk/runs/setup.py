@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ def consent_url(tenant_id: str, client_id: str) -> str:
 
 def setup_text(config: TenantsFile, permissions: list[str]) -> str:
     client = config.defaults.client_id or "<applicatie-id>"
-    lines = [
+    lines: list[str] = [
         "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
         "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
         "",
@@ -45,19 +46,23 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
         "",
         "   Als manifest (requiredResourceAccess; vul de id's in met de query hierboven):",
         "",
-        json.dumps(
-            {
-                "requiredResourceAccess": [
-                    {
-                        "resourceAppId": GRAPH_APP_ID,
-                        "resourceAccess": [
-                            {"id": f"<id van {p}>", "type": "Role"} for p in permissions
-                        ],
-                    }
-                ]
-            },
-            indent=2,
-        ).replace("\n", "\n     "),
+        # Every line of the JSON at the step's indent (only the first one was, before).
+        textwrap.indent(
+            json.dumps(
+                {
+                    "requiredResourceAccess": [
+                        {
+                            "resourceAppId": GRAPH_APP_ID,
+                            "resourceAccess": [
+                                {"id": f"<id van {p}>", "type": "Role"} for p in permissions
+                            ],
+                        }
+                    ]
+                },
+                indent=2,
+            ),
+            "     ",
+        ),
         "",
         "2. Per school: een globale beheerder opent eenmalig de admin-consent-URL:",
         "",
