@@ -386,7 +386,7 @@ def _summary(results: list) -> None:
 
 
 SETTINGS_WARNING = (
-    "noodaccounts tellen daardoor als niet-goedgekeurde uitzonderingen op het MFA-beleid, wat "
+    "noodaccounts tellen daardoor als uitzonderingen zonder goedkeuring op het MFA-beleid, wat "
     "het oordeel kan verlagen; leg ze vast met tenant_config in tenants.yaml"
 )
 
