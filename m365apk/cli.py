@@ -80,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="scan een gesimuleerde schooltenant (geen account nodig)")
     demo.add_argument("--profile", default="weak", help="weak, good of board (standaard: weak)")
+    demo.add_argument(
+        "--portfolio",
+        action="store_true",
+        help="de route van de IT-dienstverlener: vier gesimuleerde scholen, tenants.yaml, "
+        "doctor, scan-all (twee rondes), overzicht, history en diff, alles op 127.0.0.1",
+    )
     demo.add_argument("--users", type=int, help="aantal gebruikers in de gesimuleerde tenant")
     demo.add_argument("--latency-ms", type=float, default=0.0, help="gesimuleerde vertraging")
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
@@ -244,6 +250,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
     from m365apk.scanner.auth import LoopbackClientSecretCredential
 
+    if args.portfolio:
+        return demo_portfolio(args.out or Path("apk-demo-portfolio"))
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -276,6 +284,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
             tenant_settings=tenant_settings,
         )
     _announce(output, progress)
+    return 0
+
+
+def demo_portfolio(out: Path) -> int:
+    """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
+    exactly as README's "Alle scholen" describes it, without writing any Python."""
+    from dataclasses import replace
+
+    import yaml
+
+    from m365apk.demo.server import SimulatedGraph
+    from m365apk.demo.tenant import demo_settings, load_profile
+
+    schools = [
+        ("weak", load_profile("weak")),
+        ("good", load_profile("good")),
+        ("board", load_profile("board", users=300)),
+        # A school whose admin never gave consent: scan-all reports it and carries on.
+        (
+            None,
+            replace(
+                load_profile("weak", seed=3),
+                tenant_id="7d7d7d7d-1111-4222-8333-444444444444",
+                display_name="OBS De Vlinder (nog geen toestemming)",
+                granted_permissions=frozenset(),
+            ),
+        ),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    with SimulatedGraph([t for _, t in schools]) as sim:
+        entries = []
+        for i, (profile, tenant) in enumerate(schools):
+            os.environ[f"M365APK_DEMO_SECRET_{i}"] = tenant.client_secret  # this process only
+            entry: dict = {
+                "name": tenant.display_name,
+                "tenant_id": tenant.tenant_id,
+                "school_type": "po" if profile != "board" else "vo",
+                "client_id": tenant.client_id,
+                "credential": {"client_secret_env": f"M365APK_DEMO_SECRET_{i}"},
+            }
+            settings = demo_settings(profile) if profile else None
+            if settings and (settings.break_glass or settings.approved_exclusions):
+                path = out / f"instellingen-{profile}.yaml"
+                path.write_text(
+                    yaml.safe_dump(settings.model_dump(exclude_none=True), allow_unicode=True),
+                    encoding="utf-8",
+                )
+                entry["tenant_config"] = path.name
+            entries.append(entry)
+        tenants = out / "tenants.yaml"
+        tenants.write_text(
+            "# Gemaakt door m365apk demo --portfolio: vier gesimuleerde scholen op 127.0.0.1\n"
+            + yaml.safe_dump(
+                {
+                    "output": "uitvoer",
+                    "graph_url": sim.base_url,
+                    "login_url": sim.base_url,
+                    "concurrency": 2,
+                    "tenants": entries,
+                },
+                allow_unicode=True,
+                sort_keys=False,
+            ),
+            encoding="utf-8",
+        )
+        steps = [
+            ["doctor", str(tenants)],
+            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet"],
+            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet"],
+            ["history", "--tenants", str(tenants)],
+            ["diff", schools[0][1].tenant_id, "--tenants", str(tenants)],
+        ]
+        for step in steps:
+            print(f"\n$ m365apk {' '.join(step)}", flush=True)
+            try:
+                code = COMMANDS[step[0]](build_parser().parse_args(step))
+            except M365ApkError as exc:
+                print(f"m365apk: {exc}")
+                code = getattr(exc, "exit_code", 2)
+            print(f"(exitcode {code})", flush=True)
+    print(f"\n{tenants.resolve()}")
     return 0
 
 
@@ -467,12 +556,15 @@ def cmd_history(args: argparse.Namespace) -> int:
         rows = history.scans(args.tenant)
     if not rows:
         raise ConfigError(f"geen scans gevonden voor {args.tenant!r}")
-    print(f"{'id':>4} {'ronde':<20} {'school':<30} {'uitkomst':<12} {'score':>5} oordeel")
+    words = _words()
+    print(f"{'id':>4} {'ronde':<20} {'school':<30} {'uitkomst':<18} {'score':>5} oordeel")
     for r in rows:
         score = "" if r.score is None else r.score
+        outcome = words["outcomes"].get(r.outcome, r.outcome)
+        verdict = words["verdicts"].get(r.verdict, r.verdict) if r.verdict else None
         print(
-            f"{r.id:>4} {r.run_id:<20} {(r.tenant_name or '')[:30]:<30} {r.outcome:<12} "
-            f"{score!s:>5} {r.verdict or r.error or ''}"
+            f"{r.id:>4} {r.run_id:<20} {(r.tenant_name or '')[:30]:<30} {outcome:<18} "
+            f"{score!s:>5} {verdict or r.error or ''}"
         )
     return 0
 
@@ -502,11 +594,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if before is None or after is None:
             raise ConfigError("onbekend scan-id voor deze tenant (zie m365apk history)")
         changes = diff(history.checks(before.id), history.checks(after.id))
+    statuses = _words()["statuses"]
     print(f"{before.run_id} (score {before.score}) -> {after.run_id} (score {after.score})")
     for kind in ("nieuw", "opgelost", "veranderd"):
         print(f"{kind}: {len(changes[kind])}")
         for check_id, title, was, now in changes[kind]:
-            print(f"  {check_id:<38} {was:>14} -> {now:<14} {title}")
+            was, now = statuses.get(was, was), statuses.get(now, now)
+            print(f"  {check_id:<38} {was:>20} -> {now:<20} {title}")
     return 0
 
 

@@ -5,6 +5,7 @@ axe-playwright-python wheel (MPL-2.0), injected into the page, no network."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from importlib import resources
@@ -106,4 +107,55 @@ def test_cover_explains_itself(browser, pages, name) -> None:
     assert 1 <= actions.count() <= 3
     for i in range(actions.count()):
         assert "gemeten:" in actions.nth(i).inner_text()
+    page.close()
+
+
+# --- The provider's flow and its overview page (issue 14 points 9, 10; finding 11, 12) ---------
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory) -> tuple[Path, str]:
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("portfolio")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["demo", "--portfolio", "--out", str(out)]) == 0
+    return out, buffer.getvalue()
+
+
+def test_demo_portfolio_runs_the_providers_flow(portfolio) -> None:
+    out, printed = portfolio
+    for step in ("doctor", "scan-all", "history --tenants", "diff"):
+        assert f"$ m365apk {step}" in printed, step
+    assert "aanmelden mislukt" in printed and "admin consent" in printed  # the consent school
+    assert "geen tenant-instellingen" in printed  # doctor and scan-all warn (finding 3)
+    assert "auth_error" not in printed and "aandacht_nodig" not in printed  # words, not codes
+    assert (out / "tenants.yaml").is_file() and (out / "uitvoer" / "overzicht.html").is_file()
+
+
+def test_overview_says_it_plainly(portfolio) -> None:
+    out, _ = portfolio
+    page = (out / "uitvoer" / "overzicht.html").read_text(encoding="utf-8")
+    assert "4 scholen" in page and "tenants" not in page.split("<h2")[0]
+    assert "Aandacht nodig</span>" in page and "aandacht nodig</span>" not in page
+    assert not re.search(r"<li>\s*\d+\. ", page), "numbered twice inside an <ol>"
+    assert "nog nooit" in page and "geen APK in de afgelopen" not in page
+    assert page.count("admin consent") == 1, "a failure is listed once"
+    assert "Scoreband" in page and "0–39" in page and "90–100" in page
+    assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text_only(page)), "one date format"
+
+
+def text_only(page: str) -> str:
+    return re.sub(r"<[^>]+>", " ", re.sub(r"<style>.*?</style>", " ", page, flags=re.DOTALL))
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_overview_reflows_and_has_no_axe_violations(browser, portfolio, width) -> None:
+    out, _ = portfolio
+    page = open_at(browser, out / "uitvoer" / "overzicht.html", width)
+    assert overflow(page) == 0
+    if width == 1366:
+        assert axe_violations(page) == []
     page.close()
