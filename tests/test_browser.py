@@ -164,3 +164,27 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
     # report.json stays the Dutch evidence whatever the display language.
     assert "Breng je applicaties" in (tmp_path / "report.json").read_text(encoding="utf-8")
     page.close()
+
+
+@pytest.mark.parametrize("profile", ["weak", "good"])
+def test_pdf_for_the_archive(demo_reports, profile) -> None:
+    """Issue 14 point 7: the board's part first and short, bookmarks, a sign-off block."""
+    reader = PdfReader(demo_reports[profile] / "report.pdf")
+    texts = [re.sub(r"\s+", " ", p.extract_text()) for p in reader.pages]
+    part2 = next(i for i, t in enumerate(texts) if "Deel 2 – technische bijlage" in t)
+    assert 1 <= part2 <= 10, f"board part is {part2} pages"
+    signoff = " ".join(texts[:part2])
+    for field in ("Vastgesteld door", "Functie", "Datum", "Handtekening"):
+        assert field in signoff, field
+    assert "Eerst doen" in texts[0]
+
+    def titles(outline: list) -> list[str]:
+        out: list[str] = []
+        for item in outline:
+            out += titles(item) if isinstance(item, list) else [item.title]
+        return out
+
+    bookmarks = titles(reader.outline)
+    assert "Eerst doen" in bookmarks and "Technische bijlage" in bookmarks
+    assert any(b.startswith("Deel 2") for b in bookmarks)
+    print(f"{profile}: board part {part2} pages, whole {len(reader.pages)} pages")
