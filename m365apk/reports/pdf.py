@@ -1,8 +1,8 @@
 """report.pdf: the same report.html, printed by headless Chromium (A4, page numbers).
 
 Chromium is the browser the school will open the HTML in, so the PDF looks the same; page
-numbers come from the print stylesheet (CSS @page margin boxes), bookmarks from the headings. No network: the HTML is
-self-contained and Chromium starts with networking features off.
+numbers come from the print stylesheet (CSS @page margin boxes), bookmarks from the headings.
+No network: the HTML is self-contained and Chromium starts with networking features off.
 """
 
 from __future__ import annotations
