@@ -20,6 +20,7 @@ from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
 from m365apk.errors import ConfigError, M365ApkError
 from m365apk.mappings.loader import MappingError, load_mappings
+from m365apk.reports.actionplan import load_action_plan
 from m365apk.runs.logs import configure as configure_logs
 from m365apk.runs.progress import ProgressDisplay
 from m365apk.runs.scan import (
@@ -197,6 +198,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="namen en e-mailadressen van personen in de rapporten vervangen door pseudoniemen",
     )
     p.add_argument(
+        "--action-plan",
+        type=Path,
+        metavar="CSV/XLSX",
+        help="het ingevulde actieplan van vorig jaar (actieplan.csv of .xlsx): het rapport "
+        "toont wat gepland was en wat nu is opgelost",
+    )
+    p.add_argument(
         "--attestations",
         type=Path,
         metavar="YAML",
@@ -224,6 +232,7 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
         pdf=args.pdf,
         pseudonymise=args.pseudonymise,
         lang=args.lang,
+        plan=tuple(load_action_plan(args.action_plan)) if args.action_plan else (),
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from m365apk.reports import humanize
+from m365apk.reports.actionplan import render_action_plan_csv, write_action_plan_xlsx
 from m365apk.reports.i18n import catalogue, localized
 from m365apk.reports.model import Report
 from m365apk.reports.view import (
@@ -84,6 +85,7 @@ def render_html(report: Report, lang: str = "nl") -> str:
         settings_missing=settings_missing(report),
         plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
         verdict_text=messages["verdicts"],
+        plan_now=messages["plan_now"],
         fmt=_Formatter(lang, messages),
         checks={c.id: c for c in report.checks},
         manual={m.id: m for m in report.manual},
@@ -106,6 +108,13 @@ class _Formatter:
 
     def day(self, value: object) -> str:
         return humanize.day(value, self.lang)  # type: ignore[arg-type]
+
+    def day_or_text(self, value: str | None) -> str:
+        """A date the school typed in: formatted when it is one, as typed when not."""
+        try:
+            return humanize.day(value, self.lang)
+        except ValueError:
+            return value or "–"
 
     def moment(self, value: object) -> str:
         return humanize.moment(value, self.lang)  # type: ignore[arg-type]
@@ -155,8 +164,12 @@ def write_reports(report: Report, out_dir: Path, lang: str = "nl") -> dict[str, 
         "json": out_dir / "report.json",
         "html": out_dir / "report.html",
         "csv": out_dir / "normen.csv",
+        "plan": out_dir / "actieplan.csv",
+        "plan_xlsx": out_dir / "actieplan.xlsx",
     }
     paths["json"].write_text(report.to_json(), encoding="utf-8")
     paths["html"].write_text(render_html(report, lang), encoding="utf-8")
     paths["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
+    paths["plan"].write_text(render_action_plan_csv(report), encoding="utf-8-sig", newline="")
+    write_action_plan_xlsx(report, paths["plan_xlsx"])
     return paths

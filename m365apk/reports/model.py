@@ -175,6 +175,27 @@ class Comparison(_Model):
     peers_count: int | None = None
 
 
+class PlanItem(_Model):
+    """One row of last year's actieplan as the school filled it in (reports/actionplan.py)."""
+
+    id: str  # check id or handmatig controlepunt id
+    title: str = ""
+    owner: str | None = None
+    due: str | None = None
+    status: str = "open"  # as the school wrote it: open, gepland, bezig, gedaan
+
+
+class PlanReview(_Model):
+    """What was planned last year, next to what the scan finds now."""
+
+    id: str
+    title: str
+    owner: str | None
+    due: str | None
+    planned_status: str
+    now: Literal["opgelost", "open", "niet_vastgesteld", "onbekend"]
+
+
 class SettingsSummary(_Model):
     """What the school recorded in its tenant settings (counts only; the names are in the
     snapshot)."""
@@ -202,6 +223,7 @@ class Report(_Model):
     checks: list[CheckEntry]
     manual: list[ManualEntry]
     comparison: Comparison | None = None
+    plan_review: list[PlanReview] = []
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -244,6 +266,7 @@ def build_report(
     pseudonymise: bool = False,
     previous: Previous | None = None,
     peers: Peers | None = None,
+    plan: list[PlanItem] | None = None,
 ) -> Report:
     mappings = mappings or load_mappings()
     mappings.validate_checks(checks)
@@ -359,7 +382,43 @@ def build_report(
         )
         if previous or peers
         else None,
+        plan_review=_review(plan or [], entries, manual),
     )
+
+
+def _review(
+    plan: list[PlanItem], entries: list[CheckEntry], manual: list[ManualEntry]
+) -> list[PlanReview]:
+    checks = {e.id: e for e in entries}
+    items = {m.id: m for m in manual}
+    out = []
+    for row in sorted(plan, key=lambda r: r.id):
+        now: Literal["opgelost", "open", "niet_vastgesteld", "onbekend"] = "onbekend"
+        title = row.title
+        if row.id in checks:
+            status = checks[row.id].result.status.value
+            title = checks[row.id].title
+            if status in FINDING:
+                now = "open"
+            elif status in ("pass", "accepted", "not_applicable"):
+                now = "opgelost"
+            else:
+                now = "niet_vastgesteld"
+        elif row.id in items:
+            item = items[row.id]
+            title = item.question
+            now = "opgelost" if item.answer in ("ja", "nvt") else "open"
+        out.append(
+            PlanReview(
+                id=row.id,
+                title=title,
+                owner=row.owner,
+                due=row.due,
+                planned_status=row.status,
+                now=now,
+            )
+        )
+    return out
 
 
 FINDING = {"fail", "partial"}

@@ -15,7 +15,7 @@ from m365apk.checks.manual import Attestation
 from m365apk.errors import AuthError
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
-from m365apk.reports.model import Peers, Previous, Report, build_report
+from m365apk.reports.model import Peers, PlanItem, Previous, Report, build_report
 from m365apk.reports.pdf import write_pdf
 from m365apk.scanner.collector import Progress, collect
 from m365apk.scanner.graph import GraphClient, GraphSettings
@@ -43,6 +43,7 @@ class ReportOptions:
     previous: Previous | None = None
     peers: Peers | None = None
     lang: str = "nl"
+    plan: tuple[PlanItem, ...] = ()  # last year's filled-in actieplan
 
 
 def report_from_snapshot(
@@ -64,6 +65,7 @@ def report_from_snapshot(
         pseudonymise=options.pseudonymise,
         previous=options.previous,
         peers=options.peers,
+        plan=list(options.plan),
     )
     paths = write_reports(report, out_dir, options.lang)
     if options.pdf:
