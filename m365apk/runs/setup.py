@@ -104,12 +104,14 @@ def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
 
     from m365apk.errors import ConfigError
     from m365apk.runs.portfolio import _credential
+    from m365apk.runs.scan import _run
     from m365apk.scanner.graph import _auth_message
 
     lines = []
     for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
         try:
-            token = asyncio.run(_token(_credential(config, tenant)))
+            # Like a scan: safe where a loop already runs (a notebook, Playwright's sync API).
+            token = _run(_token(_credential(config, tenant)))
         except ClientAuthenticationError as exc:
             lines.append(DoctorLine(tenant.name, tenant.tenant_id, False, _auth_message(exc), []))
             continue
