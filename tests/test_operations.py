@@ -169,7 +169,7 @@ def test_history_diff_and_overview_trend(sim, schools, tmp_path, monkeypatch, ca
     assert "2025" in listing and "2026" in listing
     assert main(["diff", tenant.tenant_id, "--db", str(db)]) == 0
     changes = capsys.readouterr().out
-    assert "admin.global_admin_count" in changes and "accepted" in changes
+    assert "admin.global_admin_count" in changes and "geaccepteerd risico" in changes
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "→" in overview  # a trend over two APKs
     # The school's own report compares with its previous APK, from the history.
