@@ -133,3 +133,24 @@ def test_no_raw_codes_where_people_read(reports, profile) -> None:
     page = re.sub(r"<style>.*?</style>", "", render_html(reports[profile]), flags=re.DOTALL)
     assert not re.search(r">[^<]*\S  +\S[^<]*<", page), "double space in a sentence"
     assert "Microsoft 365 A" in text_of(render_html(reports[profile]))  # product names
+
+
+def test_cover_warns_when_tenant_settings_are_missing(reports) -> None:
+    # Finding 3: without recorded emergency accounts, they count as unapproved exclusions.
+    weak, good = render_html(reports["weak"]), render_html(reports["good"])
+    assert reports["good"].tenant_settings and reports["good"].tenant_settings.break_glass
+    assert 'id="instellingen-ontbreken"' in weak.split("</header>")[0]
+    assert 'id="instellingen-ontbreken"' not in good
+
+
+def test_progress_counts_one_object_in_the_singular() -> None:
+    import io
+
+    from m365apk.runs.progress import ProgressDisplay
+    from m365apk.snapshot import Dataset, DatasetStatus
+
+    out = io.StringIO()
+    display = ProgressDisplay(quiet=False, stream=out)
+    one = Dataset(status=DatasetStatus.OK, endpoint="GET /v1.0/x", permission="X", data=[{}])
+    display.dataset("users", one)
+    assert "(1 object)" in out.getvalue() and "1 objecten" not in out.getvalue()
