@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from datetime import UTC, date, datetime
@@ -21,6 +22,7 @@ from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
 from m365apk.errors import ConfigError, M365ApkError
 from m365apk.mappings.loader import MappingError, load_mappings
+from m365apk.reports.actionplan import load_action_plan
 from m365apk.runs.logs import configure as configure_logs
 from m365apk.runs.progress import ProgressDisplay
 from m365apk.runs.scan import (
@@ -40,6 +42,36 @@ from m365apk.snapshot.settings import load_settings
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
+# argparse's own messages, in Dutch (it looks its texts up through gettext at call time).
+ARGPARSE_NL = {
+    "usage: ": "gebruik: ",
+    "positional arguments": "argumenten",
+    "options": "opties",
+    "show this help message and exit": "toon deze hulp en stop",
+    "show program's version number and exit": "toon het versienummer en stop",
+    "the following arguments are required: %s": "deze argumenten ontbreken: %s",
+    "unrecognized arguments: %s": "onbekende argumenten: %s",
+    "expected one argument": "verwacht één waarde",
+    "expected at least one argument": "verwacht minstens één waarde",
+    "invalid choice: %(value)r (choose from %(choices)s)": (
+        "ongeldige keuze: %(value)r (kies uit %(choices)s)"
+    ),
+    "argument %(argument_name)s: %(message)s": "argument %(argument_name)s: %(message)s",
+    "invalid %(type)s value: %(value)r": "ongeldige waarde: %(value)r",
+    "ambiguous option: %(option)s could match %(matches)s": (
+        "dubbelzinnige optie: %(option)s kan %(matches)s zijn"
+    ),
+    "not allowed with argument %s": "niet samen met argument %s",
+}
+
+
+def _dutch(text: str) -> str:
+    return ARGPARSE_NL.get(text, text)
+
+
+argparse._ = _dutch  # type: ignore[attr-defined]  # only this process's parsers are ours
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse would exit 2 with usage; keep it short
         raise ConfigError(f"{message} (zie m365apk {self.prog.split()[-1]} --help)")
@@ -52,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="scan een gesimuleerde schooltenant (geen account nodig)")
     demo.add_argument("--profile", default="weak", help="weak, good of board (standaard: weak)")
+    demo.add_argument(
+        "--portfolio",
+        action="store_true",
+        help="de route van de IT-dienstverlener: vier gesimuleerde scholen, tenants.yaml, "
+        "doctor, scan-all (twee rondes), overzicht, history en diff, alles op 127.0.0.1",
+    )
     demo.add_argument("--users", type=int, help="aantal gebruikers in de gesimuleerde tenant")
     demo.add_argument("--latency-ms", type=float, default=0.0, help="gesimuleerde vertraging")
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
@@ -117,23 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     hist = sub.add_parser("history", help="eerdere scans van een tenant")
     hist.add_argument("tenant", nargs="?", help="tenant-id of schoolnaam (leeg: alle)")
-    hist.add_argument("--db", type=Path, required=True, help="historiebestand")
+    hist.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
+    hist.add_argument("--tenants", type=Path, help="tenants.yaml: het historiebestand daaruit")
     merge = sub.add_parser("history-merge", help="voeg historiebestanden (shards) samen")
     merge.add_argument("target", type=Path)
     merge.add_argument("sources", type=Path, nargs="+")
     dif = sub.add_parser("diff", help="verschil tussen twee scans van een tenant")
-    dif.add_argument("tenant")
-    dif.add_argument("--db", type=Path, required=True)
+    dif.add_argument("tenant", help="tenant-id of schoolnaam")
+    dif.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
+    dif.add_argument("--tenants", type=Path, help="tenants.yaml: het historiebestand daaruit")
     dif.add_argument("--from", dest="from_id", type=int, help="scan-id (standaard: voorlaatste)")
     dif.add_argument("--to", dest="to_id", type=int, help="scan-id (standaard: laatste)")
     setup = sub.add_parser("setup", help="wat er eenmalig te registreren is, en consent-URL's")
-    setup.add_argument("tenants", type=Path)
+    setup.add_argument("tenants", type=Path, help="tenants.yaml")
     setup.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     doc = sub.add_parser("doctor", help="controleer per tenant aanmelden en toestemmingen")
-    doc.add_argument("tenants", type=Path)
+    doc.add_argument("tenants", type=Path, help="tenants.yaml")
     doc.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
-    overview.add_argument("tenants", type=Path)
+    overview.add_argument("tenants", type=Path, help="tenants.yaml")
 
     checks = sub.add_parser("checks", help="toon alle controles")
     checks.add_argument("--json", action="store_true")
@@ -176,6 +216,13 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="namen en e-mailadressen van personen in de rapporten vervangen door pseudoniemen",
     )
     p.add_argument(
+        "--action-plan",
+        type=Path,
+        metavar="CSV/XLSX",
+        help="het ingevulde actieplan van vorig jaar (actieplan.csv of .xlsx): het rapport "
+        "toont wat gepland was en wat nu is opgelost",
+    )
+    p.add_argument(
         "--attestations",
         type=Path,
         metavar="YAML",
@@ -203,6 +250,7 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
         pdf=args.pdf,
         pseudonymise=args.pseudonymise,
         lang=args.lang,
+        plan=tuple(load_action_plan(args.action_plan)) if args.action_plan else (),
     )
 
 
@@ -234,6 +282,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
     from m365apk.scanner.auth import LoopbackClientSecretCredential
 
+    if args.portfolio:
+        return demo_portfolio(args.out or Path("apk-demo-portfolio"))
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -271,6 +321,87 @@ def cmd_demo(args: argparse.Namespace) -> int:
             tenant_settings=tenant_settings,
         )
     _announce(output, progress)
+    return 0
+
+
+def demo_portfolio(out: Path) -> int:
+    """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
+    exactly as README's "Alle scholen" describes it, without writing any Python."""
+    from dataclasses import replace
+
+    import yaml
+
+    from m365apk.demo.server import SimulatedGraph
+    from m365apk.demo.tenant import demo_settings, load_profile
+
+    schools = [
+        ("weak", load_profile("weak")),
+        ("good", load_profile("good")),
+        ("board", load_profile("board", users=300)),
+        # A school whose admin never gave consent: scan-all reports it and carries on.
+        (
+            None,
+            replace(
+                load_profile("weak", seed=3),
+                tenant_id="7d7d7d7d-1111-4222-8333-444444444444",
+                display_name="OBS De Vlinder (nog geen toestemming)",
+                granted_permissions=frozenset(),
+            ),
+        ),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    with SimulatedGraph([t for _, t in schools]) as sim:
+        entries = []
+        for i, (profile, tenant) in enumerate(schools):
+            os.environ[f"M365APK_DEMO_SECRET_{i}"] = tenant.client_secret  # this process only
+            entry: dict = {
+                "name": tenant.display_name,
+                "tenant_id": tenant.tenant_id,
+                "school_type": "po" if profile != "board" else "vo",
+                "client_id": tenant.client_id,
+                "credential": {"client_secret_env": f"M365APK_DEMO_SECRET_{i}"},
+            }
+            settings = demo_settings(profile) if profile else None
+            if settings and (settings.break_glass or settings.approved_exclusions):
+                path = out / f"instellingen-{profile}.yaml"
+                path.write_text(
+                    yaml.safe_dump(settings.model_dump(exclude_none=True), allow_unicode=True),
+                    encoding="utf-8",
+                )
+                entry["tenant_config"] = path.name
+            entries.append(entry)
+        tenants = out / "tenants.yaml"
+        tenants.write_text(
+            "# Gemaakt door m365apk demo --portfolio: vier gesimuleerde scholen op 127.0.0.1\n"
+            + yaml.safe_dump(
+                {
+                    "output": "uitvoer",
+                    "graph_url": sim.base_url,
+                    "login_url": sim.base_url,
+                    "concurrency": 2,
+                    "tenants": entries,
+                },
+                allow_unicode=True,
+                sort_keys=False,
+            ),
+            encoding="utf-8",
+        )
+        steps = [
+            ["doctor", str(tenants)],
+            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet"],
+            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet"],
+            ["history", "--tenants", str(tenants)],
+            ["diff", schools[0][1].tenant_id, "--tenants", str(tenants)],
+        ]
+        for step in steps:
+            print(f"\n$ m365apk {' '.join(step)}", flush=True)
+            try:
+                code = COMMANDS[step[0]](build_parser().parse_args(step))
+            except M365ApkError as exc:
+                print(f"m365apk: {exc}")
+                code = getattr(exc, "exit_code", 2)
+            print(f"(exitcode {code})", flush=True)
+    print(f"\n{tenants.resolve()}")
     return 0
 
 
@@ -368,9 +499,10 @@ def cmd_checks(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     else:
+        severity = _words()["severity"]
         for r in rows:
             bm = ",".join(map(str, r["basismaatregelen"]))
-            print(f"{r['id']:<32} {r['severity']:<8} BM {bm:<6} {r['title']}")
+            print(f"{r['id']:<32} {severity[r['severity']]:<8} BM {bm:<6} {r['title']}")
     return 0
 
 
@@ -384,14 +516,37 @@ def cmd_permissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _words() -> dict:
+    from m365apk.reports.i18n import catalogue
+
+    return catalogue("nl")
+
+
 def _summary(results: list) -> None:
-    print(f"{'school':<34} {'uitkomst':<13} {'score':>5}  oordeel / reden")
+    outcomes = _words()["outcomes"]
+    print(f"{'school':<34} {'uitkomst':<18} {'score':>5}  oordeel / reden")
     for r in results:
         score = "" if not r.report or r.report.overall.score is None else r.report.overall.score
         detail = r.report.overall.verdict_text if r.report else (r.error or "")
         if r.outcome == "skipped":
             detail = "al gescand in deze ronde"
-        print(f"{r.tenant.name[:34]:<34} {r.outcome:<13} {score!s:>5}  {detail}")
+        outcome = outcomes.get(r.outcome, r.outcome)
+        print(f"{r.tenant.name[:34]:<34} {outcome:<18} {score!s:>5}  {detail}")
+    unset = [r.tenant.name for r in results if r.report and _settings_missing(r.report)]
+    if unset:
+        print(f"let op: geen tenant-instellingen voor {', '.join(unset)}: {SETTINGS_WARNING}")
+
+
+SETTINGS_WARNING = (
+    "noodaccounts tellen daardoor als uitzonderingen zonder goedkeuring op het MFA-beleid, wat "
+    "het oordeel kan verlagen; leg ze vast met tenant_config in tenants.yaml"
+)
+
+
+def _settings_missing(report: object) -> bool:
+    from m365apk.reports.html import settings_missing
+
+    return settings_missing(report)  # type: ignore[arg-type]
 
 
 def _run_all(args: argparse.Namespace, run_id: str) -> int:
@@ -443,21 +598,36 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return run_schedule(args.cron, lambda run_id: _run_all(args, run_id), args.max_runs)
 
 
+def _history_db(args: argparse.Namespace) -> Path:
+    """--db, or the history file the tenants file names (finding 13: no --db needed)."""
+    if args.db is not None:
+        return args.db
+    if args.tenants is not None:
+        from m365apk.runs.tenants import load_tenants
+
+        return load_tenants(args.tenants).history_path
+    raise ConfigError("geef --db historiebestand of --tenants tenants.yaml")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
+    args.db = _history_db(args)
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
     with History(args.db) as history:
         rows = history.scans(args.tenant)
     if not rows:
         raise ConfigError(f"geen scans gevonden voor {args.tenant!r}")
-    print(f"{'id':>4} {'ronde':<20} {'school':<30} {'uitkomst':<12} {'score':>5} oordeel")
+    words = _words()
+    print(f"{'id':>4} {'ronde':<20} {'school':<30} {'uitkomst':<18} {'score':>5} oordeel")
     for r in rows:
         score = "" if r.score is None else r.score
+        outcome = words["outcomes"].get(r.outcome, r.outcome)
+        verdict = words["verdicts"].get(r.verdict, r.verdict) if r.verdict else None
         print(
-            f"{r.id:>4} {r.run_id:<20} {(r.tenant_name or '')[:30]:<30} {r.outcome:<12} "
-            f"{score!s:>5} {r.verdict or r.error or ''}"
+            f"{r.id:>4} {r.run_id:<20} {(r.tenant_name or '')[:30]:<30} {outcome:<18} "
+            f"{score!s:>5} {verdict or r.error or ''}"
         )
     return 0
 
@@ -474,6 +644,7 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History, diff
 
+    args.db = _history_db(args)
     if not args.db.is_file():
         raise ConfigError(f"historiebestand niet gevonden: {args.db}")
     with History(args.db) as history:
@@ -486,11 +657,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if before is None or after is None:
             raise ConfigError("onbekend scan-id voor deze tenant (zie m365apk history)")
         changes = diff(history.checks(before.id), history.checks(after.id))
+    statuses = _words()["statuses"]
     print(f"{before.run_id} (score {before.score}) -> {after.run_id} (score {after.score})")
     for kind in ("nieuw", "opgelost", "veranderd"):
         print(f"{kind}: {len(changes[kind])}")
         for check_id, title, was, now in changes[kind]:
-            print(f"  {check_id:<38} {was:>14} -> {now:<14} {title}")
+            was, now = statuses.get(was, was), statuses.get(now, now)
+            print(f"  {check_id:<38} {was:>20} -> {now:<20} {title}")
     return 0
 
 
@@ -520,6 +693,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{mark} {line.name[:34]:<34} {line.message}")
         for permission in line.missing:
             print(f"       ontbreekt: {permission}")
+    config = load_tenants(args.tenants)
+    for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
+        if tenant.tenant_config is None:
+            print(f"let op {tenant.name[:34]:<34} geen tenant-instellingen: {SETTINGS_WARNING}")
     return 0 if all(line.ok for line in lines) else 3
 
 
@@ -573,6 +750,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("m365apk: afgebroken", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `m365apk permissions | head`: the reader has what it wanted. Silence the final flush.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

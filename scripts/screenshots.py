@@ -3,7 +3,8 @@
     python scripts/screenshots.py
 
 Runs the real demo (simulated Graph over loopback), then lets Debian's headless Chromium
-photograph the first screen of each report.
+photograph the first screen of each report at a desk (1100 px) and on a phone (390 px), and the
+provider's overview from `m365apk demo --portfolio`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from m365apk.reports.pdf import FLAGS, find_browser
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 
 
-def shoot(html: Path, png: Path) -> None:
+def shoot(html: Path, png: Path, size: str = "1100,1500") -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [
@@ -27,7 +28,7 @@ def shoot(html: Path, png: Path) -> None:
                 *FLAGS,
                 f"--user-data-dir={profile}",
                 "--hide-scrollbars",
-                "--window-size=1100,1500",
+                f"--window-size={size}",
                 f"--screenshot={png}",
                 html.as_uri(),
             ],
@@ -45,7 +46,13 @@ def run() -> int:
             if main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) != 0:
                 return 1
             shoot((folder / "report.html").resolve(), OUT / f"{profile}.png")
-            print(OUT / f"{profile}.png")
+            shoot((folder / "report.html").resolve(), OUT / f"{profile}-phone.png", "390,1400")
+            print(OUT / f"{profile}.png", OUT / f"{profile}-phone.png")
+        folder = Path(work) / "portfolio"
+        if main(["demo", "--portfolio", "--out", str(folder)]) != 0:
+            return 1
+        shoot((folder / "uitvoer" / "overzicht.html").resolve(), OUT / "overview.png", "1100,800")
+        print(OUT / "overview.png")
     return 0
 
 

@@ -51,7 +51,7 @@ from m365apk.cli import main
         (["demo", "--profile", "nope"], 2, "onbekend profiel"),
         (["demo", "--checks", "nope"], 2, "onbekende check-id"),
         (["evaluate", "/nonexistent/snapshot.json", "--out", "x"], 2, "niet gevonden"),
-        (["frobnicate"], 2, "invalid choice"),
+        (["frobnicate"], 2, "ongeldige keuze"),
     ],
 )
 def test_user_errors(argv, code, text, capsys, monkeypatch) -> None:

@@ -139,7 +139,7 @@ def test_one_bad_tenant_does_not_stop_the_others(
     monkeypatch.setenv("WRONG_SECRET", "niet-goed")
     assert main(["scan-all", str(path), "--quiet"]) == 4  # some tenants failed
     out = capsys.readouterr().out
-    assert "auth_error" in out and "AADSTS90002" in out and "clientgeheim is onjuist" in out
+    assert "aanmelden mislukt" in out and "AADSTS90002" in out and "clientgeheim is onjuist" in out
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "laatste scan mislukt" in overview and "Verkeerd Geheim" in overview
     outcomes = {r[0]: r[1] for r in rows(tmp_path / "out" / "history.sqlite")}
@@ -169,7 +169,7 @@ def test_history_diff_and_overview_trend(sim, schools, tmp_path, monkeypatch, ca
     assert "2025" in listing and "2026" in listing
     assert main(["diff", tenant.tenant_id, "--db", str(db)]) == 0
     changes = capsys.readouterr().out
-    assert "admin.global_admin_count" in changes and "accepted" in changes
+    assert "admin.global_admin_count" in changes and "geaccepteerd risico" in changes
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "→" in overview  # a trend over two APKs
     # The school's own report compares with its previous APK, from the history.

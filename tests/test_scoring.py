@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,3 +96,53 @@ def test_exception_for_other_objects_does_not_hide_new_findings() -> None:
     narrow = EXC.model_copy(update={"objects": ["someone-else"]})
     [out] = apply_exceptions([result(Status.FAIL)], [narrow], date(2026, 11, 1))
     assert out.status is Status.FAIL
+
+
+# --- Verdict rules (issue 14 point 1, issue 11 point 5): "Op orde" only when it holds up. ---
+
+ANSWERS = st.lists(st.sampled_from([None, "ja", "nee", "gedeeltelijk", "nvt"]), max_size=5)
+
+
+@given(ITEMS, ANSWERS, st.booleans())
+def test_op_orde_never_with_an_open_point_or_an_undetermined_check(items, answers, partial) -> None:
+    from m365apk.reports.scoring import judge
+
+    judged = judge(score_items(items), answers, partial_scan=partial)
+    if judged.verdict == "op_orde":
+        assert None not in answers, "an open handmatig controlepunt"
+        assert not any(status == "unknown" for _, status in items), "an undetermined check"
+        assert not partial, "a partial scan"
+        assert all(a in ("ja", "nvt") for a in answers)
+        assert judged.technical_verdict == "op_orde" and judged.blockers == []
+    # Judging only ever takes "Op orde" away; it never makes a verdict better.
+    assert judged.verdict == judged.technical_verdict or (
+        judged.technical_verdict == "op_orde" and judged.verdict == "aandacht_nodig"
+    )
+
+
+def test_op_orde_holds_when_everything_is_determined_and_answered() -> None:
+    from m365apk.reports.scoring import judge
+
+    technical = score_items([("high", "pass"), ("medium", "pass"), ("low", "not_applicable")])
+    assert judge(technical, ["ja", "nvt"]).verdict == "op_orde"
+
+
+@pytest.mark.parametrize(
+    "items, answers, partial, blocker",
+    [
+        # Good demo, measure 3: two checks pass, the risk analysis is not adopted yet.
+        ([("high", "pass"), ("medium", "pass")], [None], False, "manual_open"),
+        # Back-up with a check that could not read its data.
+        ([("high", "pass"), ("high", "unknown")], ["ja", "ja"], False, "unreadable"),
+        # One of four applicable checks determined: not enough to call it in order.
+        ([("high", "pass")] + [("low", "not_licensed")] * 3, [], False, "coverage"),
+        ([("high", "pass")], ["nee"], False, "manual_not_ok"),
+        ([("high", "pass")], [], True, "partial_scan"),
+    ],
+)
+def test_each_rule_takes_op_orde_away(items, answers, partial, blocker) -> None:
+    from m365apk.reports.scoring import judge
+
+    judged = judge(score_items(items), answers, partial_scan=partial)
+    assert judged.technical_verdict == "op_orde"
+    assert judged.verdict == "aandacht_nodig" and blocker in judged.blockers

@@ -104,7 +104,7 @@ def _tenant_wide(
         return make(
             cid,
             Status.FAIL,
-            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} " + _sentence(notes),
+            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} {_sentence(notes)}".strip(),
             threshold=threshold,
         )
 
@@ -180,7 +180,7 @@ def _per_person(
                 cid,
                 status,
                 f"{prefix}{n} van {len(group)} {who} vallen er niet (volledig) onder. "
-                + _sentence(gaps),
+                f"{_sentence(gaps)}".strip(),
                 threshold=threshold,
                 counts=counts,
                 objects=objects,

@@ -13,21 +13,27 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from m365apk.reports import humanize
+from m365apk.reports.actionplan import render_action_plan_csv, write_action_plan_xlsx
 from m365apk.reports.i18n import catalogue, localized
 from m365apk.reports.model import Report
+from m365apk.reports.view import (
+    actions,
+    blockers_text,
+    measured_text,
+    plain_reason,
+    verdict_reason,
+)
 
 SYMBOLS = {
     "pass": "✔",
     "fail": "✘",
     "partial": "◐",
-    "not_applicable": "–",
+    "not_applicable": "⊘",
     "not_licensed": "○",
     "unknown": "?",
     "accepted": "≈",
 }
-SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
-EFFORT_RANK = {"klein": 0, "middel": 1, "groot": 2}
-
 _env = Environment(
     loader=PackageLoader("m365apk.reports", "templates"),
     autoescape=select_autoescape(["html", "j2"], default=True),
@@ -38,23 +44,49 @@ _env = Environment(
 )
 
 
+FIRST = 3  # "Eerst doen" on the cover: three actions a school can start on Monday
+
+
+def settings_missing(report: Report) -> bool:
+    """No emergency accounts and no approved exclusions given: break-glass accounts then count as
+    unapproved exclusions, which can flip the verdict (issue 14 finding 3)."""
+    s = report.tenant_settings
+    return s is not None and not s.break_glass and not s.approved_exclusions
+
+
 def render_html(report: Report, lang: str = "nl") -> str:
     messages = catalogue(lang)
     report = localized(report, lang)
-    todo = sorted(
-        (c for c in report.checks if c.result.status.value in ("fail", "partial")),
-        key=lambda c: (
-            SEVERITY_RANK[c.severity],
-            EFFORT_RANK.get(c.effort, 1),
-            c.result.status.value != "fail",
-            c.title,
-        ),
+    report = report.model_copy(
+        update={
+            "checks": [
+                c.model_copy(
+                    update={
+                        "result": c.result.model_copy(
+                            update={"reason": humanize.numbers_in(c.result.reason, lang)}
+                        )
+                    }
+                )
+                for c in report.checks
+            ]
+        }
     )
+    todo = actions(report, messages)
     return _env.get_template("report.html.j2").render(
         r=report,
         lang=lang,
         t=messages["ui"],
         todo=todo,
+        first=todo[:FIRST],
+        reason=verdict_reason(report.overall, report.checks, messages),
+        measure_blockers={b.id: blockers_text(b.score, messages) for b in report.basismaatregelen},
+        measured={c.id: measured_text(c, messages, lang) for c in report.checks},
+        undetermined=[c for c in report.checks if c.result.status.value == "unknown"],
+        settings_missing=settings_missing(report),
+        plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
+        verdict_text=messages["verdicts"],
+        plan_now=messages["plan_now"],
+        fmt=_Formatter(lang, messages),
         checks={c.id: c for c in report.checks},
         manual={m.id: m for m in report.manual},
         symbols=SYMBOLS,
@@ -65,6 +97,39 @@ def render_html(report: Report, lang: str = "nl") -> str:
         norm_status_text=messages["norm_status"],
         answers=messages["answers"],
     )
+
+
+class _Formatter:
+    """Numbers, dates and codes for people, in the report's language (see humanize)."""
+
+    def __init__(self, lang: str, messages: dict) -> None:
+        self.lang = lang
+        self.words = messages["words"]
+
+    def day(self, value: object) -> str:
+        return humanize.day(value, self.lang)  # type: ignore[arg-type]
+
+    def day_or_text(self, value: str | None) -> str:
+        """A date the school typed in: formatted when it is one, as typed when not."""
+        try:
+            return humanize.day(value, self.lang)
+        except ValueError:
+            return value or "–"
+
+    def moment(self, value: object) -> str:
+        return humanize.moment(value, self.lang)  # type: ignore[arg-type]
+
+    def seconds(self, value: float) -> str:
+        return humanize.seconds(value, self.lang)
+
+    def number(self, value: float) -> str:
+        return humanize.number(value, self.lang)
+
+    def products(self, skus: list[str]) -> str:
+        return humanize.products(skus, self.lang)
+
+    def value(self, raw: object) -> str:
+        return humanize.value(raw, self.lang, self.words)
 
 
 def render_norms_csv(report: Report) -> str:
@@ -99,8 +164,12 @@ def write_reports(report: Report, out_dir: Path, lang: str = "nl") -> dict[str, 
         "json": out_dir / "report.json",
         "html": out_dir / "report.html",
         "csv": out_dir / "normen.csv",
+        "plan": out_dir / "actieplan.csv",
+        "plan_xlsx": out_dir / "actieplan.xlsx",
     }
     paths["json"].write_text(report.to_json(), encoding="utf-8")
     paths["html"].write_text(render_html(report, lang), encoding="utf-8")
     paths["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
+    paths["plan"].write_text(render_action_plan_csv(report), encoding="utf-8-sig", newline="")
+    write_action_plan_xlsx(report, paths["plan_xlsx"])
     return paths

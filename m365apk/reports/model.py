@@ -20,7 +20,7 @@ from m365apk.checks.exceptions import RiskException, apply_exceptions
 from m365apk.checks.manual import Attestation, manual_items
 from m365apk.checks.reference_data import stale_reference_data
 from m365apk.mappings.loader import Mappings, load_mappings
-from m365apk.reports.scoring import Score, score_items
+from m365apk.reports.scoring import Score, judge, score_items
 from m365apk.scanner.datasets import permissions_for
 from m365apk.snapshot import (
     UNREADABLE,
@@ -176,6 +176,36 @@ class Comparison(_Model):
     peers_count: int | None = None
 
 
+class PlanItem(_Model):
+    """One row of last year's actieplan as the school filled it in (reports/actionplan.py)."""
+
+    id: str  # check id or handmatig controlepunt id
+    title: str = ""
+    owner: str | None = None
+    due: str | None = None
+    status: str = "open"  # as the school wrote it: open, gepland, bezig, gedaan
+
+
+class PlanReview(_Model):
+    """What was planned last year, next to what the scan finds now."""
+
+    id: str
+    title: str
+    owner: str | None
+    due: str | None
+    planned_status: str
+    now: Literal["opgelost", "open", "niet_vastgesteld", "onbekend"]
+
+
+class SettingsSummary(_Model):
+    """What the school recorded in its tenant settings (counts only; the names are in the
+    snapshot)."""
+
+    break_glass: int
+    approved_exclusions: int
+    populations: int
+
+
 class Report(_Model):
     schema_version: int = REPORT_SCHEMA_VERSION
     tool: ToolRef
@@ -191,6 +221,7 @@ class Report(_Model):
     not_licensed: list[DatasetProblem]
     licences: LicenceSummary
     stats: CollectionStats
+    tenant_settings: SettingsSummary | None = None
     overall: Score
     basismaatregelen: list[BasismaatregelEntry]
     norms: list[NormEvidence]
@@ -200,6 +231,7 @@ class Report(_Model):
     # Reference data that ages (privileged roles, supported OS versions) older than its own
     # stated maximum at collection time: the verdicts that use it may be out of date.
     reference_data_warnings: list[str] = Field(default_factory=list)
+    plan_review: list[PlanReview] = []
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -242,6 +274,7 @@ def build_report(
     pseudonymise: bool = False,
     previous: Previous | None = None,
     peers: Peers | None = None,
+    plan: list[PlanItem] | None = None,
 ) -> Report:
     mappings = mappings or load_mappings()
     mappings.validate_checks(checks)
@@ -280,9 +313,15 @@ def build_report(
         return score_items((e.severity, e.result.status.value) for e in items)
 
     manual = _manual(attestations or [])
+
+    def answers(items: list[ManualEntry]) -> list[str | None]:
+        return [m.answer if m.status == "beantwoord" else None for m in items]
+
+    overall = judge(score(entries), answers(manual), partial_scan=snapshot.partial)
     measures = []
     for bm in mappings.basismaatregelen.values():
         members = [e for e in entries if bm.id in e.basismaatregelen]
+        own_manual = [m for m in manual if bm.id in m.basismaatregelen]
         norms = {n.id: n for e in members for n in e.norms}
         measures.append(
             BasismaatregelEntry(
@@ -290,9 +329,9 @@ def build_report(
                 title=bm.title,
                 description=bm.description,
                 sources=bm.sources,
-                score=score(members),
+                score=judge(score(members), answers(own_manual)),
                 checks=[e.id for e in members],
-                manual=[m.id for m in manual if bm.id in m.basismaatregelen],
+                manual=[m.id for m in own_manual],
                 norms=[norms[k] for k in sorted(norms)],
             )
         )
@@ -331,7 +370,12 @@ def build_report(
         not_licensed=_problems(snapshot, {DatasetStatus.NOT_LICENSED}),
         licences=snapshot.licences,
         stats=snapshot.stats,
-        overall=score(entries),
+        tenant_settings=SettingsSummary(
+            break_glass=len(snapshot.settings.break_glass),
+            approved_exclusions=len(snapshot.settings.approved_exclusions),
+            populations=len(snapshot.settings.populations),
+        ),
+        overall=overall,
         basismaatregelen=measures,
         norms=norm_view,
         checks=entries,
@@ -341,13 +385,49 @@ def build_report(
             measures,
             previous,
             peers,
-            score(entries),
+            overall,
             snapshot.collected_at.date().isoformat(),
         )
         if previous or peers
         else None,
         reference_data_warnings=[s.message for s in stale_reference_data(snapshot.collected_at)],
+        plan_review=_review(plan or [], entries, manual),
     )
+
+
+def _review(
+    plan: list[PlanItem], entries: list[CheckEntry], manual: list[ManualEntry]
+) -> list[PlanReview]:
+    checks = {e.id: e for e in entries}
+    items = {m.id: m for m in manual}
+    out = []
+    for row in sorted(plan, key=lambda r: r.id):
+        now: Literal["opgelost", "open", "niet_vastgesteld", "onbekend"] = "onbekend"
+        title = row.title
+        if row.id in checks:
+            status = checks[row.id].result.status.value
+            title = checks[row.id].title
+            if status in FINDING:
+                now = "open"
+            elif status in ("pass", "accepted", "not_applicable"):
+                now = "opgelost"
+            else:
+                now = "niet_vastgesteld"
+        elif row.id in items:
+            item = items[row.id]
+            title = item.question
+            now = "opgelost" if item.answer in ("ja", "nvt") else "open"
+        out.append(
+            PlanReview(
+                id=row.id,
+                title=title,
+                owner=row.owner,
+                due=row.due,
+                planned_status=row.status,
+                now=now,
+            )
+        )
+    return out
 
 
 FINDING = {"fail", "partial"}

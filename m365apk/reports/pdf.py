@@ -1,8 +1,8 @@
 """report.pdf: the same report.html, printed by headless Chromium (A4, page numbers).
 
 Chromium is the browser the school will open the HTML in, so the PDF looks the same; page
-numbers come from the print stylesheet (CSS @page margin boxes). No network: the HTML is
-self-contained and Chromium starts with networking features off.
+numbers come from the print stylesheet (CSS @page margin boxes), bookmarks from the headings.
+No network: the HTML is self-contained and Chromium starts with networking features off.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> Path:
             *FLAGS,
             f"--user-data-dir={profile}",
             "--no-pdf-header-footer",
+            # Bookmarks from the headings, so the archive copy can be navigated (finding 10).
+            "--generate-pdf-document-outline",
             f"--print-to-pdf={pdf_path.resolve()}",
             html_path.resolve().as_uri(),
         ]

@@ -16,11 +16,17 @@ Worked example (also computed by tests/test_scoring.py and shown in the README):
     E      high      unknown         -       left out (coverage)
     score = 100 x (4 + 0 + 1 + 1) / (4 + 3 + 2 + 1) = 60  ->  "4 van 5 controles vastgesteld"
     verdict: aandacht_nodig (not >= 90; not < 60; no critical fail)
+
+That is the technical verdict. `judge` then decides whether "Op orde" holds up: only when no
+check a measure depends on was left undetermined for want of data, enough of its applicable
+checks were determined, every handmatig controlepunt is answered (and answered yes or not
+applicable) and, for the whole, the scan was complete. Otherwise "Op orde" becomes "Aandacht
+nodig", and the reasons (`blockers`) travel with the score so the report can say why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from importlib import resources
@@ -39,11 +45,22 @@ STATUSES = (
 )
 
 
+class OpOrdeRequires(BaseModel):
+    """What "Op orde" asks beyond the technical score (see mappings/scoring.yaml)."""
+
+    no_status: list[str] = []
+    min_coverage: float = 0.0
+    manual_answered: bool = False
+    manual_answers_ok: list[str] = []
+    complete_scan: bool = False
+
+
 class VerdictRule(BaseModel):
     min_score: float | None = None
     below_score: float | None = None
     no_fail_with_severity: list[str] = []
     any_fail_with_severity: list[str] = []
+    requires: OpOrdeRequires = OpOrdeRequires()
 
 
 class ScoringConfig(BaseModel):
@@ -70,6 +87,13 @@ class Score(BaseModel):
     coverage_text: str
     verdict: str
     verdict_text: str
+    technical_verdict: str = ""  # the verdict from the checks alone, before `judge`
+    manual_total: int = 0
+    manual_answered: int = 0
+    manual_not_ok: int = 0  # answered, but not with yes / not applicable
+    # Why "Op orde" does not hold (codes: unreadable, coverage, manual_open, manual_not_ok,
+    # partial_scan); recorded whatever the technical verdict, so the report can explain it.
+    blockers: list[str] = []
 
 
 def _round(value: float) -> int:
@@ -105,6 +129,54 @@ def score_items(items: Iterable[tuple[str, str]], config: ScoringConfig | None =
         coverage_text=f"{evaluated} van {len(pairs)} controles vastgesteld",
         verdict=verdict,
         verdict_text=config.labels[verdict],
+        technical_verdict=verdict,
+    )
+
+
+BLOCKERS = ("unreadable", "coverage", "manual_open", "manual_not_ok", "partial_scan")
+
+
+def judge(
+    score: Score,
+    manual_answers: Sequence[str | None] = (),
+    *,
+    partial_scan: bool = False,
+    config: ScoringConfig | None = None,
+) -> Score:
+    """The verdict a measure (or the whole) may carry: "Op orde" only when the checks are
+    determined and in order and the handmatige controlepunten are answered.
+
+    `manual_answers` holds one entry per handmatig controlepunt: its answer, or None when open.
+    """
+    config = config or load_scoring()
+    req = config.verdicts["op_orde"].requires
+    answered = [a for a in manual_answers if a is not None]
+    not_ok = [a for a in answered if req.manual_answers_ok and a not in req.manual_answers_ok]
+    applicable = score.total - score.counts.get("not_applicable", 0)
+    determined = score.evaluated + score.accepted
+    blockers = []
+    if any(score.counts.get(status, 0) for status in req.no_status):
+        blockers.append("unreadable")
+    if applicable and determined / applicable < req.min_coverage:
+        blockers.append("coverage")
+    if req.manual_answered and len(answered) < len(manual_answers):
+        blockers.append("manual_open")
+    if not_ok:
+        blockers.append("manual_not_ok")
+    if req.complete_scan and partial_scan:
+        blockers.append("partial_scan")
+    technical = score.technical_verdict or score.verdict
+    verdict = "aandacht_nodig" if technical == "op_orde" and blockers else technical
+    return score.model_copy(
+        update={
+            "verdict": verdict,
+            "verdict_text": config.labels[verdict],
+            "technical_verdict": technical,
+            "manual_total": len(manual_answers),
+            "manual_answered": len(answered),
+            "manual_not_ok": len(not_ok),
+            "blockers": blockers,
+        }
     )
 
 

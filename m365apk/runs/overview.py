@@ -11,7 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from m365apk.mappings.loader import load_mappings
+from m365apk.reports import humanize
 from m365apk.reports.html import _env
+from m365apk.reports.i18n import catalogue
 from m365apk.runs.history import History, ScanRow
 from m365apk.runs.tenants import TenantsFile
 
@@ -30,7 +32,18 @@ class SchoolLine:
     vs_median: int | None = None
     report_link: str | None = None
     stale: bool = False
+    never: bool = False  # no successful APK on record at all
     attention: str | None = None
+    band: str | None = None
+
+
+# Score bands: with every school "Onvoldoende" the verdict column separates nothing; the band
+# shows which schools are closest and which need the provider first.
+BANDS = ((90, "90–100"), (75, "75–89"), (60, "60–74"), (40, "40–59"), (0, "0–39"))
+
+
+def band(score: int) -> str:
+    return next(label for floor, label in BANDS if score >= floor)
 
 
 def build_overview(config: TenantsFile, history: History, now: datetime) -> dict:
@@ -58,7 +71,9 @@ def build_overview(config: TenantsFile, history: History, now: datetime) -> dict
             age = now - datetime.fromisoformat(last_good.finished_at)
             line.stale = age.days > STALE_DAYS
         else:
-            line.stale = True
+            line.stale = line.never = True
+        if line.last_good and line.last_good.score is not None:
+            line.band = band(line.last_good.score)
         if latest and latest.outcome in ("auth_error", "config_error", "error"):
             line.attention = f"laatste scan mislukt: {latest.error}"
         elif latest and latest.outcome == "partial":
@@ -83,6 +98,10 @@ def build_overview(config: TenantsFile, history: History, now: datetime) -> dict
         "stale": [line for line in lines if line.stale],
         "attention": [line for line in lines if line.attention],
         "now": now,
+        "stale_days": STALE_DAYS,
+        "verdicts": catalogue("nl")["verdicts"],
+        "outcomes": catalogue("nl")["outcomes"],
+        "day": humanize.day,
     }
 
 

@@ -48,6 +48,7 @@ class ProgressDisplay:
     def dataset(self, name: str, ds: Dataset) -> None:
         size = ""
         if ds.ok and isinstance(ds.data, list | dict):
-            size = f" ({len(ds.data):,} objecten)".replace(",", ".")
+            n = len(ds.data)
+            size = f" ({n:,} {'object' if n == 1 else 'objecten'})".replace(",", ".")
         extra = f" — {ds.error_code or ''} {ds.error_message or ''}".rstrip() if not ds.ok else ""
         self.say(f"  {name}: {_STATUS[ds.status]}{size}{extra}")

@@ -15,7 +15,7 @@ from m365apk.checks.manual import Attestation
 from m365apk.errors import AuthError
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
-from m365apk.reports.model import Peers, Previous, Report, build_report
+from m365apk.reports.model import Peers, PlanItem, Previous, Report, build_report
 from m365apk.reports.pdf import write_pdf
 from m365apk.scanner.collector import Progress, collect
 from m365apk.scanner.graph import GraphClient, GraphSettings
@@ -44,6 +44,7 @@ class ReportOptions:
     previous: Previous | None = None
     peers: Peers | None = None
     lang: str = "nl"
+    plan: tuple[PlanItem, ...] = ()  # last year's filled-in actieplan
 
 
 def report_from_snapshot(
@@ -66,6 +67,7 @@ def report_from_snapshot(
         pseudonymise=options.pseudonymise,
         previous=options.previous,
         peers=options.peers,
+        plan=list(options.plan),
     )
     if snapshot_sha256:  # which evidence file this verdict comes from
         report = report.model_copy(update={"snapshot_sha256": snapshot_sha256})

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import textwrap
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -36,7 +37,7 @@ def consent_url(tenant_id: str, client_id: str) -> str:
 
 def setup_text(config: TenantsFile, permissions: list[str]) -> str:
     client = config.defaults.client_id or "<applicatie-id>"
-    lines = [
+    lines: list[str] = [
         "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
         "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
         "",
@@ -54,19 +55,23 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
         "",
         "   Als manifest (requiredResourceAccess; vul de id's in met de query hierboven):",
         "",
-        json.dumps(
-            {
-                "requiredResourceAccess": [
-                    {
-                        "resourceAppId": GRAPH_APP_ID,
-                        "resourceAccess": [
-                            {"id": f"<id van {p}>", "type": "Role"} for p in permissions
-                        ],
-                    }
-                ]
-            },
-            indent=2,
-        ).replace("\n", "\n     "),
+        # Every line of the JSON at the step's indent (only the first one was, before).
+        textwrap.indent(
+            json.dumps(
+                {
+                    "requiredResourceAccess": [
+                        {
+                            "resourceAppId": GRAPH_APP_ID,
+                            "resourceAccess": [
+                                {"id": f"<id van {p}>", "type": "Role"} for p in permissions
+                            ],
+                        }
+                    ]
+                },
+                indent=2,
+            ),
+            "     ",
+        ),
         "",
         "2. Per school: een globale beheerder opent eenmalig de admin-consent-URL:",
         "",
@@ -108,12 +113,14 @@ def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
 
     from m365apk.errors import ConfigError
     from m365apk.runs.portfolio import _credential
+    from m365apk.runs.scan import _run
     from m365apk.scanner.graph import _auth_message
 
     lines = []
     for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
         try:
-            token = asyncio.run(_token(_credential(config, tenant)))
+            # Like a scan: safe where a loop already runs (a notebook, Playwright's sync API).
+            token = _run(_token(_credential(config, tenant)))
         except ClientAuthenticationError as exc:
             lines.append(DoctorLine(tenant.name, tenant.tenant_id, False, _auth_message(exc), []))
             continue

@@ -1,0 +1,174 @@
+"""What the reader is told, derived from the Report: the verdict's reason in one sentence, the
+actions to take ("Eerst doen"), measured values in words. Pure functions of the report and the
+catalogue, so Dutch and English list the same actions in the same order."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from m365apk.reports import humanize
+from m365apk.reports.model import CheckEntry, Report
+from m365apk.reports.scoring import Score, load_scoring
+
+SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+EFFORT_RANK = {"klein": 0, "middel": 1, "groot": 2}
+FINDINGS = ("fail", "partial")
+
+
+@cache
+def action_groups() -> dict[str, str]:
+    """check id -> action id (mappings/actions.yaml)."""
+    text = (resources.files("m365apk.mappings") / "actions.yaml").read_text(encoding="utf-8")
+    groups = yaml.safe_load(text)["actions"]
+    return {check: action for action, ids in groups.items() for check in ids}
+
+
+def rank(c: CheckEntry) -> tuple[int, int, int, str]:
+    # Ties are broken on the check id, never on a translated title: same order in every language.
+    return (
+        SEVERITY_RANK[c.severity],
+        c.result.status.value != "fail",
+        EFFORT_RANK.get(c.effort, 1),
+        c.id,
+    )
+
+
+def measured_text(c: CheckEntry, messages: dict[str, Any], lang: str) -> str | None:
+    """The measured value in words, or None when the check measured nothing worth a number."""
+    result = c.result
+    fields: dict[str, str] = {}
+    for k, v in (result.evidence.counts or {}).items():
+        fields[k] = humanize.value(v, lang, messages["words"])
+    raw = result.measured
+    if isinstance(raw, dict):
+        for k, v in raw.items():
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                pct = k.endswith("pct")
+                fields[k] = humanize.percent(v, lang) if pct else humanize.value(v, lang)
+                fields[f"{k}_pct"] = humanize.percent(v, lang)
+            else:
+                fields[k] = humanize.value(v, lang, messages["words"])
+    elif isinstance(raw, int | float) and not isinstance(raw, bool):
+        fields["measured"] = humanize.value(raw, lang)
+        fields["measured_pct"] = humanize.percent(raw, lang)
+    template = messages["measured"].get(c.id)
+    if template:
+        try:
+            return template.format(**fields)
+        except (KeyError, IndexError, ValueError):
+            pass  # a check that measured less than usual: fall back to its finding
+    if plain_reason(result.reason):
+        return plain_reason(result.reason)
+    if result.evidence.counts:
+        return humanize.value(result.evidence.counts, lang, messages["words"])
+    if raw is not None and not isinstance(raw, bool) and raw != []:
+        return humanize.value(raw, lang, messages["words"])
+    return None
+
+
+@dataclass
+class Action:
+    id: str
+    title: str
+    severity: str
+    effort: str
+    checks: list[CheckEntry] = field(default_factory=list)
+
+    def key(self) -> tuple[int, float, int, str]:
+        """A failing critical check first (it decides "Onvoldoende"), then the points the action
+        wins back, then the smaller effort, then the check id (never a translated title)."""
+        config = load_scoring()
+        lost = sum(
+            config.severity_weights[c.severity]
+            * (1 - config.status_points.get(c.result.status.value, 1))
+            for c in self.checks
+        )
+        critical = any(
+            c.severity == "critical" and c.result.status.value == "fail" for c in self.checks
+        )
+        return (0 if critical else 1, -lost, EFFORT_RANK.get(self.effort, 1), self.checks[0].id)
+
+
+def actions(report: Report, messages: dict[str, Any]) -> list[Action]:
+    """Open findings grouped by what the school does, most important first."""
+    groups = action_groups()
+    found = sorted((c for c in report.checks if c.result.status.value in FINDINGS), key=rank)
+    by_id: dict[str, Action] = {}
+    for c in found:
+        gid = groups.get(c.id, c.id)
+        if gid not in by_id:
+            title = messages["actions"].get(gid, c.title) if c.id in groups else c.title
+            by_id[gid] = Action(gid, title, c.severity, c.effort)
+        by_id[gid].checks.append(c)
+    return sorted(by_id.values(), key=Action.key)
+
+
+def _join(parts: list[str]) -> str:
+    return "; ".join(parts)
+
+
+def blockers_text(score: Score, messages: dict[str, Any]) -> list[str]:
+    texts = messages["blockers"]
+    out = []
+    for code in score.blockers:
+        out.append(
+            texts[code].format(
+                count=(
+                    score.counts.get("unknown", 0) if code == "unreadable" else score.manual_not_ok
+                ),
+                determined=score.evaluated + score.accepted,
+                applicable=score.total - score.counts.get("not_applicable", 0),
+                open=score.manual_total - score.manual_answered,
+                total=score.manual_total,
+            )
+        )
+    return out
+
+
+def verdict_reason(score: Score, checks: list[CheckEntry], messages: dict[str, Any]) -> str:
+    """Why the verdict is what it is, in one or two sentences."""
+    texts = messages["reasons"]
+    blockers = blockers_text(score, messages)
+    failed = sorted((c for c in checks if c.result.status.value == "fail"), key=rank)
+    technical = score.technical_verdict or score.verdict
+    if score.verdict == "op_orde":
+        return texts["op_orde"]
+    if technical == "op_orde":
+        return texts["technical_op_orde_but"].format(score=score.score, blockers=_join(blockers))
+    if technical == "niet_vastgesteld":
+        sentence = texts["niet_vastgesteld"]
+    elif technical == "onvoldoende":
+        critical = [c for c in failed if c.severity == "critical"]
+        sentence = (
+            texts["onvoldoende_critical"].format(count=len(critical), title=critical[0].title)
+            if critical
+            else texts["onvoldoende_score"].format(score=score.score)
+        )
+    else:
+        high = [c for c in failed if c.severity in ("critical", "high")]
+        sentence = (
+            texts["aandacht_high"].format(count=len(high), title=high[0].title)
+            if high
+            else texts["aandacht_score"].format(score=score.score)
+        )
+    if blockers:
+        sentence += " " + texts["also"].format(blockers=_join(blockers))
+    return sentence
+
+
+# Technical detail a check appends to its finding: the Graph request and raw status codes. They
+# stay in the technical appendix; the body shows the sentence a person reads.
+_REQUEST = re.compile(r"\s*(?:GET|POST) /(?:v1\.0|beta)/\S*.*$", re.DOTALL)
+_RAW_STATUS = re.compile(r"\s*\(status: [^)]*\)")
+
+
+def plain_reason(reason: str | None) -> str | None:
+    if not reason:
+        return reason
+    return _RAW_STATUS.sub("", _REQUEST.sub("", reason)).strip() or None
