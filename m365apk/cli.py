@@ -259,7 +259,7 @@ def _checks(arg: str | None, audit_probe: bool = True) -> list[Check]:
     asked for (`--audit-probe`); permissions and setup list everything that can run."""
     ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
     wanted = {"audit-probe"} if audit_probe else set()
-    available = [c for c in all_checks() if c.opt_in is None or c.opt_in in wanted]
+    available = all_checks(opt_in=wanted)
     checks = select_checks(available, ids)
     check_dataset_names(checks)
     return checks
@@ -449,7 +449,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 def _probed(snapshot: Snapshot) -> bool:
     """A snapshot from a scan that ran the opt-in measurements is evaluated with them."""
-    return any(c.opt_in and all(d in snapshot.datasets for d in c.datasets) for c in all_checks())
+    return any(
+        c.opt_in and all(d in snapshot.datasets for d in c.datasets)
+        for c in all_checks(opt_in=True)
+    )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -494,7 +497,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "norms": list(c.norms),
             "scuba": scuba.for_check(c.id),
         }
-        for c in all_checks()
+        for c in all_checks(opt_in=True)
     ]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))

@@ -29,7 +29,7 @@ from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
 
 from .conftest import FAST
 
-CHECKS = {c.id: c for c in all_checks()}
+CHECKS = {c.id: c for c in all_checks(opt_in=True)}
 
 
 def collect(tenant: TenantData, out: Path, settings: Any = None) -> Snapshot:

@@ -104,7 +104,8 @@ def _tenant_wide(
         return make(
             cid,
             Status.FAIL,
-            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} {_sentence(notes)}".strip(),
+            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} "
+            f"{_sentence(notes)}".strip(),
             threshold=threshold,
         )
 

@@ -37,7 +37,7 @@ def load_exceptions(path: Path, known: set[str] | None = None) -> list[RiskExcep
     if known is None:
         from m365apk.checks.registry import all_checks  # the catalogue imports this module
 
-        known = {c.id for c in all_checks()}
+        known = {c.id for c in all_checks(opt_in=True)}
     data = read_yaml(path, ExceptionsError)
     items = data.get("exceptions") if isinstance(data, dict) else data
     if not isinstance(items, list):

@@ -41,10 +41,18 @@ def plugin_checks() -> list[Check]:
     return checks
 
 
-def all_checks(include_plugins: bool = True) -> list[Check]:
+def all_checks(include_plugins: bool = True, opt_in: bool | Iterable[str] = False) -> list[Check]:
+    """The catalogue. A check that changes something in the tenant to measure (`Check.opt_in`,
+    e.g. the audit log probe creates a query) is left out unless `opt_in` names it (True: every
+    such check, for listings such as `m365apk checks` and `permissions`)."""
     from m365apk.checks.builtin import BUILTIN_CHECKS
 
-    checks = list(BUILTIN_CHECKS) + (plugin_checks() if include_plugins else [])
+    wanted = None if opt_in is True else set(opt_in or ())
+    checks = [
+        c
+        for c in list(BUILTIN_CHECKS) + (plugin_checks() if include_plugins else [])
+        if c.opt_in is None or wanted is None or c.opt_in in wanted
+    ]
     seen: dict[str, Check] = {}
     for check in checks:
         if check.id in seen:
