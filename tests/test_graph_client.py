@@ -149,10 +149,10 @@ def test_403_non_premium_is_not_licensed(graph_client: GraphClient) -> None:
     [b'{"value": [ {"id": ', b"<html>gateway</html>", b'{"value": [{"displayName": "no id"}]}'],
 )
 @respx.mock
-def test_malformed_json_is_an_error_with_reason(graph_client: GraphClient, body: bytes) -> None:
+def test_malformed_json_is_malformed_with_reason(graph_client: GraphClient, body: bytes) -> None:
     respx.get(USERS).mock(return_value=httpx.Response(200, content=body))
     ds = run(graph_client.dataset(DATASETS["users"]))
-    assert ds.status is DatasetStatus.ERROR
+    assert ds.status is DatasetStatus.MALFORMED
     assert ds.error_code == "malformed_response"
     assert ds.data is None
 
@@ -169,7 +169,7 @@ def test_next_link_to_foreign_host_is_refused(graph_client: GraphClient) -> None
     respx.get(USERS).mock(return_value=_page(_users(0, 1), "https://evil.example/v1.0/users"))
     evil = respx.get("https://evil.example/v1.0/users")
     ds = run(graph_client.dataset(DATASETS["users"]))
-    assert ds.status is DatasetStatus.ERROR and "andere host" in ds.error_message
+    assert ds.status is DatasetStatus.MALFORMED and "andere host" in ds.error_message
     assert not evil.called
 
 
@@ -192,14 +192,16 @@ def test_single_object_dataset(graph_client: GraphClient) -> None:
 
 
 @respx.mock
-def test_fan_out_reads_each_key_and_skips_404(graph_client: GraphClient) -> None:
+def test_fan_out_404_on_one_group_leaves_the_dataset_incomplete(graph_client: GraphClient) -> None:
+    # Issue 11, finding 2: a group that could not be read is not a group without members.
     respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
     respx.get(f"{BASE}/groups/g2/members").mock(
         return_value=_error(404, "Request_ResourceNotFound", "gone")
     )
     ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
-    assert ds.status is DatasetStatus.OK
-    assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2
+    assert ds.status is DatasetStatus.INCOMPLETE and not ds.ok
+    assert ds.unread_keys == ["g2"] and "1 van 2" in ds.error_message
+    assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2  # kept as evidence only
 
 
 @respx.mock
@@ -210,6 +212,7 @@ def test_fan_out_forbidden_marks_whole_dataset(graph_client: GraphClient) -> Non
     )
     ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
     assert ds.status is DatasetStatus.FORBIDDEN and ds.data is None
+    assert ds.unread_keys == ["g2"]
 
 
 def test_authentication_failure_stops_the_scan() -> None:

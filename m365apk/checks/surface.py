@@ -78,6 +78,11 @@ def third_party_apps(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]
     return out
 
 
+def _publisher(sp: dict[str, Any]) -> str:
+    # v1.0 has no publisherName (beta only); the verified publisher's name is v1.0's.
+    return (sp.get("verifiedPublisher") or {}).get("displayName") or "uitgever onbekend"
+
+
 def _verified(sp: dict[str, Any]) -> bool:
     return bool((sp.get("verifiedPublisher") or {}).get("verifiedPublisherId"))
 
@@ -86,10 +91,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     cid = INVENTORY.id
     apps = [(sp, r & DATA_ROLES) for sp, r in third_party_apps(snapshot) if r & DATA_ROLES]
     unverified = [(sp, r) for sp, r in apps if not _verified(sp)]
-    objects = [
-        obj(sp, f"{sp.get('publisherName') or 'uitgever onbekend'}: {', '.join(sorted(r))}")
-        for sp, r in apps
-    ]
+    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     counts = {
         "apps_met_toegang_tot_schoolgegevens": len(apps),
         "zonder_geverifieerde_uitgever": len(unverified),
@@ -119,10 +121,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
 def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     cid = HIGH_PRIVILEGE.id
     apps = [(sp, r & HIGH_ROLES) for sp, r in third_party_apps(snapshot) if r & HIGH_ROLES]
-    objects = [
-        obj(sp, f"{sp.get('publisherName') or 'uitgever onbekend'}: {', '.join(sorted(r))}")
-        for sp, r in apps
-    ]
+    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     unverified = [sp for sp, _ in apps if not _verified(sp)]
     threshold = (
         "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "

@@ -63,6 +63,16 @@ def _unlicensed(spec: DatasetSpec, licence: str) -> Dataset:
     )
 
 
+def _timed_out(spec: DatasetSpec, seconds: float | None) -> Dataset:
+    return Dataset(
+        status=DatasetStatus.ERROR,
+        endpoint=endpoint(spec),
+        permission=spec.permission,
+        error_code="deadline",
+        error_message=f"time-out: de scan van deze tenant duurde langer dan {seconds:.0f} s",
+    )
+
+
 async def collect(
     client: GraphClient,
     dataset_names: Iterable[str],
@@ -76,17 +86,27 @@ async def collect(
     collected_at = datetime.now(UTC).replace(microsecond=0)
     names = needed_datasets(dataset_names)
     done: dict[str, Dataset] = {}
+    # One deadline for the whole tenant: what is still unread then is unknown ("time-out"),
+    # and the report is written with what was read.
+    limit = client.settings.deadline_seconds
+    deadline = None if limit is None else asyncio.get_running_loop().time() + limit
 
     async def read(name: str) -> None:
         spec = DATASETS[name]
-        if spec.fan_out:
-            assert spec.keys is not None
-            keys = spec.keys(done)
-            result = (
-                _skipped(spec, keys) if isinstance(keys, str) else await client.fan_out(spec, keys)
-            )
-        else:
-            result = await client.dataset(spec)
+        try:
+            async with asyncio.timeout_at(deadline):
+                if spec.fan_out:
+                    assert spec.keys is not None
+                    keys = spec.keys(done)
+                    result = (
+                        _skipped(spec, keys)
+                        if isinstance(keys, str)
+                        else await client.fan_out(spec, keys)
+                    )
+                else:
+                    result = await client.dataset(spec)
+        except TimeoutError:
+            result = _timed_out(spec, limit)
         done[name] = result
         if progress:
             progress(name, result)

@@ -4,6 +4,13 @@ These are TypedDicts on purpose: pydantic validates each page straight from byte
 dicts (extra fields dropped), which costs microseconds per object and keeps a 100,000-user
 snapshot small. msgraph-sdk's generated models cost milliseconds per object (see benchmarks/).
 Field names are exactly Graph's.
+
+They are also the response contracts (issue 11): a property Graph always returns for the
+resource (non-nullable in Graph's v1.0 metadata, or a collection, which OData never sends as
+null) and that a check relies on is required, so `{}` or a null in its place makes the dataset
+`malformed` instead of reading as a safe default. Unknown properties are dropped and every
+string is bounded (`_BOUNDED`); tests/test_contracts.py holds the contracts against
+shared/reference/graph-schema-v1.0.json.
 """
 
 from __future__ import annotations
@@ -13,14 +20,19 @@ from typing import Any, NotRequired
 from pydantic import ConfigDict, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+# No single string we keep (ids, names, UPNs, enum values) is anywhere near this long; a longer
+# one is not Graph's data. Bodies as a whole are bounded by GraphSettings.max_response_bytes.
+MAX_STRING = 4096
+_BOUNDED = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 
-@with_config(ConfigDict(extra="ignore"))
+
+@with_config(_BOUNDED)
 class AssignedLicense(TypedDict):
     skuId: str
     disabledPlans: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class User(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -31,7 +43,18 @@ class User(TypedDict):
     assignedLicenses: NotRequired[list[AssignedLicense]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class Member(TypedDict):
+    """A group member (a directoryObject: mostly users; the user fields are absent for others)."""
+
+    id: str
+    displayName: NotRequired[str | None]
+    userPrincipalName: NotRequired[str | None]
+    accountEnabled: NotRequired[bool | None]
+    userType: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
 class UserRegistrationDetail(TypedDict):
     # Names and addresses are in the users dataset; keeping them twice would cost ~25 MB on a
     # 100,000-user board (benchmarks/scan_benchmark.py).
@@ -45,7 +68,7 @@ class UserRegistrationDetail(TypedDict):
     methodsRegistered: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ServicePlan(TypedDict):
     servicePlanId: str
     servicePlanName: NotRequired[str | None]
@@ -53,14 +76,14 @@ class ServicePlan(TypedDict):
     appliesTo: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class PrepaidUnits(TypedDict):
     enabled: NotRequired[int | None]
     suspended: NotRequired[int | None]
     warning: NotRequired[int | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SubscribedSku(TypedDict):
     skuId: str
     skuPartNumber: NotRequired[str | None]
@@ -71,14 +94,14 @@ class SubscribedSku(TypedDict):
     servicePlans: NotRequired[list[ServicePlan]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class VerifiedDomain(TypedDict):
     name: str
     isDefault: NotRequired[bool | None]
     isInitial: NotRequired[bool | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class Organization(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -88,7 +111,7 @@ class Organization(TypedDict):
 
 
 # `@odata.type` is not a valid identifier, so principals carry it through this functional form.
-Principal = with_config(ConfigDict(extra="ignore"))(
+Principal = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "Principal",
         {
@@ -105,7 +128,7 @@ Principal = with_config(ConfigDict(extra="ignore"))(
 )
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RoleAssignment(TypedDict):
     id: str
     principalId: str
@@ -114,7 +137,7 @@ class RoleAssignment(TypedDict):
     principal: NotRequired[Principal | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RoleDefinition(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -122,14 +145,14 @@ class RoleDefinition(TypedDict):
     isBuiltIn: NotRequired[bool | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SecurityDefaultsPolicy(TypedDict):
     id: str
     isEnabled: bool
     displayName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ConditionalAccessPolicy(TypedDict):
     """CA policies are small and their nesting matters to later checks: keep it whole."""
 
@@ -141,15 +164,156 @@ class ConditionalAccessPolicy(TypedDict):
     sessionControls: NotRequired[dict[str, Any] | None]
 
 
-@with_config(ConfigDict(extra="allow"))
-class Whole(TypedDict):
-    """Small configuration objects (policies, settings) kept whole: later checks need their
-    nesting, and there are only a handful per tenant."""
+# -- configuration objects: single objects and small policy collections -----------------------
+# Fields a check reads as a setting are required where Graph always returns them; `_NEEDED`
+# marks the few that Graph's metadata calls nullable but whose absence a check would read as
+# "switched off" (a pass): absent, the answer is not Graph's and the dataset is malformed.
 
+
+@with_config(_BOUNDED)
+class DefaultUserRolePermissions(TypedDict):
+    allowedToCreateApps: bool
+    allowedToCreateSecurityGroups: NotRequired[bool]
+    allowedToReadOtherUsers: NotRequired[bool]
+    permissionGrantPoliciesAssigned: list[str]
+
+
+@with_config(_BOUNDED)
+class AuthorizationPolicy(TypedDict):
+    id: str
+    allowInvitesFrom: NotRequired[str | None]
+    allowedToSignUpEmailBasedSubscriptions: bool
+    allowedToUseSSPR: bool
+    allowEmailVerifiedUsersToJoinOrganization: bool
+    allowUserConsentForRiskyApps: NotRequired[bool | None]
+    blockMsolPowerShell: NotRequired[bool | None]
+    guestUserRoleId: NotRequired[str | None]
+    defaultUserRolePermissions: DefaultUserRolePermissions
+
+
+@with_config(_BOUNDED)
+class MethodConfiguration(TypedDict):
+    id: str
+    state: str  # _NEEDED: absent would read as "disabled"
+    excludeTargets: NotRequired[list[dict[str, Any]]]
+    includeTargets: NotRequired[list[dict[str, Any]]]
+
+
+@with_config(_BOUNDED)
+class AuthenticationMethodsPolicy(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    # _NEEDED (a navigation property Graph returns inline): absent, no method reads as enabled
+    authenticationMethodConfigurations: list[MethodConfiguration]
+
+
+@with_config(_BOUNDED)
+class ReviewerScope(TypedDict):
+    query: NotRequired[str | None]
+    queryType: NotRequired[str | None]
+    queryRoot: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class AdminConsentRequestPolicy(TypedDict):
     id: NotRequired[str]
+    isEnabled: bool
+    notifyReviewers: NotRequired[bool]
+    requestDurationInDays: NotRequired[int]
+    reviewers: list[ReviewerScope]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class Domain(TypedDict):
+    id: str
+    authenticationType: str
+    isDefault: NotRequired[bool]
+    isVerified: bool
+    passwordValidityPeriodInDays: NotRequired[int | None]
+    passwordNotificationWindowInDays: NotRequired[int | None]
+
+
+@with_config(_BOUNDED)
+class SettingValue(TypedDict):
+    name: str
+    value: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class GroupSetting(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    templateId: NotRequired[str | None]
+    values: list[SettingValue]
+
+
+CompliancePolicy = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "CompliancePolicy",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": str,
+            "bitLockerEnabled": NotRequired[bool | None],
+            "storageRequireEncryption": NotRequired[bool | None],
+            "osMinimumVersion": NotRequired[str | None],
+            # Beta-only on windows10CompliancePolicy (issue 11, finding 13): v1.0 never sends
+            # them, so the antivirus check can only fail on them, never pass by their absence.
+            "defenderEnabled": NotRequired[bool | None],
+            "antivirusRequired": NotRequired[bool | None],
+        },
+    )
+)
+
+DeviceConfiguration = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "DeviceConfiguration",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": str,
+            "qualityUpdatesDeferralPeriodInDays": NotRequired[int | None],
+            "qualityUpdatesPaused": NotRequired[bool | None],
+            "featureUpdatesDeferralPeriodInDays": NotRequired[int | None],
+        },
+    )
+)
+
+
+@with_config(_BOUNDED)
+class ServiceStatus(TypedDict):
+    status: str | None  # _NEEDED: absent would read as "not enabled" and skip a finding
+    disableReason: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class BackupRestoreRoot(TypedDict):
+    id: NotRequired[str]
+    serviceStatus: ServiceStatus  # _NEEDED
+
+
+ProtectionPolicy = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "ProtectionPolicy",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": NotRequired[str | None],
+            "isEnabled": NotRequired[bool],
+            "status": NotRequired[str | None],
+        },
+    )
+)
+
+
+@with_config(_BOUNDED)
+class SharepointSettings(TypedDict):
+    sharingCapability: NotRequired[str | None]
+    sharingDomainRestrictionMode: NotRequired[str | None]
+    isResharingByExternalUsersEnabled: NotRequired[bool | None]
+
+
+@with_config(_BOUNDED)
 class SignInActivity(TypedDict):
     # Successful sign-ins decide staleness: an attacker's failed attempts must not make an
     # abandoned account look in use. lastSignInDateTime is the fallback on older data.
@@ -157,13 +321,13 @@ class SignInActivity(TypedDict):
     lastSuccessfulSignInDateTime: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class UserSignIn(TypedDict):
     id: str
     signInActivity: NotRequired[SignInActivity | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ServicePrincipal(TypedDict):
     id: str
     appId: NotRequired[str | None]
@@ -171,19 +335,18 @@ class ServicePrincipal(TypedDict):
     appOwnerOrganizationId: NotRequired[str | None]
     accountEnabled: NotRequired[bool | None]
     servicePrincipalType: NotRequired[str | None]
-    publisherName: NotRequired[str | None]
     verifiedPublisher: NotRequired[dict[str, Any] | None]
     tags: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class AppRole(TypedDict):
     id: str
     value: NotRequired[str | None]
     displayName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ResourceServicePrincipal(TypedDict):
     id: str
     appId: NotRequired[str | None]
@@ -191,7 +354,7 @@ class ResourceServicePrincipal(TypedDict):
     appRoles: NotRequired[list[AppRole]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class AppRoleAssignment(TypedDict):
     id: str
     appRoleId: str
@@ -203,7 +366,7 @@ class AppRoleAssignment(TypedDict):
     createdDateTime: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class PermissionGrant(TypedDict):
     id: str
     clientId: str
@@ -213,7 +376,7 @@ class PermissionGrant(TypedDict):
     scope: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SignIn(TypedDict):
     id: str
     createdDateTime: str
@@ -226,7 +389,7 @@ class SignIn(TypedDict):
     status: NotRequired[dict[str, Any] | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class DirectoryAudit(TypedDict):
     id: str
     activityDateTime: str
@@ -236,7 +399,7 @@ class DirectoryAudit(TypedDict):
     loggedByService: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ManagedDevice(TypedDict):
     id: str
     deviceName: NotRequired[str | None]
@@ -249,7 +412,7 @@ class ManagedDevice(TypedDict):
     userPrincipalName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RoleSchedule(TypedDict):
     id: str
     principalId: str
@@ -261,7 +424,7 @@ class RoleSchedule(TypedDict):
     memberType: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SecureScore(TypedDict):
     id: str
     createdDateTime: NotRequired[str | None]
@@ -271,7 +434,7 @@ class SecureScore(TypedDict):
     controlScores: NotRequired[list[dict[str, Any]]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RiskyUser(TypedDict):
     id: str
     userPrincipalName: NotRequired[str | None]
@@ -284,7 +447,7 @@ class RiskyUser(TypedDict):
 def page_adapter(item: type) -> TypeAdapter[Any]:
     """A validator for one OData collection page whose `value` holds `item` objects."""
 
-    page = with_config(ConfigDict(extra="ignore"))(
+    page = with_config(_BOUNDED)(
         TypedDict(  # noqa: UP013
             f"{item.__name__}Page",
             {"value": list[item], "@odata.nextLink": NotRequired[str]},  # type: ignore[valid-type]
@@ -293,7 +456,7 @@ def page_adapter(item: type) -> TypeAdapter[Any]:
     return TypeAdapter(page)
 
 
-AuthenticationMethod = with_config(ConfigDict(extra="ignore"))(
+AuthenticationMethod = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "AuthenticationMethod",
         {"@odata.type": str, "id": str},
