@@ -191,12 +191,20 @@ class AuthorizationPolicy(TypedDict):
     defaultUserRolePermissions: DefaultUserRolePermissions
 
 
-@with_config(_BOUNDED)
-class MethodConfiguration(TypedDict):
-    id: str
-    state: str  # _NEEDED: absent would read as "disabled"
-    excludeTargets: NotRequired[list[dict[str, Any]]]
-    includeTargets: NotRequired[list[dict[str, Any]]]
+MethodConfiguration = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "MethodConfiguration",
+        {
+            "@odata.type": NotRequired[str],
+            "id": str,
+            "state": str,  # _NEEDED: absent would read as "disabled"
+            "excludeTargets": NotRequired[list[dict[str, Any]]],
+            "includeTargets": NotRequired[list[dict[str, Any]]],
+            # microsoftAuthenticatorAuthenticationMethodConfiguration: number matching, context
+            "featureSettings": NotRequired[dict[str, Any] | None],
+        },
+    )
+)
 
 
 @with_config(_BOUNDED)
