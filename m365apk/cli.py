@@ -30,7 +30,7 @@ from m365apk.runs.scan import (
 )
 from m365apk.scanner.auth import CredentialSpec
 from m365apk.scanner.datasets import check_dataset_names, permissions_for
-from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS, GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.settings import load_settings
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, help="aantal gebruikers in de gesimuleerde tenant")
     demo.add_argument("--latency-ms", type=float, default=0.0, help="gesimuleerde vertraging")
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
+    _deadline_option(demo)
     _common(demo)
 
     scan = sub.add_parser("scan", help="scan een echte tenant via Microsoft Graph")
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--graph-url", default=GRAPH_URL, help=argparse.SUPPRESS)
     scan.add_argument("--max-concurrency", type=int, default=4)
     scan.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-TENANT-DATUM)")
+    _deadline_option(scan)
     _common(scan)
 
     ev = sub.add_parser("evaluate", help="beoordeel een opgeslagen snapshot opnieuw (offline)")
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
     many.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
     many.add_argument("--log-format", choices=("text", "json"), default="text")
+    _deadline_option(many)
     _common(many)
 
     sched = sub.add_parser("schedule", help="scan-all volgens een cron-expressie, blijft draaien")
@@ -102,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--log-format", choices=("text", "json"), default="text")
     sched.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
     sched.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
+    _deadline_option(sched)
     _common(sched)
 
     hist = sub.add_parser("history", help="eerdere scans van een tenant")
@@ -129,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
     perms = sub.add_parser("permissions", help="toon de benodigde Graph-toepassingsmachtigingen")
     perms.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     return parser
+
+
+def _deadline_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDEN",
+        help=f"maximale duur per tenant (standaard {DEFAULT_DEADLINE_SECONDS:.0f} s); wat dan "
+        "nog niet gelezen is, wordt 'niet vastgesteld' en het rapport wordt toch gemaakt",
+    )
+
+
+def _deadline(args: argparse.Namespace) -> float:
+    value = getattr(args, "deadline", None)
+    if value is None:
+        return DEFAULT_DEADLINE_SECONDS
+    if not value > 0:
+        raise ConfigError("--deadline moet een positief aantal seconden zijn")
+    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -232,7 +255,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         output = run_scan(
             credential,
-            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5),
+            GraphSettings(
+                base_url=sim.base_url, backoff_seconds=0.5, deadline_seconds=_deadline(args)
+            ),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -266,7 +291,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     progress.say(f"Scan van tenant {args.tenant_id} …")
     output = run_scan(
         credential,
-        GraphSettings(base_url=args.graph_url, max_concurrency=args.max_concurrency),
+        GraphSettings(
+            base_url=args.graph_url,
+            max_concurrency=args.max_concurrency,
+            deadline_seconds=_deadline(args),
+        ),
         checks,
         tenant_id=args.tenant_id,
         out_dir=out,
@@ -353,6 +382,8 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
         if args.concurrency < 1:
             raise ConfigError("--concurrency moet minstens 1 zijn")
         config = config.model_copy(update={"concurrency": args.concurrency})
+    if getattr(args, "deadline", None) is not None:
+        config = config.model_copy(update={"deadline_seconds": _deadline(args)})
     shard = None
     if getattr(args, "shard_count", None) is not None:
         if args.shard_index is None or not 0 <= args.shard_index < args.shard_count:

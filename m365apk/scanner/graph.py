@@ -49,6 +49,9 @@ LICENCE_ERROR_CODES = {
 }
 
 
+# A school tenant reads in seconds to minutes; a board of 100,000 accounts in well under this.
+DEFAULT_DEADLINE_SECONDS = 1800.0
+
 # Graph's answers worth another try after a wait (graph-reference §7): throttling, unavailable.
 RETRY_STATUSES = frozenset({429, 503, 504})
 
@@ -72,7 +75,7 @@ class GraphSettings:
     max_response_bytes: int = 32 * 1024 * 1024  # one page of 999 users is well under 1 MB
     # The whole tenant: datasets still unread after this are unknown ("time-out"), the
     # report is still written. None: no deadline.
-    deadline_seconds: float | None = 1800.0
+    deadline_seconds: float | None = DEFAULT_DEADLINE_SECONDS
 
 
 class WaitTooLong(Exception):
