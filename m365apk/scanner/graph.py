@@ -292,7 +292,7 @@ class GraphClient:
         request = builder.to_get_request_information(self._config(spec, builder, True))
         self.adapter.set_base_url_for_request_information(request)
         first = urlsplit(request.url)
-        seen: set[str] = set()
+        seen: set[str] = {request.url}
         while True:
             raw = await self._send(request)
             page = validator.validate_json(raw)

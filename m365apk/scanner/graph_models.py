@@ -316,7 +316,7 @@ ProtectionPolicy = with_config(_BOUNDED)(
 
 @with_config(_BOUNDED)
 class SharepointSettings(TypedDict):
-    sharingCapability: NotRequired[str | None]
+    sharingCapability: str
     sharingDomainRestrictionMode: NotRequired[str | None]
     isResharingByExternalUsersEnabled: NotRequired[bool | None]
 
