@@ -421,6 +421,17 @@ class ManagedDevice(TypedDict):
 
 
 @with_config(_BOUNDED)
+class RoleEligibility(TypedDict):
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    memberType: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
 class RoleSchedule(TypedDict):
     id: str
     principalId: str
