@@ -41,6 +41,7 @@ PROFILES = ("weak", "good")
 CELL_BOUND_SECONDS = 45.0  # hang (2 s timeout), 429 (2 x 1 s): a cell takes a few seconds
 FULL = os.environ.get("M365APK_FULL_FAULT_MATRIX") == "1"
 
+
 # Status order (design.md): pass > partial > fail; unknown, not_licensed and not_applicable
 # stand apart and are never better than a measured fail.
 def improved(clean: Status, faulted: Status) -> bool:
@@ -286,3 +287,41 @@ def test_full_fault_matrix(rigs, tmp_path: Path) -> None:
     print(json.dumps(figures, indent=1))
     bad = {f"{c.profile}/{c.dataset}/{c.fault}": violations(c) for c in cells if violations(c)}
     assert not bad, json.dumps(bad, indent=1, ensure_ascii=False)
+
+
+# -- finding 2 as it was found: one unread key of a fan-out -------------------------------------
+
+
+def _with_keys(rigs: dict[str, Rig], name: str) -> str:
+    return next(p for p in PROFILES if rigs[p].clean.snapshot.dataset(name).data)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "checks"),
+    [
+        ("appRoleAssignedTo", ["apps.high_privilege_consent", "apps.inventory"]),
+        (
+            "roleGroupMembers",
+            ["admin.global_admin_count", "admin.break_glass", "mfa.enforced_for_admins"],
+        ),
+        ("userAuthenticationMethods", ["mfa.registration_coverage"]),
+    ],
+)
+def test_404_on_one_key_of_a_fan_out_leaves_its_checks_unknown(
+    rigs, tmp_path: Path, dataset: str, checks: list[str]
+) -> None:
+    """404 on /servicePrincipals/{id}/appRoleAssignedTo turned apps.high_privilege_consent
+    from fail into pass; 404 on a role group's members left its admins out of the count."""
+    profile = _with_keys(rigs, dataset)
+    rig = rigs[profile]
+    rig.proxy.inject(target(dataset, rig.clean.snapshot), "404")
+    try:
+        out = scan(rig.tenant, rig.sim, rig.proxy, tmp_path)
+    finally:
+        rig.proxy.inject(None, None)
+    ds = out.snapshot.dataset(dataset)
+    assert ds.status is DatasetStatus.INCOMPLETE and len(ds.unread_keys) == 1
+    results = {r.check_id: r for r in out.results}
+    for cid in checks:
+        assert results[cid].status is Status.UNKNOWN, (cid, results[cid].status)
+        assert ds.unread_keys[0] in results[cid].reason
