@@ -240,6 +240,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.users is not None and args.users < 1:
         raise ConfigError("--users moet minstens 1 zijn")
+    deadline = _deadline(args)
     checks = _checks(args.checks)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
@@ -255,9 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
         output = run_scan(
             credential,
-            GraphSettings(
-                base_url=sim.base_url, backoff_seconds=0.5, deadline_seconds=_deadline(args)
-            ),
+            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5, deadline_seconds=deadline),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -276,6 +275,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tenant-id is geen GUID: {args.tenant_id!r}")
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
+    deadline = _deadline(args)
     checks = _checks(args.checks)
     options = _report_options(args)
     credential = CredentialSpec(
@@ -294,7 +294,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         GraphSettings(
             base_url=args.graph_url,
             max_concurrency=args.max_concurrency,
-            deadline_seconds=_deadline(args),
+            deadline_seconds=deadline,
         ),
         checks,
         tenant_id=args.tenant_id,

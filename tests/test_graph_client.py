@@ -418,3 +418,14 @@ def test_tenant_deadline_makes_the_rest_unknown_and_the_scan_ends() -> None:
     assert domains.status is DatasetStatus.ERROR and domains.error_code == "deadline"
     assert domains.error_message.startswith("time-out")
     assert snapshot.partial
+
+
+def test_deadline_option_is_validated_and_reaches_the_settings(capsys) -> None:
+    from m365apk.cli import _deadline, build_parser, main
+
+    assert main(["demo", "--deadline", "0", "--quiet"]) == 2
+    assert "--deadline" in capsys.readouterr().err
+    args = build_parser().parse_args(["scan-all", "t.yaml", "--deadline", "90"])
+    assert _deadline(args) == 90
+    args = build_parser().parse_args(["scan", "--tenant-id", "x"])
+    assert _deadline(args) == GraphSettings().deadline_seconds == 1800

@@ -236,9 +236,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         kind = self.proxy.fault_for(path, parse_qs(split.query))
         if kind is not None and self._before(kind):
             return
-        headers = {
-            k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")
-        }
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
         status, upstream_headers, body = self.proxy.forward("GET", self.path, headers)
         if kind is not None and 200 <= status < 300:
             body = _rewrite(kind, body, self.proxy, self.path)
@@ -264,9 +262,7 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return True
         if kind in ("reset", "reset-once"):
             # RST instead of FIN: the client sees "connection reset by peer".
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
             self.close_connection = True
             return True
