@@ -60,8 +60,7 @@ NEEDED = {
     ("verifiedDomain", "name"),
     ("appRole", "id"),
 }
-# Kept though v1.0 does not define them (beta only): read if present, so on v1.0 the check
-# that uses them can only fail on them (finding 13; the devices check is another issue's).
+# Beta only: kept by datasets read from beta (labelled /beta in the endpoint), never selected.
 BETA_ONLY = {
     ("deviceCompliancePolicy", "defenderEnabled"),
     ("deviceCompliancePolicy", "antivirusRequired"),
@@ -180,13 +179,14 @@ def test_contract_agrees_with_the_v1_schema(spec) -> None:
     null), or one listed in NEEDED with the reason."""
     if spec.graph_type in NOT_IN_REFERENCE:
         pytest.skip("not in the reference extract")
+    beta = {(t, n) for t, n in BETA_ONLY if spec.api_version == "beta"}
     problems = []
     for place, graph_type, name, required in walk(spec.item, spec.graph_type):
         if name.startswith("@odata."):
             continue
         prop = known(graph_type).get(name)
         if prop is None:
-            if (graph_type, name) not in BETA_ONLY:
+            if (graph_type, name) not in beta:
                 problems.append(f"{place}: not on v1.0 {graph_type}")
             continue
         if not required or isinstance(prop, str):  # navigation: only in NEEDED
@@ -197,6 +197,18 @@ def test_contract_agrees_with_the_v1_schema(spec) -> None:
         if not always and (graph_type, name) not in NEEDED:
             problems.append(f"{place}: required, but nullable on {graph_type}")
     assert not problems, problems
+
+
+def test_beta_is_used_only_where_a_beta_only_property_is_kept() -> None:
+    """Finding 13: v1.0 unless a check needs what only beta has; then the endpoint says so."""
+    from m365apk.scanner.graph import endpoint
+
+    beta = [s for s in SPECS if s.api_version == "beta"]
+    assert [s.name for s in beta] == ["deviceCompliancePolicies"]
+    for spec in beta:
+        assert endpoint(spec).startswith("GET /beta/")
+        kept = {name for _, t, name, _ in walk(spec.item, spec.graph_type)}
+        assert kept & {n for t, n in BETA_ONLY}
 
 
 def test_needed_exceptions_are_all_in_use() -> None:

@@ -451,7 +451,9 @@ DATASETS: dict[str, DatasetSpec] = {
             item=gm.CompliancePolicy,
             licence=INTUNE,
             gate="intune",
-            description="Intune compliance policies (encryption, antivirus, minimum OS)",
+            api_version="beta",  # defenderEnabled, antivirusRequired: beta only
+            description="Intune compliance policies (encryption, antivirus, minimum OS); from "
+            "Graph beta, the only version with the antivirus settings",
         ),
         DatasetSpec(
             name="deviceConfigurations",

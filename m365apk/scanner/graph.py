@@ -243,6 +243,10 @@ class GraphClient:
         self.adapter = GraphRequestAdapter(auth, http)
         self.adapter.base_url = f"{self.settings.base_url.rstrip('/')}/v1.0"
         self.sdk = GraphServiceClient(request_adapter=self.adapter)
+        # The few properties only Graph beta has are read from beta, by the same request
+        # builders, through an adapter rooted there (the dataset's endpoint says /beta).
+        self._beta = GraphRequestAdapter(auth, http)
+        self._beta.base_url = f"{self.settings.base_url.rstrip('/')}/beta"
         self._pool: dict[str, str] = {}  # per client, so per tenant: nothing shared across
 
     async def aclose(self) -> None:
@@ -255,8 +259,11 @@ class GraphClient:
 
     # -- one request ---------------------------------------------------------------------------
 
-    async def _send(self, request_info: Any) -> bytes:
-        raw = await self.adapter.send_primitive_async(request_info, "bytes", ERROR_MAP)
+    def _adapter(self, spec: DatasetSpec) -> GraphRequestAdapter:
+        return self._beta if spec.api_version == "beta" else self.adapter
+
+    async def _send(self, request_info: Any, adapter: GraphRequestAdapter) -> bytes:
+        raw = await adapter.send_primitive_async(request_info, "bytes", ERROR_MAP)
         if raw is None:
             raise MalformedResponse("leeg antwoord")
         return raw
@@ -290,11 +297,12 @@ class GraphClient:
         items: list[Any] = []
         pages = 0
         request = builder.to_get_request_information(self._config(spec, builder, True))
-        self.adapter.set_base_url_for_request_information(request)
+        adapter = self._adapter(spec)
+        adapter.set_base_url_for_request_information(request)
         first = urlsplit(request.url)
         seen: set[str] = {request.url}
         while True:
-            raw = await self._send(request)
+            raw = await self._send(request, adapter)
             page = validator.validate_json(raw)
             pages += 1
             items.extend(self._shared(page["value"]))
@@ -329,7 +337,8 @@ class GraphClient:
 
     async def _object(self, spec: DatasetSpec, builder: Any) -> Any:
         request = builder.to_get_request_information(self._config(spec, builder, True))
-        return _object_validator(spec.item).validate_json(await self._send(request))
+        raw = await self._send(request, self._adapter(spec))
+        return _object_validator(spec.item).validate_json(raw)
 
     # -- datasets ------------------------------------------------------------------------------
 

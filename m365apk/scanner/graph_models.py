@@ -265,8 +265,8 @@ CompliancePolicy = with_config(_BOUNDED)(
             "bitLockerEnabled": NotRequired[bool | None],
             "storageRequireEncryption": NotRequired[bool | None],
             "osMinimumVersion": NotRequired[str | None],
-            # Beta-only on windows10CompliancePolicy (issue 11, finding 13): v1.0 never sends
-            # them, so the antivirus check can only fail on them, never pass by their absence.
+            # Beta-only on windows10CompliancePolicy (issue 11, finding 13): this dataset is read
+            # from beta for them (datasets.py); absent, the antivirus check fails, never passes.
             "defenderEnabled": NotRequired[bool | None],
             "antivirusRequired": NotRequired[bool | None],
         },
