@@ -403,3 +403,13 @@ def test_backup_and_methods_policy_without_their_settings_are_unknown(tmp_path: 
     results = {r.check_id: r.status for r in out.results}
     assert results["mfa.weak_methods_disabled"] is Status.UNKNOWN
     assert results["backup.coverage"] is Status.UNKNOWN
+
+
+@respx.mock
+def test_a_page_with_more_items_than_graph_ever_sends_is_malformed(graph_client) -> None:
+    from m365apk.scanner.graph_models import MAX_PAGE_ITEMS
+
+    page = {"value": [{"id": f"u{i}"} for i in range(MAX_PAGE_ITEMS + 1)]}
+    respx.get(f"{BASE}/users").mock(return_value=httpx.Response(200, json=page))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.MALFORMED and "value" in ds.error_message

@@ -15,15 +15,17 @@ shared/reference/graph-schema-v1.0.json.
 
 from __future__ import annotations
 
-from typing import Any, NotRequired
+from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
 # No single string we keep (ids, names, UPNs, enum values) is anywhere near this long; a longer
 # one is not Graph's data. Bodies as a whole are bounded by GraphSettings.max_response_bytes.
 MAX_STRING = 4096
 _BOUNDED = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
+# Graph pages hold at most 999 directory objects (1,000 for logs); ten times that is not Graph.
+MAX_PAGE_ITEMS = 10_000
 
 
 @with_config(_BOUNDED)
@@ -469,7 +471,10 @@ def page_adapter(item: type) -> TypeAdapter[Any]:
     page = with_config(_BOUNDED)(
         TypedDict(  # noqa: UP013
             f"{item.__name__}Page",
-            {"value": list[item], "@odata.nextLink": NotRequired[str]},  # type: ignore[valid-type]
+            {
+                "value": Annotated[list[item], Field(max_length=MAX_PAGE_ITEMS)],  # type: ignore[valid-type]
+                "@odata.nextLink": NotRequired[str],
+            },
         )
     )
     return TypeAdapter(page)
