@@ -223,6 +223,12 @@ def test_needed_exceptions_are_all_in_use() -> None:
     assert used >= NEEDED, NEEDED - used
 
 
+def test_no_dataset_is_kept_whole_without_a_contract() -> None:
+    from m365apk.scanner.graph_models import Whole
+
+    assert [s.name for s in SPECS if s.item is Whole] == []
+
+
 def test_single_object_contracts_require_something() -> None:
     """`{}` must never satisfy a single-object contract (finding 1)."""
     for spec in SPECS:

@@ -166,6 +166,14 @@ class ConditionalAccessPolicy(TypedDict):
     sessionControls: NotRequired[dict[str, Any] | None]
 
 
+@with_config(ConfigDict(extra="allow"))
+class Whole(TypedDict):
+    """No contract: keeps any object whole. Kept only so that a dataset spec written against
+    the old shape still imports; tests/test_contracts.py fails for any dataset using it."""
+
+    id: NotRequired[str]
+
+
 # -- configuration objects: single objects and small policy collections -----------------------
 # Fields a check reads as a setting are required where Graph always returns them; `_NEEDED`
 # marks the few that Graph's metadata calls nullable but whose absence a check would read as
