@@ -29,7 +29,7 @@ from m365apk.runs.scan import (
     run_scan,
 )
 from m365apk.scanner.auth import CredentialSpec
-from m365apk.scanner.datasets import check_dataset_names, permissions_for
+from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
 from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS, GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.settings import load_settings
@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--certificate-password-env", metavar="VAR")
     scan.add_argument("--graph-url", default=GRAPH_URL, help=argparse.SUPPRESS)
     scan.add_argument("--max-concurrency", type=int, default=4)
+    scan.add_argument(
+        "--dns-server",
+        metavar="IP[:POORT]",
+        help="DNS-server voor de SPF/DMARC/DKIM-records (standaard: die van het systeem)",
+    )
     scan.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-TENANT-DATUM)")
     _deadline_option(scan)
     _common(scan)
@@ -132,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     checks.add_argument("--json", action="store_true")
     perms = sub.add_parser("permissions", help="toon de benodigde Graph-toepassingsmachtigingen")
     perms.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
+    perms.add_argument("--why", action="store_true", help="met per machtiging waarvoor ze dient")
     return parser
 
 
@@ -156,6 +162,12 @@ def _deadline(args: argparse.Namespace) -> float:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checks", help="alleen deze check-id's (kommagescheiden)")
+    p.add_argument(
+        "--audit-probe",
+        action="store_true",
+        help="meet of het Microsoft 365-auditlog registreert; maakt daarvoor een zoekopdracht "
+        "aan in de tenant (AuditLogsQuery.Read.All)",
+    )
     p.add_argument("--quiet", action="store_true", help="geen voortgang tonen")
     p.add_argument(
         "--mappings",
@@ -211,9 +223,13 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
     )
 
 
-def _checks(arg: str | None) -> list[Check]:
+def _checks(arg: str | None, audit_probe: bool = True) -> list[Check]:
+    """The checks to run. A check that changes something in the tenant to measure runs only when
+    asked for (`--audit-probe`); permissions and setup list everything that can run."""
     ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
-    checks = select_checks(all_checks(), ids)
+    wanted = {"audit-probe"} if audit_probe else set()
+    available = [c for c in all_checks() if c.opt_in is None or c.opt_in in wanted]
+    checks = select_checks(available, ids)
     check_dataset_names(checks)
     return checks
 
@@ -230,6 +246,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from m365apk.demo.dns import SimulatedDns
     from m365apk.demo.server import SimulatedGraph
     from m365apk.demo.tenant import available_profiles, demo_settings, load_profile
     from m365apk.scanner.auth import LoopbackClientSecretCredential
@@ -241,7 +258,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.users is not None and args.users < 1:
         raise ConfigError("--users moet minstens 1 zijn")
     deadline = _deadline(args)
-    checks = _checks(args.checks)
+    checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
     tenant = load_profile(args.profile, users=args.users)
@@ -249,14 +266,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )
     out = args.out or Path(f"apk-demo-{args.profile}")
-    with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim:
+    with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim, SimulatedDns(tenant) as dns:
         progress.say(f"Gesimuleerde tenant '{tenant.display_name}' op {sim.base_url}")
         credential = LoopbackClientSecretCredential(
             sim.token_url, tenant.client_id, tenant.client_secret
         )
         output = run_scan(
             credential,
-            GraphSettings(base_url=sim.base_url, backoff_seconds=0.5, deadline_seconds=deadline),
+            GraphSettings(
+                base_url=sim.base_url,
+                backoff_seconds=0.5,
+                dns_server=dns.address,
+                audit_probe_poll_seconds=0.2,
+                deadline_seconds=deadline,
+            ),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -276,7 +299,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
     deadline = _deadline(args)
-    checks = _checks(args.checks)
+    checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     credential = CredentialSpec(
         tenant_id=args.tenant_id,
@@ -295,6 +318,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             base_url=args.graph_url,
             max_concurrency=args.max_concurrency,
             deadline_seconds=deadline,
+            dns_server=args.dns_server,
         ),
         checks,
         tenant_id=args.tenant_id,
@@ -321,12 +345,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.snapshot} is geen geldige m365apk-snapshot ({first})") from None
     if args.tenant_config:
         snapshot = snapshot.model_copy(update={"settings": load_settings(args.tenant_config)})
-    output = report_from_snapshot(snapshot, _checks(args.checks), args.out, _report_options(args))
+    output = report_from_snapshot(
+        snapshot, _checks(args.checks, args.audit_probe), args.out, _report_options(args)
+    )
     _announce(output, ProgressDisplay(quiet=args.quiet))
     return 0
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
+    from m365apk.mappings.scuba import scuba_aad
+
+    scuba = scuba_aad()
     rows = [
         {
             "id": c.id,
@@ -338,6 +367,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "datasets": list(c.all_datasets),
             "basismaatregelen": list(c.basismaatregelen),
             "norms": list(c.norms),
+            "scuba": scuba.for_check(c.id),
         }
         for c in all_checks()
     ]
@@ -355,7 +385,8 @@ def cmd_permissions(args: argparse.Namespace) -> int:
 
     names = needed_datasets({d for c in _checks(args.checks) for d in c.all_datasets})
     for permission in permissions_for(names):
-        print(permission)
+        why = PERMISSION_PURPOSE.get(permission, "") if args.why else ""
+        print(f"{permission:<40} {why}".rstrip())
     return 0
 
 
@@ -392,7 +423,7 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
     history_path = getattr(args, "history", None) or config.history_path
     results = scan_all(
         config,
-        _checks(args.checks),
+        _checks(args.checks, args.audit_probe),
         run_id=run_id,
         fresh=getattr(args, "fresh", False),
         peers=getattr(args, "peers", False),
@@ -486,10 +517,12 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from m365apk.runs.setup import doctor
+    from m365apk.runs.setup import doctor, reference_data_warnings
     from m365apk.runs.tenants import load_tenants
 
     lines = doctor(load_tenants(args.tenants), _needed(args.checks))
+    for warning in reference_data_warnings(datetime.now(UTC).date()):
+        print(f"LET OP {warning}")
     for line in lines:
         mark = "ok  " if line.ok else "FOUT"
         print(f"{mark} {line.name[:34]:<34} {line.message}")

@@ -20,7 +20,12 @@ class StaticCredential:
         return AccessToken("test-token", int(time.time()) + 3600)
 
 
-FAST = dict(backoff_seconds=0.01, backoff_max_seconds=0.05, jitter_seconds=0.0)
+FAST = dict(
+    backoff_seconds=0.01,
+    backoff_max_seconds=0.05,
+    jitter_seconds=0.0,
+    audit_probe_poll_seconds=0.01,
+)
 
 
 @pytest.fixture

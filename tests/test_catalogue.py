@@ -18,6 +18,7 @@ import pytest
 from m365apk.checks.base import Area, Check, Status
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.registry import all_checks
+from m365apk.demo.dns import SimulatedDns
 from m365apk.demo.server import SimulatedGraph, permits
 from m365apk.demo.tenant import TenantData, demo_settings, load_profile, without_permission
 from m365apk.runs.scan import run_scan
@@ -32,11 +33,11 @@ CHECKS = {c.id: c for c in all_checks()}
 
 
 def collect(tenant: TenantData, out: Path, settings: Any = None) -> Snapshot:
-    with SimulatedGraph(tenant) as sim:
+    with SimulatedGraph(tenant) as sim, SimulatedDns(tenant) as dns:
         cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
         output = run_scan(
             cred,
-            GraphSettings(base_url=sim.base_url, **FAST),
+            GraphSettings(base_url=sim.base_url, dns_server=dns.address, **FAST),
             list(CHECKS.values()),
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -90,7 +91,10 @@ def drop_keepit_roles(roles: set[str]) -> Edit:
     return edit
 
 
-def m365_backup(policies: bool) -> Edit:
+def m365_backup(policies: bool, protected: int = 100_000) -> Edit:
+    """Microsoft 365 Backup on, with (or without) an active policy per workload protecting
+    `protected` units (protectionPolicyArtifactCount.total)."""
+
     def edit(s: Snapshot) -> None:
         data(s, "backupRestore")["serviceStatus"]["status"] = "enabled"
         kinds = ("exchange", "oneDriveForBusiness", "sharePoint")
@@ -102,6 +106,12 @@ def m365_backup(policies: bool) -> Edit:
                     "displayName": k,
                     "status": "active",
                     "isEnabled": True,
+                    "protectionPolicyArtifactCount": {
+                        "total": protected,
+                        "completed": protected,
+                        "inProgress": 0,
+                        "failed": 0,
+                    },
                 }
                 for k in kinds
             ]
@@ -182,6 +192,80 @@ def only_break_glass_standing(s: Snapshot) -> None:
     ]
 
 
+def pim_rule(role: str, rule_id: str, **changes: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        for assignment in data(s, "roleManagementPolicyAssignments"):
+            if assignment["roleDefinitionId"] == role:
+                for rule in assignment["policy"]["rules"]:
+                    if rule["id"] == rule_id:
+                        rule.update(changes)
+
+    return edit
+
+
+def direct_ga_assignment(s: Snapshot) -> None:
+    data(s, "roleAssignmentSchedules")[0].update(
+        startDateTime=None, roleDefinitionId="62e90394-69f5-4237-9190-012177145e10"
+    )
+
+
+def ca_policy(s: Snapshot, prefix: str) -> dict[str, Any]:
+    return next(
+        p for p in data(s, "conditionalAccessPolicies") if p["displayName"].startswith(prefix)
+    )
+
+
+def drop_ca(prefix: str) -> Edit:
+    def edit(s: Snapshot) -> None:
+        s.datasets["conditionalAccessPolicies"].data = [
+            p
+            for p in data(s, "conditionalAccessPolicies")
+            if not p["displayName"].startswith(prefix)
+        ]
+
+    return edit
+
+
+def ca_grant(prefix: str, **grant: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        ca_policy(s, prefix)["grantControls"].update(grant)
+
+    return edit
+
+
+def ca_users(prefix: str, **users: Any) -> Edit:
+    def edit(s: Snapshot) -> None:
+        ca_policy(s, prefix)["conditions"]["users"].update(users)
+
+    return edit
+
+
+def add_registration_policy(s: Snapshot) -> None:
+    policy = copy.deepcopy(ca_policy(s, "CA010"))
+    policy["displayName"] = "CA020 - Registreren alleen op school"
+    policy["conditions"]["authenticationFlows"] = None
+    policy["conditions"]["applications"].update(
+        includeApplications=[], includeUserActions=["urn:user:registersecurityinfo"]
+    )
+    policy["conditions"]["locations"] = {
+        "includeLocations": ["All"],
+        "excludeLocations": ["AllTrusted"],
+    }
+    data(s, "conditionalAccessPolicies").append(policy)
+
+
+PHR_STRENGTH = {
+    "id": "00000000-0000-0000-0000-000000000004",
+    "displayName": "Phishing-resistant MFA",
+    "allowedCombinations": ["windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"],
+}
+ALL_GUEST_TYPES = {
+    "guestOrExternalUserTypes": "internalGuest,b2bCollaborationGuest,b2bCollaborationMember,"
+    "b2bDirectConnectUser,otherExternalUser,serviceProvider",
+    "externalTenants": {"membershipKind": "all"},
+}
+
+
 def verify_publishers(s: Snapshot) -> None:
     for sp in data(s, "servicePrincipals"):
         sp["verifiedPublisher"] = {"displayName": "x", "verifiedPublisherId": "123"}
@@ -207,7 +291,20 @@ def unlicense_everyone(s: Snapshot) -> None:
 
 
 def legacy_sign_in(s: Snapshot) -> None:
-    data(s, "signIns")[0].update(clientAppUsed="IMAP4", status={"errorCode": 0})
+    data(s, "legacySignIns").append(
+        {
+            "id": "legacy-1",
+            "createdDateTime": s.collected_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "userId": "u-legacy",
+            "userPrincipalName": "scanner@school.nl",
+            "clientAppUsed": "Authenticated SMTP",
+            "status": {"errorCode": 0},
+        }
+    )
+
+
+def low_secure_score(s: Snapshot) -> None:
+    data(s, "secureScores")[0]["currentScore"] = 0.0
 
 
 # Per check: how to get a pass and a fail. A string is the profile as collected; a tuple is a
@@ -218,6 +315,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "mfa.enforced_for_admins": ("good", "weak"),
     "mfa.legacy_auth_blocked": ("good", "weak"),
     "mfa.weak_methods_disabled": ("good", "weak"),
+    "mfa.methods_migration": ("good", "weak"),
     "mfa.authenticator_context": ("good", "weak"),
     "mfa.phishing_resistant_admins": (
         ("good", set_registration({"methodsRegistered": ["fido2"]}, admins)),
@@ -255,7 +353,10 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "audit.signin_logs": ("good", ("good", put("signIns", []))),
     "audit.retention": ("good", "weak"),
     "audit.legacy_signins": ("good", ("good", legacy_sign_in)),
-    "backup.coverage": ("good", ("good", drop_keepit_roles({"full_access_as_app"}))),
+    "backup.coverage": (
+        ("good", m365_backup(True)),
+        ("good", drop_keepit_roles({"full_access_as_app"})),
+    ),
     "backup.third_party_product": (
         "good",
         ("good", lambda s: keepit(s).update(accountEnabled=False)),
@@ -263,7 +364,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "backup.m365_exchange": (("good", m365_backup(True)), ("good", m365_backup(False))),
     "backup.m365_onedrive": (("good", m365_backup(True)), ("good", m365_backup(False))),
     "backup.m365_sharepoint": (("good", m365_backup(True)), ("good", m365_backup(False))),
-    "surface.secure_score": ("good", "weak"),
+    "surface.secure_score": ("good", ("good", low_secure_score)),
     "surface.risky_users": (
         "good",
         ("good", put("riskyUsers", [{"id": "u1", "riskLevel": "high", "riskState": "atRisk"}])),
@@ -290,6 +391,61 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "devices.update_rings": ("good", "weak"),
     "devices.outdated_os": ("good", "weak"),
     "devices.compliance": ("good", "weak"),
+    "email.spf": ("good", "weak"),
+    "email.dmarc": ("good", "weak"),
+    "email.dkim": ("good", "weak"),
+    "email.mta_sts": ("good", "weak"),
+    "directory.tenant_creation": ("good", "weak"),
+    "directory.bitlocker_keys_owner": ("good", "weak"),
+    "surface.sharepoint_legacy_auth": ("good", "weak"),
+    "admin.pim_outside_assignments": ("good", ("good", direct_ga_assignment)),
+    "admin.pim_ga_approval": (
+        "good",
+        (
+            "good",
+            pim_rule(
+                "62e90394-69f5-4237-9190-012177145e10",
+                "Approval_EndUser_Assignment",
+                setting={"isApprovalRequired": False},
+            ),
+        ),
+    ),
+    "admin.pim_alerts": (
+        "good",
+        (
+            "good",
+            pim_rule(
+                "fe930be7-5e62-47db-91af-98c3a49a38b1",
+                "Notification_Admin_Admin_Assignment",
+                notificationRecipients=[],
+            ),
+        ),
+    ),
+    "audit.unified_audit_log": ("good", "weak"),
+    "ca.device_code_blocked": ("good", ("good", drop_ca("CA010"))),
+    "ca.high_user_risk_blocked": ("good", ("good", drop_ca("CA011"))),
+    "ca.high_signin_risk_blocked": ("good", ("good", drop_ca("CA012"))),
+    "ca.phishing_resistant_admins": ("good", ("good", drop_ca("CA013"))),
+    "ca.phishing_resistant_all": (
+        ("good", ca_grant("CA001", builtInControls=[], authenticationStrength=PHR_STRENGTH)),
+        ("good", drop_ca("CA013")),
+    ),
+    "ca.managed_device_staff": (
+        ("good", ca_grant("CA001", operator="AND", builtInControls=["mfa", "compliantDevice"])),
+        "good",
+    ),
+    "ca.secure_registration": (("good", add_registration_policy), "good"),
+    "ca.guests_mfa": (
+        "good",
+        ("good", ca_users("CA001", excludeGuestsOrExternalUsers=ALL_GUEST_TYPES)),
+    ),
+    "ca.break_glass_excluded": ("good", ("good", ca_users("CA010", excludeUsers=[]))),
+    "apps.credential_policy": ("good", "weak"),
+    "apps.long_lived_credentials": ("good", "weak"),
+    "apps.risky_app_consent": (
+        "good",
+        ("good", update("authorizationPolicy", allowUserConsentForRiskyApps=True)),
+    ),
 }
 
 
@@ -367,7 +523,12 @@ def test_weak_fails_most_and_good_passes_most(weak: Snapshot, good: Snapshot) ->
     good_results = Counter(r.status for r in evaluate(good, list(CHECKS.values())))
     assert weak_results[Status.FAIL] > len(CHECKS) / 2
     assert good_results[Status.PASS] > 0.8 * len(CHECKS)
-    assert good_results[Status.UNKNOWN] == 0
+    # The one unknown by design: a third-party back-up product is present, but what it covers
+    # cannot be read from Graph (issue 13 item 6).
+    unknown = {r.check_id for r in evaluate(good, list(CHECKS.values()))} & {
+        r.check_id for r in evaluate(good, list(CHECKS.values())) if r.status is Status.UNKNOWN
+    }
+    assert unknown <= {"backup.coverage"}, unknown
 
 
 def test_every_check_is_exercised_by_a_profile(weak: Snapshot, good: Snapshot) -> None:
@@ -384,7 +545,9 @@ def readable(name: str, granted: set[str], done: dict[str, bool]) -> bool:
     if name in done:
         return done[name]
     spec = DATASETS[name]
-    ok = permits(spec.path, granted) and all(readable(d, granted, done) for d in spec.depends_on)
+    public = spec.source == "dns"  # public DNS records: no Graph permission involved
+    ok = public or permits(spec.path, granted)
+    ok = ok and all(readable(d, granted, done) for d in spec.depends_on)
     if name == "userSignInActivity":
         ok = ok and "AuditLog.Read.All" in granted
     if name == "userAuthenticationMethods":  # only read when the P1 report is not
@@ -422,7 +585,12 @@ def test_removing_one_permission_turns_exactly_its_checks_unknown(
     after = {r.check_id: r for r in evaluate(snapshot, list(CHECKS.values()))}
     expected = {c.id for c in CHECKS.values() if needs_missing(c, set(tenant.granted_permissions))}
     changed = {cid for cid, r in after.items() if r.status is not board_baseline[cid]}
-    assert changed == expected
+    # A check with alternatives may lose the source that carried its verdict while another
+    # source stays readable: it then turns unknown too (never better).
+    extra = {cid for cid in changed - expected if CHECKS[cid].alternatives}
+    assert changed - extra == expected
+    for cid in extra:
+        assert after[cid].status is Status.UNKNOWN, (cid, after[cid].status)
     for cid in expected:
         assert after[cid].status is Status.UNKNOWN, (cid, after[cid].status)
         assert after[cid].status is not Status.PASS

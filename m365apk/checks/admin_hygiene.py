@@ -11,14 +11,18 @@ from m365apk.checks.common import (
     PRIVILEGED_ROLES,
     SCUBA_AAD,
     break_glass,
+    break_glass_groups,
+    group_members,
     make,
     obj,
     privileged_holders,
     role_text,
     src,
+    unread_eligibility,
     users,
 )
 from m365apk.checks.mfa import mfa_capable_users
+from m365apk.checks.plans import has_mailbox
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.snapshot import Snapshot
 
@@ -48,42 +52,51 @@ def evaluate_ratio(snapshot: Snapshot) -> CheckResult:
     unread = _unread_groups(cid, snapshot)
     if unread:
         return unread
-    holders = privileged_holders(snapshot)
+    holders = privileged_holders(snapshot)  # active and PIM-eligible, once per person
     ga = {uid for uid, h in holders.items() if "Global Administrator" in h["roles"]}
     others = {uid for uid, h in holders.items() if h["roles"] - {"Global Administrator"}} - ga
-    counts = {"globale_beheerders": len(ga), "beheerders_met_beperktere_rol": len(others)}
+    counts = {
+        "globale_beheerders": len(ga),
+        "beheerders_met_beperktere_rol": len(others),
+        "waarvan_alleen_in_aanmerking": sum(not holders[u].get("active") for u in ga | others),
+    }
     threshold = "Niet meer globale beheerders dan beheerders met een beperktere rol"
+    measured = {"ga": len(ga), "overig": len(others)}
     if len(ga) > len(others):
         return make(
             cid,
             Status.FAIL,
             "Beheer loopt vooral via de rol Global Administrator; beperktere rollen "
-            "worden weinig gebruikt.",
+            "worden weinig gebruikt (actieve en via PIM in aanmerking komende beheerders).",
             threshold=threshold,
             counts=counts,
-            measured={"ga": len(ga), "overig": len(others)},
+            measured=measured,
         )
-    return make(
-        cid,
-        Status.PASS,
-        threshold=threshold,
-        counts=counts,
-        measured={"ga": len(ga), "overig": len(others)},
-    )
+    pim = unread_eligibility(snapshot)
+    if pim:
+        return make(cid, Status.UNKNOWN, pim, threshold=threshold, counts=counts, measured=measured)
+    return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=measured)
 
 
 def evaluate_without_mfa(snapshot: Snapshot) -> CheckResult:
+    """Every admin, active or PIM-eligible, once per person. On the A1 fallback (per-user
+    methods) an admin whose methods were not read is unknown, never silently left out."""
     cid = WITHOUT_MFA.id
     unread = _unread_groups(cid, snapshot)
     if unread:
         return unread
     holders = privileged_holders(snapshot)
     capable, source = mfa_capable_users(snapshot)
-    methods = snapshot.dataset("userAuthenticationMethods")
+    unread_ids: set[str] = set()
     if not snapshot.dataset("userRegistrationDetails").ok:
-        holders = {uid: h for uid, h in holders.items() if uid in (methods.data or {})}
-    missing = [h for uid, h in holders.items() if uid not in capable]
-    counts = {"beheerders": len(holders), "zonder_mfa": len(missing)}
+        methods = snapshot.dataset("userAuthenticationMethods")
+        unread_ids = {uid for uid in holders if uid not in (methods.data or {})}
+    missing = [h for uid, h in holders.items() if uid not in capable and uid not in unread_ids]
+    counts = {
+        "beheerders": len(holders),
+        "zonder_mfa": len(missing),
+        "niet_gelezen": len(unread_ids),
+    }
     threshold = "Elke beheerder heeft MFA geregistreerd"
     if not holders:
         return make(cid, Status.NOT_APPLICABLE, "Geen beheerders gevonden.", threshold=threshold)
@@ -95,6 +108,24 @@ def evaluate_without_mfa(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
             objects=[obj(h, role_text(h)) for h in missing],
+        )
+    pim = unread_eligibility(snapshot)
+    if unread_ids or pim:
+        why = []
+        if unread_ids:
+            why.append(
+                f"van {len(unread_ids)} beheerder(s) (bijv. gastaccounts) konden de "
+                "verificatiemethoden niet worden gelezen"
+            )
+        if pim:
+            why.append(pim)
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: " + "; ".join(why) + ".",
+            threshold=threshold,
+            counts=counts,
+            objects=[obj(holders[u], role_text(holders[u])) for u in unread_ids],
         )
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
@@ -221,6 +252,10 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         "cloud-only en ingeschakeld"
     )
     good, bad = [], []
+    read = group_members(snapshot)
+    for gid in break_glass_groups(snapshot):
+        if gid not in read:
+            bad.append(obj({"id": gid, "displayName": f"groep {gid}"}, "leden niet gelezen"))
     for uid, reason in configured.items():
         user = directory.get(uid)
         if user is None:
@@ -277,25 +312,19 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     )
 
 
-MAILBOX_PLANS = ("EXCHANGE_S_", "EXCHANGE_")
-
-
 def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
     cid = SEPARATE.id
     unread = _unread_groups(cid, snapshot)
     if unread:
         return unread
+    # Only real mailbox plans count, and only when not disabled for the user: Entra ID P1 and
+    # Teams carry EXCHANGE_S_FOUNDATION, which gives no mailbox (mappings/service_plans.yaml).
     skus = {s["skuId"]: s for s in snapshot.dataset("subscribedSkus").data or []}
     directory = users(snapshot)
     productive = []
     for uid, h in privileged_holders(snapshot).items():
         user = directory.get(uid, h)
-        plans = {
-            p.get("servicePlanName") or ""
-            for lic in user.get("assignedLicenses") or []
-            for p in (skus.get(lic["skuId"]) or {}).get("servicePlans") or []
-        }
-        if any(name.startswith(MAILBOX_PLANS) for name in plans):
+        if has_mailbox(user, skus):
             productive.append(obj(user, f"{role_text(h)}; heeft mailbox-licentie"))
     threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
     counts = {"beheerders_met_mailbox": len(productive)}
@@ -322,6 +351,7 @@ RATIO = _check(
     title="Beheer via beperkte rollen in plaats van Global Administrator",
     severity=Severity.MEDIUM,
     datasets=ROLES,
+    optional=("users", "roleEligibilitySchedules"),
     threshold="Aantal globale beheerders ≤ aantal beheerders met een beperktere rol",
     sources=(src("CISA SCuBA MS.AAD.7.2v1", SCUBA_AAD),),
     why="Wie alleen wachtwoorden reset of Teams beheert, heeft geen Global Administrator nodig. "
@@ -345,6 +375,7 @@ WITHOUT_MFA = _check(
     "ontneem ze de rol.",
     evaluate=evaluate_without_mfa,
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
+    optional=("roleEligibilitySchedules", "authenticationMethodsPolicy"),
     bm=(4, 9),
     norms=("ID.01", "SM.02"),
 )
@@ -405,6 +436,7 @@ BREAK_GLASS = _check(
     title="Noodaccounts (break-glass) aanwezig en bruikbaar",
     severity=Severity.MEDIUM,
     datasets=ROLES + ("users",),
+    optional=("conditionalAccessGroupMembers",),  # members of a break_glass group
     threshold="Twee vastgelegde noodaccounts: Global Administrator, cloud-only, aan",
     sources=(
         src(

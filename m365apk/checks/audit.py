@@ -12,22 +12,9 @@ from m365apk.snapshot import Snapshot
 RETENTION_DOCS = (
     "https://learn.microsoft.com/entra/identity/monitoring-health/reference-reports-data-retention"
 )
-LEGACY_CLIENTS = {
-    "Exchange ActiveSync",
-    "IMAP4",
-    "POP3",
-    "SMTP",
-    "Authenticated SMTP",
-    "Other clients",
-    "Exchange Web Services",
-    "MAPI Over HTTP",
-    "Offline Address Book",
-    "Outlook Anywhere (RPC over HTTP)",
-    "Exchange Online PowerShell",
-    "AutoDiscover",
-    "Reporting Web Services",
-    "Universal Outlook",
-}
+# The window the legacySignIns dataset reads (the sign-in log's API retention with P1/P2).
+LEGACY_WINDOW_DAYS = 30
+LEGACY_MAX_ROWS = 20_000  # the collector reads at most this many (20 pages of 1,000)
 
 
 def _recent(snapshot: Snapshot, items: list[dict[str, Any]], field: str, days: int) -> list[Any]:
@@ -51,10 +38,14 @@ def evaluate_directory_audit(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
         )
+    # Entra writes its audit log on its own; it cannot be switched off. An empty log means no
+    # directory changes in the retention window (a holiday, a new tenant), or a fault.
     return make(
         cid,
         Status.FAIL,
-        "Het auditlog is leeg: er is niets vastgelegd om een incident mee te onderzoeken.",
+        "Het auditlog is leesbaar maar bevat geen enkele gebeurtenis: in de bewaartermijn is "
+        "niets aan accounts, groepen of instellingen gewijzigd (vakantie, nieuwe tenant) of "
+        "Entra legt niets vast. Controleer of wijzigingen zichtbaar worden.",
         threshold=threshold,
         counts=counts,
     )
@@ -68,10 +59,14 @@ def evaluate_signin_logs(snapshot: Snapshot) -> CheckResult:
     counts = {"gelezen": len(events), "laatste_7_dagen": len(recent)}
     if recent:
         return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    # Sign-in logging cannot be switched off either: no recent sign-in means nobody signed
+    # in interactively in 7 days (holiday, unused tenant) or the log is not delivered.
     return make(
         cid,
         Status.FAIL,
-        "Geen recente aanmeldingen in het logboek: het wordt niet gevuld of niet bewaard.",
+        "Het aanmeldlogboek is leesbaar, maar er staat geen interactieve aanmelding van de "
+        "laatste 7 dagen in: niemand meldde zich aan (vakantie, ongebruikte tenant) of het "
+        "logboek komt niet door. Dit meet activiteit, geen instelling.",
         threshold=threshold,
         counts=counts,
     )
@@ -108,31 +103,59 @@ def evaluate_retention(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
     cid = LEGACY_SIGNINS.id
-    events = snapshot.dataset("signIns").data or []
-    legacy = [
+    since = snapshot.collected_at - timedelta(days=LEGACY_WINDOW_DAYS)
+    # The collector filtered on client and period already; check both again so an answer
+    # that ignored the filter cannot make old or modern sign-ins count.
+    events = [
         e
-        for e in events
-        if e.get("clientAppUsed") in LEGACY_CLIENTS
-        and (e.get("status") or {}).get("errorCode") == 0
+        for e in snapshot.dataset("legacySignIns").data or []
+        if (t := parse_time(e.get("createdDateTime"))) and t >= since
     ]
-    threshold = "Geen geslaagde aanmeldingen met verouderde protocollen in het logboek"
-    counts = {"aanmeldingen_bekeken": len(events), "verouderd_geslaagd": len(legacy)}
+    legacy = [e for e in events if (e.get("status") or {}).get("errorCode") == 0]
+    window = f"{since.date().isoformat()} t/m {snapshot.collected_at.date().isoformat()}"
+    threshold = (
+        f"Geen geslaagde aanmeldingen met verouderde protocollen in de laatste "
+        f"{LEGACY_WINDOW_DAYS} dagen"
+    )
+    counts = {
+        "venster_dagen": LEGACY_WINDOW_DAYS,
+        "verouderde_aanmeldingen": len(events),
+        "verouderd_geslaagd": len(legacy),
+        "verouderd_mislukt": len(events) - len(legacy),
+    }
+    cut = (
+        f" Er zijn meer dan {LEGACY_MAX_ROWS} verouderde aanmeldingen; alleen de nieuwste "
+        "zijn bekeken."
+        if len(snapshot.dataset("legacySignIns").data or []) >= LEGACY_MAX_ROWS
+        else ""
+    )
     if legacy:
+        users = {e.get("userId") or e["id"]: e for e in legacy}
         return make(
             cid,
             Status.FAIL,
-            "Er wordt nog met verouderde protocollen (zonder MFA) aangemeld.",
+            f"In {window} meldden {len(users)} account(s) zich met een verouderd protocol "
+            "(zonder MFA) aan, meestal SMTP AUTH (scanners, printers, oude mailprogramma's): "
+            "Exchange Online zette basisverificatie voor IMAP/POP/ActiveSync in 2022-2023 uit, "
+            "SMTP AUTH is wat overblijft." + cut,
             threshold=threshold,
             counts=counts,
             objects=[
                 obj(
-                    {"id": e.get("userId") or e["id"], "displayName": e.get("userPrincipalName")},
+                    {"id": uid, "displayName": e.get("userPrincipalName")},
                     e.get("clientAppUsed"),
                 )
-                for e in legacy
+                for uid, e in users.items()
             ],
         )
-    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    return make(
+        cid,
+        Status.PASS,
+        f"Gemeten over {window}: alle aanmeldingen met verouderde clients in die periode "
+        "(het logboek bewaart er niet meer)." + cut,
+        threshold=threshold,
+        counts=counts,
+    )
 
 
 _check = check_family(area=Area.AUDIT_LOGGING, bm=(10,), norms=("SM.04",))
@@ -191,20 +214,21 @@ LEGACY_SIGNINS = _check(
     id="audit.legacy_signins",
     title="Geen aanmeldingen met verouderde protocollen",
     severity=Severity.MEDIUM,
-    datasets=("signIns",),
-    threshold="Geen geslaagde aanmelding met IMAP, POP, SMTP AUTH, ActiveSync of oude clients",
+    datasets=("legacySignIns",),
+    threshold="Geen geslaagde aanmelding met SMTP AUTH, IMAP, POP, ActiveSync of andere "
+    "verouderde clients in de laatste 30 dagen (gefilterd bij Microsoft Graph)",
     sources=(
         src("CIS Microsoft 365 Foundations 5.2.2.3", CIS),
         src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD),
     ),
     why="Het logboek laat zien of er nog programma's zijn die MFA omzeilen; die breken als je "
     "verouderde verificatie blokkeert, dus eerst opsporen.",
-    fix="Zoek in Entra > Sign-in logs op 'Client app' = verouderde clients, vervang die "
-    "programma's "
-    "(bijv. scanners die mailen) en blokkeer daarna verouderde verificatie.",
+    fix="Zoek in Entra > Sign-in logs op 'Client app' = verouderde clients. Meestal is het SMTP "
+    "AUTH van scanners, printers of oude software: laat die via een connector of Graph mailen, "
+    "zet SMTP AUTH daarna uit (Exchange-beheercentrum) en blokkeer verouderde verificatie.",
     evaluate=evaluate_legacy_signins,
     licence="Microsoft Entra ID P1",
     bm=(10, 5),
-    norms=("SM.04", "SM.11"),
+    norms=("SM.04", "SM.02"),  # legacy protocols bypass MFA: authentication, not network
 )
 CHECKS = [DIRECTORY_AUDIT, SIGNIN_LOGS, RETENTION, LEGACY_SIGNINS]

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
-from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, src
+from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
+from m365apk.checks.plans import licensed_members
 from m365apk.snapshot import Snapshot
 
 BACKUP_DOCS = "https://learn.microsoft.com/microsoft-365/backup/backup-overview"
@@ -61,6 +62,14 @@ def backup_products(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]]
     return found
 
 
+def _apps_read(snapshot: Snapshot) -> bool:
+    return all(snapshot.dataset(n).ok for n in APPS)
+
+
+def _m365_read(snapshot: Snapshot) -> bool:
+    return all(snapshot.dataset(n).ok for n in M365)
+
+
 def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
     cid = THIRD_PARTY.id
     products = backup_products(snapshot)
@@ -72,9 +81,18 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
     ]
     broken = [(sp, r) for sp, r in products if (sp, r) not in working]
     objects = [obj(sp, ", ".join(sorted(r)) or "geen leesrechten") for sp, r in products]
-    counts = {"producten": len(products), "werkend": len(working)}
+    counts = {"producten": len(products), "met_leesrechten": len(working)}
     if working:
-        return make(cid, Status.PASS, threshold=threshold, counts=counts, objects=objects)
+        # Graph shows the product can read mail and files, not what it actually backs up.
+        return make(
+            cid,
+            Status.PASS,
+            "Aanwezig met leesrechten op mail en bestanden; welke postvakken en sites het "
+            "bewaart is via Graph niet te zien (dekking niet vast te stellen).",
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
     if broken:
         return make(
             cid,
@@ -103,10 +121,73 @@ def _policies(snapshot: Snapshot, kind: str) -> list[dict[str, Any]]:
     ]
 
 
+COVERED = 95.0  # % of the population under an active policy
+
+
+def population(snapshot: Snapshot, key: str) -> tuple[int | None, str]:
+    """How many units the workload has, and what was counted. None when it cannot be read.
+    SharePoint: one team site per Microsoft 365 group plus the root site, a lower bound
+    (communication sites without a group are not visible without reading all sites)."""
+    if key == "exchange":
+        if not snapshot.dataset("users").ok:
+            return None, "gebruikers niet gelezen"
+        return len(licensed_members(snapshot, "mailbox")), "actieve accounts met een postvak"
+    if key == "onedrive":
+        if not snapshot.dataset("users").ok:
+            return None, "gebruikers niet gelezen"
+        return len(licensed_members(snapshot, "onedrive")), "actieve accounts met OneDrive"
+    if not snapshot.dataset("groups").ok:
+        return None, "groepen niet gelezen"
+    unified = [
+        g for g in snapshot.dataset("groups").data or [] if "Unified" in (g.get("groupTypes") or [])
+    ]
+    return len(unified) + 1, "teamsites (Microsoft 365-groepen) plus de hoofdsite, ondergrens"
+
+
+def _protected(policies: list[dict[str, Any]]) -> tuple[int, int]:
+    """Units under the active policies (protectionPolicyArtifactCount.total), and failed."""
+    total = failed = 0
+    for p in policies:
+        count = p.get("protectionPolicyArtifactCount") or {}
+        total += int(count.get("total") or 0)
+        failed += int(count.get("failed") or 0)
+    return total, failed
+
+
+def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, str, dict[str, Any]]:
+    """The verdict on one workload under Microsoft 365 Backup: pass only when the protected
+    units reach the population, and say how many."""
+    kind, label = WORKLOADS[key]
+    policies = _policies(snapshot, kind)
+    active = [p for p in policies if p.get("status") == "active" and p.get("isEnabled", True)]
+    errors = [p for p in policies if p.get("status") in ("activeWithErrors", "inactive")]
+    protected, failed = _protected(active)
+    size, what = population(snapshot, key)
+    measured = {"beschermd": protected, "mislukt": failed, "populatie": size, "geteld": what}
+    if not active:
+        return Status.FAIL, f"{label} valt onder geen actief beschermingsbeleid.", measured
+    if size is None:
+        return Status.UNKNOWN, f"{label}: dekking niet vast te stellen ({what}).", measured
+    share = pct(min(protected, size), size)
+    measured["dekking_pct"] = share
+    text = f"{label}: {protected} van {size} {what} beschermd ({share:g}%)"
+    if share >= COVERED and not errors and not failed:
+        return Status.PASS, text + ".", measured
+    problems = []
+    if errors:
+        problems.append("beleid met fouten of uitgeschakeld")
+    if failed:
+        problems.append(f"{failed} mislukt")
+    detail = f"; {', '.join(problems)}" if problems else ""
+    if share >= 50:
+        return Status.PARTIAL, text + detail + ".", measured
+    return Status.FAIL, text + detail + ".", measured
+
+
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
     kind, label = WORKLOADS[key]
     status = _service(snapshot).get("status")
-    threshold = f"Microsoft 365 Backup beschermt {label} met een actief beleid"
+    threshold = f"Microsoft 365 Backup beschermt ≥ {COVERED:g}% van {label}"
     if status != "enabled":
         third = [sp for sp, _ in backup_products(snapshot)]
         return make(
@@ -120,28 +201,14 @@ def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
             ),
             threshold=threshold,
         )
-    policies = _policies(snapshot, kind)
-    active = [p for p in policies if p.get("status") == "active" and p.get("isEnabled", True)]
-    errors = [p for p in policies if p.get("status") in ("activeWithErrors", "inactive")]
-    counts = {"beleid": len(policies), "actief": len(active), "met_fouten": len(errors)}
-    objects = [obj(p, p.get("status")) for p in policies]
-    if active and not errors:
-        return make(cid, Status.PASS, threshold=threshold, counts=counts, objects=objects)
-    if active:
-        return make(
-            cid,
-            Status.PARTIAL,
-            f"Beleid voor {label} heeft fouten of staat uit.",
-            threshold=threshold,
-            counts=counts,
-            objects=objects,
-        )
+    verdict, text, measured = m365_coverage(snapshot, key)
+    objects = [obj(p, p.get("status")) for p in _policies(snapshot, kind)]
     return make(
         cid,
-        Status.FAIL,
-        f"Microsoft 365 Backup staat aan, maar {label} valt onder geen actief beschermingsbeleid.",
+        verdict,
+        text,
         threshold=threshold,
-        counts=counts,
+        measured=measured,
         objects=objects,
     )
 
@@ -159,37 +226,75 @@ def evaluate_sharepoint(snapshot: Snapshot) -> CheckResult:
 
 
 def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
+    """Per workload: covered (measured), present (a product that can read it, coverage not
+    measurable) or missing. Microsoft 365 Backup and third-party products are alternatives:
+    either source may be unreadable (the Backup API answers 403 to apps that are not backup
+    controllers) as long as the other shows coverage."""
     cid = COVERAGE.id
-    threshold = "Mail, OneDrive en SharePoint vallen onder een back-up"
-    covered = set()
-    if _service(snapshot).get("status") == "enabled":
-        for key, (kind, _) in WORKLOADS.items():
-            if any(p.get("status") == "active" for p in _policies(snapshot, kind)):
-                covered.add(key)
-    for sp, roles in backup_products(snapshot):
-        if sp.get("accountEnabled", True):
+    threshold = "Mail, OneDrive en SharePoint vallen aantoonbaar onder een back-up"
+    state: dict[str, str] = {}
+    notes: list[str] = []
+    m365_on = _m365_read(snapshot) and _service(snapshot).get("status") == "enabled"
+    for key in WORKLOADS:
+        if m365_on:
+            verdict, text, _ = m365_coverage(snapshot, key)
+            if verdict is Status.PASS:
+                state[key] = "covered"
+            elif verdict in (Status.PARTIAL, Status.UNKNOWN):
+                state[key] = "present"
+            notes.append(text)
+    if _apps_read(snapshot):
+        for sp, roles in backup_products(snapshot):
+            if not sp.get("accountEnabled", True):
+                continue
+            name = sp.get("displayName") or sp["id"]
+            reach = set()
             if roles & MAIL_ROLES:
-                covered.add("exchange")
+                reach.add("exchange")
             if roles & FILE_ROLES:
-                covered |= {"onedrive", "sharepoint"}
-    measured = sorted(covered)
-    if covered == set(WORKLOADS):
-        return make(cid, Status.PASS, threshold=threshold, measured=measured)
-    if covered:
-        missing = ", ".join(WORKLOADS[k][1] for k in WORKLOADS if k not in covered)
+                reach |= {"onedrive", "sharepoint"}
+            for key in reach:
+                state.setdefault(key, "present")
+            if reach:
+                notes.append(f"{name}: aanwezig met leesrechten, dekking niet vast te stellen")
+    unread = []
+    if not _m365_read(snapshot):
+        unread.append("Microsoft 365 Backup (geen leesrecht of geen backup-controller-app)")
+    if not _apps_read(snapshot):
+        unread.append("bedrijfsapplicaties")
+    measured = {k: state.get(k, "geen") for k in WORKLOADS}
+    missing = [WORKLOADS[k][1] for k in WORKLOADS if k not in state]
+    detail = (" " + "; ".join(n.rstrip(".") for n in notes) + ".") if notes else ""
+    unread_text = f" Niet gelezen: {', '.join(unread)}." if unread else ""
+    if all(state.get(k) == "covered" for k in WORKLOADS):
+        return make(cid, Status.PASS, detail.strip(), threshold=threshold, measured=measured)
+    if missing and (m365_on or state):
+        # Something is visibly in use (Microsoft 365 Backup switched on, or a product) and
+        # leaves these workloads out.
         return make(
             cid,
             Status.FAIL,
-            f"Geen back-up gevonden voor: {missing}.",
+            f"Geen (voldoende) back-up gevonden voor: {', '.join(missing)}." + detail + unread_text,
+            threshold=threshold,
+            measured=measured,
+        )
+    if missing:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Geen back-up zichtbaar via Microsoft Graph (Microsoft 365 "
+            "Backup uit of niet leesbaar, geen bekend product). Dat is geen bewijs dat er geen "
+            "back-up is; beantwoord de handmatige controlepunten over back-up en hersteltest."
+            + unread_text,
             threshold=threshold,
             measured=measured,
         )
     return make(
         cid,
         Status.UNKNOWN,
-        "Geen back-up zichtbaar via Microsoft Graph (Microsoft 365 "
-        "Backup uit, geen bekend product). Dat is geen bewijs dat er geen back-up is; "
-        "beantwoord de handmatige controlepunten over back-up en hersteltest.",
+        "Er is voor elke werklast een back-up aanwezig, maar niet voor alle is vast te stellen "
+        "dat alles erin zit." + detail + unread_text + " Bevestig de dekking bij de "
+        "handmatige controlepunten.",
         threshold=threshold,
         measured=measured,
     )
@@ -198,7 +303,10 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
 _check = check_family(
     area=Area.BACKUP,
     bm=(7,),
-    norms=("OP.02", "BC.03"),
+    # OP.02 only: Microsoft 365 Backup creates its backups "within the protected services' data
+    # boundaries" (Microsoft 365 Backup overview), so it is not offsite storage (BC.03); for a
+    # third-party product where its copies live is not visible in Graph.
+    norms=("OP.02",),
     sources=(
         src("Microsoft 365 Backup", BACKUP_DOCS),
         src(
@@ -211,6 +319,7 @@ _check = check_family(
 
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
 M365 = ("backupRestore", "protectionPolicies")
+POPULATION = ("users", "subscribedSkus")
 WHY = (
     "Microsoft bewaart verwijderde mail en bestanden maar kort. Na ransomware, een "
     "vertrokken medewerker of een vergissing is alleen een eigen back-up de weg terug."
@@ -231,8 +340,9 @@ EXCHANGE = _check(
     id="backup.m365_exchange",
     title="Microsoft 365 Backup: Exchange",
     severity=Severity.HIGH,
-    datasets=M365,
-    threshold="Actief beschermingsbeleid voor Exchange",
+    datasets=M365 + POPULATION,
+    threshold="Actief beschermingsbeleid dat ≥ 95% van de postvakken (actieve accounts met een "
+    "Exchange-licentie) beschermt (protectionPolicyArtifactCount)",
     why=WHY,
     fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > Exchange: beleid met "
     "alle postvakken.",
@@ -242,8 +352,9 @@ ONEDRIVE = _check(
     id="backup.m365_onedrive",
     title="Microsoft 365 Backup: OneDrive",
     severity=Severity.HIGH,
-    datasets=M365,
-    threshold="Actief beschermingsbeleid voor OneDrive",
+    datasets=M365 + POPULATION,
+    threshold="Actief beschermingsbeleid dat ≥ 95% van de OneDrives (actieve accounts met een "
+    "SharePoint/OneDrive-licentie) beschermt",
     why=WHY,
     fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > OneDrive: beleid voor "
     "alle accounts.",
@@ -253,8 +364,9 @@ SHAREPOINT = _check(
     id="backup.m365_sharepoint",
     title="Microsoft 365 Backup: SharePoint",
     severity=Severity.HIGH,
-    datasets=M365,
-    threshold="Actief beschermingsbeleid voor SharePoint",
+    datasets=M365 + ("groups",),
+    threshold="Actief beschermingsbeleid dat minstens alle teamsites (Microsoft 365-groepen) en "
+    "de hoofdsite beschermt",
     why=WHY,
     fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > SharePoint: beleid "
     "voor "
@@ -265,8 +377,12 @@ COVERAGE = _check(
     id="backup.coverage",
     title="Back-up van mail, OneDrive en SharePoint",
     severity=Severity.CRITICAL,
-    datasets=APPS + M365,
-    threshold="Alle drie de werklasten vallen onder Microsoft 365 Backup of een back-upproduct",
+    datasets=POPULATION,
+    # Either source suffices (item 13): Microsoft 365 Backup answers 403 to apps that are not
+    # registered backup controllers, while a third-party product shows up among the apps.
+    alternatives=APPS + M365 + ("groups",),
+    threshold="Alle drie de werklasten aantoonbaar onder Microsoft 365 Backup (dekking gemeten); "
+    "een ander product telt als aanwezig, dekking niet vast te stellen",
     why=WHY,
     fix="Kies een back-upoplossing (Microsoft 365 Backup of een product van de IT-dienstverlener) "
     "voor mail, OneDrive en SharePoint, en test jaarlijks een herstel.",

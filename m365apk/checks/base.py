@@ -102,16 +102,23 @@ class Check:
     # Interchangeable sources: at least one must have been read (e.g. the registration report,
     # or per-user methods on tenants without Entra ID P1).
     alternatives: tuple[str, ...] = ()
+    # Read when the scan has them; the check itself says what their absence means (e.g. the
+    # conditional-access engine: security defaults decide before CA policies are needed).
+    optional: tuple[str, ...] = ()
     # Rough effort to fix, for ranking "Eerst doen": klein (one setting), middel, groot (a
     # project: devices, licences, working habits).
     effort: str = "middel"
     # Advice for tenants without Entra ID P1 (A1 schools), where `fix` needs a licence they
     # lack: e.g. security defaults instead of conditional access.
     fix_free: str | None = None
+    # A check that changes something in the tenant to measure (e.g. creates an audit log query)
+    # runs only when the user asks for it by this name (`--audit-probe`); otherwise it is left
+    # out of the scan altogether.
+    opt_in: str | None = None
 
     @property
     def all_datasets(self) -> tuple[str, ...]:
-        return self.datasets + self.alternatives
+        return self.datasets + self.alternatives + self.optional
 
     def __post_init__(self) -> None:
         # Dataset names are checked against the collector's catalogue where checks meet the

@@ -2,9 +2,24 @@
 
 from dataclasses import replace
 
-from m365apk.checks import admin_hygiene, audit, backup, devices, mfa_enforcement, password, surface
+from m365apk.checks import (
+    admin_hygiene,
+    app_credentials,
+    audit,
+    audit_probe,
+    backup,
+    ca_baseline,
+    devices,
+    directory,
+    email,
+    mfa_enforcement,
+    password,
+    pim,
+    surface,
+)
 from m365apk.checks.admin_roles import GA_COUNT
 from m365apk.checks.base import Check
+from m365apk.checks.methods_migration import MIGRATION
 from m365apk.checks.mfa import REGISTRATION
 
 _EFFORT = {
@@ -49,6 +64,7 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
     for c in (
         REGISTRATION,
         *mfa_enforcement.CHECKS,
+        MIGRATION,
         GA_COUNT,
         *admin_hygiene.CHECKS,
         *password.CHECKS,
@@ -56,5 +72,11 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *backup.CHECKS,
         *surface.CHECKS,
         *devices.CHECKS,
+        *email.CHECKS,
+        *directory.CHECKS,
+        *pim.CHECKS,
+        *app_credentials.CHECKS,
+        *audit_probe.CHECKS,
+        *ca_baseline.CHECKS,
     )
 )

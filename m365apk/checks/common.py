@@ -1,5 +1,6 @@
-"""What many checks share: privileged roles, tenant settings, conditional access reading,
-and a compact way to build a result."""
+"""What many checks share: privileged roles and their holders, tenant settings (approved
+exclusions, break-glass), group members, and a compact way to build a result. Conditional
+access itself is read only by the engine (conditional_access.py)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,14 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
-from m365apk.snapshot import Snapshot
+from m365apk.checks.reference_data import privileged_roles
+from m365apk.snapshot import DatasetStatus, Snapshot
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
 
-# Privileged directory roles (template ids): CISA SCuBA "highly privileged" roles plus the roles
-# Microsoft labels PRIVILEGED (graph-reference §2.3, from Maester Get-MtRoleInfo.ps1).
-PRIVILEGED_ROLES = {
-    "62e90394-69f5-4237-9190-012177145e10": "Global Administrator",
-    "e8611ab8-c189-46e8-94e1-60213ab1f814": "Privileged Role Administrator",
-    "7be44c8a-adaf-4e2a-84d6-ab2649e08a13": "Privileged Authentication Administrator",
-    "194ae4cb-b126-40b2-bd5b-6091b380977d": "Security Administrator",
-    "29232cdf-9323-42fd-ade2-1d097af3e4de": "Exchange Administrator",
-    "f28a1f50-f6e7-4571-818b-6a12f2af6b6c": "SharePoint Administrator",
-    "fe930be7-5e62-47db-91af-98c3a49a38b1": "User Administrator",
-    "8ac3fc64-6eca-42ea-9e69-59f4c7b60eb2": "Hybrid Identity Administrator",
-    "9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3": "Application Administrator",
-    "158c047a-c907-4556-b7ef-446551a6b5f7": "Cloud Application Administrator",
-    "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9": "Conditional Access Administrator",
-    "c4e39bd9-1100-46d3-8c65-fb160da0071f": "Authentication Administrator",
-    "729827e3-9c14-49f7-bb1b-9608f156bbb8": "Helpdesk Administrator",
-    "966707d0-3269-4727-9be2-8c3a10f19b9d": "Password Administrator",
-    "3a2c62db-5318-420d-8d74-23affee5d9d5": "Intune Administrator",
-    "7698a772-787b-4ac8-901f-60d6b08affd2": "Cloud Device Administrator",
-    "f2ef992c-3afb-46b9-b7cf-a126ee74c451": "Global Reader",
-    "5d6b6bb7-de71-4623-b4af-96380a352509": "Security Reader",
-    "8329153b-31d0-4727-b945-745eb3bc5f31": "Domain Name Administrator",
-    "be2f45a1-457d-42af-a067-6ec1fa63bc45": "External Identity Provider Administrator",
-    "9360feb5-f418-4baa-8175-e2a00bac4301": "Directory Writers",
-}
+# Privileged directory roles (template ids -> name): the roles Microsoft labels PRIVILEGED plus
+# CISA SCuBA's highly privileged roles, kept as dated data in mappings/privileged_roles.yaml.
+PRIVILEGED_ROLES: dict[str, str] = privileged_roles()
 
 # The 14 admin roles an "MFA for admins" policy must include (Maester MT.1006, CIS 5.2.2.1).
 ADMIN_MFA_ROLES = frozenset(
@@ -131,24 +111,85 @@ def resolve(snapshot: Snapshot, ref: str) -> str:
     return ref
 
 
+def group_members(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Group id -> member ids, for every group whose members the scan read (groups named in
+    conditional access, transitively where Graph gave that, and role-assignable groups)."""
+    out: dict[str, set[str]] = {}
+    for name in ("roleGroupMembers", "conditionalAccessGroupMembers"):
+        ds = snapshot.dataset(name)
+        if ds.ok and isinstance(ds.data, dict):
+            for gid, members in ds.data.items():
+                out.setdefault(gid, set()).update(m["id"] for m in members)
+    # Nested groups: a member that is itself a read group brings its members (transitively).
+    changed = True
+    while changed:
+        changed = False
+        for members in out.values():
+            extra = set().union(*(out[m] for m in members & out.keys())) - members
+            if extra:
+                members |= extra
+                changed = True
+    return out
+
+
 def break_glass(snapshot: Snapshot) -> dict[str, str]:
-    """Object id -> reason, for the break-glass accounts named in the tenant settings."""
-    return {resolve(snapshot, a.user): a.reason for a in snapshot.settings.break_glass if a.user}
+    """Object id -> reason, for the break-glass accounts named in the tenant settings: users,
+    and the members of break-glass groups whose members the scan read."""
+    out = {resolve(snapshot, a.user): a.reason for a in snapshot.settings.break_glass if a.user}
+    members = group_members(snapshot)
+    for a in snapshot.settings.break_glass:
+        if a.group:
+            out.update({uid: a.reason for uid in members.get(a.group, ())})
+    return out
+
+
+def break_glass_groups(snapshot: Snapshot) -> dict[str, str]:
+    """Group id -> reason for break-glass groups (their exclusion is approved)."""
+    return {a.group: a.reason for a in snapshot.settings.break_glass if a.group}
 
 
 def approved(snapshot: Snapshot) -> dict[str, str]:
-    """Users and groups whose exclusion from policies is approved (break-glass included)."""
+    """Users and groups whose exclusion from policies is approved (break-glass included) and
+    whose approval has not expired on the scan date."""
     out = dict(break_glass(snapshot))
+    out.update(break_glass_groups(snapshot))
+    today = snapshot.collected_at.date()
     for a in snapshot.settings.approved_exclusions:
-        out[resolve(snapshot, a.user) if a.user else a.group or ""] = a.reason
+        if a.expires and a.expires < today:
+            continue
+        if a.user:
+            out[resolve(snapshot, a.user)] = a.reason
+        elif a.group:
+            out[a.group] = a.reason
     return out
 
 
 def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    """User id -> principal (with a `roles` set) for every user holding a privileged role,
-    directly or through a role-assignable group whose members were read."""
+    """User id -> principal for every person holding a privileged role: active (directly or
+    through a role-assignable group whose members were read) or eligible through PIM
+    (roleEligibilitySchedules, read on P2 tenants), counted once per person. Each entry has
+    `roles` (names, active and eligible), `role_ids` (template ids), `active` and `eligible`
+    (names) so reports can show them apart."""
     holders: dict[str, dict[str, Any]] = {}
     members = snapshot.dataset("roleGroupMembers")
+    directory = users(snapshot)
+
+    def add(person: dict[str, Any], role: str, kind: str) -> None:
+        entry = holders.setdefault(
+            person["id"],
+            {
+                **directory.get(person["id"], {}),
+                **person,
+                "roles": set(),
+                "role_ids": set(),
+                "active": set(),
+                "eligible": set(),
+            },
+        )
+        entry["roles"].add(PRIVILEGED_ROLES[role])
+        entry["role_ids"].add(role)
+        entry[kind].add(PRIVILEGED_ROLES[role])
+
     for assignment in snapshot.dataset("roleAssignments").data or []:
         role = assignment["roleDefinitionId"]
         if role not in PRIVILEGED_ROLES:
@@ -161,65 +202,61 @@ def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
         elif kind == "#microsoft.graph.group" and members.ok:
             found = members.data.get(assignment["principalId"], [])
         for person in found:
-            entry = holders.setdefault(person["id"], {**person, "roles": set()})
-            entry["roles"].add(PRIVILEGED_ROLES[role])
+            add(person, role, "active")
+    eligible = snapshot.dataset("roleEligibilitySchedules")
+    for e in (eligible.data or []) if eligible.ok else []:
+        role = e["roleDefinitionId"]
+        if role not in PRIVILEGED_ROLES:
+            continue
+        pid = e["principalId"]
+        if pid in directory:
+            add(directory[pid], role, "eligible")
+        elif members.ok and pid in members.data:  # an eligible role-assignable group
+            for person in members.data[pid]:
+                add(person, role, "eligible")
     return holders
 
 
+def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> str | None:
+    """Why PIM-eligible role holders may be missing from `privileged_holders`, or None.
+    Eligibility exists only with Entra ID P2: not_licensed (or a tenant known to lack P2) means
+    there is none to miss."""
+    ds = snapshot.dataset("roleEligibilitySchedules")
+    if ds.ok:
+        directory = users(snapshot)
+        members = snapshot.dataset("roleGroupMembers")
+        known = set(directory) | set(members.data or {} if members.ok else {})
+        unresolved = {
+            e["principalId"]
+            for e in ds.data or []
+            if e["roleDefinitionId"] in PRIVILEGED_ROLES
+            and (role is None or e["roleDefinitionId"] == role)
+            and e["principalId"] not in known
+        }
+        if unresolved:
+            return (
+                f"{len(unresolved)} in aanmerking komende (PIM) principal(s) met een "
+                "beheerdersrol zijn geen gelezen gebruiker of groep (groepsleden niet gelezen)."
+            )
+        return None
+    if ds.status is DatasetStatus.NOT_LICENSED or snapshot.licences.entra_plan in ("free", "p1"):
+        return None
+    if ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
+        return None  # not asked (an older snapshot) and no sign of P2
+    return (
+        "In aanmerking komende (PIM-)roltoewijzingen konden niet worden gelezen "
+        f"({ds.endpoint or 'roleEligibilityScheduleInstances'}: {ds.status.value}); "
+        "beheerders die hun rol via PIM activeren ontbreken mogelijk."
+    )
+
+
 def role_text(holder: dict[str, Any]) -> str:
-    return ", ".join(sorted(holder.get("roles", ())))
-
-
-# --- conditional access ----------------------------------------------------------------------
-
-
-def enabled_policies(snapshot: Snapshot) -> list[dict[str, Any]]:
-    return [
-        p
-        for p in snapshot.dataset("conditionalAccessPolicies").data or []
-        if p["state"] == "enabled"
-    ]
-
-
-def _users(policy: dict[str, Any]) -> dict[str, Any]:
-    return ((policy.get("conditions") or {}).get("users")) or {}
-
-
-def all_users(policy: dict[str, Any]) -> bool:
-    return "All" in (_users(policy).get("includeUsers") or [])
-
-
-def all_apps(policy: dict[str, Any]) -> bool:
-    apps = ((policy.get("conditions") or {}).get("applications")) or {}
-    return "All" in (apps.get("includeApplications") or [])
-
-
-def requires_mfa(policy: dict[str, Any]) -> bool:
-    grant = policy.get("grantControls") or {}
-    strength = grant.get("authenticationStrength") or {}
-    return (
-        "mfa" in (grant.get("builtInControls") or [])
-        or strength.get("requirementsSatisfied") == "mfa"
-        or bool(grant.get("customAuthenticationFactors"))
+    """Role names; a role held only as PIM-eligible is marked so (active and eligible apart)."""
+    eligible_only = set(holder.get("eligible", ())) - set(holder.get("active", ()))
+    return ", ".join(
+        f"{r} (in aanmerking via PIM)" if r in eligible_only else r
+        for r in sorted(holder.get("roles", ()))
     )
-
-
-def blocks(policy: dict[str, Any]) -> bool:
-    return "block" in ((policy.get("grantControls") or {}).get("builtInControls") or [])
-
-
-def excluded(policy: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    u = _users(policy)
-    return (
-        list(u.get("excludeUsers") or []),
-        list(u.get("excludeGroups") or []),
-        list(u.get("excludeRoles") or []),
-    )
-
-
-def security_defaults_on(snapshot: Snapshot) -> bool:
-    data = snapshot.dataset("securityDefaults").data or {}
-    return bool(data.get("isEnabled"))
 
 
 def parse_time(value: str | None) -> datetime | None:

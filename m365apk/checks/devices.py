@@ -3,17 +3,16 @@ time. Without Intune these are not_licensed (the collector does not ask)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, make, obj, pct, src
+from m365apk.checks.reference_data import os_support
 from m365apk.snapshot import Snapshot
 
 INTUNE_DOCS = "https://learn.microsoft.com/mem/intune/protect/device-compliance-get-started"
-# Oldest builds still receiving security updates (Windows release health, Nov 2026): Windows 11
-# 23H2 (22631) Enterprise/Education and 24H2 (26100); Windows 10 22H2 ended 14 Oct 2025.
-WINDOWS_MIN_BUILD = 22631
-IOS_MIN_MAJOR = 17  # Apple patches the current and previous major version
+EXCLUDE_TARGET = "#microsoft.graph.exclusionGroupAssignmentTarget"
 
 
 def _windows(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -68,51 +67,73 @@ def _policies(snapshot: Snapshot, kind: str) -> list[dict[str, Any]]:
 WIN_POLICY = "#microsoft.graph.windows10CompliancePolicy"
 
 
+def assigned(policy: dict[str, Any]) -> bool:
+    """A policy counts only when it is assigned to someone: an exclusion alone includes no one
+    (assignments read with $expand=assignments)."""
+    return any(
+        ((a.get("target") or {}).get("@odata.type")) != EXCLUDE_TARGET
+        for a in policy.get("assignments") or []
+    )
+
+
+def _unassigned_note(unassigned: list[dict[str, Any]]) -> str:
+    names = ", ".join(sorted(p.get("displayName") or p.get("id", "") for p in unassigned))
+    return f" Er is wel beleid, maar het is aan niemand toegewezen: {names}." if names else ""
+
+
 def evaluate_encryption_required(snapshot: Snapshot) -> CheckResult:
     cid = ENCRYPTION_REQUIRED.id
-    policies = [
+    requiring = [
         p
         for p in _policies(snapshot, WIN_POLICY)
         if p.get("bitLockerEnabled") or p.get("storageRequireEncryption")
     ]
-    threshold = "Een nalevingsbeleid voor Windows vereist BitLocker/versleuteling"
+    policies = [p for p in requiring if assigned(p)]
+    threshold = "Een toegewezen nalevingsbeleid voor Windows vereist BitLocker/versleuteling"
     if policies:
         return make(cid, Status.PASS, threshold=threshold, objects=[obj(p, "") for p in policies])
     return make(
         cid,
         Status.FAIL,
-        "Geen nalevingsbeleid dat versleuteling eist: een "
-        "onversleuteld apparaat telt gewoon als 'in orde'.",
+        "Geen toegewezen nalevingsbeleid dat versleuteling eist: een "
+        "onversleuteld apparaat telt gewoon als 'in orde'."
+        + _unassigned_note([p for p in requiring if not assigned(p)]),
         threshold=threshold,
     )
 
 
 def evaluate_antivirus(snapshot: Snapshot) -> CheckResult:
     cid = ANTIVIRUS.id
-    policies = [
+    requiring = [
         p
         for p in _policies(snapshot, WIN_POLICY)
         if p.get("defenderEnabled") or p.get("antivirusRequired")
     ]
-    threshold = "Een nalevingsbeleid voor Windows vereist Defender/antivirus met realtime-scan"
+    policies = [p for p in requiring if assigned(p)]
+    threshold = (
+        "Een toegewezen nalevingsbeleid voor Windows vereist Defender/antivirus met realtime-scan"
+    )
     if policies:
         return make(cid, Status.PASS, threshold=threshold, objects=[obj(p, "") for p in policies])
     return make(
         cid,
         Status.FAIL,
-        "Geen nalevingsbeleid dat antivirus eist: Intune ziet niet of apparaten beschermd zijn.",
+        "Geen toegewezen nalevingsbeleid dat antivirus eist: Intune ziet niet of apparaten "
+        "beschermd zijn." + _unassigned_note([p for p in requiring if not assigned(p)]),
         threshold=threshold,
     )
 
 
 def evaluate_update_rings(snapshot: Snapshot) -> CheckResult:
     cid = UPDATE_RINGS.id
-    rings = [
+    all_rings = [
         c
         for c in snapshot.dataset("deviceConfigurations").data or []
         if c.get("@odata.type") == "#microsoft.graph.windowsUpdateForBusinessConfiguration"
     ]
-    threshold = "Een Windows-updatering met kwaliteitsupdates binnen 7 dagen"
+    rings = [r for r in all_rings if assigned(r)]
+    unassigned = _unassigned_note([r for r in all_rings if not assigned(r)])
+    threshold = "Een toegewezen Windows-updatering met kwaliteitsupdates binnen 7 dagen"
     timely = [
         r
         for r in rings
@@ -135,50 +156,106 @@ def evaluate_update_rings(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Geen Windows-updatering: updates hangen af van instellingen per apparaat.",
+        "Geen toegewezen Windows-updatering: updates hangen af van instellingen per apparaat."
+        + unassigned,
         threshold=threshold,
     )
 
 
-def _outdated(device: dict[str, Any]) -> bool:
-    os_name = (device.get("operatingSystem") or "").lower()
-    version = device.get("osVersion") or ""
-    parts = version.split(".")
+def _platform(device: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    os_name = (device.get("operatingSystem") or "").strip().lower()
+    for key, platform in os_support()["platforms"].items():
+        if os_name in platform["match"]:
+            return key, platform
+    return None
+
+
+def _version(platform: dict[str, Any], os_version: str) -> int | None:
+    parts = os_version.split(".")
     try:
-        if os_name == "windows":
-            return int(parts[2]) < WINDOWS_MIN_BUILD
-        if os_name in ("ios", "ipados"):
-            return int(parts[0]) < IOS_MIN_MAJOR
+        return int(parts[2] if platform["field"] == "build" else parts[0])
     except (IndexError, ValueError):
+        return None
+
+
+def _supported(platform: dict[str, Any], version: int, on: date) -> bool:
+    """Whether `version` still receives security updates on `on` (data: os_support.yaml)."""
+    if "minimum" in platform:
+        return version >= int(platform["minimum"])
+    releases = sorted(platform["versions"], key=lambda v: int(v["version"]))
+    if version > int(releases[-1]["version"]):
+        return True  # newer than anything listed
+    # Builds between listed ones belong to the nearest listed build below them (Insider or
+    # servicing builds); below the oldest listed: long out of support.
+    below = [r for r in releases if int(r["version"]) <= version]
+    if not below:
         return False
-    return False
+    end = below[-1]["end"]
+    end = end if isinstance(end, date) else date.fromisoformat(str(end))
+    return on < end
 
 
 def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
     cid = OUTDATED.id
     devices = snapshot.dataset("managedDevices").data or []
-    old = [
-        obj(
-            {"id": d["id"], "displayName": d.get("deviceName")},
-            f"{d.get('operatingSystem')} {d.get('osVersion')}",
-        )
-        for d in devices
-        if _outdated(d)
-    ]
-    share = pct(len(old), len(devices))
+    on = snapshot.collected_at.date()
+    judged, old, unjudged = [], [], []
+    for d in devices:
+        found = _platform(d)
+        version = _version(found[1], d.get("osVersion") or "") if found else None
+        if found is None or version is None:
+            unjudged.append(d)
+            continue
+        judged.append(d)
+        if not _supported(found[1], version, on):
+            old.append(
+                obj(
+                    {"id": d["id"], "displayName": d.get("deviceName")},
+                    f"{d.get('operatingSystem')} {d.get('osVersion')}",
+                )
+            )
+    share = pct(len(old), len(judged))
     threshold = "≤ 5% van de apparaten op een versie zonder beveiligingsupdates"
-    counts = {"apparaten": len(devices), "verouderd": len(old)}
+    counts = {
+        "apparaten": len(devices),
+        "beoordeeld": len(judged),
+        "niet_beoordeeld": len(unjudged),
+        "verouderd": len(old),
+    }
+    data = os_support()
+    kinds = sorted({(d.get("operatingSystem") or "onbekend") for d in unjudged})
+    note = (
+        f" {len(unjudged)} apparaat/apparaten niet beoordeeld ({', '.join(kinds)}): voor dat "
+        "platform of die versie hebben we geen ondersteuningsgegevens (ChromeOS: per model)."
+        if unjudged
+        else ""
+    )
+    basis = f" Ondersteunde versies volgens de gegevens van {data['as_of']}."
     if not devices:
         return make(cid, Status.NOT_APPLICABLE, "Geen apparaten in Intune.", threshold=threshold)
+    if not judged:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Geen enkel apparaat kon worden beoordeeld." + note,
+            threshold=threshold,
+            counts=counts,
+        )
     if share <= 5:
         return make(
-            cid, Status.PASS, threshold=threshold, counts=counts, objects=old, measured=share
+            cid,
+            Status.PASS,
+            (note + basis).strip() if unjudged else None,
+            threshold=threshold,
+            counts=counts,
+            objects=old,
+            measured=share,
         )
     return make(
         cid,
         Status.PARTIAL if share <= 20 else Status.FAIL,
-        f"{share:g}% van de apparaten draait een versie die geen beveiligingsupdates meer "
-        "krijgt (bijv. Windows 10).",
+        f"{share:g}% van de beoordeelde apparaten draait een versie die geen "
+        "beveiligingsupdates meer krijgt (bijv. Windows 10)." + note + basis,
         threshold=threshold,
         counts=counts,
         objects=old,
@@ -189,19 +266,49 @@ def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
 def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     cid = COMPLIANCE.id
     devices = snapshot.dataset("managedDevices").data or []
+    settings = (snapshot.dataset("deviceManagementSettings").data or {}).get("settings") or {}
+    secure_by_default = settings.get("secureByDefault")
     bad = [
         obj({"id": d["id"], "displayName": d.get("deviceName")}, d.get("complianceState"))
         for d in devices
         if d.get("complianceState") not in ("compliant", "inGracePeriod")
     ]
     share = pct(len(devices) - len(bad), len(devices))
-    threshold = "≥ 95% van de beheerde apparaten voldoet aan het nalevingsbeleid"
+    threshold = (
+        "≥ 95% van de beheerde apparaten voldoet aan het nalevingsbeleid, en apparaten zonder "
+        "beleid tellen als niet-conform"
+    )
     counts = {"apparaten": len(devices), "niet_conform": len(bad)}
+    measured = {"conform_pct": share, "zonder_beleid_niet_conform": secure_by_default}
     if not devices:
         return make(cid, Status.NOT_APPLICABLE, "Geen apparaten in Intune.", threshold=threshold)
-    if share >= 95:
+    if secure_by_default is None:
         return make(
-            cid, Status.PASS, threshold=threshold, counts=counts, measured=share, objects=bad
+            cid,
+            Status.UNKNOWN,
+            "Intune gaf de instelling voor apparaten zonder nalevingsbeleid (secureByDefault) "
+            f"niet terug; zonder die instelling zegt {share:g}% conform niets.",
+            threshold=threshold,
+            counts=counts,
+            measured=measured,
+        )
+    if share >= 95 and secure_by_default is True:
+        return make(
+            cid, Status.PASS, threshold=threshold, counts=counts, measured=measured, objects=bad
+        )
+    if secure_by_default is not True:
+        # Intune's default marks a device without any compliance policy compliant: a high
+        # percentage then proves nothing (CIS M365 4.1, Maester MT.1054).
+        return make(
+            cid,
+            Status.FAIL if share < 80 else Status.PARTIAL,
+            f"{share:g}% van de apparaten is conform, maar Intune telt apparaten zonder "
+            "nalevingsbeleid als conform (instelling 'Mark devices with no compliance policy "
+            "assigned as' staat op Compliant): dat percentage bewijst dan weinig.",
+            threshold=threshold,
+            counts=counts,
+            measured=measured,
+            objects=bad,
         )
     return make(
         cid,
@@ -209,7 +316,7 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
         f"{share:g}% van de apparaten is conform.",
         threshold=threshold,
         counts=counts,
-        measured=share,
+        measured=measured,
         objects=bad,
     )
 
@@ -247,7 +354,8 @@ ENCRYPTION_REQUIRED = _check(
     datasets=("deviceCompliancePolicies",),
     bm=(6,),
     norms=("SM.03",),
-    threshold="windows10CompliancePolicy met bitLockerEnabled of storageRequireEncryption",
+    threshold="Toegewezen windows10CompliancePolicy met bitLockerEnabled of "
+    "storageRequireEncryption (een beleid zonder toewijzing telt niet)",
     sources=(src("Intune: naleving", INTUNE_DOCS),),
     why="Als het nalevingsbeleid versleuteling niet eist, valt een onversleutelde laptop niet op.",
     fix="Intune > Devices > Compliance policies > Windows: 'Require BitLocker' op Require.",
@@ -260,7 +368,7 @@ ANTIVIRUS = _check(
     datasets=("deviceCompliancePolicies",),
     bm=(8,),
     norms=("SM.12", "SM.03"),
-    threshold="windows10CompliancePolicy met defenderEnabled of antivirusRequired",
+    threshold="Toegewezen windows10CompliancePolicy met defenderEnabled of antivirusRequired",
     sources=(src("Intune: naleving", INTUNE_DOCS),),
     why="Antivirus helpt alleen als het aanstaat en bijgewerkt is; het nalevingsbeleid laat zien "
     "welk apparaat dat niet is.",
@@ -275,7 +383,8 @@ UPDATE_RINGS = _check(
     datasets=("deviceConfigurations",),
     bm=(11,),
     norms=("SM.06",),
-    threshold="windowsUpdateForBusinessConfiguration met qualityUpdatesDeferralPeriodInDays ≤ 7",
+    threshold="Toegewezen windowsUpdateForBusinessConfiguration met "
+    "qualityUpdatesDeferralPeriodInDays ≤ 7",
     sources=(
         src(
             "Intune: Windows Update-ringen",
@@ -296,12 +405,15 @@ OUTDATED = _check(
     datasets=("managedDevices",),
     bm=(11,),
     norms=("SM.06", "SM.07"),
-    threshold="≤ 5% op Windows ouder dan 11 23H2 (build 22631) of iOS/iPadOS ouder dan 17",
+    threshold="≤ 5% van de beoordeelde apparaten (Windows, iOS/iPadOS, macOS, Android) op een "
+    "versie zonder beveiligingsupdates; versies en einddata uit mappings/os_support.yaml",
     sources=(
         src(
             "Microsoft Windows release health",
             "https://learn.microsoft.com/windows/release-health/",
         ),
+        src("Apple security releases", "https://support.apple.com/en-us/100100"),
+        src("Android Security Bulletins", "https://source.android.com/docs/security/bulletin"),
     ),
     why="Windows 10 krijgt sinds oktober 2025 geen beveiligingsupdates meer. Elk nieuw lek blijft "
     "daarop open.",
@@ -312,14 +424,21 @@ COMPLIANCE = _check(
     id="devices.compliance",
     title="Apparaten voldoen aan het nalevingsbeleid",
     severity=Severity.MEDIUM,
-    datasets=("managedDevices",),
+    datasets=("managedDevices", "deviceManagementSettings"),
     bm=(8, 6),
     norms=("SM.03",),
-    threshold="≥ 95% van de apparaten compliant",
-    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    threshold="≥ 95% van de apparaten compliant en secureByDefault = true (zonder beleid = "
+    "niet-conform)",
+    sources=(
+        src("Intune: naleving", INTUNE_DOCS),
+        src("CIS Microsoft 365 Foundations 4.1", CIS),
+        src("Maester MT.1054", "https://maester.dev/docs/tests/MT.1054"),
+    ),
     why="Een niet-conform apparaat mist iets uit het beleid: versleuteling, antivirus of updates.",
-    fix="Intune > Devices > Monitor > Noncompliant devices: los per apparaat op of neem het uit "
-    "gebruik; vraag conforme apparaten af met voorwaardelijke toegang.",
+    fix="Intune > Devices > Compliance > Compliance settings: 'Mark devices with no compliance "
+    "policy assigned as' op Not compliant. Daarna Devices > Monitor > Noncompliant devices: los "
+    "per apparaat op of neem het uit gebruik; vraag conforme apparaten af met voorwaardelijke "
+    "toegang.",
     evaluate=evaluate_compliance,
 )
 

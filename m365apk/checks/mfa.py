@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from m365apk.checks.base import (
     AffectedObject,
     Area,
@@ -13,6 +16,7 @@ from m365apk.checks.base import (
     Status,
 )
 from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.common import privileged_holders
 from m365apk.checks.populations import STAFF, STUDENT, classify_users, role_holders
 from m365apk.snapshot import Snapshot
 
@@ -31,6 +35,55 @@ STAFF_PASS = 95.0  # percent of staff and admins that can do MFA
 STAFF_PARTIAL = 80.0
 
 
+# Which configuration in the authentication methods policy governs a registered method (Graph
+# authenticationMethodConfiguration ids). Windows Hello and platform credentials are not
+# governed there. A phone counts when SMS or voice is enabled.
+METHOD_CONFIGS = {
+    "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod": ("MicrosoftAuthenticator",),
+    "#microsoft.graph.phoneAuthenticationMethod": ("Sms", "Voice"),
+    "#microsoft.graph.softwareOathAuthenticationMethod": ("SoftwareOath",),
+    "#microsoft.graph.fido2AuthenticationMethod": ("Fido2",),
+    "#microsoft.graph.x509CertificateAuthenticationMethod": ("X509Certificate",),
+}
+
+
+def _enabled_for(snapshot: Snapshot) -> Callable[[str, str], bool]:
+    """(user id, method type) -> may this user use this method for sign-in? Without the
+    methods policy every registered strong method counts (as before)."""
+    policy = snapshot.dataset("authenticationMethodsPolicy")
+    if not policy.ok:
+        return lambda _uid, kind: kind in STRONG_METHOD_TYPES
+    configs = {
+        (c.get("id") or "").lower(): c
+        for c in (policy.data or {}).get("authenticationMethodConfigurations") or []
+    }
+    members: dict[str, set[str]] = {}
+    for name in ("roleGroupMembers", "conditionalAccessGroupMembers"):
+        ds = snapshot.dataset(name)
+        for gid, found in (ds.data or {}).items() if ds.ok else ():
+            members.setdefault(gid, set()).update(m["id"] for m in found)
+
+    def targets(config: dict[str, Any], uid: str) -> bool:
+        if config.get("state") != "enabled":
+            return False
+        include = {t.get("id") for t in config.get("includeTargets") or []}
+        exclude = {t.get("id") for t in config.get("excludeTargets") or []}
+        if any(uid in members.get(g or "", ()) for g in exclude):
+            return False
+        # A group whose members were not read does not count: the method may not be allowed.
+        return "all_users" in include or any(uid in members.get(g or "", ()) for g in include)
+
+    def allowed(uid: str, kind: str) -> bool:
+        if kind not in STRONG_METHOD_TYPES:
+            return False
+        names = METHOD_CONFIGS.get(kind)
+        if names is None:
+            return True
+        return any(targets(configs.get(n.lower(), {}), uid) for n in names)
+
+    return allowed
+
+
 def mfa_capable_users(snapshot: Snapshot) -> tuple[set[str], str]:
     """Ids of MFA-capable users and which source told us."""
     report = snapshot.dataset("userRegistrationDetails")
@@ -38,10 +91,12 @@ def mfa_capable_users(snapshot: Snapshot) -> tuple[set[str], str]:
         # isMfaCapable = registered AND allowed by the methods policy (CIS 5.2.3.4 uses it).
         return {r["id"] for r in report.data if r.get("isMfaCapable")}, "registratierapport"
     methods = snapshot.dataset("userAuthenticationMethods")
+    # Per-user methods say what is registered; the methods policy says what may be used.
+    allowed = _enabled_for(snapshot)
     capable = {
         user_id
         for user_id, entries in (methods.data or {}).items()
-        if any(m.get("@odata.type") in STRONG_METHOD_TYPES for m in entries)
+        if any(allowed(user_id, m.get("@odata.type") or "") for m in entries)
     }
     return capable, "authenticatiemethoden per gebruiker"
 
@@ -52,7 +107,9 @@ def _percent(part: int, whole: int) -> float:
 
 def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     populations = classify_users(snapshot)
-    admins = {uid for uid in role_holders(snapshot) if uid in populations}
+    # Any active role, and privileged roles held through PIM eligibility: once per person.
+    held = set(role_holders(snapshot)) | set(privileged_holders(snapshot))
+    admins = {uid for uid in held if uid in populations}
     capable, source = mfa_capable_users(snapshot)
     methods = snapshot.dataset("userAuthenticationMethods")
     if not snapshot.dataset("userRegistrationDetails").ok:
@@ -130,6 +187,7 @@ REGISTRATION = Check(
     severity=Severity.CRITICAL,
     datasets=("users", "subscribedSkus", "roleAssignments", "roleGroupMembers"),
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
+    optional=("authenticationMethodsPolicy", "roleEligibilitySchedules"),
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
     threshold=f"≥ {STAFF_PASS:g}% van actieve medewerkers en beheerders MFA-geschikt; "

@@ -5,27 +5,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import AffectedObject, Area, Check, CheckResult, Severity, Status
 from m365apk.checks.common import (
-    ADMIN_MFA_ROLES,
     CIS,
     EIDSCA,
+    PRIVILEGED_ROLES,
     SCUBA_AAD,
-    all_apps,
-    all_users,
     approved,
-    blocks,
-    enabled_policies,
-    excluded,
     make,
     obj,
     privileged_holders,
-    requires_mfa,
     role_text,
-    security_defaults_on,
     src,
+    unread_eligibility,
     users,
 )
+from m365apk.checks.conditional_access import (
+    APPROVED,
+    COVERED,
+    LEGACY,
+    MFA,
+    NOBODY,
+    NONE,
+    PARTIAL,
+    UNKNOWN,
+    Engine,
+    Person,
+    role_name,
+)
+from m365apk.checks.methods_migration import legacy_still_counts
+from m365apk.checks.mfa import mfa_capable_users
+from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.snapshot import Snapshot
 
 CA_DOCS = (
@@ -33,96 +43,185 @@ CA_DOCS = (
 )
 SD_DOCS = "https://learn.microsoft.com/entra/fundamentals/security-defaults"
 
+# Per-user (legacy) MFA is not in Graph v1.0 (beta only: /users/{id}/authentication/
+# requirements). Decision: with conditional access in use, CA is what counts (CIS 5.1.2.1 wants
+# per-user MFA off then). Without security defaults and without any enabled CA policy, per-user
+# MFA is the only mechanism left, so "not enforced" is claimed only for accounts that have no
+# MFA method registered (nothing can ask them for a second factor, and whoever has the password
+# can register one); otherwise the verdict is "niet vastgesteld".
+PER_USER_NOTE = (
+    "Per-gebruiker-MFA (verouderd) is via Microsoft Graph v1.0 niet te lezen; m365apk beoordeelt "
+    "beveiligingsstandaarden en voorwaardelijke toegang."
+)
 
-def _exclusion_findings(snapshot: Snapshot, policy: dict[str, Any]) -> tuple[list[Any], list[Any]]:
-    """(approved, unapproved) exclusions of a policy as affected objects."""
-    ok = approved(snapshot)
+
+def _sentence(items: list[str]) -> str:
+    return "; ".join(dict.fromkeys(i for i in items if i)) + "." if items else ""
+
+
+def _without_method(snapshot: Snapshot, ids: set[str]) -> tuple[set[str], set[str]]:
+    """(ids with no usable MFA method, ids whose methods were read) among `ids`."""
+    capable, _ = mfa_capable_users(snapshot)
+    report = snapshot.dataset("userRegistrationDetails")
+    if report.ok:
+        readable = {r["id"] for r in report.data or []}
+    else:
+        methods = snapshot.dataset("userAuthenticationMethods")
+        readable = set(methods.data or {}) if methods.ok else set()
+    readable &= ids
+    return readable - capable, readable
+
+
+def _no_mechanism(
+    cid: str, snapshot: Snapshot, ids: set[str], who: str, threshold: str
+) -> CheckResult:
+    """Neither security defaults nor conditional access: only accounts without any MFA method
+    are shown not to be asked for MFA; for the rest it cannot be established (per-user MFA)."""
+    lacking, readable = _without_method(snapshot, ids)
     names = users(snapshot)
-    ex_users, ex_groups, ex_roles = excluded(policy)
-    good, bad = [], []
-    for uid in ex_users:
-        user = names.get(uid, {"id": uid})
-        item = obj(user, f"uitgesloten van '{policy.get('displayName')}'")
-        (good if uid in ok else bad).append(
-            item.model_copy(update={"detail": f"{item.detail}: {ok[uid]}"}) if uid in ok else item
+    base = (
+        "Beveiligingsstandaarden staan uit en er is geen ingeschakeld beleid voor "
+        "voorwaardelijke toegang."
+    )
+    counts = {who: len(ids), "zonder_mfa_methode": len(lacking), "methoden_gelezen": len(readable)}
+    if lacking:
+        return make(
+            cid,
+            Status.FAIL,
+            f"{base} {len(lacking)} account(s) hebben geen MFA-methode geregistreerd: bij hen "
+            "vraagt niets om een tweede factor, en wie het wachtwoord heeft kan zelf een methode "
+            f"registreren. {PER_USER_NOTE}",
+            threshold=threshold,
+            counts=counts,
+            objects=[
+                obj(names.get(u, {"id": u}), "geen MFA-methode geregistreerd") for u in lacking
+            ],
         )
-    for gid in ex_groups:
-        item = obj(
-            {"id": gid, "displayName": f"groep {gid}"},
-            f"groep uitgesloten van '{policy.get('displayName')}'",
-        )
-        (good if gid in ok else bad).append(item)
-    for rid in ex_roles:
-        bad.append(obj({"id": rid, "displayName": f"rol {rid}"}, "hele rol uitgesloten"))
-    return good, bad
+    return make(
+        cid,
+        Status.UNKNOWN,
+        f"Niet vastgesteld: {base} {PER_USER_NOTE} Of per-gebruiker-MFA aanstaat, is zo niet te "
+        "zien; zet beveiligingsstandaarden of voorwaardelijke toegang aan.",
+        threshold=threshold,
+        counts=counts,
+    )
 
 
-def _mfa_all(snapshot: Snapshot) -> list[dict[str, Any]]:
-    return [
-        p for p in enabled_policies(snapshot) if all_users(p) and all_apps(p) and requires_mfa(p)
-    ]
+def _exclusion_objects(snapshot: Snapshot, found: list[Any]) -> list[AffectedObject]:
+    names = users(snapshot)
+    out = []
+    for policy, kind, ident in found:
+        where = f"uitgesloten van '{policy.name}'"
+        if kind == "user":
+            out.append(obj(names.get(ident, {"id": ident}), where))
+        elif kind == "group":
+            out.append(obj({"id": ident, "displayName": f"groep {ident}"}, where))
+        elif kind == "role":
+            out.append(obj({"id": ident, "displayName": role_name(ident)}, f"rol {where}"))
+        else:
+            out.append(obj({"id": ident, "displayName": f"gasttype {ident}"}, where))
+    return out
+
+
+def _enabled_ids(snapshot: Snapshot) -> set[str]:
+    return {u["id"] for u in snapshot.dataset("users").data or [] if u.get("accountEnabled")}
 
 
 def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
     cid = ENFORCED.id
-    threshold = "Beveiligingsstandaarden aan, of een ingeschakeld beleid: MFA voor alle gebruikers"
-    if security_defaults_on(snapshot):
+    threshold = "Beveiligingsstandaarden aan, of ingeschakeld beleid: MFA voor alle gebruikers"
+    engine = Engine(snapshot)
+    if engine.security_defaults:
         return make(cid, Status.PASS, threshold=threshold, measured="beveiligingsstandaarden")
-    policies = _mfa_all(snapshot)
-    report_only = [
-        p
-        for p in snapshot.dataset("conditionalAccessPolicies").data or []
-        if p["state"] == "enabledForReportingButNotEnforced" and all_users(p) and requires_mfa(p)
-    ]
-    if not policies:
-        why = (
-            "MFA wordt niet afgedwongen: beveiligingsstandaarden staan uit en er is geen "
-            "ingeschakeld beleid dat MFA vraagt van alle gebruikers."
-        )
-        if report_only:
-            why += " Er is wel een beleid in alleen-rapportagemodus; dat dwingt niets af."
+    unread = engine.ca_unread_reason
+    if unread:
+        return make(cid, Status.UNKNOWN, unread, threshold=threshold)
+    if not engine.in_use:
+        if engine.security_defaults is None:
+            return make(
+                cid,
+                Status.UNKNOWN,
+                "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen en er is "
+                "geen ingeschakeld beleid voor voorwaardelijke toegang.",
+                threshold=threshold,
+            )
+        return _no_mechanism(cid, snapshot, _enabled_ids(snapshot), "actieve_accounts", threshold)
+    verdict, exclusions = engine.everyone(MFA)
+    notes = engine.near_misses(MFA) + engine.expired()
+    counts = {
+        "beleid_dat_mfa_afdwingt": len(verdict.by),
+        "niet_goedgekeurde_uitsluitingen": len(exclusions),
+    }
+    if verdict.state == COVERED:
         return make(
             cid,
-            Status.FAIL,
-            why,
+            Status.PASS,
+            _sentence(notes) or None,
             threshold=threshold,
-            counts={"beleid_alleen_rapportage": len(report_only)},
+            counts=counts,
+            measured=", ".join(verdict.by),
         )
-    best_good, best_bad = None, None
-    for policy in policies:
-        good, bad = _exclusion_findings(snapshot, policy)
-        if best_bad is None or len(bad) < len(best_bad):
-            best_good, best_bad, chosen = good, bad, policy
-    counts = {
-        "goedgekeurde_uitzonderingen": len(best_good or []),
-        "andere_uitzonderingen": len(best_bad or []),
-    }
-    if best_bad:
+    if engine.security_defaults is None:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen en "
+            "voorwaardelijke toegang dekt niet alles: " + _sentence(verdict.gaps + notes),
+            threshold=threshold,
+        )
+    if verdict.state == PARTIAL:
         return make(
             cid,
             Status.PARTIAL,
-            f"Beleid '{chosen.get('displayName')}' dwingt MFA af, maar sluit accounts of groepen "
-            "uit die niet als noodaccount of goedgekeurde uitzondering zijn vastgelegd.",
+            "MFA wordt niet bij elke aanmelding afgedwongen: " + _sentence(verdict.gaps + notes),
             threshold=threshold,
             counts=counts,
-            objects=best_bad,
-            measured=chosen.get("displayName"),
+            objects=_exclusion_objects(snapshot, exclusions),
+            measured=", ".join(verdict.by),
         )
     return make(
         cid,
-        Status.PASS,
+        Status.FAIL,
+        "MFA wordt niet afgedwongen: beveiligingsstandaarden staan uit en geen ingeschakeld beleid "
+        "vraagt MFA van alle gebruikers voor alle apps. " + _sentence(notes),
         threshold=threshold,
         counts=counts,
-        objects=best_good or [],
-        measured=chosen.get("displayName"),
     )
+
+
+def _person(holder: dict[str, Any]) -> Person:
+    return Person(
+        id=holder["id"],
+        roles=set(holder.get("role_ids", ())),
+        guest=(holder.get("userType") or "").lower() == "guest",
+    )
+
+
+def _unread_holders(snapshot: Snapshot) -> str | None:
+    privileged = {
+        a["principalId"]
+        for a in snapshot.dataset("roleAssignments").data or []
+        if a["roleDefinitionId"] in PRIVILEGED_ROLES
+    }
+    groups = [g for g in unexpanded_role_groups(snapshot) if g in privileged]
+    reasons = []
+    if groups:
+        reasons.append(
+            f"de leden van {len(groups)} roltoewijsbare groep(en) met een beheerdersrol konden "
+            "niet worden gelezen"
+        )
+    eligible = unread_eligibility(snapshot)
+    if eligible:
+        reasons.append(eligible)
+    return "; ".join(reasons) or None
 
 
 def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     cid = ADMINS.id
-    threshold = "Elke beheerdersrol valt onder afgedwongen MFA"
+    threshold = "Elke beheerder (actief of in aanmerking via PIM) valt onder afgedwongen MFA"
     holders = privileged_holders(snapshot)
-    if security_defaults_on(snapshot):
+    engine = Engine(snapshot)
+    if engine.security_defaults:
         return make(
             cid,
             Status.PASS,
@@ -130,53 +229,105 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
             measured="beveiligingsstandaarden",
             counts={"beheerders": len(holders)},
         )
-    ok = approved(snapshot)
-    covered: set[str] = set()
-    for p in enabled_policies(snapshot):
-        if not (requires_mfa(p) and all_apps(p)):
-            continue
-        ex_users, ex_groups, ex_roles = excluded(p)
-        roles = set((p.get("conditions") or {}).get("users", {}).get("includeRoles") or [])
-        if all_users(p) or (roles >= ADMIN_MFA_ROLES and not ADMIN_MFA_ROLES & set(ex_roles)):
-            covered |= {uid for uid in holders if uid not in ex_users}
-    missing = [h for uid, h in holders.items() if uid not in covered and uid not in ok]
-    counts = {"beheerders": len(holders), "zonder_afgedwongen_mfa": len(missing)}
-    if missing:
+    unread = engine.ca_unread_reason
+    if unread:
+        return make(cid, Status.UNKNOWN, unread, threshold=threshold)
+    if not engine.in_use and engine.security_defaults is False:
+        return _no_mechanism(cid, snapshot, set(holders), "beheerders", threshold)
+    groups: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
+    gaps: list[str] = []
+    approved_n = 0
+    for holder in holders.values():
+        verdict = engine.person(_person(holder), MFA)
+        if verdict.state == APPROVED:
+            approved_n += 1
+        if verdict.state in groups:
+            detail = role_text(holder)
+            if verdict.gaps:
+                detail += ": " + "; ".join(dict.fromkeys(verdict.gaps))
+            groups[verdict.state].append(obj(holder, detail))
+            gaps += verdict.gaps
+    counts = {
+        "beheerders": len(holders),
+        "zonder_afgedwongen_mfa": len(groups[NONE]),
+        "alleen_beperkt_beleid": len(groups[PARTIAL]),
+        "niet_vastgesteld": len(groups[UNKNOWN]),
+        "goedgekeurde_uitzonderingen": approved_n,
+    }
+    objects = groups[NONE] + groups[PARTIAL] + groups[UNKNOWN]
+    missing = _unread_holders(snapshot)
+    notes = engine.near_misses(MFA) + engine.expired()
+    if groups[NONE]:
         return make(
             cid,
             Status.FAIL,
-            "Niet alle beheerders vallen onder een beleid dat MFA afdwingt.",
+            f"{len(groups[NONE])} beheerder(s) vallen onder geen enkel ingeschakeld beleid dat MFA "
+            "afdwingt. " + _sentence(gaps + notes),
             threshold=threshold,
             counts=counts,
-            objects=[obj(h, role_text(h)) for h in missing],
+            objects=objects,
         )
-    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    if groups[PARTIAL]:
+        return make(
+            cid,
+            Status.PARTIAL,
+            f"{len(groups[PARTIAL])} beheerder(s) vallen alleen onder beperkt beleid: "
+            + _sentence(gaps + notes),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    if groups[UNKNOWN] or missing or engine.security_defaults is None:
+        why = [g for g in gaps] + ([missing] if missing else [])
+        if engine.security_defaults is None:
+            why.append("beveiligingsstandaarden konden niet worden gelezen")
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: " + _sentence(why),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    return make(cid, Status.PASS, _sentence(notes) or None, threshold=threshold, counts=counts)
 
 
 def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
-    cid = LEGACY.id
+    cid = LEGACY_CHECK.id
     threshold = "Verouderde verificatie (Exchange ActiveSync en 'other clients') geblokkeerd"
-    if security_defaults_on(snapshot):
+    engine = Engine(snapshot)
+    if engine.security_defaults:
         return make(cid, Status.PASS, threshold=threshold, measured="beveiligingsstandaarden")
-    for p in enabled_policies(snapshot):
-        apps = set((p.get("conditions") or {}).get("clientAppTypes") or [])
-        if blocks(p) and all_users(p) and all_apps(p) and {"exchangeActiveSync", "other"} <= apps:
-            good, bad = _exclusion_findings(snapshot, p)
-            if bad:
-                return make(
-                    cid,
-                    Status.PARTIAL,
-                    f"'{p.get('displayName')}' blokkeert verouderde verificatie, met niet-"
-                    "goedgekeurde uitzonderingen.",
-                    threshold=threshold,
-                    objects=bad,
-                )
-            return make(cid, Status.PASS, threshold=threshold, measured=p.get("displayName"))
+    unread = engine.ca_unread_reason
+    if unread:
+        return make(cid, Status.UNKNOWN, unread, threshold=threshold)
+    verdict, exclusions = engine.everyone(LEGACY)
+    notes = engine.near_misses(LEGACY) + engine.expired()
+    if verdict.state == COVERED:
+        return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
+    if engine.security_defaults is None:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen. "
+            + _sentence(verdict.gaps + notes),
+            threshold=threshold,
+        )
+    if verdict.state == PARTIAL:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Verouderde verificatie is niet voor iedereen en overal geblokkeerd: "
+            + _sentence(verdict.gaps + notes),
+            threshold=threshold,
+            objects=_exclusion_objects(snapshot, exclusions),
+            measured=", ".join(verdict.by),
+        )
     return make(
         cid,
         Status.FAIL,
         "Geen beveiligingsstandaarden en geen ingeschakeld beleid dat verouderde "
-        "verificatie blokkeert: IMAP, POP en oude Office-clients omzeilen MFA.",
+        "verificatie blokkeert: IMAP, POP en oude Office-clients omzeilen MFA. " + _sentence(notes),
         threshold=threshold,
     )
 
@@ -205,6 +356,17 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             measured=enabled + (["Email"] if email else []),
         )
+    if legacy_still_counts(snapshot):
+        # Issue 13 item 10: before the migration is complete the legacy MFA/SSPR policies
+        # still allow their methods, so "off" here is not "off" (mfa.methods_migration).
+        return make(
+            cid,
+            Status.PARTIAL,
+            "SMS en spraak staan uit in het beleid voor verificatiemethoden, maar de migratie "
+            "is niet afgerond: de oude MFA- en SSPR-instellingen kunnen ze nog toestaan.",
+            threshold=threshold,
+            counts=counts,
+        )
     if email:
         return make(
             cid,
@@ -218,28 +380,49 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
 
 
 def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
+    """A context setting counts only when it is on for all users and excludes nobody outside
+    the approved exclusions (EIDSCA AM06/AM07, AM09/AM10; CIS 5.2.3.1). Not applicable when the
+    Authenticator method is off: there are no push notifications to add context to (ScubaGear
+    MS.AAD.3.3v2 does the same)."""
     cid = AUTHENTICATOR.id
     config = _method(snapshot, "MicrosoftAuthenticator")
     features = config.get("featureSettings") or {}
-    states = {
-        name: ((features.get(key) or {}).get("state"))
-        for name, key in (
-            ("app", "displayAppInformationRequiredState"),
-            ("locatie", "displayLocationInformationRequiredState"),
-        )
-    }
-    threshold = "Authenticator toont app-naam en locatie bij een aanmeldverzoek"
+    threshold = "Authenticator toont app-naam en locatie bij een aanmeldverzoek, voor iedereen"
     if config.get("state") != "enabled":
         return make(
-            cid, Status.FAIL, "Microsoft Authenticator staat uit als methode.", threshold=threshold
+            cid,
+            Status.NOT_APPLICABLE,
+            "Microsoft Authenticator staat uit als verificatiemethode: er zijn geen "
+            "pushmeldingen om context aan toe te voegen.",
+            threshold=threshold,
         )
-    missing = [k for k, v in states.items() if v != "enabled"]
-    if missing:
+    ok = approved(snapshot)
+    states: dict[str, str] = {}
+    problems = []
+    for name, key in (
+        ("app", "displayAppInformationRequiredState"),
+        ("locatie", "displayLocationInformationRequiredState"),
+    ):
+        feature = features.get(key) or {}
+        state = feature.get("state") or "default"
+        include = (feature.get("includeTarget") or {}).get("id") or "all_users"
+        exclude = (feature.get("excludeTarget") or {}).get("id") or NOBODY
+        states[name] = state
+        if state != "enabled":
+            problems.append(f"{name}: staat op '{state}' ('default' is uit)")
+        elif include != "all_users":
+            states[name] = "alleen groep"
+            problems.append(f"{name}: alleen aan voor groep {include}, niet voor alle gebruikers")
+        elif exclude not in (NOBODY, "") and exclude not in ok:
+            states[name] = "met uitsluiting"
+            problems.append(f"{name}: groep {exclude} is uitgesloten zonder goedkeuring")
+    if problems:
         return make(
             cid,
             Status.FAIL,
-            f"Context bij pushmeldingen staat niet aan ({', '.join(missing)}; "
-            "'default' is uit): gebruikers keuren MFA-moeheidsaanvallen makkelijker goed.",
+            "Context bij pushmeldingen staat niet voor iedereen aan ("
+            + "; ".join(problems)
+            + "): gebruikers keuren MFA-moeheidsaanvallen makkelijker goed.",
             threshold=threshold,
             measured=states,
         )
@@ -315,12 +498,20 @@ FIX_FREE = (
     "verificatie. Laat gebruikers vooraf de Authenticator-app registreren."
 )
 
+# Security defaults decide first; CA policies are needed only when they are off. Group members
+# for CA groups and registration data (for the per-user MFA decision) are read when available.
+SD_OR_CA = ("securityDefaults", "conditionalAccessPolicies")
+CA_EXTRA = ("conditionalAccessGroupMembers",)
+REGISTRATION_DATA = ("userRegistrationDetails", "userAuthenticationMethods")
+
 ENFORCED = Check(
     id="mfa.enforced_for_all",
     title="MFA wordt afgedwongen voor alle gebruikers",
     area=Area.MFA,
     severity=Severity.CRITICAL,
-    datasets=("securityDefaults", "conditionalAccessPolicies", "users"),
+    datasets=("users",),
+    alternatives=SD_OR_CA,
+    optional=CA_EXTRA + REGISTRATION_DATA,
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
     threshold="Beveiligingsstandaarden aan, of een ingeschakeld beleid voor voorwaardelijke "
@@ -342,12 +533,9 @@ ADMINS = Check(
     title="MFA afgedwongen voor alle beheerders",
     area=Area.MFA,
     severity=Severity.CRITICAL,
-    datasets=(
-        "securityDefaults",
-        "conditionalAccessPolicies",
-        "roleAssignments",
-        "roleGroupMembers",
-    ),
+    datasets=("users", "roleAssignments", "roleGroupMembers"),
+    alternatives=SD_OR_CA,
+    optional=CA_EXTRA + REGISTRATION_DATA + ("roleEligibilitySchedules",),
     basismaatregelen=(9, 4),
     norms=("SM.02", "SM.13"),
     threshold="Elke houder van een beheerdersrol valt onder een ingeschakeld MFA-beleid",
@@ -362,12 +550,14 @@ ADMINS = Check(
     evaluate=evaluate_admins,
 )
 
-LEGACY = Check(
+LEGACY_CHECK = Check(
     id="mfa.legacy_auth_blocked",
     title="Verouderde verificatie geblokkeerd",
     area=Area.MFA,
     severity=Severity.HIGH,
-    datasets=("securityDefaults", "conditionalAccessPolicies", "users"),
+    datasets=("users",),
+    alternatives=SD_OR_CA,
+    optional=CA_EXTRA,
     basismaatregelen=(9, 5),
     norms=("SM.02", "SM.11"),
     threshold="Beleid blokkeert clienttypes exchangeActiveSync en other voor alle gebruikers",
@@ -437,4 +627,4 @@ PHISHING = Check(
     evaluate=evaluate_phishing_resistant,
 )
 
-CHECKS = [ENFORCED, ADMINS, LEGACY, WEAK_METHODS, AUTHENTICATOR, PHISHING]
+CHECKS = [ENFORCED, ADMINS, LEGACY_CHECK, WEAK_METHODS, AUTHENTICATOR, PHISHING]

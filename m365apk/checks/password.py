@@ -17,9 +17,14 @@ PASSWORD_RULES = "5cf42378-d67d-4f36-ba46-e8b86229381d"  # template "Password Ru
 def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
     cid = EXPIRY.id
     finite, unset = [], []
-    for d in snapshot.dataset("domains").data or []:
+    domains = snapshot.dataset("domains").data or []
+    for d in domains:
         if d.get("authenticationType") != "Managed" or not d.get("isVerified"):
             continue  # federated domains: the policy lives in on-premises AD
+        if d.get("isRoot") is False:
+            # A subdomain cannot set its own expiry: it inherits its root domain's value (null
+            # here), and the root is judged itself (ScubaGear AADConfig.rego does the same).
+            continue
         days = d.get("passwordValidityPeriodInDays")
         if days is None:
             unset.append(d)
@@ -27,27 +32,34 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
             finite.append(obj({"id": d["id"], "displayName": d["id"]}, f"verloopt na {days} dagen"))
     threshold = "Wachtwoorden verlopen niet (passwordValidityPeriodInDays = 2147483647)"
     counts = {"domeinen_met_verloop": len(finite), "domeinen_niet_ingesteld": len(unset)}
+    orgs = snapshot.dataset("organization").data or []
+    hybrid = any(o.get("onPremisesSyncEnabled") for o in orgs)
+    scope = (
+        " Dit geldt voor accounts die alleen in de cloud bestaan: gesynchroniseerde accounts "
+        "volgen het wachtwoordbeleid van de lokale Active Directory."
+        if hybrid
+        else ""
+    )
     if finite:
         return make(
             cid,
             Status.FAIL,
             "Wachtwoorden verlopen periodiek. Dat leidt tot voorspelbare wachtwoorden "
-            "(Zomer2026!) en helpt niet tegen phishing.",
+            "(Zomer2026!) en helpt niet tegen phishing." + scope,
             threshold=threshold,
             counts=counts,
             objects=finite,
         )
-    reason = None
     if unset:
         # Graph documents 90 days for an unset value; CISA says newer tenants treat it as
         # "never". We cannot tell which applies, and say so.
         reason = (
             "Voor één of meer domeinen is de waarde niet ingesteld; bij tenants van na "
             "oktober 2021 betekent dat 'verloopt niet' (CISA), Graph noemt 90 dagen. "
-            "Stel hem expliciet in om twijfel weg te nemen."
+            "Stel hem expliciet in om twijfel weg te nemen." + scope
         )
         return make(cid, Status.PARTIAL, reason, threshold=threshold, counts=counts)
-    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+    return make(cid, Status.PASS, scope.strip() or None, threshold=threshold, counts=counts)
 
 
 def _setting(snapshot: Snapshot, template: str) -> dict[str, str] | None:
@@ -70,12 +82,15 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
         )
     if rules is None:
+        # No "Password Rule Settings" object means Microsoft's defaults, and the default has
+        # no custom list: the same effective state as an empty list, so the same verdict.
         return make(
             cid,
-            Status.PARTIAL,
-            "Niet ingesteld: alleen Microsofts algemene lijst is actief (standaard). Een "
-            "eigen lijst met schoolnaam, plaats en seizoenen ontbreekt.",
+            Status.FAIL,
+            "Niet ingesteld (standaard van Microsoft): alleen Microsofts algemene lijst is "
+            "actief. Een eigen lijst met schoolnaam, plaats en seizoenen ontbreekt.",
             threshold=threshold,
+            counts={"woorden": 0},
         )
     enabled = rules.get("EnableBannedPasswordCheck", "").lower() == "true"
     words = [w for w in rules.get("BannedPasswordList", "").split("\t") if w]
@@ -114,7 +129,9 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     cid = SSPR.id
     staff = {uid for uid, p in classify_users(snapshot).items() if p == STAFF}
     rows = [r for r in snapshot.dataset("userRegistrationDetails").data or [] if r["id"] in staff]
-    capable = [r for r in rows if r.get("isSsprCapable") or r.get("isSsprRegistered")]
+    # isSsprCapable = registered AND allowed by the SSPR policy. isSsprRegistered alone also
+    # counts users for whom SSPR is switched off (registered through combined MFA sign-up).
+    capable = [r for r in rows if r.get("isSsprCapable") is True]
     share = pct(len(capable), len(rows))
     threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
     counts = {"medewerkers": len(rows), "kan_zelf_herstellen": len(capable)}
@@ -214,7 +231,9 @@ def evaluate_consent_workflow(snapshot: Snapshot) -> CheckResult:
     )
 
 
-_check = check_family(area=Area.PASSWORD, bm=(4, 9), norms=("SM.13",))
+# Password rules protect access (4) and shrink the attack surface (5); they are not MFA (9).
+# SM.13 level 3 names password rules explicitly; SM.02 covers authentication mechanisms.
+_check = check_family(area=Area.PASSWORD, bm=(4, 5), norms=("SM.13", "SM.02"))
 
 
 NIST = src(
@@ -226,8 +245,9 @@ EXPIRY = _check(
     id="password.expiry",
     title="Wachtwoorden verlopen niet periodiek",
     severity=Severity.MEDIUM,
-    datasets=("domains",),
-    threshold="passwordValidityPeriodInDays = 2147483647 op beheerde, geverifieerde domeinen",
+    datasets=("domains", "organization"),
+    threshold="passwordValidityPeriodInDays = 2147483647 op beheerde, geverifieerde hoofddomeinen "
+    "(subdomeinen erven die van hun hoofddomein)",
     sources=(
         src("CIS Microsoft 365 Foundations 1.3.1", CIS),
         src("CISA SCuBA MS.AAD.6.1v1", SCUBA_AAD),
@@ -273,7 +293,8 @@ SSPR = _check(
     title="Medewerkers kunnen zelf hun wachtwoord herstellen",
     severity=Severity.LOW,
     datasets=("userRegistrationDetails", "users", "subscribedSkus"),
-    threshold="≥ 90% van de actieve medewerkers is SSPR-geschikt",
+    threshold="≥ 90% van de actieve medewerkers is SSPR-geschikt (isSsprCapable: geregistreerd "
+    "én door het beleid toegestaan)",
     sources=(src("CIS Microsoft 365 Foundations 5.2.4.1", CIS),),
     why="Zelf herstellen met een tweede methode is veiliger dan een wachtwoord dat de helpdesk per "
     "telefoon of briefje doorgeeft, en scheelt de school tijd.",

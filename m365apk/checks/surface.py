@@ -62,6 +62,37 @@ RISKY_SCOPES = {
     "Notes.Read.All",
     "Contacts.Read",
 }
+# Delegated scopes (Graph) that reach school data, and those that can change it, when an admin
+# consented them for all users (ScubaGear RiskyAppPermissions.json, delegated entries).
+DATA_SCOPES = {
+    "Mail.Read",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Files.Read.All",
+    "Files.ReadWrite.All",
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Sites.FullControl.All",
+    "Notes.Read.All",
+    "Contacts.Read",
+    "Calendars.Read",
+    "Directory.Read.All",
+    "User.Read.All",
+    "Group.Read.All",
+    "EWS.AccessAsUser.All",
+}
+HIGH_SCOPES = {
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Files.ReadWrite.All",
+    "Sites.ReadWrite.All",
+    "Sites.FullControl.All",
+    "Directory.ReadWrite.All",
+    "User.ReadWrite.All",
+    "Application.ReadWrite.All",
+    "RoleManagement.ReadWrite.Directory",
+    "EWS.AccessAsUser.All",
+}
 ENTERPRISE_APPS = (
     "https://learn.microsoft.com/entra/identity/enterprise-apps/manage-application-permissions"
 )
@@ -78,23 +109,72 @@ def third_party_apps(snapshot: Snapshot) -> list[tuple[dict[str, Any], set[str]]
     return out
 
 
-def _publisher(sp: dict[str, Any]) -> str:
-    # v1.0 has no publisherName (beta only); the verified publisher's name is v1.0's.
-    return (sp.get("verifiedPublisher") or {}).get("displayName") or "uitgever onbekend"
-
-
 def _verified(sp: dict[str, Any]) -> bool:
     return bool((sp.get("verifiedPublisher") or {}).get("verifiedPublisherId"))
 
 
+def tenant_wide_grants(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Service principal id -> delegated scopes an admin consented for all users
+    (oauth2PermissionGrants with consentType AllPrincipals), non-Microsoft apps only. With
+    these, the app acts as any signed-in user: Mail.ReadWrite reaches every mailbox a user
+    opens it with."""
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    out: dict[str, set[str]] = {}
+    for grant in snapshot.dataset("oauth2PermissionGrants").data or []:
+        if grant.get("consentType") != "AllPrincipals":
+            continue
+        client = apps.get(grant["clientId"], {})
+        if client.get("appOwnerOrganizationId") in MICROSOFT_TENANTS:
+            continue
+        out.setdefault(grant["clientId"], set()).update((grant.get("scope") or "").split())
+    return out
+
+
+def _with_delegated(
+    snapshot: Snapshot, app_roles: set[str], scopes: set[str]
+) -> list[tuple[dict[str, Any], set[str]]]:
+    """Third-party apps with any of `app_roles` as application permission or any of `scopes`
+    as tenant-wide delegated permission; the set names each as 'X' or 'X (gedelegeerd)'."""
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    found: dict[str, set[str]] = {}
+    for sp, roles in third_party_apps(snapshot):
+        if roles & app_roles:
+            found.setdefault(sp["id"], set()).update(roles & app_roles)
+    for sp_id, granted in tenant_wide_grants(snapshot).items():
+        if granted & scopes:
+            found.setdefault(sp_id, set()).update(f"{s} (gedelegeerd)" for s in granted & scopes)
+    return [(apps.get(i, {"id": i}), r) for i, r in sorted(found.items())]
+
+
+def _kind(snapshot: Snapshot, sp: dict[str, Any]) -> str | None:
+    """'scanner' for this scanner's own app, 'own' for the school's own single-tenant apps."""
+    if snapshot.tool.app_id and sp.get("appId") == snapshot.tool.app_id:
+        return "scanner"
+    if sp.get("appOwnerOrganizationId") == snapshot.tenant.tenant_id:
+        return "own"
+    return None
+
+
+PUBLISHER = {"scanner": "deze scan (m365apk, alleen-lezen)", "own": "eigen app van de school"}
+
+
+def _publisher(snapshot: Snapshot, sp: dict[str, Any]) -> str:
+    kind = _kind(snapshot, sp)
+    if kind:
+        return PUBLISHER[kind]
+    # v1.0 has no publisherName (beta only); the verified publisher's name is v1.0's.
+    return (sp.get("verifiedPublisher") or {}).get("displayName") or "uitgever onbekend"
+
+
 def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     cid = INVENTORY.id
-    apps = [(sp, r & DATA_ROLES) for sp, r in third_party_apps(snapshot) if r & DATA_ROLES]
-    unverified = [(sp, r) for sp, r in apps if not _verified(sp)]
-    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
+    apps = _with_delegated(snapshot, DATA_ROLES, DATA_SCOPES)
+    unverified = [(sp, r) for sp, r in apps if not _verified(sp) and not _kind(snapshot, sp)]
+    objects = [obj(sp, f"{_publisher(snapshot, sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     counts = {
         "apps_met_toegang_tot_schoolgegevens": len(apps),
         "zonder_geverifieerde_uitgever": len(unverified),
+        "eigen_apps": sum(1 for sp, _ in apps if _kind(snapshot, sp) == "own"),
     }
     threshold = "Elke app met toegang tot schoolgegevens heeft een geverifieerde uitgever"
     if unverified:
@@ -120,8 +200,8 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     cid = HIGH_PRIVILEGE.id
-    apps = [(sp, r & HIGH_ROLES) for sp, r in third_party_apps(snapshot) if r & HIGH_ROLES]
-    objects = [obj(sp, f"{_publisher(sp)}: {', '.join(sorted(r))}") for sp, r in apps]
+    apps = _with_delegated(snapshot, HIGH_ROLES, HIGH_SCOPES)
+    objects = [obj(sp, f"{_publisher(snapshot, sp)}: {', '.join(sorted(r))}") for sp, r in apps]
     unverified = [sp for sp, _ in apps if not _verified(sp)]
     threshold = (
         "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "
@@ -167,12 +247,31 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
                     f"door een gebruiker toegestaan: {', '.join(sorted(scopes & RISKY_SCOPES))}",
                 )
             )
-    threshold = "Geen door gebruikers toegestane apps met toegang tot mail of bestanden"
+        elif (
+            grant.get("consentType") == "AllPrincipals"
+            and scopes & RISKY_SCOPES
+            and not _verified(client)
+            and not _kind(snapshot, client)
+        ):
+            # Consented for everyone to an app nobody verified: the same consent-phishing
+            # exposure, for every user at once.
+            risky.append(
+                obj(
+                    client,
+                    "voor alle gebruikers toegestaan, uitgever niet geverifieerd: "
+                    + ", ".join(sorted(scopes & RISKY_SCOPES)),
+                )
+            )
+    threshold = (
+        "Geen door gebruikers toegestane apps met toegang tot mail of bestanden, en geen "
+        "ongeverifieerde apps met zulke rechten voor alle gebruikers"
+    )
     if risky:
         return make(
             cid,
             Status.FAIL,
-            "Gebruikers hebben apps toegang gegeven tot hun mail of bestanden.",
+            "Apps hebben via toestemming (van gebruikers, of voor iedereen zonder geverifieerde "
+            "uitgever) toegang tot mail of bestanden.",
             threshold=threshold,
             counts={"toestemmingen": len(risky)},
             objects=risky,
@@ -199,25 +298,50 @@ def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
         ),
         None,
     )
-    measured = {"score_pct": mine, "gemiddelde_alle_tenants": average}
-    if average is None:
+    measured = {"score_pct": mine, "score_punten": current, "gemiddelde_alle_tenants": average}
+    if average is None or not maximum:
         return make(
             cid,
             Status.UNKNOWN,
-            "Geen vergelijkingsscore beschikbaar.",
+            "Geen vergelijkingsscore of maximale score beschikbaar.",
             threshold=threshold,
             measured=measured,
         )
-    if mine >= average:
+    # Graph does not document the unit of averageScore ("Average score within specified
+    # basis"); Microsoft's own examples show values that only fit points (above 100 against a
+    # maximum of 697). Compare like with like under each reading that is possible, and only
+    # give a verdict both readings agree on.
+    readings = {"punten": round(100.0 * average / maximum, 1)}
+    if average <= 100:
+        readings["procent"] = float(average)
+    verdicts = {unit: _vs_average(mine, avg) for unit, avg in readings.items()}
+    if len(set(verdicts.values())) > 1:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            f"Secure Score {mine:g}%; het gemiddelde ({average:g}) is als punten "
+            f"{readings['punten']:g}% en als percentage {average:g}%. Microsoft documenteert "
+            "niet welke van de twee het is, en het oordeel hangt ervan af.",
+            threshold=threshold,
+            measured=measured,
+        )
+    status = next(iter(verdicts.values()))
+    avg_pct = min(readings.values()) if status is Status.PASS else max(readings.values())
+    if status is Status.PASS:
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
-    status = Status.PARTIAL if mine >= average - 10 else Status.FAIL
     return make(
         cid,
         status,
-        f"Secure Score {mine:g}% tegenover gemiddeld {average:g}%.",
+        f"Secure Score {mine:g}% tegenover gemiddeld {avg_pct:g}% van de maximale score.",
         threshold=threshold,
         measured=measured,
     )
+
+
+def _vs_average(mine: float, average_pct: float) -> Status:
+    if mine >= average_pct:
+        return Status.PASS
+    return Status.PARTIAL if mine >= average_pct - 10 else Status.FAIL
 
 
 def evaluate_risky_users(snapshot: Snapshot) -> CheckResult:
@@ -344,17 +468,23 @@ def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
 STALE_DAYS = 90
 
 
-def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int]:
+def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int, int]:
     activity = {
         a["id"]: a.get("signInActivity") or {}
         for a in snapshot.dataset("userSignInActivity").data or []
     }
     since = snapshot.collected_at - timedelta(days=STALE_DAYS)
     ok = approved(snapshot)
-    stale, total = [], 0
+    stale, total, young = [], 0, 0
     for user in snapshot.dataset("users").data or []:
         is_guest = (user.get("userType") or "").lower() == "guest"
         if not user.get("accountEnabled") or is_guest != guests or user["id"] in ok:
+            continue
+        created = parse_time(user.get("createdDateTime"))
+        if created is not None and created > since:
+            # Younger than the window (the autumn intake of pupils): it cannot have been
+            # unused for 90 days, whether or not it signed in yet.
+            young += 1
             continue
         total += 1
         seen = activity.get(user["id"]) or {}
@@ -364,15 +494,22 @@ def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int]:
         if last is None or last < since:
             when = last.date().isoformat() if last else "nooit"
             stale.append(obj(user, f"laatste aanmelding: {when}"))
-    return stale, total
+    return stale, total, young
 
 
 def _stale_result(cid: str, snapshot: Snapshot, guests: bool) -> CheckResult:
-    stale, total = _stale(snapshot, guests)
+    stale, total, young = _stale(snapshot, guests)
     share = pct(len(stale), total)
     who = "gasten" if guests else "accounts"
-    threshold = f"Hoogstens 2% van de actieve {who} is {STALE_DAYS} dagen niet gebruikt"
-    counts = {f"actieve_{who}": total, f"ongebruikt_{STALE_DAYS}_dagen": len(stale)}
+    threshold = (
+        f"Hoogstens 2% van de actieve {who} (ouder dan {STALE_DAYS} dagen) is {STALE_DAYS} "
+        "dagen niet gebruikt"
+    )
+    counts = {
+        f"actieve_{who}": total,
+        f"ongebruikt_{STALE_DAYS}_dagen": len(stale),
+        f"jonger_dan_{STALE_DAYS}_dagen": young,
+    }
     if share <= 2:
         return make(
             cid, Status.PASS, threshold=threshold, counts=counts, objects=stale, measured=share
@@ -435,7 +572,12 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
 _check = check_family()
 
 
-APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
+APPS = (
+    "servicePrincipals",
+    "resourceServicePrincipals",
+    "appRoleAssignedTo",
+    "oauth2PermissionGrants",
+)
 SCUBA_APPS = src(
     "CISA SCuBA RiskyAppPermissions (risicovolle app-rechten)",
     "https://github.com/cisagov/ScubaGear",
@@ -464,8 +606,10 @@ HIGH_PRIVILEGE = _check(
     area=Area.APPLICATIONS,
     severity=Severity.HIGH,
     datasets=APPS,
-    bm=(2,),
-    norms=("GO.02",),
+    # Suppliers (2) holding access rights (4); GO.02 (policy) cannot be scanned: the access
+    # rights themselves are ID.01.
+    bm=(2, 4),
+    norms=("ID.01",),
     threshold="Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
     "verwerkersovereenkomst",
     sources=(SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
@@ -517,8 +661,10 @@ RISKY_USERS = _check(
     area=Area.ATTACK_SURFACE,
     severity=Severity.HIGH,
     datasets=("riskyUsers",),
-    bm=(3, 10),
-    norms=("SM.05",),
+    # Open risk detections are log analysis (10) on who can get in (4), not a risk-management
+    # process (3); norms: threat management (SM.07) and logging (SM.04).
+    bm=(10, 4),
+    norms=("SM.07", "SM.04"),
     threshold="Geen accounts met riskState = atRisk",
     sources=(
         src(
@@ -612,7 +758,7 @@ STALE_ACCOUNTS = _check(
     severity=Severity.MEDIUM,
     datasets=("users", "userSignInActivity"),
     bm=(5, 4),
-    norms=("ID.02", "SM.02"),
+    norms=("ID.02",),  # account lifecycle; not an authentication mechanism (was SM.02)
     threshold="≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
     sources=(
         src(

@@ -70,15 +70,15 @@ class Target:
     where two datasets share a path (users, servicePrincipals), the query they send."""
 
     path: str
-    select: str | None = None  # the $select value, exactly; None: any
-    filter: str | None = None  # the $filter value, exactly; None: any
+    select: str | None = None  # the $select value, exactly ("": none sent); None: any
+    filter: str | None = None  # a regex for the whole $filter value ("": none); None: any
 
     def matches(self, path: str, query: dict[str, list[str]]) -> bool:
         if not re.fullmatch(self.path, path):
             return False
         if self.select is not None and query.get("$select", [""])[0] != self.select:
             return False
-        return self.filter is None or query.get("$filter", [""])[0] == self.filter
+        return self.filter is None or bool(re.fullmatch(self.filter, query.get("$filter", [""])[0]))
 
 
 @dataclass

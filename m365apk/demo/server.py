@@ -41,7 +41,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
-from m365apk.demo.tenant import TenantData, load_profile
+from m365apk.demo.audit import AuditSearch
+from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
 from m365apk.snapshot.licences import summarise
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -127,6 +128,12 @@ STATIC_COLLECTIONS = {
     "/solutions/backupRestore/protectionPolicies": ("BackupRestore-Configuration.Read.All",),
     "/solutions/backupRestore/serviceApps": ("BackupRestore-Control.Read.All",),
     "/identity/conditionalAccess/namedLocations": ("Policy.Read.All",),
+    "/applications": ("Application.Read.All", "Directory.Read.All"),
+    "/policies/roleManagementPolicyAssignments": (
+        "RoleManagementPolicy.Read.Directory",
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+    ),
 }
 STATIC_OBJECTS = {
     "/policies/authorizationPolicy": ("Policy.Read.All",),
@@ -137,6 +144,8 @@ STATIC_OBJECTS = {
     "/policies/adminConsentRequestPolicy": ("Policy.Read.All",),
     "/solutions/backupRestore": ("BackupRestore-Control.Read.All",),
     "/admin/sharepoint/settings": ("SharePointTenantSettings.Read.All",),
+    "/policies/defaultAppManagementPolicy": ("Policy.Read.All",),
+    "/deviceManagement": ("DeviceManagementConfiguration.Read.All",),
 }
 STATIC_NEEDS = {
     "/identityProtection/riskyUsers": "p2",
@@ -144,8 +153,13 @@ STATIC_NEEDS = {
     "/roleManagement/directory/roleAssignmentScheduleInstances": "p2",
     "/deviceManagement/deviceCompliancePolicies": "intune",
     "/deviceManagement/deviceConfigurations": "intune",
+    "/policies/roleManagementPolicyAssignments": "p2",
+    "/deviceManagement": "intune",
 }
 
+
+AUDIT_QUERY = "AuditLogsQuery.Read.All"  # the audit log query API (POST creates a query)
+AUDIT_QUERIES = re.compile(r"^/v1\.0/security/auditLog/queries$")
 
 ROUTES = (
     _route("/organization", "organization", "Organization.Read.All", "Directory.Read.All"),
@@ -220,6 +234,8 @@ ROUTES = (
         _route(path, "static_object", *perms, needs=STATIC_NEEDS.get(path))
         for path, perms in STATIC_OBJECTS.items()
     ),
+    _route("/security/auditLog/queries/{id}", "audit_query", AUDIT_QUERY),
+    _route("/security/auditLog/queries/{id}/records", "audit_records", AUDIT_QUERY),
 )
 
 # $top limits: directory objects 999 (default 100); the rest serve everything in one page.
@@ -241,6 +257,8 @@ EXTRA_PROPERTIES = {
 def permits(path: str, granted: set[str]) -> bool:
     """Whether Graph lets an app with these permissions read `path` (licence aside)."""
     concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000")
+    if AUDIT_QUERIES.match(f"/v1.0{concrete}"):  # the one POST route
+        return AUDIT_QUERY in granted
     for route in ROUTES:
         if route.pattern.match(concrete):
             return bool(granted & set(route.permissions))
@@ -484,10 +502,43 @@ _CLAUSE = re.compile(
 )
 
 
+_GE = re.compile(r"^\s*(?P<field>\w+)\s+ge\s+(?P<value>\d{4}-\d\d-\d\dT[\d:.]+Z)\s*$")
+
+
+def _top_level_and(text: str) -> list[str]:
+    """Split on ` and ` outside parentheses."""
+    parts, depth, start = [], 0, 0
+    for m in re.finditer(r"\(|\)|\s+and\s+", text):
+        token = m.group()
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        elif depth == 0:
+            parts.append(text[start : m.start()])
+            start = m.end()
+    parts.append(text[start:])
+    return parts
+
+
 def parse_filter(text: str, allowed: set[str]) -> Callable[[dict[str, Any]], bool]:
-    """The subset of OData $filter we use: `field eq value` and startswith, joined by `and`."""
+    """The subset of OData $filter we use: `field eq value`, startswith, `in`, a datetime
+    `field ge value`, and a parenthesised `or` of those, joined by `and`."""
     tests: list[Callable[[dict[str, Any]], bool]] = []
-    for clause in re.split(r"\s+and\s+", text.strip()):
+    for clause in _top_level_and(text.strip()):
+        stripped = clause.strip()
+        if stripped.startswith("(") and stripped.endswith(")"):
+            options = [
+                parse_filter(part, allowed) for part in re.split(r"\s+or\s+", stripped[1:-1])
+            ]
+            tests.append(lambda o, opts=options: any(t(o) for t in opts))
+            continue
+        found_ge = _GE.match(clause)
+        if found_ge and found_ge["field"] in allowed:
+            bound = found_ge["value"]
+            # ISO 8601 UTC strings of one shape compare in time order.
+            tests.append(lambda o, n=found_ge["field"], b=bound: str(o.get(n) or "")[:19] >= b[:19])
+            continue
         found_in = _IN.match(clause)
         if found_in and found_in["field"] in allowed:
             values = {v.strip().strip("'").lower() for v in found_in["values"].split(",")}
@@ -545,6 +596,7 @@ class _Api:
             "userDisplayName",
         },
         "role_assignments": {"roleDefinitionId", "principalId", "directoryScopeId"},
+        "policies/roleManagementPolicyAssignments": {"scopeId", "scopeType", "roleDefinitionId"},
         "role_definitions": {"displayName", "templateId", "isBuiltIn"},
         "group_members": set(),
         "groups": {"isAssignableToRole", "displayName"},
@@ -570,6 +622,21 @@ class _Api:
         self._cache: dict[tuple[Any, ...], list[bytes]] = {}
         self._with_activity: list[dict[str, Any]] | None = None
         self._cache_lock = threading.Lock()
+        self.audit = AuditSearch(profile_audit_records(tenant.name))
+
+    def audit_query(self, q: _Query, id: str) -> bytes:
+        query = self.audit.get(id)
+        if query is None:
+            raise GraphError(404, "NotFound", f"Audit log query '{id}' was not found.")
+        context = f"{self.sim.graph_url}/$metadata#security/auditLog/queries/$entity"
+        return _dump({"@odata.context": context, **query})
+
+    def audit_records(self, q: _Query, id: str) -> bytes:
+        records = self.audit.records(id, q.top or 150)
+        if records is None:
+            raise GraphError(404, "NotFound", f"Audit log query '{id}' was not found.")
+        context = f"{self.sim.graph_url}/$metadata#security/auditLog/queries('{id}')/records"
+        return _dump({"@odata.context": context, "value": records})
 
     # Collections: (items, name for $select/$filter rules, OData context)
     def organization(self, q: _Query, **_: str) -> bytes:
@@ -919,6 +986,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         split = urlsplit(self.path)
+        if AUDIT_QUERIES.match(split.path):
+            try:
+                self.create_audit_query(split, body)
+            except GraphError as exc:
+                self.send_graph_error(split, exc)
+            return
         m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", split.path)
         if not m:
             self.send_graph_error(
@@ -930,6 +1003,25 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = self.sim.token_response(m.group(1), form)
         self.sim.record(RequestRecord("POST", split.path, "", status))
         self.send(status, _dump(payload), "application/json; charset=utf-8")
+
+    def create_audit_query(self, split: Any, body: str) -> None:
+        """POST /security/auditLog/queries: Graph answers 201 with the new query."""
+        claims = self.sim.verify_token(self.headers.get("Authorization"))
+        api = self.sim.api_for(claims)
+        if AUDIT_QUERY not in claims.get("roles", []):
+            raise GraphError(
+                403,
+                "Authorization_RequestDenied",
+                "Insufficient privileges to complete the operation.",
+            )
+        try:
+            payload = json.loads(body or "{}")
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid request body.") from None
+        query = api.audit.create(payload)
+        context = f"{self.sim.graph_url}/$metadata#security/auditLog/queries/$entity"
+        self.sim.record(RequestRecord("POST", split.path, split.query, 201))
+        self.send(201, _dump({"@odata.context": context, **query}), JSON_TYPE)
 
     def do_GET(self) -> None:  # noqa: N802
         split = urlsplit(self.path)

@@ -453,7 +453,7 @@ class _Builder:
                     "isAssignableToRole": g.get("isAssignableToRole", False),
                     "securityEnabled": True,
                     "mailEnabled": False,
-                    "groupTypes": [],
+                    "groupTypes": g.get("groupTypes", []),
                     "createdDateTime": self.created(),
                 }
             )
@@ -825,3 +825,16 @@ def _b64id(rng: random.Random) -> str:
     """Graph's appRoleAssignment ids are base64-like strings, not GUIDs."""
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     return "".join(rng.choice(alphabet) for _ in range(43))
+
+
+def profile_dns(name: str) -> dict[str, dict[str, list[str]]]:
+    """The public DNS records of a profile's mail domains (its `dns` section), for the
+    simulated DNS server."""
+    return _profile_data(name).get("dns", {}) if name in available_profiles() else {}
+
+
+def profile_audit_records(name: str) -> int:
+    """Records per week in the profile's Microsoft 365 audit log (0: the log is switched off)."""
+    if name not in available_profiles():
+        return 1000
+    return int(_profile_data(name).get("unified_audit_log", {}).get("records_per_week", 1000))

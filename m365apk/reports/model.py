@@ -18,6 +18,7 @@ from m365apk import __version__
 from m365apk.checks.base import Check, CheckResult, Status
 from m365apk.checks.exceptions import RiskException, apply_exceptions
 from m365apk.checks.manual import Attestation, manual_items
+from m365apk.checks.reference_data import stale_reference_data
 from m365apk.mappings.loader import Mappings, load_mappings
 from m365apk.reports.scoring import Score, score_items
 from m365apk.scanner.datasets import permissions_for
@@ -192,6 +193,9 @@ class Report(_Model):
     checks: list[CheckEntry]
     manual: list[ManualEntry]
     comparison: Comparison | None = None
+    # Reference data that ages (privileged roles, supported OS versions) older than its own
+    # stated maximum at collection time: the verdicts that use it may be out of date.
+    reference_data_warnings: list[str] = Field(default_factory=list)
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -338,6 +342,7 @@ def build_report(
         )
         if previous or peers
         else None,
+        reference_data_warnings=[s.message for s in stale_reference_data(snapshot.collected_at)],
     )
 
 

@@ -91,6 +91,8 @@ async def _collect(
             source=source,
             progress=progress,
             settings=tenant_settings,
+            # azure-identity's credentials and the loopback one keep the client id here.
+            app_id=getattr(credential, "_client_id", None),
         )
     finally:
         await client.aclose()

@@ -13,12 +13,21 @@ import asyncio
 import base64
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
+from m365apk.checks.reference_data import stale_reference_data
 from m365apk.runs.tenants import TenantsFile
+from m365apk.scanner.datasets import PERMISSION_PURPOSE
 from m365apk.scanner.graph import GRAPH_SCOPE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+
+
+def reference_data_warnings(today: date) -> list[str]:
+    """Reference data (privileged roles, supported OS versions) older than its stated maximum
+    age: doctor says so, so an outdated list does not rot silently."""
+    return [s.message for s in stale_reference_data(today)]
 
 
 def consent_url(tenant_id: str, client_id: str) -> str:
@@ -31,7 +40,7 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
         "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
         "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
         "",
-        *(f"     {p}" for p in permissions),
+        *(f"     {p:<40} {PERMISSION_PURPOSE.get(p, '')}".rstrip() for p in permissions),
         "",
         "   Toevoegen op naam met de Azure CLI (de id's komen uit Microsoft Graph zelf):",
         "",

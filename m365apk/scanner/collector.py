@@ -8,7 +8,9 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
-from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec
+from m365apk.scanner.audit_probe import probe_unified_audit_log
+from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec, at_time
+from m365apk.scanner.dns import collect_mail_dns
 from m365apk.scanner.graph import GraphClient, endpoint
 from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 from m365apk.snapshot.licences import summarise
@@ -27,6 +29,11 @@ def needed_datasets(names: Iterable[str]) -> list[str]:
                 wanted.add(dep)
                 pending.append(dep)
     return sorted(wanted)
+
+
+def _deferred(spec: DatasetSpec) -> bool:
+    """Read after the plain datasets: fan-outs, the DNS lookups and the audit log probe."""
+    return spec.fan_out or spec.source != "graph"
 
 
 def _skipped(spec: DatasetSpec, why: str) -> Dataset:
@@ -81,6 +88,7 @@ async def collect(
     source: str,
     progress: Progress | None = None,
     settings: TenantSettings | None = None,
+    app_id: str | None = None,
 ) -> Snapshot:
     started = time.monotonic()
     collected_at = datetime.now(UTC).replace(microsecond=0)
@@ -92,10 +100,18 @@ async def collect(
     deadline = None if limit is None else asyncio.get_running_loop().time() + limit
 
     async def read(name: str) -> None:
-        spec = DATASETS[name]
+        spec = at_time(DATASETS[name], collected_at)
         try:
             async with asyncio.timeout_at(deadline):
-                if spec.fan_out:
+                if spec.source == "dns":
+                    result = await collect_mail_dns(
+                        done["domains"],
+                        dns_server=client.settings.dns_server,
+                        graph_base_url=client.settings.base_url,
+                    )
+                elif spec.source == "audit_probe":  # only needed, so only run, when chosen
+                    result = await probe_unified_audit_log(client, collected_at)
+                elif spec.fan_out:
                     assert spec.keys is not None
                     keys = spec.keys(done)
                     result = (
@@ -116,15 +132,15 @@ async def collect(
     # depend on is in.
     await asyncio.gather(*(read(n) for n in BASE_DATASETS))
     licences = summarise(done["subscribedSkus"].data if done["subscribedSkus"].ok else None)
-    plain = [n for n in names if not DATASETS[n].fan_out and n not in done]
+    plain = [n for n in names if not _deferred(DATASETS[n]) and n not in done]
     for name in plain:
         missing = _missing_licence(DATASETS[name], licences)
         if missing:
-            done[name] = _unlicensed(DATASETS[name], missing)
+            done[name] = _unlicensed(at_time(DATASETS[name], collected_at), missing)
             if progress:
                 progress(name, done[name])
     await asyncio.gather(*(read(n) for n in plain if n not in done))
-    remaining = [n for n in names if DATASETS[n].fan_out]
+    remaining = [n for n in names if _deferred(DATASETS[n])]
     while remaining:
         ready = [n for n in remaining if all(d in done for d in DATASETS[n].depends_on)]
         await asyncio.gather(*(read(n) for n in ready))
@@ -132,7 +148,7 @@ async def collect(
 
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
-        tool=ToolInfo(version=__version__),
+        tool=ToolInfo(version=__version__, app_id=app_id),
         tenant=_tenant(tenant_id, done.get("organization")),
         collected_at=collected_at,
         source=source,

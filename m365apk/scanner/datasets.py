@@ -9,7 +9,8 @@ Sources: shared/reference/graph-reference.md, which cites the Microsoft Graph do
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from m365apk.errors import ConfigError
@@ -59,6 +60,11 @@ class DatasetSpec:
     depends_on: tuple[str, ...] = ()
     keys: Callable[[Mapping[str, Dataset]], list[str] | str] | None = None
     key_builder: Callable[[Any, str], Any] | None = None
+    # "graph" (read through the client) or "dns" (public DNS records, no Graph permission).
+    source: str = "graph"
+    # A window relative to the collection time: `{since}` in `filter` becomes that moment
+    # (ISO 8601, UTC) minus since_days, so a log is read over a stated period.
+    since_days: int | None = None
 
     @property
     def fan_out(self) -> bool:
@@ -99,6 +105,19 @@ def _users_needing_methods(done: Mapping[str, Dataset]) -> list[str] | str:
         for u in users.data
         if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
     )
+    # Guest accounts holding a directory role directly (an IT partner's guest with Global
+    # Administrator) are read too: an admin must never drop out of the MFA checks unread.
+    roles = done.get("roleAssignments")
+    if roles is not None and roles.ok:
+        ids = sorted(
+            set(ids)
+            | {
+                a["principalId"]
+                for a in roles.data or []
+                if (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.user"
+                and (a.get("principal") or {}).get("accountEnabled") is not False
+            }
+        )
     if len(ids) > PER_USER_METHODS_LIMIT:
         return (
             f"overgeslagen: {len(ids)} actieve accounts is meer dan {PER_USER_METHODS_LIMIT}, "
@@ -124,6 +143,27 @@ def _ca_groups(done: Mapping[str, Dataset]) -> list[str] | str:
         groups.update(users.get("includeGroups") or [])
         groups.update(users.get("excludeGroups") or [])
     return sorted(groups)
+
+
+# Legacy authentication clients as Graph's signIn.clientAppUsed names them (Entra sign-in log
+# "Client app" values; CIS 5.2.2.3, CISA MS.AAD.1.1v1). Read for the API's retention window.
+LEGACY_CLIENTS = (
+    "Authenticated SMTP",
+    "AutoDiscover",
+    "Exchange ActiveSync",
+    "Exchange Online PowerShell",
+    "Exchange Web Services",
+    "IMAP4",
+    "MAPI Over HTTP",
+    "Offline Address Book",
+    "Other clients",
+    "Outlook Anywhere (RPC over HTTP)",
+    "POP3",
+    "Reporting Web Services",
+    "Universal Outlook",
+)
+LEGACY_WINDOW_DAYS = 30
+LEGACY_MAX_PAGES = 20  # 20,000 legacy sign-ins are enough evidence; the check says if cut off
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -211,7 +251,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.users.by_user_id("{id}").authentication.methods,
             permission="UserAuthenticationMethod.Read.All",
             item=gm.AuthenticationMethod,
-            depends_on=("userRegistrationDetails", "users"),
+            depends_on=("userRegistrationDetails", "users", "roleAssignments"),
             keys=_users_needing_methods,
             key_builder=lambda c, key: c.users.by_user_id(key).authentication.methods,
             description="registered methods per user: the MFA fallback without Entra ID P1",
@@ -449,6 +489,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.device_management.device_compliance_policies,
             permission="DeviceManagementConfiguration.Read.All",
             item=gm.CompliancePolicy,
+            expand=("assignments",),  # an unassigned policy protects no device
             licence=INTUNE,
             gate="intune",
             api_version="beta",  # defenderEnabled, antivirusRequired: beta only
@@ -462,6 +503,7 @@ DATASETS: dict[str, DatasetSpec] = {
             builder=lambda c: c.device_management.device_configurations,
             permission="DeviceManagementConfiguration.Read.All",
             item=gm.DeviceConfiguration,
+            expand=("assignments",),
             licence=INTUNE,
             gate="intune",
             description="Intune configuration profiles, among them Windows update rings",
@@ -495,15 +537,186 @@ DATASETS: dict[str, DatasetSpec] = {
             collection=False,
             description="SharePoint and OneDrive external sharing",
         ),
+        # --- appended for issue 13 ---------------------------------------------------------
+        DatasetSpec(
+            name="deviceManagementSettings",
+            graph_type="deviceManagement",
+            path="/deviceManagement",
+            builder=lambda c: c.device_management,
+            permission="DeviceManagementConfiguration.Read.All",
+            item=gm.DeviceManagement,
+            collection=False,
+            select=("settings",),
+            licence=INTUNE,
+            gate="intune",
+            description="Intune tenant settings: are devices without a compliance policy "
+            "compliant (secureByDefault)",
+        ),
+        DatasetSpec(
+            name="legacySignIns",
+            graph_type="signIn",
+            path="/auditLogs/signIns",
+            builder=lambda c: c.audit_logs.sign_ins,
+            permission="AuditLog.Read.All",
+            also_requires=("Directory.Read.All",),
+            item=gm.SignIn,
+            # Server-side: only legacy clients, over the whole API retention window (30 days
+            # with Entra ID P1/P2); the filter shape is the one CIPP uses in production.
+            filter="createdDateTime ge {since} and ("
+            + " or ".join(f"clientAppUsed eq '{c}'" for c in LEGACY_CLIENTS)
+            + ")",
+            since_days=LEGACY_WINDOW_DAYS,
+            top=1000,
+            max_pages=LEGACY_MAX_PAGES,
+            licence=ENTRA_P1,
+            gate="p1",
+            description="sign-ins with legacy clients (IMAP, POP, SMTP AUTH, ActiveSync, ...) "
+            "over the last 30 days",
+        ),
+        DatasetSpec(
+            name="groups",
+            graph_type="group",
+            path="/groups",
+            builder=lambda c: c.groups,
+            permission="GroupMember.Read.All",
+            item=gm.Group,
+            select=_fields(gm.Group),
+            top=DIRECTORY_PAGE,
+            description="groups; Microsoft 365 groups each have a SharePoint team site",
+        ),
     )
 }
 
 # Read on every scan: tenant identity and licences shape every report.
+
+
+# PIM settings per directory role (approval, notifications), with the policy and its rules in one
+# call, as Microsoft documents it ("List roleManagementPolicyAssignments", $expand=policy(...)).
+DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
+    name="roleManagementPolicyAssignments",
+    graph_type="unifiedRoleManagementPolicyAssignment",
+    path="/policies/roleManagementPolicyAssignments",
+    builder=lambda c: c.policies.role_management_policy_assignments,
+    permission="RoleManagementPolicy.Read.Directory",
+    item=gm.RoleManagementPolicyAssignment,
+    filter="scopeId eq '/' and scopeType eq 'DirectoryRole'",
+    expand=("policy($expand=rules)",),
+    licence=ENTRA_P2,
+    gate="p2",
+    description="PIM role settings: activation approval and notification rules per role",
+)
+
+
+# The tenant-wide rules for app credentials (secrets, certificates) and the school's own app
+# registrations with their credentials (never the secret itself: Graph only returns a hint).
+DATASETS["appManagementPolicy"] = DatasetSpec(
+    name="appManagementPolicy",
+    graph_type="tenantAppManagementPolicy",
+    path="/policies/defaultAppManagementPolicy",
+    builder=lambda c: c.policies.default_app_management_policy,
+    permission="Policy.Read.All",
+    item=gm.TenantAppManagementPolicy,
+    collection=False,
+    description="tenant-wide restrictions on app secrets and certificates",
+)
+DATASETS["applications"] = DatasetSpec(
+    name="applications",
+    graph_type="application",
+    path="/applications",
+    builder=lambda c: c.applications,
+    permission="Application.Read.All",
+    item=gm.Application,
+    select=(
+        "id",
+        "appId",
+        "displayName",
+        "createdDateTime",
+        "passwordCredentials",
+        "keyCredentials",
+    ),
+    top=DIRECTORY_PAGE,
+    description="the school's own app registrations with their secrets' and certificates' dates",
+)
+
+
+# Opt-in (--audit-probe): an audit log query shows whether the unified audit log records.
+DATASETS["unifiedAuditLogProbe"] = DatasetSpec(
+    name="unifiedAuditLogProbe",
+    path="/security/auditLog/queries",
+    builder=lambda c: c.security.audit_log.queries,
+    permission="AuditLogsQuery.Read.All",
+    item=dict,
+    collection=False,
+    source="audit_probe",
+    description="opt-in: whether the Microsoft 365 unified audit log has records (creates a "
+    "query object in the tenant)",
+)
+
+
+def _not_graph(_: Any) -> Any:
+    raise TypeError("this dataset is not read through Microsoft Graph")
+
+
+DATASETS["mailDomainDns"] = DatasetSpec(
+    name="mailDomainDns",
+    path="DNS: MX, TXT (SPF), _dmarc, selector1/2._domainkey, _mta-sts",
+    builder=_not_graph,
+    permission="",  # public DNS records: no Graph permission
+    item=dict,
+    collection=False,
+    depends_on=("domains",),
+    source="dns",
+    description="e-mail domain protection records of the verified mail domains (public DNS)",
+)
+
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 
+def at_time(spec: DatasetSpec, now: datetime) -> DatasetSpec:
+    """The spec with its time window filled in for a collection at `now`."""
+    if spec.since_days is None or not spec.filter:
+        return spec
+    since = (now - timedelta(days=spec.since_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return replace(spec, filter=spec.filter.replace("{since}", since))
+
+
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
-    return sorted({p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires)})
+    return sorted(
+        {p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires) if p}
+    )
+
+
+# Why m365apk asks each permission, for `m365apk permissions --why` and `setup` (Dutch: the IT
+# provider shows it to the school). Every permission the catalogue can ask must be here (tested).
+PERMISSION_PURPOSE = {
+    "Application.Read.All": "bedrijfsapplicaties, app-registraties en hun machtigingen en "
+    "geheimen (alleen datums)",
+    "AuditLog.Read.All": "MFA-registratierapport, aanmeld- en auditlogboeken, laatste aanmelding",
+    "AuditLogsQuery.Read.All": "optioneel (--audit-probe): of het Microsoft 365-auditlog "
+    "registreert; maakt een zoekopdracht aan",
+    "BackupRestore-Configuration.Read.All": "beschermingsbeleid van Microsoft 365 Backup",
+    "BackupRestore-Control.Read.All": "status van Microsoft 365 Backup",
+    "DelegatedPermissionGrant.Read.All": "door gebruikers en beheerders gegeven app-toestemmingen",
+    "DeviceManagementConfiguration.Read.All": "Intune-nalevingsbeleid en updateringen",
+    "DeviceManagementManagedDevices.Read.All": "Intune-apparaten: versie, versleuteling, naleving",
+    "Directory.Read.All": "directory-instellingen (wachtwoordregels); Graph kent geen smallere",
+    "Domain.Read.All": "domeinen, het verlopen van wachtwoorden, welke domeinen mail ontvangen",
+    "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "
+    "toegang",
+    "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
+    "Organization.Read.All": "tenantnaam, licenties",
+    "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "
+    "regels voor app-geheimen",
+    "Policy.Read.AuthenticationMethod": "beleid voor verificatiemethoden (SMS, spraak, FIDO2)",
+    "RoleAssignmentSchedule.Read.Directory": "actieve roltoewijzingen met einddatum (PIM, P2)",
+    "RoleEligibilitySchedule.Read.Directory": "in aanmerking komende rollen (PIM, P2)",
+    "RoleManagement.Read.Directory": "roltoewijzingen",
+    "RoleManagementPolicy.Read.Directory": "PIM-rolinstellingen: goedkeuring en meldingen (P2)",
+    "SecurityEvents.Read.All": "Microsoft Secure Score",
+    "SharePointTenantSettings.Read.All": "delen en verouderde verificatie in SharePoint/OneDrive",
+    "User.Read.All": "accounts",
+    "UserAuthenticationMethod.Read.All": "MFA-methoden per gebruiker (tenants zonder Entra ID P1)",
+}
 
 
 def check_dataset_names(checks: Iterable[Any]) -> None:

@@ -76,6 +76,12 @@ class GraphSettings:
     # The whole tenant: datasets still unread after this are unknown ("time-out"), the
     # report is still written. None: no deadline.
     deadline_seconds: float | None = DEFAULT_DEADLINE_SECONDS
+    # DNS server (IP[:port]) for the e-mail domain records; None: the system resolver, which is
+    # only asked when scanning the real Graph (a simulated tenant's domains are not public).
+    dns_server: str | None = None
+    # The opt-in audit log probe (only when its check is selected): polling bounds, in seconds.
+    audit_probe_poll_seconds: float = 10.0
+    audit_probe_wait_seconds: float = 300.0
 
 
 class WaitTooLong(Exception):

@@ -43,6 +43,7 @@ class User(TypedDict):
     userType: NotRequired[str | None]
     onPremisesSyncEnabled: NotRequired[bool | None]
     assignedLicenses: NotRequired[list[AssignedLicense]]
+    createdDateTime: NotRequired[str | None]  # young accounts are not stale (intake)
 
 
 @with_config(_BOUNDED)
@@ -66,6 +67,8 @@ class UserRegistrationDetail(TypedDict):
     isMfaRegistered: NotRequired[bool | None]
     isMfaCapable: NotRequired[bool | None]
     isSsprRegistered: NotRequired[bool | None]
+    isSsprEnabled: NotRequired[bool | None]  # allowed by the SSPR policy
+    isSsprCapable: NotRequired[bool | None]  # registered and allowed: can really reset
     isPasswordlessCapable: NotRequired[bool | None]
     methodsRegistered: NotRequired[list[str]]
 
@@ -174,6 +177,25 @@ class Whole(TypedDict):
     id: NotRequired[str]
 
 
+@with_config(_BOUNDED)
+class RoleManagementPolicyAssignment(TypedDict):
+    id: str
+    policyId: NotRequired[str]
+    scopeId: NotRequired[str]
+    scopeType: NotRequired[str]
+    roleDefinitionId: NotRequired[str | None]
+    policy: NotRequired[dict[str, Any] | None]  # $expand=policy($expand=rules): kept whole
+
+
+@with_config(_BOUNDED)
+class TenantAppManagementPolicy(TypedDict):
+    id: NotRequired[str]
+    displayName: NotRequired[str | None]
+    isEnabled: bool
+    applicationRestrictions: NotRequired[dict[str, Any] | None]
+    servicePrincipalRestrictions: NotRequired[dict[str, Any] | None]
+
+
 # -- configuration objects: single objects and small policy collections -----------------------
 # Fields a check reads as a setting are required where Graph always returns them; `_NEEDED`
 # marks the few that Graph's metadata calls nullable but whose absence a check would read as
@@ -185,6 +207,8 @@ class DefaultUserRolePermissions(TypedDict):
     allowedToCreateApps: bool
     allowedToCreateSecurityGroups: NotRequired[bool]
     allowedToReadOtherUsers: NotRequired[bool]
+    allowedToCreateTenants: NotRequired[bool | None]
+    allowedToReadBitlockerKeysForOwnedDevice: NotRequired[bool | None]
     permissionGrantPoliciesAssigned: list[str]
 
 
@@ -221,6 +245,8 @@ MethodConfiguration = with_config(_BOUNDED)(
 class AuthenticationMethodsPolicy(TypedDict):
     id: str
     displayName: NotRequired[str | None]
+    # Unset counts as done (EIDSCA AG01, ScubaGear): mfa.methods_migration reads it as such.
+    policyMigrationState: NotRequired[str | None]
     # _NEEDED (a navigation property Graph returns inline): absent, no method reads as enabled
     authenticationMethodConfigurations: list[MethodConfiguration]
 
@@ -246,7 +272,9 @@ class Domain(TypedDict):
     id: str
     authenticationType: str
     isDefault: NotRequired[bool]
+    isRoot: NotRequired[bool]
     isVerified: bool
+    supportedServices: NotRequired[list[str]]
     passwordValidityPeriodInDays: NotRequired[int | None]
     passwordNotificationWindowInDays: NotRequired[int | None]
 
@@ -279,6 +307,8 @@ CompliancePolicy = with_config(_BOUNDED)(
             # from beta for them (datasets.py); absent, the antivirus check fails, never passes.
             "defenderEnabled": NotRequired[bool | None],
             "antivirusRequired": NotRequired[bool | None],
+            # $expand=assignments; absent reads as unassigned (protects no device): a fail
+            "assignments": NotRequired[list[dict[str, Any]]],
         },
     )
 )
@@ -293,6 +323,7 @@ DeviceConfiguration = with_config(_BOUNDED)(
             "qualityUpdatesDeferralPeriodInDays": NotRequired[int | None],
             "qualityUpdatesPaused": NotRequired[bool | None],
             "featureUpdatesDeferralPeriodInDays": NotRequired[int | None],
+            "assignments": NotRequired[list[dict[str, Any]]],  # $expand=assignments
         },
     )
 )
@@ -319,6 +350,7 @@ ProtectionPolicy = with_config(_BOUNDED)(
             "displayName": NotRequired[str | None],
             "isEnabled": NotRequired[bool],
             "status": NotRequired[str | None],
+            "protectionPolicyArtifactCount": NotRequired[dict[str, Any] | None],
         },
     )
 )
@@ -329,6 +361,7 @@ class SharepointSettings(TypedDict):
     sharingCapability: str
     sharingDomainRestrictionMode: NotRequired[str | None]
     isResharingByExternalUsersEnabled: NotRequired[bool | None]
+    isLegacyAuthProtocolsEnabled: NotRequired[bool | None]
 
 
 @with_config(_BOUNDED)
@@ -473,6 +506,32 @@ class RiskyUser(TypedDict):
     riskLastUpdatedDateTime: NotRequired[str | None]
 
 
+@with_config(_BOUNDED)
+class CredentialDates(TypedDict):
+    """A secret's or certificate's dates and name. The `hint` (the secret's first characters),
+    `secretText` and the public `key` are dropped: they never reach the snapshot."""
+
+    keyId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class KeyCredentialDates(CredentialDates):
+    type: NotRequired[str | None]  # certificates only (AsymmetricX509Cert, Symmetric)
+
+
+@with_config(_BOUNDED)
+class Application(TypedDict):
+    id: str
+    appId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    createdDateTime: NotRequired[str | None]
+    passwordCredentials: list[CredentialDates]
+    keyCredentials: list[KeyCredentialDates]
+
+
 def page_adapter(item: type) -> TypeAdapter[Any]:
     """A validator for one OData collection page whose `value` holds `item` objects."""
 
@@ -494,3 +553,27 @@ AuthenticationMethod = with_config(_BOUNDED)(
         {"@odata.type": str, "id": str},
     )
 )
+
+
+# --- appended for issue 13 (devices, back-up, groups) ---------------------------------------
+
+
+@with_config(_BOUNDED)
+class DeviceManagementSettings(TypedDict):
+    # secureByDefault = true: devices without a compliance policy count as not compliant.
+    secureByDefault: NotRequired[bool | None]
+    deviceComplianceCheckinThresholdDays: NotRequired[int | None]
+    isScheduledActionEnabled: NotRequired[bool | None]
+
+
+@with_config(_BOUNDED)
+class DeviceManagement(TypedDict):
+    id: NotRequired[str | None]
+    settings: DeviceManagementSettings  # _NEEDED: the one property selected; absent, not Graph's
+
+
+@with_config(_BOUNDED)
+class Group(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    groupTypes: NotRequired[list[str]]  # "Unified": a Microsoft 365 group with a team site

@@ -92,6 +92,9 @@ class CollectionStats(BaseModel):
 class ToolInfo(BaseModel):
     name: str = "m365apk"
     version: str
+    # The scanning app's client id: its own service principal is then recognised, not
+    # reported as an unknown third party (None on snapshots from before it was recorded).
+    app_id: str | None = None
 
 
 class Snapshot(BaseModel):

@@ -1,0 +1,208 @@
+"""App secrets and certificates (basismaatregel 5): the tenant's rules for app credentials and the
+school's own app registrations (CISA SCuBA MS.AAD.5.5–5.7, Maester MT.1002).
+
+A leaked app secret is a password that no MFA protects. SCuBA asks that no new secrets can be
+added (5.5), that secrets live at most 180 days (5.6) and certificates at most 365 days (5.7).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.common import SCUBA_AAD, make, parse_time, src
+from m365apk.snapshot import Snapshot
+
+POLICY_DOCS = (
+    "https://learn.microsoft.com/entra/identity/enterprise-apps/tutorial-enforce-secret-standards"
+)
+SECRET_MAX = timedelta(days=180)
+CERT_MAX = timedelta(days=365)
+
+_check = check_family(area=Area.APPLICATIONS, bm=(5,), norms=("SM.01", "SM.10"))
+
+_DURATION = re.compile(
+    r"^P(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def parse_duration(value: str | None) -> timedelta | None:
+    """Edm.Duration as Graph writes it (days and time only, e.g. P180D, P1DT12H)."""
+    match = _DURATION.match(value or "")
+    if not value or not match:
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v}
+    return timedelta(
+        days=parts.get("d", 0),
+        hours=parts.get("h", 0),
+        minutes=parts.get("m", 0),
+        seconds=parts.get("s", 0),
+    )
+
+
+def _restriction(
+    policy: dict[str, Any], kind: str, rtype: str, now: datetime
+) -> dict[str, Any] | None:
+    """The enabled restriction of this type that applies to apps created from now on."""
+    for r in ((policy.get("applicationRestrictions") or {}).get(kind)) or []:
+        if r.get("restrictionType") != rtype or r.get("state") == "disabled":
+            continue
+        after = parse_time(r.get("restrictForAppsCreatedAfterDateTime"))
+        if after is None or after <= now:
+            return r
+    return None
+
+
+def evaluate_policy(snapshot: Snapshot) -> CheckResult:
+    cid = POLICY.id
+    threshold = "Standaardbeleid aan: geen nieuwe geheimen, certificaten hoogstens 365 dagen"
+    policy = snapshot.dataset("appManagementPolicy").data or {}
+    if "isEnabled" not in policy:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Graph gaf geen isEnabled voor het standaardbeleid voor app-referenties: niet "
+            "vastgesteld.",
+            threshold=threshold,
+        )
+    now = snapshot.collected_at
+    block = _restriction(policy, "passwordCredentials", "passwordAddition", now)
+    secret = _restriction(policy, "passwordCredentials", "passwordLifetime", now)
+    cert = _restriction(policy, "keyCredentials", "asymmetricKeyLifetime", now)
+    secret_life = parse_duration((secret or {}).get("maxLifetime"))
+    cert_life = parse_duration((cert or {}).get("maxLifetime"))
+    measured = {
+        "isEnabled": policy["isEnabled"],
+        "geheimen_geblokkeerd": block is not None,
+        "max_levensduur_geheim": (secret or {}).get("maxLifetime"),
+        "max_levensduur_certificaat": (cert or {}).get("maxLifetime"),
+    }
+    if not policy["isEnabled"]:
+        return make(
+            cid,
+            Status.FAIL,
+            "Advies: er geldt geen beleid voor app-referenties: apps kunnen geheimen krijgen "
+            "die jaren geldig zijn.",
+            threshold=threshold,
+            measured=measured,
+        )
+    gaps = []
+    if block is None and not (secret_life and secret_life <= SECRET_MAX):
+        gaps.append("nieuwe geheimen zijn toegestaan zonder grens van 180 dagen")
+    elif block is None:
+        gaps.append("nieuwe geheimen zijn toegestaan (wel hoogstens 180 dagen)")
+    if not (cert_life and cert_life <= CERT_MAX):
+        gaps.append("certificaten hebben geen grens van 365 dagen")
+    if not gaps:
+        return make(cid, Status.PASS, threshold=threshold, measured=measured)
+    return make(
+        cid,
+        Status.PARTIAL,
+        "Advies: het beleid staat aan, maar " + "; ".join(gaps) + ".",
+        threshold=threshold,
+        measured=measured,
+    )
+
+
+def _problems(app: dict[str, Any], now: datetime) -> list[str]:
+    found = []
+    for kind, limit, label in (
+        ("passwordCredentials", SECRET_MAX, "geheim"),
+        ("keyCredentials", CERT_MAX, "certificaat"),
+    ):
+        for cred in app.get(kind) or []:
+            start, end = parse_time(cred.get("startDateTime")), parse_time(cred.get("endDateTime"))
+            name = cred.get("displayName") or cred.get("keyId") or "zonder naam"
+            if end is not None and end < now:
+                found.append(f"verlopen {label} '{name}' (opruimen)")
+            elif start is None or end is None:
+                found.append(f"{label} '{name}' zonder geldigheidsdatums")
+            elif end - start > limit:
+                found.append(f"{label} '{name}' geldig {(end - start).days} dagen")
+    return found
+
+
+def evaluate_existing(snapshot: Snapshot) -> CheckResult:
+    cid = EXISTING.id
+    threshold = "Geen geldige app-geheimen langer dan 180 dagen of certificaten langer dan 365"
+    now = snapshot.collected_at
+    long_lived: list[AffectedObject] = []
+    expired: list[AffectedObject] = []
+    apps = snapshot.dataset("applications").data or []
+    for app in apps:
+        problems = _problems(app, now)
+        if not problems:
+            continue
+        item = AffectedObject(
+            id=app.get("id", ""), display_name=app.get("displayName"), detail="; ".join(problems)
+        )
+        live = [p for p in problems if not p.startswith("verlopen")]
+        (long_lived if live else expired).append(item)
+    counts = {
+        "app_registraties": len(apps),
+        "te_lang_geldig": len(long_lived),
+        "alleen_verlopen": len(expired),
+    }
+    if long_lived:
+        return make(
+            cid,
+            Status.FAIL,
+            f"{len(long_lived)} app-registratie(s) hebben een geheim of certificaat dat langer "
+            "geldig is dan CISA toestaat: wie het vindt, kan er lang mee inloggen.",
+            threshold=threshold,
+            counts=counts,
+            objects=long_lived + expired,
+        )
+    if expired:
+        return make(
+            cid,
+            Status.PARTIAL,
+            "Alleen verlopen geheimen of certificaten gevonden: ruim ze op, zodat het overzicht "
+            "klopt.",
+            threshold=threshold,
+            counts=counts,
+            objects=expired,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+POLICY = _check(
+    id="apps.credential_policy",
+    title="Regels voor app-geheimen en -certificaten (advies)",
+    severity=Severity.LOW,
+    datasets=("appManagementPolicy",),
+    threshold="defaultAppManagementPolicy aan met passwordAddition geblokkeerd en "
+    "asymmetricKeyLifetime ≤ P365D",
+    sources=(
+        src("CISA SCuBA MS.AAD.5.5v1, 5.6v1, 5.7v1", SCUBA_AAD),
+        src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
+        src("Microsoft: regels voor app-referenties afdwingen", POLICY_DOCS),
+    ),
+    why="Een app-geheim is een wachtwoord zonder MFA. Met een tenantbreed beleid kan niemand "
+    "nog geheimen aanmaken die jaren geldig zijn.",
+    fix="Entra-beheercentrum > Enterprise apps > Application policies (of Graph "
+    "PATCH /policies/defaultAppManagementPolicy): blokkeer nieuwe geheimen en beperk "
+    "certificaten tot 365 dagen. Let op: afdwingen vraagt Microsoft Entra Workload ID Premium.",
+    evaluate=evaluate_policy,
+)
+
+EXISTING = _check(
+    id="apps.long_lived_credentials",
+    title="Geen langlevende geheimen of certificaten op eigen apps",
+    severity=Severity.MEDIUM,
+    datasets=("applications",),
+    threshold="Geldige geheimen ≤ 180 dagen, certificaten ≤ 365 dagen; verlopen opgeruimd",
+    sources=(
+        src("CISA SCuBA MS.AAD.5.6v1 en 5.7v1", SCUBA_AAD),
+        src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
+    ),
+    why="Koppelingen (rooster, leerlingadministratie, printers) gebruiken vaak een geheim dat "
+    "jaren geldig blijft; uitgelekt geeft het al die tijd toegang.",
+    fix="Entra > App registrations > per genoemde app > Certificates & secrets: vervang het "
+    "geheim door een certificaat van hoogstens een jaar en verwijder verlopen geheimen.",
+    evaluate=evaluate_existing,
+)
+
+CHECKS = [POLICY, EXISTING]

@@ -1,0 +1,65 @@
+"""Basismaatregel 10: does the Microsoft 365 unified audit log (Purview) record? Only with the
+opt-in audit log query (`--audit-probe`); without it the handmatig controlepunt
+`manual.unified_audit_log` stays the evidence and this check is not part of the scan.
+
+What is measured: whether records exist in the last seven days. A school where nothing at all
+was logged for a week (mail, files, sign-ins) almost certainly has the log switched off.
+"""
+
+from __future__ import annotations
+
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.common import CIS, make, src
+from m365apk.snapshot import Snapshot
+
+AUDIT_DOCS = "https://learn.microsoft.com/purview/audit-log-enable-disable"
+QUERY_DOCS = "https://learn.microsoft.com/graph/api/resources/security-auditlogquery"
+CHECK_ID = "audit.unified_audit_log"
+
+_check = check_family(area=Area.AUDIT_LOGGING, bm=(10,), norms=("SM.04",))
+
+
+def evaluate_probe(snapshot: Snapshot) -> CheckResult:
+    data = snapshot.dataset("unifiedAuditLogProbe").data or {}
+    threshold = "Het auditlog heeft records in de laatste 7 dagen"
+    if "recordsFound" not in data:
+        return make(
+            CHECK_ID,
+            Status.UNKNOWN,
+            "De zoekopdracht in het auditlog gaf geen uitkomst: niet vastgesteld.",
+            threshold=threshold,
+        )
+    window = f"{data.get('windowStart', '?')[:10]} t/m {data.get('windowEnd', '?')[:10]}"
+    measured = {"records_gevonden": data["recordsFound"], "periode": window}
+    if data["recordsFound"] > 0:
+        return make(CHECK_ID, Status.PASS, threshold=threshold, measured=measured)
+    return make(
+        CHECK_ID,
+        Status.FAIL,
+        f"Geen enkel record in het Microsoft 365-auditlog over {window}: het auditlog staat "
+        "vrijwel zeker uit (zonder activiteit in een hele week is dat de enige verklaring).",
+        threshold=threshold,
+        measured=measured,
+    )
+
+
+UNIFIED_AUDIT_LOG = _check(
+    id=CHECK_ID,
+    title="Microsoft 365-auditlog registreert (meting op verzoek)",
+    severity=Severity.HIGH,
+    datasets=("unifiedAuditLogProbe",),
+    threshold="Records in het Microsoft 365-auditlog (Purview) in de laatste 7 dagen",
+    sources=(
+        src("Microsoft: auditlog aan- of uitzetten", AUDIT_DOCS),
+        src("Microsoft Graph: auditLogQuery", QUERY_DOCS),
+        src("CIS Microsoft 365 Foundations 3.1.1", CIS),
+    ),
+    why="Zonder auditlog is na een incident niet na te gaan wie welke mail of welk bestand heeft "
+    "geopend of gedeeld; de AVG vraagt juist dat bij een datalek.",
+    fix="Microsoft Purview-portal > Audit: 'Start recording user and admin activity', of in "
+    "Exchange Online PowerShell: Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true.",
+    evaluate=evaluate_probe,
+    opt_in="audit-probe",
+)
+
+CHECKS = [UNIFIED_AUDIT_LOG]

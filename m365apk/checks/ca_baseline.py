@@ -1,0 +1,536 @@
+"""The rest of CISA SCuBA's conditional-access baseline and two Maester tests, judged by the one
+conditional-access engine (checks/conditional_access.py): device code flow blocked (MS.AAD.3.9),
+phishing-resistant MFA for highly privileged roles (3.6) and for everyone (3.1, advice), high
+user and sign-in risk blocked (2.1, 2.3, Entra ID P2), managed devices for staff sign-ins (3.7)
+and for registering MFA methods (3.8), MFA for guests (Maester MT.1016) and emergency accounts
+excluded from every policy (Maester MT.1005).
+
+Security defaults require MFA and block legacy authentication, nothing of the above; a tenant
+without Entra ID P1 has no conditional access and these checks say so (not_licensed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.common import (
+    SCUBA_AAD,
+    break_glass,
+    make,
+    obj,
+    privileged_holders,
+    role_text,
+    src,
+    users,
+)
+from m365apk.checks.conditional_access import (
+    APPROVED,
+    COVERED,
+    DEVICE_CODE,
+    HIGH_SIGNIN_RISK,
+    HIGH_USER_RISK,
+    MANAGED_DEVICE,
+    MFA,
+    NONE,
+    PARTIAL,
+    PHISHING_RESISTANT,
+    UNKNOWN,
+    Engine,
+    Person,
+    Verdict,
+)
+from m365apk.checks.pim import HIGHLY_PRIVILEGED
+from m365apk.checks.populations import STAFF, classify_users
+from m365apk.snapshot import Snapshot
+
+P1 = "Microsoft Entra ID P1"
+P2 = "Microsoft Entra ID P2"
+CA = ("conditionalAccessPolicies", "securityDefaults")
+MAESTER = "https://maester.dev/docs/tests/"
+CA_DOCS = "https://learn.microsoft.com/entra/identity/conditional-access/"
+
+_check = check_family(area=Area.MFA, bm=(9,), norms=("SM.02",), licence=P1)
+
+
+def _sentence(items: Iterable[str]) -> str:
+    unique = list(dict.fromkeys(i for i in items if i))
+    return "; ".join(unique) + "." if unique else ""
+
+
+def _precheck(engine: Engine, threshold: str, cid: str) -> CheckResult | None:
+    """not_licensed without Entra ID P1 (no conditional access to configure); unknown when
+    the policies could not be read."""
+    licences = engine.snapshot.licences
+    if licences.known and licences.entra_plan not in ("p1", "p2"):
+        return make(
+            cid,
+            Status.NOT_LICENSED,
+            f"Vereist {P1}: zonder P1 heeft de tenant geen voorwaardelijke toegang.",
+            threshold=threshold,
+        )
+    unread = engine.ca_unread_reason
+    if unread:
+        return make(cid, Status.UNKNOWN, unread, threshold=threshold)
+    return None
+
+
+def _tenant_wide(
+    cid: str, want: str, threshold: str, what: str, *, advice: bool = False
+) -> Callable[[Snapshot], CheckResult]:
+    """A requirement for all users: one engine question, Graph's semantics in the engine."""
+
+    def evaluate(snapshot: Snapshot) -> CheckResult:
+        engine = Engine(snapshot)
+        early = _precheck(engine, threshold, cid)
+        if early:
+            return early
+        verdict, _ = engine.everyone(want)
+        notes = engine.near_misses(want)
+        prefix = "Advies: " if advice else ""
+        if verdict.state == COVERED:
+            return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
+        if verdict.state == PARTIAL:
+            return make(
+                cid,
+                Status.PARTIAL,
+                f"{prefix}{what} geldt niet voor iedereen en overal: "
+                + _sentence(verdict.gaps + notes),
+                threshold=threshold,
+                measured=", ".join(verdict.by),
+            )
+        sd = " Beveiligingsstandaarden doen dit niet." if engine.security_defaults else ""
+        return make(
+            cid,
+            Status.FAIL,
+            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} " + _sentence(notes),
+            threshold=threshold,
+        )
+
+    return evaluate
+
+
+def _needs_p2(snapshot: Snapshot) -> bool:
+    return snapshot.licences.known and snapshot.licences.entra_plan != "p2"
+
+
+def _risk(cid: str, want: str, threshold: str, what: str) -> Callable[[Snapshot], CheckResult]:
+    judge = _tenant_wide(cid, want, threshold, what)
+
+    def evaluate(snapshot: Snapshot) -> CheckResult:
+        if _needs_p2(snapshot):
+            return make(
+                cid,
+                Status.NOT_LICENSED,
+                f"Vereist {P2}: risicobeleid in voorwaardelijke toegang gebruikt Identity "
+                "Protection.",
+                threshold=threshold,
+            )
+        return judge(snapshot)
+
+    return evaluate
+
+
+def _per_person(
+    cid: str,
+    threshold: str,
+    people: Callable[[Snapshot], dict[str, dict[str, Any]]],
+    ask: Callable[[Engine, Person], Verdict],
+    who: str,
+    *,
+    advice: bool = False,
+) -> Callable[[Snapshot], CheckResult]:
+    """A requirement per person (role holders, staff, guests): covered, partly, or not."""
+
+    def evaluate(snapshot: Snapshot) -> CheckResult:
+        engine = Engine(snapshot)
+        early = _precheck(engine, threshold, cid)
+        if early:
+            return early
+        group = people(snapshot)
+        if not group:
+            return make(cid, Status.NOT_APPLICABLE, f"Geen {who} gevonden.", threshold=threshold)
+        found: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
+        gaps: list[str] = []
+        covered = 0
+        for person in group.values():
+            verdict = ask(engine, _person(person))
+            covered += verdict.state == COVERED
+            if verdict.state in (COVERED, APPROVED):
+                continue
+            detail = role_text(person) or person.get("userPrincipalName") or ""
+            if verdict.gaps:
+                detail += (": " if detail else "") + "; ".join(dict.fromkeys(verdict.gaps))
+            found[verdict.state].append(obj(person, detail))
+            gaps += verdict.gaps
+        counts = {
+            who.replace(" ", "_"): len(group),
+            "niet_gedekt": len(found[NONE]),
+            "deels_gedekt": len(found[PARTIAL]),
+            "niet_vastgesteld": len(found[UNKNOWN]),
+        }
+        objects = found[NONE] + found[PARTIAL] + found[UNKNOWN]
+        prefix = "Advies: " if advice else ""
+        if found[NONE] or found[PARTIAL]:
+            # Nobody actually covered (approved exclusions aside) is a fail, not "partly".
+            status = Status.FAIL if not covered and not found[PARTIAL] else Status.PARTIAL
+            n = len(found[NONE]) + len(found[PARTIAL])
+            return make(
+                cid,
+                status,
+                f"{prefix}{n} van {len(group)} {who} vallen er niet (volledig) onder. "
+                + _sentence(gaps),
+                threshold=threshold,
+                counts=counts,
+                objects=objects,
+            )
+        if found[UNKNOWN]:
+            return make(
+                cid,
+                Status.UNKNOWN,
+                "Niet vastgesteld: " + _sentence(gaps),
+                threshold=threshold,
+                counts=counts,
+                objects=objects,
+            )
+        return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+    return evaluate
+
+
+def _person(entry: dict[str, Any]) -> Person:
+    return Person(
+        id=entry["id"],
+        roles=set(entry.get("role_ids", ())),
+        guest=(entry.get("userType") or "").lower() == "guest",
+    )
+
+
+def _highly_privileged(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    return {
+        uid: h
+        for uid, h in privileged_holders(snapshot).items()
+        if set(h.get("role_ids", ())) & set(HIGHLY_PRIVILEGED)
+    }
+
+
+def _staff(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    population = classify_users(snapshot)
+    directory = users(snapshot)
+    return {uid: directory[uid] for uid, kind in population.items() if kind == STAFF}
+
+
+def _guests(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    """Every guest account, plus the next guest the school invites (a policy that names the
+    current guests one by one does not cover the next one)."""
+    found = {
+        u["id"]: u
+        for u in snapshot.dataset("users").data or []
+        if (u.get("userType") or "").lower() == "guest" and u.get("accountEnabled")
+    }
+    future = {"id": "toekomstige-gast", "displayName": "een nieuwe gast", "userType": "Guest"}
+    return {**found, future["id"]: future}
+
+
+def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
+    cid = BREAK_GLASS_EXCLUDED.id
+    threshold = "Elk noodaccount is uitgesloten van elk ingeschakeld beleid"
+    engine = Engine(snapshot)
+    early = _precheck(engine, threshold, cid)
+    if early:
+        return early
+    accounts = break_glass(snapshot)
+    if not accounts:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: de noodaccounts zijn niet opgegeven in de tenant-instellingen "
+            "(break_glass). Leg ze vast; dan toont de scan of elk beleid ze uitsluit.",
+            threshold=threshold,
+        )
+    if not any(p.state == "enabled" for p in engine.policies):
+        return make(
+            cid,
+            Status.NOT_APPLICABLE,
+            "Geen ingeschakeld beleid voor voorwaardelijke toegang: niets kan de noodaccounts "
+            "buitensluiten.",
+            threshold=threshold,
+        )
+    directory = users(snapshot)
+    holders = privileged_holders(snapshot)
+    risky: list[AffectedObject] = []
+    unknown: list[str] = []
+    for uid in accounts:
+        entry = holders.get(uid) or directory.get(uid) or {"id": uid}
+        applies, unread = engine.lockout_risks(_person({**entry, "id": uid}))
+        if applies:
+            risky.append(obj(entry, "valt onder " + ", ".join(applies)))
+        unknown += unread
+    counts = {"noodaccounts": len(accounts), "niet_uitgesloten": len(risky)}
+    if risky:
+        return make(
+            cid,
+            Status.FAIL,
+            "Een noodaccount valt onder voorwaardelijke toegang: als dat beleid misgaat, sluit "
+            "de school zichzelf buiten.",
+            threshold=threshold,
+            counts=counts,
+            objects=risky,
+        )
+    if unknown:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            "Niet vastgesteld: " + _sentence(unknown),
+            threshold=threshold,
+            counts=counts,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
+
+
+DEVICE_CODE_CHECK = _check(
+    id="ca.device_code_blocked",
+    title="Aanmelden met een apparaatcode geblokkeerd",
+    severity=Severity.HIGH,
+    datasets=CA,
+    bm=(9, 5),
+    threshold="Ingeschakeld beleid blokkeert de verificatiestroom deviceCodeFlow voor iedereen",
+    sources=(
+        src("CISA SCuBA MS.AAD.3.9v1", SCUBA_AAD),
+        src(
+            "CIS Microsoft 365 Foundations 5.2.2.12",
+            "https://www.cisecurity.org/benchmark/microsoft_365",
+        ),
+        src(
+            "Microsoft: verificatiestromen blokkeren", CA_DOCS + "policy-block-authentication-flows"
+        ),
+    ),
+    why="Bij 'device code phishing' laat een aanvaller een medewerker een code invoeren op de "
+    "echte Microsoft-site; daarmee krijgt de aanvaller een geldige sessie, MFA inbegrepen.",
+    fix="Entra > Voorwaardelijke toegang > nieuw beleid: alle gebruikers (noodaccounts "
+    "uitgezonderd), alle resources, Voorwaarden > Verificatiestromen > Apparaatcodestroom, "
+    "Verlenen: Toegang blokkeren.",
+    evaluate=_tenant_wide(
+        "ca.device_code_blocked",
+        DEVICE_CODE,
+        "deviceCodeFlow geblokkeerd voor iedereen",
+        "Blokkeren van de apparaatcodestroom",
+    ),
+    effort="klein",
+)
+
+PHR_ADMINS = _check(
+    id="ca.phishing_resistant_admins",
+    title="Phishingbestendige MFA afgedwongen voor beheerders",
+    severity=Severity.HIGH,
+    datasets=CA + ("roleAssignments", "roleGroupMembers", "users"),
+    bm=(9, 4),
+    threshold="Elke houder van een zeer bevoorrechte rol valt onder een verificatiesterkte die "
+    "alleen FIDO2, Windows Hello of een certificaat toestaat",
+    sources=(
+        src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD),
+        src("Microsoft: verificatiesterkte", CA_DOCS + "policy-admin-phish-resistant-mfa"),
+    ),
+    why="Phishingsites zetten gewone MFA-codes en pushmeldingen door. Alleen een "
+    "beveiligingssleutel, passkey of Windows Hello werkt niet op een nagemaakte site.",
+    fix="Voorwaardelijke toegang: beleid voor de beheerdersrollen met Verlenen > "
+    "Verificatiesterkte vereisen > 'Phishing-resistant MFA' (noodaccounts uitgezonderd).",
+    evaluate=_per_person(
+        "ca.phishing_resistant_admins",
+        "Zeer bevoorrechte rollen: phishingbestendige verificatiesterkte afgedwongen",
+        _highly_privileged,
+        lambda engine, person: engine.person(person, PHISHING_RESISTANT),
+        "beheerders",
+    ),
+)
+
+PHR_ALL = _check(
+    id="ca.phishing_resistant_all",
+    title="Phishingbestendige MFA voor iedereen (advies)",
+    severity=Severity.LOW,
+    datasets=CA,
+    threshold="Ingeschakeld beleid vraagt van alle gebruikers een phishingbestendige "
+    "verificatiesterkte",
+    sources=(src("CISA SCuBA MS.AAD.3.1v1", SCUBA_AAD),),
+    why="Ook medewerkers en leerlingen worden met nagemaakte inlogpagina's aangevallen. "
+    "Passkeys in de Authenticator-app maken dat zinloos.",
+    fix="Rol passkeys (Microsoft Authenticator of FIDO2) uit en vraag daarna in voorwaardelijke "
+    "toegang de verificatiesterkte 'Phishing-resistant MFA' van iedereen.",
+    evaluate=_tenant_wide(
+        "ca.phishing_resistant_all",
+        PHISHING_RESISTANT,
+        "phishingbestendige MFA voor iedereen",
+        "Phishingbestendige MFA voor iedereen",
+        advice=True,
+    ),
+)
+
+HIGH_USER_RISK_CHECK = _check(
+    id="ca.high_user_risk_blocked",
+    title="Accounts met hoog risico geblokkeerd",
+    severity=Severity.HIGH,
+    datasets=CA,
+    bm=(9, 10),
+    licence=P2,
+    threshold="Ingeschakeld beleid blokkeert aanmelden bij gebruikersrisico 'hoog'",
+    sources=(
+        src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
+        src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-user"),
+    ),
+    why="Een account met hoog gebruikersrisico is vrijwel zeker in handen van een aanvaller "
+    "(gelekt wachtwoord, verdachte activiteit).",
+    fix="Voorwaardelijke toegang: alle gebruikers (noodaccounts uitgezonderd), Voorwaarden > "
+    "Gebruikersrisico > Hoog, Verlenen: Toegang blokkeren.",
+    evaluate=_risk(
+        "ca.high_user_risk_blocked",
+        HIGH_USER_RISK,
+        "gebruikersrisico hoog geblokkeerd",
+        "Blokkeren bij hoog gebruikersrisico",
+    ),
+    effort="klein",
+)
+
+HIGH_SIGNIN_RISK_CHECK = _check(
+    id="ca.high_signin_risk_blocked",
+    title="Aanmeldingen met hoog risico geblokkeerd",
+    severity=Severity.HIGH,
+    datasets=CA,
+    bm=(9, 10),
+    licence=P2,
+    threshold="Ingeschakeld beleid blokkeert aanmeldingen met aanmeldrisico 'hoog'",
+    sources=(
+        src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
+        src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-sign-in"),
+    ),
+    why="Een aanmelding met hoog risico (onmogelijke reis, bekend aanvals-IP) hoort niet door "
+    "te gaan, ook niet als het wachtwoord klopt.",
+    fix="Voorwaardelijke toegang: alle gebruikers (noodaccounts uitgezonderd), Voorwaarden > "
+    "Aanmeldrisico > Hoog, Verlenen: Toegang blokkeren.",
+    evaluate=_risk(
+        "ca.high_signin_risk_blocked",
+        HIGH_SIGNIN_RISK,
+        "aanmeldrisico hoog geblokkeerd",
+        "Blokkeren bij hoog aanmeldrisico",
+    ),
+    effort="klein",
+)
+
+MANAGED_DEVICE_CHECK = _check(
+    id="ca.managed_device_staff",
+    title="Medewerkers melden zich aan vanaf een beheerd apparaat (advies)",
+    severity=Severity.LOW,
+    datasets=CA + ("users", "subscribedSkus"),
+    bm=(9, 8),
+    threshold="Voor elke medewerker vraagt ingeschakeld beleid een conform of hybride gekoppeld "
+    "apparaat",
+    sources=(
+        src("CISA SCuBA MS.AAD.3.7v1", SCUBA_AAD),
+        src("Microsoft: conform apparaat vereisen", CA_DOCS + "policy-all-users-device-compliance"),
+    ),
+    why="Op een beheerd apparaat zijn updates, versleuteling en antivirus geregeld; een gestolen "
+    "wachtwoord alleen werkt dan niet vanaf de laptop van de aanvaller.",
+    fix="Eerst alle schoollaptops in Intune; daarna voorwaardelijke toegang voor medewerkers: "
+    "Verlenen > 'Apparaat moet compatibel zijn' of 'hybride gekoppeld'. Zonder Intune: advies.",
+    evaluate=_per_person(
+        "ca.managed_device_staff",
+        "Beheerd apparaat vereist voor medewerkers",
+        _staff,
+        lambda engine, person: engine.person(person, MANAGED_DEVICE),
+        "medewerkers",
+        advice=True,
+    ),
+)
+
+REGISTRATION_CHECK = _check(
+    id="ca.secure_registration",
+    title="MFA-methoden registreren alleen vanaf een beheerd apparaat of op school (advies)",
+    severity=Severity.LOW,
+    datasets=CA + ("users", "subscribedSkus"),
+    bm=(9,),
+    threshold="Beleid op 'Beveiligingsgegevens registreren' vraagt een beheerd apparaat of "
+    "blokkeert buiten vertrouwde locaties, voor elke medewerker",
+    sources=(
+        src("CISA SCuBA MS.AAD.3.8v1", SCUBA_AAD),
+        src("Maester: secure security info registration", MAESTER + "MT.1012"),
+        src(
+            "Microsoft: registratie beveiligen",
+            CA_DOCS + "policy-all-users-security-info-registration",
+        ),
+    ),
+    why="Wie een wachtwoord buitmaakt, registreert anders zijn eigen Authenticator en heeft "
+    "daarmee ook de tweede factor.",
+    fix="Voorwaardelijke toegang: Gebruikersacties > 'Beveiligingsgegevens registreren', "
+    "alle gebruikers; Voorwaarden > Locaties: alles behalve vertrouwde locaties; Verlenen: "
+    "blokkeren (of: beheerd apparaat vereisen).",
+    evaluate=_per_person(
+        "ca.secure_registration",
+        "Registreren van MFA-methoden beschermd",
+        _staff,
+        lambda engine, person: engine.registration(person),
+        "medewerkers",
+        advice=True,
+    ),
+)
+
+GUESTS_MFA = _check(
+    id="ca.guests_mfa",
+    title="Gasten gebruiken MFA",
+    severity=Severity.MEDIUM,
+    datasets=CA + ("users",),
+    bm=(9, 5),
+    threshold="Elke gast (ook een nieuwe) valt onder afgedwongen MFA",
+    sources=(
+        src("Maester MT.1016 (MFA voor gasten)", MAESTER + "MT.1016"),
+        src("Microsoft: MFA voor gasten", CA_DOCS + "policy-guests-mfa-strength"),
+    ),
+    why="Gasten (ouders in een Team, een IT-partner, een stagiair van buiten) hebben toegang tot "
+    "schoolbestanden; hun account wordt elders beheerd en is zo sterk als hun wachtwoord.",
+    fix="Voorwaardelijke toegang: gast- en externe gebruikers, alle resources, Verlenen: MFA "
+    "vereisen (of laat het beleid voor alle gebruikers gasten niet uitsluiten).",
+    evaluate=_per_person(
+        "ca.guests_mfa",
+        "Gasten vallen onder afgedwongen MFA",
+        _guests,
+        lambda engine, person: engine.person(person, MFA),
+        "gasten",
+    ),
+    effort="klein",
+)
+
+BREAK_GLASS_EXCLUDED = _check(
+    id="ca.break_glass_excluded",
+    title="Noodaccounts buiten elk beleid voor voorwaardelijke toegang",
+    severity=Severity.MEDIUM,
+    datasets=CA + ("users", "roleAssignments", "roleGroupMembers"),
+    area=Area.ADMIN_ROLES,
+    bm=(4,),
+    norms=("ID.01", "BC.01"),
+    threshold="Elk noodaccount uit de tenant-instellingen is uitgesloten van elk ingeschakeld "
+    "beleid",
+    sources=(
+        src("Maester MT.1005 (noodaccounts uitgesloten)", MAESTER + "MT.1005"),
+        src(
+            "Microsoft: noodaccounts",
+            "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
+        ),
+    ),
+    why="Als een beleid verkeerd staat (of MFA storing heeft), is een noodaccount de enige weg "
+    "terug in de tenant. Valt het onder hetzelfde beleid, dan zit de school buitengesloten.",
+    fix="Sluit de noodaccounts (of hun groep) uit van elk beleid voor voorwaardelijke toegang en "
+    "leg ze vast in de tenant-instellingen (break_glass).",
+    evaluate=evaluate_break_glass,
+    effort="klein",
+)
+
+CHECKS = [
+    DEVICE_CODE_CHECK,
+    PHR_ADMINS,
+    PHR_ALL,
+    HIGH_USER_RISK_CHECK,
+    HIGH_SIGNIN_RISK_CHECK,
+    MANAGED_DEVICE_CHECK,
+    REGISTRATION_CHECK,
+    GUESTS_MFA,
+    BREAK_GLASS_EXCLUDED,
+]

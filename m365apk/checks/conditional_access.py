@@ -1,0 +1,881 @@
+"""The one conditional-access (CA) engine. Every check that judges MFA enforcement, blocking or
+legacy authentication asks this module; no other check module reads CA policy fields.
+
+It implements Microsoft Graph v1.0 `conditionalAccessPolicy` semantics (graph-reference §1.2-1.5;
+Maester Test-MtCaMfaForAllUsers / Test-MtCaMfaForAdmin; ScubaGear IsGeneralMFA and
+AADConfig.rego MS.AAD.1.1v1 / 3.2v2):
+
+* Security defaults come first: when on, they require MFA of everyone and block legacy
+  authentication, whatever the CA endpoint answers.
+* Only `state == "enabled"` enforces; `enabledForReportingButNotEnforced` enforces nothing.
+* Grant: `block` blocks (and so also covers an MFA requirement: a blocked sign-in cannot skip
+  MFA). MFA is required when the grant asks `mfa` (or an authentication strength whose every
+  allowed combination is multifactor) and, with operator OR, no other control can be chosen
+  instead (compliant device, terms of use, a non-MFA strength, a custom control). A grant with
+  `passwordChange` or `riskRemediation` is risk remediation, not general MFA.
+* A policy covers a sign-in region: users x applications x client app types x platforms x
+  locations x user risk x sign-in risk x device filter x authentication flows (x times,
+  device states, insider risk). A requirement ("MFA everywhere", "legacy clients blocked") is
+  met when one enabled policy covers the whole required region, or when policies that are
+  narrowed in one and the same condition together cover it (CA001 leaves out Exchange Online,
+  CA004 requires MFA for Exchange Online). Anything else is at best partial, naming the policy
+  and the gap in Dutch ("CA001 sluit Exchange Online uit").
+* Users: include/exclude by user id, group (expanded from the group members the scan read,
+  transitively where Graph gave that), directory role, and guest/external user types.
+  Approved exclusions (tenant settings, not expired) and break-glass accounts count as covered.
+  When a decision needs a group membership that was not read, the answer is unknown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from m365apk.checks.base import _problem
+from m365apk.checks.common import (
+    PRIVILEGED_ROLES,
+    approved,
+    group_members,
+)
+from m365apk.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot.settings import GUEST_TYPES
+
+CA = "conditionalAccessPolicies"
+NOBODY = "00000000-0000-0000-0000-000000000000"
+
+# Well-known first-party apps, so a gap reads "sluit Exchange Online uit".
+APP_NAMES = {
+    "00000002-0000-0ff1-ce00-000000000000": "Exchange Online",
+    "00000003-0000-0ff1-ce00-000000000000": "SharePoint Online",
+    "00000003-0000-0000-c000-000000000000": "Microsoft Graph",
+    "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe": "Microsoft Teams Services",
+    "797f4846-ba00-4fd7-ba43-dac1f8f63013": "Azure-beheer (Windows Azure Service Management API)",
+    "0000000a-0000-0000-c000-000000000000": "Microsoft Intune",
+    "d4ebce55-015a-49b5-a083-c84d1797ae8c": "Microsoft Intune Enrollment",
+    "Office365": "Office 365",
+    "MicrosoftAdminPortals": "Microsoft-beheerportalen",
+}
+CLIENT_NAMES = {
+    "browser": "browser",
+    "mobileAppsAndDesktopClients": "mobiele apps en desktopclients",
+    "exchangeActiveSync": "Exchange ActiveSync",
+    "other": "andere clients (IMAP, POP, SMTP, oude Office)",
+}
+CLIENTS = frozenset(CLIENT_NAMES)
+LEGACY_CLIENTS = frozenset({"exchangeActiveSync", "other"})
+RISK_LEVELS = frozenset({"none", "low", "medium", "high"})
+CONTROL_NAMES = {
+    "compliantDevice": "een conform apparaat",
+    "domainJoinedDevice": "een hybride gekoppeld apparaat",
+    "approvedApplication": "een goedgekeurde client-app",
+    "compliantApplication": "een app met app-beveiligingsbeleid",
+}
+# Single methods that are multifactor on their own (passwordless); any other combination needs
+# two parts ("password,microsoftAuthenticatorPush") to be multifactor. Graph
+# authenticationMethodModes; Microsoft's built-in "Multifactor authentication" strength.
+MULTIFACTOR_ALONE = frozenset(
+    {
+        "fido2",
+        "windowsHelloForBusiness",
+        "x509CertificateMultiFactor",
+        "deviceBasedPush",
+        "temporaryAccessPassOneTime",
+        "temporaryAccessPassMultiUse",
+        "federatedMultiFactor",
+    }
+)
+# A Graph guest account (userType Guest) is an internal or a B2B collaboration guest.
+GUEST_ACCOUNT_TYPES = frozenset({"internalGuest", "b2bCollaborationGuest"})
+
+MFA = "mfa"
+LEGACY = "legacy"
+# Further requirements (CISA SCuBA MS.AAD.2.1, 2.3, 3.1/3.6, 3.7, 3.9): what a grant must give
+# on every path through it, or which sign-ins a block must reach.
+PHISHING_RESISTANT = "phishing_resistant"
+MANAGED_DEVICE = "managed_device"
+DEVICE_CODE = "device_code"  # block the device code flow
+HIGH_USER_RISK = "high_user_risk"  # block users at high risk
+HIGH_SIGNIN_RISK = "high_signin_risk"  # block sign-ins at high risk
+BLOCK_WANTS = frozenset({LEGACY, DEVICE_CODE, HIGH_USER_RISK, HIGH_SIGNIN_RISK})
+# Security defaults require MFA and block legacy authentication; nothing else on this list.
+SECURITY_DEFAULTS_GIVE = frozenset({MFA, LEGACY})
+REGISTER_SECURITY_INFO = "urn:user:registersecurityinfo"
+# Microsoft's built-in "Phishing-resistant MFA" strength allows exactly these methods.
+PHISHING_RESISTANT_ALONE = frozenset(
+    {"windowsHelloForBusiness", "fido2", "x509CertificateMultiFactor"}
+)
+
+# Per-person and per-requirement outcomes.
+COVERED = "covered"
+APPROVED = "approved"
+PARTIAL = "partial"
+NONE = "none"
+UNKNOWN = "unknown"
+
+
+# --- one condition as a set ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cover:
+    """The part of one condition a policy applies to: everything except `items` (cofinite) or
+    only `items` (finite). The universe is open (new apps, locations, platforms), so a finite
+    set never covers everything."""
+
+    cofinite: bool
+    items: frozenset[str] = frozenset()
+
+    def __or__(self, other: Cover) -> Cover:
+        if self.cofinite and other.cofinite:
+            return Cover(True, self.items & other.items)
+        if self.cofinite:
+            return Cover(True, self.items - other.items)
+        if other.cofinite:
+            return Cover(True, other.items - self.items)
+        return Cover(False, self.items | other.items)
+
+    def __and__(self, other: Cover) -> Cover:
+        if self.cofinite and other.cofinite:
+            return Cover(True, self.items | other.items)
+        if self.cofinite:
+            return Cover(False, other.items - self.items)
+        if other.cofinite:
+            return Cover(False, self.items - other.items)
+        return Cover(False, self.items & other.items)
+
+    def covers(self, required: Cover) -> bool:
+        if self.cofinite:
+            return (
+                self.items <= required.items
+                if required.cofinite
+                else not (self.items & required.items)
+            )
+        return not required.cofinite and required.items <= self.items
+
+
+FULL = Cover(True)
+EMPTY = Cover(False)
+
+DIMS = (
+    "users",
+    "apps",
+    "clients",
+    "platforms",
+    "locations",
+    "userRisk",
+    "signInRisk",
+    "devices",
+    "flows",
+    "other",
+)
+
+
+@dataclass
+class Narrowing:
+    dim: str
+    cover: Cover
+    text: str  # Dutch, names the policy: "CA001 sluit Exchange Online uit"
+
+
+@dataclass
+class Policy:
+    id: str
+    name: str
+    state: str
+    control: str | None  # "mfa" | "block" | None
+    weak: str | None  # why a grant that mentions MFA does not enforce it (Dutch), else None
+    signins: bool  # False: user actions / auth context only, or workload identities
+    dims: dict[str, Cover]
+    narrowings: list[Narrowing]
+    include_users: set[str]
+    exclude_users: set[str]
+    include_groups: set[str]
+    exclude_groups: set[str]
+    include_roles: set[str]
+    exclude_roles: set[str]
+    include_guest_types: set[str]  # only when every external tenant is meant
+    exclude_guest_types: set[str]
+    user_exclusions: list[tuple[str, str, str]] = field(default_factory=list)  # token, kind, id
+    # What each path through the grant gives (OR: one set per control; AND: one set).
+    offers: tuple[frozenset[str], ...] = ()
+    user_actions: set[str] = field(default_factory=set)
+
+    def satisfies(self, want: str) -> bool:
+        if self.state != "enabled" or not self.signins:
+            return False
+        if self.control == "block" or (want == MFA and self.control == MFA):
+            return True
+        if want in BLOCK_WANTS or want == MFA:
+            return False
+        return bool(self.offers) and all(want in path for path in self.offers)
+
+
+@dataclass
+class Verdict:
+    state: str  # covered | approved | partial | none | unknown
+    gaps: list[str] = field(default_factory=list)  # Dutch, each naming the policy
+    by: list[str] = field(default_factory=list)  # names of the policies that cover
+
+
+# --- reading one policy ----------------------------------------------------------------------
+
+
+def _list(value: Any) -> list[str]:
+    return [str(v) for v in value or []]
+
+
+def _types(value: Any) -> set[str]:
+    """guestOrExternalUserTypes is a comma-separated string in Graph."""
+    if isinstance(value, list):
+        value = ",".join(value)
+    return {t.strip() for t in str(value or "").split(",") if t.strip()} & GUEST_TYPES
+
+
+def _app(app: str) -> str:
+    return APP_NAMES.get(app, app)
+
+
+def strength_is_mfa(strength: dict[str, Any]) -> bool:
+    """An authentication strength counts as MFA only when every allowed combination is
+    multifactor; without the combinations, Graph's own `requirementsSatisfied` decides."""
+    combos = _list(strength.get("allowedCombinations"))
+    if not combos:
+        return strength.get("requirementsSatisfied") == "mfa"
+    for combo in combos:
+        parts = {p.strip() for p in combo.split(",") if p.strip()}
+        if len(parts) < 2 and not parts <= MULTIFACTOR_ALONE:
+            return False
+    return True
+
+
+def strength_is_phishing_resistant(strength: dict[str, Any]) -> bool:
+    """Every allowed combination is a phishing-resistant method (FIDO2, Windows Hello,
+    certificate); without the combinations, Microsoft's built-in strength's id decides."""
+    combos = _list(strength.get("allowedCombinations"))
+    if not combos:
+        return strength.get("id") == "00000000-0000-0000-0000-000000000004"
+    return all(
+        {p.strip() for p in c.split(",") if p.strip()} <= PHISHING_RESISTANT_ALONE for c in combos
+    )
+
+
+def _offers(grant: dict[str, Any] | None) -> tuple[frozenset[str], ...]:
+    """The capabilities each way through the grant gives; a control that gives none of them
+    (terms of use, a custom control, password change alone) is an empty path."""
+    if not grant:
+        return ()
+    paths: list[frozenset[str]] = []
+    for control in _list(grant.get("builtInControls")):
+        caps = {
+            "mfa": {MFA},
+            "compliantDevice": {MANAGED_DEVICE},
+            "domainJoinedDevice": {MANAGED_DEVICE},
+        }.get(control, set())
+        paths.append(frozenset(caps))
+    strength = grant.get("authenticationStrength") or None
+    if strength:
+        caps = {MFA} if strength_is_mfa(strength) else set()
+        if strength_is_phishing_resistant(strength):
+            caps.add(PHISHING_RESISTANT)
+        paths.append(frozenset(caps))
+    if grant.get("termsOfUse"):
+        paths.append(frozenset())
+    if grant.get("customAuthenticationFactors"):
+        paths.append(frozenset())
+    if not paths:
+        return ()
+    if str(grant.get("operator") or "OR").upper() == "AND":
+        return (frozenset().union(*paths),)
+    return tuple(paths)
+
+
+def _grant(name: str, grant: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    if not grant:
+        return None, None
+    builtin = set(_list(grant.get("builtInControls")))
+    if "block" in builtin:
+        return "block", None
+    if builtin & {"passwordChange", "riskRemediation"}:
+        return None, (
+            f"{name} is een risicobeleid (wachtwoordwijziging bij risico), geen algemene MFA"
+        )
+    strength = grant.get("authenticationStrength") or None
+    strength_mfa = bool(strength) and strength_is_mfa(strength)
+    asks_mfa = "mfa" in builtin or strength_mfa
+    alternatives = [CONTROL_NAMES.get(c, c) for c in sorted(builtin - {"mfa"})]
+    if grant.get("termsOfUse"):
+        alternatives.append("het accepteren van gebruiksvoorwaarden")
+    if grant.get("customAuthenticationFactors"):
+        alternatives.append("een aangepast besturingselement (niet te controleren)")
+    if strength and not strength_mfa:
+        alternatives.append(
+            f"verificatiesterkte '{strength.get('displayName') or strength.get('id')}' "
+            "(staat ook aanmelden zonder tweede factor toe)"
+        )
+    operator = str(grant.get("operator") or "OR").upper()
+    if asks_mfa and (operator == "AND" or not alternatives):
+        return MFA, None
+    if asks_mfa:
+        return None, (
+            f"{name} vraagt MFA óf {' óf '.join(alternatives)}: wie daaraan voldoet, "
+            "krijgt geen MFA-vraag"
+        )
+    if strength and not strength_mfa:
+        return None, f"{name} vraagt een verificatiesterkte die niet altijd MFA is"
+    return None, None
+
+
+def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list[Narrowing]]:
+    dims: dict[str, Cover] = {}
+    out: list[Narrowing] = []
+
+    def add(dim: str, cover: Cover, text: str) -> None:
+        dims[dim] = dims.get(dim, FULL) & cover  # conditions on one dimension all apply
+        out.append(Narrowing(dim, cover, text))
+
+    apps = cond.get("applications") or {}
+    include = _list(apps.get("includeApplications"))
+    exclude = _list(apps.get("excludeApplications"))
+    if "All" in include:
+        if exclude:
+            add("apps", Cover(True, frozenset(exclude)), f"{name} sluit {_join(exclude, _app)} uit")
+    else:
+        targets = [a for a in include if a != "None"]
+        add(
+            "apps",
+            Cover(False, frozenset(targets) - frozenset(exclude)),
+            f"{name} geldt alleen voor {_join(targets, _app)}"
+            if targets
+            else f"{name} geldt voor geen enkele app",
+        )
+    if apps.get("applicationFilter"):
+        add("apps", EMPTY, f"{name} heeft een filter op apps")
+
+    clients = {
+        "exchangeActiveSync" if c == "easSupported" else c for c in cond.get("clientAppTypes") or []
+    }
+    if clients and "all" not in clients and not clients >= CLIENTS:
+        add(
+            "clients",
+            Cover(True, CLIENTS - clients),
+            f"{name} geldt alleen voor {_join(sorted(clients & CLIENTS), CLIENT_NAMES.get)}",
+        )
+
+    platforms = cond.get("platforms") or None
+    if platforms:
+        inc, exc = (
+            _list(platforms.get("includePlatforms")),
+            _list(platforms.get("excludePlatforms")),
+        )
+        if "all" in inc:
+            if exc:
+                add(
+                    "platforms",
+                    Cover(True, frozenset(exc)),
+                    f"{name} sluit platform(s) {', '.join(exc)} uit",
+                )
+        else:
+            add(
+                "platforms",
+                Cover(False, frozenset(inc) - frozenset(exc)),
+                f"{name} geldt alleen voor platform(s) {', '.join(inc) or 'geen'}",
+            )
+
+    locations = cond.get("locations") or None
+    if locations:
+        inc, exc = (
+            _list(locations.get("includeLocations")),
+            _list(locations.get("excludeLocations")),
+        )
+        if "All" in inc:
+            if exc:
+                text = (
+                    f"{name} geldt alleen buiten vertrouwde locaties"
+                    if exc == ["AllTrusted"]
+                    else f"{name} sluit locatie(s) {_join(exc, _loc)} uit"
+                )
+                add("locations", Cover(True, frozenset(exc)), text)
+        else:
+            text = (
+                f"{name} geldt alleen op vertrouwde locaties"
+                if inc == ["AllTrusted"]
+                else f"{name} geldt alleen op locatie(s) {_join(inc, _loc)}"
+            )
+            add("locations", Cover(False, frozenset(inc) - frozenset(exc)), text)
+
+    for key, dim, label in (
+        ("userRiskLevels", "userRisk", "gebruikersrisico"),
+        ("signInRiskLevels", "signInRisk", "aanmeldrisico"),
+    ):
+        levels = set(_list(cond.get(key)))
+        if levels and not levels >= RISK_LEVELS:
+            add(
+                dim,
+                Cover(False, frozenset(levels)),
+                f"{name} geldt alleen bij {label} {', '.join(sorted(levels))}",
+            )
+
+    devices = cond.get("devices") or None
+    if devices and (
+        devices.get("deviceFilter")
+        or devices.get("includeDevices")
+        or devices.get("excludeDevices")
+    ):
+        rule = (devices.get("deviceFilter") or {}).get("rule") or "apparaatfilter"
+        mode = (devices.get("deviceFilter") or {}).get("mode")
+        verb = "sluit apparaten uit met" if mode == "exclude" else "geldt alleen voor apparaten met"
+        add("devices", Cover(False, frozenset({rule})), f"{name} {verb} filter '{rule}'")
+
+    flows = cond.get("authenticationFlows") or None
+    if flows and flows.get("transferMethods"):
+        methods = str(flows["transferMethods"])
+        add(
+            "flows",
+            Cover(False, frozenset(m.strip() for m in methods.split(",") if m.strip())),
+            f"{name} geldt alleen voor verificatiestroom {methods}",
+        )
+
+    for key, label in (
+        ("times", "bepaalde tijden"),
+        ("deviceStates", "apparaatstatus"),
+        ("insiderRiskLevels", "insider-risico"),
+    ):
+        if cond.get(key):
+            add("other", EMPTY, f"{name} geldt alleen bij {label}")
+    return dims, out
+
+
+def _loc(location: str) -> str:
+    return {"AllTrusted": "alle vertrouwde locaties", "All": "alle locaties"}.get(
+        location, location
+    )
+
+
+def _join(items: Iterable[Any], name: Any = str) -> str:
+    names = [str(name(i) or i) for i in items]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " en " + names[-1]
+
+
+def parse_policy(raw: dict[str, Any]) -> Policy:
+    name = raw.get("displayName") or raw.get("id") or "beleid"
+    cond = raw.get("conditions") or {}
+    users = cond.get("users") or {}
+    control, weak = _grant(name, raw.get("grantControls"))
+    apps = cond.get("applications") or {}
+    include_apps = _list(apps.get("includeApplications"))
+    workload = bool(
+        (cond.get("clientApplications") or {}).get("includeServicePrincipals")
+        or (cond.get("clientApplications") or {}).get("servicePrincipalFilter")
+    )
+    signins = not workload and any(a != "None" for a in include_apps)
+    dims, narrowings = _narrowings(name, cond)
+
+    def guest_types(key: str, all_tenants_only: bool) -> set[str]:
+        value = users.get(key) or None
+        if not value:
+            return set()
+        tenants = value.get("externalTenants") or {}
+        kind = str(tenants.get("membershipKind") or "all")
+        if all_tenants_only and kind != "all":
+            return set()  # only some partner tenants: we cannot tell which guest is from where
+        return _types(value.get("guestOrExternalUserTypes"))
+
+    policy = Policy(
+        id=str(raw.get("id", "")),
+        name=name,
+        state=str(raw.get("state", "")),
+        control=control,
+        weak=weak,
+        signins=signins,
+        dims=dims,
+        narrowings=narrowings,
+        include_users=set(_list(users.get("includeUsers"))),
+        exclude_users=set(_list(users.get("excludeUsers"))),
+        include_groups=set(_list(users.get("includeGroups"))),
+        exclude_groups=set(_list(users.get("excludeGroups"))),
+        include_roles=set(_list(users.get("includeRoles"))),
+        exclude_roles=set(_list(users.get("excludeRoles"))),
+        include_guest_types=guest_types("includeGuestsOrExternalUsers", True),
+        exclude_guest_types=guest_types("excludeGuestsOrExternalUsers", False),
+        offers=_offers(raw.get("grantControls")),
+        user_actions=set(_list(apps.get("includeUserActions"))),
+    )
+    # The legacy special value in includeUsers/excludeUsers means every guest type.
+    if "GuestsOrExternalUsers" in policy.include_users:
+        policy.include_guest_types |= set(GUEST_TYPES)
+    if "GuestsOrExternalUsers" in policy.exclude_users:
+        policy.exclude_guest_types |= set(GUEST_TYPES)
+    for uid in sorted(policy.exclude_users - {"GuestsOrExternalUsers"}):
+        policy.user_exclusions.append((f"user:{uid}", "user", uid))
+    for gid in sorted(policy.exclude_groups):
+        policy.user_exclusions.append((f"group:{gid}", "group", gid))
+    for rid in sorted(policy.exclude_roles):
+        policy.user_exclusions.append((f"role:{rid}", "role", rid))
+    for t in sorted(policy.exclude_guest_types):
+        policy.user_exclusions.append((f"guests:{t}", "guests", t))
+    return policy
+
+
+def role_name(role_id: str) -> str:
+    return PRIVILEGED_ROLES.get(role_id) or ADMIN_ROLE_NAMES.get(role_id) or f"rol {role_id}"
+
+
+ADMIN_ROLE_NAMES = {"b0f54661-2d74-4c50-afa3-1ec803f12efe": "Billing Administrator"}
+
+
+# --- coverage --------------------------------------------------------------------------------
+
+
+def _covers_alone(
+    dims: dict[str, Cover], required: dict[str, Cover], skip: str | None = None
+) -> bool:
+    return all(dims.get(d, FULL).covers(required.get(d, FULL)) for d in DIMS if d != skip)
+
+
+def covers(regions: list[dict[str, Cover]], required: dict[str, Cover]) -> bool:
+    """Do these regions together cover the required region? Sound, not complete: one region
+    covering it all, or regions narrowed in the same single condition whose union covers it."""
+    if any(_covers_alone(r, required) for r in regions):
+        return True
+    for dim in DIMS:
+        union = EMPTY
+        for r in regions:
+            if _covers_alone(r, required, skip=dim):
+                union = union | r.get(dim, FULL)
+        if union.covers(required.get(dim, FULL)):
+            return True
+    return False
+
+
+def required(want: str) -> dict[str, Cover]:
+    return {
+        LEGACY: {"clients": Cover(False, LEGACY_CLIENTS)},
+        DEVICE_CODE: {"flows": Cover(False, frozenset({"deviceCodeFlow"}))},
+        HIGH_USER_RISK: {"userRisk": Cover(False, frozenset({"high"}))},
+        HIGH_SIGNIN_RISK: {"signInRisk": Cover(False, frozenset({"high"}))},
+    }.get(want, {})
+
+
+def _names_in_partial(p: Policy, want: str) -> bool:
+    """Which policies a partial verdict may rest on. For MFA (and the other grant requirements)
+    a block policy fills gaps but is no such policy; for a targeted block (device code, risk)
+    only policies that target that condition; for legacy authentication every block policy."""
+    if want == LEGACY:
+        return True
+    if want in BLOCK_WANTS:
+        need = required(want)
+        return any(dim in p.dims and (p.dims[dim] & need[dim]) != EMPTY for dim in need)
+    return p.control != "block"
+
+
+@dataclass
+class Person:
+    id: str
+    roles: set[str]  # role template ids, active or eligible
+    guest: bool
+
+
+class Engine:
+    """What conditional access and security defaults enforce in one snapshot."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        sd = snapshot.dataset("securityDefaults")
+        self.security_defaults: bool | None = (
+            bool((sd.data or {}).get("isEnabled")) if sd.ok else None
+        )
+        ds = snapshot.dataset(CA)
+        self.ca_status = ds.status
+        self.ca_read = ds.ok
+        self.policies = [parse_policy(p) for p in ds.data or []] if ds.ok else []
+        self.members = group_members(snapshot)
+        self.approved_ids = approved(snapshot)
+        self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
+        self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
+        self.approved_roles = {a.role: a.reason for a in self._valid() if a.role}
+        for policy in self.policies:
+            self._approve_apps(policy)
+
+    def _approve_apps(self, p: Policy) -> None:
+        """Approved application exclusions are no gap: drop them from the policy's region."""
+        kept, apps = [], FULL
+        for n in p.narrowings:
+            if n.dim == "apps" and n.cover.cofinite:
+                left = n.cover.items - set(self.approved_apps)
+                if not left:
+                    continue
+                n = Narrowing(
+                    "apps", Cover(True, left), f"{p.name} sluit {_join(sorted(left), _app)} uit"
+                )
+            if n.dim == "apps":
+                apps = apps & n.cover
+            kept.append(n)
+        p.narrowings = kept
+        if apps == FULL:
+            p.dims.pop("apps", None)
+        else:
+            p.dims["apps"] = apps
+
+    def _valid(self) -> list[Any]:
+        today = self.snapshot.collected_at.date()
+        return [
+            a
+            for a in self.snapshot.settings.approved_exclusions
+            if not (a.expires and a.expires < today)
+        ]
+
+    def expired(self) -> list[str]:
+        """Dutch lines for approvals whose end date has passed (they count no more)."""
+        today = self.snapshot.collected_at.date()
+        out = []
+        for a in self.snapshot.settings.approved_exclusions:
+            if a.expires and a.expires < today:
+                what = a.user or a.group or a.application or a.role or a.guests_or_external
+                out.append(f"goedkeuring voor uitsluiting van {what} verliep op {a.expires}")
+        return out
+
+    # -- what the tenant has ----------------------------------------------------------------
+
+    @property
+    def ca_unread_reason(self) -> str | None:
+        """Why the CA policies are unknown, or None when read (or absent for lack of a licence:
+        without Entra ID P1 a tenant has no conditional access)."""
+        if self.ca_read or self.ca_status is DatasetStatus.NOT_LICENSED:
+            return None
+        return "Niet vastgesteld: " + _problem(self.snapshot, CA)
+
+    @property
+    def in_use(self) -> bool:
+        """Any enabled CA policy: the tenant uses conditional access, so that is what counts
+        (per-user MFA is legacy; CIS 5.1.2.1 wants it off once CA is used)."""
+        return any(p.state == "enabled" for p in self.policies)
+
+    def enforcing(self, want: str) -> list[Policy]:
+        return [p for p in self.policies if p.satisfies(want)]
+
+    def near_misses(self, want: str) -> list[str]:
+        """Dutch notes on policies that look like they would help but enforce nothing."""
+        notes = []
+        for p in self.policies:
+            if not p.signins:
+                continue
+            relevant = p.control == "block" or (want == MFA and (p.control == MFA or p.weak))
+            if p.state == "enabledForReportingButNotEnforced" and relevant:
+                notes.append(f"{p.name} staat in alleen-rapportagemodus en dwingt niets af")
+            elif p.state == "disabled" and relevant:
+                notes.append(f"{p.name} staat uit")
+            elif p.state == "enabled" and want == MFA and p.weak:
+                notes.append(p.weak)
+        return notes
+
+    # -- per person -------------------------------------------------------------------------
+
+    def _in_group(self, uid: str, group: str) -> bool | None:
+        members = self.members.get(group)
+        return None if members is None else uid in members
+
+    def scope(self, p: Policy, person: Person) -> tuple[str, str | None]:
+        """in | out (not targeted) | excluded | approved | unknown, with a Dutch reason."""
+        guest_types = GUEST_ACCOUNT_TYPES if person.guest else set()
+        # Exclusions first: they win over inclusions.
+        if person.id in p.exclude_users:
+            if person.id in self.approved_ids:
+                return "approved", None
+            return "excluded", f"{p.name} sluit dit account uit"
+        if guest_types & p.exclude_guest_types:
+            if guest_types & p.exclude_guest_types <= set(self.approved_guest_types):
+                return "approved", None
+            return "excluded", f"{p.name} sluit gastaccounts uit"
+        hit = person.roles & p.exclude_roles
+        if hit and hit <= set(self.approved_roles):
+            return "approved", None
+        if hit:
+            return "excluded", f"{p.name} sluit rol {_join(sorted(hit), role_name)} uit"
+        unread_ex = []
+        for g in sorted(p.exclude_groups):
+            inside = self._in_group(person.id, g)
+            if inside:
+                if g in self.approved_ids:
+                    return "approved", None
+                return "excluded", f"{p.name} sluit groep {g} uit (lid)"
+            if inside is None:
+                unread_ex.append(f"leden van uitgesloten groep {g} in {p.name} niet gelezen")
+        included = (
+            "All" in p.include_users
+            or person.id in p.include_users
+            or bool(person.roles & p.include_roles)
+            or (bool(guest_types) and guest_types <= p.include_guest_types)
+        )
+        unread_inc = []
+        if not included:
+            for g in sorted(p.include_groups):
+                inside = self._in_group(person.id, g)
+                if inside:
+                    included = True
+                    break
+                if inside is None:
+                    unread_inc.append(f"leden van groep {g} in {p.name} niet gelezen")
+        if included:
+            return ("unknown", "; ".join(unread_ex)) if unread_ex else ("in", None)
+        return ("unknown", "; ".join(unread_inc)) if unread_inc else ("out", None)
+
+    def person(self, person: Person, want: str) -> Verdict:
+        if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
+            return Verdict(COVERED, by=["beveiligingsstandaarden"])
+        if person.id in self.approved_ids:
+            return Verdict(APPROVED, by=[self.approved_ids[person.id]])
+        need = required(want)
+        sure, maybe, approved_by, excluded, unknown = [], [], [], [], []
+        for p in self.enforcing(want):
+            state, why = self.scope(p, person)
+            if state == "in":
+                sure.append(p)
+            elif state == "unknown":
+                maybe.append(p)
+                unknown.append(why or "")
+            elif state == "approved":
+                approved_by.append(p)
+            elif state == "excluded":
+                excluded.append(why or "")
+        regions = [p.dims for p in sure]
+        if covers(regions, need):
+            return Verdict(
+                COVERED,
+                by=[p.name for p in sure if _covers_alone(p.dims, need)] or [p.name for p in sure],
+            )
+        if approved_by and covers(regions + [p.dims for p in approved_by], need):
+            return Verdict(APPROVED, by=[p.name for p in approved_by])
+        if maybe and covers(regions + [p.dims for p in maybe], need):
+            return Verdict(UNKNOWN, gaps=unknown)
+        # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
+        sure = [p for p in sure if _names_in_partial(p, want)]
+        gaps = [n.text for p in sure for n in self._open(p, need)]
+        if sure:
+            return Verdict(PARTIAL, gaps=excluded + gaps + unknown, by=[p.name for p in sure])
+        return Verdict(NONE, gaps=excluded + unknown)
+
+    @staticmethod
+    def _open(p: Policy, need: dict[str, Cover]) -> list[Narrowing]:
+        return [
+            n for n in p.narrowings if not p.dims.get(n.dim, FULL).covers(need.get(n.dim, FULL))
+        ]
+
+    # -- the whole tenant ("all users") -----------------------------------------------------
+
+    def _user_cover(self, p: Policy) -> tuple[Cover, list[tuple[str, str, str]]]:
+        """The users dimension as tokens; approved exclusions are dropped from it."""
+        open_ex = []
+        for token, kind, ident in p.user_exclusions:
+            if kind == "user" and ident in self.approved_ids:
+                continue
+            if kind == "group" and ident in self.approved_ids:
+                continue
+            if kind == "guests" and ident in self.approved_guest_types:
+                continue
+            if kind == "role" and ident in self.approved_roles:
+                continue
+            open_ex.append((token, kind, ident))
+        if "All" in p.include_users:
+            return Cover(True, frozenset(t for t, _, _ in open_ex)), open_ex
+        tokens = {
+            f"user:{u}" for u in p.include_users if u not in ("None", "GuestsOrExternalUsers")
+        }
+        tokens |= {f"group:{g}" for g in p.include_groups}
+        tokens |= {f"role:{r}" for r in p.include_roles}
+        tokens |= {f"guests:{t}" for t in p.include_guest_types}
+        excluded = {t for t, _, _ in p.user_exclusions}
+        return Cover(False, frozenset(tokens - excluded)), open_ex
+
+    def everyone(self, want: str) -> tuple[Verdict, list[tuple[Policy, str, str]]]:
+        """Coverage of all users: the verdict and the unapproved exclusions (policy, kind, id)
+        of the policies that apply, for evidence."""
+        if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
+            return Verdict(COVERED, by=["beveiligingsstandaarden"]), []
+        need = required(want)
+        regions, applying, exclusions = [], [], []
+        for p in self.enforcing(want):
+            users_cover, open_ex = self._user_cover(p)
+            if users_cover == EMPTY:
+                continue
+            region = {**p.dims, "users": users_cover}
+            regions.append(region)
+            applying.append((p, region, open_ex))
+        if covers(regions, need):
+            by = [p.name for p, r, _ in applying if _covers_alone(r, need)]
+            return Verdict(COVERED, by=by or [p.name for p, _, _ in applying]), []
+        # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
+        applying = [a for a in applying if _names_in_partial(a[0], want)]
+        if not applying:
+            return Verdict(NONE), []
+        gaps = []
+        for p, region, open_ex in applying:
+            if not region["users"].covers(FULL) and "All" not in p.include_users:
+                gaps.append(f"{p.name} geldt niet voor alle gebruikers")
+            elif open_ex:
+                gaps.append(f"{p.name} sluit {self._exclusion_text(open_ex)} uit")
+                exclusions += [(p, kind, ident) for _, kind, ident in open_ex]
+            gaps += [n.text for n in self._open(p, need)]
+        return Verdict(PARTIAL, gaps=gaps, by=[p.name for p, _, _ in applying]), exclusions
+
+    def _exclusion_text(self, items: list[tuple[str, str, str]]) -> str:
+        kinds: dict[str, list[str]] = {}
+        for _, kind, ident in items:
+            kinds.setdefault(kind, []).append(ident)
+        parts = []
+        if "user" in kinds:
+            parts.append(f"{len(kinds['user'])} account(s)")
+        if "group" in kinds:
+            parts.append(f"{len(kinds['group'])} groep(en)")
+        if "role" in kinds:
+            parts.append("rol " + _join(kinds["role"], role_name))
+        if "guests" in kinds:
+            parts.append("gast-/externe gebruikerstypen " + ", ".join(kinds["guests"]))
+        return _join(parts)
+
+    # -- user actions and emergency accounts (CISA SCuBA MS.AAD.3.8, Maester MT.1005) ---------
+
+    @staticmethod
+    def protects_registration(p: Policy) -> bool:
+        """An enabled policy on the user action 'register security information' that asks a
+        managed device, or blocks registering outside trusted locations."""
+        if p.state != "enabled" or REGISTER_SECURITY_INFO not in p.user_actions:
+            return False
+        managed = bool(p.offers) and all(MANAGED_DEVICE in path for path in p.offers)
+        where = p.dims.get("locations")
+        outside_trusted = where is not None and where.cofinite and "AllTrusted" in where.items
+        return managed or (p.control == "block" and outside_trusted)
+
+    def registration(self, person: Person) -> Verdict:
+        """Can this person register MFA methods only from a managed device (or a trusted
+        location)?"""
+        if person.id in self.approved_ids:
+            return Verdict(APPROVED, by=[self.approved_ids[person.id]])
+        gaps, maybe = [], []
+        for p in self.policies:
+            if not self.protects_registration(p):
+                continue
+            state, why = self.scope(p, person)
+            if state in ("in", "approved"):
+                return Verdict(COVERED if state == "in" else APPROVED, by=[p.name])
+            if state == "unknown":
+                maybe.append(why or "")
+            elif state == "excluded":
+                gaps.append(why or "")
+        return Verdict(UNKNOWN, gaps=maybe) if maybe else Verdict(NONE, gaps=gaps)
+
+    def lockout_risks(self, person: Person) -> tuple[list[str], list[str]]:
+        """(policies that apply to this emergency account, reasons a policy could not be
+        judged): an emergency account must be excluded from every enabled policy."""
+        applies, unknown = [], []
+        for p in self.policies:
+            if p.state != "enabled" or not (p.control or p.offers or p.weak):
+                continue
+            state, why = self.scope(p, person)
+            if state == "in":
+                applies.append(p.name)
+            elif state == "unknown":
+                unknown.append(why or p.name)
+        return applies, unknown

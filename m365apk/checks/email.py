@@ -1,0 +1,273 @@
+"""E-mail domain protection (basismaatregel 5): can someone send mail in the school's name?
+
+Judged per verified mail domain whose MX points to Exchange Online, from public DNS records read
+at scan time (dataset `mailDomainDns`). A lookup that timed out or failed leaves that domain
+undetermined: the check is then unknown for it, never pass. NXDOMAIN for `_dmarc` is an answer:
+there is no DMARC record, a fail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.common import CIS, make, src
+from m365apk.snapshot import Snapshot
+
+SCUBA_EXO = "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear/baselines/exo.md"
+MS_AUTH = "https://learn.microsoft.com/defender-office-365/email-authentication-about"
+# Exchange Online's inbound hosts: <domain>.mail.protection.outlook.com, and since 2024 the
+# DNSSEC-capable <domain>.<x>.mx.microsoft (learn.microsoft.com/exchange/mail-flow-best-practices).
+EXO_MX = (".mail.protection.outlook.com", ".mx.microsoft")
+ANSWERED = {"ok", "nxdomain", "noanswer"}
+DATASET = "mailDomainDns"
+
+_check = check_family(
+    area=Area.ATTACK_SURFACE,
+    bm=(5,),
+    norms=("SM.01", "SM.11"),
+    datasets=(DATASET, "domains"),  # the domain list decides which domains are judged
+    effort="klein",
+)
+
+
+def _domains(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    return snapshot.dataset(DATASET).data or {}
+
+
+def _receives_via_exo(lookups: dict[str, Any]) -> bool | None:
+    """True/False, or None when the MX lookup did not answer."""
+    mx = lookups.get("mx") or {}
+    if mx.get("status") not in ANSWERED:
+        return None
+    hosts = [r.split()[-1].lower() for r in mx.get("records") or []]
+    return any(h.endswith(EXO_MX) for h in hosts)
+
+
+Verdict = tuple[str, str | None]  # ("pass" | "fail" | "unknown", what was found)
+
+
+def _judge(
+    snapshot: Snapshot, check_id: str, threshold: str, per_domain: Any, advice: bool = False
+) -> CheckResult:
+    """Run `per_domain(lookups) -> (verdict, text)` over the mail domains and combine: any fail
+    fails, else any unknown is unknown, else pass."""
+    results: dict[str, Verdict] = {}
+    unread_mx = []
+    for domain, lookups in sorted(_domains(snapshot).items()):
+        exo = _receives_via_exo(lookups)
+        if exo is None:
+            unread_mx.append(domain)
+        elif exo:
+            results[domain] = per_domain(lookups)
+    failed = {d: t for d, (v, t) in results.items() if v == "fail"}
+    unknown = {d: t for d, (v, t) in results.items() if v == "unknown"} | {
+        d: "MX-record niet opgevraagd (DNS gaf geen antwoord)" for d in unread_mx
+    }
+    measured = {d: t for d, (_, t) in results.items()}
+    counts = {"domeinen": len(results), "niet_in_orde": len(failed), "onbepaald": len(unknown)}
+    objects = [
+        AffectedObject(id=d, display_name=d, detail=t)
+        for d, t in sorted({**failed, **unknown}.items())
+    ]
+    if failed:
+        names = ", ".join(f"{d} ({t})" for d, t in sorted(failed.items()))
+        return make(
+            check_id,
+            Status.FAIL,
+            ("Advies: niet" if advice else "Niet") + f" in orde voor {names}.",
+            threshold=threshold,
+            measured=measured,
+            counts=counts,
+            objects=objects,
+        )
+    if unknown:
+        names = ", ".join(f"{d} ({t})" for d, t in sorted(unknown.items()))
+        return make(
+            check_id,
+            Status.UNKNOWN,
+            f"Niet vastgesteld voor {names}. Opnieuw scannen met een bereikbare DNS-server "
+            "(--dns-server) stelt het vast.",
+            threshold=threshold,
+            measured=measured,
+            counts=counts,
+            objects=objects,
+        )
+    if not results:
+        return make(
+            check_id,
+            Status.NOT_APPLICABLE,
+            "Geen geverifieerd maildomein waarvan de mail via Exchange Online binnenkomt.",
+            threshold=threshold,
+        )
+    return make(check_id, Status.PASS, threshold=threshold, measured=measured, counts=counts)
+
+
+def _unanswered(lookup: dict[str, Any]) -> Verdict | None:
+    if lookup.get("status") in ANSWERED:
+        return None
+    return "unknown", f"DNS gaf geen antwoord ({lookup.get('status')})"
+
+
+def spf_verdict(lookups: dict[str, Any]) -> Verdict:
+    txt = lookups.get("txt") or {}
+    if (problem := _unanswered(txt)) is not None:
+        return problem
+    spf = [r for r in txt.get("records") or [] if r.lower().startswith("v=spf1")]
+    if not spf:
+        return "fail", "geen SPF-record"
+    if len(spf) > 1:
+        return "fail", "meer dan één SPF-record (ongeldig: ontvangers negeren SPF dan)"
+    record = spf[0].lower().split()
+    ending = next((t for t in reversed(record) if t.endswith("all")), None)
+    if ending in ("-all", "~all"):
+        return "pass", spf[0]
+    if ending is None and any(t.startswith("redirect=") for t in record):
+        return "pass", spf[0]  # the redirected record decides; Microsoft's own ends in -all
+    return "fail", f"SPF eindigt niet op -all of ~all: {spf[0]}"
+
+
+_TAG = re.compile(r"\s*([a-z]+)\s*=\s*([^;]*)")
+
+
+def dmarc_tags(record: str) -> dict[str, str]:
+    return {m.group(1).lower(): m.group(2).strip() for m in _TAG.finditer(record.lower())}
+
+
+def dmarc_verdict(lookups: dict[str, Any]) -> Verdict:
+    lookup = lookups.get("dmarc") or {}
+    if (problem := _unanswered(lookup)) is not None:
+        return problem
+    records = [r for r in lookup.get("records") or [] if r.lower().startswith("v=dmarc1")]
+    if not records:
+        return "fail", "geen DMARC-record (_dmarc)"
+    if len(records) > 1:
+        return "fail", "meer dan één DMARC-record (ongeldig)"
+    tags = dmarc_tags(records[0])
+    policy = tags.get("p", "")
+    if policy not in ("quarantine", "reject"):
+        return "fail", f"DMARC-beleid p={policy or '(leeg)'}: vervalste mail wordt afgeleverd"
+    if tags.get("pct", "100") != "100":
+        return "fail", f"DMARC geldt maar voor {tags['pct']}% van de mail"
+    if not tags.get("rua"):
+        return "fail", "DMARC zonder rua: niemand ontvangt de rapporten"
+    return "pass", records[0]
+
+
+def dkim_verdict(lookups: dict[str, Any]) -> Verdict:
+    missing = []
+    for selector in ("selector1", "selector2"):
+        lookup = lookups.get(f"dkim_{selector}") or {}
+        if (problem := _unanswered(lookup)) is not None:
+            return problem
+        if not lookup.get("records"):
+            missing.append(selector)
+    if missing:
+        return "fail", f"DKIM-sleutel niet gepubliceerd ({', '.join(missing)}._domainkey)"
+    return "pass", "selector1 en selector2 gepubliceerd"
+
+
+def mta_sts_verdict(lookups: dict[str, Any]) -> Verdict:
+    lookup = lookups.get("mta_sts") or {}
+    if (problem := _unanswered(lookup)) is not None:
+        return problem
+    if any(r.lower().startswith("v=stsv1") for r in lookup.get("records") or []):
+        return "pass", "MTA-STS gepubliceerd"
+    return "fail", "geen MTA-STS (_mta-sts)"
+
+
+def evaluate_spf(snapshot: Snapshot) -> CheckResult:
+    return _judge(snapshot, SPF.id, "SPF-record dat eindigt op -all of ~all", spf_verdict)
+
+
+def evaluate_dmarc(snapshot: Snapshot) -> CheckResult:
+    return _judge(
+        snapshot, DMARC.id, "DMARC met p=quarantine of p=reject, pct=100 en rua", dmarc_verdict
+    )
+
+
+def evaluate_dkim(snapshot: Snapshot) -> CheckResult:
+    return _judge(snapshot, DKIM.id, "selector1 en selector2._domainkey gepubliceerd", dkim_verdict)
+
+
+def evaluate_mta_sts(snapshot: Snapshot) -> CheckResult:
+    return _judge(
+        snapshot, MTA_STS.id, "_mta-sts-record gepubliceerd", mta_sts_verdict, advice=True
+    )
+
+
+SPF = _check(
+    id="email.spf",
+    title="SPF: alleen Microsoft 365 mag mail namens de school versturen",
+    severity=Severity.HIGH,
+    threshold="Elk maildomein heeft één SPF-record dat eindigt op -all (of ~all)",
+    sources=(
+        src("CISA SCuBA MS.EXO.2.2v3", SCUBA_EXO),
+        src("CIS Microsoft 365 Foundations 2.1.8", CIS),
+        src("Microsoft: e-mailverificatie", MS_AUTH),
+    ),
+    why="Zonder strikt SPF-record kan iedereen mail versturen die van de school lijkt te komen: "
+    "nepfacturen aan ouders, phishing aan leerlingen.",
+    fix="Zet bij de DNS-beheerder voor elk maildomein één TXT-record "
+    "'v=spf1 include:spf.protection.outlook.com -all' (plus eventuele andere verzenders).",
+    evaluate=evaluate_spf,
+)
+
+DMARC = _check(
+    id="email.dmarc",
+    title="DMARC: vervalste mail namens de school wordt geweigerd",
+    severity=Severity.HIGH,
+    threshold="_dmarc-record met p=quarantine of p=reject, pct=100 en een rua-adres",
+    sources=(
+        src("CISA SCuBA MS.EXO.4.1v1, 4.2v1, 4.3v1", SCUBA_EXO),
+        src("CIS Microsoft 365 Foundations 2.1.10", CIS),
+        src("Microsoft: DMARC instellen", MS_AUTH),
+    ),
+    why="DMARC vertelt ontvangers wat ze met vervalste mail van het schooldomein moeten doen. "
+    "Zonder DMARC (of met p=none) komt die gewoon aan.",
+    fix="Publiceer '_dmarc.<domein>' als TXT 'v=DMARC1; p=quarantine; rua=mailto:...' en ga na "
+    "een paar weken rapporten lezen naar p=reject.",
+    evaluate=evaluate_dmarc,
+)
+
+DKIM = _check(
+    id="email.dkim",
+    title="DKIM: uitgaande mail is ondertekend",
+    severity=Severity.MEDIUM,
+    threshold="selector1._domainkey en selector2._domainkey (CNAME naar Microsoft 365) bestaan",
+    sources=(
+        src("CISA SCuBA MS.EXO.3.1v1", SCUBA_EXO),
+        src("CIS Microsoft 365 Foundations 2.1.9", CIS),
+        src(
+            "Microsoft: DKIM instellen",
+            "https://learn.microsoft.com/defender-office-365/email-authentication-dkim-configure",
+        ),
+    ),
+    why="Met DKIM kan een ontvanger nagaan dat een mail echt van de school komt en onderweg niet "
+    "is veranderd; DMARC steunt erop.",
+    fix="Microsoft Defender-portal > E-mailverificatie > DKIM: maak de twee CNAME-records aan bij "
+    "de DNS-beheerder en zet ondertekenen aan. (De scan ziet de DNS-records, niet of "
+    "ondertekenen in Exchange Online aan staat.)",
+    evaluate=evaluate_dkim,
+)
+
+MTA_STS = _check(
+    id="email.mta_sts",
+    title="MTA-STS: inkomende mail alleen versleuteld (advies)",
+    severity=Severity.LOW,
+    threshold="_mta-sts-record gepubliceerd (met beleid op mta-sts.<domein>)",
+    sources=(
+        src(
+            "Microsoft: MTA-STS voor inkomende mail",
+            "https://learn.microsoft.com/purview/enhancing-mail-flow-with-mta-sts",
+        ),
+    ),
+    why="MTA-STS zorgt dat andere mailservers alleen versleuteld aan de school afleveren, zodat "
+    "onderweg niemand meeleest.",
+    fix="Publiceer een MTA-STS-beleid op https://mta-sts.<domein>/.well-known/mta-sts.txt en een "
+    "TXT-record '_mta-sts.<domein>' met 'v=STSv1; id=...'.",
+    evaluate=evaluate_mta_sts,
+)
+
+CHECKS = [SPF, DMARC, DKIM, MTA_STS]

@@ -1,0 +1,75 @@
+"""Basismaatregel 9: is the authentication methods policy the only one that counts?
+
+Until the migration from the legacy MFA and SSPR policies is complete (policyMigrationState
+`migrationComplete`), Entra still honours the methods those legacy policies allow, next to the
+authentication methods policy: switching SMS off in the new policy then does not switch it off.
+Since 30 September 2025 the legacy policies can no longer be edited, but a tenant that never
+completed the migration keeps its legacy settings (Microsoft: "Manage migration"; CISA SCuBA
+MS.AAD.3.4v1; EIDSCA AG01, which like ScubaGear also accepts an unset value).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.common import EIDSCA, SCUBA_AAD, make, src
+from m365apk.snapshot import Snapshot
+
+MIGRATION_DOCS = (
+    "https://learn.microsoft.com/entra/identity/authentication/how-to-authentication-methods-manage"
+)
+DONE = ("migrationComplete", None)
+
+
+def migration_state(snapshot: Snapshot) -> Any:
+    return (snapshot.dataset("authenticationMethodsPolicy").data or {}).get("policyMigrationState")
+
+
+def legacy_still_counts(snapshot: Snapshot) -> bool:
+    """True while legacy MFA/SSPR policies may still allow methods (SMS, voice)."""
+    return migration_state(snapshot) not in DONE
+
+
+def evaluate_migration(snapshot: Snapshot) -> CheckResult:
+    cid = MIGRATION.id
+    state = migration_state(snapshot)
+    threshold = "policyMigrationState = migrationComplete"
+    if state in DONE:
+        return make(cid, Status.PASS, threshold=threshold, measured=state)
+    return make(
+        cid,
+        Status.PARTIAL if state == "migrationInProgress" else Status.FAIL,
+        f"De migratie staat op '{state}': de oude MFA- en SSPR-instellingen tellen nog mee, "
+        "dus methoden die daar aanstaan (zoals sms of spraak) blijven bruikbaar, ook als ze in "
+        "het beleid voor verificatiemethoden uitstaan.",
+        threshold=threshold,
+        measured=state,
+    )
+
+
+MIGRATION = Check(
+    id="mfa.methods_migration",
+    title="Migratie naar het beleid voor verificatiemethoden afgerond",
+    area=Area.MFA,
+    severity=Severity.MEDIUM,
+    datasets=("authenticationMethodsPolicy",),
+    basismaatregelen=(9,),
+    norms=("SM.02",),
+    threshold="policyMigrationState = migrationComplete",
+    sources=(
+        src("CISA SCuBA MS.AAD.3.4v1", SCUBA_AAD),
+        src("EIDSCA AG01", EIDSCA),
+        src("Microsoft: migratie van MFA- en SSPR-beleid", MIGRATION_DOCS),
+    ),
+    why="Zolang de migratie niet is afgerond, gelden de oude MFA- en SSPR-instellingen naast "
+    "het nieuwe beleid. Een zwakke methode die je in het nieuwe beleid uitzet, kan via het oude "
+    "beleid nog steeds werken.",
+    fix="Entra > Authentication methods > Policies > Manage migration: neem de methoden over in "
+    "het nieuwe beleid, zet ze in de oude MFA- en SSPR-instellingen uit en kies 'Migration "
+    "Complete'.",
+    evaluate=evaluate_migration,
+    effort="klein",
+)
+
+CHECKS = [MIGRATION]

@@ -1,0 +1,56 @@
+"""Which users have a mailbox or a OneDrive, from their licences' service plans.
+
+A plan counts only when it is in the user's licence and not switched off for that user
+(assignedLicenses[].disabledPlans). Plan names: mappings/service_plans.yaml.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from m365apk.snapshot import Snapshot
+
+
+@cache
+def _plans() -> dict[str, frozenset[str]]:
+    text = (resources.files("m365apk.mappings") / "service_plans.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    return {k: frozenset(data[k]) for k in ("mailbox", "onedrive")}
+
+
+def _skus(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
+    return {s["skuId"]: s for s in snapshot.dataset("subscribedSkus").data or []}
+
+
+def plan_names(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> set[str]:
+    """The service plans a user really has: in an assigned licence and not disabled."""
+    names = set()
+    for lic in user.get("assignedLicenses") or []:
+        disabled = set(lic.get("disabledPlans") or [])
+        for plan in (skus.get(lic["skuId"]) or {}).get("servicePlans") or []:
+            if plan.get("servicePlanId") not in disabled:
+                names.add(plan.get("servicePlanName") or "")
+    return names
+
+
+def has_mailbox(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
+    return bool(plan_names(user, skus) & _plans()["mailbox"])
+
+
+def has_onedrive(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
+    return bool(plan_names(user, skus) & _plans()["onedrive"])
+
+
+def licensed_members(snapshot: Snapshot, kind: str) -> list[dict[str, Any]]:
+    """Enabled member accounts with a mailbox (kind='mailbox') or OneDrive ('onedrive')."""
+    skus = _skus(snapshot)
+    test = has_mailbox if kind == "mailbox" else has_onedrive
+    return [
+        u
+        for u in snapshot.dataset("users").data or []
+        if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member" and test(u, skus)
+    ]

@@ -1,0 +1,69 @@
+"""Reference data that ages: the privileged role list and the supported OS versions.
+
+Both live in mappings/*.yaml with their source and the date they were last checked (`as_of`).
+Checks read them here; `m365apk doctor` and the report's technical appendix call
+`stale_reference_data` so an outdated list is said out loud instead of rotting silently.
+Read with importlib.resources (checks import only the snapshot contract, not mappings code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+FILES = ("privileged_roles.yaml", "os_support.yaml")
+
+
+@cache
+def _load(name: str) -> dict[str, Any]:
+    text = (resources.files("m365apk.mappings") / name).read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def privileged_roles() -> dict[str, str]:
+    """Template id -> English role name."""
+    return {str(r["id"]): str(r["name"]) for r in _load("privileged_roles.yaml")["roles"]}
+
+
+def os_support() -> dict[str, Any]:
+    return _load("os_support.yaml")
+
+
+@dataclass(frozen=True)
+class StaleData:
+    file: str
+    as_of: date
+    age_days: int
+    max_age_days: int
+
+    @property
+    def message(self) -> str:
+        return (
+            f"Referentiegegevens {self.file} zijn {self.age_days} dagen oud (bijgewerkt "
+            f"{self.as_of.isoformat()}, maximaal {self.max_age_days} dagen): controleer de "
+            "bron en werk het bestand bij, anders kunnen oordelen verouderd zijn."
+        )
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def stale_reference_data(now: datetime | date) -> list[StaleData]:
+    """The data files older than their own stated maximum age at `now` (a fixed clock in
+    tests: the snapshot's collection time in reports, today in doctor)."""
+    today = now.date() if isinstance(now, datetime) else now
+    out = []
+    for name in FILES:
+        data = _load(name)
+        as_of, limit = _as_date(data["as_of"]), int(data["max_age_days"])
+        age = (today - as_of).days
+        if age > limit:
+            out.append(StaleData(name, as_of, age, limit))
+    return out
