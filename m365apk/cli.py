@@ -34,7 +34,7 @@ from m365apk.runs.scan import (
 )
 from m365apk.scanner.auth import CredentialSpec
 from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
-from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS, GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.model import file_sha256, load_snapshot
 from m365apk.snapshot.settings import load_settings
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--users", type=int, help="aantal gebruikers in de gesimuleerde tenant")
     demo.add_argument("--latency-ms", type=float, default=0.0, help="gesimuleerde vertraging")
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
+    _deadline_option(demo)
     _common(demo)
 
     scan = sub.add_parser("scan", help="scan een echte tenant via Microsoft Graph")
@@ -114,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="DNS-server voor de SPF/DMARC/DKIM-records (standaard: die van het systeem)",
     )
     scan.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-TENANT-DATUM)")
+    _deadline_option(scan)
     _common(scan)
 
     ev = sub.add_parser("evaluate", help="beoordeel een opgeslagen snapshot opnieuw (offline)")
@@ -142,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     many.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
     many.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
     many.add_argument("--log-format", choices=("text", "json"), default="text")
+    _deadline_option(many)
     _common(many)
 
     sched = sub.add_parser("schedule", help="scan-all volgens een cron-expressie, blijft draaien")
@@ -151,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     sched.add_argument("--log-format", choices=("text", "json"), default="text")
     sched.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
     sched.add_argument("--history", type=Path, help="historiebestand (standaard uit het bestand)")
+    _deadline_option(sched)
     _common(sched)
 
     hist = sub.add_parser("history", help="eerdere scans van een tenant")
@@ -181,6 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
     perms.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     perms.add_argument("--why", action="store_true", help="met per machtiging waarvoor ze dient")
     return parser
+
+
+def _deadline_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--deadline",
+        type=float,
+        metavar="SECONDEN",
+        help=f"maximale duur per tenant (standaard {DEFAULT_DEADLINE_SECONDS:.0f} s); wat dan "
+        "nog niet gelezen is, wordt 'niet vastgesteld' en het rapport wordt toch gemaakt",
+    )
+
+
+def _deadline(args: argparse.Namespace) -> float:
+    value = getattr(args, "deadline", None)
+    if value is None:
+        return DEFAULT_DEADLINE_SECONDS
+    if not value > 0:
+        raise ConfigError("--deadline moet een positief aantal seconden zijn")
+    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -290,6 +313,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         )
     if args.users is not None and args.users < 1:
         raise ConfigError("--users moet minstens 1 zijn")
+    deadline = _deadline(args)
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
@@ -310,6 +334,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 backoff_seconds=0.5,
                 dns_server=dns.address,
                 audit_probe_poll_seconds=0.2,
+                deadline_seconds=deadline,
             ),
             checks,
             tenant_id=tenant.tenant_id,
@@ -410,6 +435,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tenant-id is geen GUID: {args.tenant_id!r}")
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
+    deadline = _deadline(args)
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     credential = CredentialSpec(
@@ -430,6 +456,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         GraphSettings(
             base_url=args.graph_url,
             max_concurrency=args.max_concurrency,
+            deadline_seconds=deadline,
             dns_server=args.dns_server,
         ),
         checks,
@@ -565,6 +592,8 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
         if args.concurrency < 1:
             raise ConfigError("--concurrency moet minstens 1 zijn")
         config = config.model_copy(update={"concurrency": args.concurrency})
+    if getattr(args, "deadline", None) is not None:
+        config = config.model_copy(update={"deadline_seconds": _deadline(args)})
     shard = None
     if getattr(args, "shard_count", None) is not None:
         if args.shard_index is None or not 0 <= args.shard_index < args.shard_count:

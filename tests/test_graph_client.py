@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -149,10 +150,10 @@ def test_403_non_premium_is_not_licensed(graph_client: GraphClient) -> None:
     [b'{"value": [ {"id": ', b"<html>gateway</html>", b'{"value": [{"displayName": "no id"}]}'],
 )
 @respx.mock
-def test_malformed_json_is_an_error_with_reason(graph_client: GraphClient, body: bytes) -> None:
+def test_malformed_json_is_malformed_with_reason(graph_client: GraphClient, body: bytes) -> None:
     respx.get(USERS).mock(return_value=httpx.Response(200, content=body))
     ds = run(graph_client.dataset(DATASETS["users"]))
-    assert ds.status is DatasetStatus.ERROR
+    assert ds.status is DatasetStatus.MALFORMED
     assert ds.error_code == "malformed_response"
     assert ds.data is None
 
@@ -169,7 +170,7 @@ def test_next_link_to_foreign_host_is_refused(graph_client: GraphClient) -> None
     respx.get(USERS).mock(return_value=_page(_users(0, 1), "https://evil.example/v1.0/users"))
     evil = respx.get("https://evil.example/v1.0/users")
     ds = run(graph_client.dataset(DATASETS["users"]))
-    assert ds.status is DatasetStatus.ERROR and "andere host" in ds.error_message
+    assert ds.status is DatasetStatus.MALFORMED and "andere host" in ds.error_message
     assert not evil.called
 
 
@@ -192,14 +193,16 @@ def test_single_object_dataset(graph_client: GraphClient) -> None:
 
 
 @respx.mock
-def test_fan_out_reads_each_key_and_skips_404(graph_client: GraphClient) -> None:
+def test_fan_out_404_on_one_group_leaves_the_dataset_incomplete(graph_client: GraphClient) -> None:
+    # Issue 11, finding 2: a group that could not be read is not a group without members.
     respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
     respx.get(f"{BASE}/groups/g2/members").mock(
         return_value=_error(404, "Request_ResourceNotFound", "gone")
     )
     ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
-    assert ds.status is DatasetStatus.OK
-    assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2
+    assert ds.status is DatasetStatus.INCOMPLETE and not ds.ok
+    assert ds.unread_keys == ["g2"] and "1 van 2" in ds.error_message
+    assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2  # kept as evidence only
 
 
 @respx.mock
@@ -210,6 +213,7 @@ def test_fan_out_forbidden_marks_whole_dataset(graph_client: GraphClient) -> Non
     )
     ds = run(graph_client.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
     assert ds.status is DatasetStatus.FORBIDDEN and ds.data is None
+    assert ds.unread_keys == ["g2"]
 
 
 def test_authentication_failure_stops_the_scan() -> None:
@@ -250,3 +254,178 @@ def test_secret_never_in_repr() -> None:
 
     cred = LoopbackClientSecretCredential("http://127.0.0.1:1/t/oauth2/v2.0/token", "app", "s3cr3t")
     assert "s3cr3t" not in repr(cred) and "s3cr3t" not in json.dumps(str(vars(cred).keys()))
+
+
+# -- issue 11: transport (findings 3-6) ----------------------------------------------------------
+
+
+@respx.mock
+def test_redirect_to_another_host_is_not_followed_and_not_data(graph_client: GraphClient) -> None:
+    """Finding 3: the SDK's redirect handler followed a 302 and stored the other host's
+    `{"value": []}` as the tenant's users."""
+    respx.get(USERS).mock(
+        return_value=httpx.Response(302, headers={"Location": "https://evil.example/v1.0/users"})
+    )
+    evil = respx.get("https://evil.example/v1.0/users").mock(return_value=_page([]))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and ds.http_status == 302
+    assert ds.error_code == "redirect" and "evil.example" in ds.error_message
+    assert not evil.called and ds.data is None
+
+
+@respx.mock
+def test_redirect_on_the_same_host_is_not_followed_either(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(
+        return_value=httpx.Response(301, headers={"Location": f"{BASE}/users?x=1"})
+    )
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and ds.error_code == "redirect"
+
+
+@respx.mock
+def test_next_link_to_itself_stops_instead_of_looping(graph_client: GraphClient) -> None:
+    """Finding 4: a next link to the page itself was followed 1,317 times in 40 s."""
+    link = f"{USERS}?$skiptoken=same"
+    route = respx.get(USERS).mock(return_value=_page(_users(0, 2), link))
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.MALFORMED and "herhaalt" in ds.error_message
+    assert route.call_count == 2
+
+
+@respx.mock
+def test_next_link_to_another_path_is_refused(graph_client: GraphClient) -> None:
+    respx.get(USERS).mock(return_value=_page(_users(0, 1), f"{BASE}/groups?$skiptoken=x"))
+    groups = respx.get(f"{BASE}/groups")
+    ds = run(graph_client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.MALFORMED and "ander pad" in ds.error_message
+    assert not groups.called
+
+
+@respx.mock
+def test_endless_fresh_next_links_stop_at_the_page_cap() -> None:
+    client = GraphClient(StaticCredential(), GraphSettings(max_pages=5, **FAST))
+    counter = {"n": 0}
+
+    def endless(request: httpx.Request) -> httpx.Response:
+        counter["n"] += 1
+        return _page(_users(counter["n"], 1), f"{USERS}?$skiptoken=t{counter['n']}")
+
+    respx.get(USERS).mock(side_effect=endless)
+    ds = run(client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.MALFORMED and "meer dan 5 pagina's" in ds.error_message
+    assert counter["n"] == 5
+
+
+@respx.mock
+def test_huge_retry_after_is_not_waited_for() -> None:
+    """Finding 5: `429 Retry-After: 170`, honoured six times, would take hours per tenant."""
+    client = GraphClient(StaticCredential(), GraphSettings(retry_after_max_seconds=30, **FAST))
+    route = respx.get(USERS).mock(
+        return_value=_error(429, "TooManyRequests", "later", {"Retry-After": "3600"})
+    )
+    ds = run(asyncio.wait_for(client.dataset(DATASETS["users"]), timeout=10))
+    assert ds.status is DatasetStatus.THROTTLED and ds.http_status == 429
+    assert ds.error_message == "Graph vraagt 3600 s te wachten"
+    assert route.call_count == 1
+
+
+def test_the_concurrency_slot_is_free_while_waiting_for_retry_after() -> None:
+    """Finding 5: the wait for Retry-After no longer holds the tenant's only slot, so another
+    endpoint is read meanwhile."""
+    client = GraphClient(StaticCredential(), GraphSettings(max_concurrency=1, **FAST))
+    done: list[str] = []
+
+    def throttled_once(request: httpx.Request) -> httpx.Response:
+        if "Retry-Attempt" not in request.headers:
+            return _error(429, "TooManyRequests", "wait", {"Retry-After": "1"})
+        done.append("users")
+        return _page(_users(0, 1))
+
+    def domains(request: httpx.Request) -> httpx.Response:
+        done.append("domains")
+        return httpx.Response(200, json={"value": []})
+
+    async def both():
+        users = asyncio.ensure_future(client.dataset(DATASETS["users"]))
+        await asyncio.sleep(0.2)  # users is now waiting out its Retry-After
+        other = await client.dataset(DATASETS["domains"])
+        return await users, other
+
+    with respx.mock:
+        respx.get(USERS).mock(side_effect=throttled_once)
+        respx.get(f"{BASE}/domains").mock(side_effect=domains)
+        users, other = run(both())
+    assert users.ok and other.ok
+    assert done == ["domains", "users"]  # read during the wait, not after it
+
+
+@respx.mock
+def test_one_connection_reset_is_retried() -> None:
+    """Finding 6: one reset lost the whole dataset."""
+    client = GraphClient(StaticCredential(), GraphSettings(**FAST))
+    route = respx.get(USERS)
+    route.side_effect = [httpx.ReadError("Connection reset by peer"), _page(_users(0, 3))]
+    ds = run(client.dataset(DATASETS["users"]))
+    assert ds.ok and len(ds.data) == 3 and route.call_count == 2
+    assert client.stats.retries == 1
+
+
+@respx.mock
+def test_persistent_connection_resets_give_up_as_an_error() -> None:
+    client = GraphClient(StaticCredential(), GraphSettings(transport_retries=2, **FAST))
+    route = respx.get(USERS).mock(side_effect=httpx.ConnectError("Connection reset by peer"))
+    ds = run(client.dataset(DATASETS["users"]))
+    assert ds.status is DatasetStatus.ERROR and ds.error_code == "connection"
+    assert route.call_count == 3
+
+
+def test_retry_after_as_http_date_is_understood() -> None:
+    from email.utils import format_datetime
+
+    from m365apk.scanner.graph import _retry_after
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    wait = _retry_after(httpx.Response(429, headers={"Retry-After": soon}))
+    assert wait is not None and 25 <= wait <= 31
+    assert _retry_after(httpx.Response(429, headers={"Retry-After": "soon"})) is None
+
+
+def test_tenant_deadline_makes_the_rest_unknown_and_the_scan_ends() -> None:
+    """Finding 5: no overall deadline. A Graph that hangs on one endpoint now costs at most the
+    deadline; what is unread then is an error "time-out", the rest is kept."""
+    from m365apk.scanner.collector import collect
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(30)
+        return _page([])
+
+    settings = GraphSettings(deadline_seconds=1.0, **FAST)
+    client = GraphClient(StaticCredential(), settings)
+    with respx.mock:
+        respx.get(f"{BASE}/organization").mock(return_value=_page([{"id": "t"}]))
+        respx.get(f"{BASE}/subscribedSkus").mock(return_value=_page([]))
+        respx.get(f"{BASE}/domains").mock(side_effect=hang)
+
+        async def go():
+            start = asyncio.get_running_loop().time()
+            snap = await collect(client, ["domains"], tenant_id="t", source="test")
+            return snap, asyncio.get_running_loop().time() - start
+
+        snapshot, elapsed = run(go())
+    assert elapsed < 5
+    assert snapshot.dataset("organization").ok
+    domains = snapshot.dataset("domains")
+    assert domains.status is DatasetStatus.ERROR and domains.error_code == "deadline"
+    assert domains.error_message.startswith("time-out")
+    assert snapshot.partial
+
+
+def test_deadline_option_is_validated_and_reaches_the_settings(capsys) -> None:
+    from m365apk.cli import _deadline, build_parser, main
+
+    assert main(["demo", "--deadline", "0", "--quiet"]) == 2
+    assert "--deadline" in capsys.readouterr().err
+    args = build_parser().parse_args(["scan-all", "t.yaml", "--deadline", "90"])
+    assert _deadline(args) == 90
+    args = build_parser().parse_args(["scan", "--tenant-id", "x"])
+    assert _deadline(args) == GraphSettings().deadline_seconds == 1800

@@ -159,7 +159,7 @@ def test_malformed_graph_response_makes_checks_unknown(good: TenantData, tmp_pat
         sim.inject("/roleManagement/directory/roleAssignments", Fault(200, body=b'{"value": [ {'))
         out = scan(good, tmp_path, sim)
     ds = out.snapshot.dataset("roleAssignments")
-    assert ds.status.value == "error" and ds.error_code == "malformed_response"
+    assert ds.status.value == "malformed" and ds.error_code == "malformed_response"
     assert statuses(out)[GA] is Status.UNKNOWN
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["partial"] is True

@@ -142,17 +142,23 @@ _STATUS_NL = {
     DatasetStatus.NOT_FOUND: "niet gevonden",
     DatasetStatus.THROTTLED: "Microsoft Graph bleef 'te veel verzoeken' (429) antwoorden",
     DatasetStatus.ERROR: "fout bij het ophalen",
+    DatasetStatus.MALFORMED: "het antwoord van Microsoft Graph was onvolledig of onleesbaar",
+    DatasetStatus.INCOMPLETE: "niet alle onderdelen konden worden gelezen",
     DatasetStatus.NOT_COLLECTED: "niet opgehaald bij deze scan",
 }
 
 
 def _problem(snapshot: Snapshot, name: str) -> str:
     ds = snapshot.dataset(name)
-    detail = _STATUS_NL[ds.status]
+    detail = _STATUS_NL.get(ds.status, ds.status.value)
     if ds.status is DatasetStatus.FORBIDDEN:
         detail += f"; nodig: {ds.permission or 'leesrecht voor ' + name}"
     code = f" [{ds.http_status} {ds.error_code}]" if ds.http_status else ""
     message = f": {ds.error_message}" if ds.error_message else ""
+    if ds.unread_keys:
+        shown = ", ".join(ds.unread_keys[:5])
+        more = f" en {len(ds.unread_keys) - 5} meer" if len(ds.unread_keys) > 5 else ""
+        message += f" (niet gelezen: {shown}{more})"
     return f"{ds.endpoint or name}: {detail}{code}{message}."
 
 

@@ -107,7 +107,9 @@ def scan_tenant(
         settings = load_settings(tenant.tenant_config) if tenant.tenant_config else None
         output = run_scan(
             _credential(config, tenant),
-            GraphSettings(base_url=config.graph_url or GRAPH_URL),
+            GraphSettings(
+                base_url=config.graph_url or GRAPH_URL, deadline_seconds=config.deadline_seconds
+            ),
             checks,
             tenant_id=tenant.tenant_id,
             out_dir=work,

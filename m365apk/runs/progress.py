@@ -15,6 +15,8 @@ _STATUS = {
     DatasetStatus.NOT_FOUND: "niet gevonden",
     DatasetStatus.THROTTLED: "afgeknepen (429)",
     DatasetStatus.ERROR: "fout",
+    DatasetStatus.MALFORMED: "onleesbaar antwoord",
+    DatasetStatus.INCOMPLETE: "onvolledig",
     DatasetStatus.NOT_COLLECTED: "overgeslagen",
 }
 

@@ -4,6 +4,7 @@
     output: ./apk                    # one folder per tenant below this
     history: ./apk/history.sqlite
     concurrency: 4                   # tenants scanned at the same time
+    deadline_seconds: 1800           # per tenant; what is unread by then: niet vastgesteld
     defaults:
       client_id: 11111111-2222-3333-4444-555555555555
       credential: {certificate: /secrets/m365apk.pem}
@@ -27,6 +28,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from m365apk.errors import ConfigError
+from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS
 from m365apk.snapshot.files import first_error, read_yaml
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
@@ -90,6 +92,8 @@ class TenantsFile(BaseModel):
     output: Path = Path("apk")
     history: Path | None = None
     concurrency: int = Field(default=4, ge=1, le=64)
+    # Per tenant: what is still unread after this many seconds is "niet vastgesteld".
+    deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0)
     defaults: Defaults = Field(default_factory=Defaults)
     tenants: list[TenantEntry] = Field(min_length=1)
     # For the simulator and tests only: where Graph and the token endpoint are (loopback).

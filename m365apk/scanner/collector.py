@@ -70,6 +70,16 @@ def _unlicensed(spec: DatasetSpec, licence: str) -> Dataset:
     )
 
 
+def _timed_out(spec: DatasetSpec, seconds: float | None) -> Dataset:
+    return Dataset(
+        status=DatasetStatus.ERROR,
+        endpoint=endpoint(spec),
+        permission=spec.permission,
+        error_code="deadline",
+        error_message=f"time-out: de scan van deze tenant duurde langer dan {seconds:.0f} s",
+    )
+
+
 async def collect(
     client: GraphClient,
     dataset_names: Iterable[str],
@@ -84,25 +94,35 @@ async def collect(
     collected_at = datetime.now(UTC).replace(microsecond=0)
     names = needed_datasets(dataset_names)
     done: dict[str, Dataset] = {}
+    # One deadline for the whole tenant: what is still unread then is unknown ("time-out"),
+    # and the report is written with what was read.
+    limit = client.settings.deadline_seconds
+    deadline = None if limit is None else asyncio.get_running_loop().time() + limit
 
     async def read(name: str) -> None:
         spec = at_time(DATASETS[name], collected_at)
-        if spec.source == "dns":
-            result = await collect_mail_dns(
-                done["domains"],
-                dns_server=client.settings.dns_server,
-                graph_base_url=client.settings.base_url,
-            )
-        elif spec.source == "audit_probe":  # only needed, so only run, when its check is chosen
-            result = await probe_unified_audit_log(client, collected_at)
-        elif spec.fan_out:
-            assert spec.keys is not None
-            keys = spec.keys(done)
-            result = (
-                _skipped(spec, keys) if isinstance(keys, str) else await client.fan_out(spec, keys)
-            )
-        else:
-            result = await client.dataset(spec)
+        try:
+            async with asyncio.timeout_at(deadline):
+                if spec.source == "dns":
+                    result = await collect_mail_dns(
+                        done["domains"],
+                        dns_server=client.settings.dns_server,
+                        graph_base_url=client.settings.base_url,
+                    )
+                elif spec.source == "audit_probe":  # only needed, so only run, when chosen
+                    result = await probe_unified_audit_log(client, collected_at)
+                elif spec.fan_out:
+                    assert spec.keys is not None
+                    keys = spec.keys(done)
+                    result = (
+                        _skipped(spec, keys)
+                        if isinstance(keys, str)
+                        else await client.fan_out(spec, keys)
+                    )
+                else:
+                    result = await client.dataset(spec)
+        except TimeoutError:
+            result = _timed_out(spec, limit)
         done[name] = result
         if progress:
             progress(name, result)

@@ -38,6 +38,9 @@ class DatasetSpec:
     builder: Callable[[Any], Any]  # GraphServiceClient -> request builder
     permission: str
     item: type
+    # Graph's (v1.0) type of the objects, as in shared/reference/graph-schema-v1.0.json: the
+    # response contract and every $select field are held against it (tests/test_contracts.py).
+    graph_type: str = ""
     collection: bool = True
     api_version: str = "v1.0"
     select: tuple[str, ...] = ()
@@ -168,6 +171,7 @@ DATASETS: dict[str, DatasetSpec] = {
     for spec in (
         DatasetSpec(
             name="organization",
+            graph_type="organization",
             path="/organization",
             builder=lambda c: c.organization,
             permission="Organization.Read.All",
@@ -177,6 +181,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="subscribedSkus",
+            graph_type="subscribedSku",
             path="/subscribedSkus",
             builder=lambda c: c.subscribed_skus,
             permission="Organization.Read.All",
@@ -185,6 +190,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="users",
+            graph_type="user",
             path="/users",
             builder=lambda c: c.users,
             permission="User.Read.All",
@@ -195,6 +201,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="userRegistrationDetails",
+            graph_type="userRegistrationDetails",
             path="/reports/authenticationMethods/userRegistrationDetails",
             builder=lambda c: c.reports.authentication_methods.user_registration_details,
             permission="AuditLog.Read.All",
@@ -205,6 +212,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="roleDefinitions",
+            graph_type="unifiedRoleDefinition",
             path="/roleManagement/directory/roleDefinitions",
             builder=lambda c: c.role_management.directory.role_definitions,
             permission="RoleManagement.Read.Directory",
@@ -214,6 +222,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="roleAssignments",
+            graph_type="unifiedRoleAssignment",
             path="/roleManagement/directory/roleAssignments",
             builder=lambda c: c.role_management.directory.role_assignments,
             permission="RoleManagement.Read.Directory",
@@ -223,11 +232,12 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="roleGroupMembers",
+            graph_type="directoryObject",
             path="/groups/{id}/members",
             builder=lambda c: c.groups.by_group_id("{id}").members,
             permission="GroupMember.Read.All",
-            item=gm.User,
-            select=("id", "displayName", "userPrincipalName", "accountEnabled", "userType"),
+            item=gm.Member,
+            select=_fields(gm.Member),
             top=DIRECTORY_PAGE,
             depends_on=("roleAssignments",),
             keys=_role_groups,
@@ -236,6 +246,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="userAuthenticationMethods",
+            graph_type="authenticationMethod",
             path="/users/{id}/authentication/methods",
             builder=lambda c: c.users.by_user_id("{id}").authentication.methods,
             permission="UserAuthenticationMethod.Read.All",
@@ -247,6 +258,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="securityDefaults",
+            graph_type="identitySecurityDefaultsEnforcementPolicy",
             path="/policies/identitySecurityDefaultsEnforcementPolicy",
             builder=lambda c: c.policies.identity_security_defaults_enforcement_policy,
             permission="Policy.Read.All",
@@ -256,6 +268,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="conditionalAccessPolicies",
+            graph_type="conditionalAccessPolicy",
             path="/identity/conditionalAccess/policies",
             builder=lambda c: c.identity.conditional_access.policies,
             permission="Policy.Read.All",
@@ -264,11 +277,12 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="conditionalAccessGroupMembers",
+            graph_type="directoryObject",
             path="/groups/{id}/members",
             builder=lambda c: c.groups.by_group_id("{id}").members,
             permission="GroupMember.Read.All",
-            item=gm.User,
-            select=("id", "displayName", "userPrincipalName", "accountEnabled", "userType"),
+            item=gm.Member,
+            select=_fields(gm.Member),
             top=DIRECTORY_PAGE,
             depends_on=("conditionalAccessPolicies",),
             keys=_ca_groups,
@@ -277,49 +291,55 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="authenticationMethodsPolicy",
+            graph_type="authenticationMethodsPolicy",
             path="/policies/authenticationMethodsPolicy",
             builder=lambda c: c.policies.authentication_methods_policy,
             permission="Policy.Read.AuthenticationMethod",
-            item=gm.Whole,
+            item=gm.AuthenticationMethodsPolicy,
             collection=False,
             description="which authentication methods are allowed (SMS, voice, email, FIDO2)",
         ),
         DatasetSpec(
             name="authorizationPolicy",
+            graph_type="authorizationPolicy",
             path="/policies/authorizationPolicy",
             builder=lambda c: c.policies.authorization_policy,
             permission="Policy.Read.All",
-            item=gm.Whole,
+            item=gm.AuthorizationPolicy,
             collection=False,
             description="guest invitations, user consent, app registration, admin SSPR",
         ),
         DatasetSpec(
             name="adminConsentRequestPolicy",
+            graph_type="adminConsentRequestPolicy",
             path="/policies/adminConsentRequestPolicy",
             builder=lambda c: c.policies.admin_consent_request_policy,
             permission="Policy.Read.All",
-            item=gm.Whole,
+            item=gm.AdminConsentRequestPolicy,
             collection=False,
             description="admin consent workflow",
         ),
         DatasetSpec(
             name="domains",
+            graph_type="domain",
             path="/domains",
             builder=lambda c: c.domains,
             permission="Domain.Read.All",
-            item=gm.Whole,
+            item=gm.Domain,
             description="domains and their password expiry",
         ),
         DatasetSpec(
             name="groupSettings",
+            graph_type="groupSetting",
             path="/groupSettings",
             builder=lambda c: c.group_settings,
             permission="Directory.Read.All",
-            item=gm.Whole,
+            item=gm.GroupSetting,
             description="tenant directory settings: password rules (lockout, banned list), consent",
         ),
         DatasetSpec(
             name="userSignInActivity",
+            graph_type="user",
             path="/users",
             builder=lambda c: c.users,
             permission="AuditLog.Read.All",
@@ -333,6 +353,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="signIns",
+            graph_type="signIn",
             path="/auditLogs/signIns",
             builder=lambda c: c.audit_logs.sign_ins,
             permission="AuditLog.Read.All",
@@ -346,6 +367,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="directoryAudits",
+            graph_type="directoryAudit",
             path="/auditLogs/directoryAudits",
             builder=lambda c: c.audit_logs.directory_audits,
             permission="AuditLog.Read.All",
@@ -356,6 +378,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="servicePrincipals",
+            graph_type="servicePrincipal",
             path="/servicePrincipals",
             builder=lambda c: c.service_principals,
             permission="Application.Read.All",
@@ -366,6 +389,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="resourceServicePrincipals",
+            graph_type="servicePrincipal",
             path="/servicePrincipals",
             builder=lambda c: c.service_principals,
             permission="Application.Read.All",
@@ -377,6 +401,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="appRoleAssignedTo",
+            graph_type="appRoleAssignment",
             path="/servicePrincipals/{id}/appRoleAssignedTo",
             builder=lambda c: (
                 c.service_principals.by_service_principal_id("{id}").app_role_assigned_to
@@ -393,6 +418,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="oauth2PermissionGrants",
+            graph_type="oAuth2PermissionGrant",
             path="/oauth2PermissionGrants",
             builder=lambda c: c.oauth2_permission_grants,
             permission="DelegatedPermissionGrant.Read.All",
@@ -401,6 +427,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="secureScores",
+            graph_type="secureScore",
             path="/security/secureScores",
             builder=lambda c: c.security.secure_scores,
             permission="SecurityEvents.Read.All",
@@ -411,6 +438,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="riskyUsers",
+            graph_type="riskyUser",
             path="/identityProtection/riskyUsers",
             builder=lambda c: c.identity_protection.risky_users,
             permission="IdentityRiskyUser.Read.All",
@@ -422,16 +450,18 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="roleEligibilitySchedules",
+            graph_type="unifiedRoleEligibilityScheduleInstance",
             path="/roleManagement/directory/roleEligibilityScheduleInstances",
             builder=lambda c: c.role_management.directory.role_eligibility_schedule_instances,
             permission="RoleEligibilitySchedule.Read.Directory",
-            item=gm.RoleSchedule,
+            item=gm.RoleEligibility,
             licence=ENTRA_P2,
             gate="p2",
             description="eligible (PIM) role assignments",
         ),
         DatasetSpec(
             name="roleAssignmentSchedules",
+            graph_type="unifiedRoleAssignmentScheduleInstance",
             path="/roleManagement/directory/roleAssignmentScheduleInstances",
             builder=lambda c: c.role_management.directory.role_assignment_schedule_instances,
             permission="RoleAssignmentSchedule.Read.Directory",
@@ -442,6 +472,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="managedDevices",
+            graph_type="managedDevice",
             path="/deviceManagement/managedDevices",
             builder=lambda c: c.device_management.managed_devices,
             permission="DeviceManagementManagedDevices.Read.All",
@@ -453,21 +484,23 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="deviceCompliancePolicies",
+            graph_type="deviceCompliancePolicy",
             path="/deviceManagement/deviceCompliancePolicies",
             builder=lambda c: c.device_management.device_compliance_policies,
             permission="DeviceManagementConfiguration.Read.All",
-            item=gm.Whole,
+            item=gm.CompliancePolicy,
             expand=("assignments",),  # an unassigned policy protects no device
             licence=INTUNE,
             gate="intune",
-            description="Intune compliance policies (encryption, antivirus, minimum OS)",
+            description="Intune compliance policies (encryption, minimum OS)",
         ),
         DatasetSpec(
             name="deviceConfigurations",
+            graph_type="deviceConfiguration",
             path="/deviceManagement/deviceConfigurations",
             builder=lambda c: c.device_management.device_configurations,
             permission="DeviceManagementConfiguration.Read.All",
-            item=gm.Whole,
+            item=gm.DeviceConfiguration,
             expand=("assignments",),
             licence=INTUNE,
             gate="intune",
@@ -475,33 +508,37 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="backupRestore",
+            graph_type="backupRestoreRoot",
             path="/solutions/backupRestore",
             builder=lambda c: c.solutions.backup_restore,
             permission="BackupRestore-Control.Read.All",
-            item=gm.Whole,
+            item=gm.BackupRestoreRoot,
             collection=False,
             description="Microsoft 365 Backup service status",
         ),
         DatasetSpec(
             name="protectionPolicies",
+            graph_type="protectionPolicyBase",
             path="/solutions/backupRestore/protectionPolicies",
             builder=lambda c: c.solutions.backup_restore.protection_policies,
             permission="BackupRestore-Configuration.Read.All",
-            item=gm.Whole,
+            item=gm.ProtectionPolicy,
             description="Microsoft 365 Backup protection policies per workload",
         ),
         DatasetSpec(
             name="sharepointSettings",
+            graph_type="sharepointSettings",
             path="/admin/sharepoint/settings",
             builder=lambda c: c.admin.sharepoint.settings,
             permission="SharePointTenantSettings.Read.All",
-            item=gm.Whole,
+            item=gm.SharepointSettings,
             collection=False,
             description="SharePoint and OneDrive external sharing",
         ),
         # --- appended for issue 13 ---------------------------------------------------------
         DatasetSpec(
             name="deviceManagementSettings",
+            graph_type="deviceManagement",
             path="/deviceManagement",
             builder=lambda c: c.device_management,
             permission="DeviceManagementConfiguration.Read.All",
@@ -515,6 +552,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="legacySignIns",
+            graph_type="signIn",
             path="/auditLogs/signIns",
             builder=lambda c: c.audit_logs.sign_ins,
             permission="AuditLog.Read.All",
@@ -535,6 +573,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         DatasetSpec(
             name="groups",
+            graph_type="group",
             path="/groups",
             builder=lambda c: c.groups,
             permission="GroupMember.Read.All",
@@ -553,10 +592,11 @@ DATASETS: dict[str, DatasetSpec] = {
 # call, as Microsoft documents it ("List roleManagementPolicyAssignments", $expand=policy(...)).
 DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
     name="roleManagementPolicyAssignments",
+    graph_type="unifiedRoleManagementPolicyAssignment",
     path="/policies/roleManagementPolicyAssignments",
     builder=lambda c: c.policies.role_management_policy_assignments,
     permission="RoleManagementPolicy.Read.Directory",
-    item=gm.Whole,
+    item=gm.RoleManagementPolicyAssignment,
     filter="scopeId eq '/' and scopeType eq 'DirectoryRole'",
     expand=("policy($expand=rules)",),
     licence=ENTRA_P2,
@@ -569,15 +609,17 @@ DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
 # registrations with their credentials (never the secret itself: Graph only returns a hint).
 DATASETS["appManagementPolicy"] = DatasetSpec(
     name="appManagementPolicy",
+    graph_type="tenantAppManagementPolicy",
     path="/policies/defaultAppManagementPolicy",
     builder=lambda c: c.policies.default_app_management_policy,
     permission="Policy.Read.All",
-    item=gm.Whole,
+    item=gm.TenantAppManagementPolicy,
     collection=False,
     description="tenant-wide restrictions on app secrets and certificates",
 )
 DATASETS["applications"] = DatasetSpec(
     name="applications",
+    graph_type="application",
     path="/applications",
     builder=lambda c: c.applications,
     permission="Application.Read.All",

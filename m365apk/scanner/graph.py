@@ -14,6 +14,8 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,8 +27,7 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
 from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import BaseMiddleware, RetryHandler
-from kiota_http.middleware.options import RetryHandlerOption
+from kiota_http.middleware import BaseMiddleware, RedirectHandler, RetryHandler
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
@@ -48,15 +49,33 @@ LICENCE_ERROR_CODES = {
 }
 
 
+# A school tenant reads in seconds to minutes; a board of 100,000 accounts in well under this.
+DEFAULT_DEADLINE_SECONDS = 1800.0
+
+# Graph's answers worth another try after a wait (graph-reference §7): throttling, unavailable.
+RETRY_STATUSES = frozenset({429, 503, 504})
+
+
 @dataclass
 class GraphSettings:
     base_url: str = GRAPH_URL
     timeout_seconds: float = 60.0
     max_concurrency: int = 4  # per tenant; Graph throttles per app per tenant
-    max_retries: int = 6
+    max_retries: int = 6  # per request, for 429/503/504
     backoff_seconds: float = 2.0  # first wait when Graph sends no Retry-After; doubles
     backoff_max_seconds: float = 60.0
     jitter_seconds: float = 1.0
+    # A Retry-After beyond this is not waited for: the dataset is throttled ("Graph vraagt N s
+    # te wachten"), the scan goes on. Graph's own waits are seconds to a few minutes.
+    retry_after_max_seconds: float = 120.0
+    transport_retries: int = 3  # connection reset, refused, broken answer; timeouts are not
+    # A safety net, far above any school (a 100,000-user board is ~100 pages of 999): a Graph
+    # that keeps handing out new next links must not keep the scan busy forever.
+    max_pages: int = 2000
+    max_response_bytes: int = 32 * 1024 * 1024  # one page of 999 users is well under 1 MB
+    # The whole tenant: datasets still unread after this are unknown ("time-out"), the
+    # report is still written. None: no deadline.
+    deadline_seconds: float | None = DEFAULT_DEADLINE_SECONDS
     # DNS server (IP[:port]) for the e-mail domain records; None: the system resolver, which is
     # only asked when scanning the real Graph (a simulated tenant's domains are not public).
     dns_server: str | None = None
@@ -65,37 +84,127 @@ class GraphSettings:
     audit_probe_wait_seconds: float = 300.0
 
 
-class _Backoff(RetryHandler):
-    """Kiota's retry handler (429/503/504, honours Retry-After) with our backoff for answers
-    without Retry-After, such as conditional access 429s."""
+class WaitTooLong(Exception):
+    """Graph asked to wait longer than we are willing to (GraphSettings.retry_after_max_seconds)."""
 
-    def __init__(self, settings: GraphSettings) -> None:
-        super().__init__(RetryHandlerOption(delay=0, max_retries=settings.max_retries))
-        self._settings = settings
-
-    def _get_delay_time_exp_backoff(self, retry_count: int, delay: float) -> float:
-        s = self._settings
-        wait = s.backoff_seconds * 2 ** max(retry_count - 1, 0)
-        return min(s.backoff_max_seconds, wait + random.uniform(0, s.jitter_seconds))
+    def __init__(self, status: int, seconds: float) -> None:
+        super().__init__(f"Graph vraagt {seconds:.0f} s te wachten")
+        self.status, self.seconds = status, seconds
 
 
-class _Counter(BaseMiddleware):
-    """Innermost middleware: sees every HTTP attempt, retries included."""
+class Redirected(Exception):
+    """A 3xx: Graph does not redirect data requests; another host's answer is not the tenant's."""
 
-    def __init__(self, stats: CollectionStats) -> None:
+    def __init__(self, status: int, location: str) -> None:
+        host = urlsplit(location).netloc or location or "?"
+        super().__init__(f"doorverwezen naar {host}; doorverwijzingen worden niet gevolgd")
+        self.status = status
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"antwoord groter dan {limit // (1024 * 1024)} MB")
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (Graph sends whole seconds; HTTP also allows a date)."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class _Retry(BaseMiddleware):
+    """Outermost: retries 429/503/504 (honouring Retry-After up to a cap) and transport errors
+    with exponential backoff. It waits outside the concurrency slot (`_Wire` holds that only
+    while a request is on the wire), so one throttled endpoint does not stall the others."""
+
+    def __init__(self, settings: GraphSettings, stats: CollectionStats) -> None:
         super().__init__()
-        self.stats = stats
+        self.settings, self.stats = settings, stats
+
+    def _backoff(self, attempt: int) -> float:
+        s = self.settings
+        wait = s.backoff_seconds * 2**attempt
+        return min(s.backoff_max_seconds, wait + random.uniform(0, s.jitter_seconds))
 
     async def send(
         self, request: httpx.Request, transport: httpx.AsyncBaseTransport
     ) -> httpx.Response:
-        self.stats.http_requests += 1
-        if "Retry-Attempt" in request.headers:
+        s = self.settings
+        attempt = 0
+        while True:
+            try:
+                response = await super().send(request, transport)
+            except httpx.TransportError as exc:
+                # A hang already cost the full timeout; waiting it out again would only
+                # multiply that. Resets and refusals are blips worth another try.
+                if isinstance(exc, httpx.TimeoutException) or attempt >= s.transport_retries:
+                    raise
+                wait = self._backoff(attempt)
+            else:
+                if response.status_code == 429:
+                    self.stats.throttled_responses += 1
+                if response.status_code not in RETRY_STATUSES or attempt >= s.max_retries:
+                    return response
+                asked = _retry_after(response)
+                if asked is not None and asked > s.retry_after_max_seconds:
+                    raise WaitTooLong(response.status_code, asked)
+                wait = self._backoff(attempt) if asked is None else asked
+                await response.aclose()
+            attempt += 1
             self.stats.retries += 1
-        response = await super().send(request, transport)
-        if response.status_code == 429:
-            self.stats.throttled_responses += 1
-        return response
+            request.headers["Retry-Attempt"] = str(attempt)
+            await asyncio.sleep(wait)
+
+
+class _Wire(BaseMiddleware):
+    """Innermost: one HTTP attempt inside the tenant's concurrency slot. Counts it, refuses
+    redirects (3xx), and reads the body with a size cap."""
+
+    def __init__(self, settings: GraphSettings, stats: CollectionStats) -> None:
+        super().__init__()
+        self.settings, self.stats = settings, stats
+        self.gate = asyncio.Semaphore(settings.max_concurrency)
+
+    async def send(
+        self, request: httpx.Request, transport: httpx.AsyncBaseTransport
+    ) -> httpx.Response:
+        async with self.gate:
+            self.stats.http_requests += 1
+            response = await super().send(request, transport)
+            try:
+                if 300 <= response.status_code < 400:
+                    raise Redirected(response.status_code, response.headers.get("Location", ""))
+                limit = self.settings.max_response_bytes
+                body = bytearray()
+                async for chunk in response.aiter_bytes():
+                    body += chunk
+                    if len(body) > limit:
+                        raise TooLarge(limit)
+            finally:
+                await response.aclose()
+        # The body is decoded now: hand it on without the transfer headers that described it.
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
 
 
 @dataclass
@@ -122,21 +231,28 @@ class GraphClient:
         auth = AzureIdentityAuthenticationProvider(
             self.credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host]
         )
-        middleware = [
-            _Backoff(self.settings) if isinstance(m, RetryHandler) else m
+        # No redirect handler (a 3xx is an error for the dataset, `_Wire`) and our own retries
+        # instead of kiota's, which sleep while holding the concurrency slot.
+        kept = [
+            m
             for m in KiotaClientFactory.get_default_middleware(None)
-        ] + [_Counter(self.stats)]
+            if not isinstance(m, RetryHandler | RedirectHandler)
+        ]
+        middleware = [_Retry(self.settings, self.stats), *kept, _Wire(self.settings, self.stats)]
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout_seconds),
             limits=httpx.Limits(max_connections=self.settings.max_concurrency * 2),
+            follow_redirects=False,
         )
         GraphClientFactory.create_with_custom_middleware(middleware, client=http)
         self._http = http
         self.adapter = GraphRequestAdapter(auth, http)
         self.adapter.base_url = f"{self.settings.base_url.rstrip('/')}/v1.0"
         self.sdk = GraphServiceClient(request_adapter=self.adapter)
-        self._gate = asyncio.Semaphore(self.settings.max_concurrency)
-        self._host = urlsplit(self.settings.base_url).netloc
+        # The few properties only Graph beta has are read from beta, by the same request
+        # builders, through an adapter rooted there (the dataset's endpoint says /beta).
+        self._beta = GraphRequestAdapter(auth, http)
+        self._beta.base_url = f"{self.settings.base_url.rstrip('/')}/beta"
         self._pool: dict[str, str] = {}  # per client, so per tenant: nothing shared across
 
     async def aclose(self) -> None:
@@ -149,9 +265,11 @@ class GraphClient:
 
     # -- one request ---------------------------------------------------------------------------
 
-    async def _send(self, request_info: Any) -> bytes:
-        async with self._gate:
-            raw = await self.adapter.send_primitive_async(request_info, "bytes", ERROR_MAP)
+    def _adapter(self, spec: DatasetSpec) -> GraphRequestAdapter:
+        return self._beta if spec.api_version == "beta" else self.adapter
+
+    async def _send(self, request_info: Any, adapter: GraphRequestAdapter) -> bytes:
+        raw = await adapter.send_primitive_async(request_info, "bytes", ERROR_MAP)
         if raw is None:
             raise MalformedResponse("leeg antwoord")
         return raw
@@ -185,8 +303,12 @@ class GraphClient:
         items: list[Any] = []
         pages = 0
         request = builder.to_get_request_information(self._config(spec, builder, True))
+        adapter = self._adapter(spec)
+        adapter.set_base_url_for_request_information(request)
+        first = urlsplit(request.url)
+        seen: set[str] = {request.url}
         while True:
-            raw = await self._send(request)
+            raw = await self._send(request, adapter)
             page = validator.validate_json(raw)
             pages += 1
             items.extend(self._shared(page["value"]))
@@ -195,9 +317,11 @@ class GraphClient:
             next_link = page.get("@odata.nextLink")
             if not next_link or (spec.max_pages and pages >= spec.max_pages):
                 return items, pages
-            if urlsplit(next_link).netloc != self._host:
-                # Never follow (or send our token) to a host we did not ask.
-                raise MalformedResponse(f"nextLink wijst naar een andere host: {next_link!r}")
+            _check_next_link(next_link, first, seen)
+            if pages >= self.settings.max_pages:
+                cap = self.settings.max_pages
+                raise MalformedResponse(f"meer dan {cap} pagina's; gestopt (max_pages)")
+            seen.add(next_link)
             builder = builder.with_url(next_link)
             request = builder.to_get_request_information(self._config(spec, builder, False))
 
@@ -219,7 +343,8 @@ class GraphClient:
 
     async def _object(self, spec: DatasetSpec, builder: Any) -> Any:
         request = builder.to_get_request_information(self._config(spec, builder, True))
-        return _object_validator(spec.item).validate_json(await self._send(request))
+        raw = await self._send(request, self._adapter(spec))
+        return _object_validator(spec.item).validate_json(raw)
 
     # -- datasets ------------------------------------------------------------------------------
 
@@ -241,21 +366,41 @@ class GraphClient:
         return _dataset(spec, outcome, data, pages)
 
     async def fan_out(self, spec: DatasetSpec, keys: list[str]) -> Dataset:
+        """Read every key. Complete only when every key was read: a key that failed (404
+        included: a deleted group, a partner's group) is listed in `unread_keys` and the dataset
+        is `incomplete`, so no check judges role holders or CA coverage on part of the members."""
         assert spec.key_builder is not None
         results = await asyncio.gather(
             *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
         )
         data: dict[str, Any] = {}
         pages = 0
+        failed: list[tuple[str, Outcome]] = []
         for key, (outcome, items, n) in zip(keys, results, strict=True):
             pages += n
             if outcome.status is DatasetStatus.OK:
                 data[key] = items
-            elif outcome.status is not DatasetStatus.NOT_FOUND:
-                # One failure (403, throttling) means the set is incomplete: say so.
-                return _dataset(spec, outcome, None, pages)
-            # 404: a deleted object or a partner (GDAP) group; checks treat it as unread.
-        return _dataset(spec, Outcome(DatasetStatus.OK), data, pages)
+            else:
+                failed.append((key, outcome))
+        if not failed:
+            return _dataset(spec, Outcome(DatasetStatus.OK), data, pages)
+        unread = sorted(k for k, _ in failed)
+        refused = [(k, o) for k, o in failed if o.status is not DatasetStatus.NOT_FOUND]
+        if refused:
+            # No permission, throttled, an error: the dataset says that, as a plain read would.
+            result = _dataset(spec, refused[0][1], None, pages)
+            result.unread_keys = unread
+            return result
+        key, first = failed[0]
+        outcome = Outcome(
+            DatasetStatus.INCOMPLETE,
+            first.http_status,
+            first.error_code,
+            f"{len(failed)} van {len(keys)} niet gelezen (niet gevonden); eerste: {key}",
+        )
+        result = _dataset(spec, outcome, data, pages)
+        result.unread_keys = unread
+        return result
 
 
 # Fields whose values repeat across many objects or datasets.
@@ -299,6 +444,19 @@ def _object_validator(item: type) -> TypeAdapter[Any]:
     if key not in _VALIDATORS:
         _VALIDATORS[key] = TypeAdapter(item)
     return _VALIDATORS[key]
+
+
+def _check_next_link(link: str, first: Any, seen: set[str]) -> None:
+    """A next link continues the same request: same scheme, host and path, never seen before.
+    Anything else is not Graph paging (and would carry our token elsewhere, or loop)."""
+    url = urlsplit(link)
+    if (url.scheme, url.netloc) != (first.scheme, first.netloc):
+        # Never follow (or send our token) to a host we did not ask.
+        raise MalformedResponse(f"nextLink wijst naar een andere host: {url.netloc or link!r}")
+    if url.path.rstrip("/").lower() != first.path.rstrip("/").lower():
+        raise MalformedResponse(f"nextLink wijst naar een ander pad: {url.path!r}")
+    if link in seen:
+        raise MalformedResponse("nextLink herhaalt een eerdere pagina")
 
 
 def endpoint(spec: DatasetSpec) -> str:
@@ -349,16 +507,32 @@ def classify(exc: Exception) -> Outcome:
         else:
             kind = DatasetStatus.ERROR
         return Outcome(kind, status, code, message)
+    if isinstance(exc, WaitTooLong):
+        kind = DatasetStatus.THROTTLED if exc.status == 429 else DatasetStatus.ERROR
+        return Outcome(kind, exc.status, "retry_after_too_long", str(exc))
+    if isinstance(exc, Redirected):
+        return Outcome(DatasetStatus.ERROR, exc.status, "redirect", str(exc))
     if isinstance(exc, httpx.TimeoutException):
         return Outcome(DatasetStatus.ERROR, None, "timeout", "Graph antwoordde niet op tijd")
     if isinstance(exc, httpx.TransportError):
         return Outcome(DatasetStatus.ERROR, None, "connection", f"verbindingsfout: {exc}")
-    if isinstance(exc, ValidationError | json.JSONDecodeError | MalformedResponse):
-        detail = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+    if isinstance(exc, ValidationError):
+        detail = _first(exc)
         return Outcome(
-            DatasetStatus.ERROR, None, "malformed_response", f"onleesbaar antwoord: {detail}"
+            DatasetStatus.MALFORMED, None, "malformed_response", f"onleesbaar antwoord: {detail}"
+        )
+    if isinstance(exc, json.JSONDecodeError | MalformedResponse | TooLarge | UnicodeError):
+        return Outcome(
+            DatasetStatus.MALFORMED, None, "malformed_response", f"onleesbaar antwoord: {exc}"
         )
     return Outcome(DatasetStatus.ERROR, None, type(exc).__name__, str(exc))
+
+
+def _first(exc: ValidationError) -> str:
+    """The first contract violation, named by its place: 'value.0.id: Field required'."""
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}" if where else error["msg"]
 
 
 def _auth_message(exc: ClientAuthenticationError) -> str:

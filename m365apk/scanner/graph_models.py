@@ -4,23 +4,37 @@ These are TypedDicts on purpose: pydantic validates each page straight from byte
 dicts (extra fields dropped), which costs microseconds per object and keeps a 100,000-user
 snapshot small. msgraph-sdk's generated models cost milliseconds per object (see benchmarks/).
 Field names are exactly Graph's.
+
+They are also the response contracts (issue 11): a property Graph always returns for the
+resource (non-nullable in Graph's v1.0 metadata, or a collection, which OData never sends as
+null) and that a check relies on is required, so `{}` or a null in its place makes the dataset
+`malformed` instead of reading as a safe default. Unknown properties are dropped and every
+string is bounded (`_BOUNDED`); tests/test_contracts.py holds the contracts against
+shared/reference/graph-schema-v1.0.json.
 """
 
 from __future__ import annotations
 
-from typing import Any, NotRequired
+from typing import Annotated, Any, NotRequired
 
-from pydantic import ConfigDict, TypeAdapter, with_config
+from pydantic import ConfigDict, Field, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
+# No single string we keep (ids, names, UPNs, enum values) is anywhere near this long; a longer
+# one is not Graph's data. Bodies as a whole are bounded by GraphSettings.max_response_bytes.
+MAX_STRING = 4096
+_BOUNDED = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
+# Graph pages hold at most 999 directory objects (1,000 for logs); ten times that is not Graph.
+MAX_PAGE_ITEMS = 10_000
 
-@with_config(ConfigDict(extra="ignore"))
+
+@with_config(_BOUNDED)
 class AssignedLicense(TypedDict):
     skuId: str
     disabledPlans: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class User(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -32,7 +46,18 @@ class User(TypedDict):
     createdDateTime: NotRequired[str | None]  # young accounts are not stale (intake)
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class Member(TypedDict):
+    """A group member (a directoryObject: mostly users; the user fields are absent for others)."""
+
+    id: str
+    displayName: NotRequired[str | None]
+    userPrincipalName: NotRequired[str | None]
+    accountEnabled: NotRequired[bool | None]
+    userType: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
 class UserRegistrationDetail(TypedDict):
     # Names and addresses are in the users dataset; keeping them twice would cost ~25 MB on a
     # 100,000-user board (benchmarks/scan_benchmark.py).
@@ -48,7 +73,7 @@ class UserRegistrationDetail(TypedDict):
     methodsRegistered: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ServicePlan(TypedDict):
     servicePlanId: str
     servicePlanName: NotRequired[str | None]
@@ -56,14 +81,14 @@ class ServicePlan(TypedDict):
     appliesTo: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class PrepaidUnits(TypedDict):
     enabled: NotRequired[int | None]
     suspended: NotRequired[int | None]
     warning: NotRequired[int | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SubscribedSku(TypedDict):
     skuId: str
     skuPartNumber: NotRequired[str | None]
@@ -74,14 +99,14 @@ class SubscribedSku(TypedDict):
     servicePlans: NotRequired[list[ServicePlan]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class VerifiedDomain(TypedDict):
     name: str
     isDefault: NotRequired[bool | None]
     isInitial: NotRequired[bool | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class Organization(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -91,7 +116,7 @@ class Organization(TypedDict):
 
 
 # `@odata.type` is not a valid identifier, so principals carry it through this functional form.
-Principal = with_config(ConfigDict(extra="ignore"))(
+Principal = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "Principal",
         {
@@ -108,7 +133,7 @@ Principal = with_config(ConfigDict(extra="ignore"))(
 )
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RoleAssignment(TypedDict):
     id: str
     principalId: str
@@ -117,7 +142,7 @@ class RoleAssignment(TypedDict):
     principal: NotRequired[Principal | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RoleDefinition(TypedDict):
     id: str
     displayName: NotRequired[str | None]
@@ -125,14 +150,14 @@ class RoleDefinition(TypedDict):
     isBuiltIn: NotRequired[bool | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SecurityDefaultsPolicy(TypedDict):
     id: str
     isEnabled: bool
     displayName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ConditionalAccessPolicy(TypedDict):
     """CA policies are small and their nesting matters to later checks: keep it whole."""
 
@@ -146,13 +171,199 @@ class ConditionalAccessPolicy(TypedDict):
 
 @with_config(ConfigDict(extra="allow"))
 class Whole(TypedDict):
-    """Small configuration objects (policies, settings) kept whole: later checks need their
-    nesting, and there are only a handful per tenant."""
+    """No contract: keeps any object whole. Kept only so that a dataset spec written against
+    the old shape still imports; tests/test_contracts.py fails for any dataset using it."""
 
     id: NotRequired[str]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class RoleManagementPolicyAssignment(TypedDict):
+    id: str
+    policyId: NotRequired[str]
+    scopeId: NotRequired[str]
+    scopeType: NotRequired[str]
+    roleDefinitionId: NotRequired[str | None]
+    policy: NotRequired[dict[str, Any] | None]  # $expand=policy($expand=rules): kept whole
+
+
+@with_config(_BOUNDED)
+class TenantAppManagementPolicy(TypedDict):
+    id: NotRequired[str]
+    displayName: NotRequired[str | None]
+    isEnabled: bool
+    applicationRestrictions: NotRequired[dict[str, Any] | None]
+    servicePrincipalRestrictions: NotRequired[dict[str, Any] | None]
+
+
+# -- configuration objects: single objects and small policy collections -----------------------
+# Fields a check reads as a setting are required where Graph always returns them; `_NEEDED`
+# marks the few that Graph's metadata calls nullable but whose absence a check would read as
+# "switched off" (a pass): absent, the answer is not Graph's and the dataset is malformed.
+
+
+@with_config(_BOUNDED)
+class DefaultUserRolePermissions(TypedDict):
+    allowedToCreateApps: bool
+    allowedToCreateSecurityGroups: NotRequired[bool]
+    allowedToReadOtherUsers: NotRequired[bool]
+    allowedToCreateTenants: NotRequired[bool | None]
+    allowedToReadBitlockerKeysForOwnedDevice: NotRequired[bool | None]
+    permissionGrantPoliciesAssigned: list[str]
+
+
+@with_config(_BOUNDED)
+class AuthorizationPolicy(TypedDict):
+    id: str
+    allowInvitesFrom: NotRequired[str | None]
+    allowedToSignUpEmailBasedSubscriptions: bool
+    allowedToUseSSPR: bool
+    allowEmailVerifiedUsersToJoinOrganization: bool
+    allowUserConsentForRiskyApps: NotRequired[bool | None]
+    blockMsolPowerShell: NotRequired[bool | None]
+    guestUserRoleId: NotRequired[str | None]
+    defaultUserRolePermissions: DefaultUserRolePermissions
+
+
+MethodConfiguration = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "MethodConfiguration",
+        {
+            "@odata.type": NotRequired[str],
+            "id": str,
+            "state": str,  # _NEEDED: absent would read as "disabled"
+            "excludeTargets": NotRequired[list[dict[str, Any]]],
+            "includeTargets": NotRequired[list[dict[str, Any]]],
+            # microsoftAuthenticatorAuthenticationMethodConfiguration: number matching, context
+            "featureSettings": NotRequired[dict[str, Any] | None],
+        },
+    )
+)
+
+
+@with_config(_BOUNDED)
+class AuthenticationMethodsPolicy(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    # Unset counts as done (EIDSCA AG01, ScubaGear): mfa.methods_migration reads it as such.
+    policyMigrationState: NotRequired[str | None]
+    # _NEEDED (a navigation property Graph returns inline): absent, no method reads as enabled
+    authenticationMethodConfigurations: list[MethodConfiguration]
+
+
+@with_config(_BOUNDED)
+class ReviewerScope(TypedDict):
+    query: NotRequired[str | None]
+    queryType: NotRequired[str | None]
+    queryRoot: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class AdminConsentRequestPolicy(TypedDict):
+    id: NotRequired[str]
+    isEnabled: bool
+    notifyReviewers: NotRequired[bool]
+    requestDurationInDays: NotRequired[int]
+    reviewers: list[ReviewerScope]
+
+
+@with_config(_BOUNDED)
+class Domain(TypedDict):
+    id: str
+    authenticationType: str
+    isDefault: NotRequired[bool]
+    isRoot: NotRequired[bool]
+    isVerified: bool
+    supportedServices: NotRequired[list[str]]
+    passwordValidityPeriodInDays: NotRequired[int | None]
+    passwordNotificationWindowInDays: NotRequired[int | None]
+
+
+@with_config(_BOUNDED)
+class SettingValue(TypedDict):
+    name: str
+    value: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class GroupSetting(TypedDict):
+    id: str
+    displayName: NotRequired[str | None]
+    templateId: NotRequired[str | None]
+    values: list[SettingValue]
+
+
+CompliancePolicy = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "CompliancePolicy",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": str,
+            "bitLockerEnabled": NotRequired[bool | None],
+            "storageRequireEncryption": NotRequired[bool | None],
+            "osMinimumVersion": NotRequired[str | None],
+            # $expand=assignments; absent reads as unassigned (protects no device): a fail
+            "assignments": NotRequired[list[dict[str, Any]]],
+        },
+    )
+)
+
+DeviceConfiguration = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "DeviceConfiguration",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": str,
+            "qualityUpdatesDeferralPeriodInDays": NotRequired[int | None],
+            "qualityUpdatesPaused": NotRequired[bool | None],
+            "featureUpdatesDeferralPeriodInDays": NotRequired[int | None],
+            # windows10GeneralConfiguration: Defender real-time protection, v1.0's only
+            # antivirus setting (windows10CompliancePolicy's antivirus fields are beta only)
+            "defenderRequireRealTimeMonitoring": NotRequired[bool | None],
+            "assignments": NotRequired[list[dict[str, Any]]],  # $expand=assignments
+        },
+    )
+)
+
+
+@with_config(_BOUNDED)
+class ServiceStatus(TypedDict):
+    status: str | None  # _NEEDED: absent would read as "not enabled" and skip a finding
+    disableReason: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class BackupRestoreRoot(TypedDict):
+    id: NotRequired[str]
+    serviceStatus: ServiceStatus  # _NEEDED
+
+
+ProtectionPolicy = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "ProtectionPolicy",
+        {
+            "@odata.type": str,
+            "id": str,
+            "displayName": NotRequired[str | None],
+            "isEnabled": NotRequired[bool],
+            "status": NotRequired[str | None],
+            "protectionPolicyArtifactCount": NotRequired[dict[str, Any] | None],
+        },
+    )
+)
+
+
+@with_config(_BOUNDED)
+class SharepointSettings(TypedDict):
+    sharingCapability: str
+    sharingDomainRestrictionMode: NotRequired[str | None]
+    isResharingByExternalUsersEnabled: NotRequired[bool | None]
+    isLegacyAuthProtocolsEnabled: NotRequired[bool | None]
+
+
+@with_config(_BOUNDED)
 class SignInActivity(TypedDict):
     # Successful sign-ins decide staleness: an attacker's failed attempts must not make an
     # abandoned account look in use. lastSignInDateTime is the fallback on older data.
@@ -160,13 +371,13 @@ class SignInActivity(TypedDict):
     lastSuccessfulSignInDateTime: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class UserSignIn(TypedDict):
     id: str
     signInActivity: NotRequired[SignInActivity | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ServicePrincipal(TypedDict):
     id: str
     appId: NotRequired[str | None]
@@ -178,14 +389,14 @@ class ServicePrincipal(TypedDict):
     tags: NotRequired[list[str]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class AppRole(TypedDict):
     id: str
     value: NotRequired[str | None]
     displayName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ResourceServicePrincipal(TypedDict):
     id: str
     appId: NotRequired[str | None]
@@ -193,7 +404,7 @@ class ResourceServicePrincipal(TypedDict):
     appRoles: NotRequired[list[AppRole]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class AppRoleAssignment(TypedDict):
     id: str
     appRoleId: str
@@ -205,7 +416,7 @@ class AppRoleAssignment(TypedDict):
     createdDateTime: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class PermissionGrant(TypedDict):
     id: str
     clientId: str
@@ -215,7 +426,7 @@ class PermissionGrant(TypedDict):
     scope: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SignIn(TypedDict):
     id: str
     createdDateTime: str
@@ -228,7 +439,7 @@ class SignIn(TypedDict):
     status: NotRequired[dict[str, Any] | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class DirectoryAudit(TypedDict):
     id: str
     activityDateTime: str
@@ -238,7 +449,7 @@ class DirectoryAudit(TypedDict):
     loggedByService: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class ManagedDevice(TypedDict):
     id: str
     deviceName: NotRequired[str | None]
@@ -251,7 +462,18 @@ class ManagedDevice(TypedDict):
     userPrincipalName: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class RoleEligibility(TypedDict):
+    id: str
+    principalId: str
+    roleDefinitionId: str
+    directoryScopeId: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    memberType: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
 class RoleSchedule(TypedDict):
     id: str
     principalId: str
@@ -263,7 +485,7 @@ class RoleSchedule(TypedDict):
     memberType: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class SecureScore(TypedDict):
     id: str
     createdDateTime: NotRequired[str | None]
@@ -273,7 +495,7 @@ class SecureScore(TypedDict):
     controlScores: NotRequired[list[dict[str, Any]]]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class RiskyUser(TypedDict):
     id: str
     userPrincipalName: NotRequired[str | None]
@@ -283,7 +505,7 @@ class RiskyUser(TypedDict):
     riskLastUpdatedDateTime: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class CredentialDates(TypedDict):
     """A secret's or certificate's dates and name. The `hint` (the secret's first characters),
     `secretText` and the public `key` are dropped: they never reach the snapshot."""
@@ -292,32 +514,39 @@ class CredentialDates(TypedDict):
     displayName: NotRequired[str | None]
     startDateTime: NotRequired[str | None]
     endDateTime: NotRequired[str | None]
-    type: NotRequired[str | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
+class KeyCredentialDates(CredentialDates):
+    type: NotRequired[str | None]  # certificates only (AsymmetricX509Cert, Symmetric)
+
+
+@with_config(_BOUNDED)
 class Application(TypedDict):
     id: str
     appId: NotRequired[str | None]
     displayName: NotRequired[str | None]
     createdDateTime: NotRequired[str | None]
     passwordCredentials: list[CredentialDates]
-    keyCredentials: list[CredentialDates]
+    keyCredentials: list[KeyCredentialDates]
 
 
 def page_adapter(item: type) -> TypeAdapter[Any]:
     """A validator for one OData collection page whose `value` holds `item` objects."""
 
-    page = with_config(ConfigDict(extra="ignore"))(
+    page = with_config(_BOUNDED)(
         TypedDict(  # noqa: UP013
             f"{item.__name__}Page",
-            {"value": list[item], "@odata.nextLink": NotRequired[str]},  # type: ignore[valid-type]
+            {
+                "value": Annotated[list[item], Field(max_length=MAX_PAGE_ITEMS)],  # type: ignore[valid-type]
+                "@odata.nextLink": NotRequired[str],
+            },
         )
     )
     return TypeAdapter(page)
 
 
-AuthenticationMethod = with_config(ConfigDict(extra="ignore"))(
+AuthenticationMethod = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "AuthenticationMethod",
         {"@odata.type": str, "id": str},
@@ -328,7 +557,7 @@ AuthenticationMethod = with_config(ConfigDict(extra="ignore"))(
 # --- appended for issue 13 (devices, back-up, groups) ---------------------------------------
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class DeviceManagementSettings(TypedDict):
     # secureByDefault = true: devices without a compliance policy count as not compliant.
     secureByDefault: NotRequired[bool | None]
@@ -336,13 +565,13 @@ class DeviceManagementSettings(TypedDict):
     isScheduledActionEnabled: NotRequired[bool | None]
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class DeviceManagement(TypedDict):
     id: NotRequired[str | None]
-    settings: NotRequired[DeviceManagementSettings | None]
+    settings: DeviceManagementSettings  # _NEEDED: the one property selected; absent, not Graph's
 
 
-@with_config(ConfigDict(extra="ignore"))
+@with_config(_BOUNDED)
 class Group(TypedDict):
     id: str
     displayName: NotRequired[str | None]

@@ -28,7 +28,12 @@ class DatasetStatus(StrEnum):
     NOT_LICENSED = "not_licensed"  # tenant lacks the licence the endpoint needs
     NOT_FOUND = "not_found"
     THROTTLED = "throttled"  # still 429 after every retry
-    ERROR = "error"  # anything else: 5xx, timeout, malformed response
+    ERROR = "error"  # anything else: 5xx, timeout, connection, redirect, time-out of the scan
+    # HTTP 200, but the answer breaks the response contract: not JSON, not the shape Graph
+    # documents, a property Graph always returns missing or mistyped, too large.
+    MALFORMED = "malformed"
+    # A fan-out (per group, per user) of which some keys could not be read: `unread_keys`.
+    INCOMPLETE = "incomplete"
     NOT_COLLECTED = "not_collected"  # no selected check asked for it
 
 
@@ -37,6 +42,8 @@ UNREADABLE = {
     DatasetStatus.NOT_FOUND,
     DatasetStatus.THROTTLED,
     DatasetStatus.ERROR,
+    DatasetStatus.MALFORMED,
+    DatasetStatus.INCOMPLETE,
 }
 
 
@@ -55,6 +62,10 @@ class Dataset(BaseModel):
     # Size of `data` when written (items, fan-out keys or object fields): an edit of the data
     # that does not also change this count shows up as an inconsistency on evaluate.
     items: int | None = None
+    # Fan-outs: keys (group or user ids) whose read failed, 404 included. Non-empty only with
+    # status incomplete; `data` then holds the keys that were read, as evidence, but no check
+    # evaluates an incomplete dataset.
+    unread_keys: list[str] = Field(default_factory=list)
     data: Any = None
 
     @property

@@ -1,0 +1,330 @@
+"""A fault-injecting Graph: a loopback HTTP proxy in front of the simulated Graph.
+
+Every request is passed on to the simulator unchanged, except those a `Target` picks out (one
+dataset's endpoint), which get one fault from `KINDS`: an HTTP error, throttling, a dropped or
+hanging connection, a malformed or wrongly shaped answer, a next link or redirect to another
+host, a huge page. A second loopback server, `ForeignHost` (127.0.0.2, so another host name),
+plays the host a next link or redirect points to and records whether anyone called it and with
+which token. Used by tests/test_faults.py: the fault matrix of issue 11.
+
+Loopback only, like the simulator itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import re
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
+FOREIGN_IP = "127.0.0.2"  # another host name than 127.0.0.1: the client must treat it as foreign
+
+# Every fault the matrix injects. "once" kinds hit the first matching request only.
+KINDS: tuple[str, ...] = (
+    "401",
+    "403",
+    "404",
+    "429",  # persistent, Retry-After: 1
+    "429-no-retry-after",  # persistent, no Retry-After
+    "429-huge-retry-after",  # Retry-After: one hour
+    "500",
+    "503",
+    "reset-once",
+    "reset",
+    "hang",
+    "malformed-json",
+    "empty-object",
+    "value-object",
+    "value-missing",
+    "null-fields",
+    "wrong-types",
+    "nextlink-self",
+    "nextlink-foreign",
+    "redirect-foreign",
+    "huge-page",
+)
+ONCE = {"reset-once", "huge-page"}
+_ERRORS = {
+    401: ("InvalidAuthenticationToken", "Access token validation failure."),
+    403: ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+    404: ("Request_ResourceNotFound", "Resource does not exist."),
+    429: ("TooManyRequests", "Too many requests."),
+    500: ("generalException", "An internal server error occurred."),
+    503: ("serviceNotAvailable", "Service unavailable. Please try again later."),
+}
+HUGE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which requests get the fault: the path (a regex on the path after /v1.0 or /beta) and,
+    where two datasets share a path (users, servicePrincipals), the query they send."""
+
+    path: str
+    select: str | None = None  # the $select value, exactly ("": none sent); None: any
+    filter: str | None = None  # a regex for the whole $filter value ("": none); None: any
+
+    def matches(self, path: str, query: dict[str, list[str]]) -> bool:
+        if not re.fullmatch(self.path, path):
+            return False
+        if self.select is not None and query.get("$select", [""])[0] != self.select:
+            return False
+        return self.filter is None or bool(re.fullmatch(self.filter, query.get("$filter", [""])[0]))
+
+
+@dataclass
+class ForeignRecord:
+    path: str
+    authorization: str | None
+
+
+class ForeignHost:
+    """Another host, on 127.0.0.2: answers every GET with an empty page and records the call."""
+
+    def __init__(self) -> None:
+        self.calls: list[ForeignRecord] = []
+        lock = threading.Lock()
+        calls = self.calls
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                with lock:
+                    calls.append(ForeignRecord(self.path, self.headers.get("Authorization")))
+                body = b'{"value": []}'
+                self.send_response(200)
+                self.send_header("Content-Type", JSON_TYPE)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self._server = ThreadingHTTPServer((FOREIGN_IP, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> ForeignHost:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+
+@dataclass
+class _Plan:
+    target: Target | None = None
+    kind: str | None = None
+    hits: int = 0
+    injected: int = 0
+    locked_path: str | None = None  # one key of a fan-out: the first concrete path seen
+    one_key: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class FaultProxy:
+    """Passes requests to `upstream` (the simulator's base URL); injects the planned fault."""
+
+    def __init__(self, upstream: str, foreign: ForeignHost, hang_seconds: float = 10.0) -> None:
+        self.upstream = urlsplit(upstream)
+        self.foreign = foreign
+        self.hang_seconds = hang_seconds
+        self.plan = _Plan()
+        self._stop = threading.Event()
+        handler = type("Handler", (_ProxyHandler,), {"proxy": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._local = threading.local()
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def inject(self, target: Target | None, kind: str | None, *, one_key: bool = False) -> None:
+        """Plan one fault (None: pass everything). `one_key`: a fan-out's first key only."""
+        if kind is not None and kind not in KINDS:
+            raise ValueError(f"unknown fault {kind!r}")
+        self.plan = _Plan(target, kind, one_key=one_key)
+
+    def __enter__(self) -> FaultProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()  # wakes hanging handlers
+        self._server.shutdown()
+        self._thread.join()
+        self._server.server_close()
+
+    # -- called by the handler -----------------------------------------------------------------
+
+    def fault_for(self, path: str, query: dict[str, list[str]]) -> str | None:
+        plan = self.plan
+        if plan.kind is None or plan.target is None:
+            return None
+        with plan.lock:
+            if plan.locked_path is not None:
+                if path != plan.locked_path:
+                    return None
+            elif not plan.target.matches(path, query):
+                return None
+            elif plan.one_key:
+                plan.locked_path = path
+            plan.hits += 1
+            if plan.kind in ONCE and plan.injected:
+                return None
+            plan.injected += 1
+            return plan.kind
+
+    def forward(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(
+                self.upstream.hostname, self.upstream.port, timeout=30
+            )
+            self._local.conn = conn
+        try:
+            conn.request(method, target, headers=headers)
+            response = conn.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException):
+            conn.close()
+            self._local.conn = None
+            raise
+        # The simulator's absolute next links name the simulator; the client talks to us.
+        body = body.replace(
+            f"{self.upstream.scheme}://{self.upstream.netloc}".encode(), self.base_url.encode()
+        )
+        return response.status, response.headers, body
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    proxy: FaultProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            super().finish()
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        split = urlsplit(self.path)
+        path = re.sub(r"^/(v1\.0|beta)", "", split.path)
+        kind = self.proxy.fault_for(path, parse_qs(split.query))
+        if kind is not None and self._before(kind):
+            return
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        status, upstream_headers, body = self.proxy.forward("GET", self.path, headers)
+        if kind is not None and 200 <= status < 300:
+            body = _rewrite(kind, body, self.proxy, self.path)
+        extra = {}
+        if upstream_headers.get("Retry-After"):
+            extra["Retry-After"] = upstream_headers["Retry-After"]
+        self._send(status, body, extra)
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def _before(self, kind: str) -> bool:
+        """Faults answered without asking the simulator; True when answered."""
+        if kind.isdigit() or kind.startswith("429"):
+            status = int(kind[:3])
+            code, message = _ERRORS[status]
+            extra = {}
+            if kind == "429":
+                extra["Retry-After"] = "1"
+            elif kind == "429-huge-retry-after":
+                extra["Retry-After"] = "3600"
+            body = json.dumps({"error": {"code": code, "message": message}}).encode()
+            self._send(status, body, extra)
+            return True
+        if kind in ("reset", "reset-once"):
+            # RST instead of FIN: the client sees "connection reset by peer".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return True
+        if kind == "hang":
+            self.proxy._stop.wait(self.proxy.hang_seconds)
+            self.close_connection = True
+            return True
+        if kind == "malformed-json":
+            self._send(200, b'{"value": [ {"id": ')
+            return True
+        if kind == "redirect-foreign":
+            location = f"{self.proxy.foreign.base_url}{self.path}"
+            self._send(302, b"", {"Location": location})
+            return True
+        return False
+
+    def _send(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", JSON_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        with contextlib.suppress(OSError):
+            self.wfile.write(body)
+
+
+def _objects(doc: Any) -> list[dict[str, Any]]:
+    """The Graph objects in an answer: the items of a page, or the single object."""
+    if isinstance(doc, dict) and isinstance(doc.get("value"), list):
+        return [o for o in doc["value"] if isinstance(o, dict)]
+    return [doc] if isinstance(doc, dict) else []
+
+
+def _each_property(doc: Any, change: Callable[[str, Any], Any]) -> None:
+    for obj in _objects(doc):
+        for key in list(obj):
+            if not key.startswith("@odata."):
+                obj[key] = change(key, obj[key])
+
+
+def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
+    """Faults that alter a successful answer of the simulator."""
+    doc = json.loads(body)
+    context = {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#x"}
+    if kind == "empty-object":
+        return b"{}"
+    if kind == "value-object":
+        first = (_objects(doc) or [{}])[0]
+        return json.dumps({**context, "value": first}).encode()
+    if kind == "value-missing":
+        return json.dumps(context).encode()
+    if kind == "null-fields":
+        _each_property(doc, lambda _k, _v: None)
+    elif kind == "wrong-types":
+        _each_property(doc, lambda _k, _v: [1])
+    elif kind == "nextlink-self" and isinstance(doc, dict):
+        doc["@odata.nextLink"] = f"{proxy.base_url}{path}"
+    elif kind == "nextlink-foreign" and isinstance(doc, dict):
+        doc["@odata.nextLink"] = f"{proxy.foreign.base_url}{path}"
+    elif kind == "huge-page":
+        target = (_objects(doc) or [doc])[0]
+        if isinstance(target, dict):
+            target["extensionJunk"] = "x" * HUGE_BYTES
+    return json.dumps(doc).encode()
