@@ -54,9 +54,13 @@ def test_eerst_doen_groups_what_the_school_does(reports) -> None:
     assert len(items) == 3
     assert items[0] == "Dwing MFA af voor iedereen, beheerders eerst"  # one MFA action, not four
     text = text_of(first)
-    assert "6 globale beheerders" in text and "2 tot en met 4 globale beheerders" in text
-    assert "28,1% van de medewerkers" in text
+    assert "27,3% van de medewerkers" in text  # guest and eligible admins counted (#10)
     assert text.count("Dwing MFA af") == 1
+    # Which three come first is the ranking's call (after MFA: back-up and apps in the weak
+    # school); wherever the admin action stands, it carries its numbers.
+    everything = text_of(page[page.index('id="acties"') :])
+    assert "6 globale beheerders" in everything
+    assert "2 tot en met 4 globale beheerders" in everything
 
 
 def test_ties_are_broken_on_the_check_id_not_the_title(reports) -> None:

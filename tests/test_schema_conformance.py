@@ -56,7 +56,7 @@ def collected_answers(profile: str, out: Path) -> list[tuple[str, str, str, byte
         output = run_scan(
             cred,
             GraphSettings(base_url=sim.base_url, **FAST),
-            all_checks(),
+            all_checks(opt_in=True),
             tenant_id=tenant.tenant_id,
             out_dir=out,
             source="test",

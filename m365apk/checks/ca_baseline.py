@@ -169,7 +169,7 @@ def _per_person(
             who.replace(" ", "_"): len(group),
             "niet_gedekt": len(found[NONE]),
             "deels_gedekt": len(found[PARTIAL]),
-            "niet_vastgesteld": len(found[UNKNOWN]),
+            "onbepaald": len(found[UNKNOWN]),
         }
         objects = found[NONE] + found[PARTIAL] + found[UNKNOWN]
         prefix = "Advies: " if advice else ""

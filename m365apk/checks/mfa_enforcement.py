@@ -251,7 +251,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
         "beheerders": len(holders),
         "zonder_afgedwongen_mfa": len(groups[NONE]),
         "alleen_beperkt_beleid": len(groups[PARTIAL]),
-        "niet_vastgesteld": len(groups[UNKNOWN]),
+        "onbepaald": len(groups[UNKNOWN]),
         "goedgekeurde_uitzonderingen": approved_n,
     }
     objects = groups[NONE] + groups[PARTIAL] + groups[UNKNOWN]
