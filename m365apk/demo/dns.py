@@ -11,7 +11,6 @@ get no answer (one lookup that times out).
 from __future__ import annotations
 
 import socketserver
-import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, profile_dns
 
 TTL = 300
@@ -58,7 +58,7 @@ class _Server(socketserver.ThreadingUDPServer):
     owner: SimulatedDns
 
 
-class SimulatedDns:
+class SimulatedDns(Served):
     """Serves the mail records of the given tenants on 127.0.0.1 (UDP) until stopped."""
 
     def __init__(
@@ -79,7 +79,6 @@ class SimulatedDns:
         self.queries: list[tuple[str, str]] = []
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread: threading.Thread | None = None
 
     @property
     def address(self) -> str:
@@ -102,25 +101,6 @@ class SimulatedDns:
         else:
             response.set_rcode(dns.rcode.REFUSED)  # not our zone; we are no recursive resolver
         return response
-
-    def start(self) -> SimulatedDns:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> SimulatedDns:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
 
 def _rrset(name: dns.name.Name, rdtype: str, values: list[str]) -> Any:

@@ -43,6 +43,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
+from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
 from m365apk.snapshot.licences import summarise
 
@@ -338,7 +339,7 @@ def permits(path: str, granted: set[str]) -> bool:
     raise KeyError(path)
 
 
-class SimulatedGraph:
+class SimulatedGraph(Served):
     """Serves one or more tenants on 127.0.0.1 until stopped (also a context manager)."""
 
     def __init__(
@@ -366,7 +367,6 @@ class SimulatedGraph:
         handler = type("Handler", (_Handler,), {"sim": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -383,25 +383,6 @@ class SimulatedGraph:
 
     def token_url_for(self, tenant_id: str) -> str:
         return f"{self.base_url}/{tenant_id}/oauth2/v2.0/token"
-
-    def start(self) -> SimulatedGraph:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> SimulatedGraph:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
 
     def inject(self, path: str, *faults: Fault) -> None:
         """The next requests to `path` (relative to the version root) get these answers."""

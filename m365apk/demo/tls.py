@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import json
 import ssl
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from m365apk.demo.server import RequestRecord, _aad_error, _dump, _Handler
+from m365apk.demo.serving import Served
 
 if TYPE_CHECKING:
     from m365apk.demo.server import SimulatedGraph
@@ -305,7 +305,7 @@ class _LoginHandler(_Handler):
         }
 
 
-class HttpsLogin:
+class HttpsLogin(Served):
     """The simulator's login host on https://127.0.0.1:PORT (also a context manager).
 
     Tokens are the simulator's own (`sim.token_response`), so a token from here reads the
@@ -318,29 +318,9 @@ class HttpsLogin:
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(pki.cert_file, pki.key_file)
         self._server.context = context
-        self._thread: threading.Thread | None = None
 
     @property
     def authority(self) -> str:
         """What azure-identity gets as `authority` (Entra: https://login.microsoftonline.com)."""
         host, port = self._server.server_address[:2]
         return f"https://{host}:{port}"
-
-    def start(self) -> HttpsLogin:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> HttpsLogin:
-        return self.start()
-
-    def __exit__(self, *_: object) -> None:
-        self.stop()
