@@ -56,7 +56,7 @@ def start_simulator(profile: str, users: int, latency_ms: float) -> tuple[subpro
 def child_scan(base_url: str, profile: str, out: Path) -> None:
     """Runs in a fresh process: one scan, then prints its figures as JSON."""
     from m365apk.checks.registry import all_checks
-    from m365apk.demo.tenant import load_profile
+    from m365apk.demo.tenant import demo_settings, load_profile
     from m365apk.runs.scan import run_scan
     from m365apk.scanner.auth import LoopbackClientSecretCredential
     from m365apk.scanner.graph import GraphSettings
@@ -71,6 +71,9 @@ def child_scan(base_url: str, profile: str, out: Path) -> None:
         tenant_id=creds.tenant_id,
         out_dir=out,
         source=f"benchmark:{profile}",
+        # the demo's tenant settings (emergency accounts, approved exclusions), so the printed
+        # verdicts are the ones `m365apk demo` gives (#16 point 4)
+        tenant_settings=demo_settings(profile),
     )
     wall = time.perf_counter() - started
     stats = output.snapshot.stats

@@ -138,7 +138,12 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     if not rows:
         return make(cid, Status.NOT_APPLICABLE, "Geen medewerkers gevonden.", threshold=threshold)
     names = users(snapshot)
-    missing = [obj(names.get(r["id"], r), "geen herstelmethode") for r in rows if r not in capable]
+    # Not `r not in capable`: a list-of-dicts membership test is quadratic in staff (#16).
+    missing = [
+        obj(names.get(r["id"], r), "geen herstelmethode")
+        for r in rows
+        if r.get("isSsprCapable") is not True
+    ]
     if share >= 90:
         return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=share)
     status = Status.PARTIAL if share >= 50 else Status.FAIL
