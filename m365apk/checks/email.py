@@ -124,7 +124,8 @@ def spf_verdict(lookups: dict[str, Any]) -> Verdict:
     if ending in ("-all", "~all"):
         return "pass", spf[0]
     if ending is None and any(t.startswith("redirect=") for t in record):
-        return "pass", spf[0]  # the redirected record decides; Microsoft's own ends in -all
+        # The redirected record decides; the scan does not follow it, so it cannot say.
+        return "unknown", f"SPF verwijst door ({spf[0]}); de scan volgt dat niet"
     return "fail", f"SPF eindigt niet op -all of ~all: {spf[0]}"
 
 
@@ -165,7 +166,7 @@ def dkim_verdict(lookups: dict[str, Any]) -> Verdict:
             missing.append(selector)
     if missing:
         return "fail", f"DKIM-sleutel niet gepubliceerd ({', '.join(missing)}._domainkey)"
-    return "pass", "selector1 en selector2 gepubliceerd"
+    return "pass", "selector1 en selector2 gepubliceerd (of ondertekenen aanstaat: niet zichtbaar)"
 
 
 def mta_sts_verdict(lookups: dict[str, Any]) -> Verdict:
@@ -233,7 +234,7 @@ DMARC = _check(
 
 DKIM = _check(
     id="email.dkim",
-    title="DKIM: uitgaande mail is ondertekend",
+    title="DKIM: sleutels voor ondertekenen gepubliceerd",
     severity=Severity.MEDIUM,
     threshold="selector1._domainkey en selector2._domainkey (CNAME naar Microsoft 365) bestaan",
     sources=(
