@@ -156,7 +156,7 @@ def _per_person(
         gaps: list[str] = []
         covered = 0
         for person in group.values():
-            verdict = ask(engine, _person(person))
+            verdict = ask(engine, Person.of(person))
             covered += verdict.state == COVERED
             if verdict.state in (COVERED, APPROVED):
                 continue
@@ -198,14 +198,6 @@ def _per_person(
         return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
     return evaluate
-
-
-def _person(entry: dict[str, Any]) -> Person:
-    return Person(
-        id=entry["id"],
-        roles=set(entry.get("role_ids", ())),
-        guest=(entry.get("userType") or "").lower() == "guest",
-    )
 
 
 def _highly_privileged(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
@@ -264,7 +256,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     unknown: list[str] = []
     for uid in accounts:
         entry = holders.get(uid) or directory.get(uid) or {"id": uid}
-        applies, unread = engine.lockout_risks(_person({**entry, "id": uid}))
+        applies, unread = engine.lockout_risks(Person.of({**entry, "id": uid}))
         if applies:
             risky.append(obj(entry, "valt onder " + ", ".join(applies)))
         unknown += unread

@@ -577,6 +577,15 @@ class Person:
     roles: set[str]  # role template ids, active or eligible
     guest: bool
 
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> Person:
+        """From a user or role-holder entry (privileged_holders adds `role_ids`)."""
+        return cls(
+            id=entry["id"],
+            roles=set(entry.get("role_ids", ())),
+            guest=(entry.get("userType") or "").lower() == "guest",
+        )
+
 
 class Engine:
     """What conditional access and security defaults enforce in one snapshot."""

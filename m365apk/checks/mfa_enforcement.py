@@ -189,14 +189,6 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
     )
 
 
-def _person(holder: dict[str, Any]) -> Person:
-    return Person(
-        id=holder["id"],
-        roles=set(holder.get("role_ids", ())),
-        guest=(holder.get("userType") or "").lower() == "guest",
-    )
-
-
 def _unread_holders(snapshot: Snapshot) -> str | None:
     privileged = {
         a["principalId"]
@@ -238,7 +230,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     gaps: list[str] = []
     approved_n = 0
     for holder in holders.values():
-        verdict = engine.person(_person(holder), MFA)
+        verdict = engine.person(Person.of(holder), MFA)
         if verdict.state == APPROVED:
             approved_n += 1
         if verdict.state in groups:
