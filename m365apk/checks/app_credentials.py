@@ -170,38 +170,24 @@ def evaluate_existing(snapshot: Snapshot) -> CheckResult:
 
 POLICY = _check(
     id="apps.credential_policy",
-    title="Regels voor app-geheimen en -certificaten (advies)",
     severity=Severity.LOW,
     datasets=("appManagementPolicy",),
-    threshold="defaultAppManagementPolicy aan met passwordAddition geblokkeerd en "
-    "asymmetricKeyLifetime ≤ P365D",
     sources=(
         src("CISA SCuBA MS.AAD.5.5v1, 5.6v1, 5.7v1", SCUBA_AAD),
         src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
         src("Microsoft: regels voor app-referenties afdwingen", POLICY_DOCS),
     ),
-    why="Een app-geheim is een wachtwoord zonder MFA. Met een tenantbreed beleid kan niemand "
-    "nog geheimen aanmaken die jaren geldig zijn.",
-    fix="Entra-beheercentrum > Enterprise apps > Application policies (of Graph "
-    "PATCH /policies/defaultAppManagementPolicy): blokkeer nieuwe geheimen en beperk "
-    "certificaten tot 365 dagen. Let op: afdwingen vraagt Microsoft Entra Workload ID Premium.",
     evaluate=evaluate_policy,
 )
 
 EXISTING = _check(
     id="apps.long_lived_credentials",
-    title="Geen langlevende geheimen of certificaten op eigen apps",
     severity=Severity.MEDIUM,
     datasets=("applications",),
-    threshold="Geldige geheimen ≤ 180 dagen, certificaten ≤ 365 dagen; verlopen opgeruimd",
     sources=(
         src("CISA SCuBA MS.AAD.5.6v1 en 5.7v1", SCUBA_AAD),
         src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
     ),
-    why="Koppelingen (rooster, leerlingadministratie, printers) gebruiken vaak een geheim dat "
-    "jaren geldig blijft; uitgelekt geeft het al die tijd toegang.",
-    fix="Entra > App registrations > per genoemde app > Certificates & secrets: vervang het "
-    "geheim door een certificaat van hoogstens een jaar en verwijder verlopen geheimen.",
     evaluate=evaluate_existing,
 )
 

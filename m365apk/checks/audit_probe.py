@@ -45,19 +45,13 @@ def evaluate_probe(snapshot: Snapshot) -> CheckResult:
 
 UNIFIED_AUDIT_LOG = _check(
     id=CHECK_ID,
-    title="Microsoft 365-auditlog registreert (meting op verzoek)",
     severity=Severity.HIGH,
     datasets=("unifiedAuditLogProbe",),
-    threshold="Records in het Microsoft 365-auditlog (Purview) in de laatste 7 dagen",
     sources=(
         src("Microsoft: auditlog aan- of uitzetten", AUDIT_DOCS),
         src("Microsoft Graph: auditLogQuery", QUERY_DOCS),
         src("CIS Microsoft 365 Foundations 3.1.1", CIS),
     ),
-    why="Zonder auditlog is na een incident niet na te gaan wie welke mail of welk bestand heeft "
-    "geopend of gedeeld; de AVG vraagt juist dat bij een datalek.",
-    fix="Microsoft Purview-portal > Audit: 'Start recording user and admin activity', of in "
-    "Exchange Online PowerShell: Set-AdminAuditLogConfig -UnifiedAuditLogIngestionEnabled $true.",
     evaluate=evaluate_probe,
     opt_in="audit-probe",
 )

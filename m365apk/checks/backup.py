@@ -327,65 +327,35 @@ WHY = (
 
 THIRD_PARTY = _check(
     id="backup.third_party_product",
-    title="Back-upproduct met toegang tot mail en bestanden",
     severity=Severity.HIGH,
     datasets=APPS,
-    threshold="Een ingeschakeld back-upproduct met leesrechten op mail en bestanden",
-    why=WHY,
-    fix="Controleer in het beheer van het back-upproduct dat het de tenant nog bereikt (app-"
-    "toestemming opnieuw geven) en dat mail, OneDrive en SharePoint geselecteerd zijn.",
     evaluate=evaluate_third_party,
 )
 EXCHANGE = _check(
     id="backup.m365_exchange",
-    title="Microsoft 365 Backup: Exchange",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
-    threshold="Actief beschermingsbeleid dat ≥ 95% van de postvakken (actieve accounts met een "
-    "Exchange-licentie) beschermt (protectionPolicyArtifactCount)",
-    why=WHY,
-    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > Exchange: beleid met "
-    "alle postvakken.",
     evaluate=evaluate_exchange,
 )
 ONEDRIVE = _check(
     id="backup.m365_onedrive",
-    title="Microsoft 365 Backup: OneDrive",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
-    threshold="Actief beschermingsbeleid dat ≥ 95% van de OneDrives (actieve accounts met een "
-    "SharePoint/OneDrive-licentie) beschermt",
-    why=WHY,
-    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > OneDrive: beleid voor "
-    "alle accounts.",
     evaluate=evaluate_onedrive,
 )
 SHAREPOINT = _check(
     id="backup.m365_sharepoint",
-    title="Microsoft 365 Backup: SharePoint",
     severity=Severity.HIGH,
     datasets=M365 + ("groups",),
-    threshold="Actief beschermingsbeleid dat minstens alle teamsites (Microsoft 365-groepen) en "
-    "de hoofdsite beschermt",
-    why=WHY,
-    fix="Microsoft 365-beheercentrum > Instellingen > Microsoft 365 Backup > SharePoint: beleid "
-    "voor "
-    "alle sites (ook die van Teams).",
     evaluate=evaluate_sharepoint,
 )
 COVERAGE = _check(
     id="backup.coverage",
-    title="Back-up van mail, OneDrive en SharePoint",
     severity=Severity.CRITICAL,
     datasets=POPULATION,
     # Either source suffices (item 13): Microsoft 365 Backup answers 403 to apps that are not
     # registered backup controllers, while a third-party product shows up among the apps.
     alternatives=APPS + M365 + ("groups",),
-    threshold="Alle drie de werklasten aantoonbaar onder Microsoft 365 Backup (dekking gemeten); "
-    "een ander product telt als aanwezig, dekking niet vast te stellen",
-    why=WHY,
-    fix="Kies een back-upoplossing (Microsoft 365 Backup of een product van de IT-dienstverlener) "
-    "voor mail, OneDrive en SharePoint, en test jaarlijks een herstel.",
     evaluate=evaluate_coverage,
 )
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from m365apk.messages import SOURCE, Msg, check_texts
 from m365apk.snapshot import DatasetStatus, Snapshot
 
 
@@ -44,12 +45,32 @@ class Area(StrEnum):
     DEVICES = "devices"
 
 
+def _keep_parts(data: Any, field: str) -> Any:
+    """A `Msg` given for `field` is stored as its Dutch text plus `<field>_parts`, the catalogue
+    keys the report renders in another language (m365apk.messages)."""
+    if isinstance(data, dict) and isinstance(data.get(field), Msg):
+        msg = data[field]
+        data = {**data, field: str(msg), f"{field}_parts": msg.to_json()}
+    return data
+
+
 class AffectedObject(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    display_name: str | None = None
-    detail: str | None = None
+    display_name: str | None = None  # tenant data: never translated
+    detail: str | None = None  # Dutch; detail_parts says it in other languages
+    detail_parts: list[dict[str, Any]] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parts(cls, data: Any) -> Any:
+        return _keep_parts(data, "detail")
+
+    def detail_in(self, lang: str) -> str | None:
+        if self.detail_parts and lang != SOURCE:
+            return Msg.from_json(self.detail_parts).render(lang)
+        return self.detail
 
 
 class Evidence(BaseModel):
@@ -67,9 +88,22 @@ class CheckResult(BaseModel):
     check_id: str
     status: Status
     reason: str | None = None  # required unless pass or fail: says why, in Dutch
+    # The reason's catalogue keys and parameters, to say it in another language (a plugin's
+    # plain-string reason has none and stays as written).
+    reason_parts: list[dict[str, Any]] | None = None
     measured: Any = None
     threshold: str | None = None
     evidence: Evidence = Field(default_factory=Evidence)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _parts(cls, data: Any) -> Any:
+        return _keep_parts(data, "reason")
+
+    def reason_in(self, lang: str) -> str | None:
+        if self.reason_parts and lang != SOURCE:
+            return Msg.from_json(self.reason_parts).render(lang)
+        return self.reason
 
     def model_post_init(self, _: Any) -> None:
         if self.status not in (Status.PASS, Status.FAIL) and not self.reason:
@@ -87,17 +121,19 @@ class Source:
 @dataclass(frozen=True)
 class Check:
     id: str  # stable forever: history and diffs key on it
-    title: str  # Dutch
     area: Area
     severity: Severity
     datasets: tuple[str, ...]
     basismaatregelen: tuple[int, ...]
     norms: tuple[str, ...]
-    threshold: str  # Dutch, human readable
     sources: tuple[Source, ...]
-    why: str  # "waarom is dit belangrijk", for a school leader
-    fix: str  # steps for the IT provider
     evaluate: Callable[[Snapshot], CheckResult]
+    # The texts a person reads come from the catalogue (m365apk/messages/<lang>/checks/), keyed
+    # by the check id; a plugin without catalogue entries gives its Dutch texts here.
+    title: str = ""
+    threshold: str = ""  # human readable
+    why: str = ""  # "waarom is dit belangrijk", for a school leader
+    fix: str = ""  # steps for the IT provider
     licence: str | None = None  # e.g. "Microsoft Entra ID P1"; None = every tenant
     # Interchangeable sources: at least one must have been read (e.g. the registration report,
     # or per-user methods on tenants without Entra ID P1).
@@ -125,6 +161,13 @@ class Check:
         # scanner (m365apk.scanner.datasets.check_dataset_names): checks do not import it.
         if not self.basismaatregelen:
             raise ValueError(f"check {self.id}: maps to no basismaatregel")
+        texts = check_texts(self.id, SOURCE)
+        for name in ("title", "threshold", "why", "fix", "fix_free"):
+            if not getattr(self, name) and texts.get(name):
+                object.__setattr__(self, name, texts[name])
+        missing = [n for n in ("title", "threshold", "why", "fix") if not getattr(self, n)]
+        if missing:
+            raise ValueError(f"check {self.id}: no {', '.join(missing)} in the catalogue")
 
     def run(self, snapshot: Snapshot) -> CheckResult:
         """Evaluate, but first make sure every dataset the check relies on was read."""
@@ -136,30 +179,25 @@ class Check:
         return result
 
 
-_STATUS_NL = {
-    DatasetStatus.FORBIDDEN: "geen leesrecht (toestemming ontbreekt)",
-    DatasetStatus.NOT_LICENSED: "licentie ontbreekt",
-    DatasetStatus.NOT_FOUND: "niet gevonden",
-    DatasetStatus.THROTTLED: "Microsoft Graph bleef 'te veel verzoeken' (429) antwoorden",
-    DatasetStatus.ERROR: "fout bij het ophalen",
-    DatasetStatus.MALFORMED: "het antwoord van Microsoft Graph was onvolledig of onleesbaar",
-    DatasetStatus.INCOMPLETE: "niet alle onderdelen konden worden gelezen",
-    DatasetStatus.NOT_COLLECTED: "niet opgehaald bij deze scan",
-}
-
-
-def _problem(snapshot: Snapshot, name: str) -> str:
+def _problem(snapshot: Snapshot, name: str) -> Msg:
     ds = snapshot.dataset(name)
-    detail = _STATUS_NL.get(ds.status, ds.status.value)
+    detail = Msg(f"data.status.{ds.status.value}")
     if ds.status is DatasetStatus.FORBIDDEN:
-        detail += f"; nodig: {ds.permission or 'leesrecht voor ' + name}"
-    code = f" [{ds.http_status} {ds.error_code}]" if ds.http_status else ""
-    message = f": {ds.error_message}" if ds.error_message else ""
+        permission = ds.permission or Msg("data.read_right_for", name=name)
+        detail = Msg("data.needs", detail=detail, permission=permission)
+    unread: str = ""
     if ds.unread_keys:
-        shown = ", ".join(ds.unread_keys[:5])
-        more = f" en {len(ds.unread_keys) - 5} meer" if len(ds.unread_keys) > 5 else ""
-        message += f" (niet gelezen: {shown}{more})"
-    return f"{ds.endpoint or name}: {detail}{code}{message}."
+        more = Msg("data.more", n=len(ds.unread_keys) - 5) if len(ds.unread_keys) > 5 else ""
+        unread = Msg("data.unread", keys=", ".join(ds.unread_keys[:5]), more=more)
+    return Msg(
+        "data.problem",
+        source=ds.endpoint or name,
+        detail=detail,
+        # Graph's own code and message: technical, shown as Graph gave them
+        code=f" [{ds.http_status} {ds.error_code}]" if ds.http_status else "",
+        message=f": {ds.error_message}" if ds.error_message else "",
+        unread=unread,
+    )
 
 
 def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
@@ -177,16 +215,16 @@ def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
         DatasetStatus.NOT_COLLECTED,
     }
     if licence_only:
+        licence = check.licence or Msg("data.some_licence")
         return CheckResult(
             check_id=check.id,
             status=Status.NOT_LICENSED,
-            reason=f"Vereist {check.licence or 'een licentie die de tenant niet heeft'}. "
-            + " ".join(problems),
+            reason=Msg.join([Msg("data.requires_licence", licence=licence), *problems]),
         )
     return CheckResult(
         check_id=check.id,
         status=Status.UNKNOWN,
-        reason="Niet vastgesteld: gegevens konden niet worden gelezen. " + " ".join(problems),
+        reason=Msg.join([Msg("data.unreadable"), *problems]),
     )
 
 

@@ -284,11 +284,9 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
 
 DEVICE_CODE_CHECK = _check(
     id="ca.device_code_blocked",
-    title="Aanmelden met een apparaatcode geblokkeerd",
     severity=Severity.HIGH,
     datasets=CA,
     bm=(9, 5),
-    threshold="Ingeschakeld beleid blokkeert de verificatiestroom deviceCodeFlow voor iedereen",
     sources=(
         src("CISA SCuBA MS.AAD.3.9v1", SCUBA_AAD),
         src(
@@ -299,11 +297,6 @@ DEVICE_CODE_CHECK = _check(
             "Microsoft: verificatiestromen blokkeren", CA_DOCS + "policy-block-authentication-flows"
         ),
     ),
-    why="Bij 'device code phishing' laat een aanvaller een medewerker een code invoeren op de "
-    "echte Microsoft-site; daarmee krijgt de aanvaller een geldige sessie, MFA inbegrepen.",
-    fix="Entra > Voorwaardelijke toegang > nieuw beleid: alle gebruikers (noodaccounts "
-    "uitgezonderd), alle resources, Voorwaarden > Verificatiestromen > Apparaatcodestroom, "
-    "Verlenen: Toegang blokkeren.",
     evaluate=_tenant_wide(
         "ca.device_code_blocked",
         DEVICE_CODE,
@@ -315,20 +308,13 @@ DEVICE_CODE_CHECK = _check(
 
 PHR_ADMINS = _check(
     id="ca.phishing_resistant_admins",
-    title="Phishingbestendige MFA afgedwongen voor beheerders",
     severity=Severity.HIGH,
     datasets=CA + ("roleAssignments", "roleGroupMembers", "users"),
     bm=(9, 4),
-    threshold="Elke houder van een zeer bevoorrechte rol valt onder een verificatiesterkte die "
-    "alleen FIDO2, Windows Hello of een certificaat toestaat",
     sources=(
         src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD),
         src("Microsoft: verificatiesterkte", CA_DOCS + "policy-admin-phish-resistant-mfa"),
     ),
-    why="Phishingsites zetten gewone MFA-codes en pushmeldingen door. Alleen een "
-    "beveiligingssleutel, passkey of Windows Hello werkt niet op een nagemaakte site.",
-    fix="Voorwaardelijke toegang: beleid voor de beheerdersrollen met Verlenen > "
-    "Verificatiesterkte vereisen > 'Phishing-resistant MFA' (noodaccounts uitgezonderd).",
     evaluate=_per_person(
         "ca.phishing_resistant_admins",
         "Zeer bevoorrechte rollen: phishingbestendige verificatiesterkte afgedwongen",
@@ -340,16 +326,9 @@ PHR_ADMINS = _check(
 
 PHR_ALL = _check(
     id="ca.phishing_resistant_all",
-    title="Phishingbestendige MFA voor iedereen (advies)",
     severity=Severity.LOW,
     datasets=CA,
-    threshold="Ingeschakeld beleid vraagt van alle gebruikers een phishingbestendige "
-    "verificatiesterkte",
     sources=(src("CISA SCuBA MS.AAD.3.1v1", SCUBA_AAD),),
-    why="Ook medewerkers en leerlingen worden met nagemaakte inlogpagina's aangevallen. "
-    "Passkeys in de Authenticator-app maken dat zinloos.",
-    fix="Rol passkeys (Microsoft Authenticator of FIDO2) uit en vraag daarna in voorwaardelijke "
-    "toegang de verificatiesterkte 'Phishing-resistant MFA' van iedereen.",
     evaluate=_tenant_wide(
         "ca.phishing_resistant_all",
         PHISHING_RESISTANT,
@@ -361,20 +340,14 @@ PHR_ALL = _check(
 
 HIGH_USER_RISK_CHECK = _check(
     id="ca.high_user_risk_blocked",
-    title="Accounts met hoog risico geblokkeerd",
     severity=Severity.HIGH,
     datasets=CA,
     bm=(9, 10),
     licence=P2,
-    threshold="Ingeschakeld beleid blokkeert aanmelden bij gebruikersrisico 'hoog'",
     sources=(
         src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
         src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-user"),
     ),
-    why="Een account met hoog gebruikersrisico is vrijwel zeker in handen van een aanvaller "
-    "(gelekt wachtwoord, verdachte activiteit).",
-    fix="Voorwaardelijke toegang: alle gebruikers (noodaccounts uitgezonderd), Voorwaarden > "
-    "Gebruikersrisico > Hoog, Verlenen: Toegang blokkeren.",
     evaluate=_risk(
         "ca.high_user_risk_blocked",
         HIGH_USER_RISK,
@@ -386,20 +359,14 @@ HIGH_USER_RISK_CHECK = _check(
 
 HIGH_SIGNIN_RISK_CHECK = _check(
     id="ca.high_signin_risk_blocked",
-    title="Aanmeldingen met hoog risico geblokkeerd",
     severity=Severity.HIGH,
     datasets=CA,
     bm=(9, 10),
     licence=P2,
-    threshold="Ingeschakeld beleid blokkeert aanmeldingen met aanmeldrisico 'hoog'",
     sources=(
         src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
         src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-sign-in"),
     ),
-    why="Een aanmelding met hoog risico (onmogelijke reis, bekend aanvals-IP) hoort niet door "
-    "te gaan, ook niet als het wachtwoord klopt.",
-    fix="Voorwaardelijke toegang: alle gebruikers (noodaccounts uitgezonderd), Voorwaarden > "
-    "Aanmeldrisico > Hoog, Verlenen: Toegang blokkeren.",
     evaluate=_risk(
         "ca.high_signin_risk_blocked",
         HIGH_SIGNIN_RISK,
@@ -411,20 +378,13 @@ HIGH_SIGNIN_RISK_CHECK = _check(
 
 MANAGED_DEVICE_CHECK = _check(
     id="ca.managed_device_staff",
-    title="Medewerkers melden zich aan vanaf een beheerd apparaat (advies)",
     severity=Severity.LOW,
     datasets=CA + ("users", "subscribedSkus"),
     bm=(9, 8),
-    threshold="Voor elke medewerker vraagt ingeschakeld beleid een conform of hybride gekoppeld "
-    "apparaat",
     sources=(
         src("CISA SCuBA MS.AAD.3.7v1", SCUBA_AAD),
         src("Microsoft: conform apparaat vereisen", CA_DOCS + "policy-all-users-device-compliance"),
     ),
-    why="Op een beheerd apparaat zijn updates, versleuteling en antivirus geregeld; een gestolen "
-    "wachtwoord alleen werkt dan niet vanaf de laptop van de aanvaller.",
-    fix="Eerst alle schoollaptops in Intune; daarna voorwaardelijke toegang voor medewerkers: "
-    "Verlenen > 'Apparaat moet compatibel zijn' of 'hybride gekoppeld'. Zonder Intune: advies.",
     evaluate=_per_person(
         "ca.managed_device_staff",
         "Beheerd apparaat vereist voor medewerkers",
@@ -437,12 +397,9 @@ MANAGED_DEVICE_CHECK = _check(
 
 REGISTRATION_CHECK = _check(
     id="ca.secure_registration",
-    title="MFA-methoden registreren alleen vanaf een beheerd apparaat of op school (advies)",
     severity=Severity.LOW,
     datasets=CA + ("users", "subscribedSkus"),
     bm=(9,),
-    threshold="Beleid op 'Beveiligingsgegevens registreren' vraagt een beheerd apparaat of "
-    "blokkeert buiten vertrouwde locaties, voor elke medewerker",
     sources=(
         src("CISA SCuBA MS.AAD.3.8v1", SCUBA_AAD),
         src("Maester: secure security info registration", MAESTER + "MT.1012"),
@@ -451,11 +408,6 @@ REGISTRATION_CHECK = _check(
             CA_DOCS + "policy-all-users-security-info-registration",
         ),
     ),
-    why="Wie een wachtwoord buitmaakt, registreert anders zijn eigen Authenticator en heeft "
-    "daarmee ook de tweede factor.",
-    fix="Voorwaardelijke toegang: Gebruikersacties > 'Beveiligingsgegevens registreren', "
-    "alle gebruikers; Voorwaarden > Locaties: alles behalve vertrouwde locaties; Verlenen: "
-    "blokkeren (of: beheerd apparaat vereisen).",
     evaluate=_per_person(
         "ca.secure_registration",
         "Registreren van MFA-methoden beschermd",
@@ -468,19 +420,13 @@ REGISTRATION_CHECK = _check(
 
 GUESTS_MFA = _check(
     id="ca.guests_mfa",
-    title="Gasten gebruiken MFA",
     severity=Severity.MEDIUM,
     datasets=CA + ("users",),
     bm=(9, 5),
-    threshold="Elke gast (ook een nieuwe) valt onder afgedwongen MFA",
     sources=(
         src("Maester MT.1016 (MFA voor gasten)", MAESTER + "MT.1016"),
         src("Microsoft: MFA voor gasten", CA_DOCS + "policy-guests-mfa-strength"),
     ),
-    why="Gasten (ouders in een Team, een IT-partner, een stagiair van buiten) hebben toegang tot "
-    "schoolbestanden; hun account wordt elders beheerd en is zo sterk als hun wachtwoord.",
-    fix="Voorwaardelijke toegang: gast- en externe gebruikers, alle resources, Verlenen: MFA "
-    "vereisen (of laat het beleid voor alle gebruikers gasten niet uitsluiten).",
     evaluate=_per_person(
         "ca.guests_mfa",
         "Gasten vallen onder afgedwongen MFA",
@@ -493,14 +439,11 @@ GUESTS_MFA = _check(
 
 BREAK_GLASS_EXCLUDED = _check(
     id="ca.break_glass_excluded",
-    title="Noodaccounts buiten elk beleid voor voorwaardelijke toegang",
     severity=Severity.MEDIUM,
     datasets=CA + ("users", "roleAssignments", "roleGroupMembers"),
     area=Area.ADMIN_ROLES,
     bm=(4,),
     norms=("ID.01", "BC.01"),
-    threshold="Elk noodaccount uit de tenant-instellingen is uitgesloten van elk ingeschakeld "
-    "beleid",
     sources=(
         src("Maester MT.1005 (noodaccounts uitgesloten)", MAESTER + "MT.1005"),
         src(
@@ -508,10 +451,6 @@ BREAK_GLASS_EXCLUDED = _check(
             "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
         ),
     ),
-    why="Als een beleid verkeerd staat (of MFA storing heeft), is een noodaccount de enige weg "
-    "terug in de tenant. Valt het onder hetzelfde beleid, dan zit de school buitengesloten.",
-    fix="Sluit de noodaccounts (of hun groep) uit van elk beleid voor voorwaardelijke toegang en "
-    "leg ze vast in de tenant-instellingen (break_glass).",
     evaluate=evaluate_break_glass,
     effort="klein",
 )

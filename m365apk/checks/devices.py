@@ -334,46 +334,31 @@ _check = check_family(area=Area.DEVICES, licence=INTUNE)
 
 ENCRYPTION = _check(
     id="devices.encryption",
-    title="Versleutelde laptops",
     severity=Severity.HIGH,
     datasets=("managedDevices",),
     bm=(6,),
     norms=("SM.03", "SM.10"),
-    threshold="≥ 95% van de Windows-apparaten met isEncrypted = true",
     sources=(
         src("CIS Microsoft Intune for Windows (BitLocker)", CIS),
         src("Intune: naleving", INTUNE_DOCS),
     ),
-    why="Een verloren of gestolen laptop zonder versleuteling is een datalek: alles op de schijf "
-    "is "
-    "leesbaar.",
-    fix="Intune > Endpoint security > Disk encryption: BitLocker-beleid voor alle "
-    "Windows-apparaten; "
-    "herstelsleutels in Entra.",
     evaluate=evaluate_encryption,
 )
 ENCRYPTION_REQUIRED = _check(
     id="devices.encryption_required",
-    title="Nalevingsbeleid eist versleuteling",
     severity=Severity.MEDIUM,
     datasets=("deviceCompliancePolicies",),
     bm=(6,),
     norms=("SM.03",),
-    threshold="Toegewezen windows10CompliancePolicy met bitLockerEnabled of "
-    "storageRequireEncryption (een beleid zonder toewijzing telt niet)",
     sources=(src("Intune: naleving", INTUNE_DOCS),),
-    why="Als het nalevingsbeleid versleuteling niet eist, valt een onversleutelde laptop niet op.",
-    fix="Intune > Devices > Compliance policies > Windows: 'Require BitLocker' op Require.",
     evaluate=evaluate_encryption_required,
 )
 ANTIVIRUS = _check(
     id="devices.antivirus_required",
-    title="Antivirus verplicht via Intune",
     severity=Severity.HIGH,
     datasets=("deviceConfigurations",),
     bm=(8,),
     norms=("SM.12", "SM.03"),
-    threshold="Toegewezen windows10GeneralConfiguration met defenderRequireRealTimeMonitoring",
     sources=(
         src(
             "Intune: apparaatbeperkingen Windows, Microsoft Defender Antivirus",
@@ -381,43 +366,28 @@ ANTIVIRUS = _check(
             "#microsoft-defender-antivirus",
         ),
     ),
-    why="Antivirus helpt alleen als het aanstaat; een Intune-profiel dat realtimebescherming "
-    "afdwingt, voorkomt dat een gebruiker Defender uitzet.",
-    fix="Intune > Devices > Configuration > Windows > Device restrictions > Microsoft Defender "
-    "Antivirus: realtimebescherming op Require.",
     evaluate=evaluate_antivirus,
 )
 UPDATE_RINGS = _check(
     id="devices.update_rings",
-    title="Windows-updates via een updatering",
     severity=Severity.HIGH,
     datasets=("deviceConfigurations",),
     bm=(11,),
     norms=("SM.06",),
-    threshold="Toegewezen windowsUpdateForBusinessConfiguration met "
-    "qualityUpdatesDeferralPeriodInDays ≤ 7",
     sources=(
         src(
             "Intune: Windows Update-ringen",
             "https://learn.microsoft.com/mem/intune/protect/windows-10-update-rings",
         ),
     ),
-    why="Beveiligingsupdates dichten lekken die aanvallers al kennen; een vaste updatering zorgt "
-    "dat "
-    "ze binnen een week overal staan.",
-    fix="Intune > Devices > Windows updates > Update rings: ring met kwaliteitsupdates uitgesteld "
-    "hoogstens 7 dagen en een deadline.",
     evaluate=evaluate_update_rings,
 )
 OUTDATED = _check(
     id="devices.outdated_os",
-    title="Apparaten op een verouderde versie",
     severity=Severity.HIGH,
     datasets=("managedDevices",),
     bm=(11,),
     norms=("SM.06", "SM.07"),
-    threshold="≤ 5% van de beoordeelde apparaten (Windows, iOS/iPadOS, macOS, Android) op een "
-    "versie zonder beveiligingsupdates; versies en einddata uit mappings/os_support.yaml",
     sources=(
         src(
             "Microsoft Windows release health",
@@ -426,30 +396,19 @@ OUTDATED = _check(
         src("Apple security releases", "https://support.apple.com/en-us/100100"),
         src("Android Security Bulletins", "https://source.android.com/docs/security/bulletin"),
     ),
-    why="Windows 10 krijgt sinds oktober 2025 geen beveiligingsupdates meer. Elk nieuw lek blijft "
-    "daarop open.",
-    fix="Upgrade of vervang de genoemde apparaten; Intune > Windows updates > Feature updates.",
     evaluate=evaluate_outdated,
 )
 COMPLIANCE = _check(
     id="devices.compliance",
-    title="Apparaten voldoen aan het nalevingsbeleid",
     severity=Severity.MEDIUM,
     datasets=("managedDevices", "deviceManagementSettings"),
     bm=(8, 6),
     norms=("SM.03",),
-    threshold="≥ 95% van de apparaten compliant en secureByDefault = true (zonder beleid = "
-    "niet-conform)",
     sources=(
         src("Intune: naleving", INTUNE_DOCS),
         src("CIS Microsoft 365 Foundations 4.1", CIS),
         src("Maester MT.1054", "https://maester.dev/docs/tests/MT.1054"),
     ),
-    why="Een niet-conform apparaat mist iets uit het beleid: versleuteling, antivirus of updates.",
-    fix="Intune > Devices > Compliance > Compliance settings: 'Mark devices with no compliance "
-    "policy assigned as' op Not compliant. Daarna Devices > Monitor > Noncompliant devices: los "
-    "per apparaat op of neem het uit gebruik; vraag conforme apparaten af met voorwaardelijke "
-    "toegang.",
     evaluate=evaluate_compliance,
 )
 

@@ -50,24 +50,16 @@ def evaluate_migration(snapshot: Snapshot) -> CheckResult:
 
 MIGRATION = Check(
     id="mfa.methods_migration",
-    title="Migratie naar het beleid voor verificatiemethoden afgerond",
     area=Area.MFA,
     severity=Severity.MEDIUM,
     datasets=("authenticationMethodsPolicy",),
     basismaatregelen=(9,),
     norms=("SM.02",),
-    threshold="policyMigrationState = migrationComplete",
     sources=(
         src("CISA SCuBA MS.AAD.3.4v1", SCUBA_AAD),
         src("EIDSCA AG01", EIDSCA),
         src("Microsoft: migratie van MFA- en SSPR-beleid", MIGRATION_DOCS),
     ),
-    why="Zolang de migratie niet is afgerond, gelden de oude MFA- en SSPR-instellingen naast "
-    "het nieuwe beleid. Een zwakke methode die je in het nieuwe beleid uitzet, kan via het oude "
-    "beleid nog steeds werken.",
-    fix="Entra > Authentication methods > Policies > Manage migration: neem de methoden over in "
-    "het nieuwe beleid, zet ze in de oude MFA- en SSPR-instellingen uit en kies 'Migration "
-    "Complete'.",
     evaluate=evaluate_migration,
     effort="klein",
 )

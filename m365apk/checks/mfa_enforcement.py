@@ -477,19 +477,6 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
-FIX_CA = (
-    "Entra > Protection > Conditional Access > nieuw beleid vanuit de sjabloon 'Require "
-    "multifactor authentication for all users', sluit alleen de twee noodaccounts uit, test in "
-    "alleen-rapportagemodus en zet het daarna op Aan."
-)
-# Without Entra ID P1 there is no conditional access: security defaults are the tool.
-FIX_FREE = (
-    "Deze school heeft geen Entra ID P1 (alleen A1): zet de beveiligingsstandaarden aan. "
-    "Entra-beheercentrum > Overzicht > Eigenschappen > Beveiligingsstandaarden beheren > "
-    "Ingeschakeld. Dat dwingt MFA af voor iedereen, ook beheerders, en blokkeert verouderde "
-    "verificatie. Laat gebruikers vooraf de Authenticator-app registreren."
-)
-
 # Security defaults decide first; CA policies are needed only when they are off. Group members
 # for CA groups and registration data (for the per-user MFA decision) are read when available.
 SD_OR_CA = ("securityDefaults", "conditionalAccessPolicies")
@@ -498,7 +485,6 @@ REGISTRATION_DATA = ("userRegistrationDetails", "userAuthenticationMethods")
 
 ENFORCED = Check(
     id="mfa.enforced_for_all",
-    title="MFA wordt afgedwongen voor alle gebruikers",
     area=Area.MFA,
     severity=Severity.CRITICAL,
     datasets=("users",),
@@ -506,23 +492,16 @@ ENFORCED = Check(
     optional=CA_EXTRA + REGISTRATION_DATA,
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
-    threshold="Beveiligingsstandaarden aan, of een ingeschakeld beleid voor voorwaardelijke "
-    "toegang dat MFA vraagt van alle gebruikers voor alle apps; alleen goedgekeurde uitzonderingen",
     sources=(
         src("CIS Microsoft 365 Foundations 5.2.2.2 (MFA voor alle gebruikers)", CIS),
         src("CISA SCuBA MS.AAD.3.2v2", SCUBA_AAD),
         src("Microsoft: beveiligingsstandaarden", SD_DOCS),
     ),
-    why="Geregistreerde MFA helpt alleen als ze ook gevraagd wordt. Zonder afdwingen kan een "
-    "aanvaller met alleen een gestolen wachtwoord inloggen.",
-    fix=FIX_CA,
-    fix_free=FIX_FREE,
     evaluate=evaluate_enforced,
 )
 
 ADMINS = Check(
     id="mfa.enforced_for_admins",
-    title="MFA afgedwongen voor alle beheerders",
     area=Area.MFA,
     severity=Severity.CRITICAL,
     datasets=("users", "roleAssignments", "roleGroupMembers"),
@@ -530,21 +509,15 @@ ADMINS = Check(
     optional=CA_EXTRA + REGISTRATION_DATA + ("roleEligibilitySchedules",),
     basismaatregelen=(9, 4),
     norms=("SM.02", "SM.13"),
-    threshold="Elke houder van een beheerdersrol valt onder een ingeschakeld MFA-beleid",
     sources=(
         src("CIS Microsoft 365 Foundations 5.2.2.1", CIS),
         src("Maester MT.1006 (MFA voor beheerders)", "https://maester.dev/docs/tests/MT.1006"),
     ),
-    why="Een beheerdersaccount zonder MFA is de snelste weg naar de hele omgeving.",
-    fix=FIX_CA + " Of een apart beleid voor alle beheerdersrollen (sjabloon 'Require MFA for "
-    "administrators').",
-    fix_free=FIX_FREE,
     evaluate=evaluate_admins,
 )
 
 LEGACY_CHECK = Check(
     id="mfa.legacy_auth_blocked",
-    title="Verouderde verificatie geblokkeerd",
     area=Area.MFA,
     severity=Severity.HIGH,
     datasets=("users",),
@@ -552,70 +525,47 @@ LEGACY_CHECK = Check(
     optional=CA_EXTRA,
     basismaatregelen=(9, 5),
     norms=("SM.02", "SM.11"),
-    threshold="Beleid blokkeert clienttypes exchangeActiveSync en other voor alle gebruikers",
     sources=(
         src("CIS Microsoft 365 Foundations 5.2.2.3", CIS),
         src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD),
     ),
-    why="Oude protocollen (IMAP, POP, oude Outlook) vragen geen MFA. Aanvallers proberen "
-    "wachtwoorden juist via die weg.",
-    fix="Conditional Access-sjabloon 'Block legacy authentication' voor alle gebruikers.",
-    fix_free=FIX_FREE,
     evaluate=evaluate_legacy,
 )
 
 WEAK_METHODS = Check(
     id="mfa.weak_methods_disabled",
-    title="SMS en spraakoproep uitgeschakeld",
     area=Area.MFA,
     severity=Severity.MEDIUM,
     datasets=("authenticationMethodsPolicy",),
     basismaatregelen=(9,),
     norms=("SM.02",),
-    threshold="SMS en Voice uit in het beleid voor verificatiemethoden (e-mail liefst ook)",
     sources=(
         src("CISA SCuBA MS.AAD.3.5v2", SCUBA_AAD),
         src("CIS Microsoft 365 Foundations 5.2.3.5", CIS),
     ),
-    why="Sms-codes en telefoontjes zijn te onderscheppen of om te leiden. De Authenticator-app "
-    "of een beveiligingssleutel is veel sterker en kost niets.",
-    fix="Entra > Protection > Authentication methods > Policies: zet SMS en Voice call op Uit "
-    "nadat gebruikers de Authenticator-app hebben geregistreerd (registratiecampagne).",
     evaluate=evaluate_weak_methods,
 )
 
 AUTHENTICATOR = Check(
     id="mfa.authenticator_context",
-    title="Authenticator toont app en locatie bij aanmelden",
     area=Area.MFA,
     severity=Severity.MEDIUM,
     datasets=("authenticationMethodsPolicy",),
     basismaatregelen=(9,),
     norms=("SM.02",),
-    threshold="displayAppInformationRequiredState en displayLocationInformationRequiredState aan",
     sources=(src("CIS Microsoft 365 Foundations 5.2.3.1", CIS), src("EIDSCA AM06/AM09", EIDSCA)),
-    why="Met de app-naam en de locatie in de melding ziet een medewerker dat een verzoek niet "
-    "van hemzelf komt en keurt hij het niet goed.",
-    fix="Entra > Authentication methods > Microsoft Authenticator > Configure: 'Show application "
-    "name' en 'Show geographic location' op Enabled voor alle gebruikers.",
     evaluate=evaluate_authenticator,
 )
 
 PHISHING = Check(
     id="mfa.phishing_resistant_admins",
-    title="Beheerders hebben phishingbestendige MFA (advies)",
     area=Area.MFA,
     severity=Severity.LOW,
     datasets=("roleAssignments", "roleGroupMembers"),
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
     basismaatregelen=(9,),
     norms=("SM.02",),
-    threshold="Elke beheerder heeft FIDO2, Windows Hello of een certificaat geregistreerd",
     sources=(src("CISA SCuBA MS.AAD.3.6v1 (phishingbestendige MFA voor beheerders)", SCUBA_AAD),),
-    why="Phishingsites kunnen ook MFA-codes en pushmeldingen doorzetten. Een beveiligingssleutel "
-    "of Windows Hello werkt alleen op de echte Microsoft-site.",
-    fix="Geef beheerders een FIDO2-sleutel of passkey (Entra > Authentication methods > "
-    "Passkey (FIDO2) aan) en vraag die af met een verificatiesterkte in Conditional Access.",
     evaluate=evaluate_phishing_resistant,
 )
 

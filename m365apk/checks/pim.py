@@ -184,53 +184,34 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
 
 OUTSIDE_PIM = _check(
     id="admin.pim_outside_assignments",
-    title="Zeer bevoorrechte rollen alleen via PIM",
     severity=Severity.HIGH,
     datasets=("roleAssignmentSchedules", "users"),
-    threshold="Elke actieve toewijzing van een zeer bevoorrechte rol loopt via PIM",
     sources=(
         src("CISA SCuBA MS.AAD.7.5v1", SCUBA_AAD),
         src("Maester Test-MtCisaUnmanagedRoleAssignment", MAESTER),
     ),
-    why="Een rol die buiten PIM om is gegeven, ontloopt goedkeuring, meldingen en einddatum: "
-    "niemand ziet het als een aanvaller zichzelf zo beheerder maakt.",
-    fix="Verwijder directe toewijzingen en geef de rol opnieuw via Entra > Identity Governance > "
-    "Privileged Identity Management > Microsoft Entra roles > Assignments.",
     evaluate=evaluate_outside_pim,
 )
 
 GA_APPROVAL = _check(
     id="admin.pim_ga_approval",
-    title="Activeren van Global Administrator vraagt goedkeuring",
     severity=Severity.MEDIUM,
     datasets=("roleManagementPolicyAssignments",),
-    threshold="PIM-regel Approval_EndUser_Assignment: isApprovalRequired = true",
     sources=(
         src("CISA SCuBA MS.AAD.7.6v1", SCUBA_AAD),
         src("Microsoft: PIM-rolinstellingen", PIM_DOCS),
     ),
-    why="Met goedkeuring kan een gestolen beheerdersaccount de hoogste rol niet in stilte "
-    "activeren: een tweede persoon moet het goedkeuren.",
-    fix="PIM > Microsoft Entra roles > Settings > Global Administrator > Edit: 'Require approval "
-    "to activate' aan, met twee goedkeurders.",
     evaluate=evaluate_ga_approval,
 )
 
 ALERTS_CHECK = _check(
     id="admin.pim_alerts",
-    title="Melding bij toewijzen en activeren van beheerdersrollen",
     severity=Severity.MEDIUM,
     datasets=("roleManagementPolicyAssignments",),
-    threshold="Meldingsregels voor toewijzen (in aanmerking en actief) en activeren, met "
-    "ontvangers, voor elke zeer bevoorrechte rol",
     sources=(
         src("CISA SCuBA MS.AAD.7.7v1, 7.8v1, 7.9v1", SCUBA_AAD),
         src("Maester Test-MtCisaAssignmentNotification", MAESTER),
     ),
-    why="Een melding bij elke nieuwe of geactiveerde beheerdersrol is vaak het eerste teken dat "
-    "een aanvaller zich rechten geeft.",
-    fix="PIM > Microsoft Entra roles > Settings > per rol > Notification: voeg het adres van de "
-    "IT-dienstverlener toe bij 'Role assignment alert' en 'Role activation alert'.",
     evaluate=evaluate_alerts,
 )
 

@@ -585,24 +585,16 @@ SCUBA_APPS = src(
 
 INVENTORY = _check(
     id="apps.inventory",
-    title="Overzicht van apps met toegang tot schoolgegevens",
     area=Area.APPLICATIONS,
     severity=Severity.MEDIUM,
     datasets=APPS,
     bm=(1,),
     norms=("CO.01", "OR.01"),
-    threshold="Elke app met toegang tot schoolgegevens is bekend en heeft een geverifieerde "
-    "uitgever",
     sources=(SCUBA_APPS, src("Microsoft: app-machtigingen beheren", ENTERPRISE_APPS)),
-    why="Basismaatregel 1 vraagt een overzicht van applicaties met (persoons)gegevens. Deze lijst "
-    "toont welke apps Microsoft 365-gegevens kunnen lezen, als start van dat overzicht.",
-    fix="Neem de apps op in het applicatieoverzicht met eigenaar en doel; verwijder onbekende apps "
-    "(Entra > Enterprise applications > app > Properties > Delete).",
     evaluate=evaluate_inventory,
 )
 HIGH_PRIVILEGE = _check(
     id="apps.high_privilege_consent",
-    title="Leveranciers met vergaande toegang",
     area=Area.APPLICATIONS,
     severity=Severity.HIGH,
     datasets=APPS,
@@ -610,54 +602,36 @@ HIGH_PRIVILEGE = _check(
     # rights themselves are ID.01.
     bm=(2, 4),
     norms=("ID.01",),
-    threshold="Apps met schrijf- of volledige toegang zijn van geverifieerde leveranciers, met "
-    "verwerkersovereenkomst",
     sources=(SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
-    why="Een app met volledige toegang tot mail of bestanden is een verwerker van "
-    "persoonsgegevens; "
-    "de AVG eist dan een verwerkersovereenkomst.",
-    fix="Controleer per genoemde app de verwerkersovereenkomst (Privacyconvenant/SIVON-model); "
-    "trek rechten in die niet nodig zijn.",
     evaluate=evaluate_high_privilege,
 )
 USER_CONSENTS = _check(
     id="apps.user_consented_risky",
-    title="Door gebruikers toegestane apps met toegang tot mail of bestanden",
     area=Area.APPLICATIONS,
     severity=Severity.HIGH,
     datasets=("servicePrincipals", "oauth2PermissionGrants"),
     bm=(5, 2),
     norms=("SM.01",),
-    threshold="Geen door gebruikers toegestane apps met Mail- of Files-rechten",
     sources=(src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
-    why="Consent phishing: een nep-app vraagt 'toegang tot je mail' en leest daarna ongemerkt mee.",
-    fix="Entra > Enterprise applications > app > Permissions: 'Review permissions' en trek de "
-    "toestemming in; zet gebruikerstoestemming uit.",
     evaluate=evaluate_user_consents,
 )
 SECURE_SCORE = _check(
     id="surface.secure_score",
-    title="Microsoft Secure Score",
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("secureScores",),
     bm=(3,),
     norms=("SM.05", "SM.07"),
-    threshold="Secure Score ≥ het gemiddelde van alle tenants",
     sources=(
         src(
             "Microsoft Secure Score",
             "https://learn.microsoft.com/defender-xdr/microsoft-secure-score",
         ),
     ),
-    why="Secure Score is Microsofts eigen meetlat voor de instellingen; bruikbaar als trend in de "
-    "risicoanalyse.",
-    fix="Microsoft Defender-portal > Secure Score > Aanbevolen acties: begin bij identiteit.",
     evaluate=evaluate_secure_score,
 )
 RISKY_USERS = _check(
     id="surface.risky_users",
-    title="Accounts met openstaand risico",
     area=Area.ATTACK_SURFACE,
     severity=Severity.HIGH,
     datasets=("riskyUsers",),
@@ -665,158 +639,106 @@ RISKY_USERS = _check(
     # process (3); norms: threat management (SM.07) and logging (SM.04).
     bm=(10, 4),
     norms=("SM.07", "SM.04"),
-    threshold="Geen accounts met riskState = atRisk",
     sources=(
         src(
             "Microsoft Entra ID Protection",
             "https://learn.microsoft.com/entra/id-protection/overview-identity-protection",
         ),
     ),
-    why="Microsoft ziet tekenen dat deze accounts mogelijk zijn overgenomen (gelekte wachtwoorden, "
-    "vreemde aanmeldingen).",
-    fix="Entra > Protection > Identity Protection > Risky users: onderzoek, reset het wachtwoord "
-    "en "
-    "sluit het risico af.",
     evaluate=evaluate_risky_users,
     licence="Microsoft Entra ID P2 (in A5)",
 )
 GUEST_INVITES = _check(
     id="surface.guest_invites",
-    title="Wie gasten mag uitnodigen",
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("authorizationPolicy",),
     bm=(5, 4),
     norms=("SM.01", "ID.02"),
-    threshold="allowInvitesFrom = adminsAndGuestInviters of none",
     sources=(
         src("CISA SCuBA MS.AAD.8.2v1", SCUBA_AAD),
         src("CIS Microsoft 365 Foundations 5.1.6.3", CIS),
     ),
-    why="Elke gast is een account van buiten dat de school niet beheert; uitnodigen hoort bij een "
-    "beperkte groep.",
-    fix="Entra > External Identities > External collaboration settings: 'Only users assigned to "
-    "specific admin roles can invite guest users'.",
     evaluate=evaluate_guest_invites,
 )
 GUEST_ACCESS = _check(
     id="surface.guest_access",
-    title="Wat gasten in de directory zien",
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("authorizationPolicy",),
     bm=(5, 4),
     norms=("SM.01", "ID.01"),
-    threshold="guestUserRoleId = restricted (2af84b1e-…)",
     sources=(
         src("CISA SCuBA MS.AAD.8.1v1", SCUBA_AAD),
         src("CIS Microsoft 365 Foundations 5.1.6.2", CIS),
     ),
-    why="Een gast hoeft de namen van alle leerlingen en medewerkers niet te kunnen opvragen.",
-    fix="Entra > External Identities > External collaboration settings: 'Guest user access is "
-    "restricted to properties and memberships of their own directory objects'.",
     evaluate=evaluate_guest_access,
 )
 SHARING_CHECK = _check(
     id="surface.external_sharing",
-    title="Extern delen in SharePoint en OneDrive",
     area=Area.ATTACK_SURFACE,
     severity=Severity.HIGH,
     datasets=("sharepointSettings",),
     bm=(5,),
     norms=("SM.01",),
-    threshold="sharingCapability hoogstens 'existingExternalUserSharingOnly'; geen anonieme links",
     sources=(src("CIS Microsoft 365 Foundations 7.2.3", CIS),),
-    why="Een 'iedereen'-link werkt voor wie hem heeft, ook als hij doorgestuurd wordt: "
-    "leerlinggegevens kunnen zo buiten de school belanden.",
-    fix="SharePoint-beheercentrum > Beleid > Delen: externe deling op 'Bestaande gasten' of "
-    "'Nieuwe "
-    "en bestaande gasten', niet op 'Iedereen'.",
     evaluate=evaluate_sharing,
 )
 SELF_SIGNUP = _check(
     id="surface.self_service_signup",
-    title="Zelf aanmelden bij de tenant uitgeschakeld",
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("authorizationPolicy",),
     bm=(5,),
     norms=("SM.01", "ID.02"),
-    threshold="allowEmailVerifiedUsersToJoinOrganization en "
-    "allowedToSignUpEmailBasedSubscriptions uit",
     sources=(src("EIDSCA AP05/AP06", "https://maester.dev/docs/tests/eidsca/"),),
-    why="Accounts die buiten de beheerder om ontstaan, staan in geen enkel overzicht.",
-    fix="Met Microsoft Graph PowerShell: Update-MgPolicyAuthorizationPolicy "
-    "-AllowEmailVerifiedUsersToJoinOrganization:$false "
-    "-AllowedToSignUpEmailBasedSubscriptions:$false.",
     evaluate=evaluate_self_signup,
 )
 STALE_ACCOUNTS = _check(
     id="surface.stale_accounts",
-    title="Ongebruikte accounts (90 dagen)",
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("users", "userSignInActivity"),
     bm=(5, 4),
     norms=("ID.02",),  # account lifecycle; not an authentication mechanism (was SM.02)
-    threshold="≤ 2% van de actieve member-accounts 90 dagen niet aangemeld",
     sources=(
         src(
             "CISA SCuBA / Microsoft: inactieve accounts beheren",
             "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts",
         ),
     ),
-    why="Vergeten accounts van vertrokken medewerkers en oud-leerlingen zijn een open deur: "
-    "niemand "
-    "merkt het als ze misbruikt worden.",
-    fix="Schakel de genoemde accounts uit en verwijder ze na de bewaartermijn; koppel uit- en "
-    "instroom aan het leerlingvolgsysteem en de personeelsadministratie.",
     evaluate=evaluate_stale_accounts,
     licence="Microsoft Entra ID P1",
 )
 STALE_GUESTS = _check(
     id="surface.stale_guests",
-    title="Ongebruikte gastaccounts (90 dagen)",
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "userSignInActivity"),
     bm=(5, 4),
     norms=("ID.02", "ID.05"),
-    threshold="≤ 2% van de gastaccounts 90 dagen niet aangemeld",
     sources=(
         src(
             "Microsoft: toegangsbeoordelingen voor gasten",
             "https://learn.microsoft.com/entra/id-governance/manage-guest-access-with-access-reviews",
         ),
     ),
-    why="Gasten van afgeronde projecten houden toegang tot Teams en bestanden tot iemand ze "
-    "opruimt.",
-    fix="Verwijder ongebruikte gasten (Entra > Users > filter Gebruikerstype = Gast) of richt een "
-    "periodieke toegangsbeoordeling in.",
     evaluate=evaluate_stale_guests,
     licence="Microsoft Entra ID P1",
 )
 UNLICENSED = _check(
     id="surface.unlicensed_accounts",
-    title="Actieve accounts zonder licentie",
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "roleAssignments", "roleGroupMembers"),
     bm=(5, 4),
     norms=("ID.02",),
-    threshold="≤ 2% van de actieve member-accounts zonder licentie (beheer- en noodaccounts "
-    "uitgezonderd)",
     sources=(
         src(
             "Microsoft: gebruikers beheren",
             "https://learn.microsoft.com/entra/fundamentals/how-to-manage-user-profile-info",
         ),
     ),
-    why="Accounts zonder licentie zijn vaak gedeelde of vergeten accounts; die hebben geen "
-    "eigenaar "
-    "die merkt dat er iets mis is.",
-    fix="Controleer de lijst: uitschakelen wat niet nodig is, gedeelde postvakken omzetten naar "
-    "'gedeeld postvak' (zonder aanmelden).",
     evaluate=evaluate_unlicensed,
 )
 

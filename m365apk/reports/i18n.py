@@ -1,29 +1,19 @@
-"""The report's languages: one message catalogue per language (reports/messages/*.yaml).
+"""The report in the reader's language, from the catalogues in m365apk/messages/.
 
 Dutch is the source language: report.json is always Dutch (it is the evidence), and the HTML
-and PDF are rendered in the language asked for. A check from a plugin without an English text
-keeps its Dutch one; findings (reasons) are written by the checks and stay Dutch.
+and PDF are rendered in the language asked for. Check texts come from the catalogue by check
+id, findings from the catalogue keys they carry (`reason_parts`); a plugin's check without
+catalogue entries keeps its own Dutch texts.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
 
-import yaml
-
+from m365apk.messages import LANGUAGES, catalogue
 from m365apk.reports.model import Report
 
-LANGUAGES = ("nl", "en")
-
-
-@cache
-def catalogue(lang: str) -> dict[str, Any]:
-    if lang not in LANGUAGES:
-        raise ValueError(f"onbekende taal {lang!r}; kies uit {', '.join(LANGUAGES)}")
-    text = (resources.files("m365apk.reports") / "messages" / f"{lang}.yaml").read_text("utf-8")
-    return yaml.safe_load(text)
+__all__ = ["LANGUAGES", "catalogue", "localized"]
 
 
 def localized(report: Report, lang: str) -> Report:
@@ -44,7 +34,7 @@ def localized(report: Report, lang: str) -> Report:
     return report.model_copy(
         update={
             "overall": score(report.overall),
-            "checks": [_check(c, checks.get(c.id, {}), report) for c in report.checks],
+            "checks": [_check(c, checks.get(c.id, {}), report, lang) for c in report.checks],
             "basismaatregelen": [
                 b.model_copy(update={**measures.get(b.id, {}), "score": score(b.score)})
                 for b in report.basismaatregelen
@@ -73,10 +63,26 @@ def localized(report: Report, lang: str) -> Report:
     )
 
 
-def _check(entry: Any, texts: dict[str, str], report: Report) -> Any:
-    update = {k: v for k, v in texts.items() if k in ("title", "why", "fix", "threshold")}
+def _check(entry: Any, texts: dict[str, str], report: Report, lang: str) -> Any:
+    update: dict[str, Any] = {
+        k: v for k, v in texts.items() if k in ("title", "why", "fix", "threshold")
+    }
     if texts.get("fix_free") and report.licences.entra_plan == "free":
         update["fix"] = texts["fix_free"]  # advice that fits an A1 school's licence
+    result = entry.result
+    update["result"] = result.model_copy(
+        update={
+            "reason": result.reason_in(lang),
+            "evidence": result.evidence.model_copy(
+                update={
+                    "affected": [
+                        a.model_copy(update={"detail": a.detail_in(lang)})
+                        for a in result.evidence.affected
+                    ]
+                }
+            ),
+        }
+    )
     return entry.model_copy(update=update)
 
 

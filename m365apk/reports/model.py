@@ -496,13 +496,25 @@ def _pseudonymised(result: CheckResult, snapshot: Snapshot) -> CheckResult:
             update={
                 "display_name": _pseudonym(o.id) if o.id in people else o.display_name,
                 "detail": _EMAIL.sub("***", o.detail) if o.detail else o.detail,
+                "detail_parts": _scrubbed(o.detail_parts),
             }
         )
         for o in result.evidence.affected
     ]
     evidence = result.evidence.model_copy(update={"affected": affected})
     reason = _EMAIL.sub("***", result.reason) if result.reason else result.reason
-    return result.model_copy(update={"evidence": evidence, "reason": reason})
+    parts = _scrubbed(result.reason_parts)  # the English rendering must not bring them back
+    return result.model_copy(update={"evidence": evidence, "reason": reason, "reason_parts": parts})
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return _EMAIL.sub("***", value)
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    return value
 
 
 def _manual(attestations: list[Attestation]) -> list[ManualEntry]:

@@ -1,0 +1,133 @@
+"""One catalogue per language for every text a person reads (issue 14 point 5, acceptance 4).
+
+Python holds logic and ids; the words are in m365apk/messages/<lang>/. These tests fail when a
+key is missing in a language, when a language's template asks for other parameters, when code
+uses a key no catalogue has, and when a check writes a finding as a plain (untranslatable)
+Dutch string."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from m365apk.checks.registry import all_checks
+from m365apk.cli import main
+from m365apk.messages import LANGUAGES, SOURCE, CatalogueError, Msg, catalogue, placeholders
+from m365apk.reports.model import Report
+
+PACKAGE = Path(__file__).resolve().parent.parent / "m365apk"
+
+
+def flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out |= flat(value, path + "/")
+        else:
+            out[path] = value
+    return out
+
+
+@pytest.mark.parametrize("lang", [x for x in LANGUAGES if x != SOURCE])
+def test_every_language_has_every_key_with_the_same_placeholders(lang) -> None:
+    source, other = flat(catalogue(SOURCE)), flat(catalogue(lang))
+    assert sorted(set(source) - set(other)) == [], f"missing in {lang}"
+    assert sorted(set(other) - set(source)) == [], f"only in {lang}"
+    differ = [
+        key
+        for key, text in source.items()
+        if isinstance(text, str) and placeholders(text) != placeholders(str(other[key]))
+    ]
+    assert differ == []
+
+
+def keys_used_in_code() -> tuple[set[str], set[str]]:
+    """Literal keys of Msg("...") calls, and the fixed prefixes of f-string keys."""
+    literal, prefixes = set(), set()
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if name != "Msg":
+                continue
+            first = node.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                literal.add(first.value)
+            elif isinstance(first, ast.JoinedStr) and isinstance(first.values[0], ast.Constant):
+                prefixes.add(str(first.values[0].value))
+    return literal, prefixes
+
+
+def test_every_key_the_code_uses_is_in_the_catalogue() -> None:
+    literal, prefixes = keys_used_in_code()
+    findings = catalogue(SOURCE)["findings"]
+    assert literal, "the scan found no Msg keys: it cannot fail"
+    assert sorted(k for k in literal if k not in findings) == []
+    assert sorted(p for p in prefixes if not any(k.startswith(p) for k in findings)) == []
+
+
+def test_every_check_has_its_texts_in_every_language() -> None:
+    for lang in LANGUAGES:
+        texts = catalogue(lang)["checks"]
+        for check in all_checks(include_plugins=False, opt_in=True):
+            entry = texts.get(check.id) or {}
+            assert {"title", "why", "fix", "threshold"} <= set(entry), (lang, check.id)
+
+
+def test_a_message_survives_report_json() -> None:
+    msg = Msg.join(
+        [
+            Msg("data.unreadable"),
+            Msg(
+                "data.problem",
+                source="GET /v1.0/users",
+                detail=Msg("data.status.forbidden"),
+                code=" [403 Authorization_RequestDenied]",
+                message="",
+                unread=Msg("data.unread", keys="a, b", more=Msg("data.more", n=1200)),
+            ),
+        ]
+    )
+    again = Msg.from_json(msg.to_json())
+    assert str(again) == str(msg) and again.render("en") == msg.render("en")
+    assert "1.200" in msg and "1,200" in msg.render("en")  # numbers in the reader's notation
+
+
+def test_a_missing_key_is_an_error_not_a_silent_blank() -> None:
+    with pytest.raises(CatalogueError):
+        Msg("no.such.key")
+
+
+def test_adding_a_plain_string_to_a_message_is_refused() -> None:
+    with pytest.raises(TypeError):
+        _ = Msg("data.unreadable") + " extra"
+
+
+@pytest.fixture(scope="module")
+def demo_reports(tmp_path_factory) -> dict[str, Report]:
+    out = {}
+    for profile in ("weak", "good", "board"):
+        folder = tmp_path_factory.mktemp(profile)
+        assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
+        out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
+    return out
+
+
+@pytest.mark.parametrize("profile", ["weak", "good", "board"])
+def test_checks_write_their_findings_from_the_catalogue(demo_reports, profile) -> None:
+    """Every reason and every affected object's detail a built-in check writes carries its
+    catalogue keys, so it can be said in English; a plain Dutch string cannot."""
+    results = [c.result for c in demo_reports[profile].checks]
+    plain = [(r.check_id, r.reason) for r in results if r.reason and not r.reason_parts] + [
+        (r.check_id, a.detail)
+        for r in results
+        for a in r.evidence.affected
+        if a.detail and not a.detail_parts
+    ]
+    assert plain == []
