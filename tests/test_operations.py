@@ -311,3 +311,24 @@ def test_missing_consent_is_reported_per_tenant(schools, tmp_path, monkeypatch, 
     assert outcomes == {no_consent.tenant_id: "auth_error", schools[1].tenant_id: "ok"}
     overview = (tmp_path / "out" / "overzicht.html").read_text(encoding="utf-8")
     assert "admin consent" in overview
+
+
+def test_last_years_action_plan_per_school_in_scan_all(sim, schools, tmp_path, monkeypatch) -> None:
+    """scan-all takes each school's filled-in actieplan from the tenants file (`action_plan`,
+    relative to the file), as `scan --action-plan` does (issue 14 point 8)."""
+    import json
+    import shutil
+
+    tenant = schools[0]
+    path = write_tenants(tmp_path, sim, [tenant])
+    monkeypatch.setenv("SECRET_0", tenant.client_secret)
+    assert main(["scan-all", str(path), "--run-id", "2025", "--quiet"]) == 0
+    plan = next((tmp_path / "out").glob("*/2025/actieplan.csv"))
+    shutil.copy(plan, tmp_path / "plan-vorig-jaar.csv")
+    path.write_text(path.read_text() + "    action_plan: plan-vorig-jaar.csv\n", encoding="utf-8")
+    assert main(["scan-all", str(path), "--run-id", "2026", "--quiet"]) == 0
+    report = json.loads(next((tmp_path / "out").glob("*/2026/report.json")).read_text("utf-8"))
+    assert {r["id"] for r in report["plan_review"]} >= {"admin.global_admin_count"}
+    # A plan that cannot be read stops that school with a clear reason, not the run.
+    (tmp_path / "plan-vorig-jaar.csv").write_text("geen plan\n", encoding="utf-8")
+    assert main(["scan-all", str(path), "--run-id", "2027", "--quiet"]) == 4

@@ -23,6 +23,7 @@ from m365apk.checks.base import Check
 from m365apk.checks.exceptions import ExceptionsError, load_exceptions
 from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.errors import AuthError, ConfigError
+from m365apk.reports.actionplan import load_action_plan
 from m365apk.reports.model import Report
 from m365apk.runs.history import History
 from m365apk.runs.lock import ScanAllLock
@@ -79,6 +80,7 @@ def _options(
         attestations = tuple(load_attestations(tenant.attestations)) if tenant.attestations else ()
     except (ExceptionsError, AttestationError) as exc:
         raise ConfigError(str(exc)) from None
+    plan = tuple(load_action_plan(tenant.action_plan)) if tenant.action_plan else ()
     return ReportOptions(
         mappings=base.mappings,
         exceptions=exceptions,
@@ -88,6 +90,7 @@ def _options(
         lang=base.lang,
         previous=previous,
         peers=peers,
+        plan=plan,
     )
 
 

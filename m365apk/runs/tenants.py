@@ -15,6 +15,7 @@
         contact: ict@obsderegenboog.nl
         credential: {client_secret_env: REGENBOOG_SECRET}   # optional, overrides defaults
         tenant_config: instellingen/regenboog.yaml           # optional, see --tenant-config
+        action_plan: actieplannen/regenboog.xlsx             # optional, last year's filled-in plan
 
 Secrets never live here: a credential names a certificate file or an environment variable.
 """
@@ -71,6 +72,9 @@ class TenantEntry(BaseModel):
     tenant_config: Path | None = None
     exceptions: Path | None = None
     attestations: Path | None = None
+    # Last year's filled-in actieplan (.csv or .xlsx): the report shows what was planned and
+    # what is now resolved, as `scan --action-plan` does.
+    action_plan: Path | None = None
 
     @field_validator("tenant_id")
     @classmethod
@@ -144,7 +148,7 @@ def load_tenants(path: Path) -> TenantsFile:
         updates["history"] = base / parsed.history
     parsed = parsed.model_copy(update=updates)
     for tenant in parsed.tenants:
-        for field in ("tenant_config", "exceptions", "attestations"):
+        for field in ("tenant_config", "exceptions", "attestations", "action_plan"):
             value = getattr(tenant, field)
             if value is not None and not value.is_absolute():
                 setattr(tenant, field, base / value)
