@@ -1,8 +1,9 @@
 """`m365apk setup` and `m365apk doctor`: register once, then check every tenant before a scan.
 
-setup prints the multi-tenant app's permissions and a script that adds them to the app by name
-(the script looks the app-role ids up in Microsoft Graph's own service principal, so nothing is
-hard-coded that Microsoft could change), plus the admin-consent URL per school.
+setup prints the multi-tenant app's permissions, a script and a manifest that add them with
+Microsoft Graph's fixed app-role ids (mappings/graph_app_roles.yaml, checked against Microsoft's
+permissions reference; the printed az query shows the same id from Graph's own service principal),
+plus the admin-consent URL per school.
 doctor gets a token per tenant and reads the application permissions it carries (the token's
 `roles` claim) against what the enabled checks need.
 """
@@ -15,7 +16,11 @@ import json
 import textwrap
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from importlib import resources
 from typing import Any
+
+import yaml
 
 from m365apk.checks.reference_data import stale_reference_data
 from m365apk.runs.tenants import TenantsFile
@@ -31,29 +36,46 @@ def reference_data_warnings(today: date) -> list[str]:
     return [s.message for s in stale_reference_data(today)]
 
 
+@cache
+def graph_app_role_ids() -> dict[str, str]:
+    """Permission name -> Microsoft Graph app-role id (application permission), from
+    mappings/graph_app_roles.yaml."""
+    text = (resources.files("m365apk.mappings") / "graph_app_roles.yaml").read_text("utf-8")
+    return {str(name): str(role_id) for name, role_id in yaml.safe_load(text).items()}
+
+
 def consent_url(tenant_id: str, client_id: str) -> str:
     return f"https://login.microsoftonline.com/{tenant_id}/adminconsent?client_id={client_id}"
 
 
 def setup_text(config: TenantsFile, permissions: list[str]) -> str:
     client = config.defaults.client_id or "<applicatie-id>"
+    ids = graph_app_role_ids()
+
+    def lookup(p: str) -> str:
+        return f"az ad sp show --id $GRAPH --query \"appRoles[?value=='{p}'].id\" -o tsv"
+
     lines: list[str] = [
         "1. Eén multitenant-app (Entra > App registrations > New registration, 'Accounts in any",
         "   organizational directory'), met alleen deze Microsoft Graph-toepassingsmachtigingen:",
         "",
         *(f"     {p:<40} {PERMISSION_PURPOSE.get(p, '')}".rstrip() for p in permissions),
         "",
-        "   Toevoegen op naam met de Azure CLI (de id's komen uit Microsoft Graph zelf):",
+        "   Toevoegen met de Azure CLI, met de vaste app-rol-id's van Microsoft Graph:",
         "",
         f"     APP={client}",
         f"     GRAPH={GRAPH_APP_ID}",
         *(
-            f"     az ad app permission add --id $APP --api $GRAPH --api-permissions "
-            f'"$(az ad sp show --id $GRAPH --query "appRoles[?value==\'{p}\'].id" -o tsv)=Role"'
+            "     az ad app permission add --id $APP --api $GRAPH --api-permissions "
+            + (f"{ids[p]}=Role  # {p}" if p in ids else f'"$({lookup(p)})=Role"')
             for p in permissions
         ),
         "",
-        "   Als manifest (requiredResourceAccess; vul de id's in met de query hierboven):",
+        "   De id's komen uit de service-principal van Microsoft Graph; controleren kan zo:",
+        "",
+        *(f"     {lookup(p)}" for p in permissions[:1]),
+        "",
+        "   Als manifest (requiredResourceAccess; dezelfde id's):",
         "",
         # Every line of the JSON at the step's indent (only the first one was, before).
         textwrap.indent(
@@ -63,7 +85,8 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
                         {
                             "resourceAppId": GRAPH_APP_ID,
                             "resourceAccess": [
-                                {"id": f"<id van {p}>", "type": "Role"} for p in permissions
+                                {"id": ids.get(p, f"<id van {p}>"), "type": "Role"}
+                                for p in permissions
                             ],
                         }
                     ]
