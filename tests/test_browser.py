@@ -202,3 +202,60 @@ def test_pdf_for_the_archive(demo_reports, profile) -> None:
     assert "Eerst doen" in bookmarks and "Technische bijlage" in bookmarks
     assert any(b.startswith("Deel 2") for b in bookmarks)
     print(f"{profile}: board part {part2} pages, whole {len(reader.pages)} pages")
+
+
+def _structure(reader: PdfReader) -> list[tuple[str, set[int], list[str]]]:
+    """The tagged PDF's structure elements in document order: (role, pages, roles of the
+    children). Chromium tags its PDFs, so a table row split over two pages shows as one TR
+    element whose marked content lies on two pages."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    page_of = {p.indirect_reference.idnum: i for i, p in enumerate(reader.pages)}
+
+    def resolve(x):
+        return x.get_object() if isinstance(x, IndirectObject) else x
+
+    def kids(el) -> list:
+        k = el.get("/K")
+        return [] if k is None else list(k) if isinstance(k, ArrayObject) else [k]
+
+    def pages(el, page: int | None) -> set[int]:
+        el = resolve(el)
+        if isinstance(el, int):
+            return {page} if page is not None else set()
+        if not isinstance(el, DictionaryObject):
+            return set()
+        if "/Pg" in el:
+            page = page_of[el.raw_get("/Pg").idnum]
+        if "/MCID" in el:
+            return {page} if page is not None else set()
+        return set().union(*(pages(k, page) for k in kids(el))) if kids(el) else set()
+
+    out: list[tuple[str, set[int], list[str]]] = []
+
+    def walk(el) -> None:
+        el = resolve(el)
+        if not isinstance(el, DictionaryObject):
+            return
+        if "/S" in el:
+            roles = [str(resolve(k).get("/S")) for k in kids(el) if isinstance(resolve(k), dict)]
+            out.append((str(el["/S"]), pages(el, None), roles))
+        for k in kids(el):
+            walk(k)
+
+    walk(reader.trailer["/Root"]["/StructTreeRoot"])
+    return out
+
+
+@pytest.mark.parametrize("profile", ["weak", "good"])
+def test_pdf_keeps_rows_whole_and_the_chart_with_its_table(demo_reports, profile) -> None:
+    """Issue 14 point 7: no table row split over two pages (a repeated header row spans pages
+    by design), and the chart of the basismaatregelen on the same page as its table."""
+    elements = _structure(PdfReader(demo_reports[profile] / "report.pdf"))
+    rows = [(pages, roles) for role, pages, roles in elements if role == "/TR"]
+    assert rows, "no tagged rows: the test could not see a split"
+    split = [sorted(pages) for pages, roles in rows if len(pages) > 1 and "/TD" in roles]
+    assert split == []
+    first_table = next(i for i, e in enumerate(elements) if e[0] == "/Table")
+    chart = next(e for e in elements[first_table:] if e[0] == "/Figure")
+    assert len(elements[first_table][1]) == 1 and elements[first_table][1] == chart[1]
