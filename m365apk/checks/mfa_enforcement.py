@@ -406,12 +406,12 @@ def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
                 Msg("mfa.authenticator_context.state", feature=feature_name, state=state)
             )
         elif include != "all_users":
-            states[name] = "alleen groep"
+            states[name] = Msg("mfa.authenticator_context.measured.group_only")
             problems.append(
                 Msg("mfa.authenticator_context.group_only", feature=feature_name, group=include)
             )
         elif exclude not in (NOBODY, "") and exclude not in ok:
-            states[name] = "met uitsluiting"
+            states[name] = Msg("mfa.authenticator_context.measured.with_exclusion")
             problems.append(
                 Msg("mfa.authenticator_context.excluded", feature=feature_name, group=exclude)
             )
