@@ -76,7 +76,7 @@ def _precheck(engine: Engine, threshold: str, cid: str) -> CheckResult | None:
 
 
 def _advice(advice: bool) -> Msg | None:
-    """ "Advies:" before the finding of a check that is advice."""
+    """The words "Advies:" before the finding of a check that is advice."""
     return Msg("ca_baseline.advice") if advice else None
 
 

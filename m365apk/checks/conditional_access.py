@@ -277,7 +277,7 @@ def as_is(text: str | None) -> Msg | None:
 
 
 def who_gaps(who: str | None, gaps: Iterable[str | None]) -> Msg | None:
-    """ "<who>: <gap>; <gap>" for an affected object, or just one of the two."""
+    """An affected object's detail, "<who>: <gap>; <gap>", or just one of the two."""
     listed = phrases(gaps)
     if who and listed:
         return Msg("engine.who_gaps", who=who, gaps=listed)
@@ -285,7 +285,7 @@ def who_gaps(who: str | None, gaps: Iterable[str | None]) -> Msg | None:
 
 
 def undetermined(why: str | None) -> Msg:
-    """ "Niet vastgesteld: <why>"."""
+    """A reason that says the verdict could not be determined: "Niet vastgesteld: <why>"."""
     return Msg.join([Msg("engine.undetermined"), why])
 
 
@@ -377,7 +377,7 @@ def _grant(name: str, grant: dict[str, Any] | None) -> tuple[str | None, str | N
 
 
 def _either(alternatives: list[str]) -> str:
-    """ "a óf b óf c": each alternative on its own is enough."""
+    """Alternatives, each enough on its own: "a óf b óf c"."""
     if len(alternatives) == 1:
         return alternatives[0]
     return Msg("engine.grant.or", first=alternatives[0], rest=_either(alternatives[1:]))
@@ -527,7 +527,7 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
 
 
 def _excludes(name: str, what: list[Any]) -> Msg:
-    """ "<policy> sluit a, b en c uit"."""
+    """A policy that leaves things out: "<policy> sluit a, b en c uit"."""
     return Msg("engine.narrow.excludes", policy=name, what=what)
 
 
