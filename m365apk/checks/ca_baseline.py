@@ -11,7 +11,7 @@ without Entra ID P1 has no conditional access and these checks say so (not_licen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
@@ -40,9 +40,13 @@ from m365apk.checks.conditional_access import (
     Engine,
     Person,
     Verdict,
+    sentence,
+    undetermined,
+    who_gaps,
 )
 from m365apk.checks.pim import HIGHLY_PRIVILEGED
 from m365apk.checks.populations import STAFF, classify_users
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 P1 = "Microsoft Entra ID P1"
@@ -54,11 +58,6 @@ CA_DOCS = "https://learn.microsoft.com/entra/identity/conditional-access/"
 _check = check_family(area=Area.MFA, bm=(9,), norms=("SM.02",), licence=P1)
 
 
-def _sentence(items: Iterable[str]) -> str:
-    unique = list(dict.fromkeys(i for i in items if i))
-    return "; ".join(unique) + "." if unique else ""
-
-
 def _precheck(engine: Engine, threshold: str, cid: str) -> CheckResult | None:
     """not_licensed without Entra ID P1 (no conditional access to configure); unknown when
     the policies could not be read."""
@@ -67,7 +66,7 @@ def _precheck(engine: Engine, threshold: str, cid: str) -> CheckResult | None:
         return make(
             cid,
             Status.NOT_LICENSED,
-            f"Vereist {P1}: zonder P1 heeft de tenant geen voorwaardelijke toegang.",
+            Msg("ca_baseline.needs_p1", licence=P1),
             threshold=threshold,
         )
     unread = engine.ca_unread_reason
@@ -76,10 +75,16 @@ def _precheck(engine: Engine, threshold: str, cid: str) -> CheckResult | None:
     return None
 
 
+def _advice(advice: bool) -> Msg | None:
+    """The words "Advies:" before the finding of a check that is advice."""
+    return Msg("ca_baseline.advice") if advice else None
+
+
 def _tenant_wide(
-    cid: str, want: str, threshold: str, what: str, *, advice: bool = False
+    cid: str, want: str, threshold: str, *, advice: bool = False
 ) -> Callable[[Snapshot], CheckResult]:
-    """A requirement for all users: one engine question, Graph's semantics in the engine."""
+    """A requirement for all users: one engine question, Graph's semantics in the engine. The
+    requirement in words is the catalogue's `<check id>.what`."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
         engine = Engine(snapshot)
@@ -88,24 +93,30 @@ def _tenant_wide(
             return early
         verdict, _ = engine.everyone(want)
         notes = engine.near_misses(want)
-        prefix = "Advies: " if advice else ""
+        what = Msg(f"{cid}.what")
         if verdict.state == COVERED:
             return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
         if verdict.state == PARTIAL:
             return make(
                 cid,
                 Status.PARTIAL,
-                f"{prefix}{what} geldt niet voor iedereen en overal: "
-                + _sentence(verdict.gaps + notes),
+                Msg.join(
+                    [
+                        _advice(advice),
+                        Msg("ca_baseline.not_everywhere", what=what),
+                        sentence(verdict.gaps + notes),
+                    ]
+                ),
                 threshold=threshold,
                 measured=", ".join(verdict.by),
             )
-        sd = " Beveiligingsstandaarden doen dit niet." if engine.security_defaults else ""
+        sd = Msg("ca_baseline.not_by_security_defaults") if engine.security_defaults else None
         return make(
             cid,
             Status.FAIL,
-            f"{prefix}{what}: geen ingeschakeld beleid dat dit afdwingt.{sd} "
-            f"{_sentence(notes)}".strip(),
+            Msg.join(
+                [_advice(advice), Msg("ca_baseline.no_policy", what=what), sd, sentence(notes)]
+            ),
             threshold=threshold,
         )
 
@@ -116,16 +127,15 @@ def _needs_p2(snapshot: Snapshot) -> bool:
     return snapshot.licences.known and snapshot.licences.entra_plan != "p2"
 
 
-def _risk(cid: str, want: str, threshold: str, what: str) -> Callable[[Snapshot], CheckResult]:
-    judge = _tenant_wide(cid, want, threshold, what)
+def _risk(cid: str, want: str, threshold: str) -> Callable[[Snapshot], CheckResult]:
+    judge = _tenant_wide(cid, want, threshold)
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
         if _needs_p2(snapshot):
             return make(
                 cid,
                 Status.NOT_LICENSED,
-                f"Vereist {P2}: risicobeleid in voorwaardelijke toegang gebruikt Identity "
-                "Protection.",
+                Msg("ca_baseline.needs_p2", licence=P2),
                 threshold=threshold,
             )
         return judge(snapshot)
@@ -142,7 +152,8 @@ def _per_person(
     *,
     advice: bool = False,
 ) -> Callable[[Snapshot], CheckResult]:
-    """A requirement per person (role holders, staff, guests): covered, partly, or not."""
+    """A requirement per person (role holders, staff, guests): covered, partly, or not. `who`
+    names the group in the counts and, as `ca_baseline.who.<who>`, in words."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
         engine = Engine(snapshot)
@@ -150,8 +161,14 @@ def _per_person(
         if early:
             return early
         group = people(snapshot)
+        words = Msg(f"ca_baseline.who.{who}")
         if not group:
-            return make(cid, Status.NOT_APPLICABLE, f"Geen {who} gevonden.", threshold=threshold)
+            return make(
+                cid,
+                Status.NOT_APPLICABLE,
+                Msg("ca_baseline.none_found", who=words),
+                threshold=threshold,
+            )
         found: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
         gaps: list[str] = []
         covered = 0
@@ -160,10 +177,8 @@ def _per_person(
             covered += verdict.state == COVERED
             if verdict.state in (COVERED, APPROVED):
                 continue
-            detail = role_text(person) or person.get("userPrincipalName") or ""
-            if verdict.gaps:
-                detail += (": " if detail else "") + "; ".join(dict.fromkeys(verdict.gaps))
-            found[verdict.state].append(obj(person, detail))
+            label = role_text(person) or person.get("userPrincipalName") or person.get("label")
+            found[verdict.state].append(obj(person, who_gaps(label, verdict.gaps) or ""))
             gaps += verdict.gaps
         counts = {
             who.replace(" ", "_"): len(group),
@@ -172,7 +187,6 @@ def _per_person(
             "onbepaald": len(found[UNKNOWN]),
         }
         objects = found[NONE] + found[PARTIAL] + found[UNKNOWN]
-        prefix = "Advies: " if advice else ""
         if found[NONE] or found[PARTIAL]:
             # Nobody actually covered (approved exclusions aside) is a fail, not "partly".
             status = Status.FAIL if not covered and not found[PARTIAL] else Status.PARTIAL
@@ -180,8 +194,13 @@ def _per_person(
             return make(
                 cid,
                 status,
-                f"{prefix}{n} van {len(group)} {who} vallen er niet (volledig) onder. "
-                f"{_sentence(gaps)}".strip(),
+                Msg.join(
+                    [
+                        _advice(advice),
+                        Msg("ca_baseline.not_covered", n=n, total=len(group), who=words),
+                        sentence(gaps),
+                    ]
+                ),
                 threshold=threshold,
                 counts=counts,
                 objects=objects,
@@ -190,7 +209,7 @@ def _per_person(
             return make(
                 cid,
                 Status.UNKNOWN,
-                "Niet vastgesteld: " + _sentence(gaps),
+                undetermined(sentence(gaps)),
                 threshold=threshold,
                 counts=counts,
                 objects=objects,
@@ -222,7 +241,12 @@ def _guests(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
         for u in snapshot.dataset("users").data or []
         if (u.get("userType") or "").lower() == "guest" and u.get("accountEnabled")
     }
-    future = {"id": "toekomstige-gast", "displayName": "een nieuwe gast", "userType": "Guest"}
+    # No display name (that is tenant data, never translated): its label says who it is.
+    future = {
+        "id": "toekomstige-gast",
+        "label": Msg("ca.guests_mfa.new_guest"),
+        "userType": "Guest",
+    }
     return {**found, future["id"]: future}
 
 
@@ -238,16 +262,14 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: de noodaccounts zijn niet opgegeven in de tenant-instellingen "
-            "(break_glass). Leg ze vast; dan toont de scan of elk beleid ze uitsluit.",
+            Msg("ca.break_glass_excluded.not_recorded"),
             threshold=threshold,
         )
     if not any(p.state == "enabled" for p in engine.policies):
         return make(
             cid,
             Status.NOT_APPLICABLE,
-            "Geen ingeschakeld beleid voor voorwaardelijke toegang: niets kan de noodaccounts "
-            "buitensluiten.",
+            Msg("ca.break_glass_excluded.no_policies"),
             threshold=threshold,
         )
     directory = users(snapshot)
@@ -258,15 +280,16 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         entry = holders.get(uid) or directory.get(uid) or {"id": uid}
         applies, unread = engine.lockout_risks(Person.of({**entry, "id": uid}))
         if applies:
-            risky.append(obj(entry, "valt onder " + ", ".join(applies)))
+            risky.append(
+                obj(entry, Msg("ca.break_glass_excluded.covered_by", policies=", ".join(applies)))
+            )
         unknown += unread
     counts = {"noodaccounts": len(accounts), "niet_uitgesloten": len(risky)}
     if risky:
         return make(
             cid,
             Status.FAIL,
-            "Een noodaccount valt onder voorwaardelijke toegang: als dat beleid misgaat, sluit "
-            "de school zichzelf buiten.",
+            Msg("ca.break_glass_excluded.lockout"),
             threshold=threshold,
             counts=counts,
             objects=risky,
@@ -275,7 +298,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: " + _sentence(unknown),
+            undetermined(sentence(unknown)),
             threshold=threshold,
             counts=counts,
         )
@@ -301,7 +324,6 @@ DEVICE_CODE_CHECK = _check(
         "ca.device_code_blocked",
         DEVICE_CODE,
         "deviceCodeFlow geblokkeerd voor iedereen",
-        "Blokkeren van de apparaatcodestroom",
     ),
     effort="klein",
 )
@@ -333,7 +355,6 @@ PHR_ALL = _check(
         "ca.phishing_resistant_all",
         PHISHING_RESISTANT,
         "phishingbestendige MFA voor iedereen",
-        "Phishingbestendige MFA voor iedereen",
         advice=True,
     ),
 )
@@ -352,7 +373,6 @@ HIGH_USER_RISK_CHECK = _check(
         "ca.high_user_risk_blocked",
         HIGH_USER_RISK,
         "gebruikersrisico hoog geblokkeerd",
-        "Blokkeren bij hoog gebruikersrisico",
     ),
     effort="klein",
 )
@@ -371,7 +391,6 @@ HIGH_SIGNIN_RISK_CHECK = _check(
         "ca.high_signin_risk_blocked",
         HIGH_SIGNIN_RISK,
         "aanmeldrisico hoog geblokkeerd",
-        "Blokkeren bij hoog aanmeldrisico",
     ),
     effort="klein",
 )

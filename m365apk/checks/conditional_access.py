@@ -19,7 +19,8 @@ AADConfig.rego MS.AAD.1.1v1 / 3.2v2):
   met when one enabled policy covers the whole required region, or when policies that are
   narrowed in one and the same condition together cover it (CA001 leaves out Exchange Online,
   CA004 requires MFA for Exchange Online). Anything else is at best partial, naming the policy
-  and the gap in Dutch ("CA001 sluit Exchange Online uit").
+  and the gap ("CA001 sluit Exchange Online uit"; the words are in messages/<lang>/checks/
+  conditional_access.yaml, keys `engine.`).
 * Users: include/exclude by user id, group (expanded from the group members the scan read,
   transitively where Graph gave that), directory role, and guest/external user types.
   Approved exclusions (tenant settings, not expired) and break-glass accounts count as covered.
@@ -38,39 +39,37 @@ from m365apk.checks.common import (
     approved,
     group_members,
 )
+from m365apk.messages import Msg
 from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.settings import GUEST_TYPES
 
 CA = "conditionalAccessPolicies"
 NOBODY = "00000000-0000-0000-0000-000000000000"
 
-# Well-known first-party apps, so a gap reads "sluit Exchange Online uit".
+# Well-known first-party apps, so a gap reads "sluit Exchange Online uit". Product names are
+# not translated; the apps with a descriptive name have it in the catalogue (engine.app.<id>).
 APP_NAMES = {
     "00000002-0000-0ff1-ce00-000000000000": "Exchange Online",
     "00000003-0000-0ff1-ce00-000000000000": "SharePoint Online",
     "00000003-0000-0000-c000-000000000000": "Microsoft Graph",
     "cc15fd57-2c6c-4117-a88c-83b1d56b4bbe": "Microsoft Teams Services",
-    "797f4846-ba00-4fd7-ba43-dac1f8f63013": "Azure-beheer (Windows Azure Service Management API)",
     "0000000a-0000-0000-c000-000000000000": "Microsoft Intune",
     "d4ebce55-015a-49b5-a083-c84d1797ae8c": "Microsoft Intune Enrollment",
     "Office365": "Office 365",
-    "MicrosoftAdminPortals": "Microsoft-beheerportalen",
 }
-CLIENT_NAMES = {
-    "browser": "browser",
-    "mobileAppsAndDesktopClients": "mobiele apps en desktopclients",
-    "exchangeActiveSync": "Exchange ActiveSync",
-    "other": "andere clients (IMAP, POP, SMTP, oude Office)",
+APP_KEYS = {
+    "797f4846-ba00-4fd7-ba43-dac1f8f63013": "azure_management",
+    "MicrosoftAdminPortals": "admin_portals",
 }
-CLIENTS = frozenset(CLIENT_NAMES)
+# Client app types; all but Exchange ActiveSync (a product name) are described in the catalogue
+# (engine.client.<type>).
+CLIENTS = frozenset({"browser", "mobileAppsAndDesktopClients", "exchangeActiveSync", "other"})
 LEGACY_CLIENTS = frozenset({"exchangeActiveSync", "other"})
 RISK_LEVELS = frozenset({"none", "low", "medium", "high"})
-CONTROL_NAMES = {
-    "compliantDevice": "een conform apparaat",
-    "domainJoinedDevice": "een hybride gekoppeld apparaat",
-    "approvedApplication": "een goedgekeurde client-app",
-    "compliantApplication": "een app met app-beveiligingsbeleid",
-}
+# Grant controls that are an alternative to MFA, described in the catalogue (engine.control.<id>).
+CONTROLS = frozenset(
+    {"compliantDevice", "domainJoinedDevice", "approvedApplication", "compliantApplication"}
+)
 # Single methods that are multifactor on their own (passwordless); any other combination needs
 # two parts ("password,microsoftAuthenticatorPush") to be multifactor. Graph
 # authenticationMethodModes; Microsoft's built-in "Multifactor authentication" strength.
@@ -175,7 +174,7 @@ DIMS = (
 class Narrowing:
     dim: str
     cover: Cover
-    text: str  # Dutch, names the policy: "CA001 sluit Exchange Online uit"
+    text: Msg  # names the policy: "CA001 sluit Exchange Online uit"
 
 
 @dataclass
@@ -184,7 +183,7 @@ class Policy:
     name: str
     state: str
     control: str | None  # "mfa" | "block" | None
-    weak: str | None  # why a grant that mentions MFA does not enforce it (Dutch), else None
+    weak: Msg | None  # why a grant that mentions MFA does not enforce it, else None
     signins: bool  # False: user actions / auth context only, or workload identities
     dims: dict[str, Cover]
     narrowings: list[Narrowing]
@@ -214,7 +213,7 @@ class Policy:
 @dataclass
 class Verdict:
     state: str  # covered | approved | partial | none | unknown
-    gaps: list[str] = field(default_factory=list)  # Dutch, each naming the policy
+    gaps: list[str] = field(default_factory=list)  # Msgs, each naming the policy
     by: list[str] = field(default_factory=list)  # names of the policies that cover
 
 
@@ -233,7 +232,61 @@ def _types(value: Any) -> set[str]:
 
 
 def _app(app: str) -> str:
+    if app in APP_KEYS:
+        return Msg(f"engine.app.{APP_KEYS[app]}")
     return APP_NAMES.get(app, app)
+
+
+def _client(client: str) -> str:
+    if client in CLIENTS - {"exchangeActiveSync"}:
+        return Msg(f"engine.client.{client}")
+    return "Exchange ActiveSync" if client == "exchangeActiveSync" else client
+
+
+def _control(control: str) -> str:
+    return Msg(f"engine.control.{control}") if control in CONTROLS else control
+
+
+# --- sentences -------------------------------------------------------------------------------
+
+
+def _listed(items: Iterable[str | None], closed: bool) -> Msg | None:
+    unique = list(dict.fromkeys(i for i in items if i))
+    if not unique:
+        return None
+    *first, last = unique
+    end = Msg("engine.last_item", item=last) if closed else Msg("engine.phrase", item=last)
+    return Msg.join([*(Msg("engine.item", item=i) for i in first), end])
+
+
+def phrases(items: Iterable[str | None]) -> Msg | None:
+    """Phrases separated by semicolons ("a; b"), each once; None when there are none."""
+    return _listed(items, closed=False)
+
+
+def sentence(items: Iterable[str | None]) -> Msg | None:
+    """Phrases separated by semicolons and closed by a full stop ("a; b."), each once; None
+    when there are none. The one way the CA checks list the gaps behind a verdict."""
+    return _listed(items, closed=True)
+
+
+def as_is(text: str | None) -> Msg | None:
+    """Tenant data (role names, a UPN) as a finding of its own: shown as it is in every
+    language, and a Msg given here (a translated phrase) keeps its translation."""
+    return Msg("engine.phrase", item=text) if text else None
+
+
+def who_gaps(who: str | None, gaps: Iterable[str | None]) -> Msg | None:
+    """An affected object's detail, "<who>: <gap>; <gap>", or just one of the two."""
+    listed = phrases(gaps)
+    if who and listed:
+        return Msg("engine.who_gaps", who=who, gaps=listed)
+    return listed or as_is(who)
+
+
+def undetermined(why: str | None) -> Msg:
+    """A reason that says the verdict could not be determined: "Niet vastgesteld: <why>"."""
+    return Msg.join([Msg("engine.undetermined"), why])
 
 
 def strength_is_mfa(strength: dict[str, Any]) -> bool:
@@ -297,40 +350,44 @@ def _grant(name: str, grant: dict[str, Any] | None) -> tuple[str | None, str | N
     if "block" in builtin:
         return "block", None
     if builtin & {"passwordChange", "riskRemediation"}:
-        return None, (
-            f"{name} is een risicobeleid (wachtwoordwijziging bij risico), geen algemene MFA"
-        )
+        return None, Msg("engine.grant.risk_policy", policy=name)
     strength = grant.get("authenticationStrength") or None
     strength_mfa = bool(strength) and strength_is_mfa(strength)
     asks_mfa = "mfa" in builtin or strength_mfa
-    alternatives = [CONTROL_NAMES.get(c, c) for c in sorted(builtin - {"mfa"})]
+    alternatives = [_control(c) for c in sorted(builtin - {"mfa"})]
     if grant.get("termsOfUse"):
-        alternatives.append("het accepteren van gebruiksvoorwaarden")
+        alternatives.append(Msg("engine.control.terms_of_use"))
     if grant.get("customAuthenticationFactors"):
-        alternatives.append("een aangepast besturingselement (niet te controleren)")
+        alternatives.append(Msg("engine.control.custom"))
     if strength and not strength_mfa:
         alternatives.append(
-            f"verificatiesterkte '{strength.get('displayName') or strength.get('id')}' "
-            "(staat ook aanmelden zonder tweede factor toe)"
+            Msg(
+                "engine.control.weak_strength",
+                strength=str(strength.get("displayName") or strength.get("id")),
+            )
         )
     operator = str(grant.get("operator") or "OR").upper()
     if asks_mfa and (operator == "AND" or not alternatives):
         return MFA, None
     if asks_mfa:
-        return None, (
-            f"{name} vraagt MFA óf {' óf '.join(alternatives)}: wie daaraan voldoet, "
-            "krijgt geen MFA-vraag"
-        )
+        return None, Msg("engine.grant.mfa_or", policy=name, alternatives=_either(alternatives))
     if strength and not strength_mfa:
-        return None, f"{name} vraagt een verificatiesterkte die niet altijd MFA is"
+        return None, Msg("engine.grant.weak_strength", policy=name)
     return None, None
+
+
+def _either(alternatives: list[str]) -> str:
+    """Alternatives, each enough on its own: "a óf b óf c"."""
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return Msg("engine.grant.or", first=alternatives[0], rest=_either(alternatives[1:]))
 
 
 def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list[Narrowing]]:
     dims: dict[str, Cover] = {}
     out: list[Narrowing] = []
 
-    def add(dim: str, cover: Cover, text: str) -> None:
+    def add(dim: str, cover: Cover, text: Msg) -> None:
         dims[dim] = dims.get(dim, FULL) & cover  # conditions on one dimension all apply
         out.append(Narrowing(dim, cover, text))
 
@@ -339,18 +396,20 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
     exclude = _list(apps.get("excludeApplications"))
     if "All" in include:
         if exclude:
-            add("apps", Cover(True, frozenset(exclude)), f"{name} sluit {_join(exclude, _app)} uit")
+            add(
+                "apps", Cover(True, frozenset(exclude)), _excludes(name, [_app(a) for a in exclude])
+            )
     else:
         targets = [a for a in include if a != "None"]
         add(
             "apps",
             Cover(False, frozenset(targets) - frozenset(exclude)),
-            f"{name} geldt alleen voor {_join(targets, _app)}"
+            Msg("engine.narrow.only_for", policy=name, what=[_app(a) for a in targets])
             if targets
-            else f"{name} geldt voor geen enkele app",
+            else Msg("engine.narrow.no_apps", policy=name),
         )
     if apps.get("applicationFilter"):
-        add("apps", EMPTY, f"{name} heeft een filter op apps")
+        add("apps", EMPTY, Msg("engine.narrow.app_filter", policy=name))
 
     clients = {
         "exchangeActiveSync" if c == "easSupported" else c for c in cond.get("clientAppTypes") or []
@@ -359,7 +418,11 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
         add(
             "clients",
             Cover(True, CLIENTS - clients),
-            f"{name} geldt alleen voor {_join(sorted(clients & CLIENTS), CLIENT_NAMES.get)}",
+            Msg(
+                "engine.narrow.only_for",
+                policy=name,
+                what=[_client(c) for c in sorted(clients & CLIENTS)],
+            ),
         )
 
     platforms = cond.get("platforms") or None
@@ -373,13 +436,15 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
                 add(
                     "platforms",
                     Cover(True, frozenset(exc)),
-                    f"{name} sluit platform(s) {', '.join(exc)} uit",
+                    Msg("engine.narrow.excludes_platforms", policy=name, platforms=", ".join(exc)),
                 )
         else:
             add(
                 "platforms",
                 Cover(False, frozenset(inc) - frozenset(exc)),
-                f"{name} geldt alleen voor platform(s) {', '.join(inc) or 'geen'}",
+                Msg("engine.narrow.only_platforms", policy=name, platforms=", ".join(inc))
+                if inc
+                else Msg("engine.narrow.no_platforms", policy=name),
             )
 
     locations = cond.get("locations") or None
@@ -391,29 +456,36 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
         if "All" in inc:
             if exc:
                 text = (
-                    f"{name} geldt alleen buiten vertrouwde locaties"
+                    Msg("engine.narrow.outside_trusted", policy=name)
                     if exc == ["AllTrusted"]
-                    else f"{name} sluit locatie(s) {_join(exc, _loc)} uit"
+                    else Msg(
+                        "engine.narrow.excludes_locations",
+                        policy=name,
+                        locations=[_loc(x) for x in exc],
+                    )
                 )
                 add("locations", Cover(True, frozenset(exc)), text)
         else:
             text = (
-                f"{name} geldt alleen op vertrouwde locaties"
+                Msg("engine.narrow.only_trusted", policy=name)
                 if inc == ["AllTrusted"]
-                else f"{name} geldt alleen op locatie(s) {_join(inc, _loc)}"
+                else Msg(
+                    "engine.narrow.only_locations", policy=name, locations=[_loc(x) for x in inc]
+                )
             )
             add("locations", Cover(False, frozenset(inc) - frozenset(exc)), text)
 
-    for key, dim, label in (
-        ("userRiskLevels", "userRisk", "gebruikersrisico"),
-        ("signInRiskLevels", "signInRisk", "aanmeldrisico"),
-    ):
+    for key, dim in (("userRiskLevels", "userRisk"), ("signInRiskLevels", "signInRisk")):
         levels = set(_list(cond.get(key)))
         if levels and not levels >= RISK_LEVELS:
             add(
                 dim,
                 Cover(False, frozenset(levels)),
-                f"{name} geldt alleen bij {label} {', '.join(sorted(levels))}",
+                Msg(
+                    "engine.narrow.only_when",
+                    policy=name,
+                    condition=Msg(f"engine.condition.{dim}", levels=", ".join(sorted(levels))),
+                ),
             )
 
     devices = cond.get("devices") or None
@@ -422,10 +494,16 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
         or devices.get("includeDevices")
         or devices.get("excludeDevices")
     ):
-        rule = (devices.get("deviceFilter") or {}).get("rule") or "apparaatfilter"
+        rule = (devices.get("deviceFilter") or {}).get("rule")
         mode = (devices.get("deviceFilter") or {}).get("mode")
-        verb = "sluit apparaten uit met" if mode == "exclude" else "geldt alleen voor apparaten met"
-        add("devices", Cover(False, frozenset({rule})), f"{name} {verb} filter '{rule}'")
+        shown = str(rule) if rule else Msg("engine.device_filter")
+        add(
+            "devices",
+            Cover(False, frozenset({rule or "deviceFilter"})),
+            Msg("engine.narrow.excludes_devices", policy=name, rule=shown)
+            if mode == "exclude"
+            else Msg("engine.narrow.only_devices", policy=name, rule=shown),
+        )
 
     flows = cond.get("authenticationFlows") or None
     if flows and flows.get("transferMethods"):
@@ -433,34 +511,34 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
         add(
             "flows",
             Cover(False, frozenset(m.strip() for m in methods.split(",") if m.strip())),
-            f"{name} geldt alleen voor verificatiestroom {methods}",
+            Msg("engine.narrow.only_flows", policy=name, methods=methods),
         )
 
-    for key, label in (
-        ("times", "bepaalde tijden"),
-        ("deviceStates", "apparaatstatus"),
-        ("insiderRiskLevels", "insider-risico"),
-    ):
+    for key in ("times", "deviceStates", "insiderRiskLevels"):
         if cond.get(key):
-            add("other", EMPTY, f"{name} geldt alleen bij {label}")
+            add(
+                "other",
+                EMPTY,
+                Msg(
+                    "engine.narrow.only_when", policy=name, condition=Msg(f"engine.condition.{key}")
+                ),
+            )
     return dims, out
 
 
+def _excludes(name: str, what: list[Any]) -> Msg:
+    """A policy that leaves things out: "<policy> sluit a, b en c uit"."""
+    return Msg("engine.narrow.excludes", policy=name, what=what)
+
+
 def _loc(location: str) -> str:
-    return {"AllTrusted": "alle vertrouwde locaties", "All": "alle locaties"}.get(
-        location, location
-    )
-
-
-def _join(items: Iterable[Any], name: Any = str) -> str:
-    names = [str(name(i) or i) for i in items]
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " en " + names[-1]
+    if location in ("AllTrusted", "All"):
+        return Msg(f"engine.location.{location}")
+    return location
 
 
 def parse_policy(raw: dict[str, Any]) -> Policy:
-    name = raw.get("displayName") or raw.get("id") or "beleid"
+    name = raw.get("displayName") or raw.get("id") or Msg("engine.unnamed_policy")
     cond = raw.get("conditions") or {}
     users = cond.get("users") or {}
     control, weak = _grant(name, raw.get("grantControls"))
@@ -520,7 +598,11 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
 
 
 def role_name(role_id: str) -> str:
-    return PRIVILEGED_ROLES.get(role_id) or ADMIN_ROLE_NAMES.get(role_id) or f"rol {role_id}"
+    return (
+        PRIVILEGED_ROLES.get(role_id)
+        or ADMIN_ROLE_NAMES.get(role_id)
+        or Msg("engine.role_id", id=role_id)
+    )
 
 
 ADMIN_ROLE_NAMES = {"b0f54661-2d74-4c50-afa3-1ec803f12efe": "Billing Administrator"}
@@ -617,7 +699,7 @@ class Engine:
                 if not left:
                     continue
                 n = Narrowing(
-                    "apps", Cover(True, left), f"{p.name} sluit {_join(sorted(left), _app)} uit"
+                    "apps", Cover(True, left), _excludes(p.name, [_app(a) for a in sorted(left)])
                 )
             if n.dim == "apps":
                 apps = apps & n.cover
@@ -637,24 +719,24 @@ class Engine:
         ]
 
     def expired(self) -> list[str]:
-        """Dutch lines for approvals whose end date has passed (they count no more)."""
+        """Lines (Msgs) for approvals whose end date has passed (they count no more)."""
         today = self.snapshot.collected_at.date()
         out = []
         for a in self.snapshot.settings.approved_exclusions:
             if a.expires and a.expires < today:
                 what = a.user or a.group or a.application or a.role or a.guests_or_external
-                out.append(f"goedkeuring voor uitsluiting van {what} verliep op {a.expires}")
+                out.append(Msg("engine.approval_expired", what=str(what), date=str(a.expires)))
         return out
 
     # -- what the tenant has ----------------------------------------------------------------
 
     @property
-    def ca_unread_reason(self) -> str | None:
+    def ca_unread_reason(self) -> Msg | None:
         """Why the CA policies are unknown, or None when read (or absent for lack of a licence:
         without Entra ID P1 a tenant has no conditional access)."""
         if self.ca_read or self.ca_status is DatasetStatus.NOT_LICENSED:
             return None
-        return "Niet vastgesteld: " + _problem(self.snapshot, CA)
+        return undetermined(_problem(self.snapshot, CA))
 
     @property
     def in_use(self) -> bool:
@@ -666,16 +748,16 @@ class Engine:
         return [p for p in self.policies if p.satisfies(want)]
 
     def near_misses(self, want: str) -> list[str]:
-        """Dutch notes on policies that look like they would help but enforce nothing."""
+        """Notes (Msgs) on policies that look like they would help but enforce nothing."""
         notes = []
         for p in self.policies:
             if not p.signins:
                 continue
             relevant = p.control == "block" or (want == MFA and (p.control == MFA or p.weak))
             if p.state == "enabledForReportingButNotEnforced" and relevant:
-                notes.append(f"{p.name} staat in alleen-rapportagemodus en dwingt niets af")
+                notes.append(Msg("engine.report_only", policy=p.name))
             elif p.state == "disabled" and relevant:
-                notes.append(f"{p.name} staat uit")
+                notes.append(Msg("engine.disabled", policy=p.name))
             elif p.state == "enabled" and want == MFA and p.weak:
                 notes.append(p.weak)
         return notes
@@ -687,31 +769,32 @@ class Engine:
         return None if members is None else uid in members
 
     def scope(self, p: Policy, person: Person) -> tuple[str, str | None]:
-        """in | out (not targeted) | excluded | approved | unknown, with a Dutch reason."""
+        """in | out (not targeted) | excluded | approved | unknown, with a reason (a Msg)."""
         guest_types = GUEST_ACCOUNT_TYPES if person.guest else set()
         # Exclusions first: they win over inclusions.
         if person.id in p.exclude_users:
             if person.id in self.approved_ids:
                 return "approved", None
-            return "excluded", f"{p.name} sluit dit account uit"
+            return "excluded", Msg("engine.scope.excludes_account", policy=p.name)
         if guest_types & p.exclude_guest_types:
             if guest_types & p.exclude_guest_types <= set(self.approved_guest_types):
                 return "approved", None
-            return "excluded", f"{p.name} sluit gastaccounts uit"
+            return "excluded", Msg("engine.scope.excludes_guests", policy=p.name)
         hit = person.roles & p.exclude_roles
         if hit and hit <= set(self.approved_roles):
             return "approved", None
         if hit:
-            return "excluded", f"{p.name} sluit rol {_join(sorted(hit), role_name)} uit"
+            roles = [role_name(r) for r in sorted(hit)]
+            return "excluded", Msg("engine.scope.excludes_role", policy=p.name, roles=roles)
         unread_ex = []
         for g in sorted(p.exclude_groups):
             inside = self._in_group(person.id, g)
             if inside:
                 if g in self.approved_ids:
                     return "approved", None
-                return "excluded", f"{p.name} sluit groep {g} uit (lid)"
+                return "excluded", Msg("engine.scope.excludes_group", policy=p.name, group=g)
             if inside is None:
-                unread_ex.append(f"leden van uitgesloten groep {g} in {p.name} niet gelezen")
+                unread_ex.append(Msg("engine.scope.unread_excluded_group", policy=p.name, group=g))
         included = (
             "All" in p.include_users
             or person.id in p.include_users
@@ -726,14 +809,14 @@ class Engine:
                     included = True
                     break
                 if inside is None:
-                    unread_inc.append(f"leden van groep {g} in {p.name} niet gelezen")
+                    unread_inc.append(Msg("engine.scope.unread_group", policy=p.name, group=g))
         if included:
-            return ("unknown", "; ".join(unread_ex)) if unread_ex else ("in", None)
-        return ("unknown", "; ".join(unread_inc)) if unread_inc else ("out", None)
+            return ("unknown", phrases(unread_ex)) if unread_ex else ("in", None)
+        return ("unknown", phrases(unread_inc)) if unread_inc else ("out", None)
 
     def person(self, person: Person, want: str) -> Verdict:
         if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
-            return Verdict(COVERED, by=["beveiligingsstandaarden"])
+            return Verdict(COVERED, by=[Msg("engine.security_defaults")])
         if person.id in self.approved_ids:
             return Verdict(APPROVED, by=[self.approved_ids[person.id]])
         need = required(want)
@@ -802,7 +885,7 @@ class Engine:
         """Coverage of all users: the verdict and the unapproved exclusions (policy, kind, id)
         of the policies that apply, for evidence."""
         if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
-            return Verdict(COVERED, by=["beveiligingsstandaarden"]), []
+            return Verdict(COVERED, by=[Msg("engine.security_defaults")]), []
         need = required(want)
         regions, applying, exclusions = [], [], []
         for p in self.enforcing(want):
@@ -822,27 +905,27 @@ class Engine:
         gaps = []
         for p, region, open_ex in applying:
             if not region["users"].covers(FULL) and "All" not in p.include_users:
-                gaps.append(f"{p.name} geldt niet voor alle gebruikers")
+                gaps.append(Msg("engine.not_all_users", policy=p.name))
             elif open_ex:
-                gaps.append(f"{p.name} sluit {self._exclusion_text(open_ex)} uit")
+                gaps.append(_excludes(p.name, self._exclusion_text(open_ex)))
                 exclusions += [(p, kind, ident) for _, kind, ident in open_ex]
             gaps += [n.text for n in self._open(p, need)]
         return Verdict(PARTIAL, gaps=gaps, by=[p.name for p, _, _ in applying]), exclusions
 
-    def _exclusion_text(self, items: list[tuple[str, str, str]]) -> str:
+    def _exclusion_text(self, items: list[tuple[str, str, str]]) -> list[Msg]:
         kinds: dict[str, list[str]] = {}
         for _, kind, ident in items:
             kinds.setdefault(kind, []).append(ident)
         parts = []
         if "user" in kinds:
-            parts.append(f"{len(kinds['user'])} account(s)")
+            parts.append(Msg("engine.exclusion.accounts", n=len(kinds["user"])))
         if "group" in kinds:
-            parts.append(f"{len(kinds['group'])} groep(en)")
+            parts.append(Msg("engine.exclusion.groups", n=len(kinds["group"])))
         if "role" in kinds:
-            parts.append("rol " + _join(kinds["role"], role_name))
+            parts.append(Msg("engine.exclusion.roles", roles=[role_name(r) for r in kinds["role"]]))
         if "guests" in kinds:
-            parts.append("gast-/externe gebruikerstypen " + ", ".join(kinds["guests"]))
-        return _join(parts)
+            parts.append(Msg("engine.exclusion.guest_types", types=", ".join(kinds["guests"])))
+        return parts
 
     # -- user actions and emergency accounts (CISA SCuBA MS.AAD.3.8, Maester MT.1005) ---------
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
 from m365apk.checks.common import EIDSCA, SCUBA_AAD, make, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 MIGRATION_DOCS = (
@@ -40,9 +41,7 @@ def evaluate_migration(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PARTIAL if state == "migrationInProgress" else Status.FAIL,
-        f"De migratie staat op '{state}': de oude MFA- en SSPR-instellingen tellen nog mee, "
-        "dus methoden die daar aanstaan (zoals sms of spraak) blijven bruikbaar, ook als ze in "
-        "het beleid voor verificatiemethoden uitstaan.",
+        Msg("mfa.methods_migration.not_complete", state=str(state)),
         threshold=threshold,
         measured=state,
     )

@@ -31,11 +31,17 @@ from m365apk.checks.conditional_access import (
     UNKNOWN,
     Engine,
     Person,
+    as_is,
+    phrases,
     role_name,
+    sentence,
+    undetermined,
+    who_gaps,
 )
 from m365apk.checks.methods_migration import legacy_still_counts
 from m365apk.checks.mfa import mfa_capable_users
 from m365apk.checks.populations import unexpanded_role_groups
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 CA_DOCS = (
@@ -48,15 +54,7 @@ SD_DOCS = "https://learn.microsoft.com/entra/fundamentals/security-defaults"
 # per-user MFA off then). Without security defaults and without any enabled CA policy, per-user
 # MFA is the only mechanism left, so "not enforced" is claimed only for accounts that have no
 # MFA method registered (nothing can ask them for a second factor, and whoever has the password
-# can register one); otherwise the verdict is "niet vastgesteld".
-PER_USER_NOTE = (
-    "Per-gebruiker-MFA (verouderd) is via Microsoft Graph v1.0 niet te lezen; m365apk beoordeelt "
-    "beveiligingsstandaarden en voorwaardelijke toegang."
-)
-
-
-def _sentence(items: list[str]) -> str:
-    return "; ".join(dict.fromkeys(i for i in items if i)) + "." if items else ""
+# can register one); otherwise the verdict is "niet vastgesteld" (mfa_enforcement.per_user_note).
 
 
 def _without_method(snapshot: Snapshot, ids: set[str]) -> tuple[set[str], set[str]]:
@@ -79,29 +77,25 @@ def _no_mechanism(
     are shown not to be asked for MFA; for the rest it cannot be established (per-user MFA)."""
     lacking, readable = _without_method(snapshot, ids)
     names = users(snapshot)
-    base = (
-        "Beveiligingsstandaarden staan uit en er is geen ingeschakeld beleid voor "
-        "voorwaardelijke toegang."
-    )
+    base = Msg("mfa_enforcement.no_mechanism")
+    note = Msg("mfa_enforcement.per_user_note")
     counts = {who: len(ids), "zonder_mfa_methode": len(lacking), "methoden_gelezen": len(readable)}
     if lacking:
         return make(
             cid,
             Status.FAIL,
-            f"{base} {len(lacking)} account(s) hebben geen MFA-methode geregistreerd: bij hen "
-            "vraagt niets om een tweede factor, en wie het wachtwoord heeft kan zelf een methode "
-            f"registreren. {PER_USER_NOTE}",
+            Msg.join([base, Msg("mfa_enforcement.without_method", n=len(lacking)), note]),
             threshold=threshold,
             counts=counts,
             objects=[
-                obj(names.get(u, {"id": u}), "geen MFA-methode geregistreerd") for u in lacking
+                obj(names.get(u, {"id": u}), Msg("mfa_enforcement.no_method_registered"))
+                for u in lacking
             ],
         )
     return make(
         cid,
         Status.UNKNOWN,
-        f"Niet vastgesteld: {base} {PER_USER_NOTE} Of per-gebruiker-MFA aanstaat, is zo niet te "
-        "zien; zet beveiligingsstandaarden of voorwaardelijke toegang aan.",
+        undetermined(Msg.join([base, note, Msg("mfa_enforcement.per_user_unseen")])),
         threshold=threshold,
         counts=counts,
     )
@@ -111,15 +105,19 @@ def _exclusion_objects(snapshot: Snapshot, found: list[Any]) -> list[AffectedObj
     names = users(snapshot)
     out = []
     for policy, kind, ident in found:
-        where = f"uitgesloten van '{policy.name}'"
+        # A group or guest type has no display name here: what it is, is in the detail.
         if kind == "user":
+            where = Msg("mfa_enforcement.excluded_from", policy=policy.name)
             out.append(obj(names.get(ident, {"id": ident}), where))
         elif kind == "group":
-            out.append(obj({"id": ident, "displayName": f"groep {ident}"}, where))
+            where = Msg("mfa_enforcement.group_excluded_from", policy=policy.name)
+            out.append(obj({"id": ident, "displayName": ident}, where))
         elif kind == "role":
-            out.append(obj({"id": ident, "displayName": role_name(ident)}, f"rol {where}"))
+            where = Msg("mfa_enforcement.role_excluded_from", policy=policy.name)
+            out.append(obj({"id": ident, "displayName": role_name(ident)}, where))
         else:
-            out.append(obj({"id": ident, "displayName": f"gasttype {ident}"}, where))
+            where = Msg("mfa_enforcement.guest_type_excluded_from", policy=policy.name)
+            out.append(obj({"id": ident, "displayName": ident}, where))
     return out
 
 
@@ -132,7 +130,7 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
     threshold = "Beveiligingsstandaarden aan, of ingeschakeld beleid: MFA voor alle gebruikers"
     engine = Engine(snapshot)
     if engine.security_defaults:
-        return make(cid, Status.PASS, threshold=threshold, measured="beveiligingsstandaarden")
+        return make(cid, Status.PASS, threshold=threshold, measured=Msg("engine.security_defaults"))
     unread = engine.ca_unread_reason
     if unread:
         return make(cid, Status.UNKNOWN, unread, threshold=threshold)
@@ -141,8 +139,7 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
             return make(
                 cid,
                 Status.UNKNOWN,
-                "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen en er is "
-                "geen ingeschakeld beleid voor voorwaardelijke toegang.",
+                Msg("mfa.enforced_for_all.sd_unread_no_ca"),
                 threshold=threshold,
             )
         return _no_mechanism(cid, snapshot, _enabled_ids(snapshot), "actieve_accounts", threshold)
@@ -156,7 +153,7 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PASS,
-            _sentence(notes) or None,
+            sentence(notes),
             threshold=threshold,
             counts=counts,
             measured=", ".join(verdict.by),
@@ -165,15 +162,21 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen en "
-            "voorwaardelijke toegang dekt niet alles: " + _sentence(verdict.gaps + notes),
+            Msg.join(
+                [
+                    Msg("mfa.enforced_for_all.sd_unread_partial"),
+                    sentence(verdict.gaps + notes),
+                ]
+            ),
             threshold=threshold,
         )
     if verdict.state == PARTIAL:
         return make(
             cid,
             Status.PARTIAL,
-            "MFA wordt niet bij elke aanmelding afgedwongen: " + _sentence(verdict.gaps + notes),
+            Msg.join(
+                [Msg("mfa.enforced_for_all.not_every_signin"), sentence(verdict.gaps + notes)]
+            ),
             threshold=threshold,
             counts=counts,
             objects=_exclusion_objects(snapshot, exclusions),
@@ -182,14 +185,13 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "MFA wordt niet afgedwongen: beveiligingsstandaarden staan uit en geen ingeschakeld beleid "
-        "vraagt MFA van alle gebruikers voor alle apps. " + _sentence(notes),
+        Msg.join([Msg("mfa.enforced_for_all.not_enforced"), sentence(notes)]),
         threshold=threshold,
         counts=counts,
     )
 
 
-def _unread_holders(snapshot: Snapshot) -> str | None:
+def _unread_holders(snapshot: Snapshot) -> Msg | None:
     privileged = {
         a["principalId"]
         for a in snapshot.dataset("roleAssignments").data or []
@@ -198,14 +200,11 @@ def _unread_holders(snapshot: Snapshot) -> str | None:
     groups = [g for g in unexpanded_role_groups(snapshot) if g in privileged]
     reasons = []
     if groups:
-        reasons.append(
-            f"de leden van {len(groups)} roltoewijsbare groep(en) met een beheerdersrol konden "
-            "niet worden gelezen"
-        )
+        reasons.append(Msg("mfa.enforced_for_admins.groups_unread", n=len(groups)))
     eligible = unread_eligibility(snapshot)
     if eligible:
         reasons.append(eligible)
-    return "; ".join(reasons) or None
+    return phrases(reasons)
 
 
 def evaluate_admins(snapshot: Snapshot) -> CheckResult:
@@ -218,7 +217,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
             cid,
             Status.PASS,
             threshold=threshold,
-            measured="beveiligingsstandaarden",
+            measured=Msg("engine.security_defaults"),
             counts={"beheerders": len(holders)},
         )
     unread = engine.ca_unread_reason
@@ -234,9 +233,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
         if verdict.state == APPROVED:
             approved_n += 1
         if verdict.state in groups:
-            detail = role_text(holder)
-            if verdict.gaps:
-                detail += ": " + "; ".join(dict.fromkeys(verdict.gaps))
+            detail = who_gaps(role_text(holder), verdict.gaps) or ""
             groups[verdict.state].append(obj(holder, detail))
             gaps += verdict.gaps
     counts = {
@@ -253,8 +250,12 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            f"{len(groups[NONE])} beheerder(s) vallen onder geen enkel ingeschakeld beleid dat MFA "
-            "afdwingt. " + _sentence(gaps + notes),
+            Msg.join(
+                [
+                    Msg("mfa.enforced_for_admins.not_covered", n=len(groups[NONE])),
+                    sentence(gaps + notes),
+                ]
+            ),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -263,8 +264,12 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            f"{len(groups[PARTIAL])} beheerder(s) vallen alleen onder beperkt beleid: "
-            + _sentence(gaps + notes),
+            Msg.join(
+                [
+                    Msg("mfa.enforced_for_admins.partly_covered", n=len(groups[PARTIAL])),
+                    sentence(gaps + notes),
+                ]
+            ),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -272,16 +277,16 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     if groups[UNKNOWN] or missing or engine.security_defaults is None:
         why = [g for g in gaps] + ([missing] if missing else [])
         if engine.security_defaults is None:
-            why.append("beveiligingsstandaarden konden niet worden gelezen")
+            why.append(Msg("mfa_enforcement.sd_unread"))
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: " + _sentence(why),
+            undetermined(sentence(why)),
             threshold=threshold,
             counts=counts,
             objects=objects,
         )
-    return make(cid, Status.PASS, _sentence(notes) or None, threshold=threshold, counts=counts)
+    return make(cid, Status.PASS, sentence(notes), threshold=threshold, counts=counts)
 
 
 def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
@@ -289,7 +294,7 @@ def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
     threshold = "Verouderde verificatie (Exchange ActiveSync en 'other clients') geblokkeerd"
     engine = Engine(snapshot)
     if engine.security_defaults:
-        return make(cid, Status.PASS, threshold=threshold, measured="beveiligingsstandaarden")
+        return make(cid, Status.PASS, threshold=threshold, measured=Msg("engine.security_defaults"))
     unread = engine.ca_unread_reason
     if unread:
         return make(cid, Status.UNKNOWN, unread, threshold=threshold)
@@ -301,16 +306,16 @@ def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: beveiligingsstandaarden konden niet worden gelezen. "
-            + _sentence(verdict.gaps + notes),
+            Msg.join([Msg("mfa.legacy_auth_blocked.sd_unread"), sentence(verdict.gaps + notes)]),
             threshold=threshold,
         )
     if verdict.state == PARTIAL:
         return make(
             cid,
             Status.PARTIAL,
-            "Verouderde verificatie is niet voor iedereen en overal geblokkeerd: "
-            + _sentence(verdict.gaps + notes),
+            Msg.join(
+                [Msg("mfa.legacy_auth_blocked.not_everywhere"), sentence(verdict.gaps + notes)]
+            ),
             threshold=threshold,
             objects=_exclusion_objects(snapshot, exclusions),
             measured=", ".join(verdict.by),
@@ -318,8 +323,7 @@ def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Geen beveiligingsstandaarden en geen ingeschakeld beleid dat verouderde "
-        "verificatie blokkeert: IMAP, POP en oude Office-clients omzeilen MFA. " + _sentence(notes),
+        Msg.join([Msg("mfa.legacy_auth_blocked.not_blocked"), sentence(notes)]),
         threshold=threshold,
     )
 
@@ -342,8 +346,7 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            f"Ingeschakeld: {', '.join(enabled)}. Deze methoden zijn te onderscheppen "
-            "(SIM-swap, phishing).",
+            Msg("mfa.weak_methods_disabled.enabled", methods=", ".join(enabled)),
             threshold=threshold,
             counts=counts,
             measured=enabled + (["Email"] if email else []),
@@ -354,8 +357,7 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "SMS en spraak staan uit in het beleid voor verificatiemethoden, maar de migratie "
-            "is niet afgerond: de oude MFA- en SSPR-instellingen kunnen ze nog toestaan.",
+            Msg("mfa.weak_methods_disabled.migration_open"),
             threshold=threshold,
             counts=counts,
         )
@@ -363,8 +365,7 @@ def evaluate_weak_methods(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "SMS en spraak staan uit, e-mail als methode staat nog aan (CISA wil die ook "
-            "uit; gasten kunnen hem nodig hebben).",
+            Msg("mfa.weak_methods_disabled.email_on"),
             threshold=threshold,
             counts=counts,
         )
@@ -384,8 +385,7 @@ def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.NOT_APPLICABLE,
-            "Microsoft Authenticator staat uit als verificatiemethode: er zijn geen "
-            "pushmeldingen om context aan toe te voegen.",
+            Msg("mfa.authenticator_context.off"),
             threshold=threshold,
         )
     ok = approved(snapshot)
@@ -400,21 +400,26 @@ def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
         include = (feature.get("includeTarget") or {}).get("id") or "all_users"
         exclude = (feature.get("excludeTarget") or {}).get("id") or NOBODY
         states[name] = state
+        feature_name = Msg(f"mfa.authenticator_context.feature.{name}")
         if state != "enabled":
-            problems.append(f"{name}: staat op '{state}' ('default' is uit)")
+            problems.append(
+                Msg("mfa.authenticator_context.state", feature=feature_name, state=state)
+            )
         elif include != "all_users":
-            states[name] = "alleen groep"
-            problems.append(f"{name}: alleen aan voor groep {include}, niet voor alle gebruikers")
+            states[name] = Msg("mfa.authenticator_context.measured.group_only")
+            problems.append(
+                Msg("mfa.authenticator_context.group_only", feature=feature_name, group=include)
+            )
         elif exclude not in (NOBODY, "") and exclude not in ok:
-            states[name] = "met uitsluiting"
-            problems.append(f"{name}: groep {exclude} is uitgesloten zonder goedkeuring")
+            states[name] = Msg("mfa.authenticator_context.measured.with_exclusion")
+            problems.append(
+                Msg("mfa.authenticator_context.excluded", feature=feature_name, group=exclude)
+            )
     if problems:
         return make(
             cid,
             Status.FAIL,
-            "Context bij pushmeldingen staat niet voor iedereen aan ("
-            + "; ".join(problems)
-            + "): gebruikers keuren MFA-moeheidsaanvallen makkelijker goed.",
+            Msg("mfa.authenticator_context.not_for_everyone", problems=phrases(problems)),
             threshold=threshold,
             measured=states,
         )
@@ -455,24 +460,29 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
     threshold = "Elke beheerder heeft een phishingbestendige methode (FIDO2, Windows Hello)"
     counts = {"beheerders": len(holders), "zonder_phishingbestendige_methode": len(missing)}
     if not holders:
-        return make(cid, Status.NOT_APPLICABLE, "Geen beheerders gevonden.", threshold=threshold)
+        return make(
+            cid,
+            Status.NOT_APPLICABLE,
+            Msg("mfa.phishing_resistant_admins.no_admins"),
+            threshold=threshold,
+        )
     if len(missing) == len(holders):
         return make(
             cid,
             Status.FAIL,
-            "Geen enkele beheerder heeft een phishingbestendige methode (FIDO2, Windows Hello).",
+            Msg("mfa.phishing_resistant_admins.none"),
             threshold=threshold,
             counts=counts,
-            objects=[obj(h, role_text(h)) for h in missing],
+            objects=[obj(h, as_is(role_text(h)) or "") for h in missing],
         )
     if missing:
         return make(
             cid,
             Status.PARTIAL,
-            "Advies: nog niet alle beheerders hebben een phishingbestendige methode.",
+            Msg("mfa.phishing_resistant_admins.not_all"),
             threshold=threshold,
             counts=counts,
-            objects=[obj(h, role_text(h)) for h in missing],
+            objects=[obj(h, as_is(role_text(h)) or "") for h in missing],
         )
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
