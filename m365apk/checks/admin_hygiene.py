@@ -12,6 +12,7 @@ from m365apk.checks.common import (
     SCUBA_AAD,
     break_glass,
     break_glass_groups,
+    clauses,
     group_members,
     make,
     obj,
@@ -24,6 +25,7 @@ from m365apk.checks.common import (
 from m365apk.checks.mfa import mfa_capable_users
 from m365apk.checks.plans import has_mailbox
 from m365apk.checks.populations import unexpanded_role_groups
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 MAESTER = "https://maester.dev/docs/tests/"
@@ -41,8 +43,7 @@ def _unread_groups(check_id: str, snapshot: Snapshot) -> CheckResult | None:
         return make(
             check_id,
             Status.UNKNOWN,
-            f"De leden van {len(missing)} roltoewijsbare groep(en) met een beheerdersrol konden "
-            "niet worden gelezen (toestemming GroupMember.Read.All).",
+            Msg("admin_hygiene.groups_unread", n=len(missing)),
         )
     return None
 
@@ -66,8 +67,7 @@ def evaluate_ratio(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Beheer loopt vooral via de rol Global Administrator; beperktere rollen "
-            "worden weinig gebruikt (actieve en via PIM in aanmerking komende beheerders).",
+            Msg("admin.least_privilege_ratio.mostly_global"),
             threshold=threshold,
             counts=counts,
             measured=measured,
@@ -99,30 +99,32 @@ def evaluate_without_mfa(snapshot: Snapshot) -> CheckResult:
     }
     threshold = "Elke beheerder heeft MFA geregistreerd"
     if not holders:
-        return make(cid, Status.NOT_APPLICABLE, "Geen beheerders gevonden.", threshold=threshold)
+        return make(
+            cid,
+            Status.NOT_APPLICABLE,
+            Msg("admin.admins_without_mfa.no_admins"),
+            threshold=threshold,
+        )
     if missing:
         return make(
             cid,
             Status.FAIL,
-            f"{len(missing)} beheerder(s) zonder MFA (bron: {source}).",
+            Msg("admin.admins_without_mfa.missing", n=len(missing), source=source),
             threshold=threshold,
             counts=counts,
             objects=[obj(h, role_text(h)) for h in missing],
         )
     pim = unread_eligibility(snapshot)
     if unread_ids or pim:
-        why = []
-        if unread_ids:
-            why.append(
-                f"van {len(unread_ids)} beheerder(s) (bijv. gastaccounts) konden de "
-                "verificatiemethoden niet worden gelezen"
-            )
-        if pim:
-            why.append(pim)
+        methods_unread = (
+            Msg("admin.admins_without_mfa.methods_unread", n=len(unread_ids))
+            if unread_ids
+            else None
+        )
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: " + "; ".join(why) + ".",
+            Msg("admin.admins_without_mfa.undetermined", why=clauses([methods_unread, pim])),
             threshold=threshold,
             counts=counts,
             objects=[obj(holders[u], role_text(holders[u])) for u in unread_ids],
@@ -141,17 +143,18 @@ def evaluate_guest_synced(snapshot: Snapshot) -> CheckResult:
         user = {**h, **directory.get(uid, {})}
         reasons = []
         if (user.get("userType") or "").lower() == "guest":
-            reasons.append("gastaccount")
+            reasons.append(Msg("admin.guest_or_synced_admins.guest"))
         if user.get("onPremisesSyncEnabled"):
-            reasons.append("gesynchroniseerd vanuit on-premises AD")
+            reasons.append(Msg("admin.guest_or_synced_admins.synced"))
         if reasons:
-            bad.append(obj(user, f"{role_text(h)}: {', '.join(reasons)}"))
+            detail = Msg("admin.guest_or_synced_admins.detail", roles=role_text(h), why=reasons)
+            bad.append(obj(user, detail))
     threshold = "Beheerders zijn eigen, cloud-only accounts: geen gasten, niet gesynchroniseerd"
     if bad:
         return make(
             cid,
             Status.FAIL,
-            "Er zijn beheerders die gast zijn of uit AD komen.",
+            Msg("admin.guest_or_synced_admins.found"),
             threshold=threshold,
             counts={"gevonden": len(bad)},
             objects=bad,
@@ -185,7 +188,7 @@ def evaluate_standing(snapshot: Snapshot) -> CheckResult:
     objects = [
         obj(
             directory.get(a["principalId"], {"id": a["principalId"]}),
-            PRIVILEGED_ROLES[a["roleDefinitionId"]],
+            Msg.literal(PRIVILEGED_ROLES[a["roleDefinitionId"]]),  # Microsoft's role name
         )
         for a in permanent
     ]
@@ -197,7 +200,7 @@ def evaluate_standing(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Globale beheerders hebben hun rol permanent in plaats van via PIM.",
+            Msg("admin.standing_access.global_permanent"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -206,7 +209,7 @@ def evaluate_standing(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Andere beheerdersrollen zijn permanent toegewezen.",
+            Msg("admin.standing_access.other_permanent"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -219,7 +222,10 @@ def evaluate_service_principals(snapshot: Snapshot) -> CheckResult:
     found = [
         obj(
             a.get("principal") or {"id": a["principalId"]},
-            f"app met rol {PRIVILEGED_ROLES[a['roleDefinitionId']]}",
+            Msg(
+                "admin.service_principals_privileged.detail",
+                role=PRIVILEGED_ROLES[a["roleDefinitionId"]],
+            ),
         )
         for a in snapshot.dataset("roleAssignments").data or []
         if a["roleDefinitionId"] in PRIVILEGED_ROLES
@@ -230,8 +236,7 @@ def evaluate_service_principals(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Applicaties hebben een beheerdersrol in de directory; hun geheimen of "
-            "certificaten geven dan beheerderstoegang.",
+            Msg("admin.service_principals_privileged.found"),
             threshold=threshold,
             counts={"apps_met_beheerdersrol": len(found)},
             objects=found,
@@ -255,23 +260,23 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     read = group_members(snapshot)
     for gid in break_glass_groups(snapshot):
         if gid not in read:
-            bad.append(obj({"id": gid, "displayName": f"groep {gid}"}, "leden niet gelezen"))
+            bad.append(obj({"id": gid}, Msg("admin.break_glass.group_unread")))
     for uid, reason in configured.items():
         user = directory.get(uid)
         if user is None:
-            bad.append(obj({"id": uid}, "staat in de tenant-instellingen maar bestaat niet"))
+            bad.append(obj({"id": uid}, Msg("admin.break_glass.not_found")))
         elif "Global Administrator" not in holders.get(uid, {}).get("roles", set()):
-            bad.append(obj(user, "heeft geen Global Administrator-rol"))
+            bad.append(obj(user, Msg("admin.break_glass.no_global_admin")))
         elif not user.get("accountEnabled") or user.get("onPremisesSyncEnabled"):
-            bad.append(obj(user, "uitgeschakeld of gesynchroniseerd"))
+            bad.append(obj(user, Msg("admin.break_glass.disabled_or_synced")))
         else:
-            good.append(obj(user, reason))
+            good.append(obj(user, Msg.literal(reason)))  # the school's own words
     counts = {"noodaccounts_in_orde": len(good), "noodaccounts_met_probleem": len(bad)}
     if good and not bad:
         return make(
             cid,
             Status.PASS if len(good) >= 2 else Status.PARTIAL,
-            None if len(good) >= 2 else "Eén noodaccount; Microsoft raadt er twee aan.",
+            None if len(good) >= 2 else Msg("admin.break_glass.only_one"),
             threshold=threshold,
             counts=counts,
             objects=good,
@@ -280,7 +285,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Vastgelegde noodaccounts zijn niet bruikbaar.",
+            Msg("admin.break_glass.unusable"),
             threshold=threshold,
             counts=counts,
             objects=bad,
@@ -297,8 +302,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Mogelijke noodaccounts gevonden, maar niet vastgelegd in de tenant-"
-            "instellingen (break_glass), dus niet te controleren.",
+            Msg("admin.break_glass.candidates"),
             threshold=threshold,
             counts=counts,
             objects=candidates,
@@ -306,7 +310,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Geen noodaccount gevonden of vastgelegd.",
+        Msg("admin.break_glass.none"),
         threshold=threshold,
         counts=counts,
     )
@@ -325,15 +329,15 @@ def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
     for uid, h in privileged_holders(snapshot).items():
         user = directory.get(uid, h)
         if has_mailbox(user, skus):
-            productive.append(obj(user, f"{role_text(h)}; heeft mailbox-licentie"))
+            detail = Msg("admin.separate_admin_accounts.detail", roles=role_text(h))
+            productive.append(obj(user, detail))
     threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
     counts = {"beheerders_met_mailbox": len(productive)}
     if productive:
         return make(
             cid,
             Status.FAIL,
-            "Beheerders werken met hun dagelijkse account (met mailbox): een "
-            "phishingmail op dat account treft meteen de beheerrechten.",
+            Msg("admin.separate_admin_accounts.found"),
             threshold=threshold,
             counts=counts,
             objects=productive,

@@ -13,8 +13,9 @@ from m365apk.checks.base import (
     Status,
 )
 from m365apk.checks.base import affected as sorted_affected
-from m365apk.checks.common import privileged_holders, unread_eligibility
+from m365apk.checks.common import clauses, privileged_holders, unread_eligibility
 from m365apk.checks.populations import GLOBAL_ADMIN, unexpanded_role_groups
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 GA_MIN = 2  # one spare account so the school is never locked out
@@ -22,7 +23,7 @@ GA_MAX = 4  # CIS M365 1.1.3
 GA_NAME = "Global Administrator"
 
 
-def _pim_for_groups(snapshot: Snapshot) -> str | None:
+def _pim_for_groups(snapshot: Snapshot) -> Msg | None:
     """On a P2 tenant a role-assignable group holding Global Administrator can have members who
     are only eligible for the group (PIM for Groups). Graph lists them per group with a $filter
     the collector cannot send yet, so they are not read: say so rather than count too few."""
@@ -43,10 +44,7 @@ def _pim_for_groups(snapshot: Snapshot) -> str | None:
     }
     if not groups:
         return None
-    return (
-        f"{len(groups)} groep(en) met Global Administrator kunnen via PIM for Groups in "
-        "aanmerking komende leden hebben; die worden nog niet gelezen"
-    )
+    return Msg("admin.global_admin_count.pim_groups", n=len(groups))
 
 
 def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
@@ -61,7 +59,7 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
     unread_pim = unread_eligibility(snapshot, GLOBAL_ADMIN)
     pim_groups = _pim_for_groups(snapshot)
     if pim_groups:
-        unread_pim = "; ".join(filter(None, [unread_pim, pim_groups]))
+        unread_pim = clauses([unread_pim, pim_groups])
     service_principals = sorted(
         a["principalId"]
         for a in snapshot.dataset("roleAssignments").data
@@ -73,16 +71,19 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
         AffectedObject(
             id=uid,
             display_name=user.get("displayName"),
-            detail=" ".join(
-                filter(
-                    None,
-                    [
-                        user.get("userPrincipalName"),
-                        "(actief)" if uid in active else "(in aanmerking via PIM)",
-                        "(gast)" if (user.get("userType") or "").lower() == "guest" else None,
-                        "(uitgeschakeld)" if user.get("accountEnabled") is False else None,
-                    ],
-                )
+            detail=Msg.join(
+                [
+                    user.get("userPrincipalName"),  # tenant data
+                    Msg("admin.global_admin_count.active")
+                    if uid in active
+                    else Msg("admin.global_admin_count.eligible"),
+                    Msg("admin.global_admin_count.guest")
+                    if (user.get("userType") or "").lower() == "guest"
+                    else None,
+                    Msg("admin.global_admin_count.disabled")
+                    if user.get("accountEnabled") is False
+                    else None,
+                ]
             ),
         )
         for uid, user in holders.items()
@@ -102,22 +103,24 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
         affected_total=total,
     )
     threshold = f"{GA_MIN} tot en met {GA_MAX} globale beheerders (actief en in aanmerking)"
-    split = f"{len(active)} actief, {count - len(active)} alleen in aanmerking via PIM"
+    split = Msg("admin.global_admin_count.split", active=len(active), eligible=count - len(active))
+    reason: Msg | None
     if count > GA_MAX:
-        status, reason = Status.FAIL, f"{count} globale beheerders ({split})."
+        status = Status.FAIL
+        reason = Msg("admin.global_admin_count.too_many", n=count, split=split)
     elif unresolved or unread_pim:
-        why = []
-        if unresolved:
-            why.append(
-                f"de leden van {len(unresolved)} roltoewijsbare groep(en) met deze rol konden "
-                "niet worden gelezen (toestemming GroupMember.Read.All)"
-            )
-        if unread_pim:
-            why.append(unread_pim)
+        groups = (
+            Msg("admin.global_admin_count.groups_unread", n=len(unresolved)) if unresolved else None
+        )
         return CheckResult(
             check_id=GA_COUNT.id,
             status=Status.UNKNOWN,
-            reason=f"{count} globale beheerders gevonden ({split}), maar " + "; ".join(why),
+            reason=Msg(
+                "admin.global_admin_count.undetermined",
+                n=count,
+                split=split,
+                why=clauses([groups, unread_pim]),
+            ),
             measured=count,
             threshold=threshold,
             evidence=evidence,

@@ -11,6 +11,7 @@ from typing import Any
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
 from m365apk.checks.reference_data import privileged_roles
+from m365apk.messages import Msg
 from m365apk.snapshot import DatasetStatus, Snapshot
 
 GLOBAL_ADMIN = "62e90394-69f5-4237-9190-012177145e10"
@@ -91,10 +92,13 @@ def make(
 
 
 def obj(item: dict[str, Any], detail: str | None = None) -> AffectedObject:
+    """An affected object; without a `detail` its UPN (tenant data, never translated)."""
+    if detail is None and item.get("userPrincipalName"):
+        detail = Msg.literal(item["userPrincipalName"])
     return AffectedObject(
         id=str(item.get("id", "")),
         display_name=item.get("displayName") or item.get("userDisplayName"),
-        detail=detail if detail is not None else item.get("userPrincipalName"),
+        detail=detail,
     )
 
 
@@ -217,7 +221,7 @@ def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     return holders
 
 
-def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> str | None:
+def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> Msg | None:
     """Why PIM-eligible role holders may be missing from `privileged_holders`, or None.
     Eligibility exists only with Entra ID P2: not_licensed (or a tenant known to lack P2) means
     there is none to miss."""
@@ -234,29 +238,36 @@ def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> str | Non
             and e["principalId"] not in known
         }
         if unresolved:
-            return (
-                f"{len(unresolved)} in aanmerking komende (PIM) principal(s) met een "
-                "beheerdersrol zijn geen gelezen gebruiker of groep (groepsleden niet gelezen)."
-            )
+            return Msg("common.eligibility.unresolved", n=len(unresolved))
         return None
     if ds.status is DatasetStatus.NOT_LICENSED or snapshot.licences.entra_plan in ("free", "p1"):
         return None
     if ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
         return None  # not asked (an older snapshot) and no sign of P2
-    return (
-        "In aanmerking komende (PIM-)roltoewijzingen konden niet worden gelezen "
-        f"({ds.endpoint or 'roleEligibilityScheduleInstances'}: {ds.status.value}); "
-        "beheerders die hun rol via PIM activeren ontbreken mogelijk."
+    return Msg(
+        "common.eligibility.unreadable",
+        source=ds.endpoint or "roleEligibilityScheduleInstances",
+        status=ds.status.value,
     )
 
 
-def role_text(holder: dict[str, Any]) -> str:
+def role_text(holder: dict[str, Any]) -> Msg:
     """Role names; a role held only as PIM-eligible is marked so (active and eligible apart)."""
     eligible_only = set(holder.get("eligible", ())) - set(holder.get("active", ()))
-    return ", ".join(
-        f"{r} (in aanmerking via PIM)" if r in eligible_only else r
+    roles: list[str] = [
+        Msg("common.role_eligible", role=r) if r in eligible_only else r
         for r in sorted(holder.get("roles", ()))
-    )
+    ]
+    return Msg("common.roles", roles=roles)
+
+
+def clauses(items: Iterable[Msg | None]) -> Msg | None:
+    """The given clauses as one, separated by semicolons (None when there are none)."""
+    out: Msg | None = None
+    for item in items:
+        if item:
+            out = item if out is None else Msg("common.clauses", first=out, second=item)
+    return out
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -10,9 +10,11 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from m365apk.checks.base import CheckResult, Status
+from m365apk.messages import Msg
 from m365apk.snapshot.files import read_yaml
 
-_NL = {Status.FAIL: "voldoet niet", Status.PARTIAL: "gedeeltelijk"}
+# The outcome a result would have had without the accepted risk, in the words of the statuses.
+_OUTCOME = {Status.FAIL: "exceptions.outcome.fail", Status.PARTIAL: "exceptions.outcome.partial"}
 
 
 class RiskException(BaseModel):
@@ -82,26 +84,30 @@ def apply_exceptions(
         if exception.objects and not affected <= set(exception.objects):
             out.append(result)  # more is wrong than was accepted
             continue
-        who = f"{exception.reason} (geaccepteerd door {exception.accepted_by}"
+        # The school's reason and name are its own words: never translated.
+        said = {
+            "date": exception.expires.isoformat(),
+            "reason": exception.reason,
+            "by": exception.accepted_by,
+        }
         if today > exception.expires:
-            note = f"Acceptatie verlopen op {exception.expires.isoformat()}: {who})."
-            out.append(
-                result.model_copy(
-                    update={"status": Status.FAIL, "reason": _join(note, result.reason)}
-                )
-            )
+            note = Msg("exceptions.expired", **said)
+            status = Status.FAIL
         else:
-            note = (
-                f"Geaccepteerd risico tot {exception.expires.isoformat()}: {who}). "
-                f"Uitkomst zonder acceptatie: {_NL[result.status]}."
+            outcome = Msg(_OUTCOME[result.status])
+            note = Msg("exceptions.accepted", **said, outcome=outcome)
+            status = Status.ACCEPTED
+        reason = Msg.join([note, _original(result)])
+        out.append(
+            result.model_copy(
+                update={"status": status, "reason": str(reason), "reason_parts": reason.to_json()}
             )
-            out.append(
-                result.model_copy(
-                    update={"status": Status.ACCEPTED, "reason": _join(note, result.reason)}
-                )
-            )
+        )
     return out
 
 
-def _join(note: str, reason: str | None) -> str:
-    return f"{note} {reason}" if reason else note
+def _original(result: CheckResult) -> str | None:
+    """The result's own reason, with its catalogue keys when it has them."""
+    if result.reason_parts:
+        return Msg.from_json(result.reason_parts)
+    return result.reason

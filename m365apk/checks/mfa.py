@@ -18,6 +18,7 @@ from m365apk.checks.base import (
 from m365apk.checks.base import affected as sorted_affected
 from m365apk.checks.common import privileged_holders
 from m365apk.checks.populations import STAFF, STUDENT, classify_users, role_holders
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 # Registered and usable for MFA. Email and password alone are not a second factor.
@@ -84,12 +85,13 @@ def _enabled_for(snapshot: Snapshot) -> Callable[[str, str], bool]:
     return allowed
 
 
-def mfa_capable_users(snapshot: Snapshot) -> tuple[set[str], str]:
-    """Ids of MFA-capable users and which source told us."""
+def mfa_capable_users(snapshot: Snapshot) -> tuple[set[str], Msg]:
+    """Ids of MFA-capable users and which source told us (its name, for a reader)."""
     report = snapshot.dataset("userRegistrationDetails")
     if report.ok:
         # isMfaCapable = registered AND allowed by the methods policy (CIS 5.2.3.4 uses it).
-        return {r["id"] for r in report.data if r.get("isMfaCapable")}, "registratierapport"
+        source = Msg("mfa.source.registration_report")
+        return {r["id"] for r in report.data if r.get("isMfaCapable")}, source
     methods = snapshot.dataset("userAuthenticationMethods")
     # Per-user methods say what is registered; the methods policy says what may be used.
     allowed = _enabled_for(snapshot)
@@ -98,7 +100,7 @@ def mfa_capable_users(snapshot: Snapshot) -> tuple[set[str], str]:
         for user_id, entries in (methods.data or {}).items()
         if any(allowed(user_id, m.get("@odata.type") or "") for m in entries)
     }
-    return capable, "authenticatiemethoden per gebruiker"
+    return capable, Msg("mfa.source.user_methods")
 
 
 def _percent(part: int, whole: int) -> float:
@@ -130,8 +132,13 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
         AffectedObject(
             id=uid,
             display_name=(names.get(uid) or {}).get("displayName"),
-            detail=((names.get(uid) or {}).get("userPrincipalName") or "")
-            + (" (beheerder)" if uid in admins else ""),
+            detail=Msg.join(
+                [
+                    (names.get(uid) or {}).get("userPrincipalName"),  # tenant data
+                    Msg("mfa.registration_coverage.admin") if uid in admins else None,
+                ]
+            )
+            or None,
         )
         for uid in missing_scope
     ]
@@ -156,7 +163,7 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
         return CheckResult(
             check_id=REGISTRATION.id,
             status=Status.NOT_APPLICABLE,
-            reason="Geen actieve medewerker- of beheerdersaccounts gevonden.",
+            reason=Msg("mfa.registration_coverage.nobody"),
             measured=measured,
             threshold=threshold,
             evidence=evidence,
@@ -169,7 +176,7 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
         status = Status.PASS
     reason = None
     if status is Status.PARTIAL:
-        reason = f"{staff_pct:g}% kan MFA gebruiken; de APK-norm is {STAFF_PASS:g}%."
+        reason = Msg("mfa.registration_coverage.partial", pct=staff_pct, norm=STAFF_PASS)
     return CheckResult(
         check_id=REGISTRATION.id,
         status=status,

@@ -12,6 +12,7 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import GLOBAL_ADMIN, SCUBA_AAD, make, obj, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 P2 = "Microsoft Entra ID P2"
@@ -47,7 +48,7 @@ def _rules(snapshot: Snapshot) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def _role(role_id: str, detail: str) -> AffectedObject:
+def _role(role_id: str, detail: Msg) -> AffectedObject:
     return AffectedObject(id=role_id, display_name=HIGHLY_PRIVILEGED[role_id], detail=detail)
 
 
@@ -70,15 +71,17 @@ def evaluate_outside_pim(snapshot: Snapshot) -> CheckResult:
     objects = [
         obj(
             names.get(a.get("principalId"), {"id": a.get("principalId")}),
-            f"{HIGHLY_PRIVILEGED[a['roleDefinitionId']]}: toegewezen buiten PIM",
+            Msg(
+                "admin.pim_outside_assignments.detail",
+                role=HIGHLY_PRIVILEGED[a["roleDefinitionId"]],
+            ),
         )
         for a in outside
     ]
     return make(
         cid,
         Status.FAIL,
-        f"{len(outside)} actieve toewijzing(en) van zeer bevoorrechte rollen zijn buiten PIM om "
-        "gemaakt (geen begindatum): die vallen buiten goedkeuring, meldingen en verloop.",
+        Msg("admin.pim_outside_assignments.found", n=len(outside)),
         threshold=threshold,
         counts=counts,
         objects=objects,
@@ -93,8 +96,7 @@ def evaluate_ga_approval(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Graph gaf geen PIM-instellingen (goedkeuringsregel) voor Global Administrator: "
-            "niet vastgesteld.",
+            Msg("admin.pim_ga_approval.no_rule"),
             threshold=threshold,
         )
     required = (rule.get("setting") or {}).get("isApprovalRequired")
@@ -103,8 +105,7 @@ def evaluate_ga_approval(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Een beheerder die in aanmerking komt, kan zichzelf Global Administrator maken zonder dat "
-        "iemand meekijkt.",
+        Msg("admin.pim_ga_approval.not_required"),
         threshold=threshold,
         measured={"isApprovalRequired": required},
     )
@@ -116,10 +117,11 @@ def _notifies(rule: dict[str, Any] | None) -> bool:
     return bool(rule and rule.get("notificationRecipients"))
 
 
+# Notification rule id -> the catalogue key naming the moment it alerts on.
 ALERTS = {
-    "Notification_Admin_Admin_Eligibility": "toewijzen als 'in aanmerking'",
-    "Notification_Admin_Admin_Assignment": "actief toewijzen",
-    "Notification_Admin_EndUser_Assignment": "activeren",
+    "Notification_Admin_Admin_Eligibility": "admin.pim_alerts.on_eligible",
+    "Notification_Admin_Admin_Assignment": "admin.pim_alerts.on_active",
+    "Notification_Admin_EndUser_Assignment": "admin.pim_alerts.on_activate",
 }
 
 
@@ -135,24 +137,22 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
     for role_id in HIGHLY_PRIVILEGED:
         if role_id in unread:
             continue
-        gaps = [label for rule, label in ALERTS.items() if not _notifies(rules[role_id].get(rule))]
+        gaps = [rule for rule in ALERTS if not _notifies(rules[role_id].get(rule))]
         if not gaps:
             continue
-        item = _role(role_id, "geen melding bij " + ", ".join(gaps))
-        activation_only = gaps == [ALERTS["Notification_Admin_EndUser_Assignment"]]
+        item = _role(role_id, Msg("admin.pim_alerts.no_alert", on=[Msg(ALERTS[g]) for g in gaps]))
+        activation_only = gaps == ["Notification_Admin_EndUser_Assignment"]
         (should if activation_only and role_id != GLOBAL_ADMIN else shall).append(item)
     counts = {
         "rollen_zonder_melding": len(shall) + len(should),
         "rollen_niet_gelezen": len(unread),
     }
-    objects = shall + should + [_role(r, "geen PIM-instellingen in het antwoord") for r in unread]
+    objects = shall + should + [_role(r, Msg("admin.pim_alerts.role_unread")) for r in unread]
     if shall:
         return make(
             cid,
             Status.FAIL,
-            "Niemand krijgt een melding bij het toewijzen of activeren van: "
-            + ", ".join(o.display_name or o.id for o in shall)
-            + ".",
+            Msg("admin.pim_alerts.nobody_alerted", roles=[o.display_name or o.id for o in shall]),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -161,9 +161,7 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Niet vastgesteld: Graph gaf geen PIM-instellingen voor "
-            + ", ".join(HIGHLY_PRIVILEGED[r] for r in unread)
-            + ".",
+            Msg("admin.pim_alerts.unread", roles=[HIGHLY_PRIVILEGED[r] for r in unread]),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -172,9 +170,7 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Advies: ook het activeren van "
-            + ", ".join(o.display_name or o.id for o in should)
-            + " hoort een melding te geven.",
+            Msg("admin.pim_alerts.advice", roles=[o.display_name or o.id for o in should]),
             threshold=threshold,
             counts=counts,
             objects=objects,

@@ -21,6 +21,7 @@ from m365apk.checks.common import (
     privileged_holders,
     src,
 )
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 # Application permissions on school data, and the ones that can change or take everything
@@ -134,7 +135,8 @@ def _with_delegated(
     snapshot: Snapshot, app_roles: set[str], scopes: set[str]
 ) -> list[tuple[dict[str, Any], set[str]]]:
     """Third-party apps with any of `app_roles` as application permission or any of `scopes`
-    as tenant-wide delegated permission; the set names each as 'X' or 'X (gedelegeerd)'."""
+    as tenant-wide delegated permission; the set names each as 'X', or as a message saying X
+    is delegated."""
     apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
     found: dict[str, set[str]] = {}
     for sp, roles in third_party_apps(snapshot):
@@ -142,7 +144,9 @@ def _with_delegated(
             found.setdefault(sp["id"], set()).update(roles & app_roles)
     for sp_id, granted in tenant_wide_grants(snapshot).items():
         if granted & scopes:
-            found.setdefault(sp_id, set()).update(f"{s} (gedelegeerd)" for s in granted & scopes)
+            found.setdefault(sp_id, set()).update(
+                Msg("surface.delegated", scope=s) for s in granted & scopes
+            )
     return [(apps.get(i, {"id": i}), r) for i, r in sorted(found.items())]
 
 
@@ -155,22 +159,32 @@ def _kind(snapshot: Snapshot, sp: dict[str, Any]) -> str | None:
     return None
 
 
-PUBLISHER = {"scanner": "deze scan (m365apk, alleen-lezen)", "own": "eigen app van de school"}
+PUBLISHER = {"scanner": "surface.publisher.scanner", "own": "surface.publisher.own"}
 
 
 def _publisher(snapshot: Snapshot, sp: dict[str, Any]) -> str:
     kind = _kind(snapshot, sp)
     if kind:
-        return PUBLISHER[kind]
+        return Msg(PUBLISHER[kind])
     # v1.0 has no publisherName (beta only); the verified publisher's name is what it offers.
-    return (sp.get("verifiedPublisher") or {}).get("displayName") or "uitgever onbekend"
+    name = (sp.get("verifiedPublisher") or {}).get("displayName")
+    return name or Msg("surface.publisher.unknown")
+
+
+def _app_detail(snapshot: Snapshot, sp: dict[str, Any], permissions: set[str]) -> Msg:
+    """Who publishes the app, and the permissions it holds (Graph's names, never translated)."""
+    return Msg(
+        "surface.app_permissions",
+        publisher=_publisher(snapshot, sp),
+        permissions=sorted(permissions),
+    )
 
 
 def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     cid = INVENTORY.id
     apps = _with_delegated(snapshot, DATA_ROLES, DATA_SCOPES)
     unverified = [(sp, r) for sp, r in apps if not _verified(sp) and not _kind(snapshot, sp)]
-    objects = [obj(sp, f"{_publisher(snapshot, sp)}: {', '.join(sorted(r))}") for sp, r in apps]
+    objects = [obj(sp, _app_detail(snapshot, sp, r)) for sp, r in apps]
     counts = {
         "apps_met_toegang_tot_schoolgegevens": len(apps),
         "zonder_geverifieerde_uitgever": len(unverified),
@@ -181,7 +195,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Apps van onbekende uitgevers kunnen schoolgegevens lezen.",
+            Msg("apps.inventory.unverified"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -189,9 +203,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PASS,
-        "Zie de lijst: leg eigenaar en doel van elke app vast in het applicatieoverzicht."
-        if apps
-        else None,
+        Msg("apps.inventory.see_list") if apps else None,
         threshold=threshold,
         counts=counts,
         objects=objects,
@@ -201,7 +213,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
 def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     cid = HIGH_PRIVILEGE.id
     apps = _with_delegated(snapshot, HIGH_ROLES, HIGH_SCOPES)
-    objects = [obj(sp, f"{_publisher(snapshot, sp)}: {', '.join(sorted(r))}") for sp, r in apps]
+    objects = [obj(sp, _app_detail(snapshot, sp, r)) for sp, r in apps]
     unverified = [sp for sp, _ in apps if not _verified(sp)]
     threshold = (
         "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "
@@ -212,8 +224,7 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Een app van een onbekende uitgever mag mail of bestanden "
-            "wijzigen of volledig benaderen.",
+            Msg("apps.high_privilege_consent.unverified"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -222,8 +233,7 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Leveranciers met vergaande toegang: controleer per app "
-            "of er een verwerkersovereenkomst is (handmatig controlepunt).",
+            Msg("apps.high_privilege_consent.check_agreements"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -244,7 +254,10 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
             risky.append(
                 obj(
                     client,
-                    f"door een gebruiker toegestaan: {', '.join(sorted(scopes & RISKY_SCOPES))}",
+                    Msg(
+                        "apps.user_consented_risky.by_user",
+                        scopes=sorted(scopes & RISKY_SCOPES),
+                    ),
                 )
             )
         elif (
@@ -258,8 +271,10 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
             risky.append(
                 obj(
                     client,
-                    "voor alle gebruikers toegestaan, uitgever niet geverifieerd: "
-                    + ", ".join(sorted(scopes & RISKY_SCOPES)),
+                    Msg(
+                        "apps.user_consented_risky.for_everyone",
+                        scopes=sorted(scopes & RISKY_SCOPES),
+                    ),
                 )
             )
     threshold = (
@@ -270,8 +285,7 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Apps hebben via toestemming (van gebruikers, of voor iedereen zonder geverifieerde "
-            "uitgever) toegang tot mail of bestanden.",
+            Msg("apps.user_consented_risky.found"),
             threshold=threshold,
             counts={"toestemmingen": len(risky)},
             objects=risky,
@@ -284,9 +298,7 @@ def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
     scores = snapshot.dataset("secureScores").data or []
     threshold = "Secure Score minstens gelijk aan het gemiddelde van alle tenants"
     if not scores:
-        return make(
-            cid, Status.UNKNOWN, "Microsoft gaf geen Secure Score terug.", threshold=threshold
-        )
+        return make(cid, Status.UNKNOWN, Msg("surface.secure_score.none"), threshold=threshold)
     latest = scores[0]
     current, maximum = latest.get("currentScore") or 0.0, latest.get("maxScore") or 0.0
     mine = round(100.0 * current / maximum, 1) if maximum else 0.0
@@ -303,7 +315,7 @@ def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Geen vergelijkingsscore of maximale score beschikbaar.",
+            Msg("surface.secure_score.no_comparison"),
             threshold=threshold,
             measured=measured,
         )
@@ -319,9 +331,12 @@ def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            f"Secure Score {mine:g}%; het gemiddelde ({average:g}) is als punten "
-            f"{readings['punten']:g}% en als percentage {average:g}%. Microsoft documenteert "
-            "niet welke van de twee het is, en het oordeel hangt ervan af.",
+            Msg(
+                "surface.secure_score.ambiguous",
+                score=mine,
+                average=float(average),
+                as_points=readings["punten"],
+            ),
             threshold=threshold,
             measured=measured,
         )
@@ -332,7 +347,7 @@ def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         status,
-        f"Secure Score {mine:g}% tegenover gemiddeld {avg_pct:g}% van de maximale score.",
+        Msg("surface.secure_score.below_average", score=mine, average=avg_pct),
         threshold=threshold,
         measured=measured,
     )
@@ -352,10 +367,13 @@ def evaluate_risky_users(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Er zijn accounts met een openstaand risico (mogelijk overgenomen).",
+            Msg("surface.risky_users.found"),
             threshold=threshold,
             counts={"risicovolle_accounts": len(risky)},
-            objects=[obj(u, u.get("riskLevel")) for u in risky],
+            # riskLevel is Graph's own value (low, medium, high): data, shown as given
+            objects=[
+                obj(u, Msg.literal(u["riskLevel"]) if u.get("riskLevel") else None) for u in risky
+            ],
         )
     return make(cid, Status.PASS, threshold=threshold, counts={"risicovolle_accounts": 0})
 
@@ -374,14 +392,14 @@ def evaluate_guest_invites(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Alle medewerkers (members) kunnen gasten uitnodigen.",
+            Msg("surface.guest_invites.all_members"),
             threshold=threshold,
             measured=value,
         )
     return make(
         cid,
         Status.FAIL,
-        "Iedereen, ook gasten zelf, kan nieuwe gasten uitnodigen.",
+        Msg("surface.guest_invites.everyone"),
         threshold=threshold,
         measured=value,
     )
@@ -405,14 +423,14 @@ def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Gasten kunnen de ledenlijst van groepen zien (standaard); 'restricted' is veiliger.",
+            Msg("surface.guest_access.limited"),
             threshold=threshold,
             measured=label,
         )
     return make(
         cid,
         Status.FAIL,
-        "Gasten zien de hele directory, net als medewerkers.",
+        Msg("surface.guest_access.member_like"),
         threshold=threshold,
         measured=label,
     )
@@ -433,11 +451,11 @@ def evaluate_sharing(snapshot: Snapshot) -> CheckResult:
     threshold = "Geen anonieme 'iedereen'-links voor SharePoint en OneDrive"
     reason = None
     if status is Status.FAIL:
-        reason = "Bestanden kunnen met een link voor iedereen, zonder aanmelden, worden gedeeld."
+        reason = Msg("surface.external_sharing.anyone")
     elif status is Status.PARTIAL:
-        reason = "Delen met nieuwe externe personen is toegestaan."
+        reason = Msg("surface.external_sharing.new_guests")
     elif status is Status.UNKNOWN:
-        reason = f"Onbekende waarde voor sharingCapability: {value!r}."
+        reason = Msg("surface.external_sharing.unknown_value", value=repr(value))
     return make(cid, status, reason, threshold=threshold, measured=label)
 
 
@@ -457,8 +475,7 @@ def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Mensen met een schoolmailadres kunnen zelf een account "
-            "of abonnement aanmaken buiten de beheerder om.",
+            Msg("surface.self_service_signup.open"),
             threshold=threshold,
             measured=open_doors,
         )
@@ -492,8 +509,12 @@ def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int, int]:
             seen.get("lastSuccessfulSignInDateTime") or seen.get("lastSignInDateTime")
         )
         if last is None or last < since:
-            when = last.date().isoformat() if last else "nooit"
-            stale.append(obj(user, f"laatste aanmelding: {when}"))
+            when = (
+                Msg("surface.last_sign_in", date=last.date().isoformat())
+                if last
+                else Msg("surface.never_signed_in")
+            )
+            stale.append(obj(user, when))
     return stale, total, young
 
 
@@ -518,7 +539,11 @@ def _stale_result(cid: str, snapshot: Snapshot, guests: bool) -> CheckResult:
     return make(
         cid,
         status,
-        f"{share:g}% van de actieve {who} is al {STALE_DAYS} dagen of langer niet gebruikt.",
+        Msg(
+            "surface.stale_guests.too_many" if guests else "surface.stale_accounts.too_many",
+            pct=share,
+            days=STALE_DAYS,
+        ),
         threshold=threshold,
         counts=counts,
         objects=stale,
@@ -543,7 +568,7 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
         if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
     ]
     bare = [
-        obj(u, "ingeschakeld, geen licentie")
+        obj(u, Msg("surface.unlicensed_accounts.detail"))
         for u in members
         if not u.get("assignedLicenses") and u["id"] not in ok
     ]
@@ -559,8 +584,7 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PARTIAL if share <= 10 else Status.FAIL,
-        "Ingeschakelde accounts zonder licentie zijn vaak vergeten (gedeelde of oude) "
-        "accounts die niemand beheert.",
+        Msg("surface.unlicensed_accounts.found"),
         threshold=threshold,
         counts=counts,
         objects=bare,
