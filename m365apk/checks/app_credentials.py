@@ -13,6 +13,7 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import SCUBA_AAD, make, parse_time, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 POLICY_DOCS = (
@@ -63,8 +64,7 @@ def evaluate_policy(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Graph gaf geen isEnabled voor het standaardbeleid voor app-referenties: niet "
-            "vastgesteld.",
+            Msg("apps.credential_policy.not_read"),
             threshold=threshold,
         )
     now = snapshot.collected_at
@@ -83,44 +83,55 @@ def evaluate_policy(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Advies: er geldt geen beleid voor app-referenties: apps kunnen geheimen krijgen "
-            "die jaren geldig zijn.",
+            Msg("apps.credential_policy.off"),
             threshold=threshold,
             measured=measured,
         )
     gaps = []
     if block is None and not (secret_life and secret_life <= SECRET_MAX):
-        gaps.append("nieuwe geheimen zijn toegestaan zonder grens van 180 dagen")
+        gaps.append(Msg("apps.credential_policy.secrets_unlimited"))
     elif block is None:
-        gaps.append("nieuwe geheimen zijn toegestaan (wel hoogstens 180 dagen)")
+        gaps.append(Msg("apps.credential_policy.secrets_allowed"))
     if not (cert_life and cert_life <= CERT_MAX):
-        gaps.append("certificaten hebben geen grens van 365 dagen")
+        gaps.append(Msg("apps.credential_policy.certificates_unlimited"))
     if not gaps:
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
     return make(
         cid,
         Status.PARTIAL,
-        "Advies: het beleid staat aan, maar " + "; ".join(gaps) + ".",
+        Msg("apps.credential_policy.gaps", gaps=_one_after_another(gaps)),
         threshold=threshold,
         measured=measured,
     )
 
 
-def _problems(app: dict[str, Any], now: datetime) -> list[str]:
+def _one_after_another(phrases: list[Msg]) -> Msg:
+    """Phrases separated by semicolons: "a; b; c"."""
+    out = phrases[0]
+    for phrase in phrases[1:]:
+        out = Msg("app_credentials.then", first=out, next=phrase)
+    return out
+
+
+def _problems(app: dict[str, Any], now: datetime) -> list[tuple[bool, Msg]]:
+    """What is wrong with each credential of an app, and whether it is only expired."""
     found = []
     for kind, limit, label in (
-        ("passwordCredentials", SECRET_MAX, "geheim"),
-        ("keyCredentials", CERT_MAX, "certificaat"),
+        ("passwordCredentials", SECRET_MAX, Msg("app_credentials.secret")),
+        ("keyCredentials", CERT_MAX, Msg("app_credentials.certificate")),
     ):
         for cred in app.get(kind) or []:
             start, end = parse_time(cred.get("startDateTime")), parse_time(cred.get("endDateTime"))
-            name = cred.get("displayName") or cred.get("keyId") or "zonder naam"
+            name = cred.get("displayName") or cred.get("keyId") or Msg("app_credentials.unnamed")
             if end is not None and end < now:
-                found.append(f"verlopen {label} '{name}' (opruimen)")
+                found.append((True, Msg("app_credentials.expired", kind=label, name=name)))
             elif start is None or end is None:
-                found.append(f"{label} '{name}' zonder geldigheidsdatums")
+                found.append((False, Msg("app_credentials.no_dates", kind=label, name=name)))
             elif end - start > limit:
-                found.append(f"{label} '{name}' geldig {(end - start).days} dagen")
+                days = (end - start).days
+                found.append(
+                    (False, Msg("app_credentials.valid_for", kind=label, name=name, days=days))
+                )
     return found
 
 
@@ -136,9 +147,11 @@ def evaluate_existing(snapshot: Snapshot) -> CheckResult:
         if not problems:
             continue
         item = AffectedObject(
-            id=app.get("id", ""), display_name=app.get("displayName"), detail="; ".join(problems)
+            id=app.get("id", ""),
+            display_name=app.get("displayName"),
+            detail=_one_after_another([text for _, text in problems]),
         )
-        live = [p for p in problems if not p.startswith("verlopen")]
+        live = [text for expired, text in problems if not expired]
         (long_lived if live else expired).append(item)
     counts = {
         "app_registraties": len(apps),
@@ -149,8 +162,7 @@ def evaluate_existing(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            f"{len(long_lived)} app-registratie(s) hebben een geheim of certificaat dat langer "
-            "geldig is dan CISA toestaat: wie het vindt, kan er lang mee inloggen.",
+            Msg("apps.long_lived_credentials.too_long", count=len(long_lived)),
             threshold=threshold,
             counts=counts,
             objects=long_lived + expired,
@@ -159,8 +171,7 @@ def evaluate_existing(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Alleen verlopen geheimen of certificaten gevonden: ruim ze op, zodat het overzicht "
-            "klopt.",
+            Msg("apps.long_lived_credentials.only_expired"),
             threshold=threshold,
             counts=counts,
             objects=expired,

@@ -7,6 +7,7 @@ from typing import Any
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, SCUBA_AAD, make, obj, parse_time, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 RETENTION_DOCS = (
@@ -34,7 +35,7 @@ def evaluate_directory_audit(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Het auditlog is leesbaar, maar de laatste gebeurtenis is ouder dan 7 dagen.",
+            Msg("audit.directory_audit_recent.old"),
             threshold=threshold,
             counts=counts,
         )
@@ -43,9 +44,7 @@ def evaluate_directory_audit(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Het auditlog is leesbaar maar bevat geen enkele gebeurtenis: in de bewaartermijn is "
-        "niets aan accounts, groepen of instellingen gewijzigd (vakantie, nieuwe tenant) of "
-        "Entra legt niets vast. Controleer of wijzigingen zichtbaar worden.",
+        Msg("audit.directory_audit_recent.empty"),
         threshold=threshold,
         counts=counts,
     )
@@ -64,9 +63,7 @@ def evaluate_signin_logs(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Het aanmeldlogboek is leesbaar, maar er staat geen interactieve aanmelding van de "
-        "laatste 7 dagen in: niemand meldde zich aan (vakantie, ongebruikte tenant) of het "
-        "logboek komt niet door. Dit meet activiteit, geen instelling.",
+        Msg("audit.signin_logs.none_recent"),
         threshold=threshold,
         counts=counts,
     )
@@ -79,23 +76,21 @@ def evaluate_retention(snapshot: Snapshot) -> CheckResult:
     days = {"free": 7, "p1": 30, "p2": 30}.get(plan)
     if days is None:
         return make(
-            cid, Status.UNKNOWN, "De licenties konden niet worden gelezen.", threshold=threshold
+            cid, Status.UNKNOWN, Msg("audit.retention.licences_unread"), threshold=threshold
         )
     measured = {"entra_id": plan, "bewaartermijn_dagen": days}
     if days >= 30:
         return make(
             cid,
             Status.PASS,
-            "Entra bewaart aanmeld- en auditlogboeken 30 dagen; "
-            "langer bewaren kan alleen met export (zie de handmatige controlepunten).",
+            Msg("audit.retention.thirty_days"),
             threshold=threshold,
             measured=measured,
         )
     return make(
         cid,
         Status.FAIL,
-        "Zonder Entra ID P1 bewaart Entra de logboeken maar 7 "
-        "dagen: een inbraak die later ontdekt wordt, is niet meer te onderzoeken.",
+        Msg("audit.retention.seven_days"),
         threshold=threshold,
         measured=measured,
     )
@@ -112,7 +107,11 @@ def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
         if (t := parse_time(e.get("createdDateTime"))) and t >= since
     ]
     legacy = [e for e in events if (e.get("status") or {}).get("errorCode") == 0]
-    window = f"{since.date().isoformat()} t/m {snapshot.collected_at.date().isoformat()}"
+    window = Msg(
+        "audit.window",
+        start=since.date().isoformat(),
+        end=snapshot.collected_at.date().isoformat(),
+    )
     threshold = (
         f"Geen geslaagde aanmeldingen met verouderde protocollen in de laatste "
         f"{LEGACY_WINDOW_DAYS} dagen"
@@ -124,26 +123,22 @@ def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
         "verouderd_mislukt": len(events) - len(legacy),
     }
     cut = (
-        f" Er zijn meer dan {LEGACY_MAX_ROWS} verouderde aanmeldingen; alleen de nieuwste "
-        "zijn bekeken."
+        Msg("audit.legacy_signins.cut", rows=LEGACY_MAX_ROWS)
         if len(snapshot.dataset("legacySignIns").data or []) >= LEGACY_MAX_ROWS
-        else ""
+        else None
     )
     if legacy:
         users = {e.get("userId") or e["id"]: e for e in legacy}
         return make(
             cid,
             Status.FAIL,
-            f"In {window} meldden {len(users)} account(s) zich met een verouderd protocol "
-            "(zonder MFA) aan, meestal SMTP AUTH (scanners, printers, oude mailprogramma's): "
-            "Exchange Online zette basisverificatie voor IMAP/POP/ActiveSync in 2022-2023 uit, "
-            "SMTP AUTH is wat overblijft." + cut,
+            Msg.join([Msg("audit.legacy_signins.found", window=window, count=len(users)), cut]),
             threshold=threshold,
             counts=counts,
             objects=[
                 obj(
                     {"id": uid, "displayName": e.get("userPrincipalName")},
-                    e.get("clientAppUsed"),
+                    Msg.literal(e["clientAppUsed"]) if e.get("clientAppUsed") else None,
                 )
                 for uid, e in users.items()
             ],
@@ -151,8 +146,7 @@ def evaluate_legacy_signins(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PASS,
-        f"Gemeten over {window}: alle aanmeldingen met verouderde clients in die periode "
-        "(het logboek bewaart er niet meer)." + cut,
+        Msg.join([Msg("audit.legacy_signins.none", window=window), cut]),
         threshold=threshold,
         counts=counts,
     )

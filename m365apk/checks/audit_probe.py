@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, make, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 AUDIT_DOCS = "https://learn.microsoft.com/purview/audit-log-enable-disable"
@@ -26,18 +27,18 @@ def evaluate_probe(snapshot: Snapshot) -> CheckResult:
         return make(
             CHECK_ID,
             Status.UNKNOWN,
-            "De zoekopdracht in het auditlog gaf geen uitkomst: niet vastgesteld.",
+            Msg("audit.unified_audit_log.no_outcome"),
             threshold=threshold,
         )
-    window = f"{data.get('windowStart', '?')[:10]} t/m {data.get('windowEnd', '?')[:10]}"
-    measured = {"records_gevonden": data["recordsFound"], "periode": window}
+    start, end = data.get("windowStart", "?")[:10], data.get("windowEnd", "?")[:10]
+    window = Msg("audit_probe.window", start=start, end=end)
+    measured = {"records_gevonden": data["recordsFound"], "periode": str(window)}
     if data["recordsFound"] > 0:
         return make(CHECK_ID, Status.PASS, threshold=threshold, measured=measured)
     return make(
         CHECK_ID,
         Status.FAIL,
-        f"Geen enkel record in het Microsoft 365-auditlog over {window}: het auditlog staat "
-        "vrijwel zeker uit (zonder activiteit in een hele week is dat de enige verklaring).",
+        Msg("audit.unified_audit_log.no_records", window=window),
         threshold=threshold,
         measured=measured,
     )

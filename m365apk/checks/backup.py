@@ -13,6 +13,7 @@ import yaml
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
 from m365apk.checks.plans import licensed_members
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 BACKUP_DOCS = "https://learn.microsoft.com/microsoft-365/backup/backup-overview"
@@ -80,15 +81,14 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
         if sp.get("accountEnabled", True) and r & MAIL_ROLES and r & FILE_ROLES
     ]
     broken = [(sp, r) for sp, r in products if (sp, r) not in working]
-    objects = [obj(sp, ", ".join(sorted(r)) or "geen leesrechten") for sp, r in products]
+    objects = [obj(sp, _roles(r)) for sp, r in products]
     counts = {"producten": len(products), "met_leesrechten": len(working)}
     if working:
         # Graph shows the product can read mail and files, not what it actually backs up.
         return make(
             cid,
             Status.PASS,
-            "Aanwezig met leesrechten op mail en bestanden; welke postvakken en sites het "
-            "bewaart is via Graph niet te zien (dekking niet vast te stellen).",
+            Msg("backup.third_party_product.present"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -97,9 +97,7 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Er staat een back-upproduct in de tenant, maar het is "
-            "uitgeschakeld of mist de rechten om mail en bestanden te lezen: het maakt "
-            "dan geen (volledige) back-up.",
+            Msg("backup.third_party_product.broken"),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -107,9 +105,7 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.UNKNOWN,
-        "Geen bekend back-upproduct gevonden tussen de "
-        "bedrijfsapplicaties. Dat bewijst niet dat er geen back-up is (sommige producten "
-        "zijn zo niet te herkennen); leg het vast bij de handmatige controlepunten.",
+        Msg("backup.third_party_product.none_found"),
         threshold=threshold,
         counts=counts,
     )
@@ -124,24 +120,24 @@ def _policies(snapshot: Snapshot, kind: str) -> list[dict[str, Any]]:
 COVERED = 95.0  # % of the population under an active policy
 
 
-def population(snapshot: Snapshot, key: str) -> tuple[int | None, str]:
+def population(snapshot: Snapshot, key: str) -> tuple[int | None, Msg]:
     """How many units the workload has, and what was counted. None when it cannot be read.
     SharePoint: one team site per Microsoft 365 group plus the root site, a lower bound
     (communication sites without a group are not visible without reading all sites)."""
     if key == "exchange":
         if not snapshot.dataset("users").ok:
-            return None, "gebruikers niet gelezen"
-        return len(licensed_members(snapshot, "mailbox")), "actieve accounts met een postvak"
+            return None, Msg("backup.population.users_unread")
+        return len(licensed_members(snapshot, "mailbox")), Msg("backup.population.mailboxes")
     if key == "onedrive":
         if not snapshot.dataset("users").ok:
-            return None, "gebruikers niet gelezen"
-        return len(licensed_members(snapshot, "onedrive")), "actieve accounts met OneDrive"
+            return None, Msg("backup.population.users_unread")
+        return len(licensed_members(snapshot, "onedrive")), Msg("backup.population.onedrives")
     if not snapshot.dataset("groups").ok:
-        return None, "groepen niet gelezen"
+        return None, Msg("backup.population.groups_unread")
     unified = [
         g for g in snapshot.dataset("groups").data or [] if "Unified" in (g.get("groupTypes") or [])
     ]
-    return len(unified) + 1, "teamsites (Microsoft 365-groepen) plus de hoofdsite, ondergrens"
+    return len(unified) + 1, Msg("backup.population.sites")
 
 
 def _protected(policies: list[dict[str, Any]]) -> tuple[int, int]:
@@ -154,34 +150,60 @@ def _protected(policies: list[dict[str, Any]]) -> tuple[int, int]:
     return total, failed
 
 
-def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, str, dict[str, Any]]:
+def _sentence(phrase: Msg) -> Msg:
+    return Msg("backup.sentence", text=phrase)
+
+
+def _roles(roles: set[str]) -> Msg:
+    """The permissions a product holds (their names as Graph gives them), or that it has none."""
+    if roles:
+        return Msg.literal(", ".join(sorted(roles)))
+    return Msg("backup.third_party_product.no_read_rights")
+
+
+def _one_after_another(phrases: list[Msg]) -> Msg:
+    """Phrases separated by semicolons: "a; b; c"."""
+    out = phrases[0]
+    for phrase in phrases[1:]:
+        out = Msg("backup.then", first=out, next=phrase)
+    return out
+
+
+def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, Any]]:
     """The verdict on one workload under Microsoft 365 Backup: pass only when the protected
-    units reach the population, and say how many."""
+    units reach the population, and say how many (a phrase without a full stop)."""
     kind, label = WORKLOADS[key]
     policies = _policies(snapshot, kind)
     active = [p for p in policies if p.get("status") == "active" and p.get("isEnabled", True)]
     errors = [p for p in policies if p.get("status") in ("activeWithErrors", "inactive")]
     protected, failed = _protected(active)
     size, what = population(snapshot, key)
-    measured = {"beschermd": protected, "mislukt": failed, "populatie": size, "geteld": what}
+    measured = {"beschermd": protected, "mislukt": failed, "populatie": size, "geteld": str(what)}
     if not active:
-        return Status.FAIL, f"{label} valt onder geen actief beschermingsbeleid.", measured
+        return Status.FAIL, Msg("backup.workload.none_active", label=label), measured
     if size is None:
-        return Status.UNKNOWN, f"{label}: dekking niet vast te stellen ({what}).", measured
+        return Status.UNKNOWN, Msg("backup.workload.unmeasurable", label=label, what=what), measured
     share = pct(min(protected, size), size)
     measured["dekking_pct"] = share
-    text = f"{label}: {protected} van {size} {what} beschermd ({share:g}%)"
-    if share >= COVERED and not errors and not failed:
-        return Status.PASS, text + ".", measured
-    problems = []
+    problems: list[Msg] = []
     if errors:
-        problems.append("beleid met fouten of uitgeschakeld")
+        problems.append(Msg("backup.workload.policy_errors"))
     if failed:
-        problems.append(f"{failed} mislukt")
-    detail = f"; {', '.join(problems)}" if problems else ""
+        problems.append(Msg("backup.workload.failed", failed=failed))
+    text = Msg(
+        "backup.workload.coverage",
+        label=label,
+        protected=protected,
+        size=size,
+        what=what,
+        share=share,
+        problems=Msg("backup.workload.problems", problems=problems) if problems else "",
+    )
+    if share >= COVERED and not errors and not failed:
+        return Status.PASS, text, measured
     if share >= 50:
-        return Status.PARTIAL, text + detail + ".", measured
-    return Status.FAIL, text + detail + ".", measured
+        return Status.PARTIAL, text, measured
+    return Status.FAIL, text, measured
 
 
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
@@ -193,20 +215,21 @@ def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
         return make(
             cid,
             Status.NOT_APPLICABLE,
-            f"Microsoft 365 Backup is niet in gebruik (status: {status or 'onbekend'})"
-            + (
-                "; er is een ander back-upproduct gevonden."
-                if third
-                else "; zie de controle op andere back-upproducten."
+            Msg(
+                "backup.workload.off_other_found" if third else "backup.workload.off_see_other",
+                status=status or Msg("backup.unknown_status"),
             ),
             threshold=threshold,
         )
     verdict, text, measured = m365_coverage(snapshot, key)
-    objects = [obj(p, p.get("status")) for p in _policies(snapshot, kind)]
+    objects = [
+        obj(p, Msg.literal(p["status"]) if p.get("status") else None)
+        for p in _policies(snapshot, kind)
+    ]
     return make(
         cid,
         verdict,
-        text,
+        _sentence(text),
         threshold=threshold,
         measured=measured,
         objects=objects,
@@ -233,7 +256,7 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
     cid = COVERAGE.id
     threshold = "Mail, OneDrive en SharePoint vallen aantoonbaar onder een back-up"
     state: dict[str, str] = {}
-    notes: list[str] = []
+    notes: list[Msg] = []
     m365_on = _m365_read(snapshot) and _service(snapshot).get("status") == "enabled"
     for key in WORKLOADS:
         if m365_on:
@@ -256,25 +279,25 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
             for key in reach:
                 state.setdefault(key, "present")
             if reach:
-                notes.append(f"{name}: aanwezig met leesrechten, dekking niet vast te stellen")
+                notes.append(Msg("backup.coverage.product_present", name=name))
     unread = []
     if not _m365_read(snapshot):
-        unread.append("Microsoft 365 Backup (geen leesrecht of geen backup-controller-app)")
+        unread.append(Msg("backup.coverage.unread_m365"))
     if not _apps_read(snapshot):
-        unread.append("bedrijfsapplicaties")
+        unread.append(Msg("backup.coverage.unread_apps"))
     measured = {k: state.get(k, "geen") for k in WORKLOADS}
     missing = [WORKLOADS[k][1] for k in WORKLOADS if k not in state]
-    detail = (" " + "; ".join(n.rstrip(".") for n in notes) + ".") if notes else ""
-    unread_text = f" Niet gelezen: {', '.join(unread)}." if unread else ""
+    detail = _sentence(_one_after_another(notes)) if notes else None
+    unread_text = Msg("backup.coverage.unread", sources=unread) if unread else None
     if all(state.get(k) == "covered" for k in WORKLOADS):
-        return make(cid, Status.PASS, detail.strip(), threshold=threshold, measured=measured)
+        return make(cid, Status.PASS, detail, threshold=threshold, measured=measured)
     if missing and (m365_on or state):
         # Something is visibly in use (Microsoft 365 Backup switched on, or a product) and
         # leaves these workloads out.
         return make(
             cid,
             Status.FAIL,
-            f"Geen (voldoende) back-up gevonden voor: {', '.join(missing)}." + detail + unread_text,
+            Msg.join([Msg("backup.coverage.missing", workloads=missing), detail, unread_text]),
             threshold=threshold,
             measured=measured,
         )
@@ -282,19 +305,21 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            "Geen back-up zichtbaar via Microsoft Graph (Microsoft 365 "
-            "Backup uit of niet leesbaar, geen bekend product). Dat is geen bewijs dat er geen "
-            "back-up is; beantwoord de handmatige controlepunten over back-up en hersteltest."
-            + unread_text,
+            Msg.join([Msg("backup.coverage.none_visible"), unread_text]),
             threshold=threshold,
             measured=measured,
         )
     return make(
         cid,
         Status.UNKNOWN,
-        "Er is voor elke werklast een back-up aanwezig, maar niet voor alle is vast te stellen "
-        "dat alles erin zit." + detail + unread_text + " Bevestig de dekking bij de "
-        "handmatige controlepunten.",
+        Msg.join(
+            [
+                Msg("backup.coverage.unmeasured"),
+                detail,
+                unread_text,
+                Msg("backup.coverage.confirm"),
+            ]
+        ),
         threshold=threshold,
         measured=measured,
     )
@@ -320,10 +345,6 @@ _check = check_family(
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
 M365 = ("backupRestore", "protectionPolicies")
 POPULATION = ("users", "subscribedSkus")
-WHY = (
-    "Microsoft bewaart verwijderde mail en bestanden maar kort. Na ransomware, een "
-    "vertrokken medewerker of een vergissing is alleen een eigen back-up de weg terug."
-)
 
 THIRD_PARTY = _check(
     id="backup.third_party_product",

@@ -9,6 +9,7 @@ from typing import Any
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, make, obj, pct, src
 from m365apk.checks.reference_data import os_support
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 INTUNE_DOCS = "https://learn.microsoft.com/mem/intune/protect/device-compliance-get-started"
@@ -29,7 +30,7 @@ def evaluate_encryption(snapshot: Snapshot) -> CheckResult:
     plain = [
         obj(
             {"id": d["id"], "displayName": d.get("deviceName")},
-            d.get("userPrincipalName") or "gedeeld",
+            _literal(d.get("userPrincipalName")) or Msg("devices.shared"),
         )
         for d in devices
         if not d.get("isEncrypted")
@@ -39,7 +40,7 @@ def evaluate_encryption(snapshot: Snapshot) -> CheckResult:
     counts = {"windows_apparaten": len(devices), "niet_versleuteld": len(plain)}
     if not devices:
         return make(
-            cid, Status.NOT_APPLICABLE, "Geen Windows-apparaten in Intune.", threshold=threshold
+            cid, Status.NOT_APPLICABLE, Msg("devices.encryption.no_windows"), threshold=threshold
         )
     if share >= 95:
         return make(
@@ -48,7 +49,7 @@ def evaluate_encryption(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PARTIAL if share >= 80 else Status.FAIL,
-        f"{share:g}% van de Windows-apparaten is versleuteld.",
+        Msg("devices.encryption.share", share=share),
         threshold=threshold,
         counts=counts,
         measured=share,
@@ -76,9 +77,14 @@ def assigned(policy: dict[str, Any]) -> bool:
     )
 
 
-def _unassigned_note(unassigned: list[dict[str, Any]]) -> str:
-    names = ", ".join(sorted(p.get("displayName") or p.get("id", "") for p in unassigned))
-    return f" Er is wel beleid, maar het is aan niemand toegewezen: {names}." if names else ""
+def _literal(value: Any) -> Msg | None:
+    """Tenant or Graph data shown as it is (a name, a version, an enum value): never translated."""
+    return Msg.literal(str(value)) if value else None
+
+
+def _unassigned_note(unassigned: list[dict[str, Any]]) -> Msg | None:
+    names = sorted(p.get("displayName") or p.get("id", "") for p in unassigned)
+    return Msg("devices.unassigned", names=names) if names else None
 
 
 def evaluate_encryption_required(snapshot: Snapshot) -> CheckResult:
@@ -95,9 +101,12 @@ def evaluate_encryption_required(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Geen toegewezen nalevingsbeleid dat versleuteling eist: een "
-        "onversleuteld apparaat telt gewoon als 'in orde'."
-        + _unassigned_note([p for p in requiring if not assigned(p)]),
+        Msg.join(
+            [
+                Msg("devices.encryption_required.none"),
+                _unassigned_note([p for p in requiring if not assigned(p)]),
+            ]
+        ),
         threshold=threshold,
     )
 
@@ -122,9 +131,12 @@ def evaluate_antivirus(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Geen toegewezen Intune-profiel dat Defender-realtimebescherming afdwingt: Intune ziet "
-        "niet of apparaten beschermd zijn."
-        + _unassigned_note([p for p in requiring if not assigned(p)]),
+        Msg.join(
+            [
+                Msg("devices.antivirus_required.none"),
+                _unassigned_note([p for p in requiring if not assigned(p)]),
+            ]
+        ),
         threshold=threshold,
     )
 
@@ -146,7 +158,14 @@ def evaluate_update_rings(snapshot: Snapshot) -> CheckResult:
         and not r.get("qualityUpdatesPaused")
     ]
     objects = [
-        obj(r, f"uitstel {r.get('qualityUpdatesDeferralPeriodInDays')} dagen") for r in rings
+        obj(
+            r,
+            Msg(
+                "devices.update_rings.deferral",
+                days=r.get("qualityUpdatesDeferralPeriodInDays"),
+            ),
+        )
+        for r in rings
     ]
     if timely:
         return make(cid, Status.PASS, threshold=threshold, objects=objects)
@@ -154,15 +173,14 @@ def evaluate_update_rings(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Updateringen stellen beveiligingsupdates langer dan 7 dagen uit of staan gepauzeerd.",
+            Msg("devices.update_rings.slow"),
             threshold=threshold,
             objects=objects,
         )
     return make(
         cid,
         Status.FAIL,
-        "Geen toegewezen Windows-updatering: updates hangen af van instellingen per apparaat."
-        + unassigned,
+        Msg.join([Msg("devices.update_rings.none"), unassigned]),
         threshold=threshold,
     )
 
@@ -216,7 +234,7 @@ def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
             old.append(
                 obj(
                     {"id": d["id"], "displayName": d.get("deviceName")},
-                    f"{d.get('operatingSystem')} {d.get('osVersion')}",
+                    Msg.literal(f"{d.get('operatingSystem')} {d.get('osVersion')}"),
                 )
             )
     share = pct(len(old), len(judged))
@@ -228,21 +246,20 @@ def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
         "verouderd": len(old),
     }
     data = os_support()
-    kinds = sorted({(d.get("operatingSystem") or "onbekend") for d in unjudged})
-    note = (
-        f" {len(unjudged)} apparaat/apparaten niet beoordeeld ({', '.join(kinds)}): voor dat "
-        "platform of die versie hebben we geen ondersteuningsgegevens (ChromeOS: per model)."
-        if unjudged
-        else ""
+    kinds = sorted(
+        {d.get("operatingSystem") or Msg("devices.outdated_os.unknown_os") for d in unjudged}
     )
-    basis = f" Ondersteunde versies volgens de gegevens van {data['as_of']}."
+    note = (
+        Msg("devices.outdated_os.unjudged", count=len(unjudged), kinds=kinds) if unjudged else None
+    )
+    basis = Msg("devices.outdated_os.basis", as_of=str(data["as_of"]))
     if not devices:
-        return make(cid, Status.NOT_APPLICABLE, "Geen apparaten in Intune.", threshold=threshold)
+        return make(cid, Status.NOT_APPLICABLE, Msg("devices.no_devices"), threshold=threshold)
     if not judged:
         return make(
             cid,
             Status.UNKNOWN,
-            "Geen enkel apparaat kon worden beoordeeld." + note,
+            Msg.join([Msg("devices.outdated_os.none_judged"), note]),
             threshold=threshold,
             counts=counts,
         )
@@ -250,7 +267,7 @@ def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PASS,
-            (note + basis).strip() if unjudged else None,
+            Msg.join([note, basis]) if unjudged else None,
             threshold=threshold,
             counts=counts,
             objects=old,
@@ -259,8 +276,7 @@ def evaluate_outdated(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PARTIAL if share <= 20 else Status.FAIL,
-        f"{share:g}% van de beoordeelde apparaten draait een versie die geen "
-        "beveiligingsupdates meer krijgt (bijv. Windows 10)." + note + basis,
+        Msg.join([Msg("devices.outdated_os.share", share=share), note, basis]),
         threshold=threshold,
         counts=counts,
         objects=old,
@@ -274,7 +290,7 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     settings = (snapshot.dataset("deviceManagementSettings").data or {}).get("settings") or {}
     secure_by_default = settings.get("secureByDefault")
     bad = [
-        obj({"id": d["id"], "displayName": d.get("deviceName")}, d.get("complianceState"))
+        obj({"id": d["id"], "displayName": d.get("deviceName")}, _literal(d.get("complianceState")))
         for d in devices
         if d.get("complianceState") not in ("compliant", "inGracePeriod")
     ]
@@ -286,13 +302,12 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     counts = {"apparaten": len(devices), "niet_conform": len(bad)}
     measured = {"conform_pct": share, "zonder_beleid_niet_conform": secure_by_default}
     if not devices:
-        return make(cid, Status.NOT_APPLICABLE, "Geen apparaten in Intune.", threshold=threshold)
+        return make(cid, Status.NOT_APPLICABLE, Msg("devices.no_devices"), threshold=threshold)
     if secure_by_default is None:
         return make(
             cid,
             Status.UNKNOWN,
-            "Intune gaf de instelling voor apparaten zonder nalevingsbeleid (secureByDefault) "
-            f"niet terug; zonder die instelling zegt {share:g}% conform niets.",
+            Msg("devices.compliance.setting_unread", share=share),
             threshold=threshold,
             counts=counts,
             measured=measured,
@@ -307,9 +322,7 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL if share < 80 else Status.PARTIAL,
-            f"{share:g}% van de apparaten is conform, maar Intune telt apparaten zonder "
-            "nalevingsbeleid als conform (instelling 'Mark devices with no compliance policy "
-            "assigned as' staat op Compliant): dat percentage bewijst dan weinig.",
+            Msg("devices.compliance.default_compliant", share=share),
             threshold=threshold,
             counts=counts,
             measured=measured,
@@ -318,7 +331,7 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.PARTIAL if share >= 80 else Status.FAIL,
-        f"{share:g}% van de apparaten is conform.",
+        Msg("devices.compliance.share", share=share),
         threshold=threshold,
         counts=counts,
         measured=measured,
@@ -326,7 +339,7 @@ def evaluate_compliance(snapshot: Snapshot) -> CheckResult:
     )
 
 
-INTUNE = "Microsoft Intune (A1 voor apparaten, A3, A5)"
+INTUNE = Msg("devices.licence")
 
 
 _check = check_family(area=Area.DEVICES, licence=INTUNE)

@@ -14,6 +14,7 @@ from typing import Any
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, SCUBA_AAD, make, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 AUTHZ_DOCS = "https://learn.microsoft.com/graph/api/resources/authorizationpolicy"
@@ -41,7 +42,7 @@ def _setting_check(
     *,
     good: Callable[[Any], bool],
     threshold: str,
-    bad_reason: str,
+    bad_reason: Msg,
 ) -> Callable[[Snapshot], CheckResult]:
     """A check that passes when one field has the safe value (`good(value)`)."""
 
@@ -52,8 +53,7 @@ def _setting_check(
             return make(
                 check_id,
                 Status.UNKNOWN,
-                f"Graph gaf geen waarde voor {field}: niet vastgesteld. Een volgende scan met "
-                "een volledig antwoord stelt het vast.",
+                Msg("directory.field_missing", field=field),
                 threshold=threshold,
             )
         measured = {field: value}
@@ -82,7 +82,7 @@ TENANT_CREATION = _check(
         ("defaultUserRolePermissions", "allowedToCreateTenants"),
         good=lambda v: v is False,
         threshold="allowedToCreateTenants = false",
-        bad_reason="Elke gebruiker kan een eigen Entra-tenant aanmaken (standaard van Microsoft).",
+        bad_reason=Msg("directory.tenant_creation.allowed"),
     ),
 )
 
@@ -105,7 +105,7 @@ RISKY_APP_CONSENT = _check(
         ("allowUserConsentForRiskyApps",),
         good=lambda v: v in (False, None),
         threshold="allowUserConsentForRiskyApps = false",
-        bad_reason="Gebruikers mogen toestemming geven aan apps die Microsoft als riskant ziet.",
+        bad_reason=Msg("apps.risky_app_consent.allowed"),
     ),
 )
 
@@ -127,7 +127,7 @@ BITLOCKER_KEYS = _check(
         ("defaultUserRolePermissions", "allowedToReadBitlockerKeysForOwnedDevice"),
         good=lambda v: v is False,
         threshold="allowedToReadBitlockerKeysForOwnedDevice = false",
-        bad_reason="Gebruikers kunnen de BitLocker-herstelsleutel van hun eigen apparaat lezen.",
+        bad_reason=Msg("directory.bitlocker_keys_owner.readable"),
     ),
 )
 
@@ -148,7 +148,7 @@ SHAREPOINT_LEGACY = _check(
         ("isLegacyAuthProtocolsEnabled",),
         good=lambda v: v is False,
         threshold="isLegacyAuthProtocolsEnabled = false",
-        bad_reason="SharePoint en OneDrive accepteren nog aanmelden zonder moderne verificatie.",
+        bad_reason=Msg("surface.sharepoint_legacy_auth.accepted"),
     ),
 )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, make, src
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 SCUBA_EXO = "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear/baselines/exo.md"
@@ -45,7 +46,7 @@ def _receives_via_exo(lookups: dict[str, Any]) -> bool | None:
     return any(h.endswith(EXO_MX) for h in hosts)
 
 
-Verdict = tuple[str, str | None]  # ("pass" | "fail" | "unknown", what was found)
+Verdict = tuple[str, Msg]  # ("pass" | "fail" | "unknown", what was found)
 
 
 def _judge(
@@ -63,32 +64,29 @@ def _judge(
             results[domain] = per_domain(lookups)
     failed = {d: t for d, (v, t) in results.items() if v == "fail"}
     unknown = {d: t for d, (v, t) in results.items() if v == "unknown"} | {
-        d: "MX-record niet opgevraagd (DNS gaf geen antwoord)" for d in unread_mx
+        d: Msg("email.mx_unanswered") for d in unread_mx
     }
-    measured = {d: t for d, (_, t) in results.items()}
+    measured = {d: str(t) for d, (_, t) in results.items()}
     counts = {"domeinen": len(results), "niet_in_orde": len(failed), "onbepaald": len(unknown)}
     objects = [
         AffectedObject(id=d, display_name=d, detail=t)
         for d, t in sorted({**failed, **unknown}.items())
     ]
     if failed:
-        names = ", ".join(f"{d} ({t})" for d, t in sorted(failed.items()))
         return make(
             check_id,
             Status.FAIL,
-            ("Advies: niet" if advice else "Niet") + f" in orde voor {names}.",
+            Msg("email.advice_not_ok" if advice else "email.not_ok", domains=_named(failed)),
             threshold=threshold,
             measured=measured,
             counts=counts,
             objects=objects,
         )
     if unknown:
-        names = ", ".join(f"{d} ({t})" for d, t in sorted(unknown.items()))
         return make(
             check_id,
             Status.UNKNOWN,
-            f"Niet vastgesteld voor {names}. Opnieuw scannen met een bereikbare DNS-server "
-            "(--dns-server) stelt het vast.",
+            Msg("email.undetermined", domains=_named(unknown)),
             threshold=threshold,
             measured=measured,
             counts=counts,
@@ -98,16 +96,21 @@ def _judge(
         return make(
             check_id,
             Status.NOT_APPLICABLE,
-            "Geen geverifieerd maildomein waarvan de mail via Exchange Online binnenkomt.",
+            Msg("email.no_exo_domains"),
             threshold=threshold,
         )
     return make(check_id, Status.PASS, threshold=threshold, measured=measured, counts=counts)
 
 
+def _named(found: dict[str, Msg]) -> list[Msg]:
+    """Each domain with what was found there: "example.nl (geen SPF-record)"."""
+    return [Msg("email.domain_finding", domain=d, finding=t) for d, t in sorted(found.items())]
+
+
 def _unanswered(lookup: dict[str, Any]) -> Verdict | None:
     if lookup.get("status") in ANSWERED:
         return None
-    return "unknown", f"DNS gaf geen antwoord ({lookup.get('status')})"
+    return "unknown", Msg("email.dns_unanswered", status=str(lookup.get("status")))
 
 
 def spf_verdict(lookups: dict[str, Any]) -> Verdict:
@@ -116,17 +119,17 @@ def spf_verdict(lookups: dict[str, Any]) -> Verdict:
         return problem
     spf = [r for r in txt.get("records") or [] if r.lower().startswith("v=spf1")]
     if not spf:
-        return "fail", "geen SPF-record"
+        return "fail", Msg("email.spf.none")
     if len(spf) > 1:
-        return "fail", "meer dan één SPF-record (ongeldig: ontvangers negeren SPF dan)"
+        return "fail", Msg("email.spf.several")
     record = spf[0].lower().split()
     ending = next((t for t in reversed(record) if t.endswith("all")), None)
     if ending in ("-all", "~all"):
-        return "pass", spf[0]
+        return "pass", Msg.literal(spf[0])
     if ending is None and any(t.startswith("redirect=") for t in record):
         # The redirected record decides; the scan does not follow it, so it cannot say.
-        return "unknown", f"SPF verwijst door ({spf[0]}); de scan volgt dat niet"
-    return "fail", f"SPF eindigt niet op -all of ~all: {spf[0]}"
+        return "unknown", Msg("email.spf.redirect", record=spf[0])
+    return "fail", Msg("email.spf.weak_ending", record=spf[0])
 
 
 _TAG = re.compile(r"\s*([a-z]+)\s*=\s*([^;]*)")
@@ -142,18 +145,18 @@ def dmarc_verdict(lookups: dict[str, Any]) -> Verdict:
         return problem
     records = [r for r in lookup.get("records") or [] if r.lower().startswith("v=dmarc1")]
     if not records:
-        return "fail", "geen DMARC-record (_dmarc)"
+        return "fail", Msg("email.dmarc.none")
     if len(records) > 1:
-        return "fail", "meer dan één DMARC-record (ongeldig)"
+        return "fail", Msg("email.dmarc.several")
     tags = dmarc_tags(records[0])
     policy = tags.get("p", "")
     if policy not in ("quarantine", "reject"):
-        return "fail", f"DMARC-beleid p={policy or '(leeg)'}: vervalste mail wordt afgeleverd"
+        return "fail", Msg("email.dmarc.weak_policy", policy=policy or Msg("email.dmarc.empty"))
     if tags.get("pct", "100") != "100":
-        return "fail", f"DMARC geldt maar voor {tags['pct']}% van de mail"
+        return "fail", Msg("email.dmarc.partial", pct=tags["pct"])  # as written in the record
     if not tags.get("rua"):
-        return "fail", "DMARC zonder rua: niemand ontvangt de rapporten"
-    return "pass", records[0]
+        return "fail", Msg("email.dmarc.no_rua")
+    return "pass", Msg.literal(records[0])
 
 
 def dkim_verdict(lookups: dict[str, Any]) -> Verdict:
@@ -165,8 +168,8 @@ def dkim_verdict(lookups: dict[str, Any]) -> Verdict:
         if not lookup.get("records"):
             missing.append(selector)
     if missing:
-        return "fail", f"DKIM-sleutel niet gepubliceerd ({', '.join(missing)}._domainkey)"
-    return "pass", "selector1 en selector2 gepubliceerd (of ondertekenen aanstaat: niet zichtbaar)"
+        return "fail", Msg("email.dkim.missing", selectors=", ".join(missing))
+    return "pass", Msg("email.dkim.published")
 
 
 def mta_sts_verdict(lookups: dict[str, Any]) -> Verdict:
@@ -174,8 +177,8 @@ def mta_sts_verdict(lookups: dict[str, Any]) -> Verdict:
     if (problem := _unanswered(lookup)) is not None:
         return problem
     if any(r.lower().startswith("v=stsv1") for r in lookup.get("records") or []):
-        return "pass", "MTA-STS gepubliceerd"
-    return "fail", "geen MTA-STS (_mta-sts)"
+        return "pass", Msg("email.mta_sts.published")
+    return "fail", Msg("email.mta_sts.none")
 
 
 def evaluate_spf(snapshot: Snapshot) -> CheckResult:

@@ -13,6 +13,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from m365apk.messages import SOURCE, Msg, catalogue
 from m365apk.snapshot.files import read_yaml
 
 
@@ -45,8 +46,14 @@ class AttestationError(ValueError):
 
 @cache
 def manual_items() -> tuple[ManualItem, ...]:
+    """The items of mappings/manual.yaml (ids, basismaatregelen, norms) with their question and
+    expected evidence from the Dutch catalogue (messages/nl/checks/manual.yaml)."""
     text = (resources.files("m365apk.mappings") / "manual.yaml").read_text(encoding="utf-8")
-    return tuple(ManualItem.model_validate(i) for i in yaml.safe_load(text)["items"])
+    texts = catalogue(SOURCE).get("manual", {})
+    return tuple(
+        ManualItem.model_validate({**texts.get(i["id"], {}), **i})
+        for i in yaml.safe_load(text)["items"]
+    )
 
 
 def load_attestations(path: Path) -> list[Attestation]:
@@ -54,7 +61,7 @@ def load_attestations(path: Path) -> list[Attestation]:
     data = read_yaml(path, AttestationError)
     items = data.get("answers") if isinstance(data, dict) else data
     if not isinstance(items, list):
-        raise AttestationError(f"{path}: verwacht een lijst met antwoorden")
+        raise AttestationError(Msg("manual.attestations.not_a_list", path=str(path)))
     known = {i.id for i in manual_items()}
     out = []
     for n, raw in enumerate(items, 1):
@@ -65,9 +72,18 @@ def load_attestations(path: Path) -> list[Attestation]:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise AttestationError(
-                f"{path}: antwoord {n} ({label}): {where}: {first['msg']}"
+                Msg(
+                    "manual.attestations.invalid",
+                    path=str(path),
+                    n=n,
+                    label=str(label),
+                    where=where,
+                    error=first["msg"],  # pydantic's own message
+                )
             ) from None
         if answer.id not in known:
-            raise AttestationError(f"{path}: antwoord {n}: onbekend controlepunt {answer.id!r}")
+            raise AttestationError(
+                Msg("manual.attestations.unknown_item", path=str(path), n=n, item=repr(answer.id))
+            )
         out.append(answer)
     return out

@@ -8,6 +8,7 @@ from typing import Any
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
 from m365apk.checks.populations import STAFF, classify_users
+from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 NEVER = 2147483647  # Graph's "never expires"
@@ -29,23 +30,22 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
         if days is None:
             unset.append(d)
         elif days != NEVER:
-            finite.append(obj({"id": d["id"], "displayName": d["id"]}, f"verloopt na {days} dagen"))
+            finite.append(
+                obj(
+                    {"id": d["id"], "displayName": d["id"]},
+                    Msg("password.expiry.expires_after", days=days),
+                )
+            )
     threshold = "Wachtwoorden verlopen niet (passwordValidityPeriodInDays = 2147483647)"
     counts = {"domeinen_met_verloop": len(finite), "domeinen_niet_ingesteld": len(unset)}
     orgs = snapshot.dataset("organization").data or []
     hybrid = any(o.get("onPremisesSyncEnabled") for o in orgs)
-    scope = (
-        " Dit geldt voor accounts die alleen in de cloud bestaan: gesynchroniseerde accounts "
-        "volgen het wachtwoordbeleid van de lokale Active Directory."
-        if hybrid
-        else ""
-    )
+    scope = Msg("password.expiry.cloud_only") if hybrid else None
     if finite:
         return make(
             cid,
             Status.FAIL,
-            "Wachtwoorden verlopen periodiek. Dat leidt tot voorspelbare wachtwoorden "
-            "(Zomer2026!) en helpt niet tegen phishing." + scope,
+            Msg.join([Msg("password.expiry.expires"), scope]),
             threshold=threshold,
             counts=counts,
             objects=finite,
@@ -53,13 +53,9 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
     if unset:
         # Graph documents 90 days for an unset value; CISA says newer tenants treat it as
         # "never". We cannot tell which applies, and say so.
-        reason = (
-            "Voor één of meer domeinen is de waarde niet ingesteld; bij tenants van na "
-            "oktober 2021 betekent dat 'verloopt niet' (CISA), Graph noemt 90 dagen. "
-            "Stel hem expliciet in om twijfel weg te nemen." + scope
-        )
+        reason = Msg.join([Msg("password.expiry.unset"), scope])
         return make(cid, Status.PARTIAL, reason, threshold=threshold, counts=counts)
-    return make(cid, Status.PASS, scope.strip() or None, threshold=threshold, counts=counts)
+    return make(cid, Status.PASS, scope, threshold=threshold, counts=counts)
 
 
 def _setting(snapshot: Snapshot, template: str) -> dict[str, str] | None:
@@ -77,8 +73,7 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.NOT_LICENSED,
-            "Een eigen lijst met verboden wachtwoorden vereist Microsoft Entra ID P1 (in A3/A5); "
-            "de tenant heeft alleen Entra ID Free.",
+            Msg("password.banned_list.free"),
             threshold=threshold,
         )
     if rules is None:
@@ -87,8 +82,7 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.FAIL,
-            "Niet ingesteld (standaard van Microsoft): alleen Microsofts algemene lijst is "
-            "actief. Een eigen lijst met schoolnaam, plaats en seizoenen ontbreekt.",
+            Msg("password.banned_list.not_set"),
             threshold=threshold,
             counts={"woorden": 0},
         )
@@ -99,7 +93,7 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "De eigen lijst met verboden wachtwoorden staat uit of is leeg.",
+        Msg("password.banned_list.off_or_empty"),
         threshold=threshold,
         counts={"woorden": len(words)},
     )
@@ -113,13 +107,12 @@ def evaluate_lockout(snapshot: Snapshot) -> CheckResult:
     measured = {"drempel": threshold_count, "duur_s": duration, "standaard": not rules}
     threshold = "Slimme vergrendeling na hoogstens 10 pogingen, minstens 60 seconden"
     if threshold_count <= 10 and duration >= 60:
-        note = "Standaardwaarden van Entra (10 pogingen, 60 s)." if not rules else None
+        note = Msg("password.smart_lockout.defaults") if not rules else None
         return make(cid, Status.PASS, note, threshold=threshold, measured=measured)
     return make(
         cid,
         Status.FAIL,
-        "Vergrendeling is ruimer ingesteld dan de standaard: meer "
-        "ruimte voor het raden van wachtwoorden.",
+        Msg("password.smart_lockout.looser"),
         threshold=threshold,
         measured=measured,
     )
@@ -136,11 +129,13 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
     counts = {"medewerkers": len(rows), "kan_zelf_herstellen": len(capable)}
     if not rows:
-        return make(cid, Status.NOT_APPLICABLE, "Geen medewerkers gevonden.", threshold=threshold)
+        return make(
+            cid, Status.NOT_APPLICABLE, Msg("password.sspr_staff.no_staff"), threshold=threshold
+        )
     names = users(snapshot)
     # Not `r not in capable`: a list-of-dicts membership test is quadratic in staff (#16).
     missing = [
-        obj(names.get(r["id"], r), "geen herstelmethode")
+        obj(names.get(r["id"], r), Msg("password.sspr_staff.no_method"))
         for r in rows
         if r.get("isSsprCapable") is not True
     ]
@@ -150,7 +145,7 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         status,
-        f"{share:g}% van de medewerkers kan zelf het wachtwoord herstellen.",
+        Msg("password.sspr_staff.share", share=share),
         threshold=threshold,
         counts=counts,
         measured=share,
@@ -171,8 +166,7 @@ def evaluate_admin_sspr(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Beheerders mogen hun wachtwoord zelf herstellen: wie een herstelmethode "
-        "overneemt (telefoon, e-mail), neemt de beheerrechten over.",
+        Msg("password.admin_sspr_disabled.allowed"),
         threshold=threshold,
         measured=value,
     )
@@ -187,8 +181,7 @@ def evaluate_app_registration(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Elke gebruiker (ook leerlingen) mag applicaties registreren die toegang tot "
-        "schoolgegevens kunnen vragen.",
+        Msg("apps.user_app_registration.allowed"),
         threshold=threshold,
     )
 
@@ -205,16 +198,14 @@ def evaluate_user_consent(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.PARTIAL,
-            "Gebruikers mogen toestemming geven voor apps van geverifieerde uitgevers "
-            "met weinig rechten; liever alleen via beheerdersgoedkeuring.",
+            Msg("apps.user_consent.low_impact"),
             threshold=threshold,
             measured=policies,
         )
     return make(
         cid,
         Status.FAIL,
-        "Gebruikers mogen apps zelf toegang geven tot hun mail en bestanden: de "
-        "bekende route voor 'consent phishing'.",
+        Msg("apps.user_consent.allowed"),
         threshold=threshold,
         measured=policies,
     )
@@ -230,8 +221,7 @@ def evaluate_consent_workflow(snapshot: Snapshot) -> CheckResult:
     return make(
         cid,
         Status.FAIL,
-        "Er is geen aanvraagroute: gebruikers kunnen geen goedkeuring voor een app "
-        "vragen, dus wordt toestemming vaak ruim opengezet.",
+        Msg("apps.admin_consent_workflow.none"),
         threshold=threshold,
     )
 
@@ -281,7 +271,7 @@ SSPR = _check(
     datasets=("userRegistrationDetails", "users", "subscribedSkus"),
     sources=(src("CIS Microsoft 365 Foundations 5.2.4.1", CIS),),
     evaluate=evaluate_sspr,
-    licence="Microsoft Entra ID P1 (registratierapport)",
+    licence=Msg("password.sspr_staff.licence"),
 )
 ADMIN_SSPR = _check(
     id="password.admin_sspr_disabled",

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from m365apk.messages import Msg
+
 FILES = ("privileged_roles.yaml", "os_support.yaml")
 
 
@@ -43,11 +45,13 @@ class StaleData:
     max_age_days: int
 
     @property
-    def message(self) -> str:
-        return (
-            f"Referentiegegevens {self.file} zijn {self.age_days} dagen oud (bijgewerkt "
-            f"{self.as_of.isoformat()}, maximaal {self.max_age_days} dagen): controleer de "
-            "bron en werk het bestand bij, anders kunnen oordelen verouderd zijn."
+    def message(self) -> Msg:
+        return Msg(
+            "reference_data.stale",
+            file=self.file,
+            age=self.age_days,
+            as_of=self.as_of.isoformat(),
+            max_age=self.max_age_days,
         )
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from m365apk.checks.base import Check
+from m365apk.messages import Msg
 
 ENTRY_POINT_GROUP = "m365apk.checks"
 
@@ -27,7 +28,11 @@ def _as_checks(obj: object, origin: str) -> list[Check]:
         bad = [x for x in found if not isinstance(x, Check)]
         if not bad:
             return found
-    raise CheckLoadError(f"{origin}: levert geen m365apk Check-objecten op")
+    raise CheckLoadError(Msg("registry.not_checks", origin=origin))
+
+
+def _plugin(name: str, value: str) -> Msg:
+    return Msg("registry.plugin", name=name, value=value)
 
 
 def plugin_checks() -> list[Check]:
@@ -36,8 +41,10 @@ def plugin_checks() -> list[Check]:
         try:
             loaded = ep.load()
         except Exception as exc:  # a broken plugin must say which one it is
-            raise CheckLoadError(f"plug-in {ep.name} ({ep.value}) laadt niet: {exc}") from exc
-        checks.extend(_as_checks(loaded, f"plug-in {ep.name} ({ep.value})"))
+            raise CheckLoadError(
+                Msg("registry.plugin_fails", plugin=_plugin(ep.name, ep.value), error=str(exc))
+            ) from exc
+        checks.extend(_as_checks(loaded, _plugin(ep.name, ep.value)))
     return checks
 
 
@@ -56,7 +63,7 @@ def all_checks(include_plugins: bool = True, opt_in: bool | Iterable[str] = Fals
     seen: dict[str, Check] = {}
     for check in checks:
         if check.id in seen:
-            raise CheckLoadError(f"dubbele check-id {check.id!r}")
+            raise CheckLoadError(Msg("registry.duplicate_id", id=repr(check.id)))
         seen[check.id] = check
     return sorted(seen.values(), key=lambda c: c.id)
 
@@ -67,5 +74,5 @@ def select_checks(checks: list[Check], ids: Iterable[str] | None) -> list[Check]
     wanted = set(ids)
     unknown = wanted - {c.id for c in checks}
     if unknown:
-        raise CheckLoadError(f"onbekende check-id(s): {', '.join(sorted(unknown))}")
+        raise CheckLoadError(Msg("registry.unknown_ids", ids=", ".join(sorted(unknown))))
     return [c for c in checks if c.id in wanted]
