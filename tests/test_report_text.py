@@ -19,7 +19,7 @@ from m365apk.reports.view import actions
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> dict[str, Report]:
     out = {}
-    for profile in ("weak", "good"):
+    for profile in ("weak", "good", "board"):
         folder = tmp_path_factory.mktemp(profile)
         assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
         out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
@@ -76,32 +76,69 @@ def test_ties_are_broken_on_the_check_id_not_the_title(reports) -> None:
     assert [a.id for a in actions(report, messages)] == [a.id for a in actions(renamed, messages)]
 
 
-@pytest.mark.parametrize("profile", ["weak", "good"])
+def catalogue_phrases(messages: dict) -> set[str]:
+    """The fixed text between placeholders of every string in a catalogue, long enough to be a
+    phrase (checks' titles, why, fix and thresholds and their findings included)."""
+    out: set[str] = set()
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, str):
+            out.update(p.strip() for p in re.split(r"\{[^}]*\}", value) if len(p.strip()) > 14)
+
+    walk(messages)
+    return out
+
+
+def tenant_text(report: Report) -> str:
+    """What the tenant itself wrote (policy, group, app and user names, measured values that
+    carry no catalogue keys) and the titles of cited documents: never translated."""
+    names = [report.tenant.display_name or ""]
+    for c in report.checks:
+        names += [o.display_name or "" for o in c.result.evidence.affected]
+        names += [s.name for s in c.sources]
+        if c.result.measured_parts is None:
+            names.append(str(c.result.measured))
+    return " ".join(names)
+
+
+def foreign(phrases: set[str], other: dict) -> set[str]:
+    """Phrases of one catalogue that the other language's catalogue never uses (a command or a
+    proper name such as Normenkader IBP FO is the same in both)."""
+    texts: list[str] = []
+
+    def walk(value) -> None:
+        if isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, str):
+            texts.append(value)
+
+    walk(other)
+    everything = "\n".join(texts)
+    return {p for p in phrases if p not in everything}
+
+
+@pytest.mark.parametrize("profile", ["weak", "good", "board"])
 def test_no_dutch_catalogue_sentence_in_the_english_report(reports, profile) -> None:
+    """Acceptance 4 / finding 9: every text a person reads comes from the catalogue of the
+    report's language, the checks' own findings included."""
     english = text_of(render_html(reports[profile], "en"))
-    nl, en = catalogue("nl"), catalogue("en")
+    dutch_only = foreign(catalogue_phrases(catalogue("nl")), catalogue("en"))
+    assert len(dutch_only) > 500  # the test sees the checks' texts, not only the UI
+    exempt = tenant_text(reports[profile])
+    leaked = sorted(s for s in dutch_only if s in english and s not in exempt)
+    assert leaked == []
 
-    def sentences(messages: dict) -> set[str]:
-        out: set[str] = set()
-        for section in ("ui", "reasons", "blockers", "actions", "measured", "statuses"):
-            for value in messages[section].values():
-                # the fixed text between placeholders, long enough to be a phrase
-                out |= {p.strip() for p in re.split(r"\{[^}]*\}", value) if len(p.strip()) > 14}
-        return out
 
-    dutch_only = sentences(nl) - sentences(en)
-    # Findings and targets the checks write themselves are still Dutch (moving check texts into
-    # the catalogues is deferred, issue 14 point 5); a catalogue phrase they happen to contain
-    # says nothing about the catalogue.
-    written_by_checks = " ".join(
-        f"{c.threshold} {c.result.reason or ''} {c.title}" for c in reports[profile].checks
-    )
-    proper_names = " ".join(str(v) for v in en["ui"].values())  # e.g. Normenkader IBP FO
-    leaked = [
-        s
-        for s in dutch_only
-        if s in english and s not in written_by_checks and s not in proper_names
-    ]
+@pytest.mark.parametrize("profile", ["weak", "good", "board"])
+def test_no_english_catalogue_sentence_in_the_dutch_report(reports, profile) -> None:
+    dutch = text_of(render_html(reports[profile], "nl"))
+    english_only = foreign(catalogue_phrases(catalogue("en")), catalogue("nl"))
+    exempt = tenant_text(reports[profile])
+    leaked = sorted(s for s in english_only if s in dutch and s not in exempt)
     assert leaked == []
 
 

@@ -410,7 +410,7 @@ BREAK_GLASS = _check(
     optional=("conditionalAccessGroupMembers",),  # members of a break_glass group
     sources=(
         src(
-            "Microsoft: noodtoegangsaccounts beheren",
+            "Microsoft: manage emergency access accounts",
             "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
         ),
         src("Maester MT.1005", MAESTER + "MT.1005"),

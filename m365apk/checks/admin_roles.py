@@ -150,12 +150,12 @@ GA_COUNT = Check(
     norms=("ID.01", "ID.02"),  # a count is assignment (ID.01), not a periodic review (ID.05)
     sources=(
         Source(
-            "CIS Microsoft 365 Foundations 1.1.3: tussen twee en vier globale beheerders",
+            "CIS Microsoft 365 Foundations 1.1.3: between two and four global admins",
             "https://www.cisecurity.org/benchmark/microsoft_365",
         ),
         Source(
-            "CISA SCuBA MS.AAD.7.1v1: minimaal twee, maximaal acht; Microsoft raadt minder "
-            "dan vijf aan",
+            "CISA SCuBA MS.AAD.7.1v1: at least two, at most eight; Microsoft recommends fewer "
+            "than five",
             "https://github.com/cisagov/ScubaGear/blob/main/PowerShell/ScubaGear/baselines/aad.md",
         ),
     ),

@@ -186,7 +186,7 @@ POLICY = _check(
     sources=(
         src("CISA SCuBA MS.AAD.5.5v1, 5.6v1, 5.7v1", SCUBA_AAD),
         src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
-        src("Microsoft: regels voor app-referenties afdwingen", POLICY_DOCS),
+        src("Microsoft: enforce app credential policies", POLICY_DOCS),
     ),
     evaluate=evaluate_policy,
 )
@@ -196,7 +196,7 @@ EXISTING = _check(
     severity=Severity.MEDIUM,
     datasets=("applications",),
     sources=(
-        src("CISA SCuBA MS.AAD.5.6v1 en 5.7v1", SCUBA_AAD),
+        src("CISA SCuBA MS.AAD.5.6v1, 5.7v1", SCUBA_AAD),
         src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
     ),
     evaluate=evaluate_existing,

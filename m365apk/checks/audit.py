@@ -161,7 +161,7 @@ DIRECTORY_AUDIT = _check(
     datasets=("directoryAudits",),
     sources=(
         src(
-            "Microsoft: auditlogboeken in Entra",
+            "Microsoft: audit logs in Microsoft Entra ID",
             "https://learn.microsoft.com/entra/identity/monitoring-health/concept-audit-logs",
         ),
     ),
@@ -173,7 +173,7 @@ SIGNIN_LOGS = _check(
     datasets=("signIns",),
     sources=(
         src(
-            "Microsoft: aanmeldlogboeken",
+            "Microsoft: sign-in logs",
             "https://learn.microsoft.com/entra/identity/monitoring-health/concept-sign-ins",
         ),
     ),
@@ -184,7 +184,7 @@ RETENTION = _check(
     id="audit.retention",
     severity=Severity.MEDIUM,
     datasets=("subscribedSkus",),
-    sources=(src("Microsoft: bewaartermijnen Entra-rapporten", RETENTION_DOCS),),
+    sources=(src("Microsoft: Microsoft Entra data retention", RETENTION_DOCS),),
     evaluate=evaluate_retention,
 )
 LEGACY_SIGNINS = _check(

@@ -49,7 +49,7 @@ UNIFIED_AUDIT_LOG = _check(
     severity=Severity.HIGH,
     datasets=("unifiedAuditLogProbe",),
     sources=(
-        src("Microsoft: auditlog aan- of uitzetten", AUDIT_DOCS),
+        src("Microsoft: turn auditing on or off", AUDIT_DOCS),
         src("Microsoft Graph: auditLogQuery", QUERY_DOCS),
         src("CIS Microsoft 365 Foundations 3.1.1", CIS),
     ),

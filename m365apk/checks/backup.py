@@ -285,7 +285,7 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
         unread.append(Msg("backup.coverage.unread_m365"))
     if not _apps_read(snapshot):
         unread.append(Msg("backup.coverage.unread_apps"))
-    measured = {k: state.get(k, "geen") for k in WORKLOADS}
+    measured = {k: Msg(f"backup.coverage.state.{state.get(k, 'none')}") for k in WORKLOADS}
     missing = [WORKLOADS[k][1] for k in WORKLOADS if k not in state]
     detail = _sentence(_one_after_another(notes)) if notes else None
     unread_text = Msg("backup.coverage.unread", sources=unread) if unread else None

@@ -6,6 +6,7 @@ A check is a pure function of the snapshot. It never does I/O and never reads th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from m365apk.messages import SOURCE, Msg, check_texts
+from m365apk.messages import SOURCE, Msg, check_texts, decoded, encode, has_msg, plain
 from m365apk.snapshot import DatasetStatus, Snapshot
 
 
@@ -95,10 +96,23 @@ class CheckResult(BaseModel):
     threshold: str | None = None
     evidence: Evidence = Field(default_factory=Evidence)
 
+    # `measured` with catalogue texts inside (a Msg, or a dict holding some): the same value
+    # with each message as {"msg": parts}, to show it in another language.
+    measured_parts: Any = None
+
     @model_validator(mode="before")
     @classmethod
     def _parts(cls, data: Any) -> Any:
-        return _keep_parts(data, "reason")
+        data = _keep_parts(data, "reason")
+        if isinstance(data, dict) and has_msg(data.get("measured")):
+            measured = data["measured"]
+            data = {**data, "measured": plain(measured), "measured_parts": encode(measured)}
+        return data
+
+    def measured_in(self, lang: str) -> Any:
+        if self.measured_parts is not None and lang != SOURCE:
+            return decoded(self.measured_parts, lang)
+        return self.measured
 
     def reason_in(self, lang: str) -> str | None:
         if self.reason_parts and lang != SOURCE:
@@ -112,7 +126,8 @@ class CheckResult(BaseModel):
 
 @dataclass(frozen=True)
 class Source:
-    """Where a threshold comes from (CIS, CISA SCuBA, Microsoft guidance)."""
+    """Where a threshold comes from (CIS, CISA SCuBA, Microsoft guidance). `name` cites the
+    document by its own title, in its own language (English for Microsoft, CIS and CISA)."""
 
     name: str
     url: str
@@ -195,9 +210,30 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
         detail=detail,
         # Graph's own code and message: technical, shown as Graph gave them
         code=f" [{ds.http_status} {ds.error_code}]" if ds.http_status else "",
-        message=f": {ds.error_message}" if ds.error_message else "",
+        message=_message(ds),
         unread=unread,
     )
+
+
+# The collector's own words when it did not ask Graph for lack of a licence (scanner/collector.py
+# `_unlicensed`): said from the catalogue, so it reads in the report's language.
+_NOT_ASKED = re.compile(r"^niet opgevraagd: geen (?P<licence>.+) in de licenties van de tenant$")
+
+
+def not_asked(error_code: str | None, error_message: str | None) -> Msg | None:
+    """The collector's note that it did not ask Graph (no licence), in the catalogue's words."""
+    skipped = _NOT_ASKED.match(error_message or "")
+    if error_code == "licence_not_in_subscribedSkus" and skipped:
+        return Msg("data.not_asked", licence=skipped["licence"])
+    return None
+
+
+def _message(ds: Any) -> str:
+    if not ds.error_message:
+        return ""
+    said = not_asked(ds.error_code, ds.error_message)
+    # otherwise Graph's own message: technical, as Graph gave it
+    return Msg("data.with_message", message=said or ds.error_message)
 
 
 def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:

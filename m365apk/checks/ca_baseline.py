@@ -316,9 +316,7 @@ DEVICE_CODE_CHECK = _check(
             "CIS Microsoft 365 Foundations 5.2.2.12",
             "https://www.cisecurity.org/benchmark/microsoft_365",
         ),
-        src(
-            "Microsoft: verificatiestromen blokkeren", CA_DOCS + "policy-block-authentication-flows"
-        ),
+        src("Microsoft: block authentication flows", CA_DOCS + "policy-block-authentication-flows"),
     ),
     evaluate=_tenant_wide(
         "ca.device_code_blocked",
@@ -335,7 +333,7 @@ PHR_ADMINS = _check(
     bm=(9, 4),
     sources=(
         src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD),
-        src("Microsoft: verificatiesterkte", CA_DOCS + "policy-admin-phish-resistant-mfa"),
+        src("Microsoft: authentication strengths", CA_DOCS + "policy-admin-phish-resistant-mfa"),
     ),
     evaluate=_per_person(
         "ca.phishing_resistant_admins",
@@ -367,7 +365,7 @@ HIGH_USER_RISK_CHECK = _check(
     licence=P2,
     sources=(
         src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
-        src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-user"),
+        src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-user"),
     ),
     evaluate=_risk(
         "ca.high_user_risk_blocked",
@@ -385,7 +383,7 @@ HIGH_SIGNIN_RISK_CHECK = _check(
     licence=P2,
     sources=(
         src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
-        src("Microsoft: risicobeleid", CA_DOCS + "policy-risk-based-sign-in"),
+        src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-sign-in"),
     ),
     evaluate=_risk(
         "ca.high_signin_risk_blocked",
@@ -402,7 +400,9 @@ MANAGED_DEVICE_CHECK = _check(
     bm=(9, 8),
     sources=(
         src("CISA SCuBA MS.AAD.3.7v1", SCUBA_AAD),
-        src("Microsoft: conform apparaat vereisen", CA_DOCS + "policy-all-users-device-compliance"),
+        src(
+            "Microsoft: require a compliant device", CA_DOCS + "policy-all-users-device-compliance"
+        ),
     ),
     evaluate=_per_person(
         "ca.managed_device_staff",
@@ -423,7 +423,7 @@ REGISTRATION_CHECK = _check(
         src("CISA SCuBA MS.AAD.3.8v1", SCUBA_AAD),
         src("Maester: secure security info registration", MAESTER + "MT.1012"),
         src(
-            "Microsoft: registratie beveiligen",
+            "Microsoft: secure security info registration",
             CA_DOCS + "policy-all-users-security-info-registration",
         ),
     ),
@@ -443,8 +443,8 @@ GUESTS_MFA = _check(
     datasets=CA + ("users",),
     bm=(9, 5),
     sources=(
-        src("Maester MT.1016 (MFA voor gasten)", MAESTER + "MT.1016"),
-        src("Microsoft: MFA voor gasten", CA_DOCS + "policy-guests-mfa-strength"),
+        src("Maester MT.1016 (MFA for guests)", MAESTER + "MT.1016"),
+        src("Microsoft: require MFA for guest access", CA_DOCS + "policy-guests-mfa-strength"),
     ),
     evaluate=_per_person(
         "ca.guests_mfa",
@@ -464,9 +464,9 @@ BREAK_GLASS_EXCLUDED = _check(
     bm=(4,),
     norms=("ID.01", "BC.01"),
     sources=(
-        src("Maester MT.1005 (noodaccounts uitgesloten)", MAESTER + "MT.1005"),
+        src("Maester MT.1005 (emergency accounts excluded)", MAESTER + "MT.1005"),
         src(
-            "Microsoft: noodaccounts",
+            "Microsoft: emergency access accounts",
             "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
         ),
     ),

@@ -353,7 +353,7 @@ ENCRYPTION = _check(
     norms=("SM.03", "SM.10"),
     sources=(
         src("CIS Microsoft Intune for Windows (BitLocker)", CIS),
-        src("Intune: naleving", INTUNE_DOCS),
+        src("Intune: device compliance", INTUNE_DOCS),
     ),
     evaluate=evaluate_encryption,
 )
@@ -363,7 +363,7 @@ ENCRYPTION_REQUIRED = _check(
     datasets=("deviceCompliancePolicies",),
     bm=(6,),
     norms=("SM.03",),
-    sources=(src("Intune: naleving", INTUNE_DOCS),),
+    sources=(src("Intune: device compliance", INTUNE_DOCS),),
     evaluate=evaluate_encryption_required,
 )
 ANTIVIRUS = _check(
@@ -374,7 +374,7 @@ ANTIVIRUS = _check(
     norms=("SM.12", "SM.03"),
     sources=(
         src(
-            "Intune: apparaatbeperkingen Windows, Microsoft Defender Antivirus",
+            "Intune: Windows device restrictions, Microsoft Defender Antivirus",
             "https://learn.microsoft.com/mem/intune/configuration/device-restrictions-windows-10"
             "#microsoft-defender-antivirus",
         ),
@@ -389,7 +389,7 @@ UPDATE_RINGS = _check(
     norms=("SM.06",),
     sources=(
         src(
-            "Intune: Windows Update-ringen",
+            "Intune: Windows Update rings",
             "https://learn.microsoft.com/mem/intune/protect/windows-10-update-rings",
         ),
     ),
@@ -418,7 +418,7 @@ COMPLIANCE = _check(
     bm=(8, 6),
     norms=("SM.03",),
     sources=(
-        src("Intune: naleving", INTUNE_DOCS),
+        src("Intune: device compliance", INTUNE_DOCS),
         src("CIS Microsoft 365 Foundations 4.1", CIS),
         src("Maester MT.1054", "https://maester.dev/docs/tests/MT.1054"),
     ),

@@ -97,7 +97,7 @@ RISKY_APP_CONSENT = _check(
     norms=("SM.01",),
     sources=(
         src("Microsoft Graph: authorizationPolicy", AUTHZ_DOCS),
-        src("CISA SCuBA MS.AAD.5.2v1 (toestemming door gebruikers beperkt)", SCUBA_AAD),
+        src("CISA SCuBA MS.AAD.5.2v1 (only administrators consent to applications)", SCUBA_AAD),
     ),
     evaluate=_setting_check(
         "apps.risky_app_consent",

@@ -207,7 +207,7 @@ SPF = _check(
     sources=(
         src("CISA SCuBA MS.EXO.2.2v3", SCUBA_EXO),
         src("CIS Microsoft 365 Foundations 2.1.8", CIS),
-        src("Microsoft: e-mailverificatie", MS_AUTH),
+        src("Microsoft: email authentication", MS_AUTH),
     ),
     evaluate=evaluate_spf,
 )
@@ -218,7 +218,7 @@ DMARC = _check(
     sources=(
         src("CISA SCuBA MS.EXO.4.1v1, 4.2v1, 4.3v1", SCUBA_EXO),
         src("CIS Microsoft 365 Foundations 2.1.10", CIS),
-        src("Microsoft: DMARC instellen", MS_AUTH),
+        src("Microsoft: set up DMARC", MS_AUTH),
     ),
     evaluate=evaluate_dmarc,
 )
@@ -230,7 +230,7 @@ DKIM = _check(
         src("CISA SCuBA MS.EXO.3.1v1", SCUBA_EXO),
         src("CIS Microsoft 365 Foundations 2.1.9", CIS),
         src(
-            "Microsoft: DKIM instellen",
+            "Microsoft: set up DKIM",
             "https://learn.microsoft.com/defender-office-365/email-authentication-dkim-configure",
         ),
     ),
@@ -242,7 +242,7 @@ MTA_STS = _check(
     severity=Severity.LOW,
     sources=(
         src(
-            "Microsoft: MTA-STS voor inkomende mail",
+            "Microsoft: MTA-STS for inbound mail",
             "https://learn.microsoft.com/purview/enhancing-mail-flow-with-mta-sts",
         ),
     ),

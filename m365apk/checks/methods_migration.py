@@ -57,7 +57,7 @@ MIGRATION = Check(
     sources=(
         src("CISA SCuBA MS.AAD.3.4v1", SCUBA_AAD),
         src("EIDSCA AG01", EIDSCA),
-        src("Microsoft: migratie van MFA- en SSPR-beleid", MIGRATION_DOCS),
+        src("Microsoft: migrate MFA and SSPR policies", MIGRATION_DOCS),
     ),
     evaluate=evaluate_migration,
     effort="klein",

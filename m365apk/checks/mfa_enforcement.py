@@ -503,9 +503,9 @@ ENFORCED = Check(
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
     sources=(
-        src("CIS Microsoft 365 Foundations 5.2.2.2 (MFA voor alle gebruikers)", CIS),
+        src("CIS Microsoft 365 Foundations 5.2.2.2 (MFA for all users)", CIS),
         src("CISA SCuBA MS.AAD.3.2v2", SCUBA_AAD),
-        src("Microsoft: beveiligingsstandaarden", SD_DOCS),
+        src("Microsoft: security defaults", SD_DOCS),
     ),
     evaluate=evaluate_enforced,
 )
@@ -521,7 +521,7 @@ ADMINS = Check(
     norms=("SM.02", "SM.13"),
     sources=(
         src("CIS Microsoft 365 Foundations 5.2.2.1", CIS),
-        src("Maester MT.1006 (MFA voor beheerders)", "https://maester.dev/docs/tests/MT.1006"),
+        src("Maester MT.1006 (MFA for admins)", "https://maester.dev/docs/tests/MT.1006"),
     ),
     evaluate=evaluate_admins,
 )
@@ -575,7 +575,9 @@ PHISHING = Check(
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
     basismaatregelen=(9,),
     norms=("SM.02",),
-    sources=(src("CISA SCuBA MS.AAD.3.6v1 (phishingbestendige MFA voor beheerders)", SCUBA_AAD),),
+    sources=(
+        src("CISA SCuBA MS.AAD.3.6v1 (phishing-resistant MFA for privileged roles)", SCUBA_AAD),
+    ),
     evaluate=evaluate_phishing_resistant,
 )
 

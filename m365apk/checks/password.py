@@ -232,7 +232,7 @@ _check = check_family(area=Area.PASSWORD, bm=(4, 5), norms=("SM.13", "SM.02"))
 
 
 NIST = src(
-    "NIST SP 800-63B 5.1.1.2 (geen periodieke wijziging)",
+    "NIST SP 800-63B 5.1.1.2 (no periodic change)",
     "https://pages.nist.gov/800-63-3/sp800-63b.html",
 )
 
@@ -260,7 +260,7 @@ LOCKOUT = _check(
     severity=Severity.LOW,
     datasets=("groupSettings",),
     sources=(
-        src("CIS Microsoft 365 Foundations 5.2.3.8 en 5.2.3.9", CIS),
+        src("CIS Microsoft 365 Foundations 5.2.3.8, 5.2.3.9", CIS),
         src("EIDSCA PR05/PR06", EIDSCA),
     ),
     evaluate=evaluate_lockout,

@@ -195,7 +195,7 @@ GA_APPROVAL = _check(
     datasets=("roleManagementPolicyAssignments",),
     sources=(
         src("CISA SCuBA MS.AAD.7.6v1", SCUBA_AAD),
-        src("Microsoft: PIM-rolinstellingen", PIM_DOCS),
+        src("Microsoft: PIM role settings", PIM_DOCS),
     ),
     evaluate=evaluate_ga_approval,
 )

@@ -406,9 +406,9 @@ def evaluate_guest_invites(snapshot: Snapshot) -> CheckResult:
 
 
 GUEST_ROLES = {
-    "2af84b1e-32c8-42b7-82bc-daa82404023b": "beperkt (restricted)",
-    "10dae51f-b6af-4016-8d66-8c2a99b929b3": "beperkt (limited, standaard)",
-    "a0b1b346-4d3e-4e8b-98f8-753987be4970": "gelijk aan medewerkers",
+    "2af84b1e-32c8-42b7-82bc-daa82404023b": "restricted",
+    "10dae51f-b6af-4016-8d66-8c2a99b929b3": "limited",
+    "a0b1b346-4d3e-4e8b-98f8-753987be4970": "member",
 }
 
 
@@ -416,7 +416,7 @@ def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
     cid = GUEST_ACCESS.id
     role = _authz(snapshot).get("guestUserRoleId")
     threshold = "Gasten zien alleen hun eigen gegevens (restricted) of beperkt (limited)"
-    label = GUEST_ROLES.get(role or "", "onbekend")
+    label = Msg(f"surface.guest_access.role.{GUEST_ROLES.get(role or '', 'unknown')}")
     if role == "2af84b1e-32c8-42b7-82bc-daa82404023b":
         return make(cid, Status.PASS, threshold=threshold, measured=label)
     if role == "10dae51f-b6af-4016-8d66-8c2a99b929b3":
@@ -437,17 +437,18 @@ def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
 
 
 SHARING = {
-    "disabled": (Status.PASS, "alleen intern"),
-    "existingExternalUserSharingOnly": (Status.PASS, "alleen bestaande gasten"),
-    "externalUserSharingOnly": (Status.PARTIAL, "nieuwe en bestaande gasten"),
-    "externalUserAndGuestSharing": (Status.FAIL, "iedereen met de link (anoniem)"),
+    "disabled": (Status.PASS, "internal"),
+    "existingExternalUserSharingOnly": (Status.PASS, "existing_guests"),
+    "externalUserSharingOnly": (Status.PARTIAL, "new_guests"),
+    "externalUserAndGuestSharing": (Status.FAIL, "anyone"),
 }
 
 
 def evaluate_sharing(snapshot: Snapshot) -> CheckResult:
     cid = SHARING_CHECK.id
     value = (snapshot.dataset("sharepointSettings").data or {}).get("sharingCapability")
-    status, label = SHARING.get(value or "", (Status.UNKNOWN, "onbekend"))
+    status, kind = SHARING.get(value or "", (Status.UNKNOWN, "unknown"))
+    label = Msg(f"surface.external_sharing.level.{kind}")
     threshold = "Geen anonieme 'iedereen'-links voor SharePoint en OneDrive"
     reason = None
     if status is Status.FAIL:
@@ -603,7 +604,7 @@ APPS = (
     "oauth2PermissionGrants",
 )
 SCUBA_APPS = src(
-    "CISA SCuBA RiskyAppPermissions (risicovolle app-rechten)",
+    "CISA SCuBA RiskyAppPermissions",
     "https://github.com/cisagov/ScubaGear",
 )
 
@@ -614,7 +615,7 @@ INVENTORY = _check(
     datasets=APPS,
     bm=(1,),
     norms=("CO.01", "OR.01"),
-    sources=(SCUBA_APPS, src("Microsoft: app-machtigingen beheren", ENTERPRISE_APPS)),
+    sources=(SCUBA_APPS, src("Microsoft: manage app permissions", ENTERPRISE_APPS)),
     evaluate=evaluate_inventory,
 )
 HIGH_PRIVILEGE = _check(
@@ -727,7 +728,7 @@ STALE_ACCOUNTS = _check(
     norms=("ID.02",),  # account lifecycle; not an authentication mechanism (was SM.02)
     sources=(
         src(
-            "CISA SCuBA / Microsoft: inactieve accounts beheren",
+            "CISA SCuBA / Microsoft: manage inactive user accounts",
             "https://learn.microsoft.com/entra/identity/monitoring-health/howto-manage-inactive-user-accounts",
         ),
     ),
@@ -743,7 +744,7 @@ STALE_GUESTS = _check(
     norms=("ID.02", "ID.05"),
     sources=(
         src(
-            "Microsoft: toegangsbeoordelingen voor gasten",
+            "Microsoft: access reviews for guests",
             "https://learn.microsoft.com/entra/id-governance/manage-guest-access-with-access-reviews",
         ),
     ),
@@ -759,7 +760,7 @@ UNLICENSED = _check(
     norms=("ID.02",),
     sources=(
         src(
-            "Microsoft: gebruikers beheren",
+            "Microsoft: manage users",
             "https://learn.microsoft.com/entra/fundamentals/how-to-manage-user-profile-info",
         ),
     ),

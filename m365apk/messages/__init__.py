@@ -176,6 +176,45 @@ def _param_json(value: Any) -> Any:
     return value
 
 
+def has_msg(value: Any) -> bool:
+    if isinstance(value, Msg):
+        return True
+    if isinstance(value, dict):
+        return any(has_msg(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_msg(v) for v in value)
+    return False
+
+
+def encode(value: Any) -> Any:
+    """A value with messages inside (a measured dict, say) as JSON: each Msg as {"msg": parts}."""
+    if isinstance(value, dict):
+        return {k: encode(v) for k, v in value.items()}
+    return _param_json(value)
+
+
+def plain(value: Any) -> Any:
+    """The same value with each Msg as its Dutch string (for report.json)."""
+    if isinstance(value, Msg):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def decoded(value: Any, lang: str) -> Any:
+    """What `encode` wrote, with each message rendered in `lang`."""
+    if isinstance(value, dict) and "msg" in value and len(value) == 1:
+        return Msg.from_json(value["msg"]).render(lang)
+    if isinstance(value, dict):
+        return {k: decoded(v, lang) for k, v in value.items()}
+    if isinstance(value, list):
+        return [decoded(v, lang) for v in value]
+    return value
+
+
 def _part_from_json(data: dict[str, Any]) -> Part:
     if "key" not in data:
         return (None, {"text": data.get("text", "")})

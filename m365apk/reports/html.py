@@ -105,6 +105,7 @@ class _Formatter:
     def __init__(self, lang: str, messages: dict) -> None:
         self.lang = lang
         self.words = messages["words"]
+        self.labels = messages.get("labels", {})
 
     def day(self, value: object) -> str:
         return humanize.day(value, self.lang)  # type: ignore[arg-type]
@@ -129,7 +130,10 @@ class _Formatter:
         return humanize.products(skus, self.lang)
 
     def value(self, raw: object) -> str:
-        return humanize.value(raw, self.lang, self.words)
+        return humanize.value(raw, self.lang, self.words, self.labels)
+
+    def label(self, key: str) -> str:
+        return humanize.key_label(key, self.labels)
 
 
 def render_norms_csv(report: Report) -> str:

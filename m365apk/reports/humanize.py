@@ -77,11 +77,18 @@ def products(skus: list[str], lang: str = "nl") -> str:
     return ", ".join(sorted({product(s, lang) for s in skus}))
 
 
-def key_label(key: str) -> str:
-    return key.replace("_", " ").replace("pct", "%")
+def key_label(key: str, labels: dict[str, str] | None = None) -> str:
+    """A count's or measured value's id as a label: from the catalogue (`labels:`), else the id
+    made readable."""
+    return (labels or {}).get(key) or key.replace("_", " ").replace("pct", "%")
 
 
-def value(raw: Any, lang: str = "nl", words: dict[str, str] | None = None) -> str:
+def value(
+    raw: Any,
+    lang: str = "nl",
+    words: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
     """Any measured value in words: no JSON, no `true`, no `[]`."""
     words = words or {}
     if raw is None:
@@ -93,11 +100,13 @@ def value(raw: Any, lang: str = "nl", words: dict[str, str] | None = None) -> st
     if isinstance(raw, float):
         return number(raw, lang, 1)
     if isinstance(raw, list):
-        return ", ".join(value(v, lang, words) for v in raw) if raw else words.get("none", "geen")
+        if not raw:
+            return words.get("none", "geen")
+        return ", ".join(value(v, lang, words, labels) for v in raw)
     if isinstance(raw, dict):
         parts = []
         for k, v in raw.items():
             shown = percent(v, lang) if k.endswith("pct") and isinstance(v, int | float) else None
-            parts.append(f"{key_label(k)}: {shown or value(v, lang, words)}")
+            parts.append(f"{key_label(k, labels)}: {shown or value(v, lang, words, labels)}")
         return "; ".join(parts)
     return str(raw)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.messages import LANGUAGES, catalogue
+from m365apk.checks.base import not_asked
+from m365apk.messages import LANGUAGES, Msg, catalogue
 from m365apk.reports.model import Report
 
 __all__ = ["LANGUAGES", "catalogue", "localized"]
@@ -34,6 +35,12 @@ def localized(report: Report, lang: str) -> Report:
     return report.model_copy(
         update={
             "overall": score(report.overall),
+            "unreadable": [_problem(p, lang) for p in report.unreadable],
+            "not_licensed": [_problem(p, lang) for p in report.not_licensed],
+            "reference_data_warnings": [
+                Msg.from_json(parts).render(lang) for parts in report.reference_data_warning_parts
+            ]
+            or report.reference_data_warnings,
             "checks": [_check(c, checks.get(c.id, {}), report, lang) for c in report.checks],
             "basismaatregelen": [
                 b.model_copy(update={**measures.get(b.id, {}), "score": score(b.score)})
@@ -67,12 +74,15 @@ def _check(entry: Any, texts: dict[str, str], report: Report, lang: str) -> Any:
     update: dict[str, Any] = {
         k: v for k, v in texts.items() if k in ("title", "why", "fix", "threshold")
     }
+    if entry.licence_parts:
+        update["licence"] = Msg.from_json(entry.licence_parts).render(lang)
     if texts.get("fix_free") and report.licences.entra_plan == "free":
         update["fix"] = texts["fix_free"]  # advice that fits an A1 school's licence
     result = entry.result
     update["result"] = result.model_copy(
         update={
             "reason": result.reason_in(lang),
+            "measured": result.measured_in(lang),
             "evidence": result.evidence.model_copy(
                 update={
                     "affected": [
@@ -84,6 +94,11 @@ def _check(entry: Any, texts: dict[str, str], report: Report, lang: str) -> Any:
         }
     )
     return entry.model_copy(update=update)
+
+
+def _problem(problem: Any, lang: str) -> Any:
+    said = not_asked(problem.error_code, problem.error_message)
+    return problem.model_copy(update={"error_message": said.render(lang)}) if said else problem
 
 
 def _text(texts: dict[str, Any], key: str, field: str, default: str) -> str:

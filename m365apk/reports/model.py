@@ -20,6 +20,7 @@ from m365apk.checks.exceptions import RiskException, apply_exceptions
 from m365apk.checks.manual import Attestation, manual_items
 from m365apk.checks.reference_data import stale_reference_data
 from m365apk.mappings.loader import Mappings, load_mappings
+from m365apk.messages import Msg
 from m365apk.reports.scoring import Score, judge, score_items
 from m365apk.scanner.datasets import permissions_for
 from m365apk.snapshot import (
@@ -81,6 +82,7 @@ class CheckEntry(_Model):
     area: str
     severity: str
     licence: str | None
+    licence_parts: list[dict[str, Any]] | None = None  # to say the licence in another language
     permissions: list[str]
     datasets: list[str]
     basismaatregelen: list[int]
@@ -231,6 +233,7 @@ class Report(_Model):
     # Reference data that ages (privileged roles, supported OS versions) older than its own
     # stated maximum at collection time: the verdicts that use it may be out of date.
     reference_data_warnings: list[str] = Field(default_factory=list)
+    reference_data_warning_parts: list[list[dict[str, Any]]] = Field(default_factory=list)
     plan_review: list[PlanReview] = []
 
     def to_json(self) -> str:
@@ -290,7 +293,8 @@ def build_report(
             title=c.title,
             area=c.area.value,
             severity=c.severity.value,
-            licence=c.licence,
+            licence=str(c.licence) if c.licence else None,
+            licence_parts=c.licence.to_json() if isinstance(c.licence, Msg) else None,
             permissions=permissions_for(c.all_datasets),
             datasets=sorted(c.all_datasets),
             basismaatregelen=mappings.basismaatregelen_for(c),
@@ -355,6 +359,7 @@ def build_report(
                 ],
             )
         )
+    stale = stale_reference_data(snapshot.collected_at)
     return Report(
         tool=ToolRef(
             name=snapshot.tool.name,
@@ -390,7 +395,8 @@ def build_report(
         )
         if previous or peers
         else None,
-        reference_data_warnings=[s.message for s in stale_reference_data(snapshot.collected_at)],
+        reference_data_warnings=[str(s.message) for s in stale],
+        reference_data_warning_parts=[s.message.to_json() for s in stale],
         plan_review=_review(plan or [], entries, manual),
     )
 

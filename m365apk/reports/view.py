@@ -66,9 +66,11 @@ def measured_text(c: CheckEntry, messages: dict[str, Any], lang: str) -> str | N
     if plain_reason(result.reason):
         return plain_reason(result.reason)
     if result.evidence.counts:
-        return humanize.value(result.evidence.counts, lang, messages["words"])
+        return humanize.value(
+            result.evidence.counts, lang, messages["words"], messages.get("labels")
+        )
     if raw is not None and not isinstance(raw, bool) and raw != []:
-        return humanize.value(raw, lang, messages["words"])
+        return humanize.value(raw, lang, messages["words"], messages.get("labels"))
     return None
 
 
