@@ -36,6 +36,7 @@ from pydantic import TypeAdapter, ValidationError
 from m365apk.errors import AuthError
 from m365apk.scanner.datasets import DatasetSpec
 from m365apk.scanner.graph_models import page_adapter
+from m365apk.scanner.tls import ssl_context
 from m365apk.snapshot import CollectionStats, Dataset, DatasetStatus
 
 GRAPH_URL = "https://graph.microsoft.com"
@@ -243,6 +244,7 @@ class GraphClient:
             timeout=httpx.Timeout(self.settings.timeout_seconds),
             limits=httpx.Limits(max_connections=self.settings.max_concurrency * 2),
             follow_redirects=False,
+            verify=ssl_context(),  # built once per process, not once per tenant
         )
         GraphClientFactory.create_with_custom_middleware(middleware, client=http)
         self._http = http
