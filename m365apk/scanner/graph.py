@@ -457,8 +457,9 @@ class GraphClient:
         size = min(self.settings.batch_size, BATCH_MAX)
         if size > 1 and len(keys) > 1 and self._batching:
             chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
-            read: dict[str, tuple[Outcome, Any, int]] = {}
-            for part in await asyncio.gather(*(self._batch(spec, c) for c in chunks)):
+            # The first batch alone: it shows whether the server has $batch at all.
+            read = await self._batch(spec, chunks[0])
+            for part in await asyncio.gather(*(self._batch(spec, c) for c in chunks[1:])):
                 read.update(part)
             results = [read[key] for key in keys]
         else:
@@ -506,6 +507,11 @@ class GraphClient:
         outcome. A batch answer that cannot be matched to its requests is malformed for every
         key it should have answered; nothing of it counts as read."""
         assert spec.key_builder is not None
+        if not self._batching:  # an earlier batch found no $batch endpoint
+            reads = await asyncio.gather(
+                *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
+            )
+            return dict(zip(keys, reads, strict=True))
         s = self.settings
         adapter = self._adapter(spec)
         root = adapter.base_url.rstrip("/")
@@ -533,7 +539,6 @@ class GraphClient:
                     ]
                 }
             ).encode()
-            self.stats.batched_requests += len(pending)
             try:
                 answers = await self._post_batch(adapter, root, body, set(pending))
             except ClientAuthenticationError as exc:
@@ -551,6 +556,7 @@ class GraphClient:
             except Exception as exc:  # malformed, too large, connection: every key alike
                 outcome = classify(exc)
                 return done | {inner.key: (outcome, None, 0) for inner in pending.values()}
+            self.stats.batched_requests += len(pending)
             retry: dict[str, _Inner] = {}
             wait = 0.0
             for rid, inner in pending.items():
