@@ -39,12 +39,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
 from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
+from m365apk.demo.throttle import THROTTLED_MESSAGE, ThrottleModel
 from m365apk.snapshot.licences import summarise
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -74,6 +75,39 @@ class RequestRecord:
     query: str
     status: int
     inner: bool = False  # an inner request of a JSON batch (POST /$batch)
+    # Filled in for Graph GETs (the benchmarks' request log, see SimulatedGraph.request_log):
+    time: float = 0.0  # wall clock (time.time()) when the answer was ready
+    tenant: str = ""
+    bucket: str = ""  # throttle bucket (demo/throttle.py), "" when the model is off
+    cost: int = 0  # tokens charged (resource units for the directory bucket)
+    objects: int = 0  # objects in the answer (items of a page; 1 for an entity)
+    throttled: bool = False  # a 429 from the throttle model (not an injected fault)
+    latency: float = 0.0  # seconds the latency model made this answer take
+
+    @property
+    def chain(self) -> str:
+        """The page chain this request belongs to: tenant + path + query without $skiptoken
+        (every page of one collection read shares it; pages follow one another)."""
+        params = parse_qsl(self.query, keep_blank_values=True)
+        kept = sorted((k, v) for k, v in params if k != "$skiptoken")
+        return f"{self.tenant}{self.path}?{'&'.join(f'{k}={v}' for k, v in kept)}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "time": round(self.time, 6),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "tenant": self.tenant,
+            "bucket": self.bucket,
+            "cost": self.cost,
+            "objects": self.objects,
+            "throttled": self.throttled,
+            "inner": self.inner,
+            "latency": round(self.latency, 6),
+            "chain": self.chain,
+        }
 
 
 @dataclass
@@ -376,9 +410,15 @@ class SimulatedGraph(Served):
         port: int = 0,
         secret_expired: bool = False,
         capture: bool = False,
+        throttle: ThrottleModel | None = None,
+        request_log: str | None = None,
     ) -> None:
         self.tenants = [tenants] if isinstance(tenants, TenantData) else list(tenants)
         self.latency = latency_ms / 1000.0
+        # Graph's documented limits and a latency per page (demo/throttle.py); off by default.
+        self.throttle = throttle
+        # Every request as one JSON line (RequestRecord.as_json), for the benchmarks' floor.
+        self._log_file = open(request_log, "a", encoding="utf-8") if request_log else None  # noqa: SIM115
         self.secret_expired = secret_expired
         self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
         self.requests: list[RequestRecord] = []
@@ -423,6 +463,15 @@ class SimulatedGraph(Served):
     def record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
+            if self._log_file is not None:
+                self._log_file.write(json.dumps(record.as_json()) + "\n")
+                self._log_file.flush()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def reset_log(self) -> None:
         with self._lock:
@@ -948,6 +997,7 @@ class _Api:
         size = top or default or len(encoded) or 1
         offset = q.skip_offset()
         chunk = encoded[offset : offset + size]
+        q.objects = len(chunk)
         ctx = context + (f"({','.join(q.select)})" if q.select else "")
         head = {"@odata.context": f"{self.sim.graph_url}/$metadata#{ctx}"}
         if q.count:
@@ -990,6 +1040,7 @@ class _Query:
         self.content_type = JSON_TYPE
         self.granted: set[str] = set()
         self.route: Route | None = None
+        self.objects = 1  # objects in the answer: a page sets its item count
         self.select = tuple(s.strip() for s in params.get("$select", "").split(",") if s.strip())
         self.expand = [s.strip() for s in params.get("$expand", "").split(",") if s.strip()]
         self.filter = params.get("$filter")
@@ -1198,24 +1249,60 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_reply(self.answer_get(split, self.headers))
 
     def answer_get(self, split: Any, headers: Any, *, inner: bool = False) -> Reply:
+        """One GET (on the wire or inside a batch), logged once with what the throttle and
+        latency models made of it."""
+        meta: dict[str, Any] = {}
         try:
-            return self.handle_get(split, headers, inner)
+            reply = self.handle_get(split, headers, meta)
         except GraphError as exc:
-            return self.error_reply(split, exc, headers, inner=inner)
+            reply = self.error_reply(split, exc, headers, record=False)
         except Exception as exc:  # a simulator bug must look like a Graph 500, not a hang
             error = GraphError(500, "generalException", repr(exc))
-            return self.error_reply(split, error, headers, inner=inner)
+            reply = self.error_reply(split, error, headers, record=False)
+        decision = meta.get("decision")
+        throttled = decision is not None and not decision.allowed
+        objects = meta.get("objects", 0) if reply.status == 200 else 0
+        if decision is not None:
+            reply.headers.update(decision.headers)
+            assert self.sim.throttle is not None
+            reply.delay = self.sim.throttle.latency.of(objects)
+        self.sim.record(
+            RequestRecord(
+                "GET",
+                split.path,
+                split.query,
+                reply.status,
+                inner,
+                time=time.time() + reply.delay,
+                tenant=meta.get("tenant", ""),
+                bucket=decision.bucket if decision else "",
+                cost=decision.cost if decision and decision.allowed else 0,
+                objects=objects,
+                throttled=throttled,
+                latency=reply.delay,
+            )
+        )
+        return reply
 
-    def handle_get(self, split: Any, headers: Any, inner: bool) -> Reply:
+    def handle_get(self, split: Any, headers: Any, meta: dict[str, Any]) -> Reply:
         m = re.match(r"^/(v1\.0|beta)(/.*)$", split.path)
         if not m:
             raise GraphError(400, "BadRequest", "Invalid version.")
         version, path = m.groups()
         claims = self.sim.verify_token(headers.get("Authorization"))
         api = self.sim.api_for(claims)
+        meta["tenant"] = api.t.tenant_id
         fault = self.sim.next_fault(path)
         if fault is not None:
-            return self.fault_reply(split, fault, headers, inner)
+            return self.fault_reply(fault, headers)
+        if self.sim.throttle is not None:
+            decision = self.sim.throttle.admit(
+                api.t.tenant_id, str(claims.get("appid", "")), len(api.t.users), path, split.query
+            )
+            meta["decision"] = decision
+            if not decision.allowed:
+                body = self.error_body("TooManyRequests", THROTTLED_MESSAGE, headers)
+                return Reply(429, body, JSON_TYPE, {})
         for route in ROUTES:
             found = route.pattern.match(path)
             if found:
@@ -1237,14 +1324,13 @@ class _Handler(BaseHTTPRequestHandler):
         query.route = route
         query.check_properties()
         body = getattr(api, route.handler)(query, **found.groupdict())
-        self.sim.record(RequestRecord("GET", split.path, split.query, 200, inner))
+        meta["objects"] = query.objects
         if self.sim.bodies is not None:
             with self.sim._lock:
                 self.sim.bodies.append((route.path, split.path, split.query, body))
         return Reply(200, body, query.content_type, {})
 
-    def fault_reply(self, split: Any, fault: Fault, headers: Any, inner: bool) -> Reply:
-        self.sim.record(RequestRecord("GET", split.path, split.query, fault.status, inner))
+    def fault_reply(self, fault: Fault, headers: Any) -> Reply:
         extra = {}
         if fault.retry_after is not None:
             # Graph sends whole seconds; kiota ignores fractions, so round up.
@@ -1267,8 +1353,10 @@ class _Handler(BaseHTTPRequestHandler):
         inner: bool = False,
         method: str = "GET",
         extra: dict[str, str] | None = None,
+        record: bool = True,
     ) -> Reply:
-        self.sim.record(RequestRecord(method, split.path, split.query, exc.status, inner))
+        if record:
+            self.sim.record(RequestRecord(method, split.path, split.query, exc.status, inner))
         body = self.error_body(exc.code, exc.message, headers)
         return Reply(exc.status, body, JSON_TYPE, dict(extra or {}))
 
@@ -1327,9 +1415,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--throttle",
+        action="store_true",
+        help="Graph's gedocumenteerde limieten en een latentie per pagina (demo/throttle.py)",
+    )
+    parser.add_argument("--request-log", help="elk verzoek als JSON-regel naar dit bestand")
     args = parser.parse_args(argv)
     tenant = load_profile(args.profile, users=args.users)
-    sim = SimulatedGraph(tenant, args.latency_ms, port=args.port).start()
+    sim = SimulatedGraph(
+        tenant,
+        args.latency_ms,
+        port=args.port,
+        throttle=ThrottleModel() if args.throttle else None,
+        request_log=args.request_log,
+    ).start()
     print(f"READY {sim.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
