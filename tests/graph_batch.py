@@ -22,11 +22,12 @@ def answer(inner: dict[str, Any], response: httpx.Response) -> dict[str, Any]:
 def batch_route(
     base: str = BASE,
     *,
-    rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    rewrite: Callable[[dict[str, Any], list[dict[str, Any]]], dict[str, Any]] | None = None,
     seen: list[list[dict[str, Any]]] | None = None,
 ) -> respx.Route:
-    """POST {base}/$batch, answered from the registered GET routes. `rewrite` may change the
-    whole batch answer (malformed answers); `seen` collects each batch's inner requests."""
+    """POST {base}/$batch, answered from the registered GET routes. `rewrite(answer, requests)`
+    may change the whole batch answer (malformed answers); `seen` collects each batch's inner
+    requests."""
     router = respx.mock
 
     async def handle(request: httpx.Request) -> httpx.Response:
@@ -44,7 +45,7 @@ def batch_route(
             responses.append(answer(inner, resolved.response))
         body: dict[str, Any] = {"responses": responses}
         if rewrite is not None:
-            body = rewrite(body)
+            body = rewrite(body, requests)
         return httpx.Response(200, json=body)
 
     return router.post(f"{base}/$batch").mock(side_effect=handle)
