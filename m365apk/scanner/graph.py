@@ -455,7 +455,7 @@ class GraphClient:
         is `incomplete`, so no check judges role holders or CA coverage on part of the members."""
         assert spec.key_builder is not None
         size = min(self.settings.batch_size, BATCH_MAX)
-        if size > 1 and len(keys) > 1 and self._batching:
+        if size > 1 and len(keys) > 1 and self._batching and spec.collection:
             chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
             # The first batch alone: it shows whether the server has $batch at all.
             read = await self._batch(spec, chunks[0])
@@ -507,11 +507,6 @@ class GraphClient:
         outcome. A batch answer that cannot be matched to its requests is malformed for every
         key it should have answered; nothing of it counts as read."""
         assert spec.key_builder is not None
-        if not self._batching:  # an earlier batch found no $batch endpoint
-            reads = await asyncio.gather(
-                *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
-            )
-            return dict(zip(keys, reads, strict=True))
         s = self.settings
         adapter = self._adapter(spec)
         root = adapter.base_url.rstrip("/")
@@ -522,6 +517,11 @@ class GraphClient:
             adapter.set_base_url_for_request_information(info)
             url = info.url
             pending[str(i + 1)] = _Inner(key, builder, url, url[len(root) :])
+        if not self._batching or not all(i.url.startswith(root + "/") for i in pending.values()):
+            # No $batch on this server (an earlier batch found out), or a URL the batch cannot
+            # name relative to its root: one GET per key, as before.
+            reads = await asyncio.gather(*(self.read(spec, i.builder) for i in pending.values()))
+            return {i.key: r for i, r in zip(pending.values(), reads, strict=True)}
         headers = dict(spec.headers)
         if s.throttle_priority:
             headers["x-ms-throttle-priority"] = s.throttle_priority
