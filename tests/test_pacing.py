@@ -4,6 +4,7 @@ wait exact and instant; nothing here measures real time."""
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -44,7 +45,9 @@ class FakeTime:
 
 
 def pacer(t: FakeTime, **kwargs) -> Pacer:
-    options = dict(backoff_seconds=2.0, backoff_max_seconds=60.0, jitter_seconds=0.0)
+    options = dict(
+        backoff_seconds=2.0, backoff_max_seconds=60.0, jitter_seconds=0.0, margin_seconds=0.0
+    )
     options.update(kwargs)
     return Pacer(clock=t.clock, sleep=t.sleep, **options)
 
@@ -286,7 +289,7 @@ def test_a_cancelled_waiter_takes_no_tokens() -> None:
         async def blocked(seconds: float) -> None:
             await forever.wait()
 
-        p = Pacer(clock=t.clock, sleep=blocked)
+        p = Pacer(clock=t.clock, sleep=blocked, margin_seconds=0.0)
         url = f"{BASE}/auditLogs/signIns"
         for _ in range(5):
             await p.acquire("GET", url)
@@ -343,6 +346,7 @@ def test_retry_after_pauses_the_bucket_for_the_retry_in_the_client() -> None:
     t = FakeTime()
     client = GraphClient(StaticCredential(), GraphSettings(**FAST))
     client.pacer._clock, client.pacer._sleep = t.clock, t.sleep
+    client.pacer.margin_seconds = 0.0
     throttled = httpx.Response(
         429, json={"error": {"code": "TooManyRequests"}}, headers={"Retry-After": "9"}
     )
@@ -360,6 +364,7 @@ def test_429_without_retry_after_in_the_client_backs_off_by_bucket_then_gives_up
     options = {**FAST, "backoff_seconds": 2.0, "backoff_max_seconds": 60.0, "max_retries": 3}
     client = GraphClient(StaticCredential(), GraphSettings(**options))
     client.pacer._clock, client.pacer._sleep = t.clock, t.sleep
+    client.pacer.margin_seconds = 0.0
     with respx.mock:
         route = respx.get(f"{BASE}/identity/conditionalAccess/policies").mock(
             return_value=httpx.Response(429, json={"error": {"code": "TooManyRequests"}})
@@ -404,3 +409,48 @@ def test_limits_table_is_the_documented_one() -> None:
     assert pacing.DIRECTORY_UNITS == {"S": 3500, "M": 5000, "L": 8000}
     assert (limits[INTUNE_DEVICES].units, limits[INTUNE_DEVICES].window) == (2000, 20.0)
     assert (limits[INTUNE_CONFIGURATION].units, limits[INTUNE_CONFIGURATION].window) == (1000, 20.0)
+
+
+def test_a_wait_keeps_a_small_margin_for_the_way_to_graph() -> None:
+    """Graph counts a request when it arrives: a wait is the limit's plus a few hundredths."""
+    t = FakeTime()
+    p = pacer(t, margin_seconds=0.05)
+    ca = f"{BASE}/identity/conditionalAccess/policies"
+
+    async def go():
+        await p.acquire("GET", ca)
+        await p.acquire("GET", ca)
+
+    run(go())
+    assert t.sleeps == [1.05]
+
+
+def test_a_batch_costs_what_its_inner_requests_cost() -> None:
+    p = pacer(FakeTime())
+    body = {
+        "requests": [
+            {"id": str(i), "method": "GET", "url": f"/groups/g{i}/members?$select=id"}
+            for i in range(4)
+        ]
+        + [{"id": "9", "method": "GET", "url": "/auditLogs/signIns"}]
+    }
+    charged = p.costs("POST", f"{BASE}/$batch", json.dumps(body).encode())
+    assert sorted((b.name, c) for b, c in charged) == [(DIRECTORY, 8), (REPORTS, 1)]
+    assert p.costs("POST", f"{BASE}/$batch", b"<html>") == []
+
+
+def test_tokens_are_taken_on_the_wire_not_while_queueing() -> None:
+    """The tokens of a request are taken only when it goes out: one that waits for the
+    concurrency slot has not spent them yet, so Graph and we agree on when they were spent."""
+    t = FakeTime()
+    p = pacer(t)
+    charged = p.costs("GET", f"{BASE}/identity/conditionalAccess/policies")
+
+    async def go():
+        await p.ready(charged)  # allowed now ...
+        t.now += 3.0  # ... but it queued for the slot meanwhile
+        assert p.try_take(charged)
+        assert not p.try_take(charged)  # the next one must wait a full second from here
+        assert p.bucket(PROTECTION_CA).delay(1) == pytest.approx(1.0)
+
+    run(go())

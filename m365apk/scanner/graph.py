@@ -57,6 +57,9 @@ LICENCE_ERROR_CODES = {
 # A school tenant reads in seconds to minutes; a board of 100,000 accounts in well under this.
 DEFAULT_DEADLINE_SECONDS = 1800.0
 
+# Where `_Wire` leaves what a request was charged per throttling bucket, for `_Retry`.
+CHARGED = "m365apk.charged"
+
 # Graph's answers worth another try after a wait (graph-reference §7): throttling, unavailable.
 RETRY_STATUSES = frozenset({429, 503, 504})
 
@@ -163,7 +166,6 @@ class _Retry(BaseMiddleware):
             request.headers.setdefault("x-ms-throttle-priority", s.throttle_priority)
         attempt = 0
         while True:
-            charged = await self.pacer.acquire(request.method, str(request.url))
             try:
                 response = await super().send(request, transport)
             except httpx.TransportError as exc:
@@ -175,6 +177,7 @@ class _Retry(BaseMiddleware):
             else:
                 status = response.status_code
                 asked = _retry_after(response)
+                charged = response.extensions.get(CHARGED, [])  # what `_Wire` took
                 if status == 429:
                     self.stats.throttled_responses += 1
                 else:
@@ -202,28 +205,41 @@ class _Wire(BaseMiddleware):
     """Innermost: one HTTP attempt inside the tenant's concurrency slot. Counts it, refuses
     redirects (3xx), and reads the body with a size cap."""
 
-    def __init__(self, settings: GraphSettings, stats: CollectionStats) -> None:
+    def __init__(self, settings: GraphSettings, stats: CollectionStats, pacer: Pacer) -> None:
         super().__init__()
-        self.settings, self.stats = settings, stats
+        self.settings, self.stats, self.pacer = settings, stats, pacer
         self.gate = asyncio.Semaphore(settings.max_concurrency)
 
     async def send(
         self, request: httpx.Request, transport: httpx.AsyncBaseTransport
     ) -> httpx.Response:
-        async with self.gate:
-            self.stats.http_requests += 1
-            response = await super().send(request, transport)
-            try:
-                if 300 <= response.status_code < 400:
-                    raise Redirected(response.status_code, response.headers.get("Location", ""))
-                limit = self.settings.max_response_bytes
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise TooLarge(limit)
-            finally:
-                await response.aclose()
+        try:
+            content = request.content if request.method == "POST" else None
+        except httpx.RequestNotRead:  # a streamed body: not a batch of ours
+            content = None
+        charged = self.pacer.costs(request.method, str(request.url), content)
+        while True:
+            # Wait for the bucket outside the slot; take its tokens inside, just before the
+            # request goes out, so our clock and Graph's agree on when they were spent.
+            await self.pacer.ready(charged)
+            async with self.gate:
+                if not self.pacer.try_take(charged):
+                    continue  # taken by another request meanwhile: wait again, outside
+                self.stats.http_requests += 1
+                response = await super().send(request, transport)
+                try:
+                    if 300 <= response.status_code < 400:
+                        location = response.headers.get("Location", "")
+                        raise Redirected(response.status_code, location)
+                    limit = self.settings.max_response_bytes
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise TooLarge(limit)
+                finally:
+                    await response.aclose()
+                break
         # The body is decoded now: hand it on without the transfer headers that described it.
         headers = [
             (k, v)
@@ -235,7 +251,7 @@ class _Wire(BaseMiddleware):
             headers=headers,
             content=bytes(body),
             request=request,
-            extensions=response.extensions,
+            extensions={**response.extensions, CHARGED: charged},
         )
 
 
@@ -308,7 +324,7 @@ class GraphClient:
         middleware = [
             _Retry(self.settings, self.stats, self.pacer),
             *kept,
-            _Wire(self.settings, self.stats),
+            _Wire(self.settings, self.stats, self.pacer),
         ]
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout_seconds),
@@ -528,9 +544,9 @@ class GraphClient:
         done: dict[str, tuple[Outcome, Any, int]] = {}
         attempt = 0
         while pending:
-            charged = {}
-            for rid, inner in pending.items():
-                charged[rid] = await self.pacer.acquire("GET", inner.url)
+            # The batch waits for and takes its inner requests' tokens on the wire (`_Wire`);
+            # here each one's charge, to read its own answer's signals against.
+            charged = {rid: self.pacer.costs("GET", inner.url) for rid, inner in pending.items()}
             body = json.dumps(
                 {
                     "requests": [

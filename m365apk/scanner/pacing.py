@@ -33,6 +33,7 @@ Decisions, with their reasons:
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -138,6 +139,10 @@ DIRECTORY_ROOTS = frozenset(
 SLOW_DOWN_FROM = 0.8
 MIN_FACTOR = 0.1  # never slower than a tenth of the documented rate
 RECOVERY_STEP = 0.02  # per response without a warning, back towards the documented rate
+# Added to a wait: Graph counts a request when it arrives, a little after we send it, and one
+# request can take a few milliseconds longer on the way than the next. Without this, the second
+# of two requests one second apart (conditional access) can arrive 0.99 s after the first.
+ARRIVAL_MARGIN = 0.05
 
 
 def _segments(path: str) -> list[str]:
@@ -213,7 +218,6 @@ class Bucket:
         self.paused_until = 0.0
         self.strikes = 0  # 429s without Retry-After in a row: the backoff grows with them
         self.waited = 0.0  # seconds spent waiting here, for the record
-        self._lock = asyncio.Lock()
 
     @property
     def rate(self) -> float:
@@ -234,15 +238,6 @@ class Bucket:
         if self.tokens < need:
             wait = max(wait, (need - self.tokens) / self.rate)
         return wait if wait > 1e-6 else 0.0
-
-    async def take(self, cost: float) -> None:
-        # One waiter at a time, in arrival order; the others queue on the lock. No tokens are
-        # taken before the wait is over, so a cancelled waiter (deadline) costs nothing.
-        async with self._lock:
-            while (wait := self.delay(cost)) > 0:
-                self.waited += wait
-                await self._sleep(wait)
-            self.tokens -= cost
 
     def charge(self, extra: float) -> None:
         """Graph says the request cost more (or less) than we took."""
@@ -283,10 +278,12 @@ class Pacer:
         backoff_seconds: float = 2.0,
         backoff_max_seconds: float = 60.0,
         jitter_seconds: float = 1.0,
+        margin_seconds: float = ARRIVAL_MARGIN,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.enabled = enabled
+        self.margin_seconds = margin_seconds
         self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
         self.jitter_seconds = jitter_seconds
         self._clock, self._sleep = clock, sleep
@@ -309,17 +306,60 @@ class Pacer:
             bucket.capacity = float(DIRECTORY_UNITS[self.size])
             bucket.tokens = min(bucket.tokens, bucket.capacity)
 
-    def costs(self, method: str, url: str) -> list[tuple[Bucket, int]]:
+    def costs(
+        self, method: str, url: str, content: bytes | None = None
+    ) -> list[tuple[Bucket, int]]:
+        """What a request costs, per bucket. A JSON batch costs what its inner requests cost:
+        Graph judges each of them on its own (learn.microsoft.com/graph/json-batching)."""
         if not self.enabled:
             return []
+        if method == "POST" and urlsplit(url).path.endswith("/$batch"):
+            return self._batch_costs(url, content)
         return [(self.bucket(name), cost) for name, cost in classify(method, url)]
 
-    async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
-        """Wait until the request may go out; returns what it was charged."""
-        charged = self.costs(method, url)
+    def _batch_costs(self, url: str, content: bytes | None) -> list[tuple[Bucket, int]]:
+        try:
+            requests = json.loads(content or b"{}").get("requests") or []
+        except (ValueError, AttributeError):
+            return []
+        root = url[: url.rindex("/$batch")]
+        total: dict[str, int] = {}
+        for inner in requests:
+            if not isinstance(inner, dict) or not isinstance(inner.get("url"), str):
+                continue
+            for name, cost in classify(str(inner.get("method") or "GET"), root + inner["url"]):
+                total[name] = total.get(name, 0) + cost
+        return [(self.bucket(name), cost) for name, cost in total.items()]
+
+    async def ready(self, charged: list[tuple[Bucket, int]]) -> None:
+        """Wait until every bucket of the request holds its cost (or no longer pauses). Takes
+        nothing: the tokens are taken by `try_take` when the request goes on the wire."""
+        while charged:
+            wait = max(bucket.delay(cost) for bucket, cost in charged)
+            if wait <= 0:
+                return
+            # Graph counts a request when it arrives, which can trail our clock a little.
+            wait += self.margin_seconds
+            for bucket, cost in charged:
+                if bucket.delay(cost) > 0:
+                    bucket.waited += wait
+            await self._sleep(wait)
+
+    def try_take(self, charged: list[tuple[Bucket, int]]) -> bool:
+        """Take the request's cost from all its buckets, now, or from none."""
+        if any(bucket.delay(cost) > 0 for bucket, cost in charged):
+            return False
         for bucket, cost in charged:
-            await bucket.take(cost)
-        return charged
+            bucket.tokens -= cost
+        return True
+
+    async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
+        """Wait for and take a request's cost (what the wire does in two steps)."""
+        charged = self.costs(method, url)
+        while True:
+            await self.ready(charged)
+            if self.try_take(charged):
+                return charged
 
     def observe(
         self, charged: Iterable[tuple[Bucket, int]], status: int, headers: Mapping[str, str]
