@@ -454,3 +454,15 @@ def test_tokens_are_taken_on_the_wire_not_while_queueing() -> None:
         assert p.bucket(PROTECTION_CA).delay(1) == pytest.approx(1.0)
 
     run(go())
+
+
+def test_requests_refused_together_count_as_one_throttling() -> None:
+    t = FakeTime()
+    p = pacer(t)
+    users = p.costs("GET", f"{BASE}/users")
+    ca = p.costs("GET", f"{BASE}/identity/conditionalAccess/policies")
+    for _ in range(4):  # four requests in flight, all refused
+        p.throttled(users, 1.0)
+        p.throttled(ca, None)
+    assert p.bucket(DIRECTORY).factor == 0.5
+    assert p.bucket(PROTECTION_CA).strikes == 1

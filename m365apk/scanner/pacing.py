@@ -208,10 +208,10 @@ def classify(method: str, url: str) -> list[tuple[str, int]]:
 class Bucket:
     """A token bucket of `limit.units` per `limit.window` seconds, starting full."""
 
-    def __init__(self, name: str, limit: Limit, clock: Clock, sleep: Sleep) -> None:
+    def __init__(self, name: str, limit: Limit, clock: Clock) -> None:
         self.name, self.limit = name, limit
         self.capacity = float(limit.units)
-        self._clock, self._sleep = clock, sleep
+        self._clock = clock
         self.tokens = self.capacity
         self.stamp = clock()
         self.factor = 1.0  # share of the documented rate we allow ourselves (slow-down)
@@ -260,11 +260,13 @@ class Bucket:
 
     def throttled(self, pause: float, *, retry_after: bool) -> None:
         now = self._refill()
+        # Several requests in flight are refused together: that is one event, not several.
+        fresh = now >= self.paused_until
         self.tokens = min(self.tokens, 0.0)
         self.paused_until = max(self.paused_until, now + pause)
-        if not retry_after:
+        if fresh and not retry_after:
             self.strikes += 1
-        if not self.limit.shared:  # our own budget ran out: we were too fast
+        if fresh and not self.limit.shared:  # our own budget ran out: we were too fast
             self.factor = max(MIN_FACTOR, self.factor / 2)
 
 
@@ -292,7 +294,7 @@ class Pacer:
 
     def bucket(self, name: str) -> Bucket:
         if name not in self.buckets:
-            self.buckets[name] = Bucket(name, LIMITS[name], self._clock, self._sleep)
+            self.buckets[name] = Bucket(name, LIMITS[name], self._clock)
             if name == DIRECTORY:
                 self.buckets[name].capacity = float(DIRECTORY_UNITS[self.size])
         return self.buckets[name]
