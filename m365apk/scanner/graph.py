@@ -180,7 +180,7 @@ class _Retry(BaseMiddleware):
                 charged = response.extensions.get(CHARGED, [])  # what `_Wire` took
                 if status == 429:
                     self.stats.throttled_responses += 1
-                else:
+                elif not request.url.path.endswith("/$batch"):  # a batch's answers: `_batch`
                     self.pacer.observe(charged, status, response.headers)
                 if status not in RETRY_STATUSES or attempt >= s.max_retries:
                     if status == 429 and (asked is None or asked <= s.retry_after_max_seconds):
@@ -190,7 +190,7 @@ class _Retry(BaseMiddleware):
                     raise WaitTooLong(status, asked)
                 wait = self._backoff(attempt) if asked is None else asked
                 # A throttled bucket pauses for everyone in it; the retry then waits in
-                # `acquire` with them (Retry-After, else the bucket's own backoff).
+                # `_Wire` with them (Retry-After, else the bucket's own backoff).
                 if status == 429 and self.pacer.throttled(charged, asked):
                     wait = 0.0
                 await response.aclose()
