@@ -16,6 +16,7 @@ from m365apk.scanner.graph import GraphClient, GraphSettings
 from m365apk.snapshot import DatasetStatus
 
 from .conftest import FAST, StaticCredential
+from .graph_batch import batch_route
 
 BASE = "https://graph.microsoft.com/v1.0"
 USERS = f"{BASE}/users"
@@ -192,9 +193,12 @@ def test_single_object_dataset(graph_client: GraphClient) -> None:
     assert ds.status is DatasetStatus.OK and ds.data["isEnabled"] is False
 
 
+@pytest.mark.parametrize("batch_size", [1, 20])
 @respx.mock
-def test_fan_out_404_on_one_group_leaves_the_dataset_incomplete(graph_client: GraphClient) -> None:
+def test_fan_out_404_on_one_group_leaves_the_dataset_incomplete(batch_size: int) -> None:
     # Issue 11, finding 2: a group that could not be read is not a group without members.
+    graph_client = GraphClient(StaticCredential(), GraphSettings(batch_size=batch_size, **FAST))
+    batch_route()
     respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
     respx.get(f"{BASE}/groups/g2/members").mock(
         return_value=_error(404, "Request_ResourceNotFound", "gone")
@@ -205,8 +209,11 @@ def test_fan_out_404_on_one_group_leaves_the_dataset_incomplete(graph_client: Gr
     assert list(ds.data) == ["g1"] and len(ds.data["g1"]) == 2  # kept as evidence only
 
 
+@pytest.mark.parametrize("batch_size", [1, 20])
 @respx.mock
-def test_fan_out_forbidden_marks_whole_dataset(graph_client: GraphClient) -> None:
+def test_fan_out_forbidden_marks_whole_dataset(batch_size: int) -> None:
+    graph_client = GraphClient(StaticCredential(), GraphSettings(batch_size=batch_size, **FAST))
+    batch_route()
     respx.get(f"{BASE}/groups/g1/members").mock(return_value=_page(_users(0, 2)))
     respx.get(f"{BASE}/groups/g2/members").mock(
         return_value=_error(403, "Authorization_RequestDenied", "no")
@@ -240,7 +247,9 @@ def test_concurrency_is_bounded() -> None:
         in_flight["now"] -= 1
         return _page([{"@odata.type": "#microsoft.graph.passwordAuthenticationMethod", "id": "p"}])
 
-    client = GraphClient(StaticCredential(), GraphSettings(max_concurrency=3, **FAST))
+    # One GET per key (batch_size=1): the bound on requests in flight is what is tested.
+    settings = GraphSettings(max_concurrency=3, batch_size=1, **FAST)
+    client = GraphClient(StaticCredential(), settings)
     with respx.mock:
         respx.route(url__regex=r".*/authentication/methods$").mock(side_effect=slow)
         keys = [f"u{i}" for i in range(20)]
@@ -331,7 +340,8 @@ def test_huge_retry_after_is_not_waited_for() -> None:
 
 def test_the_concurrency_slot_is_free_while_waiting_for_retry_after() -> None:
     """Finding 5: the wait for Retry-After no longer holds the tenant's only slot, so another
-    endpoint is read meanwhile."""
+    endpoint is read meanwhile. (One in another throttling bucket: the throttled bucket itself
+    pauses for every request in it, tests/test_pacing.py.)"""
     client = GraphClient(StaticCredential(), GraphSettings(max_concurrency=1, **FAST))
     done: list[str] = []
 
@@ -341,22 +351,22 @@ def test_the_concurrency_slot_is_free_while_waiting_for_retry_after() -> None:
         done.append("users")
         return _page(_users(0, 1))
 
-    def domains(request: httpx.Request) -> httpx.Response:
-        done.append("domains")
+    def devices(request: httpx.Request) -> httpx.Response:
+        done.append("devices")
         return httpx.Response(200, json={"value": []})
 
     async def both():
         users = asyncio.ensure_future(client.dataset(DATASETS["users"]))
         await asyncio.sleep(0.2)  # users is now waiting out its Retry-After
-        other = await client.dataset(DATASETS["domains"])
+        other = await client.dataset(DATASETS["managedDevices"])
         return await users, other
 
     with respx.mock:
         respx.get(USERS).mock(side_effect=throttled_once)
-        respx.get(f"{BASE}/domains").mock(side_effect=domains)
+        respx.get(f"{BASE}/deviceManagement/managedDevices").mock(side_effect=devices)
         users, other = run(both())
     assert users.ok and other.ok
-    assert done == ["domains", "users"]  # read during the wait, not after it
+    assert done == ["devices", "users"]  # read during the wait, not after it
 
 
 @respx.mock

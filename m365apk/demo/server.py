@@ -39,12 +39,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
 from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
+from m365apk.demo.throttle import THROTTLED_MESSAGE, ThrottleModel
 from m365apk.snapshot.licences import summarise
 
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
@@ -73,6 +74,61 @@ class RequestRecord:
     path: str
     query: str
     status: int
+    inner: bool = False  # an inner request of a JSON batch (POST /$batch)
+    # Filled in for Graph GETs (the benchmarks' request log, see SimulatedGraph.request_log):
+    time: float = 0.0  # wall clock (time.time()) when the answer was ready
+    tenant: str = ""
+    bucket: str = ""  # throttle bucket (demo/throttle.py), "" when the model is off
+    cost: int = 0  # tokens charged (resource units for the directory bucket)
+    objects: int = 0  # objects in the answer (items of a page; 1 for an entity)
+    throttled: bool = False  # a 429 from the throttle model (not an injected fault)
+    latency: float = 0.0  # seconds the latency model made this answer take
+
+    @property
+    def chain(self) -> str:
+        """The page chain this request belongs to: tenant + path + query without $skiptoken
+        (every page of one collection read shares it; pages follow one another)."""
+        params = parse_qsl(self.query, keep_blank_values=True)
+        kept = sorted((k, v) for k, v in params if k != "$skiptoken")
+        return f"{self.tenant}{self.path}?{'&'.join(f'{k}={v}' for k, v in kept)}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "time": round(self.time, 6),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "status": self.status,
+            "tenant": self.tenant,
+            "bucket": self.bucket,
+            "cost": self.cost,
+            "objects": self.objects,
+            "throttled": self.throttled,
+            "inner": self.inner,
+            "latency": round(self.latency, 6),
+            "chain": self.chain,
+        }
+
+
+@dataclass
+class Reply:
+    """One answer before it is sent: on the wire, or as one response inside a $batch."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str]
+    delay: float = 0.0  # seconds the answer takes (throttle model's latency), slept by the sender
+
+
+class _InnerHeaders(dict[str, str]):
+    """An inner batch request's headers: case-insensitive `get`, like http.client's."""
+
+    def __init__(self, items: dict[str, Any]) -> None:
+        super().__init__({str(k).lower(): str(v) for k, v in items.items()})
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return super().get(key.lower(), default)
 
 
 class GraphError(Exception):
@@ -162,6 +218,10 @@ STATIC_NEEDS = {
 
 AUDIT_QUERY = "AuditLogsQuery.Read.All"  # the audit log query API (POST creates a query)
 AUDIT_QUERIES = re.compile(r"^/v1\.0/security/auditLog/queries$")
+# JSON batching (learn.microsoft.com/graph/json-batching): POST /{version}/$batch, at most 20
+# inner requests, each answered as {"id", "status", "headers", "body"} with body a JSON value.
+BATCH = re.compile(r"^/(v1\.0|beta)/\$batch$")
+BATCH_LIMIT = 20
 
 ROUTES = (
     _route("/organization", "organization", "Organization.Read.All", "Directory.Read.All"),
@@ -350,9 +410,15 @@ class SimulatedGraph(Served):
         port: int = 0,
         secret_expired: bool = False,
         capture: bool = False,
+        throttle: ThrottleModel | None = None,
+        request_log: str | None = None,
     ) -> None:
         self.tenants = [tenants] if isinstance(tenants, TenantData) else list(tenants)
         self.latency = latency_ms / 1000.0
+        # Graph's documented limits and a latency per page (demo/throttle.py); off by default.
+        self.throttle = throttle
+        # Every request as one JSON line (RequestRecord.as_json), for the benchmarks' floor.
+        self._log_file = open(request_log, "a", encoding="utf-8") if request_log else None  # noqa: SIM115
         self.secret_expired = secret_expired
         self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
         self.requests: list[RequestRecord] = []
@@ -397,6 +463,15 @@ class SimulatedGraph(Served):
     def record(self, record: RequestRecord) -> None:
         with self._lock:
             self.requests.append(record)
+            if self._log_file is not None:
+                self._log_file.write(json.dumps(record.as_json()) + "\n")
+                self._log_file.flush()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def reset_log(self) -> None:
         with self._lock:
@@ -922,6 +997,7 @@ class _Api:
         size = top or default or len(encoded) or 1
         offset = q.skip_offset()
         chunk = encoded[offset : offset + size]
+        q.objects = len(chunk)
         ctx = context + (f"({','.join(q.select)})" if q.select else "")
         head = {"@odata.context": f"{self.sim.graph_url}/$metadata#{ctx}"}
         if q.count:
@@ -964,6 +1040,7 @@ class _Query:
         self.content_type = JSON_TYPE
         self.granted: set[str] = set()
         self.route: Route | None = None
+        self.objects = 1  # objects in the answer: a page sets its item count
         self.select = tuple(s.strip() for s in params.get("$select", "").split(",") if s.strip())
         self.expand = [s.strip() for s in params.get("$expand", "").split(",") if s.strip()]
         self.filter = params.get("$filter")
@@ -1067,6 +1144,13 @@ class _Handler(BaseHTTPRequestHandler):
             except GraphError as exc:
                 self.send_graph_error(split, exc)
             return
+        batch = BATCH.match(split.path)
+        if batch:
+            try:
+                self.send_reply(self.answer_batch(split, batch.group(1), body))
+            except GraphError as exc:
+                self.send_graph_error(split, exc)
+            return
         m = re.fullmatch(r"/([^/]+)/oauth2/v2\.0/token", split.path)
         if not m:
             self.send_graph_error(
@@ -1098,28 +1182,127 @@ class _Handler(BaseHTTPRequestHandler):
         self.sim.record(RequestRecord("POST", split.path, split.query, 201))
         self.send(201, _dump({"@odata.context": context, **query}), JSON_TYPE)
 
+    def answer_batch(self, split: Any, version: str, body: str) -> Reply:
+        """POST /$batch (learn.microsoft.com/graph/json-batching): every inner GET goes through
+        the same route, permission, licence, fault and throttle rules as a request of its own
+        and is logged as one (`inner=True`); the batch answers 200 with one response per id.
+
+        Inner requests run one after the other here; the batch takes as long as its slowest
+        inner answer (Graph may run independent inner requests in parallel)."""
+        self.sim.verify_token(self.headers.get("Authorization"))
+        try:
+            payload = json.loads(body or "null")
+        except ValueError:
+            payload = None
+        requests = payload.get("requests") if isinstance(payload, dict) else None
+        if not isinstance(requests, list) or not all(isinstance(r, dict) for r in requests):
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > BATCH_LIMIT:
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"The number of requests in a batch exceeds the limit of {BATCH_LIMIT}. [U]",
+            )
+        ids = [r.get("id") for r in requests]
+        if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
+            raise GraphError(400, "BadRequest", "Batch request ids must be unique strings. [U]")
+        parts: list[bytes] = []
+        delay = 0.0
+        for request in requests:
+            reply = self.answer_inner(version, request)
+            delay = max(delay, reply.delay)
+            head = {"Content-Type": reply.content_type, **reply.headers}
+            if reply.content_type.startswith("application/json"):
+                inner_body = reply.body
+            else:  # e.g. /users/$count's text/plain: a JSON string
+                inner_body = _dump(reply.body.decode("utf-8", "replace"))
+            parts.append(
+                _dump({"id": request["id"], "status": reply.status, "headers": head})[:-1]
+                + b',"body":'
+                + inner_body
+                + b"}"
+            )
+        self.sim.record(RequestRecord("POST", split.path, split.query, 200))
+        out = b'{"responses":[' + b",".join(parts) + b"]}"
+        return Reply(200, out, "application/json; charset=utf-8", {}, delay)
+
+    def answer_inner(self, version: str, request: dict[str, Any]) -> Reply:
+        url = str(request.get("url") or "")
+        inner = urlsplit(f"/{version}/{url.lstrip('/')}")
+        headers = _InnerHeaders(request.get("headers") or {})
+        headers["authorization"] = self.headers.get("Authorization") or ""
+        if str(request.get("method") or "").upper() != "GET":
+            # The scanner only reads; the simulator answers GET inside a batch. [simulator]
+            return self.error_reply(
+                inner,
+                GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed."),
+                headers,
+                inner=True,
+                method=str(request.get("method") or ""),
+            )
+        return self.answer_get(inner, headers, inner=True)
+
     def do_GET(self) -> None:  # noqa: N802
         split = urlsplit(self.path)
-        try:
-            self.handle_get(split)
-        except GraphError as exc:
-            self.send_graph_error(split, exc)
-        except Exception as exc:  # a simulator bug must look like a Graph 500, not a hang
-            self.send_graph_error(split, GraphError(500, "generalException", repr(exc)))
+        if self.sim.latency:
+            time.sleep(self.sim.latency)
+        self.send_reply(self.answer_get(split, self.headers))
 
-    def handle_get(self, split: Any) -> None:
+    def answer_get(self, split: Any, headers: Any, *, inner: bool = False) -> Reply:
+        """One GET (on the wire or inside a batch), logged once with what the throttle and
+        latency models made of it."""
+        meta: dict[str, Any] = {}
+        try:
+            reply = self.handle_get(split, headers, meta)
+        except GraphError as exc:
+            reply = self.error_reply(split, exc, headers, record=False)
+        except Exception as exc:  # a simulator bug must look like a Graph 500, not a hang
+            error = GraphError(500, "generalException", repr(exc))
+            reply = self.error_reply(split, error, headers, record=False)
+        decision = meta.get("decision")
+        throttled = decision is not None and not decision.allowed
+        objects = meta.get("objects", 0) if reply.status == 200 else 0
+        if decision is not None:
+            reply.headers.update(decision.headers)
+            assert self.sim.throttle is not None
+            reply.delay = self.sim.throttle.latency.of(objects)
+        self.sim.record(
+            RequestRecord(
+                "GET",
+                split.path,
+                split.query,
+                reply.status,
+                inner,
+                time=time.time() + reply.delay,
+                tenant=meta.get("tenant", ""),
+                bucket=decision.bucket if decision else "",
+                cost=decision.cost if decision and decision.allowed else 0,
+                objects=objects,
+                throttled=throttled,
+                latency=reply.delay,
+            )
+        )
+        return reply
+
+    def handle_get(self, split: Any, headers: Any, meta: dict[str, Any]) -> Reply:
         m = re.match(r"^/(v1\.0|beta)(/.*)$", split.path)
         if not m:
             raise GraphError(400, "BadRequest", "Invalid version.")
         version, path = m.groups()
-        if self.sim.latency:
-            time.sleep(self.sim.latency)
-        claims = self.sim.verify_token(self.headers.get("Authorization"))
+        claims = self.sim.verify_token(headers.get("Authorization"))
         api = self.sim.api_for(claims)
+        meta["tenant"] = api.t.tenant_id
         fault = self.sim.next_fault(path)
         if fault is not None:
-            self.send_fault(split, fault)
-            return
+            return self.fault_reply(fault, headers)
+        if self.sim.throttle is not None:
+            decision = self.sim.throttle.admit(
+                api.t.tenant_id, str(claims.get("appid", "")), len(api.t.users), path, split.query
+            )
+            meta["decision"] = decision
+            if not decision.allowed:
+                body = self.error_body("TooManyRequests", THROTTLED_MESSAGE, headers)
+                return Reply(429, body, JSON_TYPE, {})
         for route in ROUTES:
             found = route.pattern.match(path)
             if found:
@@ -1136,42 +1319,61 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if route.needs and not api.licensed(route.needs):
             raise GraphError(*LICENCE_ERRORS[route.needs])
-        query = _Query(split.query, self.headers, split.path, self.sim.base_url)
+        query = _Query(split.query, headers, split.path, self.sim.base_url)
         query.granted = granted
         query.route = route
         query.check_properties()
         body = getattr(api, route.handler)(query, **found.groupdict())
-        self.sim.record(RequestRecord("GET", split.path, split.query, 200))
+        meta["objects"] = query.objects
         if self.sim.bodies is not None:
             with self.sim._lock:
                 self.sim.bodies.append((route.path, split.path, split.query, body))
-        self.send(200, body, query.content_type)
+        return Reply(200, body, query.content_type, {})
 
-    def send_fault(self, split: Any, fault: Fault) -> None:
-        self.sim.record(RequestRecord("GET", split.path, split.query, fault.status))
+    def fault_reply(self, fault: Fault, headers: Any) -> Reply:
         extra = {}
         if fault.retry_after is not None:
             # Graph sends whole seconds; kiota ignores fractions, so round up.
             extra["Retry-After"] = str(max(1, math.ceil(fault.retry_after)))
         if fault.body is not None:
-            self.send(fault.status, fault.body, JSON_TYPE, extra)
-            return
+            return Reply(fault.status, fault.body, JSON_TYPE, extra)
         code, message = {
             429: ("TooManyRequests", "Too many requests."),
             503: ("serviceNotAvailable", "Service unavailable. Please try again later."),
             504: ("UnknownError", "Gateway timeout."),
         }.get(fault.status, ("generalException", "An internal server error occurred."))
-        self.send(fault.status, self.error_body(code, message), JSON_TYPE, extra)
+        return Reply(fault.status, self.error_body(code, message, headers), JSON_TYPE, extra)
+
+    def error_reply(
+        self,
+        split: Any,
+        exc: GraphError,
+        headers: Any,
+        *,
+        inner: bool = False,
+        method: str = "GET",
+        extra: dict[str, str] | None = None,
+        record: bool = True,
+    ) -> Reply:
+        if record:
+            self.sim.record(RequestRecord(method, split.path, split.query, exc.status, inner))
+        body = self.error_body(exc.code, exc.message, headers)
+        return Reply(exc.status, body, JSON_TYPE, dict(extra or {}))
 
     def send_graph_error(self, split: Any, exc: GraphError) -> None:
-        self.sim.record(RequestRecord(self.command, split.path, split.query, exc.status))
-        self.send(exc.status, self.error_body(exc.code, exc.message), JSON_TYPE)
+        self.send_reply(self.error_reply(split, exc, self.headers, method=self.command))
 
-    def error_body(self, code: str, message: str) -> bytes:
+    def send_reply(self, reply: Reply) -> None:
+        if reply.delay > 0:
+            time.sleep(reply.delay)
+        self.send(reply.status, reply.body, reply.content_type, reply.headers)
+
+    def error_body(self, code: str, message: str, headers: Any = None) -> bytes:
+        sent = self.headers if headers is None else headers
         inner = {
             "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
             "request-id": self.request_id,
-            "client-request-id": self.headers.get("client-request-id") or self.request_id,
+            "client-request-id": sent.get("client-request-id") or self.request_id,
         }
         return _dump({"error": {"code": code, "message": message, "innerError": inner}})
 
@@ -1213,9 +1415,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int)
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--throttle",
+        action="store_true",
+        help="Graph's gedocumenteerde limieten en een latentie per pagina (demo/throttle.py)",
+    )
+    parser.add_argument("--request-log", help="elk verzoek als JSON-regel naar dit bestand")
     args = parser.parse_args(argv)
     tenant = load_profile(args.profile, users=args.users)
-    sim = SimulatedGraph(tenant, args.latency_ms, port=args.port).start()
+    sim = SimulatedGraph(
+        tenant,
+        args.latency_ms,
+        port=args.port,
+        throttle=ThrottleModel() if args.throttle else None,
+        request_log=args.request_log,
+    ).start()
     print(f"READY {sim.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

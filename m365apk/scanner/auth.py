@@ -20,6 +20,7 @@ from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
 from m365apk.errors import AuthError, ConfigError
+from m365apk.scanner.tls import ssl_context
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class LoopbackClientSecretCredential:
         async with self._lock:
             if self._token and self._token.expires_on - 300 > time.time():
                 return self._token
-            async with httpx.AsyncClient(timeout=30) as client:
+            async with httpx.AsyncClient(timeout=30, verify=ssl_context()) as client:
                 response = await client.post(
                     self._token_url,
                     data={

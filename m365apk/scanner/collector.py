@@ -123,6 +123,10 @@ async def collect(
                     result = await client.dataset(spec)
         except TimeoutError:
             result = _timed_out(spec, limit)
+        if name == "users" and result.ok:
+            # The tenant's size sets its directory limit (S/M/L): known now, before the
+            # fan-outs that need the pace.
+            client.set_user_count(len(result.data or ()))
         done[name] = result
         if progress:
             progress(name, result)

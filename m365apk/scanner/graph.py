@@ -16,13 +16,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NotRequired
 from urllib.parse import urlsplit
 
 import httpx
 from azure.core.exceptions import ClientAuthenticationError
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
@@ -32,10 +34,13 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 from pydantic import TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from m365apk.errors import AuthError
 from m365apk.scanner.datasets import DatasetSpec
 from m365apk.scanner.graph_models import page_adapter
+from m365apk.scanner.pacing import Pacer
+from m365apk.scanner.tls import ssl_context
 from m365apk.snapshot import CollectionStats, Dataset, DatasetStatus
 
 GRAPH_URL = "https://graph.microsoft.com"
@@ -51,6 +56,9 @@ LICENCE_ERROR_CODES = {
 
 # A school tenant reads in seconds to minutes; a board of 100,000 accounts in well under this.
 DEFAULT_DEADLINE_SECONDS = 1800.0
+
+# Where `_Wire` leaves what a request was charged per throttling bucket, for `_Retry`.
+CHARGED = "m365apk.charged"
 
 # Graph's answers worth another try after a wait (graph-reference §7): throttling, unavailable.
 RETRY_STATUSES = frozenset({429, 503, 504})
@@ -82,6 +90,15 @@ class GraphSettings:
     # The opt-in audit log probe (only when its check is selected): polling bounds, in seconds.
     audit_probe_poll_seconds: float = 10.0
     audit_probe_wait_seconds: float = 300.0
+    # Pace each throttling bucket by Graph's documented limits (scanner/pacing.py), so a scan
+    # waits for its turn instead of collecting 429s. Off: only react to 429s.
+    pacing: bool = True
+    # Sent on every request: a background scan is throttled before interactive tools are
+    # (identity and access; the limits themselves do not change). None: not sent.
+    throttle_priority: str | None = "low"
+    # Per-object fan-outs go as JSON batches of this many requests (Graph allows 20); 1: one
+    # GET per object.
+    batch_size: int = 20
 
 
 class WaitTooLong(Exception):
@@ -108,7 +125,10 @@ class TooLarge(Exception):
 
 def _retry_after(response: httpx.Response) -> float | None:
     """Retry-After in seconds (Graph sends whole seconds; HTTP also allows a date)."""
-    value = response.headers.get("Retry-After")
+    return _seconds(response.headers.get("Retry-After"))
+
+
+def _seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
@@ -123,13 +143,15 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class _Retry(BaseMiddleware):
-    """Outermost: retries 429/503/504 (honouring Retry-After up to a cap) and transport errors
-    with exponential backoff. It waits outside the concurrency slot (`_Wire` holds that only
-    while a request is on the wire), so one throttled endpoint does not stall the others."""
+    """Outermost: paces each request by its throttling bucket (`pacing.Pacer`), then retries
+    429/503/504 (honouring Retry-After up to a cap) and transport errors with exponential
+    backoff. It waits outside the concurrency slot (`_Wire` holds that only while a request is
+    on the wire), so a bucket that must wait, or one throttled endpoint, does not stall the
+    others."""
 
-    def __init__(self, settings: GraphSettings, stats: CollectionStats) -> None:
+    def __init__(self, settings: GraphSettings, stats: CollectionStats, pacer: Pacer) -> None:
         super().__init__()
-        self.settings, self.stats = settings, stats
+        self.settings, self.stats, self.pacer = settings, stats, pacer
 
     def _backoff(self, attempt: int) -> float:
         s = self.settings
@@ -140,6 +162,8 @@ class _Retry(BaseMiddleware):
         self, request: httpx.Request, transport: httpx.AsyncBaseTransport
     ) -> httpx.Response:
         s = self.settings
+        if s.throttle_priority:
+            request.headers.setdefault("x-ms-throttle-priority", s.throttle_priority)
         attempt = 0
         while True:
             try:
@@ -151,47 +175,71 @@ class _Retry(BaseMiddleware):
                     raise
                 wait = self._backoff(attempt)
             else:
-                if response.status_code == 429:
-                    self.stats.throttled_responses += 1
-                if response.status_code not in RETRY_STATUSES or attempt >= s.max_retries:
-                    return response
+                status = response.status_code
                 asked = _retry_after(response)
+                charged = response.extensions.get(CHARGED, [])  # what `_Wire` took
+                if status == 429:
+                    self.stats.throttled_responses += 1
+                elif not request.url.path.endswith("/$batch"):  # a batch's answers: `_batch`
+                    self.pacer.observe(charged, status, response.headers)
+                if status not in RETRY_STATUSES or attempt >= s.max_retries:
+                    if status == 429 and (asked is None or asked <= s.retry_after_max_seconds):
+                        self.pacer.throttled(charged, asked)  # the next request waits
+                    return response
                 if asked is not None and asked > s.retry_after_max_seconds:
-                    raise WaitTooLong(response.status_code, asked)
+                    raise WaitTooLong(status, asked)
                 wait = self._backoff(attempt) if asked is None else asked
+                # A throttled bucket pauses for everyone in it; the retry then waits in
+                # `_Wire` with them (Retry-After, else the bucket's own backoff).
+                if status == 429 and self.pacer.throttled(charged, asked):
+                    wait = 0.0
                 await response.aclose()
             attempt += 1
             self.stats.retries += 1
             request.headers["Retry-Attempt"] = str(attempt)
-            await asyncio.sleep(wait)
+            if wait:
+                await asyncio.sleep(wait)
 
 
 class _Wire(BaseMiddleware):
     """Innermost: one HTTP attempt inside the tenant's concurrency slot. Counts it, refuses
     redirects (3xx), and reads the body with a size cap."""
 
-    def __init__(self, settings: GraphSettings, stats: CollectionStats) -> None:
+    def __init__(self, settings: GraphSettings, stats: CollectionStats, pacer: Pacer) -> None:
         super().__init__()
-        self.settings, self.stats = settings, stats
+        self.settings, self.stats, self.pacer = settings, stats, pacer
         self.gate = asyncio.Semaphore(settings.max_concurrency)
 
     async def send(
         self, request: httpx.Request, transport: httpx.AsyncBaseTransport
     ) -> httpx.Response:
-        async with self.gate:
-            self.stats.http_requests += 1
-            response = await super().send(request, transport)
-            try:
-                if 300 <= response.status_code < 400:
-                    raise Redirected(response.status_code, response.headers.get("Location", ""))
-                limit = self.settings.max_response_bytes
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise TooLarge(limit)
-            finally:
-                await response.aclose()
+        try:
+            content = request.content if request.method == "POST" else None
+        except httpx.RequestNotRead:  # a streamed body: not a batch of ours
+            content = None
+        charged = self.pacer.costs(request.method, str(request.url), content)
+        while True:
+            # Wait for the bucket outside the slot; take its tokens inside, just before the
+            # request goes out, so our clock and Graph's agree on when they were spent.
+            await self.pacer.ready(charged)
+            async with self.gate:
+                if not self.pacer.try_take(charged):
+                    continue  # taken by another request meanwhile: wait again, outside
+                self.stats.http_requests += 1
+                response = await super().send(request, transport)
+                try:
+                    if 300 <= response.status_code < 400:
+                        location = response.headers.get("Location", "")
+                        raise Redirected(response.status_code, location)
+                    limit = self.settings.max_response_bytes
+                    body = bytearray()
+                    async for chunk in response.aiter_bytes():
+                        body += chunk
+                        if len(body) > limit:
+                            raise TooLarge(limit)
+                finally:
+                    await response.aclose()
+                break
         # The body is decoded now: hand it on without the transfer headers that described it.
         headers = [
             (k, v)
@@ -203,7 +251,7 @@ class _Wire(BaseMiddleware):
             headers=headers,
             content=bytes(body),
             request=request,
-            extensions=response.extensions,
+            extensions={**response.extensions, CHARGED: charged},
         )
 
 
@@ -217,6 +265,34 @@ class Outcome:
 
 class MalformedResponse(Exception):
     pass
+
+
+# Graph's limit of requests in one JSON batch (learn.microsoft.com/graph/json-batching).
+BATCH_MAX = 20
+
+
+@dataclass
+class _Inner:
+    """One request inside a batch: its key, builder (for further pages) and URL."""
+
+    key: str
+    builder: Any
+    url: str  # absolute, as a plain GET would send it
+    relative: str  # below the version root, as the batch names it
+
+
+class _BatchAnswer(TypedDict):
+    id: str
+    status: int
+    headers: NotRequired[dict[str, Any] | None]
+    body: NotRequired[Any]
+
+
+class _BatchBody(TypedDict):
+    responses: list[_BatchAnswer]
+
+
+_BATCH_RESPONSE: TypeAdapter[Any] = TypeAdapter(_BatchBody)
 
 
 @dataclass
@@ -238,11 +314,23 @@ class GraphClient:
             for m in KiotaClientFactory.get_default_middleware(None)
             if not isinstance(m, RetryHandler | RedirectHandler)
         ]
-        middleware = [_Retry(self.settings, self.stats), *kept, _Wire(self.settings, self.stats)]
+        s = self.settings
+        self.pacer = Pacer(
+            enabled=s.pacing,
+            backoff_seconds=s.backoff_seconds,
+            backoff_max_seconds=s.backoff_max_seconds,
+            jitter_seconds=s.jitter_seconds,
+        )
+        middleware = [
+            _Retry(self.settings, self.stats, self.pacer),
+            *kept,
+            _Wire(self.settings, self.stats, self.pacer),
+        ]
         http = httpx.AsyncClient(
             timeout=httpx.Timeout(self.settings.timeout_seconds),
             limits=httpx.Limits(max_connections=self.settings.max_concurrency * 2),
             follow_redirects=False,
+            verify=ssl_context(),  # built once per process, not once per tenant
         )
         GraphClientFactory.create_with_custom_middleware(middleware, client=http)
         self._http = http
@@ -254,6 +342,11 @@ class GraphClient:
         self._beta = GraphRequestAdapter(auth, http)
         self._beta.base_url = f"{self.settings.base_url.rstrip('/')}/beta"
         self._pool: dict[str, str] = {}  # per client, so per tenant: nothing shared across
+        self._batching = True  # until the server shows it has no $batch
+
+    def set_user_count(self, users: int) -> None:
+        """The tenant's number of users: its size class for Graph's directory limit."""
+        self.pacer.set_user_count(users)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -299,17 +392,23 @@ class GraphClient:
         return config
 
     async def _collection(self, spec: DatasetSpec, builder: Any) -> tuple[list[Any], int]:
-        validator = _page_validator(spec.item)
-        items: list[Any] = []
-        pages = 0
         request = builder.to_get_request_information(self._config(spec, builder, True))
         adapter = self._adapter(spec)
         adapter.set_base_url_for_request_information(request)
-        first = urlsplit(request.url)
-        seen: set[str] = {request.url}
+        page = _page_validator(spec.item).validate_json(await self._send(request, adapter))
+        return await self._pages(spec, builder, request.url, page)
+
+    async def _pages(
+        self, spec: DatasetSpec, builder: Any, url: str, page: Any
+    ) -> tuple[list[Any], int]:
+        """The first page (read from `url`) and every page its next links lead to."""
+        validator = _page_validator(spec.item)
+        adapter = self._adapter(spec)
+        first = urlsplit(url)
+        seen: set[str] = {url}
+        items: list[Any] = []
+        pages = 0
         while True:
-            raw = await self._send(request, adapter)
-            page = validator.validate_json(raw)
             pages += 1
             items.extend(self._shared(page["value"]))
             if self.on_page:
@@ -324,6 +423,7 @@ class GraphClient:
             seen.add(next_link)
             builder = builder.with_url(next_link)
             request = builder.to_get_request_information(self._config(spec, builder, False))
+            page = validator.validate_json(await self._send(request, adapter))
 
     def _shared(self, items: list[Any]) -> list[Any]:
         """Let equal strings that repeat across objects and datasets (ids, user types, SKU ids,
@@ -370,9 +470,18 @@ class GraphClient:
         included: a deleted group, a partner's group) is listed in `unread_keys` and the dataset
         is `incomplete`, so no check judges role holders or CA coverage on part of the members."""
         assert spec.key_builder is not None
-        results = await asyncio.gather(
-            *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
-        )
+        size = min(self.settings.batch_size, BATCH_MAX)
+        if size > 1 and len(keys) > 1 and self._batching and spec.collection:
+            chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
+            # The first batch alone: it shows whether the server has $batch at all.
+            read = await self._batch(spec, chunks[0])
+            for part in await asyncio.gather(*(self._batch(spec, c) for c in chunks[1:])):
+                read.update(part)
+            results = [read[key] for key in keys]
+        else:
+            results = await asyncio.gather(
+                *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
+            )
         data: dict[str, Any] = {}
         pages = 0
         failed: list[tuple[str, Outcome]] = []
@@ -401,6 +510,162 @@ class GraphClient:
         result = _dataset(spec, outcome, data, pages)
         result.unread_keys = unread
         return result
+
+    # -- JSON batching -------------------------------------------------------------------------
+
+    async def _batch(
+        self, spec: DatasetSpec, keys: list[str]
+    ) -> dict[str, tuple[Outcome, Any, int]]:
+        """Read up to 20 keys in one `POST $batch` (learn.microsoft.com/graph/json-batching).
+        Each inner request is the one `read` would send (same request builder and query) and
+        is paced and judged on its own: 200 is read (further pages by plain GETs), 429/503/504
+        are sent again (only those, after their Retry-After), anything else is that key's
+        outcome. A batch answer that cannot be matched to its requests is malformed for every
+        key it should have answered; nothing of it counts as read."""
+        assert spec.key_builder is not None
+        s = self.settings
+        adapter = self._adapter(spec)
+        root = adapter.base_url.rstrip("/")
+        pending: dict[str, _Inner] = {}
+        for i, key in enumerate(keys):
+            builder = spec.key_builder(self.sdk, key)
+            info = builder.to_get_request_information(self._config(spec, builder, True))
+            adapter.set_base_url_for_request_information(info)
+            url = info.url
+            pending[str(i + 1)] = _Inner(key, builder, url, url[len(root) :])
+        if not self._batching or not all(i.url.startswith(root + "/") for i in pending.values()):
+            # No $batch on this server (an earlier batch found out), or a URL the batch cannot
+            # name relative to its root: one GET per key, as before.
+            reads = await asyncio.gather(*(self.read(spec, i.builder) for i in pending.values()))
+            return {i.key: r for i, r in zip(pending.values(), reads, strict=True)}
+        headers = dict(spec.headers)
+        if s.throttle_priority:
+            headers["x-ms-throttle-priority"] = s.throttle_priority
+        done: dict[str, tuple[Outcome, Any, int]] = {}
+        attempt = 0
+        while pending:
+            # The batch waits for and takes its inner requests' tokens on the wire (`_Wire`);
+            # here each one's charge, to read its own answer's signals against.
+            charged = {rid: self.pacer.costs("GET", inner.url) for rid, inner in pending.items()}
+            body = json.dumps(
+                {
+                    "requests": [
+                        {"id": rid, "method": "GET", "url": inner.relative, "headers": headers}
+                        for rid, inner in pending.items()
+                    ]
+                }
+            ).encode()
+            try:
+                answers = await self._post_batch(adapter, root, body, set(pending))
+            except ClientAuthenticationError as exc:
+                raise AuthError(_auth_message(exc)) from None
+            except APIError as exc:
+                if exc.response_status_code in (404, 405, 501) and not done and attempt == 0:
+                    # No $batch here (a proxy, a simulator): one GET per key, as before.
+                    self._batching = False
+                    reads = await asyncio.gather(
+                        *(self.read(spec, inner.builder) for inner in pending.values())
+                    )
+                    return {i.key: r for i, r in zip(pending.values(), reads, strict=True)}
+                outcome = classify(exc)
+                return done | {inner.key: (outcome, None, 0) for inner in pending.values()}
+            except Exception as exc:  # malformed, too large, connection: every key alike
+                outcome = classify(exc)
+                return done | {inner.key: (outcome, None, 0) for inner in pending.values()}
+            self.stats.batched_requests += len(pending)
+            retry: dict[str, _Inner] = {}
+            wait = 0.0
+            for rid, inner in pending.items():
+                answer = answers[rid]
+                status = answer["status"]
+                asked = _seconds(answer["headers"].get("retry-after"))
+                if status == 429:
+                    self.stats.throttled_responses += 1
+                else:
+                    self.pacer.observe(charged[rid], status, answer["headers"])
+                if status in RETRY_STATUSES and attempt < s.max_retries:
+                    if asked is not None and asked > s.retry_after_max_seconds:
+                        done[inner.key] = (classify(WaitTooLong(status, asked)), None, 0)
+                        continue
+                    paused = status == 429 and self.pacer.throttled(charged[rid], asked)
+                    if not paused:
+                        wait = max(wait, asked if asked is not None else self._backoff(attempt))
+                    retry[rid] = inner
+                    continue
+                if status == 429:
+                    self.pacer.throttled(charged[rid], asked)
+                done[inner.key] = await self._inner_result(spec, inner, status, answer["body"])
+            del answers
+            if retry:
+                attempt += 1
+                self.stats.retries += len(retry)
+                if wait:
+                    await asyncio.sleep(wait)
+            pending = retry
+        return done
+
+    def _backoff(self, attempt: int) -> float:
+        s = self.settings
+        wait = s.backoff_seconds * 2**attempt
+        return min(s.backoff_max_seconds, wait + random.uniform(0, s.jitter_seconds))
+
+    async def _post_batch(
+        self, adapter: GraphRequestAdapter, root: str, body: bytes, ids: set[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Send one batch; its answers by request id, each exactly once, or MalformedResponse."""
+        info = RequestInformation(Method.POST)
+        info.url = f"{root}/$batch"
+        info.headers.try_add("Accept", "application/json")
+        info.set_stream_content(body, "application/json")
+        raw = await self._send(info, adapter)
+        responses = _BATCH_RESPONSE.validate_json(raw)["responses"]
+        del raw
+        answers: dict[str, dict[str, Any]] = {}
+        for r in responses:
+            rid = r["id"]
+            if rid not in ids:
+                raise MalformedResponse(f"batch: antwoord op onbekend verzoek {rid!r}")
+            if rid in answers:
+                raise MalformedResponse(f"batch: twee antwoorden op verzoek {rid!r}")
+            headers = {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()}
+            answers[rid] = {"status": r["status"], "headers": headers, "body": r.get("body")}
+        missing = ids - set(answers)
+        if missing:
+            raise MalformedResponse(f"batch: geen antwoord op verzoek {sorted(missing)[0]!r}")
+        return answers
+
+    async def _inner_result(
+        self, spec: DatasetSpec, inner: _Inner, status: int, body: Any
+    ) -> tuple[Outcome, Any, int]:
+        """One inner answer as `read` would have judged the same answer to a plain GET."""
+        if status == 200:
+            try:
+                if not isinstance(body, dict):
+                    raise MalformedResponse("batch: antwoord zonder JSON-object")
+                page = _page_validator(spec.item).validate_python(body)
+                items, pages = await self._pages(spec, inner.builder, inner.url, page)
+            except ClientAuthenticationError as exc:
+                raise AuthError(_auth_message(exc)) from None
+            except Exception as exc:
+                return classify(exc), None, 0
+            return Outcome(DatasetStatus.OK), items, pages
+        error = body.get("error") if isinstance(body, dict) else None
+        code = message = None
+        if isinstance(error, dict):
+            code = error.get("code") if isinstance(error.get("code"), str) else None
+            message = error.get("message") if isinstance(error.get("message"), str) else None
+        if 300 <= status < 400:
+            return (
+                Outcome(DatasetStatus.ERROR, status, "redirect", "doorverwijzing in batch"),
+                None,
+                0,
+            )
+        if 200 <= status < 300:  # another success than the 200 a list read answers
+            kind = DatasetStatus.MALFORMED
+            code, message = "malformed_response", f"onleesbaar antwoord: status {status}"
+        else:
+            kind = _error_kind(status, code)
+        return Outcome(kind, status, code, message), None, 0
 
 
 # Fields whose values repeat across many objects or datasets.
@@ -496,17 +761,7 @@ def classify(exc: Exception) -> Outcome:
             code, message = error.code, error.message
         elif exc.message:
             message = str(exc.message)
-        if code in LICENCE_ERROR_CODES:
-            kind = DatasetStatus.NOT_LICENSED
-        elif status == 403:
-            kind = DatasetStatus.FORBIDDEN
-        elif status == 404:
-            kind = DatasetStatus.NOT_FOUND
-        elif status == 429:
-            kind = DatasetStatus.THROTTLED
-        else:
-            kind = DatasetStatus.ERROR
-        return Outcome(kind, status, code, message)
+        return Outcome(_error_kind(status, code), status, code, message)
     if isinstance(exc, WaitTooLong):
         kind = DatasetStatus.THROTTLED if exc.status == 429 else DatasetStatus.ERROR
         return Outcome(kind, exc.status, "retry_after_too_long", str(exc))
@@ -526,6 +781,18 @@ def classify(exc: Exception) -> Outcome:
             DatasetStatus.MALFORMED, None, "malformed_response", f"onleesbaar antwoord: {exc}"
         )
     return Outcome(DatasetStatus.ERROR, None, type(exc).__name__, str(exc))
+
+
+def _error_kind(status: int | None, code: str | None) -> DatasetStatus:
+    if code in LICENCE_ERROR_CODES:
+        return DatasetStatus.NOT_LICENSED
+    if status == 403:
+        return DatasetStatus.FORBIDDEN
+    if status == 404:
+        return DatasetStatus.NOT_FOUND
+    if status == 429:
+        return DatasetStatus.THROTTLED
+    return DatasetStatus.ERROR
 
 
 def _first(exc: ValidationError) -> str:

@@ -89,7 +89,9 @@ class LicenceSummary(BaseModel):
 
 
 class CollectionStats(BaseModel):
-    http_requests: int = 0
+    http_requests: int = 0  # HTTP exchanges with Graph ($batch envelopes count once)
+    # Requests sent inside JSON batches: each is judged, paced and counted by Graph on its own.
+    batched_requests: int = 0
     retries: int = 0
     throttled_responses: int = 0
     duration_seconds: float = 0.0
@@ -189,9 +191,10 @@ class Snapshot(BaseModel):
                     f"er {d.items}"
                 )
         pages = sum(d.pages for d in self.datasets.values())
-        if self.stats.http_requests and pages > self.stats.http_requests:
+        requests = self.stats.http_requests + self.stats.batched_requests
+        if self.stats.http_requests and pages > requests:
             out.append(
-                f"stats.http_requests: {self.stats.http_requests} verzoeken, maar de datasets "
+                f"stats.http_requests: {requests} verzoeken, maar de datasets "
                 f"tellen samen {pages} pagina's"
             )
         return out

@@ -1,0 +1,404 @@
+"""Pace each Graph throttling bucket instead of running into 429s.
+
+Graph throttles per service ("bucket"), mostly per app per tenant; a GraphClient is one tenant,
+so each client keeps its own buckets. Before a request goes out it takes its cost from its
+bucket's tokens (an asyncio token bucket), waiting only as long as the documented limit requires.
+Graph's own signals then correct the estimate: `x-ms-resource-unit` (what the request really
+cost), `x-ms-throttle-limit-percentage` (how much of the limit is used: slow down), and 429
+(pause the bucket: Retry-After when Graph sends it, else a backoff per bucket).
+
+The table below is the client's own reading of Microsoft's documentation, kept apart from the
+simulator's on purpose: a mistake in one is then not silently mirrored by the other.
+Source, unless noted: learn.microsoft.com/graph/throttling-limits (microsoft-graph-docs-contrib,
+concepts/throttling-limits.md and its includes), read 2026-11; shared/reference/graph-reference.md
+section 7.
+
+Decisions, with their reasons:
+* Tenant size for the directory bucket is unknown until the users are read: the smallest limit
+  (S, 3,500 units per 10 s) is assumed until then. The collector reads every plain endpoint before
+  any fan-out, so by the time request volume matters (per-user and per-group reads) the user count
+  is in (`set_user_count`). Assuming S costs nothing in practice: 3,500 units is far more than a
+  scan's plain reads; assuming L for a small school would run straight into 429s.
+* Per-user authentication methods (`users/{id}/authentication/methods`) are counted in the
+  directory bucket (cost 1), not in the reports bucket. The reports list names the resource
+  "authenticationMethod", but Graph serves these reads without that 5-per-10-s limit in practice
+  (scripts read them for thousands of users) and a yearly A1 scan of 5,000 users would otherwise
+  take hours. If Graph does throttle them, its 429 pauses the bucket and the scan slows down.
+* `x-ms-throttle-priority: low` is sent (GraphSettings.throttle_priority): documented for the
+  identity and access service, it does not change the limits, only who is throttled first when
+  throttling occurs. A yearly background scan should yield to the school's own (interactive)
+  tools in the buckets shared by every app of the tenant, such as conditional access.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlsplit
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Limit:
+    units: float  # per window: resource units (directory) or requests (all others)
+    window: float  # seconds
+    # Per tenant for all apps: another app's use counts too, so a 429 is not necessarily ours
+    # and does not make us slower for the rest of the scan (it still pauses the bucket).
+    shared: bool = False
+
+
+DIRECTORY = "directory"
+REPORTS = "reports"
+SIGN_IN_ACTIVITY = "signInActivity"
+PROTECTION_CA = "identityProtectionConditionalAccess"
+INTUNE_DEVICES = "intuneDevices"
+INTUNE_CONFIGURATION = "intuneDeviceConfiguration"
+
+# "Identity and access service limits": application+tenant pair, resource units per 10 s, by
+# tenant size: S under 50 users, M 50-500, L above 500.
+DIRECTORY_UNITS = {"S": 3500, "M": 5000, "L": 8000}
+
+LIMITS: dict[str, Limit] = {
+    DIRECTORY: Limit(DIRECTORY_UNITS["S"], 10.0),
+    # "Identity and access reports service limits": 5 requests per 10 s per app per tenant
+    # (signIn, directoryAudit, authentication methods reports, provisioning ...).
+    REPORTS: Limit(5, 10.0),
+    # Same section: GET signInActivity (users?$select=signInActivity), 10 requests per minute
+    # per app per tenant, on top of the directory cost of listing users.
+    SIGN_IN_ACTIVITY: Limit(10, 60.0),
+    # "Identity protection and conditional access service limits": 1 request per second per
+    # tenant for all apps; 429 without Retry-After (riskyUser, riskDetection, namedLocation,
+    # conditionalAccessPolicy).
+    PROTECTION_CA: Limit(1, 1.0, shared=True),
+    # "Intune devices service limits", any request: 2,000 per 20 s per app per tenant
+    # (managedDevice and the other device resources).
+    INTUNE_DEVICES: Limit(2000, 20.0),
+    # "Intune device configuration service limits", any request: 1,000 per 20 s per app per
+    # tenant (deviceConfiguration, deviceCompliancePolicy ...). The deviceManagement root
+    # (its settings) is counted here too: the smaller of the two Intune limits [U].
+    INTUNE_CONFIGURATION: Limit(1000, 20.0),
+}
+
+# Directory request costs ("base request costs"; any identity path not listed costs 1).
+# Keys: the path with ids replaced by {id}. Costs for me/... apply to users/{id}/... too.
+DIRECTORY_COSTS = {
+    "applications": 2,
+    "applications/{id}/extensionProperties": 2,
+    "contracts": 3,
+    "domains/{id}/domainNameReferences": 4,
+    "groups/{id}/members": 3,
+    "groups/{id}/transitiveMembers": 5,
+    "oauth2PermissionGrants": 2,
+    "oauth2PermissionGrants/{id}": 2,
+    "servicePrincipals/{id}/appRoleAssignments": 2,
+    "subscribedSkus": 3,
+    "users": 2,
+    "users/{id}/licenseDetails": 2,
+    "users/{id}/memberOf": 2,
+    "users/{id}/ownedObjects": 2,
+    "users/{id}/transitiveMemberOf": 2,
+}
+
+# First path segments served by the identity and access (directory) service: the resources
+# the section lists (application, device, directoryObject, directoryRole, domain, group,
+# groupSetting, oauth2PermissionGrant, organization, policyBase, servicePrincipal,
+# subscribedSku, user ...). roleManagement/directory and administrativeUnits are directory
+# objects too, though not named there [U].
+DIRECTORY_ROOTS = frozenset(
+    {
+        "administrativeUnits",
+        "applications",
+        "contracts",
+        "devices",
+        "directory",
+        "directoryObjects",
+        "directoryRoleTemplates",
+        "directoryRoles",
+        "domains",
+        "groupSettingTemplates",
+        "groupSettings",
+        "groups",
+        "me",
+        "oauth2PermissionGrants",
+        "organization",
+        "policies",
+        "roleManagement",
+        "servicePrincipals",
+        "subscribedSkus",
+        "users",
+    }
+)
+
+# Limit percentage above which Graph warns (it sends the header from 0.8 on).
+SLOW_DOWN_FROM = 0.8
+MIN_FACTOR = 0.1  # never slower than a tenth of the documented rate
+RECOVERY_STEP = 0.02  # per response without a warning, back towards the documented rate
+# Added to a wait: Graph counts a request when it arrives, a little after we send it, and one
+# request can take a few milliseconds longer on the way than the next. Without this, the second
+# of two requests one second apart (conditional access) can arrive 0.99 s after the first.
+ARRIVAL_MARGIN = 0.05
+
+
+def _segments(path: str) -> list[str]:
+    """The resource path below the version root: /v1.0/users/x/y -> ['users', 'x', 'y']."""
+    parts = [p for p in path.split("/") if p]
+    for i, part in enumerate(parts):
+        if part in ("v1.0", "beta"):
+            return parts[i + 1 :]
+    return parts
+
+
+def _shape(segments: list[str]) -> str:
+    """users/abc/memberOf -> users/{id}/memberOf (every second segment is a key)."""
+    return "/".join("{id}" if i % 2 else s for i, s in enumerate(segments))
+
+
+def _query(query: str | Mapping[str, str]) -> dict[str, str]:
+    pairs = query.items() if isinstance(query, Mapping) else parse_qsl(query)
+    return {k.lstrip("$").lower(): v for k, v in pairs}
+
+
+def directory_cost(segments: list[str], query: Mapping[str, str]) -> int:
+    cost = DIRECTORY_COSTS.get(_shape(segments), 1)
+    if "select" in query:
+        cost -= 1
+    if "expand" in query:
+        cost += 1
+    top = query.get("top", "")
+    if top.isdigit() and int(top) < 20:
+        cost -= 1
+    return max(1, cost)
+
+
+def classify(method: str, url: str) -> list[tuple[str, int]]:
+    """The buckets a request counts against, with its cost in each. Empty: a service whose
+    limits we do not pace (Graph's 429 still pauses that request)."""
+    parts = urlsplit(url)
+    segments = _segments(parts.path)
+    if not segments or segments[0].startswith("$"):  # $batch: its inner requests count
+        return []
+    query = _query(parts.query)
+    first = segments[0]
+    if first == "auditLogs" or (
+        first == "reports" and len(segments) > 1 and segments[1] == "authenticationMethods"
+    ):
+        return [(REPORTS, 1)]
+    if first == "identityProtection" or (
+        first == "identity" and len(segments) > 1 and segments[1] == "conditionalAccess"
+    ):
+        return [(PROTECTION_CA, 1)]
+    if first == "deviceManagement":
+        if len(segments) > 1 and segments[1] == "managedDevices":
+            return [(INTUNE_DEVICES, 1)]
+        return [(INTUNE_CONFIGURATION, 1)]
+    if first in DIRECTORY_ROOTS:
+        buckets = [(DIRECTORY, directory_cost(segments, query))]
+        if first == "users" and "signinactivity" in query.get("select", "").lower():
+            buckets.append((SIGN_IN_ACTIVITY, 1))
+        return buckets
+    return []
+
+
+class Bucket:
+    """A token bucket of `limit.units` per `limit.window` seconds, starting full."""
+
+    def __init__(self, name: str, limit: Limit, clock: Clock) -> None:
+        self.name, self.limit = name, limit
+        self.capacity = float(limit.units)
+        self._clock = clock
+        self.tokens = self.capacity
+        self.stamp = clock()
+        self.factor = 1.0  # share of the documented rate we allow ourselves (slow-down)
+        self.paused_until = 0.0
+        self.strikes = 0  # 429s without Retry-After in a row: the backoff grows with them
+        self.waited = 0.0  # seconds spent waiting here, for the record
+
+    @property
+    def rate(self) -> float:
+        return self.capacity / self.limit.window * self.factor
+
+    def _refill(self) -> float:
+        now = self._clock()
+        if now > self.stamp:
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+        return now
+
+    def delay(self, cost: float) -> float:
+        """Seconds until `cost` can be taken (0: now)."""
+        now = self._refill()
+        need = min(cost, self.capacity)  # a cost above the whole bucket waits for a full one
+        wait = max(0.0, self.paused_until - now)
+        if self.tokens < need:
+            wait = max(wait, (need - self.tokens) / self.rate)
+        return wait if wait > 1e-6 else 0.0
+
+    def charge(self, extra: float) -> None:
+        """Graph says the request cost more (or less) than we took."""
+        self._refill()
+        self.tokens = max(-self.capacity, min(self.capacity, self.tokens - extra))
+
+    def warn(self, used: float) -> None:
+        """x-ms-throttle-limit-percentage: `used` of the limit is spent (0.8 ... 1.8). Only the
+        rest of the window is left, and the rate drops below what Graph measured."""
+        self._refill()
+        self.tokens = min(self.tokens, max(0.0, 1.0 - used) * self.capacity)
+        self.factor = max(MIN_FACTOR, min(self.factor, SLOW_DOWN_FROM / used))
+
+    def calm(self) -> None:
+        """A response without a warning: creep back towards the documented rate."""
+        self.strikes = 0
+        if self.factor < 1.0:
+            self._refill()
+            self.factor = min(1.0, self.factor + RECOVERY_STEP)
+
+    def throttled(self, pause: float, *, retry_after: bool) -> None:
+        now = self._refill()
+        # Several requests in flight are refused together: that is one event, not several.
+        fresh = now >= self.paused_until
+        self.tokens = min(self.tokens, 0.0)
+        self.paused_until = max(self.paused_until, now + pause)
+        if fresh and not retry_after:
+            self.strikes += 1
+        if fresh and not self.limit.shared:  # our own budget ran out: we were too fast
+            self.factor = max(MIN_FACTOR, self.factor / 2)
+
+
+class Pacer:
+    """The buckets of one client (one tenant)."""
+
+    def __init__(
+        self,
+        *,
+        enabled: bool = True,
+        backoff_seconds: float = 2.0,
+        backoff_max_seconds: float = 60.0,
+        jitter_seconds: float = 1.0,
+        margin_seconds: float = ARRIVAL_MARGIN,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.enabled = enabled
+        self.margin_seconds = margin_seconds
+        self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
+        self.jitter_seconds = jitter_seconds
+        self._clock, self._sleep = clock, sleep
+        self.buckets: dict[str, Bucket] = {}
+        self.size = "S"
+
+    def bucket(self, name: str) -> Bucket:
+        if name not in self.buckets:
+            self.buckets[name] = Bucket(name, LIMITS[name], self._clock)
+            if name == DIRECTORY:
+                self.buckets[name].capacity = float(DIRECTORY_UNITS[self.size])
+        return self.buckets[name]
+
+    def set_user_count(self, users: int) -> None:
+        """The tenant's size for the directory limit, once the users are read."""
+        self.size = "S" if users < 50 else "M" if users <= 500 else "L"
+        if DIRECTORY in self.buckets:
+            bucket = self.buckets[DIRECTORY]
+            bucket._refill()
+            bucket.capacity = float(DIRECTORY_UNITS[self.size])
+            bucket.tokens = min(bucket.tokens, bucket.capacity)
+
+    def costs(
+        self, method: str, url: str, content: bytes | None = None
+    ) -> list[tuple[Bucket, int]]:
+        """What a request costs, per bucket. A JSON batch costs what its inner requests cost:
+        Graph judges each of them on its own (learn.microsoft.com/graph/json-batching)."""
+        if not self.enabled:
+            return []
+        if method == "POST" and urlsplit(url).path.endswith("/$batch"):
+            return self._batch_costs(url, content)
+        return [(self.bucket(name), cost) for name, cost in classify(method, url)]
+
+    def _batch_costs(self, url: str, content: bytes | None) -> list[tuple[Bucket, int]]:
+        try:
+            requests = json.loads(content or b"{}").get("requests") or []
+        except (ValueError, AttributeError):
+            return []
+        root = url[: url.rindex("/$batch")]
+        total: dict[str, int] = {}
+        for inner in requests:
+            if not isinstance(inner, dict) or not isinstance(inner.get("url"), str):
+                continue
+            for name, cost in classify(str(inner.get("method") or "GET"), root + inner["url"]):
+                total[name] = total.get(name, 0) + cost
+        return [(self.bucket(name), cost) for name, cost in total.items()]
+
+    async def ready(self, charged: list[tuple[Bucket, int]]) -> None:
+        """Wait until every bucket of the request holds its cost (or no longer pauses). Takes
+        nothing: the tokens are taken by `try_take` when the request goes on the wire."""
+        while charged:
+            wait = max(bucket.delay(cost) for bucket, cost in charged)
+            if wait <= 0:
+                return
+            # Graph counts a request when it arrives, which can trail our clock a little.
+            wait += self.margin_seconds
+            for bucket, cost in charged:
+                if bucket.delay(cost) > 0:
+                    bucket.waited += wait
+            await self._sleep(wait)
+
+    def try_take(self, charged: list[tuple[Bucket, int]]) -> bool:
+        """Take the request's cost from all its buckets, now, or from none."""
+        if any(bucket.delay(cost) > 0 for bucket, cost in charged):
+            return False
+        for bucket, cost in charged:
+            bucket.tokens -= cost
+        return True
+
+    async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
+        """Wait for and take a request's cost (what the wire does in two steps)."""
+        charged = self.costs(method, url)
+        while True:
+            await self.ready(charged)
+            if self.try_take(charged):
+                return charged
+
+    def observe(
+        self, charged: Iterable[tuple[Bucket, int]], status: int, headers: Mapping[str, str]
+    ) -> None:
+        """A response (not a 429) to a request that was charged `charged`."""
+        used = _float(headers.get("x-ms-throttle-limit-percentage"))
+        units = _float(headers.get("x-ms-resource-unit"))
+        for bucket, cost in charged:
+            if units is not None and bucket.name == DIRECTORY:
+                bucket.charge(units - cost)
+            if used is not None and used >= SLOW_DOWN_FROM:
+                bucket.warn(used)
+            elif status < 400:
+                bucket.calm()
+
+    def throttled(self, charged: Iterable[tuple[Bucket, int]], retry_after: float | None) -> bool:
+        """A 429: pause the request's buckets (Retry-After, else a backoff that grows per
+        bucket). False when the request is in no bucket: the caller waits for it itself."""
+        paused = False
+        for bucket, _ in charged:
+            if retry_after is not None:
+                pause = retry_after
+            else:
+                wait = self.backoff_seconds * 2**bucket.strikes
+                pause = min(self.backoff_max_seconds, wait + random.uniform(0, self.jitter_seconds))
+            bucket.throttled(pause, retry_after=retry_after is not None)
+            paused = True
+        return paused
+
+    def waited(self) -> float:
+        return round(sum(b.waited for b in self.buckets.values()), 3)
+
+
+def _float(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
