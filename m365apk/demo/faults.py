@@ -197,7 +197,9 @@ class FaultProxy:
             plan.injected += 1
             return plan.kind
 
-    def forward(self, method: str, target: str, headers: dict[str, str]) -> tuple[int, Any, bytes]:
+    def forward(
+        self, method: str, target: str, headers: dict[str, str], body: bytes | None = None
+    ) -> tuple[int, Any, bytes]:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = http.client.HTTPConnection(
@@ -205,7 +207,7 @@ class FaultProxy:
             )
             self._local.conn = conn
         try:
-            conn.request(method, target, headers=headers)
+            conn.request(method, target, body=body, headers=headers)
             response = conn.getresponse()
             body = response.read()
         except (OSError, http.client.HTTPException):
@@ -244,6 +246,61 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if upstream_headers.get("Retry-After"):
             extra["Retry-After"] = upstream_headers["Retry-After"]
         self._send(status, body, extra)
+
+    def do_POST(self) -> None:  # noqa: N802
+        """JSON batching: the planned fault lands on the inner requests it targets, as Graph
+        would answer them one by one inside the batch (a status, a rewritten body); faults of the
+        connection itself (reset, hang, malformed JSON) hit the whole batch."""
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+        faults: dict[str, tuple[str, str]] = {}  # inner id -> (kind, url)
+        if urlsplit(self.path).path.endswith("/$batch"):
+            with contextlib.suppress(ValueError, TypeError, AttributeError):
+                for inner in json.loads(raw).get("requests", []):
+                    split = urlsplit(inner["url"])
+                    path = re.sub(r"^/(v1\.0|beta)", "", split.path)
+                    kind = self.proxy.fault_for(path, parse_qs(split.query))
+                    if kind is not None:
+                        # inner URLs are relative to the batch's version root (/v1.0/$batch)
+                        root = urlsplit(self.path).path.rsplit("/$batch", 1)[0]
+                        faults[str(inner["id"])] = (kind, root + "/" + inner["url"].lstrip("/"))
+        whole = {"reset", "reset-once", "hang", "malformed-json"}
+        for kind, _ in faults.values():
+            if kind in whole and self._before(kind):
+                return
+        status, upstream_headers, body = self.proxy.forward("POST", self.path, headers, raw)
+        if faults and status == 200:
+            body = self._inner_faults(body, faults)
+        extra = {}
+        if upstream_headers.get("Retry-After"):
+            extra["Retry-After"] = upstream_headers["Retry-After"]
+        self._send(status, body, extra)
+
+    def _inner_faults(self, body: bytes, faults: dict[str, tuple[str, str]]) -> bytes:
+        doc = json.loads(body)
+        for answer in doc.get("responses", []):
+            planned = faults.get(str(answer.get("id")))
+            if planned is None:
+                continue
+            kind, url = planned
+            if kind.isdigit() or kind.startswith("429"):
+                code, message = _ERRORS[int(kind[:3])]
+                answer["status"] = int(kind[:3])
+                answer["headers"] = {"Content-Type": "application/json"}
+                if kind == "429":
+                    answer["headers"]["Retry-After"] = "1"
+                elif kind == "429-huge-retry-after":
+                    answer["headers"]["Retry-After"] = "3600"
+                answer["body"] = {"error": {"code": code, "message": message}}
+            elif kind == "redirect-foreign":
+                answer["status"] = 302
+                answer["headers"] = {"Location": f"{self.proxy.foreign.base_url}{url}"}
+                answer.pop("body", None)
+            elif 200 <= int(answer.get("status", 0)) < 300:
+                rewritten = _rewrite(kind, json.dumps(answer.get("body")).encode(), self.proxy, url)
+                answer["body"] = json.loads(rewritten)
+        return json.dumps(doc).encode()
 
     # -- faults --------------------------------------------------------------------------------
 
