@@ -129,7 +129,9 @@ def child_scan(base_url: str, profile: str, out: Path) -> None:
     )
 
 
-def scan_once(profile: str, users: int, latency_ms: float, throttle: bool) -> dict:
+def scan_once(
+    profile: str, users: int, latency_ms: float, throttle: bool, keep_logs: Path | None = None
+) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "requests.jsonl"
         sim, base_url = start_simulator(
@@ -150,6 +152,9 @@ def scan_once(profile: str, users: int, latency_ms: float, throttle: bool) -> di
             sim.terminate()
             sim.wait(timeout=10)
         result["log"] = read_log(log)
+        if keep_logs is not None and log.exists():
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            (keep_logs / f"requests-{profile}-{users}.jsonl").write_bytes(log.read_bytes())
         return result
 
 
@@ -214,7 +219,7 @@ def floor_report(log: list[dict], users: int) -> dict:
     datasets = {}
     for name, records in sorted(per.items()):
         ok = [r for r in records if not r["throttled"]]
-        start = min(r["time"] - r["latency"] for r in records)
+        start = min(r["start"] for r in records)
         actual = max(r["time"] for r in records) - start
         datasets[name] = {
             "requests": len(ok),
@@ -225,7 +230,7 @@ def floor_report(log: list[dict], users: int) -> dict:
     throttled = Counter(r["bucket"] for r in gets if r["throttled"])
     known = set(bucket_limits()) | {"directory"}
     if gets:
-        start = min(r["time"] - r["latency"] for r in gets)
+        start = min(r["start"] for r in gets)
         actual = max(r["time"] for r in gets) - start
     else:
         actual = 0.0
@@ -326,6 +331,9 @@ def main() -> None:
     parser.add_argument("--child", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument(
+        "--keep-logs", type=Path, metavar="DIR", help="keep the simulator's request logs here"
+    )
     args = parser.parse_args()
     if args.child:
         child_scan(args.child, args.profile, args.out)
@@ -340,7 +348,7 @@ def main() -> None:
         f" {'snapshot MB':>11}  checks"
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        r = scan_once(args.profile, size, latency_ms, throttle)
+        r = scan_once(args.profile, size, latency_ms, throttle, args.keep_logs)
         counts = Counter(r["statuses"].values())
         checks = f"{len(r['statuses'])} checks: " + ", ".join(
             f"{v} {k}" for k, v in sorted(counts.items())

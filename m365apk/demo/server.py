@@ -76,7 +76,8 @@ class RequestRecord:
     status: int
     inner: bool = False  # an inner request of a JSON batch (POST /$batch)
     # Filled in for Graph GETs (the benchmarks' request log, see SimulatedGraph.request_log):
-    time: float = 0.0  # wall clock (time.time()) when the answer was ready
+    time: float = 0.0  # wall clock (time.time()) when the answer was ready (latency included)
+    start: float = 0.0  # wall clock when the simulator began to answer
     tenant: str = ""
     bucket: str = ""  # throttle bucket (demo/throttle.py), "" when the model is off
     cost: int = 0  # tokens charged (resource units for the directory bucket)
@@ -95,6 +96,7 @@ class RequestRecord:
     def as_json(self) -> dict[str, Any]:
         return {
             "time": round(self.time, 6),
+            "start": round(self.start, 6),
             "method": self.method,
             "path": self.path,
             "query": self.query,
@@ -1293,6 +1295,7 @@ class _Handler(BaseHTTPRequestHandler):
         """One GET (on the wire or inside a batch), logged once with what the throttle and
         latency models made of it."""
         meta: dict[str, Any] = {}
+        started = time.time()
         try:
             reply = self.handle_get(split, headers, meta)
         except GraphError as exc:
@@ -1315,6 +1318,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reply.status,
                 inner,
                 time=time.time() + reply.delay,
+                start=started,
                 tenant=meta.get("tenant", ""),
                 bucket=decision.bucket if decision else "",
                 cost=decision.cost if decision and decision.allowed else 0,
