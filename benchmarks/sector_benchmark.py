@@ -34,6 +34,7 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import signal
 import subprocess
@@ -108,11 +109,15 @@ def serve(count: int, seed: int, secret: str) -> None:
         stop.wait()
     sim.stop()
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    guid = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
+    routes = Counter(guid.sub("/{id}", r.path) for r in sim.requests)
     print(
         json.dumps(
             {
                 "requests": len(sim.requests),
                 "throttled": dict(Counter(r.bucket for r in sim.requests if r.throttled)),
+                "inner": sum(1 for r in sim.requests if r.inner),
+                "routes": dict(routes.most_common(5)),
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
                 "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             }
@@ -160,6 +165,22 @@ def throttled_datasets(folder: Path) -> list[str]:
     return sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
 
 
+def wait_for(
+    scan: subprocess.Popen, output: Path, run_id: str, count: int, started: float
+) -> float:
+    """Waits for scan-all, printing progress every 15 s; returns the wall time."""
+    shown = started
+    while scan.poll() is None:
+        time.sleep(0.5)
+        if time.perf_counter() - shown >= 15:
+            shown = time.perf_counter()
+            done = len(finished(output, run_id))
+            elapsed = shown - started
+            rate = done / elapsed * 3600
+            print(f"  {elapsed:7.0f} s  {done:5d}/{count} tenants  ({rate:,.0f}/h)", flush=True)
+    return time.perf_counter() - started
+
+
 def run(count: int, k: int, seed: int) -> None:
     boards = portfolio(count, seed)
     sizes = sorted(size for _, _, size in boards)
@@ -184,6 +205,17 @@ def run(count: int, k: int, seed: int) -> None:
         sim.kill()
         raise SystemExit(f"simulator did not start: {line!r}")
     base_url = line.split(" ", 1)[1]
+    try:
+        measure(sim, base_url, boards, k, env)
+    finally:  # never leave our children behind (an interrupted run, a broken pipe)
+        if sim.poll() is None:
+            sim.kill()
+
+
+def measure(
+    sim: subprocess.Popen, base_url: str, boards: list[tuple[str, str, int]], k: int, env: dict
+) -> None:
+    count = len(boards)
     run_id = "sector"
     with tempfile.TemporaryDirectory() as tmp:
         tenants = Path(tmp) / "tenants.yaml"
@@ -216,16 +248,11 @@ def run(count: int, k: int, seed: int) -> None:
         )
         reader.start()
         err_reader.start()
-        shown = started
-        while scan.poll() is None:
-            time.sleep(0.5)
-            if time.perf_counter() - shown >= 15:
-                shown = time.perf_counter()
-                done = len(finished(output, run_id))
-                elapsed = shown - started
-                rate = done / elapsed * 3600
-                print(f"  {elapsed:7.0f} s  {done:5d}/{count} tenants  ({rate:,.0f}/h)", flush=True)
-        wall = time.perf_counter() - started
+        try:
+            wall = wait_for(scan, output, run_id, count, started)
+        finally:
+            if scan.poll() is None:
+                scan.kill()
         reader.join(5)
         err_reader.join(5)
         client = resource.getrusage(resource.RUSAGE_CHILDREN)  # scan-all only, so far
@@ -248,8 +275,9 @@ def run(count: int, k: int, seed: int) -> None:
         print(
             f"  simulator               CPU {sim_figures['cpu_s']} s, peak RSS"
             f" {sim_figures['peak_rss_mb']} MB, {sim_figures['requests']:,} requests,"
-            f" 429s {sim_figures['throttled'] or 0}"
+            f" ({sim_figures['inner']:,} inside $batch), 429s {sim_figures['throttled'] or 0}"
         )
+        print(f"  most requested          {sim_figures['routes']}")
         print(
             f"  tenants lost            {len(lost) + missing} ({missing} not finished,"
             f" {len(lost)} with a dataset throttled)"
