@@ -75,7 +75,7 @@ def portfolio(count: int, seed: int) -> list[tuple[str, str, int]]:
 # --- the simulator process ------------------------------------------------------------------
 
 
-def serve(count: int, seed: int, secret: str) -> None:
+def serve(count: int, seed: int, secret: str, cached_users: int) -> None:
     """`--serve`: the simulated Graph for the portfolio; on SIGTERM prints its figures."""
     from dataclasses import replace
 
@@ -101,7 +101,9 @@ def serve(count: int, seed: int, secret: str) -> None:
             display_name=f"Schoolbestuur {index:04d} ({profile}, {size})",
         )
 
-    sim = SimulatedGraph([], throttle=ThrottleModel(), tenant_factory=factory).start()
+    sim = SimulatedGraph(
+        [], throttle=ThrottleModel(), tenant_factory=factory, cached_users=cached_users
+    ).start()
     print(f"READY {sim.base_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -181,7 +183,7 @@ def wait_for(
     return time.perf_counter() - started
 
 
-def run(count: int, k: int, seed: int) -> None:
+def run(count: int, k: int, seed: int, cached_users: int) -> None:
     boards = portfolio(count, seed)
     sizes = sorted(size for _, _, size in boards)
     print(
@@ -194,7 +196,17 @@ def run(count: int, k: int, seed: int) -> None:
     env = {**os.environ, SECRET_ENV: secret}
     here = Path(__file__).resolve()
     sim = subprocess.Popen(
-        [sys.executable, str(here), "--serve", "--tenants", str(count), "--seed", str(seed)],
+        [
+            sys.executable,
+            str(here),
+            "--serve",
+            "--tenants",
+            str(count),
+            "--seed",
+            str(seed),
+            "--sim-cache-users",
+            str(cached_users),
+        ],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
@@ -298,12 +310,18 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1100)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--sim-cache-users",
+        type=int,
+        default=250_000,
+        help="users the simulator keeps made (its LRU of tenants); lower it to bound its RSS",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.tenants, args.seed, os.environ[SECRET_ENV])
+        serve(args.tenants, args.seed, os.environ[SECRET_ENV], args.sim_cache_users)
         return
-    run(args.tenants, args.concurrency, args.seed)
+    run(args.tenants, args.concurrency, args.seed, args.sim_cache_users)
 
 
 if __name__ == "__main__":
