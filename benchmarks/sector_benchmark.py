@@ -168,12 +168,18 @@ def throttled_datasets(folder: Path) -> list[str]:
 
 
 def wait_for(
-    scan: subprocess.Popen, output: Path, run_id: str, count: int, started: float
+    scan: subprocess.Popen, output: Path, run_id: str, count: int, started: float, limit: float
 ) -> float:
-    """Waits for scan-all, printing progress every 15 s; returns the wall time."""
+    """Waits for scan-all, printing progress every 15 s; stops it after `limit` seconds (what
+    is unfinished then counts as not finished); returns the wall time."""
     shown = started
     while scan.poll() is None:
         time.sleep(0.5)
+        if time.perf_counter() - started > limit:
+            print(f"  time limit ({limit:.0f} s) reached: scan-all stopped", flush=True)
+            scan.terminate()
+            scan.wait(timeout=60)
+            break
         if time.perf_counter() - shown >= 15:
             shown = time.perf_counter()
             done = len(finished(output, run_id))
@@ -183,7 +189,7 @@ def wait_for(
     return time.perf_counter() - started
 
 
-def run(count: int, k: int, seed: int, cached_users: int) -> None:
+def run(count: int, k: int, seed: int, cached_users: int, limit: float = math.inf) -> None:
     boards = portfolio(count, seed)
     sizes = sorted(size for _, _, size in boards)
     print(
@@ -218,14 +224,19 @@ def run(count: int, k: int, seed: int, cached_users: int) -> None:
         raise SystemExit(f"simulator did not start: {line!r}")
     base_url = line.split(" ", 1)[1]
     try:
-        measure(sim, base_url, boards, k, env)
+        measure(sim, base_url, boards, k, env, limit)
     finally:  # never leave our children behind (an interrupted run, a broken pipe)
         if sim.poll() is None:
             sim.kill()
 
 
 def measure(
-    sim: subprocess.Popen, base_url: str, boards: list[tuple[str, str, int]], k: int, env: dict
+    sim: subprocess.Popen,
+    base_url: str,
+    boards: list[tuple[str, str, int]],
+    k: int,
+    env: dict,
+    limit: float,
 ) -> None:
     count = len(boards)
     run_id = "sector"
@@ -261,7 +272,7 @@ def measure(
         reader.start()
         err_reader.start()
         try:
-            wall = wait_for(scan, output, run_id, count, started)
+            wall = wait_for(scan, output, run_id, count, started, limit)
         finally:
             if scan.poll() is None:
                 scan.kill()
@@ -280,9 +291,10 @@ def measure(
         print(f"scan-all exit code {scan.returncode}")
         if scan.returncode not in (0, 4) or missing:
             print((err_text[0] if err_text else "")[-3000:])
-        print(f"wall {wall:.0f} s ({wall / 60:.1f} min) for {count} tenants:")
-        print(f"  tenants per hour        {count / wall * 3600:,.0f}")
-        print(f"  client CPU              {cpu:.0f} s, {cpu / count:.2f} s per tenant")
+        done = len(folders)
+        print(f"wall {wall:.0f} s ({wall / 60:.1f} min); {done} of {count} tenants finished:")
+        print(f"  tenants per hour        {done / wall * 3600:,.0f}")
+        print(f"  client CPU              {cpu:.0f} s, {cpu / max(1, done):.2f} s per tenant")
         print(f"  scan-all peak RSS       {rss:.0f} MB")
         print(
             f"  simulator               CPU {sim_figures['cpu_s']} s, peak RSS"
@@ -316,12 +328,16 @@ def main() -> None:
         default=250_000,
         help="users the simulator keeps made (its LRU of tenants); lower it to bound its RSS",
     )
+    parser.add_argument(
+        "--max-minutes", type=float, help="stop scan-all after this long and report what finished"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.tenants, args.seed, os.environ[SECRET_ENV], args.sim_cache_users)
         return
-    run(args.tenants, args.concurrency, args.seed, args.sim_cache_users)
+    limit = args.max_minutes * 60 if args.max_minutes else math.inf
+    run(args.tenants, args.concurrency, args.seed, args.sim_cache_users, limit)
 
 
 if __name__ == "__main__":
