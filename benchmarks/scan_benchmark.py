@@ -6,8 +6,34 @@ process, and prints wall time, HTTP requests and the child's peak RSS. Then it m
 per-object cost of our parsing (pydantic into plain dicts) against msgraph-sdk's typed
 deserialisation of the same userRegistrationDetails pages.
 
-    python benchmarks/scan_benchmark.py                 # 1k, 20k, 100k users, 20 ms latency
-    python benchmarks/scan_benchmark.py --sizes 1000 --latency-ms 5
+By default the simulator runs its throttle model (demo/throttle.py: Graph's documented limits
+per bucket and a latency per page, base 150 ms + 0.25 ms per object) and writes its request
+log; from that log the benchmark computes the FLOOR, the least wall time Graph's documented
+limits and the page chains allow for the requests the scan needed, and prints actual / floor
+per dataset and in total, with the 429s the scan ran into.
+
+The floor model (a lower bound; optimistic on purpose):
+
+- Needed requests: every logged Graph GET (inner $batch requests included, the outer POST not)
+  that was not answered 429 by the throttle model. A 429 is waste: it costs a round trip and
+  tells the client nothing it could not have known from the documented limit.
+- Chains: the pages of one collection read (same tenant, path and query but $skiptoken) must
+  follow one another; a chain takes at least the sum of its pages' latencies (the latency
+  model's time for each page, as logged). Different chains may run in parallel, without limit.
+- Buckets: a bucket (demo/throttle.py: directory, reports, ca, intune_*) starts full with C
+  tokens and refills at r = C / window tokens per second. Requests costing T tokens in all
+  need at least max(0, T - C) / r seconds before the last one is admitted, plus that last
+  request's latency (the least latency among the bucket's requests).
+- Floor = max(longest chain, slowest bucket). Dependencies between collections (a fan-out needs
+  the list it fans out over; CA needs roles) are ignored, so the true optimum may be higher.
+- Per dataset (the path with ids replaced by {id}): the same bound over that dataset's
+  requests alone; "actual" is the span from the dataset's first request to its last answer.
+- 429s: counted per bucket; "avoidable" are those in a bucket whose limit is documented (all
+  the simulator models: a client that paces by the documented limits never meets them here;
+  on real Graph the CA bucket is shared with other apps in the tenant).
+
+    python benchmarks/scan_benchmark.py                 # 1k, 20k, 100k users, throttle model
+    python benchmarks/scan_benchmark.py --sizes 1000 --no-throttle --latency-ms 5
 
 Figures, not assertions: the tests stay deterministic and fast; this script reports.
 """
@@ -17,34 +43,44 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 TARGET_WALL_S = 20.0  # for 100,000 users (issue #2)
 TARGET_RSS_MB = 300.0
 
 
-def start_simulator(profile: str, users: int, latency_ms: float) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "m365apk.demo.server",
-            "--profile",
-            profile,
-            "--users",
-            str(users),
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def start_simulator(
+    profile: str,
+    users: int,
+    latency_ms: float,
+    *,
+    throttle: bool = False,
+    request_log: Path | None = None,
+) -> tuple[subprocess.Popen, str]:
+    command = [
+        sys.executable,
+        "-m",
+        "m365apk.demo.server",
+        "--profile",
+        profile,
+        "--users",
+        str(users),
+        "--latency-ms",
+        str(latency_ms),
+    ]
+    if throttle:
+        command.append("--throttle")
+    if request_log is not None:
+        command += ["--request-log", str(request_log)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline().strip()
     if not line.startswith("READY "):
@@ -93,22 +129,141 @@ def child_scan(base_url: str, profile: str, out: Path) -> None:
     )
 
 
-def scan_once(profile: str, users: int, latency_ms: float) -> dict:
-    sim, base_url = start_simulator(profile, users, latency_ms)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
+def scan_once(
+    profile: str, users: int, latency_ms: float, throttle: bool, keep_logs: Path | None = None
+) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "requests.jsonl"
+        sim, base_url = start_simulator(
+            profile, users, latency_ms, throttle=throttle, request_log=log
+        )
+        try:
+            out = Path(tmp) / "out"
             done = subprocess.run(
-                [sys.executable, __file__, "--child", base_url, "--profile", profile, "--out", tmp],
+                [sys.executable, __file__, "--child", base_url, "--profile", profile, "--out", out],
                 capture_output=True,
                 text=True,
                 check=False,
             )
             if done.returncode != 0:
                 raise SystemExit(f"scan failed:\n{done.stderr}")
-            return json.loads(done.stdout.strip().splitlines()[-1])
-    finally:
-        sim.terminate()
-        sim.wait(timeout=10)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+        finally:
+            sim.terminate()
+            sim.wait(timeout=10)
+        result["log"] = read_log(log)
+        if keep_logs is not None and log.exists():
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            (keep_logs / f"requests-{profile}-{users}.jsonl").write_bytes(log.read_bytes())
+        return result
+
+
+# --- the floor ------------------------------------------------------------------------------
+
+_ID_SEGMENT = re.compile(r"^(?=.*\d)[0-9A-Za-z@.%_-]{16,}$|^[0-9a-f-]{36}$")
+
+
+def dataset_of(path: str) -> str:
+    """/v1.0/groups/3f2a.../members -> groups/{id}/members (a dataset's requests together)."""
+    first, *rest = path.split("/")[2:]
+    return "/".join([first, *("{id}" if _ID_SEGMENT.match(p) else p for p in rest)])
+
+
+def read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def bucket_limits() -> dict[str, tuple[float, float]]:
+    """(capacity, refill per second) per bucket name, for the tenant sizes of the log."""
+    from m365apk.demo.throttle import LIMITS
+
+    return {name: (limit.capacity, limit.rate) for name, limit in LIMITS.items()}
+
+
+def floor_of(records: Iterable[dict], directory_capacity: float) -> float:
+    """The floor (module docstring) of these requests, in seconds."""
+    limits = bucket_limits()
+    limits["directory"] = (directory_capacity, directory_capacity / 10.0)
+    chains: dict[str, float] = defaultdict(float)
+    tokens: dict[tuple[str, str], float] = defaultdict(float)
+    least: dict[tuple[str, str], float] = {}
+    for r in records:
+        chains[r["chain"]] += r["latency"]
+        if r["bucket"]:
+            key = (r["bucket"], r["tenant"])
+            tokens[key] += r["cost"]
+            least[key] = min(least.get(key, r["latency"]), r["latency"])
+    bounds = list(chains.values())
+    for key, needed in tokens.items():
+        capacity, rate = limits[key[0]]
+        bounds.append(max(0.0, needed - capacity) / rate + least[key])
+    return max(bounds, default=0.0)
+
+
+def directory_capacity(users: int) -> float:
+    from m365apk.demo.throttle import directory_limit
+
+    return directory_limit(users).capacity
+
+
+def floor_report(log: list[dict], users: int) -> dict:
+    """Actual vs floor per dataset and in total, and the 429s, from the simulator's log."""
+    gets = [r for r in log if r["method"] == "GET" and r["path"].startswith(("/v1.0", "/beta"))]
+    needed = [r for r in gets if not r["throttled"]]
+    capacity = directory_capacity(users)
+    per: dict[str, list[dict]] = defaultdict(list)
+    for r in gets:
+        per[dataset_of(r["path"])].append(r)
+    datasets = {}
+    for name, records in sorted(per.items()):
+        ok = [r for r in records if not r["throttled"]]
+        start = min(r["start"] for r in records)
+        actual = max(r["time"] for r in records) - start
+        datasets[name] = {
+            "requests": len(ok),
+            "throttled": len(records) - len(ok),
+            "actual_s": actual,
+            "floor_s": floor_of(ok, capacity),
+        }
+    throttled = Counter(r["bucket"] for r in gets if r["throttled"])
+    known = set(bucket_limits()) | {"directory"}
+    if gets:
+        start = min(r["start"] for r in gets)
+        actual = max(r["time"] for r in gets) - start
+    else:
+        actual = 0.0
+    return {
+        "actual_s": actual,
+        "floor_s": floor_of(needed, capacity),
+        "requests": len(needed),
+        "inner": sum(1 for r in gets if r["inner"]),
+        "throttled": dict(throttled),
+        "avoidable": sum(n for b, n in throttled.items() if b in known),
+        "datasets": datasets,
+    }
+
+
+def print_floor(report: dict) -> None:
+    def ratio(actual: float, floor: float) -> str:
+        return f"{actual / floor:5.1f}x" if floor > 0 else "    -"
+
+    print(
+        f"  Graph GETs {report['requests']} needed ({report['inner']} inside $batch);"
+        f" 429s {sum(report['throttled'].values())}"
+        f" (avoidable {report['avoidable']}; per bucket {report['throttled'] or '{}'})"
+    )
+    print(
+        f"  actual {report['actual_s']:.1f} s / floor {report['floor_s']:.1f} s ="
+        f" {ratio(report['actual_s'], report['floor_s'])}"
+    )
+    print(f"    {'dataset':<58} {'req':>5} {'429':>4} {'actual s':>8} {'floor s':>8} {'ratio':>6}")
+    for name, d in report["datasets"].items():
+        print(
+            f"    {name[:58]:<58} {d['requests']:>5} {d['throttled']:>4} {d['actual_s']:>8.2f}"
+            f" {d['floor_s']:>8.2f} {ratio(d['actual_s'], d['floor_s']):>6}"
+        )
 
 
 def parse_cost(pages: int = 3) -> dict:
@@ -162,23 +317,38 @@ def parse_cost(pages: int = 3) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,20000,100000")
-    parser.add_argument("--latency-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        help="fixed latency per request (default: 0 with the throttle model, else 20)",
+    )
+    parser.add_argument(
+        "--no-throttle",
+        action="store_true",
+        help="without the simulator's throttle and latency model (the quick path)",
+    )
     parser.add_argument("--profile", default="board")
     parser.add_argument("--child", metavar="BASE_URL", help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--skip-parse", action="store_true")
+    parser.add_argument(
+        "--keep-logs", type=Path, metavar="DIR", help="keep the simulator's request logs here"
+    )
     args = parser.parse_args()
     if args.child:
         child_scan(args.child, args.profile, args.out)
         return
 
-    print(f"m365apk scan benchmark — profile {args.profile}, latency {args.latency_ms:g} ms")
+    throttle = not args.no_throttle
+    latency_ms = args.latency_ms if args.latency_ms is not None else (0.0 if throttle else 20.0)
+    model = "throttle model on" if throttle else "throttle model off"
+    print(f"m365apk scan benchmark — profile {args.profile}, {model}, latency {latency_ms:g} ms")
     print(
         f"{'users':>8} {'wall s':>7} {'collect s':>9} {'requests':>8} {'peak RSS MB':>11}"
         f" {'snapshot MB':>11}  checks"
     )
     for size in (int(s) for s in args.sizes.split(",")):
-        r = scan_once(args.profile, size, args.latency_ms)
+        r = scan_once(args.profile, size, latency_ms, throttle, args.keep_logs)
         counts = Counter(r["statuses"].values())
         checks = f"{len(r['statuses'])} checks: " + ", ".join(
             f"{v} {k}" for k, v in sorted(counts.items())
@@ -193,6 +363,8 @@ def main() -> None:
                 f"  target 100k: < {TARGET_WALL_S:g} s and < {TARGET_RSS_MB:g} MB: "
                 f"{'met' if ok else 'NOT met'}"
             )
+        if throttle:
+            print_floor(floor_report(r["log"], size))
     if not args.skip_parse:
         p = parse_cost()
         print(

@@ -396,3 +396,31 @@ def test_throttling_is_off_by_default(plain) -> None:
     answers = [graph.get("/identity/conditionalAccess/policies") for _ in range(5)]
     assert [a.status_code for a in answers] == [200] * 5
     assert "x-ms-resource-unit" not in answers[0].headers
+
+
+# --- many tenants, made on first use --------------------------------------------------------
+
+
+def test_tenant_factory_makes_tenants_lazily_and_bounds_the_cache() -> None:
+    from dataclasses import replace
+
+    made: list[str] = []
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(3)]
+
+    def factory(tenant_id: str) -> TenantData | None:
+        if tenant_id not in ids:
+            return None
+        made.append(tenant_id)
+        base = load_profile("weak", users=60, seed=ids.index(tenant_id) + 1)
+        return replace(base, tenant_id=tenant_id)
+
+    with SimulatedGraph([], tenant_factory=factory, cached_users=130) as sim:
+        firsts = []
+        for tenant_id in ids + ids[:1]:
+            tenant = sim.lazy_api(tenant_id).t
+            with _client(sim, tenant) as graph:
+                firsts.append(graph.get("/users?$select=id&$top=3").json()["value"])
+        assert sim.lazy_api("99999999-0000-4000-8000-000000000000") is None
+        assert len(sim._lazy) == 2  # 60 + 60 users fit in 130; the third evicted the first
+    assert made == [*ids, ids[0]]  # the first was made again, and answers the same
+    assert firsts[0] == firsts[3] and firsts[0] != firsts[1]

@@ -33,7 +33,7 @@ import sys
 import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -76,7 +76,8 @@ class RequestRecord:
     status: int
     inner: bool = False  # an inner request of a JSON batch (POST /$batch)
     # Filled in for Graph GETs (the benchmarks' request log, see SimulatedGraph.request_log):
-    time: float = 0.0  # wall clock (time.time()) when the answer was ready
+    time: float = 0.0  # wall clock (time.time()) when the answer was ready (latency included)
+    start: float = 0.0  # wall clock when the simulator began to answer
     tenant: str = ""
     bucket: str = ""  # throttle bucket (demo/throttle.py), "" when the model is off
     cost: int = 0  # tokens charged (resource units for the directory bucket)
@@ -95,6 +96,7 @@ class RequestRecord:
     def as_json(self) -> dict[str, Any]:
         return {
             "time": round(self.time, 6),
+            "start": round(self.start, 6),
             "method": self.method,
             "path": self.path,
             "query": self.query,
@@ -412,8 +414,18 @@ class SimulatedGraph(Served):
         capture: bool = False,
         throttle: ThrottleModel | None = None,
         request_log: str | None = None,
+        tenant_factory: Callable[[str], TenantData | None] | None = None,
+        cached_users: int = 250_000,
     ) -> None:
         self.tenants = [tenants] if isinstance(tenants, TenantData) else list(tenants)
+        # Many tenants (the sector benchmark): a tenant id the fixed list lacks is made on first
+        # use by `tenant_factory` (None: no such tenant) and kept in an LRU of at most
+        # `cached_users` users in all, so the simulator's memory stays bounded. The factory must
+        # be deterministic: an evicted tenant is made again, and its pages must not change.
+        self.tenant_factory = tenant_factory
+        self.cached_users = cached_users
+        self._lazy: OrderedDict[str, _Api] = OrderedDict()
+        self._making: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self.latency = latency_ms / 1000.0
         # Graph's documented limits and a latency per page (demo/throttle.py); off by default.
         self.throttle = throttle
@@ -530,6 +542,9 @@ class SimulatedGraph(Served):
             (t for t in self.tenants if tenant_ref in (t.tenant_id, t.default_domain)), None
         )
         if tenant is None:
+            made = self.lazy_api(tenant_ref)
+            tenant = made.t if made is not None else None
+        if tenant is None:
             return _aad_error(
                 400,
                 "invalid_request",
@@ -597,8 +612,36 @@ class SimulatedGraph(Served):
             "access_token": token,
         }
 
+    def lazy_api(self, tenant_id: str) -> _Api | None:
+        """The factory's tenant `tenant_id` (made now if it is not cached), or None."""
+        if self.tenant_factory is None:
+            return None
+        with self._lock:
+            api = self._lazy.get(tenant_id)
+            if api is not None:
+                self._lazy.move_to_end(tenant_id)
+                return api
+            making = self._making[tenant_id]
+        with making:  # one maker per tenant; other tenants are made in parallel
+            with self._lock:
+                api = self._lazy.get(tenant_id)
+            if api is not None:
+                return api
+            tenant = self.tenant_factory(tenant_id)
+            if tenant is None:
+                return None
+            api = _Api(tenant, self)
+            with self._lock:
+                self._lazy[tenant_id] = api
+                self._making.pop(tenant_id, None)
+                total = sum(len(a.t.users) for a in self._lazy.values())
+                while len(self._lazy) > 1 and total > self.cached_users:
+                    _, evicted = self._lazy.popitem(last=False)
+                    total -= len(evicted.t.users)
+            return api
+
     def api_for(self, claims: dict[str, Any]) -> _Api:
-        api = self._apis.get(claims.get("tid", ""))
+        api = self._apis.get(claims.get("tid", "")) or self.lazy_api(claims.get("tid", ""))
         if api is None:
             raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
         return api
@@ -1252,6 +1295,7 @@ class _Handler(BaseHTTPRequestHandler):
         """One GET (on the wire or inside a batch), logged once with what the throttle and
         latency models made of it."""
         meta: dict[str, Any] = {}
+        started = time.time()
         try:
             reply = self.handle_get(split, headers, meta)
         except GraphError as exc:
@@ -1274,6 +1318,7 @@ class _Handler(BaseHTTPRequestHandler):
                 reply.status,
                 inner,
                 time=time.time() + reply.delay,
+                start=started,
                 tenant=meta.get("tenant", ""),
                 bucket=decision.bucket if decision else "",
                 cost=decision.cost if decision and decision.allowed else 0,

@@ -1,0 +1,344 @@
+"""Sector benchmark: the Dutch school sector's portfolio (1,100 school boards) scanned with
+`m365apk scan-all` against the throttle-faithful simulated Graph on loopback.
+
+The portfolio: board i (0 <= i < N) has tenant id 5ec70000-0000-4000-8000-{i:012d} and a size
+drawn from a seeded lognormal: median 1,500 accounts (mu = ln 1500), sigma 0.9, clipped to
+[300, 40,000]. That puts ~4 % of boards at the 300 floor, ~60 % between 300 and 2,000, ~9 %
+above 5,000 and a tail to 40,000; the mean is ~2,250 accounts, so 1,100 boards hold ~2.5
+million accounts, the order of the sector's pupils and staff. Profiles rotate board / good /
+weak by a seeded draw (50 / 25 / 25 %), so licences and findings vary as in the field.
+
+The simulator runs in its own process (`--serve`), with the throttle model on (demo/throttle.py:
+documented limits per bucket and a latency per page) and each tenant made on first use from
+the seed (SimulatedGraph(tenant_factory=...), an LRU bounded by users). The scan runs as
+`python -m m365apk.cli scan-all tenants.yaml --concurrency K --quiet` in a second process, with
+the loopback credentials `m365apk demo --portfolio` uses (one app, a client secret from the
+environment, http login on 127.0.0.1).
+
+Printed: progress every 15 s, wall time, tenants per hour, CPU seconds per tenant and peak RSS
+of the scan-all process, the simulator's CPU and peak RSS, the 429s the simulator answered per
+bucket, and the tenants lost: a tenant whose scan ended with a dataset `throttled` (still 429
+after every retry) or did not finish. Targets (issue #16): 1,100 tenants in <= 15 min on 2
+cores, peak RSS <= 1 GB, no tenant lost to throttling. Figures, not assertions.
+
+    python benchmarks/sector_benchmark.py --tenants 50
+    python benchmarks/sector_benchmark.py                       # 1,100 boards
+    python benchmarks/sector_benchmark.py --tenants 200 --concurrency 24 --seed 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+APP_ID = "5ec7a990-0000-4000-8000-000000000001"
+SECRET_ENV = "M365APK_SECTOR_SECRET"
+MEDIAN, SIGMA, LOW, HIGH = 1_500, 0.9, 300, 40_000
+PROFILES = (("board", 0.5), ("good", 0.25), ("weak", 0.25))
+TARGET_WALL_S, TARGET_RSS_MB = 15 * 60.0, 1024.0
+
+
+def tenant_id(index: int) -> str:
+    return f"5ec70000-0000-4000-8000-{index:012d}"
+
+
+def portfolio(count: int, seed: int) -> list[tuple[str, str, int]]:
+    """(tenant id, profile, accounts) per board, the same for the same seed."""
+    rng = random.Random(seed)
+    boards = []
+    for i in range(count):
+        size = int(min(HIGH, max(LOW, rng.lognormvariate(math.log(MEDIAN), SIGMA))))
+        pick, profile = rng.random(), PROFILES[-1][0]
+        for name, share in PROFILES:
+            if pick < share:
+                profile = name
+                break
+            pick -= share
+        boards.append((tenant_id(i), profile, size))
+    return boards
+
+
+# --- the simulator process ------------------------------------------------------------------
+
+
+def serve(count: int, seed: int, secret: str, cached_users: int) -> None:
+    """`--serve`: the simulated Graph for the portfolio; on SIGTERM prints its figures."""
+    from dataclasses import replace
+
+    from m365apk.demo.server import SimulatedGraph
+    from m365apk.demo.tenant import TenantData, load_profile
+    from m365apk.demo.throttle import ThrottleModel
+
+    boards = {
+        tid: (i, profile, size) for i, (tid, profile, size) in enumerate(portfolio(count, seed))
+    }
+
+    def factory(tid: str) -> TenantData | None:
+        found = boards.get(tid)
+        if found is None:
+            return None
+        index, profile, size = found
+        tenant = load_profile(profile, users=size, seed=seed * 100_000 + index)
+        return replace(
+            tenant,
+            tenant_id=tid,
+            client_id=APP_ID,
+            client_secret=secret,
+            display_name=f"Schoolbestuur {index:04d} ({profile}, {size})",
+        )
+
+    sim = SimulatedGraph(
+        [], throttle=ThrottleModel(), tenant_factory=factory, cached_users=cached_users
+    ).start()
+    print(f"READY {sim.base_url}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    sim.stop()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    guid = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
+    routes = Counter(guid.sub("/{id}", r.path) for r in sim.requests)
+    print(
+        json.dumps(
+            {
+                "requests": len(sim.requests),
+                "throttled": dict(Counter(r.bucket for r in sim.requests if r.throttled)),
+                "inner": sum(1 for r in sim.requests if r.inner),
+                "routes": dict(routes.most_common(5)),
+                "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
+                "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            }
+        ),
+        flush=True,
+    )
+
+
+# --- the benchmark --------------------------------------------------------------------------
+
+
+def write_tenants(path: Path, base_url: str, boards: list[tuple[str, str, int]], k: int) -> None:
+    import yaml
+
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "output": "uitvoer",
+                "graph_url": base_url,
+                "login_url": base_url,
+                "concurrency": k,
+                "defaults": {"client_id": APP_ID, "credential": {"client_secret_env": SECRET_ENV}},
+                "tenants": [
+                    {"name": f"Schoolbestuur {i:04d}", "tenant_id": tid, "school_type": "bestuur"}
+                    for i, (tid, _, _) in enumerate(boards)
+                ],
+            },
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
+
+
+def finished(output: Path, run_id: str) -> list[Path]:
+    return [p for p in output.glob(f"*/{run_id}") if p.is_dir()]
+
+
+def throttled_datasets(folder: Path) -> list[str]:
+    """Datasets of one tenant's snapshot that ended `throttled`."""
+    try:
+        snapshot = json.loads((folder / "snapshot.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ["(geen snapshot)"]
+    datasets = snapshot.get("datasets") or {}
+    return sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
+
+
+def wait_for(
+    scan: subprocess.Popen, output: Path, run_id: str, count: int, started: float, limit: float
+) -> float:
+    """Waits for scan-all, printing progress every 15 s; stops it after `limit` seconds (what
+    is unfinished then counts as not finished); returns the wall time."""
+    shown = started
+    while scan.poll() is None:
+        time.sleep(0.5)
+        if time.perf_counter() - started > limit:
+            print(f"  time limit ({limit:.0f} s) reached: scan-all stopped", flush=True)
+            scan.terminate()
+            scan.wait(timeout=60)
+            break
+        if time.perf_counter() - shown >= 15:
+            shown = time.perf_counter()
+            done = len(finished(output, run_id))
+            elapsed = shown - started
+            rate = done / elapsed * 3600
+            print(f"  {elapsed:7.0f} s  {done:5d}/{count} tenants  ({rate:,.0f}/h)", flush=True)
+    return time.perf_counter() - started
+
+
+def run(count: int, k: int, seed: int, cached_users: int, limit: float = math.inf) -> None:
+    boards = portfolio(count, seed)
+    sizes = sorted(size for _, _, size in boards)
+    print(
+        f"m365apk sector benchmark — {count} boards (seed {seed}), concurrency {k}; accounts:"
+        f" {sum(sizes):,} in all, median {sizes[len(sizes) // 2]:,}, max {sizes[-1]:,};"
+        f" profiles {dict(Counter(p for _, p, _ in boards))}",
+        flush=True,
+    )
+    secret = os.urandom(16).hex()
+    env = {**os.environ, SECRET_ENV: secret}
+    here = Path(__file__).resolve()
+    sim = subprocess.Popen(
+        [
+            sys.executable,
+            str(here),
+            "--serve",
+            "--tenants",
+            str(count),
+            "--seed",
+            str(seed),
+            "--sim-cache-users",
+            str(cached_users),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert sim.stdout is not None
+    line = sim.stdout.readline().strip()
+    if not line.startswith("READY "):
+        sim.kill()
+        raise SystemExit(f"simulator did not start: {line!r}")
+    base_url = line.split(" ", 1)[1]
+    try:
+        measure(sim, base_url, boards, k, env, limit)
+    finally:  # never leave our children behind (an interrupted run, a broken pipe)
+        if sim.poll() is None:
+            sim.kill()
+
+
+def measure(
+    sim: subprocess.Popen,
+    base_url: str,
+    boards: list[tuple[str, str, int]],
+    k: int,
+    env: dict,
+    limit: float,
+) -> None:
+    count = len(boards)
+    run_id = "sector"
+    with tempfile.TemporaryDirectory() as tmp:
+        tenants = Path(tmp) / "tenants.yaml"
+        write_tenants(tenants, base_url, boards, k)
+        output = Path(tmp) / "uitvoer"
+        started = time.perf_counter()
+        scan = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "m365apk.cli",
+                "scan-all",
+                str(tenants),
+                "--run-id",
+                run_id,
+                "--concurrency",
+                str(k),
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        out_text: list[str] = []
+        reader = threading.Thread(target=lambda: out_text.append(scan.stdout.read()), daemon=True)
+        err_text: list[str] = []
+        err_reader = threading.Thread(
+            target=lambda: err_text.append(scan.stderr.read()), daemon=True
+        )
+        reader.start()
+        err_reader.start()
+        try:
+            wall = wait_for(scan, output, run_id, count, started, limit)
+        finally:
+            if scan.poll() is None:
+                scan.kill()
+        reader.join(5)
+        err_reader.join(5)
+        client = resource.getrusage(resource.RUSAGE_CHILDREN)  # scan-all only, so far
+        sim.send_signal(signal.SIGTERM)
+        sim_figures = json.loads(sim.stdout.read().strip().splitlines()[-1])
+        sim.wait(timeout=30)
+        folders = finished(output, run_id)
+        lost = {f.parent.name: throttled_datasets(f) for f in folders}
+        lost = {name: sets for name, sets in lost.items() if sets}
+        missing = count - len(folders)
+        cpu = client.ru_utime + client.ru_stime
+        rss = client.ru_maxrss / 1024
+        print(f"scan-all exit code {scan.returncode}")
+        if scan.returncode not in (0, 4) or missing:
+            print((err_text[0] if err_text else "")[-3000:])
+        done = len(folders)
+        print(f"wall {wall:.0f} s ({wall / 60:.1f} min); {done} of {count} tenants finished:")
+        print(f"  tenants per hour        {done / wall * 3600:,.0f}")
+        print(f"  client CPU              {cpu:.0f} s, {cpu / max(1, done):.2f} s per tenant")
+        print(f"  scan-all peak RSS       {rss:.0f} MB")
+        print(
+            f"  simulator               CPU {sim_figures['cpu_s']} s, peak RSS"
+            f" {sim_figures['peak_rss_mb']} MB, {sim_figures['requests']:,} requests,"
+            f" ({sim_figures['inner']:,} inside $batch), 429s {sim_figures['throttled'] or 0}"
+        )
+        print(f"  most requested          {sim_figures['routes']}")
+        print(
+            f"  tenants lost            {len(lost) + missing} ({missing} not finished,"
+            f" {len(lost)} with a dataset throttled)"
+        )
+        for name, sets in sorted(lost.items())[:10]:
+            print(f"    {name}: {', '.join(sets)}")
+        if count == 1100:
+            verdicts = [
+                f"wall <= 15 min: {'met' if wall <= TARGET_WALL_S else 'NOT met'}",
+                f"RSS <= 1 GB: {'met' if rss <= TARGET_RSS_MB else 'NOT met'}",
+                f"none lost: {'met' if not lost and not missing else 'NOT met'}",
+            ]
+            print("  targets (issue #16): " + "; ".join(verdicts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tenants", type=int, default=1100)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--sim-cache-users",
+        type=int,
+        default=250_000,
+        help="users the simulator keeps made (its LRU of tenants); lower it to bound its RSS",
+    )
+    parser.add_argument(
+        "--max-minutes", type=float, help="stop scan-all after this long and report what finished"
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.tenants, args.seed, os.environ[SECRET_ENV], args.sim_cache_users)
+        return
+    limit = args.max_minutes * 60 if args.max_minutes else math.inf
+    run(args.tenants, args.concurrency, args.seed, args.sim_cache_users, limit)
+
+
+if __name__ == "__main__":
+    main()
