@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,13 @@ def scan_tenant(
     )
 
 
+def _slim(report: Report | None) -> Report | None:
+    if report is None:
+        return None
+    empty: dict[str, Any] = {"checks": [], "norms": [], "basismaatregelen": [], "manual": []}
+    return report.model_copy(update=empty)
+
+
 def scan_all(
     config: TenantsFile,
     checks: list[Check],
@@ -197,7 +204,9 @@ def scan_all(
                     outcome.outcome,
                     extra={"tenant_id": outcome.tenant.tenant_id},
                 )
-                results.append(outcome)
                 if on_done:
                     on_done(outcome)
+                # Keep the verdict, not the whole report: over a sector's 1,100 schools the
+                # reports would otherwise pile up in memory (they are on disk and in history).
+                results.append(replace(outcome, report=_slim(outcome.report)))
     return sorted(results, key=lambda r: r.tenant.name.lower())
