@@ -383,6 +383,8 @@ PAGE_LIMITS = {
     "sign_ins": (1000, 1000),
     "app_role_assigned_to": (100, 999),
     "users": (100, 999),
+    # with signInActivity selected: at most 500 per page (user-list docs, since 2025-07)
+    "users_sign_in": (100, 500),
     "group_members": (100, 999),
     "groups": (100, 999),
     "service_principals": (100, 999),
@@ -856,7 +858,9 @@ class _Api:
             self._with_activity = [
                 {**u, "signInActivity": activity.get(u["id"])} for u in self.t.users
             ]
-        return self.page(q, "users", self._with_activity, "users", cache_key=("signInActivity",))
+        return self.page(
+            q, "users_sign_in", self._with_activity, "users", cache_key=("signInActivity",)
+        )
 
     def sign_ins(self, q: _Query, **_: str) -> bytes:
         return self.page(q, "sign_ins", self.t.sign_ins, "auditLogs/signIns")
@@ -1044,7 +1048,7 @@ class _Api:
         ctx = context + (f"({','.join(q.select)})" if q.select else "")
         head = {"@odata.context": f"{self.sim.graph_url}/$metadata#{ctx}"}
         if q.count:
-            if kind in ("users", "group_members", "groups", "service_principals"):
+            if kind in ("users", "users_sign_in", "group_members", "groups", "service_principals"):
                 q.require_eventual()
             head["@odata.count"] = len(encoded)
         if offset + size < len(encoded):

@@ -346,7 +346,8 @@ DATASETS: dict[str, DatasetSpec] = {
             also_requires=("User.Read.All",),
             item=gm.UserSignIn,
             select=("id", "signInActivity"),
-            top=DIRECTORY_PAGE,
+            # Graph serves at most 500 users per page with signInActivity (user-list docs)
+            top=500,
             licence=ENTRA_P1,
             gate="p1",
             description="last sign-in per account (stale accounts)",
