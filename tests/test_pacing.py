@@ -46,11 +46,7 @@ class FakeTime:
 
 def pacer(t: FakeTime, **kwargs) -> Pacer:
     options = dict(
-        backoff_seconds=2.0,
-        backoff_max_seconds=60.0,
-        jitter_seconds=0.0,
-        margin_seconds=0.0,
-        shared_margin_seconds=0.0,
+        backoff_seconds=2.0, backoff_max_seconds=60.0, jitter_seconds=0.0, margin_seconds=0.0
     )
     options.update(kwargs)
     return Pacer(clock=t.clock, sleep=t.sleep, **options)
@@ -368,7 +364,7 @@ def test_429_without_retry_after_in_the_client_backs_off_by_bucket_then_gives_up
     options = {**FAST, "backoff_seconds": 2.0, "backoff_max_seconds": 60.0, "max_retries": 3}
     client = GraphClient(StaticCredential(), GraphSettings(**options))
     client.pacer._clock, client.pacer._sleep = t.clock, t.sleep
-    client.pacer.margin_seconds = client.pacer.shared_margin_seconds = 0.0
+    client.pacer.margin_seconds = 0.0
     with respx.mock:
         route = respx.get(f"{BASE}/identity/conditionalAccess/policies").mock(
             return_value=httpx.Response(429, json={"error": {"code": "TooManyRequests"}})
@@ -418,19 +414,15 @@ def test_limits_table_is_the_documented_one() -> None:
 def test_a_wait_keeps_a_small_margin_for_the_way_to_graph() -> None:
     """Graph counts a request when it arrives: a wait is the limit's plus a few hundredths."""
     t = FakeTime()
-    p = pacer(t, margin_seconds=0.05, shared_margin_seconds=0.3)
+    p = pacer(t, margin_seconds=0.05)
     ca = f"{BASE}/identity/conditionalAccess/policies"
-    reports = f"{BASE}/auditLogs/signIns"
 
     async def go():
         await p.acquire("GET", ca)
         await p.acquire("GET", ca)
-        for _ in range(6):
-            await p.acquire("GET", reports)
 
     run(go())
-    # conditional access is shared by every app of the tenant: a wider margin (0.3 s)
-    assert t.sleeps == [1.3, 2.05]
+    assert t.sleeps == [1.05]
 
 
 def test_a_batch_costs_what_its_inner_requests_cost() -> None:

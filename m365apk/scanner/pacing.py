@@ -143,11 +143,6 @@ RECOVERY_STEP = 0.02  # per response without a warning, back towards the documen
 # request can take a few milliseconds longer on the way than the next. Without this, the second
 # of two requests one second apart (conditional access) can arrive 0.99 s after the first.
 ARRIVAL_MARGIN = 0.05
-# A bucket shared by every app of the tenant (conditional access: one request per second, and
-# its 429 carries no Retry-After, so seconds of backoff follow) keeps a wider margin: a CPU-bound
-# scan-all of many schools delays requests on their way by more than 50 ms (3 such 429s in 100
-# schools in the sector benchmark). It costs next to nothing: a scan sends it a few requests.
-SHARED_MARGIN = 0.3
 
 
 def _segments(path: str) -> list[str]:
@@ -286,13 +281,11 @@ class Pacer:
         backoff_max_seconds: float = 60.0,
         jitter_seconds: float = 1.0,
         margin_seconds: float = ARRIVAL_MARGIN,
-        shared_margin_seconds: float = SHARED_MARGIN,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.enabled = enabled
         self.margin_seconds = margin_seconds
-        self.shared_margin_seconds = shared_margin_seconds
         self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
         self.jitter_seconds = jitter_seconds
         self._clock, self._sleep = clock, sleep
@@ -348,8 +341,7 @@ class Pacer:
             if wait <= 0:
                 return
             # Graph counts a request when it arrives, which can trail our clock a little.
-            shared = any(b.limit.shared and b.delay(c) > 0 for b, c in charged)
-            wait += max(self.margin_seconds, self.shared_margin_seconds if shared else 0.0)
+            wait += self.margin_seconds
             for bucket, cost in charged:
                 if bucket.delay(cost) > 0:
                     bucket.waited += wait
