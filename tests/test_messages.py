@@ -140,3 +140,29 @@ def test_checks_write_their_findings_from_the_catalogue(demo_reports, profile) -
         if a.detail and not a.detail_parts
     ]
     assert plain == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_key_is_text_not_a_yaml_boolean(lang) -> None:
+    """YAML 1.1 reads a bare `yes:`/`no:`/`on:` key as a boolean: the lookup by "no" then
+    misses and a fallback says "nee" in the English report."""
+
+    def keys(tree: dict) -> list:
+        out = list(tree)
+        for value in tree.values():
+            if isinstance(value, dict):
+                out += keys(value)
+        return out
+
+    assert [k for k in keys(catalogue(lang)) if not isinstance(k, str | int)] == []
+    words = catalogue(lang)["words"]
+    assert {"yes", "no", "none"} <= set(words)
+
+
+def test_a_measured_no_reads_in_the_readers_language() -> None:
+    from m365apk.reports import humanize
+
+    for lang, expected in (("nl", "nee"), ("en", "no")):
+        words = catalogue(lang)["words"]
+        assert humanize.value({"isEnabled": False}, lang, words) == f"isEnabled: {expected}"
+    assert Msg("data.status.ok").render("en") == "read"
