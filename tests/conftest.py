@@ -31,3 +31,18 @@ FAST = dict(
 @pytest.fixture
 def graph_client() -> GraphClient:
     return GraphClient(StaticCredential(), GraphSettings(**FAST))
+
+
+@pytest.fixture(scope="session")
+def demo_reports(tmp_path_factory) -> dict[str, Any]:
+    """report.json of `m365apk demo` for the weak, good and board schools, run once for every
+    test that reads the demo's words (test_messages, test_report_text)."""
+    from m365apk.cli import main
+    from m365apk.reports.model import Report
+
+    out = {}
+    for profile in ("weak", "good", "board"):
+        folder = tmp_path_factory.mktemp(f"demo-{profile}")
+        assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
+        out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
+    return out

@@ -14,10 +14,8 @@ from typing import Any
 import pytest
 
 from m365apk.checks.registry import all_checks
-from m365apk.cli import main
 from m365apk.mappings.loader import load_mappings
 from m365apk.messages import LANGUAGES, SOURCE, CatalogueError, Msg, catalogue, placeholders
-from m365apk.reports.model import Report
 
 PACKAGE = Path(__file__).resolve().parent.parent / "m365apk"
 
@@ -116,16 +114,6 @@ def test_a_missing_key_is_an_error_not_a_silent_blank() -> None:
 def test_adding_a_plain_string_to_a_message_is_refused() -> None:
     with pytest.raises(TypeError):
         _ = Msg("data.unreadable") + " extra"
-
-
-@pytest.fixture(scope="module")
-def demo_reports(tmp_path_factory) -> dict[str, Report]:
-    out = {}
-    for profile in ("weak", "good", "board"):
-        folder = tmp_path_factory.mktemp(profile)
-        assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
-        out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
-    return out
 
 
 @pytest.mark.parametrize("profile", ["weak", "good", "board"])

@@ -9,21 +9,10 @@ import re
 
 import pytest
 
-from m365apk.cli import main
 from m365apk.reports.html import render_html
 from m365apk.reports.i18n import catalogue, localized
 from m365apk.reports.model import Report
 from m365apk.reports.view import actions
-
-
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> dict[str, Report]:
-    out = {}
-    for profile in ("weak", "good", "board"):
-        folder = tmp_path_factory.mktemp(profile)
-        assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
-        out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
-    return out
 
 
 def text_of(page: str) -> str:
@@ -36,19 +25,19 @@ def board_part(page: str) -> str:
 
 
 @pytest.mark.parametrize("profile", ["weak", "good"])
-def test_eerst_doen_is_the_same_in_both_languages(reports, profile) -> None:
+def test_eerst_doen_is_the_same_in_both_languages(demo_reports, profile) -> None:
     lists = {
         lang: [
             (a.id, [c.id for c in a.checks])
-            for a in actions(localized(reports[profile], lang), catalogue(lang))
+            for a in actions(localized(demo_reports[profile], lang), catalogue(lang))
         ]
         for lang in ("nl", "en")
     }
     assert lists["nl"] == lists["en"] and lists["nl"]
 
 
-def test_eerst_doen_groups_what_the_school_does(reports) -> None:
-    page = render_html(reports["weak"])
+def test_eerst_doen_groups_what_the_school_does(demo_reports) -> None:
+    page = render_html(demo_reports["weak"])
     first = page[page.index('id="eerst-doen"') : page.index("</header>")]
     items = re.findall(r"<li><strong>(.*?)</strong>", first)
     assert len(items) == 3
@@ -63,8 +52,8 @@ def test_eerst_doen_groups_what_the_school_does(reports) -> None:
     assert "2 tot en met 4 globale beheerders" in everything
 
 
-def test_ties_are_broken_on_the_check_id_not_the_title(reports) -> None:
-    report = reports["weak"]
+def test_ties_are_broken_on_the_check_id_not_the_title(demo_reports) -> None:
+    report = demo_reports["weak"]
     renamed = report.model_copy(
         update={
             "checks": [
@@ -122,29 +111,29 @@ def foreign(phrases: set[str], other: dict) -> set[str]:
 
 
 @pytest.mark.parametrize("profile", ["weak", "good", "board"])
-def test_no_dutch_catalogue_sentence_in_the_english_report(reports, profile) -> None:
+def test_no_dutch_catalogue_sentence_in_the_english_report(demo_reports, profile) -> None:
     """Acceptance 4 / finding 9: every text a person reads comes from the catalogue of the
     report's language, the checks' own findings included."""
-    english = text_of(render_html(reports[profile], "en"))
+    english = text_of(render_html(demo_reports[profile], "en"))
     dutch_only = foreign(catalogue_phrases(catalogue("nl")), catalogue("en"))
     assert len(dutch_only) > 500  # the test sees the checks' texts, not only the UI
-    exempt = tenant_text(reports[profile])
+    exempt = tenant_text(demo_reports[profile])
     leaked = sorted(s for s in dutch_only if s in english and s not in exempt)
     assert leaked == []
 
 
 @pytest.mark.parametrize("profile", ["weak", "good", "board"])
-def test_no_english_catalogue_sentence_in_the_dutch_report(reports, profile) -> None:
-    dutch = text_of(render_html(reports[profile], "nl"))
+def test_no_english_catalogue_sentence_in_the_dutch_report(demo_reports, profile) -> None:
+    dutch = text_of(render_html(demo_reports[profile], "nl"))
     english_only = foreign(catalogue_phrases(catalogue("en")), catalogue("nl"))
-    exempt = tenant_text(reports[profile])
+    exempt = tenant_text(demo_reports[profile])
     leaked = sorted(s for s in english_only if s in dutch and s not in exempt)
     assert leaked == []
 
 
 @pytest.mark.parametrize("profile", ["weak", "good"])
-def test_numbers_and_dates_for_people(reports, profile) -> None:
-    text = text_of(render_html(reports[profile]))
+def test_numbers_and_dates_for_people(demo_reports, profile) -> None:
+    text = text_of(render_html(demo_reports[profile]))
     assert not re.search(r"\b\d+\.\d+ ?%", text), "decimal point in a Dutch percentage"
     assert not re.search(r"\b\d+\.\d{3} s\b", text), "a duration a Dutch reader reads as 1228 s"
     assert not re.search(r"\b\d{2}-\d{2}-\d{4}\b", text), "one date format: 27 november 2026"
@@ -156,8 +145,8 @@ def test_numbers_and_dates_for_people(reports, profile) -> None:
 
 
 @pytest.mark.parametrize("profile", ["weak", "good"])
-def test_no_raw_codes_where_people_read(reports, profile) -> None:
-    board = board_part(render_html(reports[profile]))
+def test_no_raw_codes_where_people_read(demo_reports, profile) -> None:
+    board = board_part(render_html(demo_reports[profile]))
     for raw in (
         "GET /v1.0",
         "M365EDU_",
@@ -171,15 +160,15 @@ def test_no_raw_codes_where_people_read(reports, profile) -> None:
         "– –",
     ):
         assert raw not in board, raw
-    page = re.sub(r"<style>.*?</style>", "", render_html(reports[profile]), flags=re.DOTALL)
+    page = re.sub(r"<style>.*?</style>", "", render_html(demo_reports[profile]), flags=re.DOTALL)
     assert not re.search(r">[^<]*\S  +\S[^<]*<", page), "double space in a sentence"
-    assert "Microsoft 365 A" in text_of(render_html(reports[profile]))  # product names
+    assert "Microsoft 365 A" in text_of(render_html(demo_reports[profile]))  # product names
 
 
-def test_cover_warns_when_tenant_settings_are_missing(reports) -> None:
+def test_cover_warns_when_tenant_settings_are_missing(demo_reports) -> None:
     # Finding 3: without recorded emergency accounts, they count as unapproved exclusions.
-    weak, good = render_html(reports["weak"]), render_html(reports["good"])
-    assert reports["good"].tenant_settings and reports["good"].tenant_settings.break_glass
+    weak, good = render_html(demo_reports["weak"]), render_html(demo_reports["good"])
+    assert demo_reports["good"].tenant_settings and demo_reports["good"].tenant_settings.break_glass
     assert 'id="instellingen-ontbreken"' in weak.split("</header>")[0]
     assert 'id="instellingen-ontbreken"' not in good
 
