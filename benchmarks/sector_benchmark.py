@@ -29,7 +29,6 @@ cores, peak RSS <= 1 GB, no tenant lost to throttling. Figures, not assertions.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
@@ -103,13 +102,8 @@ def serve(count: int, seed: int, secret: str, cached_users: int) -> None:
 
     sim = SimulatedGraph(
         [], throttle=ThrottleModel(), tenant_factory=factory, cached_users=cached_users
-    ).start()
-    print(f"READY {sim.base_url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    sim.stop()
+    )
+    sim.serve_until_terminated(sim.base_url)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     guid = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
     routes = Counter(guid.sub("/{id}", r.path) for r in sim.requests)

@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import math
 import re
 import secrets
-import signal
 import socket
 import sys
 import threading
@@ -1478,13 +1476,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         throttle=ThrottleModel() if args.throttle else None,
         request_log=args.request_log,
-    ).start()
-    print(f"READY {sim.base_url}", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
-    sim.stop()
+    )
+    sim.serve_until_terminated(sim.base_url)
     return 0
 
 

@@ -3,6 +3,8 @@ from a daemon thread between start() and stop(), or as a context manager."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socketserver
 import threading
 from typing import Self
@@ -31,4 +33,15 @@ class Served:
         return self.start()
 
     def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def serve_until_terminated(self, url: str) -> None:
+        """Run as a child process of a benchmark or test: start, say `READY <url>` on stdout,
+        serve until SIGTERM or Ctrl-C, then stop."""
+        self.start()
+        print(f"READY {url}", flush=True)
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
         self.stop()
