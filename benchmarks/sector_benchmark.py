@@ -161,6 +161,20 @@ def throttled_datasets(folder: Path) -> list[str]:
     return sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
 
 
+def tenant_durations(history: Path, run_id: str) -> list[float]:
+    """Seconds each tenant's scan took (scan-all records them in its history)."""
+    import sqlite3
+
+    if not history.exists():
+        return []
+    with sqlite3.connect(history) as con:
+        rows = con.execute(
+            "SELECT duration_seconds FROM scans WHERE run_id = ? AND duration_seconds IS NOT NULL",
+            (run_id,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
 def wait_for(
     scan: subprocess.Popen, output: Path, run_id: str, count: int, started: float, limit: float
 ) -> float:
@@ -276,6 +290,7 @@ def measure(
         sim.send_signal(signal.SIGTERM)
         sim_figures = json.loads(sim.stdout.read().strip().splitlines()[-1])
         sim.wait(timeout=30)
+        durations = tenant_durations(output / "history.sqlite", run_id)
         folders = finished(output, run_id)
         lost = {f.parent.name: throttled_datasets(f) for f in folders}
         lost = {name: sets for name, sets in lost.items() if sets}
@@ -296,6 +311,13 @@ def measure(
             f" ({sim_figures['inner']:,} inside $batch), 429s {sim_figures['throttled'] or 0}"
         )
         print(f"  most requested          {sim_figures['routes']}")
+        if durations:
+            d = sorted(durations)
+            print(
+                f"  seconds per tenant      median {d[len(d) // 2]:.1f}, p90"
+                f" {d[int(len(d) * 0.9)]:.1f}, max {d[-1]:.1f}; in flight on average"
+                f" {sum(d) / wall:.1f}"
+            )
         print(
             f"  tenants lost            {len(lost) + missing} ({missing} not finished,"
             f" {len(lost)} with a dataset throttled)"

@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, help="tenants tegelijk (standaard uit het bestand)"
     )
     many.add_argument(
+        "--processes",
+        type=int,
+        help="werkprocessen die de tenants verdelen (standaard: één per processorkern)",
+    )
+    many.add_argument(
         "--shard-index", type=int, help="deel van de tenants (Kubernetes Indexed Job)"
     )
     many.add_argument("--shard-count", type=int)
@@ -592,6 +597,10 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
         if args.concurrency < 1:
             raise ConfigError("--concurrency moet minstens 1 zijn")
         config = config.model_copy(update={"concurrency": args.concurrency})
+    if getattr(args, "processes", None):
+        if args.processes < 1:
+            raise ConfigError("--processes moet minstens 1 zijn")
+        config = config.model_copy(update={"processes": args.processes})
     if getattr(args, "deadline", None) is not None:
         config = config.model_copy(update={"deadline_seconds": _deadline(args)})
     shard = None

@@ -332,3 +332,117 @@ def test_last_years_action_plan_per_school_in_scan_all(sim, schools, tmp_path, m
     # A plan that cannot be read stops that school with a clear reason, not the run.
     (tmp_path / "plan-vorig-jaar.csv").write_text("geen plan\n", encoding="utf-8")
     assert main(["scan-all", str(path), "--run-id", "2027", "--quiet"]) == 4
+
+
+def _statuses(db: Path, run_id: str) -> dict[str, dict[str, str]]:
+    with sqlite3.connect(db) as con:
+        found = con.execute(
+            "SELECT s.tenant_id, c.check_id, c.status FROM scans s"
+            " JOIN check_results c ON c.scan_id = s.id WHERE s.run_id = ?",
+            (run_id,),
+        ).fetchall()
+    out: dict[str, dict[str, str]] = {}
+    for tenant_id, check_id, status in found:
+        out.setdefault(tenant_id, {})[check_id] = status
+    return out
+
+
+def test_worker_processes_give_the_same_verdicts_as_one_process(
+    sim, schools, tmp_path, monkeypatch
+) -> None:
+    """scan-all over two worker processes (runs/workers.py) records the same per-check verdicts,
+    scores and durations as one process, and writes every report."""
+    tenants = distinct(schools)
+    path = write_tenants(tmp_path, sim, tenants)
+    for key, value in secrets(tenants).items():
+        monkeypatch.setenv(key, value)
+    base = ["scan-all", str(path), "--quiet", "--concurrency", "2"]
+    assert main([*base, "--run-id", "een", "--processes", "1"]) == 0
+    assert main([*base, "--run-id", "twee", "--processes", "2"]) == 0
+    db = tmp_path / "out" / "history.sqlite"
+    one, two = _statuses(db, "een"), _statuses(db, "twee")
+    assert sorted(one) == sorted(t.tenant_id for t in tenants)
+    assert one == two
+    with sqlite3.connect(db) as con:
+        scores = con.execute(
+            "SELECT run_id, tenant_id, score, duration_seconds FROM scans ORDER BY tenant_id"
+        ).fetchall()
+    by_run = {(r[0], r[1]): r[2] for r in scores}
+    assert all(by_run[("een", t.tenant_id)] == by_run[("twee", t.tenant_id)] for t in tenants)
+    assert all(r[3] is not None and r[3] > 0 for r in scores)
+    for t in tenants:
+        assert list((tmp_path / "out").glob(f"*-{t.tenant_id[:8]}/twee/report.html"))
+
+
+def test_a_dead_worker_loses_no_tenant() -> None:
+    """A worker process that dies (killed for memory) takes no tenant with it: the ones it had
+    started are recorded as failed with the reason, and when no worker is left, so is the rest."""
+    from types import SimpleNamespace
+
+    from m365apk.runs.portfolio import TenantOutcome
+    from m365apk.runs.tenants import TenantEntry
+    from m365apk.runs.workers import _bury
+
+    entries = {
+        f"{i}0000000-0000-4000-8000-000000000000": TenantEntry(
+            name=f"School {i}", tenant_id=f"{i}0000000-0000-4000-8000-000000000000"
+        )
+        for i in range(1, 4)
+    }
+    ids = list(entries)
+    alive, dead = SimpleNamespace(pid=11, exitcode=None), SimpleNamespace(pid=12, exitcode=-9)
+    pending = dict(entries)
+    recorded: list[TenantOutcome] = []
+    _bury([alive, dead], pending, {ids[0]: 12, ids[1]: 11}, recorded.append, TenantOutcome)
+    assert [(o.tenant.tenant_id, o.outcome) for o in recorded] == [(ids[0], "error")]
+    assert "exitcode -9" in (recorded[0].error or "")
+    assert set(pending) == {ids[1], ids[2]}  # the living worker's tenant and the untaken one
+    alive.exitcode = 0
+    _bury([alive, dead], pending, {ids[0]: 12, ids[1]: 11}, recorded.append, TenantOutcome)
+    assert not pending and {o.outcome for o in recorded} == {"error"} and len(recorded) == 3
+
+
+def test_the_slowest_tenants_last_time_start_first(tmp_path) -> None:
+    """A large board started last keeps the whole run waiting for its paced reads: tenants
+    never timed go first, then the slowest of the last run."""
+    from m365apk.runs.history import History
+    from m365apk.runs.portfolio import longest_first
+    from m365apk.runs.tenants import TenantEntry
+
+    entries = [
+        TenantEntry(name=n, tenant_id=f"{i}0000000-0000-4000-8000-000000000000")
+        for i, n in enumerate(("klein", "groot", "nieuw", "midden"), start=1)
+    ]
+    with History(tmp_path / "h.sqlite") as history:
+        for entry, seconds in zip(entries, (5.0, 400.0, None, 60.0), strict=True):
+            if seconds is not None:
+                history.record(
+                    run_id="vorig-jaar",
+                    tenant_id=entry.tenant_id,
+                    tenant_name=entry.name,
+                    school_type=None,
+                    finished_at="2025-11-27T10:00:00+00:00",
+                    outcome="ok",
+                    duration_seconds=seconds,
+                )
+        ordered = longest_first(entries, history.durations())
+    assert [e.name for e in ordered] == ["nieuw", "groot", "midden", "klein"]
+
+
+def test_a_history_file_from_before_durations_is_upgraded(tmp_path) -> None:
+    db = tmp_path / "oud.sqlite"
+    with sqlite3.connect(db) as con:
+        con.executescript(
+            "CREATE TABLE scans (id INTEGER PRIMARY KEY, run_id TEXT NOT NULL, tenant_id TEXT"
+            " NOT NULL, tenant_name TEXT, school_type TEXT, collected_at TEXT, finished_at TEXT"
+            " NOT NULL, outcome TEXT NOT NULL, error TEXT, tool_version TEXT, mappings_version"
+            " TEXT, score INTEGER, verdict TEXT, evaluated INTEGER, total INTEGER, snapshot_path"
+            " TEXT, report_path TEXT, UNIQUE (run_id, tenant_id));"
+            "INSERT INTO scans (run_id, tenant_id, finished_at, outcome)"
+            " VALUES ('2025', 't1', '2025-11-27', 'ok');"
+        )
+    from m365apk.runs.history import History
+
+    with History(db) as history:
+        assert [s.tenant_id for s in history.scans()] == ["t1"]
+        assert history.durations() == {}

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS scans (
     total INTEGER,
     snapshot_path TEXT,
     report_path TEXT,
+    duration_seconds REAL,          -- how long the scan took: the next run starts long ones first
     UNIQUE (run_id, tenant_id)
 );
 CREATE TABLE IF NOT EXISTS measure_scores (
@@ -49,6 +50,21 @@ CREATE TABLE IF NOT EXISTS check_results (
     PRIMARY KEY (scan_id, check_id)
 );
 """
+
+
+@dataclass(frozen=True)
+class ReportRows:
+    """What history keeps of a report besides its overall score: per measure and per check."""
+
+    measures: list[tuple[int, int | None, str]]  # basismaatregel, score, verdict
+    checks: list[tuple[str, str, str]]  # check id, status, title
+
+
+def report_rows(report: Report) -> ReportRows:
+    return ReportRows(
+        measures=[(b.id, b.score.score, b.score.verdict) for b in report.basismaatregelen],
+        checks=[(c.id, c.result.status.value, c.title) for c in report.checks],
+    )
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,10 @@ class History:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(scans)")}
+        if "duration_seconds" not in columns:  # a history file from before this column
+            with self._db:
+                self._db.execute("ALTER TABLE scans ADD COLUMN duration_seconds REAL")
 
     def close(self) -> None:
         self._db.close()
@@ -105,7 +125,14 @@ class History:
         report: Report | None = None,
         snapshot_path: Path | None = None,
         report_path: Path | None = None,
+        duration_seconds: float | None = None,
+        rows: ReportRows | None = None,
     ) -> int:
+        """One scan of one tenant. `rows` (from `report_rows`) stands in for `report`'s per-measure
+        and per-check rows when the report itself was slimmed (a worker process sends only
+        those)."""
+        if rows is None and report is not None:
+            rows = report_rows(report)
         with self._tx() as db:
             db.execute("DELETE FROM scans WHERE run_id = ? AND tenant_id = ?", (run_id, tenant_id))
             values: dict[str, Any] = {
@@ -118,6 +145,7 @@ class History:
                 "error": error,
                 "snapshot_path": str(snapshot_path) if snapshot_path else None,
                 "report_path": str(report_path) if report_path else None,
+                "duration_seconds": duration_seconds,
             }
             if report is not None:
                 values |= {
@@ -135,19 +163,24 @@ class History:
                 f"INSERT INTO scans ({columns}) VALUES ({marks})", tuple(values.values())
             )
             scan_id = int(cursor.lastrowid or 0)
-            if report is not None:
+            if rows is not None:
                 db.executemany(
                     "INSERT INTO measure_scores VALUES (?, ?, ?, ?)",
-                    [
-                        (scan_id, b.id, b.score.score, b.score.verdict)
-                        for b in report.basismaatregelen
-                    ],
+                    [(scan_id, *m) for m in rows.measures],
                 )
                 db.executemany(
                     "INSERT INTO check_results VALUES (?, ?, ?, ?)",
-                    [(scan_id, c.id, c.result.status.value, c.title) for c in report.checks],
+                    [(scan_id, *c) for c in rows.checks],
                 )
             return scan_id
+
+    def durations(self) -> dict[str, float]:
+        """Per tenant, how long its latest finished scan took (tenants never timed: absent)."""
+        rows = self._db.execute(
+            "SELECT tenant_id, duration_seconds FROM scans WHERE duration_seconds IS NOT NULL"
+            " AND outcome IN ('ok', 'partial') ORDER BY finished_at, id"
+        )
+        return dict(rows.fetchall())
 
     def done(self, run_id: str) -> set[str]:
         """Tenants this run already scanned (any outcome but a crash is final for a run)."""

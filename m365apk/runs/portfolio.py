@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
@@ -25,10 +26,11 @@ from m365apk.checks.manual import AttestationError, load_attestations
 from m365apk.errors import AuthError, ConfigError
 from m365apk.reports.actionplan import load_action_plan
 from m365apk.reports.model import Report
-from m365apk.runs.history import History
+from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
 from m365apk.runs.tenants import TenantEntry, TenantsFile
+from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
 from m365apk.snapshot.settings import load_settings
@@ -44,6 +46,8 @@ class TenantOutcome:
     report: Report | None = None
     folder: Path | None = None
     snapshot: Path | None = None
+    duration: float | None = None  # seconds the tenant's scan took
+    rows: ReportRows | None = None  # history's rows of `report`, kept when the report is slimmed
 
 
 def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:
@@ -103,6 +107,21 @@ def scan_tenant(
     previous: Any = None,
     peers: Any = None,
 ) -> TenantOutcome:
+    started = time.monotonic()
+    outcome = _scan_tenant(config, tenant, checks, run_id, base, previous, peers)
+    outcome.duration = round(time.monotonic() - started, 3)
+    return outcome
+
+
+def _scan_tenant(
+    config: TenantsFile,
+    tenant: TenantEntry,
+    checks: list[Check],
+    run_id: str,
+    base: ReportOptions,
+    previous: Any,
+    peers: Any,
+) -> TenantOutcome:
     final = config.output / tenant.folder_name / run_id
     work = final.with_name(f"{run_id}.onvolledig")
     shutil.rmtree(work, ignore_errors=True)
@@ -145,6 +164,21 @@ def _slim(report: Report | None) -> Report | None:
     return report.model_copy(update=empty)
 
 
+def slimmed(outcome: TenantOutcome) -> TenantOutcome:
+    """The outcome with its report's verdict and history rows only: over a sector's 1,100
+    schools whole reports would pile up in memory (they are on disk and in history)."""
+    if outcome.report is None:
+        return outcome
+    rows = outcome.rows or report_rows(outcome.report)
+    return replace(outcome, report=_slim(outcome.report), rows=rows)
+
+
+def longest_first(tenants: list[TenantEntry], durations: dict[str, float]) -> list[TenantEntry]:
+    """Tenants never timed first (they may be large), then the slowest last time: a large
+    board started last would otherwise keep the whole run waiting for its paced reads."""
+    return sorted(tenants, key=lambda t: -durations.get(t.tenant_id, float("inf")))
+
+
 def scan_all(
     config: TenantsFile,
     checks: list[Check],
@@ -171,42 +205,45 @@ def scan_all(
         finished = set() if fresh else history.done(run_id)
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
-        with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
-            # Comparisons come from the history before this run writes to it.
-            context = {
-                t.tenant_id: (
-                    history.previous(t.tenant_id),
-                    history.peers(t.tenant_id) if peers else None,
-                )
-                for t in todo
-            }
-            futures = {
-                pool.submit(scan_tenant, config, t, checks, run_id, base, *context[t.tenant_id]): t
-                for t in todo
-            }
-            for future in as_completed(futures):
-                outcome = future.result()
-                final = outcome.folder
-                history.record(
-                    run_id=run_id,
-                    tenant_id=outcome.tenant.tenant_id,
-                    tenant_name=outcome.tenant.name,
-                    school_type=outcome.tenant.school_type,
-                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    outcome=outcome.outcome,
-                    error=outcome.error,
-                    report=outcome.report,
-                    snapshot_path=outcome.snapshot,
-                    report_path=final / "report.html" if final else None,
-                )
-                log.info(
-                    "tenant klaar: %s",
-                    outcome.outcome,
-                    extra={"tenant_id": outcome.tenant.tenant_id},
-                )
-                if on_done:
-                    on_done(outcome)
-                # Keep the verdict, not the whole report: over a sector's 1,100 schools the
-                # reports would otherwise pile up in memory (they are on disk and in history).
-                results.append(replace(outcome, report=_slim(outcome.report)))
+        todo = longest_first(todo, history.durations())
+        # Comparisons come from the history before this run writes to it.
+        jobs = [
+            Job(t, history.previous(t.tenant_id), history.peers(t.tenant_id) if peers else None)
+            for t in todo
+        ]
+
+        def record(outcome: TenantOutcome) -> None:
+            final = outcome.folder
+            history.record(
+                run_id=run_id,
+                tenant_id=outcome.tenant.tenant_id,
+                tenant_name=outcome.tenant.name,
+                school_type=outcome.tenant.school_type,
+                finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                outcome=outcome.outcome,
+                error=outcome.error,
+                report=outcome.report,
+                snapshot_path=outcome.snapshot,
+                report_path=final / "report.html" if final else None,
+                duration_seconds=outcome.duration,
+                rows=outcome.rows,
+            )
+            log.info(
+                "tenant klaar: %s", outcome.outcome, extra={"tenant_id": outcome.tenant.tenant_id}
+            )
+            if on_done:
+                on_done(outcome)
+            results.append(slimmed(outcome))
+
+        count = processes_for(config, len(jobs), checks)
+        if count > 1:
+            run_in_processes(config, checks, run_id, base, jobs, count, record)
+        else:
+            with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+                futures = [
+                    pool.submit(scan_tenant, config, j.tenant, checks, run_id, base, *j.context)
+                    for j in jobs
+                ]
+                for future in as_completed(futures):
+                    record(future.result())
     return sorted(results, key=lambda r: r.tenant.name.lower())

@@ -4,6 +4,7 @@
     output: ./apk                    # one folder per tenant below this
     history: ./apk/history.sqlite
     concurrency: 4                   # tenants scanned at the same time
+    processes: 2                     # worker processes sharing them (default: one per core)
     deadline_seconds: 1800           # per tenant; what is unread by then: niet vastgesteld
     defaults:
       client_id: 11111111-2222-3333-4444-555555555555
@@ -96,6 +97,9 @@ class TenantsFile(BaseModel):
     output: Path = Path("apk")
     history: Path | None = None
     concurrency: int = Field(default=4, ge=1, le=64)
+    # Worker processes sharing `concurrency` (runs/workers.py); unset: one per usable core
+    # when there are enough tenants.
+    processes: int | None = Field(default=None, ge=1, le=64)
     # Per tenant: what is still unread after this many seconds is "niet vastgesteld".
     deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0)
     defaults: Defaults = Field(default_factory=Defaults)

@@ -1,0 +1,201 @@
+"""scan-all over several worker processes.
+
+One Python process runs Python code on one core at a time, and a sector's run is CPU-bound
+(parsing pages, the checks, the reports) once Graph's throttling is paced: measured on 2 cores,
+one process with 16 tenant threads kept one core busy (benchmarks/sector_benchmark.py). So
+scan-all starts a few worker processes; each scans the tenants it takes from a shared queue in
+its own threads, exactly as a single process would, and sends back each tenant's outcome (the
+report's verdict and history rows, not the whole report). The parent alone writes the history
+and prints, so the history file keeps one writer.
+
+Nothing is lost when a worker dies (killed for memory, a crash in a library): the parent knows
+which tenants each worker had started, and records those as failed with the reason; tenants
+not yet taken go to the other workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import pickle
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from m365apk.checks.base import Check
+    from m365apk.runs.portfolio import TenantOutcome
+    from m365apk.runs.scan import ReportOptions
+    from m365apk.runs.tenants import TenantEntry, TenantsFile
+
+log = logging.getLogger("m365apk.portfolio")
+
+# Auto: worker processes only when there are at least this many tenants per core to share
+# (a worker costs ~1 s of start-up and ~100 MB), and never more than this many workers.
+TENANTS_PER_PROCESS = 4
+MAX_AUTO_PROCESSES = 4
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One tenant to scan, with what the history said of it before this run."""
+
+    tenant: TenantEntry
+    previous: Any = None
+    peers: Any = None
+
+    @property
+    def context(self) -> tuple[Any, Any]:
+        return self.previous, self.peers
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def processes_for(config: TenantsFile, jobs: int, checks: list[Check]) -> int:
+    """How many worker processes: the tenants file's `processes`, else one per usable core
+    when there are enough tenants to share; 1 means scan in this process."""
+    wanted = config.processes
+    if wanted is None:
+        cpus = min(usable_cpus(), MAX_AUTO_PROCESSES)
+        wanted = cpus if jobs >= TENANTS_PER_PROCESS * cpus else 1
+    count = max(1, min(wanted, config.concurrency, jobs))
+    if count > 1:
+        try:
+            pickle.dumps(checks)
+        except Exception as exc:  # a plug-in check that cannot travel to another process
+            log.warning("één proces: checks niet over te dragen naar werkprocessen (%s)", exc)
+            return 1
+    return count
+
+
+def _log_format() -> str | None:
+    """The parent's log format (runs/logs.py), for the workers to log the same way."""
+    from m365apk.runs.logs import JsonFormatter
+
+    handlers = logging.getLogger("m365apk").handlers
+    if not handlers:
+        return None
+    return "json" if isinstance(handlers[0].formatter, JsonFormatter) else "text"
+
+
+def run_in_processes(
+    config: TenantsFile,
+    checks: list[Check],
+    run_id: str,
+    base: ReportOptions,
+    jobs: list[Job],
+    processes: int,
+    record: Callable[[TenantOutcome], None],
+) -> None:
+    """Scan `jobs` in `processes` workers; `record` is called here, once per tenant."""
+    from m365apk.runs.portfolio import TenantOutcome
+
+    # spawn, not fork: the parent may run threads (logging, a scheduler), and a forked child
+    # would inherit their locks mid-use.
+    context = multiprocessing.get_context("spawn")
+    inbox: Any = context.Queue()
+    outbox: Any = context.Queue()
+    threads = math.ceil(config.concurrency / processes)
+    workers = [
+        context.Process(
+            target=_worker,
+            args=(inbox, outbox, config, checks, run_id, base, threads, _log_format()),
+            daemon=True,  # never outlive the parent
+        )
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    for job in jobs:
+        inbox.put(job)
+    for _ in workers:
+        inbox.put(None)
+    pending = {job.tenant.tenant_id: job.tenant for job in jobs}
+    started: dict[str, int] = {}  # tenant id -> pid of the worker scanning it
+    try:
+        while pending:
+            try:
+                message = outbox.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                _bury(workers, pending, started, record, TenantOutcome)
+                continue
+            if message[0] == "start":
+                started[message[1]] = message[2]
+            else:
+                outcome = message[1]
+                if pending.pop(outcome.tenant.tenant_id, None) is not None:
+                    record(outcome)
+    finally:
+        for worker in workers:
+            worker.join(timeout=5)
+            if worker.is_alive():
+                worker.terminate()
+
+
+def _bury(
+    workers: list[Any],
+    pending: dict[str, TenantEntry],
+    started: dict[str, int],
+    record: Callable[[TenantOutcome], None],
+    outcome_type: type[TenantOutcome],
+) -> None:
+    """Record the tenants of workers that died as failed; when every worker is gone, the
+    tenants nobody took too."""
+    dead = {w.pid: w.exitcode for w in workers if w.exitcode not in (None, 0)}
+    for tenant_id, pid in list(started.items()):
+        if pid in dead and tenant_id in pending:
+            why = f"werkproces gestopt tijdens de scan (exitcode {dead[pid]})"
+            record(outcome_type(pending.pop(tenant_id), "error", why))
+    if pending and all(w.exitcode is not None for w in workers):
+        for tenant_id in list(pending):
+            record(outcome_type(pending.pop(tenant_id), "error", "geen werkproces meer over"))
+
+
+def _worker(
+    inbox: Any,
+    outbox: Any,
+    config: TenantsFile,
+    checks: list[Check],
+    run_id: str,
+    base: ReportOptions,
+    threads: int,
+    log_format: str | None,
+) -> None:
+    """A worker process: take tenants from `inbox` while a thread is free, scan each, put its
+    outcome (slimmed) in `outbox`."""
+    from m365apk.runs.portfolio import TenantOutcome, scan_tenant, slimmed
+
+    if log_format:
+        from m365apk.runs.logs import configure
+
+        configure(log_format)
+    free = threading.BoundedSemaphore(threads)
+
+    def one(job: Job) -> None:
+        try:
+            outcome = scan_tenant(config, job.tenant, checks, run_id, base, *job.context)
+        except BaseException as exc:  # scan_tenant records failures itself; this is a bug
+            outcome = TenantOutcome(job.tenant, "error", f"{type(exc).__name__}: {exc}")
+        finally:
+            free.release()
+        outbox.put(("done", slimmed(outcome)))
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        while True:
+            free.acquire()  # take a tenant only when a thread can start it now
+            job = inbox.get()
+            if job is None:
+                break
+            outbox.put(("start", job.tenant.tenant_id, os.getpid()))
+            pool.submit(one, job)
