@@ -162,11 +162,11 @@ SIGN_IN_ACTIVITY_PATH = re.compile(r"^/users(/[^/]+)?$")
 def selects_sign_in_activity(query: str) -> bool:
     """Whether `$select` names signInActivity: the query parsed (%24select, %2C between the
     names as next links carry them), names compared case-insensitively as Graph does."""
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key.lower() == "$select":
-            if any(name.strip().lower() == "signinactivity" for name in value.split(",")):
-                return True
-    return False
+    return any(
+        key.lower() == "$select" and name.strip().lower() == "signinactivity"
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        for name in value.split(",")
+    )
 
 
 def charges_of(path: str, query: str) -> list[tuple[str, int]]:
@@ -207,6 +207,35 @@ class Latency:
 
     def of(self, objects: int) -> float:
         return self.base + self.per_object * max(0, objects)
+
+
+# Tokens refill in float steps (5 s and then 1 s at 1/6 per second is 0.9999999999999999, not
+# 1): a bucket within this of the cost holds it, so Retry-After's whole seconds are enough.
+EPSILON = 1e-9
+
+
+@dataclass
+class _Charge:
+    """One bucket a request counts against, while the model weighs it."""
+
+    bucket: str
+    limit: Limit
+    cost: int
+    key: tuple[str, ...]
+    held: float = 0.0  # tokens in the bucket now (after the refill)
+
+    @property
+    def holds(self) -> bool:
+        return self.held >= self.cost - EPSILON
+
+    @property
+    def wait(self) -> int:
+        """Whole seconds until the bucket holds the cost (at least 1)."""
+        return max(1, math.ceil((self.cost - self.held) / self.limit.rate - EPSILON))
+
+    @property
+    def usage(self) -> float:
+        return (self.limit.capacity - self.held) / self.limit.capacity
 
 
 @dataclass
@@ -253,32 +282,32 @@ class ThrottleModel:
     def admit(self, tenant_id: str, app_id: str, users: int, path: str, query: str) -> Decision:
         """Charge one GET to every bucket it counts against, or, if any of them lacks the
         tokens, to none (a 429)."""
-        parts = []  # (bucket, limit, cost, key)
+        parts: list[_Charge] = []
         for bucket, base in charges_of(path, query):
             limit = self.limit_for(bucket, users)
             cost = request_cost(base, query) if limit.resource_units else 1
             key = (bucket, tenant_id) if limit.scope == "Tenant" else (bucket, tenant_id, app_id)
-            parts.append((bucket, limit, cost, key))
+            parts.append(_Charge(bucket, limit, cost, key))
         with self._lock:
             now = self.clock()
-            tokens = []
-            for _, limit, _, key in parts:
-                state = self._buckets.get(key)
+            for part in parts:
+                state = self._buckets.get(part.key)
                 if state is None:
-                    state = self._buckets[key] = [limit.capacity, now]
-                state[0] = min(limit.capacity, state[0] + (now - state[1]) * limit.rate)
+                    state = self._buckets[part.key] = [part.limit.capacity, now]
+                state[0] = min(part.limit.capacity, state[0] + (now - state[1]) * part.limit.rate)
                 state[1] = now
-                tokens.append(state[0])
-            allowed = all(held >= cost for held, (_, _, cost, _) in zip(tokens, parts))
+                part.held = state[0]
+            allowed = all(part.holds for part in parts)
             if allowed:
-                for i, (_, _, cost, key) in enumerate(parts):
-                    self._buckets[key][0] -= cost
-                    tokens[i] -= cost
-        charges = tuple((bucket, cost) for bucket, _, cost, _ in parts)
+                for part in parts:
+                    self._buckets[part.key][0] -= part.cost
+                    part.held -= part.cost
+        charges = tuple((part.bucket, part.cost) for part in parts)
         if allowed:
-            bucket, limit, cost, _ = parts[0]
-            usage = (limit.capacity - tokens[0]) / limit.capacity
-            decision = Decision(bucket, cost, True, limit, usage=usage, charges=charges)
+            primary = parts[0]
+            limit, cost = primary.limit, primary.cost
+            usage = primary.usage
+            decision = Decision(primary.bucket, cost, True, limit, usage=usage, charges=charges)
             if limit.resource_units:
                 # [TL] "Regular responses": x-ms-resource-unit always; the limit percentage
                 # "returned only when the application consumed more than 0.8 of its limit".
@@ -286,15 +315,13 @@ class ThrottleModel:
                 if usage > 0.8:
                     decision.headers["x-ms-throttle-limit-percentage"] = f"{usage:.2f}"
             return decision
-        # Refused: every bucket short of its cost waits; the longest wait is the answer's.
-        waits = [
-            (max(1, math.ceil((cost - held) / limit.rate)), i)
-            for i, (held, (_, limit, cost, _)) in enumerate(zip(tokens, parts))
-            if held < cost
-        ]
-        wait, i = max(waits, key=lambda w: w[0])  # a tie: the first (primary) bucket
-        bucket, limit, cost, _ = parts[i]
-        usage = (limit.capacity - tokens[i]) / limit.capacity
+        # Refused: every bucket short of its cost waits; the longest wait is the answer's (on a
+        # tie the first, primary, bucket's).
+        wait, refused = 0, parts[0]
+        for part in parts:
+            if not part.holds and part.wait > wait:
+                wait, refused = part.wait, part
+        bucket, limit, cost, usage = refused.bucket, refused.limit, refused.cost, refused.usage
         decision = Decision(bucket, cost, False, limit, usage=usage, charges=charges)
         if limit.retry_after:
             decision.retry_after = wait
