@@ -20,10 +20,13 @@ The floor model (a lower bound; optimistic on purpose):
 - Chains: the pages of one collection read (same tenant, path and query but $skiptoken) must
   follow one another; a chain takes at least the sum of its pages' latencies (the latency
   model's time for each page, as logged). Different chains may run in parallel, without limit.
-- Buckets: a bucket (demo/throttle.py: directory, reports, ca, intune_*) starts full with C
-  tokens and refills at r = C / window tokens per second. Requests costing T tokens in all
-  need at least max(0, T - C) / r seconds before the last one is admitted, plus that last
-  request's latency (the least latency among the bucket's requests).
+- Buckets: a bucket (demo/throttle.py: directory, reports, signInActivity, ca, intune_*)
+  starts full with C tokens and refills at r = C / window tokens per second. Requests costing
+  T tokens in all need at least max(0, T - C) / r seconds before the last one is admitted, plus
+  that last request's latency (the least latency among the bucket's requests). A request
+  counts in every bucket it was charged to (the log's `charges`): a users page with
+  signInActivity costs directory units and 1 of signInActivity's 10 per minute, so at 100,000
+  users its 200 pages need at least (200 - 10) / (10 / 60 s) = 1,140 s.
 - Floor = max(longest chain, slowest bucket). Dependencies between collections (a fan-out needs
   the list it fans out over; CA needs roles) are ignored, so the true optimum may be higher.
 - Per dataset (the path with ids replaced by {id}): the same bound over that dataset's
@@ -182,6 +185,14 @@ def bucket_limits() -> dict[str, tuple[float, float]]:
     return {name: (limit.capacity, limit.rate) for name, limit in LIMITS.items()}
 
 
+def charges_of(record: dict) -> list[tuple[str, int]]:
+    """Every (bucket, cost) a logged request was charged; a log without `charges` (older
+    simulators) knew only its one bucket."""
+    if "charges" in record:
+        return [(bucket, cost) for bucket, cost in record["charges"]]
+    return [(record["bucket"], record["cost"])] if record["bucket"] else []
+
+
 def floor_of(records: Iterable[dict], directory_capacity: float) -> float:
     """The floor (module docstring) of these requests, in seconds."""
     limits = bucket_limits()
@@ -191,9 +202,9 @@ def floor_of(records: Iterable[dict], directory_capacity: float) -> float:
     least: dict[tuple[str, str], float] = {}
     for r in records:
         chains[r["chain"]] += r["latency"]
-        if r["bucket"]:
-            key = (r["bucket"], r["tenant"])
-            tokens[key] += r["cost"]
+        for bucket, cost in charges_of(r):
+            key = (bucket, r["tenant"])
+            tokens[key] += cost
             least[key] = min(least.get(key, r["latency"]), r["latency"])
     bounds = list(chains.values())
     for key, needed in tokens.items():

@@ -13,21 +13,33 @@ Sources (shared/reference/graph-reference.md §7 and the pages it cites):
   modifiers, `x-ms-resource-unit`, `x-ms-throttle-limit-percentage` above 0.8,
   `x-ms-throttle-scope` `<Scope>/<Limit>/<ApplicationId>/<TenantId>`,
   `x-ms-throttle-information` `ResourceUnitLimitExceeded`); identity and access reports
-  (5 requests / 10 s per app per tenant); identity protection and conditional access (1 request
-  / s per tenant for all apps, no `Retry-After` on 429); Intune per-area limits.
+  (5 requests / 10 s per app per tenant, and "GET signInActivity: 10 requests per minute",
+  includes/throttling-entra-logs-reports.md, on top of the users GET's directory units);
+  identity protection and conditional access (1 request / s per tenant for all apps, no
+  `Retry-After` on 429); Intune per-area limits.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
-from m365apk.demo.throttle import LIMITS, Latency, Limit, ThrottleModel, directory_limit
+from m365apk.demo.throttle import (
+    LIMITS,
+    Latency,
+    Limit,
+    ThrottleModel,
+    charges_of,
+    directory_limit,
+)
+from m365apk.scanner import pacing
 
 
 @pytest.fixture(scope="module")
@@ -193,6 +205,8 @@ def test_directory_bucket_by_tenant_size(users: int, capacity: float) -> None:
         ("/deviceManagement/deviceCompliancePolicies", "", "intune_config", 1),
         ("/deviceManagement", "", "intune_config", 1),
         ("/security/secureScores", "", "directory", 1),
+        # signInActivity counts in its own bucket too; the primary bucket stays directory
+        ("/users", "$select=id,signInActivity&$top=500", "directory", 1),
     ],
 )
 def test_costs_and_classes(path: str, query: str, bucket: str, cost: int) -> None:
@@ -279,6 +293,156 @@ def test_limit_percentage_only_above_eighty_percent() -> None:
     refused = model.admit(TID, APP, 10, "/organization", "")
     assert refused.headers["x-ms-throttle-scope"] == f"Tenant_Application/Read/{APP}/{TID}"
     assert refused.headers["x-ms-throttle-information"] == "ResourceUnitLimitExceeded"
+
+
+# --- signInActivity: 10 per minute per app per tenant, on top of the directory units ---------
+
+SIA = "$select=id,signInActivity&$top=500"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        ("/users", SIA, [("directory", 2), ("signInActivity", 1)]),
+        # a next link: %24 for $, %2C between the names, and a $skiptoken
+        (
+            "/users",
+            "%24select=id%2CsignInActivity&%24top=500&%24skiptoken=abc",
+            [("directory", 2), ("signInActivity", 1)],
+        ),
+        ("/users", "$select=ID, SIGNINACTIVITY", [("directory", 2), ("signInActivity", 1)]),
+        ("/users/u1", "$select=signInActivity", [("directory", 1), ("signInActivity", 1)]),
+        ("/users", "$select=id,displayName&$top=999", [("directory", 2)]),
+        ("/users", "$select=id,signInActivityX", [("directory", 2)]),  # a name, not a substring
+        ("/users", "$filter=signInActivity", [("directory", 2)]),  # not selected
+        ("/users", "", [("directory", 2)]),
+        ("/groups", "$select=signInActivity", [("directory", 1)]),  # users only
+    ],
+)
+def test_charges_of(path: str, query: str, expected: list) -> None:
+    assert charges_of(path, query) == expected  # base costs: $select etc. come in admit
+
+
+def test_sign_in_activity_ten_per_minute_then_one_every_six_seconds() -> None:
+    clock = Clock()
+    model = ThrottleModel(clock=clock)
+    for _ in range(10):
+        decision = model.admit(TID, APP, 6000, "/users", SIA)
+        assert decision.allowed
+        assert decision.charges == (("directory", 1), ("signInActivity", 1))
+        assert (decision.bucket, decision.cost) == ("directory", 1)  # the primary charge
+        assert decision.headers["x-ms-resource-unit"] == "1"  # directory headers as before
+    refused = model.admit(TID, APP, 6000, "/users", SIA)
+    assert not refused.allowed and refused.bucket == "signInActivity"
+    assert refused.retry_after == 6 and refused.headers["Retry-After"] == "6"  # 60 s / 10
+    # not a directory refusal: no resource-unit headers
+    assert "x-ms-throttle-scope" not in refused.headers
+    assert "x-ms-resource-unit" not in refused.headers
+    clock.now += 5.0
+    again = model.admit(TID, APP, 6000, "/users", SIA)
+    assert not again.allowed and again.retry_after == 1
+    clock.now += 1.0  # 6 s after the eleventh: one more passes, the next does not
+    assert model.admit(TID, APP, 6000, "/users", SIA).allowed
+    assert not model.admit(TID, APP, 6000, "/users", SIA).allowed
+    # per app per tenant
+    assert model.admit(TID, "other-app", 6000, "/users", SIA).allowed
+    assert model.admit("tenant-2", APP, 6000, "/users", SIA).allowed
+
+
+def test_plain_users_reads_are_not_limited_by_sign_in_activity() -> None:
+    model = ThrottleModel(clock=Clock())
+    for _ in range(10):
+        assert model.admit(TID, APP, 6000, "/users", SIA).allowed
+    assert not model.admit(TID, APP, 6000, "/users", SIA).allowed
+    for query in ("$select=id,displayName&$top=999", "", "$top=999&$skiptoken=x"):
+        decision = model.admit(TID, APP, 6000, "/users", query)
+        assert decision.allowed and decision.charges == (("directory", decision.cost),)
+
+
+def test_sign_in_activity_429_takes_no_directory_units() -> None:
+    model = ThrottleModel(clock=Clock())
+    for _ in range(10):
+        assert model.admit(TID, APP, 6000, "/users", SIA).allowed
+    before = model.snapshot()
+    assert before[f"directory/{TID}/{APP}"] == 8000 - 10  # L tenant, 1 RU each
+    assert before[f"signInActivity/{TID}/{APP}"] == 0
+    for _ in range(5):
+        assert not model.admit(TID, APP, 6000, "/users", SIA).allowed
+    assert model.snapshot() == before
+
+
+def test_directory_429_takes_no_sign_in_activity() -> None:
+    clock = Clock()
+    small = Limit(
+        "directory", 4.0, 10.0, "Tenant_Application", True, True, "ResourceUnitLimitExceeded"
+    )
+    model = ThrottleModel(clock=clock, limits={**LIMITS, "directory": small})
+    for _ in range(4):
+        assert model.admit(TID, APP, 6000, "/organization", "").allowed
+    refused = model.admit(TID, APP, 6000, "/users", SIA)
+    assert not refused.allowed and refused.bucket == "directory"
+    assert refused.retry_after == 3 and refused.headers["Retry-After"] == "3"  # 1 RU at 0.4/s
+    assert refused.headers["x-ms-throttle-information"] == "ResourceUnitLimitExceeded"
+    assert model.snapshot()[f"signInActivity/{TID}/{APP}"] == 10  # untouched
+
+
+def test_retry_after_is_the_longest_wait_of_the_buckets_that_refuse() -> None:
+    clock = Clock()
+    small = Limit(
+        "directory", 10.0, 10.0, "Tenant_Application", True, True, "ResourceUnitLimitExceeded"
+    )
+    model = ThrottleModel(clock=clock, limits={**LIMITS, "directory": small})
+    for _ in range(10):  # 1 RU and 1 signInActivity each: both buckets empty
+        assert model.admit(TID, APP, 6000, "/users", SIA).allowed
+    refused = model.admit(TID, APP, 6000, "/users", SIA)
+    assert (refused.bucket, refused.retry_after) == ("signInActivity", 6)  # not directory's 1
+    clock.now += 1.0  # directory holds 1 RU again; signInActivity still refuses
+    refused = model.admit(TID, APP, 6000, "/users", SIA)
+    assert (refused.bucket, refused.retry_after) == ("signInActivity", 5)
+    clock.now += 5.0
+    assert model.admit(TID, APP, 6000, "/users", SIA).allowed
+
+
+# The client's pacing (scanner/pacing.py) and the simulator read the same documentation apart
+# on purpose; their bucket names differ. They must still agree on what a request counts against.
+CLIENT_NAMES = {
+    "directory": pacing.DIRECTORY,
+    "signInActivity": pacing.SIGN_IN_ACTIVITY,
+    "reports": pacing.REPORTS,
+    "ca": pacing.PROTECTION_CA,
+    "intune_devices": pacing.INTUNE_DEVICES,
+    "intune_config": pacing.INTUNE_CONFIGURATION,
+}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/users?$select=id,signInActivity&$top=500",
+        "/users?%24select=id%2CsignInActivity&%24top=500&%24skiptoken=abc",
+        "/users?$select=id,SignInActivity",
+        "/users/u1?$select=signInActivity",
+        "/users?$select=id,displayName&$top=999",
+        "/users?$top=999&$skiptoken=abc",
+        "/users",
+        "/groups/g1/members?$select=id&$top=999",
+        "/auditLogs/signIns?$top=200",
+        "/reports/authenticationMethods/userRegistrationDetails?$top=999",
+        "/identity/conditionalAccess/policies",
+        "/deviceManagement/managedDevices?$select=id",
+    ],
+)
+def test_client_and_simulator_agree_on_the_buckets_of_a_request(url: str) -> None:
+    path, _, query = url.partition("?")
+    decision = ThrottleModel(clock=Clock()).admit(TID, APP, 6000, path, query)
+    simulator = [(CLIENT_NAMES[bucket], cost) for bucket, cost in decision.charges]
+    assert simulator == pacing.classify("GET", f"https://graph.microsoft.com/v1.0{url}")
+
+
+def test_client_and_simulator_agree_on_the_sign_in_activity_limit() -> None:
+    client = pacing.LIMITS[pacing.SIGN_IN_ACTIVITY]
+    simulator = LIMITS["signInActivity"]
+    assert (client.units, client.window) == (simulator.capacity, simulator.window) == (10, 60.0)
 
 
 def test_latency_model() -> None:
@@ -372,6 +536,64 @@ def test_batch_inner_requests_are_throttled_one_by_one(throttled) -> None:
     assert {r.bucket for r in inner_log} == {"reports"}
 
 
+@pytest.fixture
+def sign_in_limited(tenant: TenantData) -> Iterator[tuple[SimulatedGraph, httpx.Client, Clock]]:
+    """Graph's own limits (M tenant: 5,000 RU per 10 s), no latency."""
+    clock = Clock()
+    model = ThrottleModel(clock=clock, latency=NO_WAIT)
+    with SimulatedGraph(tenant, throttle=model) as sim, _client(sim, tenant) as client:
+        yield sim, client, clock
+
+
+def test_sign_in_activity_over_http_next_links_count(sign_in_limited) -> None:
+    sim, graph, clock = sign_in_limited
+    sim.reset_log()
+    link = "/users?$select=id,signInActivity&$top=25"
+    for _ in range(10):
+        answer = graph.get(link)
+        assert answer.status_code == 200 and answer.headers["x-ms-resource-unit"] == "1"
+        link = answer.json()["@odata.nextLink"]
+    assert "%2C" in link or "," in link
+    # the client paces the simulator's own next link against signInActivity too
+    assert (pacing.SIGN_IN_ACTIVITY, 1) in pacing.classify("GET", link)
+    refused = graph.get(link)
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "6"
+    _assert_graph_429(refused.json(), refused.headers)
+    assert graph.get("/users?$select=id&$top=25").status_code == 200  # plain reads go on
+    pages = [r for r in sim.requests if r.path == "/v1.0/users"]
+    assert [r.charges for r in pages[:10]] == [(("directory", 1), ("signInActivity", 1))] * 10
+    last = pages[10]
+    assert (last.status, last.throttled, last.bucket, last.cost, last.charges) == (
+        429,
+        True,
+        "signInActivity",
+        0,
+        (),
+    )
+    clock.now += 6.0
+    assert graph.get(link).status_code == 200
+
+
+def test_batch_inner_sign_in_activity_requests_count_one_by_one(sign_in_limited) -> None:
+    sim, graph, _ = sign_in_limited
+    sim.reset_log()
+    requests = [
+        {"id": str(i), "method": "GET", "url": "users?$select=id,signInActivity&$top=5"}
+        for i in range(12)
+    ] + [{"id": "plain", "method": "GET", "url": "users?$select=id&$top=5"}]
+    answer = graph.post("/$batch", json={"requests": requests})
+    assert answer.status_code == 200
+    responses = {r["id"]: r for r in answer.json()["responses"]}
+    assert [responses[str(i)]["status"] for i in range(12)] == [200] * 10 + [429] * 2
+    for i in (10, 11):
+        assert responses[str(i)]["headers"]["Retry-After"] == "6"
+        _assert_graph_429(responses[str(i)]["body"], responses[str(i)]["headers"])
+    assert responses["plain"]["status"] == 200
+    inner = [r for r in sim.requests if r.inner]
+    assert [r.bucket for r in inner] == ["directory"] * 10 + ["signInActivity"] * 2 + ["directory"]
+    assert sum(1 for r in inner for bucket, _ in r.charges if bucket == "signInActivity") == 10
+
+
 def test_request_log_file(tenant: TenantData, tmp_path) -> None:
     log = tmp_path / "requests.jsonl"
     model = ThrottleModel(clock=Clock(), latency=Latency(base=0.001, per_object=0.00001))
@@ -386,6 +608,7 @@ def test_request_log_file(tenant: TenantData, tmp_path) -> None:
     assert [p["objects"] for p in pages] == [200, 100]
     assert pages[0]["chain"] == pages[1]["chain"]  # one collection read, two pages
     assert pages[0]["cost"] == 1 and pages[0]["bucket"] == "directory"
+    assert pages[0]["charges"] == [["directory", 1]]
     assert pages[0]["latency"] == pytest.approx(0.001 + 200 * 0.00001)
     assert set(pages[0]) >= {"time", "status", "throttled", "inner", "tenant", "query"}
 
@@ -424,3 +647,37 @@ def test_tenant_factory_makes_tenants_lazily_and_bounds_the_cache() -> None:
         assert len(sim._lazy) == 2  # 60 + 60 users fit in 130; the third evicted the first
     assert made == [*ids, ids[0]]  # the first was made again, and answers the same
     assert firsts[0] == firsts[3] and firsts[0] != firsts[1]
+
+
+# --- the benchmark's floor counts every charge ----------------------------------------------
+
+
+def _scan_benchmark():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "scan_benchmark.py"
+    spec = importlib.util.spec_from_file_location("scan_benchmark", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_floor_is_bounded_by_sign_in_activity() -> None:
+    bench = _scan_benchmark()
+    assert bench.bucket_limits()["signInActivity"] == (10.0, 10.0 / 60.0)
+    # 100,000 users at 500 per page: 200 pages, each 1 RU and 1 of signInActivity's 10/min
+    pages = [
+        {
+            "chain": "t/v1.0/users?$select=id,signInActivity",
+            "latency": 0.275,
+            "tenant": "t",
+            "bucket": "directory",
+            "cost": 1,
+            "charges": [["directory", 1], ["signInActivity", 1]],
+        }
+        for _ in range(200)
+    ]
+    floor = bench.floor_of(pages, 8000.0)
+    assert floor == pytest.approx((200 - 10) / (10 / 60) + 0.275)  # 1,140 s and a page
+    # a log from before `charges` counts its one bucket
+    old = [{k: v for k, v in p.items() if k != "charges"} for p in pages]
+    assert bench.floor_of(old, 8000.0) == pytest.approx(200 * 0.275)  # the chain

@@ -77,8 +77,13 @@ class RequestRecord:
     time: float = 0.0  # wall clock (time.time()) when the answer was ready (latency included)
     start: float = 0.0  # wall clock when the simulator began to answer
     tenant: str = ""
-    bucket: str = ""  # throttle bucket (demo/throttle.py), "" when the model is off
-    cost: int = 0  # tokens charged (resource units for the directory bucket)
+    # throttle bucket (demo/throttle.py), "" when the model is off: the primary one (directory
+    # for a users GET), or the one that refused a 429
+    bucket: str = ""
+    cost: int = 0  # tokens charged there (resource units for the directory bucket); 0 for a 429
+    # every (bucket, tokens) the request was charged, the primary first (a users GET with
+    # signInActivity: directory and signInActivity); empty for a 429, which takes nothing
+    charges: tuple[tuple[str, int], ...] = ()
     objects: int = 0  # objects in the answer (items of a page; 1 for an entity)
     throttled: bool = False  # a 429 from the throttle model (not an injected fault)
     latency: float = 0.0  # seconds the latency model made this answer take
@@ -102,6 +107,7 @@ class RequestRecord:
             "tenant": self.tenant,
             "bucket": self.bucket,
             "cost": self.cost,
+            "charges": [[bucket, cost] for bucket, cost in self.charges],
             "objects": self.objects,
             "throttled": self.throttled,
             "inner": self.inner,
@@ -1324,6 +1330,7 @@ class _Handler(BaseHTTPRequestHandler):
                 tenant=meta.get("tenant", ""),
                 bucket=decision.bucket if decision else "",
                 cost=decision.cost if decision and decision.allowed else 0,
+                charges=decision.charges if decision and decision.allowed else (),
                 objects=objects,
                 throttled=throttled,
                 latency=reply.delay,

@@ -8,13 +8,22 @@ Sources (checked 2026-11; the live pages may change, shared/reference/graph-refe
   service limits", "Identity protection and conditional access service limits" and the Intune
   includes (includes/throttling-intune-device-configuration.md,
   includes/throttling-intune-devices.md in microsoftgraph/microsoft-graph-docs-contrib).
+  The reports section is includes/throttling-entra-logs-reports.md: its table rows
+  "Any | 122 requests per 10 seconds | Five requests per 10 seconds" and
+  "GET signInActivity | 10 requests per minute | 10 requests per minute" (per app for all
+  tenants | per app per tenant). A GET of users with signInActivity in `$select` is such a GET
+  (microsoft-graph-docs-contrib issue #8653: "If pulling the signInActivity ... there is a
+  throttling limit of 10 requests per 1 minute"); it still costs its directory resource units.
 - [TG] learn.microsoft.com/graph/throttling (429 + Retry-After; retries count against limits).
 
 Model, per bucket: a token bucket that holds `capacity` tokens, refills continuously at
 `capacity / window` tokens per second and starts full. A request costs `cost` tokens (resource
-units for the directory bucket, 1 for the others); it passes when the bucket holds at least that
-many, else it is answered 429 and consumes nothing. Retry-After (where Graph sends it) is the
-whole seconds until the bucket holds the cost again. The directory [TL] is documented as a token
+units for the directory bucket, 1 for the others). Most requests count against one bucket; a
+GET of users with signInActivity counts against two (directory, its resource units, and
+signInActivity, 1). A request passes when every one of its buckets holds its cost there, and
+then takes it from all of them; else it is answered 429 and consumes nothing from any bucket.
+Retry-After (where Graph sends it) is the whole seconds until every bucket that refused holds
+the cost again (the longest of their waits). The directory [TL] is documented as a token
 bucket; for the other services [TL] gives "N requests per T seconds", which we model the same way
 (a sliding-window counter would be stricter at the window's edges; Graph does not say).
 
@@ -33,7 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, parse_qsl
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,11 @@ def directory_limit(users: int) -> Limit:
 LIMITS = {
     # [TL] Identity and access reports: "Any: 5 requests per 10 seconds", per app per tenant.
     "reports": Limit("reports", 5.0, 10.0, "Tenant_Application", retry_after=True),
+    # [TL] Same table: "GET signInActivity: 10 requests per minute" per app per tenant (and per
+    # app for all tenants: one tenant's scan cannot tell them apart). Charged on top of the
+    # directory cost of the users GET (SIGN_IN_ACTIVITY_PATH). Retry-After: [TL] does not say;
+    # assumed sent, as for the other reports limits and [TG]'s 429 in general [simulator choice].
+    "signInActivity": Limit("signInActivity", 10.0, 60.0, "Tenant_Application", retry_after=True),
     # [TL] Identity protection and conditional access: "Any: 1 request per second", per tenant
     # for all apps; "do not return a Retry-After header on 429 Too Many Requests responses".
     "ca": Limit("ca", 1.0, 1.0, "Tenant", retry_after=False),
@@ -92,7 +106,7 @@ LIMITS = {
 CLASSES: tuple[tuple[re.Pattern[str], str, int], ...] = tuple(
     (re.compile(pattern), bucket, cost)
     for pattern, bucket, cost in (
-        # [TL] reports include (throttling-aad-reports.md): signIn, directoryAudit,
+        # [TL] reports include (throttling-entra-logs-reports.md): signIn, directoryAudit,
         # authentication method reports (reports/authenticationMethods/*, which serves
         # userRegistrationDetails; graph-reference §7.1 marks that one [U]).
         (r"^/auditLogs/signIns(/|$)", "reports", 1),
@@ -139,6 +153,31 @@ def classify(path: str) -> tuple[str, int]:
     raise AssertionError("the last row matches everything")
 
 
+# GETs of the user list whose $select holds signInActivity count against the signInActivity
+# limit too (a single user, /users/{id}?$select=signInActivity, is not read by the scanner;
+# [TL] names the resource, so it would count too).
+SIGN_IN_ACTIVITY_PATH = re.compile(r"^/users(/[^/]+)?$")
+
+
+def selects_sign_in_activity(query: str) -> bool:
+    """Whether `$select` names signInActivity: the query parsed (%24select, %2C between the
+    names as next links carry them), names compared case-insensitively as Graph does."""
+    return any(
+        key.lower() == "$select" and name.strip().lower() == "signinactivity"
+        for key, value in parse_qsl(query, keep_blank_values=True)
+        for name in value.split(",")
+    )
+
+
+def charges_of(path: str, query: str) -> list[tuple[str, int]]:
+    """Every bucket a GET on `path` counts against, with its base cost there: classify's bucket
+    first (the primary one), then signInActivity where it applies."""
+    buckets = [classify(path)]
+    if SIGN_IN_ACTIVITY_PATH.search(path) and selects_sign_in_activity(query):
+        buckets.append(("signInActivity", 1))
+    return buckets
+
+
 def request_cost(base: int, query: str) -> int:
     """[TL] "Other factors that affect a request cost": $select -1, $expand +1, $top < 20 -1;
     "A request cost can never be lower than 1"."""
@@ -170,9 +209,43 @@ class Latency:
         return self.base + self.per_object * max(0, objects)
 
 
+# Tokens refill in float steps (5 s and then 1 s at 1/6 per second is 0.9999999999999999, not
+# 1): a bucket within this of the cost holds it, so Retry-After's whole seconds are enough.
+EPSILON = 1e-9
+
+
+@dataclass
+class _Charge:
+    """One bucket a request counts against, while the model weighs it."""
+
+    bucket: str
+    limit: Limit
+    cost: int
+    key: tuple[str, ...]
+    held: float = 0.0  # tokens in the bucket now (after the refill)
+
+    @property
+    def holds(self) -> bool:
+        return self.held >= self.cost - EPSILON
+
+    @property
+    def wait(self) -> int:
+        """Whole seconds until the bucket holds the cost (at least 1)."""
+        return max(1, math.ceil((self.cost - self.held) / self.limit.rate - EPSILON))
+
+    @property
+    def usage(self) -> float:
+        return (self.limit.capacity - self.held) / self.limit.capacity
+
+
 @dataclass
 class Decision:
-    """The throttle model's verdict on one request."""
+    """The throttle model's verdict on one request.
+
+    `bucket`, `cost`, `limit` and `usage` are the primary bucket's: the first the request counts
+    against (directory for a users GET) when it passes, the one that refused it (the longest
+    wait) when it is a 429. `charges` lists every (bucket, cost) the request counts against;
+    a 429 took none of them."""
 
     bucket: str
     cost: int
@@ -181,6 +254,7 @@ class Decision:
     retry_after: int | None = None  # whole seconds, only where Graph sends it
     usage: float = 0.0  # fraction of the bucket in use after this request
     headers: dict[str, str] = field(default_factory=dict)
+    charges: tuple[tuple[str, int], ...] = ()
 
 
 class ThrottleModel:
@@ -206,25 +280,34 @@ class ThrottleModel:
         return self.limits[bucket]
 
     def admit(self, tenant_id: str, app_id: str, users: int, path: str, query: str) -> Decision:
-        """Charge one GET to its bucket; a 429 decision consumes nothing."""
-        bucket, base = classify(path)
-        limit = self.limit_for(bucket, users)
-        cost = request_cost(base, query) if limit.resource_units else 1
-        key = (bucket, tenant_id) if limit.scope == "Tenant" else (bucket, tenant_id, app_id)
+        """Charge one GET to every bucket it counts against, or, if any of them lacks the
+        tokens, to none (a 429)."""
+        parts: list[_Charge] = []
+        for bucket, base in charges_of(path, query):
+            limit = self.limit_for(bucket, users)
+            cost = request_cost(base, query) if limit.resource_units else 1
+            key = (bucket, tenant_id) if limit.scope == "Tenant" else (bucket, tenant_id, app_id)
+            parts.append(_Charge(bucket, limit, cost, key))
         with self._lock:
             now = self.clock()
-            state = self._buckets.get(key)
-            if state is None:
-                state = self._buckets[key] = [limit.capacity, now]
-            tokens = min(limit.capacity, state[0] + (now - state[1]) * limit.rate)
-            state[1] = now
-            allowed = tokens >= cost
+            for part in parts:
+                state = self._buckets.get(part.key)
+                if state is None:
+                    state = self._buckets[part.key] = [part.limit.capacity, now]
+                state[0] = min(part.limit.capacity, state[0] + (now - state[1]) * part.limit.rate)
+                state[1] = now
+                part.held = state[0]
+            allowed = all(part.holds for part in parts)
             if allowed:
-                tokens -= cost
-            state[0] = tokens
-        usage = (limit.capacity - tokens) / limit.capacity
-        decision = Decision(bucket, cost, allowed, limit, usage=usage)
+                for part in parts:
+                    self._buckets[part.key][0] -= part.cost
+                    part.held -= part.cost
+        charges = tuple((part.bucket, part.cost) for part in parts)
         if allowed:
+            primary = parts[0]
+            limit, cost = primary.limit, primary.cost
+            usage = primary.usage
+            decision = Decision(primary.bucket, cost, True, limit, usage=usage, charges=charges)
             if limit.resource_units:
                 # [TL] "Regular responses": x-ms-resource-unit always; the limit percentage
                 # "returned only when the application consumed more than 0.8 of its limit".
@@ -232,7 +315,14 @@ class ThrottleModel:
                 if usage > 0.8:
                     decision.headers["x-ms-throttle-limit-percentage"] = f"{usage:.2f}"
             return decision
-        wait = max(1, math.ceil((cost - tokens) / limit.rate))
+        # Refused: every bucket short of its cost waits; the longest wait is the answer's (on a
+        # tie the first, primary, bucket's).
+        wait, refused = 0, parts[0]
+        for part in parts:
+            if not part.holds and part.wait > wait:
+                wait, refused = part.wait, part
+        bucket, limit, cost, usage = refused.bucket, refused.limit, refused.cost, refused.usage
+        decision = Decision(bucket, cost, False, limit, usage=usage, charges=charges)
         if limit.retry_after:
             decision.retry_after = wait
             decision.headers["Retry-After"] = str(wait)
