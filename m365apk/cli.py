@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The simulator's HTTPS login host and its throwaway CA (tests of the real credentials).
     scan.add_argument("--login-url", help=argparse.SUPPRESS)
     scan.add_argument("--ca-bundle", type=Path, help=argparse.SUPPRESS)
-    scan.add_argument("--max-concurrency", type=int, default=4)
+    scan.add_argument("--max-concurrency", type=int, default=8)
     scan.add_argument(
         "--dns-server",
         metavar="IP[:POORT]",

@@ -31,9 +31,24 @@ def needed_datasets(names: Iterable[str]) -> list[str]:
     return sorted(wanted)
 
 
-def _deferred(spec: DatasetSpec) -> bool:
-    """Read after the plain datasets: fan-outs, the DNS lookups and the audit log probe."""
-    return spec.fan_out or spec.source != "graph"
+# Read first: the licences (gated endpoints wait for them), the conditional-access bucket
+# (1 request per second per tenant: its second read waits a second after the first), the
+# per-user lists that run to many pages, and what fan-outs take their keys from.
+_FIRST = (
+    "subscribedSkus",
+    "conditionalAccessPolicies",
+    "users",
+    "userRegistrationDetails",
+    "userSignInActivity",
+    "roleAssignments",
+    "resourceServicePrincipals",
+    "groups",
+    "organization",
+)
+
+
+def _priority(name: str) -> tuple[int, str]:
+    return (_FIRST.index(name), "") if name in _FIRST else (len(_FIRST), name)
 
 
 def _skipped(spec: DatasetSpec, why: str) -> Dataset:
@@ -131,25 +146,36 @@ async def collect(
         if progress:
             progress(name, result)
 
-    # Licences first: they decide which endpoints are worth asking. Then the plain endpoints
-    # all at once (the client bounds concurrency), then fan-outs in waves once what they
-    # depend on is in.
-    await asyncio.gather(*(read(n) for n in BASE_DATASETS))
-    licences = summarise(done["subscribedSkus"].data if done["subscribedSkus"].ok else None)
-    plain = [n for n in names if not _deferred(DATASETS[n]) and n not in done]
-    for name in plain:
-        missing = _missing_licence(DATASETS[name], licences)
-        if missing:
-            done[name] = _unlicensed(at_time(DATASETS[name], collected_at), missing)
-            if progress:
-                progress(name, done[name])
-    await asyncio.gather(*(read(n) for n in plain if n not in done))
-    remaining = [n for n in names if _deferred(DATASETS[n])]
-    while remaining:
-        ready = [n for n in remaining if all(d in done for d in DATASETS[n].depends_on)]
-        await asyncio.gather(*(read(n) for n in ready))
-        remaining = [n for n in remaining if n not in ready]
+    # Every dataset starts as soon as what it needs is in: the licences for a gated endpoint
+    # (they decide whether it is worth asking), the datasets a fan-out reads its keys from.
+    # Tasks reach the client's concurrency slots in the order they are created, so the ones
+    # that set the scan's length go first (`_priority`).
+    finished = {name: asyncio.Event() for name in names}
+    licences = LicenceSummary()
 
+    async def start(name: str) -> None:
+        nonlocal licences
+        spec = DATASETS[name]
+        for dep in spec.depends_on:
+            await finished[dep].wait()
+        if spec.gate:
+            await finished["subscribedSkus"].wait()
+            missing = _missing_licence(spec, licences)
+            if missing:
+                done[name] = _unlicensed(at_time(spec, collected_at), missing)
+                if progress:
+                    progress(name, done[name])
+                finished[name].set()
+                return
+        try:
+            await read(name)
+        finally:
+            if name == "subscribedSkus":
+                skus = done.get("subscribedSkus")
+                licences = summarise(skus.data if skus is not None and skus.ok else None)
+            finished[name].set()
+
+    await asyncio.gather(*(start(n) for n in sorted(names, key=_priority)))
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
         tool=ToolInfo(version=__version__, app_id=app_id),
