@@ -38,6 +38,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 Clock = Callable[[], float]
@@ -181,28 +182,43 @@ def classify(method: str, url: str) -> list[tuple[str, int]]:
     limits we do not pace (Graph's 429 still pauses that request)."""
     parts = urlsplit(url)
     segments = _segments(parts.path)
+    # Fan-outs send thousands of requests that differ only in their ids: judged once per shape.
+    # Below these roots the second segment names a service, not an object: kept as it is.
+    named = bool(segments) and segments[0] in _SERVICE_ROOTS
+    path = "/".join(segments) if named else _shape(segments)
+    return list(_classify(method, path, parts.query))
+
+
+_SERVICE_ROOTS = frozenset(
+    {"auditLogs", "deviceManagement", "identity", "identityProtection", "reports"}
+)
+
+
+@lru_cache(maxsize=512)
+def _classify(method: str, path: str, raw_query: str) -> tuple[tuple[str, int], ...]:
+    segments = path.split("/") if path else []
     if not segments or segments[0].startswith("$"):  # $batch: its inner requests count
-        return []
-    query = _query(parts.query)
+        return ()
+    query = _query(raw_query)
     first = segments[0]
     if first == "auditLogs" or (
         first == "reports" and len(segments) > 1 and segments[1] == "authenticationMethods"
     ):
-        return [(REPORTS, 1)]
+        return ((REPORTS, 1),)
     if first == "identityProtection" or (
         first == "identity" and len(segments) > 1 and segments[1] == "conditionalAccess"
     ):
-        return [(PROTECTION_CA, 1)]
+        return ((PROTECTION_CA, 1),)
     if first == "deviceManagement":
         if len(segments) > 1 and segments[1] == "managedDevices":
-            return [(INTUNE_DEVICES, 1)]
-        return [(INTUNE_CONFIGURATION, 1)]
+            return ((INTUNE_DEVICES, 1),)
+        return ((INTUNE_CONFIGURATION, 1),)
     if first in DIRECTORY_ROOTS:
         buckets = [(DIRECTORY, directory_cost(segments, query))]
         if first == "users" and "signinactivity" in query.get("select", "").lower():
             buckets.append((SIGN_IN_ACTIVITY, 1))
-        return buckets
-    return []
+        return tuple(buckets)
+    return ()
 
 
 class Bucket:
