@@ -356,9 +356,16 @@ def test_worker_processes_give_the_same_verdicts_as_one_process(
     path = write_tenants(tmp_path, sim, tenants)
     for key, value in secrets(tenants).items():
         monkeypatch.setenv(key, value)
+    from m365apk.cli import _checks
+    from m365apk.runs.portfolio import scan_all
+    from m365apk.runs.tenants import load_tenants
+
     base = ["scan-all", str(path), "--quiet", "--concurrency", "2"]
     assert main([*base, "--run-id", "een", "--processes", "1"]) == 0
-    assert main([*base, "--run-id", "twee", "--processes", "2"]) == 0
+    config = load_tenants(path).model_copy(update={"concurrency": 2, "processes": 2})
+    results = scan_all(config, _checks(None, False), run_id="twee")
+    workers = {r.worker for r in results}
+    assert None not in workers and os.getpid() not in workers and len(workers) == 2
     db = tmp_path / "out" / "history.sqlite"
     one, two = _statuses(db, "een"), _statuses(db, "twee")
     assert sorted(one) == sorted(t.tenant_id for t in tenants)
@@ -446,3 +453,19 @@ def test_a_history_file_from_before_durations_is_upgraded(tmp_path) -> None:
     with History(db) as history:
         assert [s.tenant_id for s in history.scans()] == ["t1"]
         assert history.durations() == {}
+
+
+def test_checks_travel_to_workers_by_id_or_not_at_all() -> None:
+    """The built-in checks are closures (they do not pickle): workers find the same objects by
+    id. A caller's own check that does not pickle keeps scan-all in one process."""
+    from dataclasses import replace
+
+    from m365apk.checks.registry import all_checks
+    from m365apk.runs.workers import _resolve, portable
+
+    checks = all_checks()
+    sent = portable(checks)
+    assert sent is not None and sent[0] == "ids"
+    assert all(a is b for a, b in zip(_resolve(sent), checks, strict=True))
+    own = replace(checks[0], evaluate=lambda snapshot: None)
+    assert portable([own]) is None

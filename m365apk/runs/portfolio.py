@@ -48,6 +48,7 @@ class TenantOutcome:
     snapshot: Path | None = None
     duration: float | None = None  # seconds the tenant's scan took
     rows: ReportRows | None = None  # history's rows of `report`, kept when the report is slimmed
+    worker: int | None = None  # pid of the worker process that scanned it (None: this one)
 
 
 def _credential(config: TenantsFile, tenant: TenantEntry) -> Any:

@@ -70,13 +70,39 @@ def processes_for(config: TenantsFile, jobs: int, checks: list[Check]) -> int:
         cpus = min(usable_cpus(), MAX_AUTO_PROCESSES)
         wanted = cpus if jobs >= TENANTS_PER_PROCESS * cpus else 1
     count = max(1, min(wanted, config.concurrency, jobs))
-    if count > 1:
-        try:
-            pickle.dumps(checks)
-        except Exception as exc:  # a plug-in check that cannot travel to another process
-            log.warning("één proces: checks niet over te dragen naar werkprocessen (%s)", exc)
-            return 1
+    if count > 1 and portable(checks) is None:
+        log.warning("één proces: de gekozen checks zijn niet over te dragen naar werkprocessen")
+        return 1
     return count
+
+
+def _registry() -> dict[str, Check]:
+    from m365apk.checks.registry import all_checks
+
+    return {c.id: c for c in all_checks(opt_in=True)}
+
+
+def portable(checks: list[Check]) -> tuple[str, Any] | None:
+    """How the checks travel to a worker: by value when they pickle, else by id when every one
+    is the registry's own object (the built-in checks are closures, which do not pickle; a
+    worker finds the same ones by id); None when neither works (a caller's own Check)."""
+    try:
+        pickle.dumps(checks)
+        return ("checks", checks)
+    except Exception:
+        pass
+    registry = _registry()
+    if all(registry.get(c.id) is c for c in checks):
+        return ("ids", [c.id for c in checks])
+    return None
+
+
+def _resolve(sent: tuple[str, Any]) -> list[Check]:
+    kind, value = sent
+    if kind == "checks":
+        return list(value)
+    registry = _registry()
+    return [registry[i] for i in value]
 
 
 def _log_format() -> str | None:
@@ -110,7 +136,7 @@ def run_in_processes(
     workers = [
         context.Process(
             target=_worker,
-            args=(inbox, outbox, config, checks, run_id, base, threads, _log_format()),
+            args=(inbox, outbox, config, portable(checks), run_id, base, threads, _log_format()),
             daemon=True,  # never outlive the parent
         )
         for _ in range(processes)
@@ -166,7 +192,7 @@ def _worker(
     inbox: Any,
     outbox: Any,
     config: TenantsFile,
-    checks: list[Check],
+    sent: tuple[str, Any],
     run_id: str,
     base: ReportOptions,
     threads: int,
@@ -180,6 +206,7 @@ def _worker(
         from m365apk.runs.logs import configure
 
         configure(log_format)
+    checks = _resolve(sent)
     free = threading.BoundedSemaphore(threads)
 
     def one(job: Job) -> None:
@@ -189,6 +216,7 @@ def _worker(
             outcome = TenantOutcome(job.tenant, "error", f"{type(exc).__name__}: {exc}")
         finally:
             free.release()
+        outcome.worker = os.getpid()
         outbox.put(("done", slimmed(outcome)))
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
