@@ -929,9 +929,19 @@ class _Api:
 
     def _user(self, ref: str) -> dict[str, Any]:
         ref = unquote(ref)
-        for u in self.t.users:  # linear is fine: only the demo asks for single users
-            if ref in (u["id"], u["userPrincipalName"]):
-                return u
+        users = self.t.users
+        index = self.__dict__.get("_user_index")
+        if index is None or index[0] is not users or index[1] != len(users):
+            # Per-user reads (the A1 methods fan-out) ask for thousands: an index, not a scan.
+            # Rebuilt when the tenant's user list is replaced or grows (tests change it).
+            by_ref: dict[str, dict[str, Any]] = {}
+            for u in reversed(users):  # the first match wins, as the scan did
+                by_ref[u["userPrincipalName"]] = u
+                by_ref[u["id"]] = u
+            index = self.__dict__["_user_index"] = (users, len(users), by_ref)
+        found = index[2].get(ref)
+        if found is not None:
+            return found
         raise GraphError(
             404,
             "Request_ResourceNotFound",
