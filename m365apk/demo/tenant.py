@@ -226,6 +226,17 @@ def load_profile(
     return _Builder(_profile_data(name), name, users, seed, today).build()
 
 
+def uuid4_text(bits: int) -> str:
+    """str(uuid.UUID(int=bits, version=4)), without building the UUID object (the simulator
+    makes millions of ids for a sector's tenants)."""
+    bits &= ~(0xC000 << 48)
+    bits |= 0x8000 << 48
+    bits &= ~(0xF000 << 64)
+    bits |= 4 << 76
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class _Builder:
     def __init__(
         self, spec: dict[str, Any], name: str, users: int | None, seed: int, today: date
@@ -243,7 +254,7 @@ class _Builder:
         self.upns: set[str] = set()
 
     def uid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return uuid4_text(self.rng.getrandbits(128))
 
     def build(self) -> TenantData:
         spec = self.spec
@@ -521,9 +532,13 @@ class _Builder:
     # --- activity: sign-ins, devices ---------------------------------------------------------
 
     def days_ago(self, days: float, hour: int = 8) -> str:
-        midnight = datetime.combine(self.today, datetime.min.time(), UTC)
-        moment = midnight - timedelta(days=days) + timedelta(hours=hour)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        memo = self.__dict__.setdefault("_days_ago", {})
+        found = memo.get((days, hour))
+        if found is None:  # a sector's tenants ask for the same few thousand moments
+            midnight = datetime.combine(self.today, datetime.min.time(), UTC)
+            moment = midnight - timedelta(days=days) + timedelta(hours=hour)
+            found = memo[(days, hour)] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return found
 
     def sign_in_activity(self) -> dict[str, dict[str, Any]]:
         """Last sign-in per account: most recent, some stale (> 90 days), some never."""
