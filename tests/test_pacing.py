@@ -466,3 +466,38 @@ def test_requests_refused_together_count_as_one_throttling() -> None:
         p.throttled(ca, None)
     assert p.bucket(DIRECTORY).factor == 0.5
     assert p.bucket(PROTECTION_CA).strikes == 1
+
+
+def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take() -> None:
+    """Regression (sector benchmark, loaded machine): the first identity-reports request left
+    1.9 s after its tokens were taken; Graph's bucket, full until that request arrived, had
+    refilled less than ours and the sixth request met a 429. After a request taken from a full
+    bucket is answered, the refill since its take no longer counts."""
+    t = FakeTime()
+    p = pacer(t)
+    reports = p.costs("GET", f"{BASE}/auditLogs/signIns")
+    bucket = p.bucket(REPORTS)
+    taken_at = t.now
+    full = p.take(reports)
+    assert full == [bucket]  # taken from a full bucket
+    for _ in range(4):
+        assert p.take(reports) == []  # the rest of the burst: no longer full
+    assert bucket.delay(1) == pytest.approx(2.0)  # 5 per 10 s: one token in 2 s
+    t.now += 1.9  # the first request's answer comes 1.9 s later
+    p.answered(full, taken_at=taken_at)
+    assert bucket.delay(1) == pytest.approx(2.0)  # two seconds from the answer, not from 0
+    t.now += 2.0
+    assert p.take(reports) == []
+
+
+def test_answers_from_a_bucket_that_was_not_full_change_nothing() -> None:
+    t = FakeTime()
+    p = pacer(t)
+    reports = p.costs("GET", f"{BASE}/auditLogs/signIns")
+    assert p.take(reports) == [p.bucket(REPORTS)]
+    taken_at = t.now
+    assert p.take(reports) == []  # the second of the burst: the bucket was no longer full
+    t.now += 0.5
+    before = p.bucket(REPORTS).delay(1)
+    p.answered([], taken_at=taken_at)
+    assert p.bucket(REPORTS).delay(1) == before

@@ -229,10 +229,16 @@ class _Wire(BaseMiddleware):
             # request goes out, so our clock and Graph's agree on when they were spent.
             await self.pacer.ready(charged)
             async with self.gate:
-                if not self.pacer.try_take(charged):
+                full = self.pacer.take(charged)
+                if full is None:
                     continue  # taken by another request meanwhile: wait again, outside
+                taken_at = self.pacer.now()
                 self.stats.http_requests += 1
-                response = await super().send(request, transport)
+                try:
+                    response = await super().send(request, transport)
+                finally:
+                    if full:
+                        self.pacer.answered(full, taken_at)
                 try:
                     if 300 <= response.status_code < 400:
                         location = response.headers.get("Location", "")

@@ -365,11 +365,28 @@ class Pacer:
 
     def try_take(self, charged: list[tuple[Bucket, int]]) -> bool:
         """Take the request's cost from all its buckets, now, or from none."""
+        return self.take(charged) is not None
+
+    def take(self, charged: list[tuple[Bucket, int]]) -> list[Bucket] | None:
+        """Take the request's cost from all its buckets, now, or from none (None). Returns the
+        buckets that were full: see `answered`."""
         if any(bucket.delay(cost) > 0 for bucket, cost in charged):
-            return False
+            return None
+        full = [bucket for bucket, _ in charged if bucket.tokens >= bucket.capacity - 1e-9]
         for bucket, cost in charged:
             bucket.tokens -= cost
-        return True
+        return full
+
+    def answered(self, full: Iterable[Bucket], taken_at: float) -> None:
+        """A request taken from a full bucket is answered. Graph's bucket was full too, and
+        stayed full (its refill wasted) until the request reached it, which may have been as
+        late as now: on a loaded machine a request can leave seconds after we took its tokens.
+        Refilling from the take would then run ahead of Graph, and a later request meets a 429
+        that no documented limit required. So the refill counted since the take is taken back:
+        it costs one round trip of waiting, once per burst from an idle bucket."""
+        for bucket in full:
+            now = bucket._refill()
+            bucket.tokens = max(-bucket.capacity, bucket.tokens - (now - taken_at) * bucket.rate)
 
     async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
         """Wait for and take a request's cost (what the wire does in two steps)."""
@@ -406,6 +423,9 @@ class Pacer:
             bucket.throttled(pause, retry_after=retry_after is not None)
             paused = True
         return paused
+
+    def now(self) -> float:
+        return self._clock()
 
     def waited(self) -> float:
         return round(sum(b.waited for b in self.buckets.values()), 3)
