@@ -16,7 +16,7 @@ the loopback credentials `m365apk demo --portfolio` uses (one app, a client secr
 environment, http login on 127.0.0.1).
 
 Printed: progress every 15 s, wall time, tenants per hour, CPU seconds per tenant and peak RSS
-of scan-all with its worker processes (summed from /proc every 0.5 s), the simulator's CPU and
+of scan-all with its worker processes (summed from /proc every second), the simulator's CPU and
 peak RSS, the 429s the simulator answered per
 bucket, and the tenants lost: a tenant whose scan ended with a dataset `throttled` (still 429
 after every retry) or did not finish. Targets (issue #16): 1,100 tenants in <= 15 min on 2
@@ -178,25 +178,21 @@ def tenant_durations(history: Path, run_id: str) -> list[float]:
 
 def tree_rss_mb(root: int) -> float:
     """Resident memory of a process and all its descendants (scan-all and its worker
-    processes), from /proc; getrusage only knows the largest single process."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        pid = int(entry.name)
-        children.setdefault(int(fields.get("PPid", "0").strip() or 0), []).append(pid)
-        rss[pid] = int((fields.get("VmRSS", "0 kB").split() or ["0"])[0])
+    processes), from /proc; getrusage only knows the largest single process. Follows
+    /proc/<pid>/task/<tid>/children rather than reading every process on the machine."""
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo.extend(children.get(pid, []))
+        proc = Path(f"/proc/{pid}")
+        try:
+            for line in (proc / "status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+            for task in (proc / "task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue  # ended meanwhile
     return total / 1024
 
 
@@ -214,7 +210,7 @@ def wait_for(
     then counts as not finished); returns the wall time."""
     shown = started
     while scan.poll() is None:
-        time.sleep(0.5)
+        time.sleep(1.0)
         peak[0] = max(peak[0], tree_rss_mb(scan.pid))
         if time.perf_counter() - started > limit:
             print(f"  time limit ({limit:.0f} s) reached: scan-all stopped", flush=True)
@@ -330,7 +326,7 @@ def measure(
         lost = {name: sets for name, sets in lost.items() if sets}
         missing = count - len(folders)
         cpu = client.ru_utime + client.ru_stime
-        rss = peak[0]  # sampled every 0.5 s: scan-all and its workers together
+        rss = peak[0]  # sampled every second: scan-all and its workers together
         print(f"scan-all exit code {scan.returncode}")
         if scan.returncode not in (0, 4) or missing:
             print((err_text[0] if err_text else "")[-3000:])
