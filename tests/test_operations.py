@@ -3,6 +3,7 @@ after a kill, failures that stay local, history and diff, the overview page, the
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -469,3 +470,74 @@ def test_checks_travel_to_workers_by_id_or_not_at_all() -> None:
     assert all(a is b for a, b in zip(_resolve(sent), checks, strict=True))
     own = replace(checks[0], evaluate=lambda snapshot: None)
     assert portable([own]) is None
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_scan_all_is_killed(sim, schools, tmp_path) -> None:
+    """`docker stop` or a SIGKILL ends scan-all without its cleanup: its worker processes must
+    not scan on for a run nobody records."""
+    tenants = distinct(schools)
+    path = write_tenants(tmp_path, sim, tenants)
+    env = dict(os.environ, **secrets(tenants))
+    command = [sys.executable, "-m", "m365apk.cli", "scan-all", str(path), "--quiet"]
+    command += ["--processes", "2", "--concurrency", "2"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    workers: list[int] = []
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        workers = [c for c in _children(proc.pid) if "spawn_main" in _cmdline(c)]
+        if len(workers) == 2:
+            break
+        time.sleep(0.05)
+    assert len(workers) == 2, "scan-all did not start two workers"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def test_a_worker_exits_when_its_parent_is_gone(tmp_path) -> None:
+    """The worker's watchdog (runs/workers.py): when its parent dies, it exits."""
+    script = (
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import os\\n"
+        "from m365apk.runs import workers\\nworkers.PARENT_CHECK_SECONDS = 0.1\\n"
+        "workers._exit_with_parent(os.getppid())'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    time.sleep(0.5)
+    assert _alive(child)  # watching, while its parent lives
+    parent.kill()
+    parent.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and _alive(child):
+        time.sleep(0.1)
+    assert not _alive(child)

@@ -22,6 +22,7 @@ import os
 import pickle
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ log = logging.getLogger("m365apk.portfolio")
 TENANTS_PER_PROCESS = 4
 MAX_AUTO_PROCESSES = 4
 POLL_SECONDS = 1.0
+PARENT_CHECK_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,15 @@ def _bury(
             record(outcome_type(pending.pop(tenant_id), "error", "geen werkproces meer over"))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """scan-all stopped without telling us (SIGTERM from `docker stop`, SIGKILL): stop too, so
+    no worker goes on scanning for a run nobody records. Its unfinished tenants are redone when
+    the run is resumed."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(3)
+
+
 def _worker(
     inbox: Any,
     outbox: Any,
@@ -207,6 +218,7 @@ def _worker(
 
         configure(log_format)
     checks = _resolve(sent)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     free = threading.BoundedSemaphore(threads)
 
     def one(job: Job) -> None:
