@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
+from m365apk.errors import AuthError
 from m365apk.scanner.audit_probe import probe_unified_audit_log
 from m365apk.scanner.datasets import BASE_DATASETS, DATASETS, DatasetSpec, at_time
 from m365apk.scanner.dns import collect_mail_dns
@@ -167,15 +168,20 @@ async def collect(
                     progress(name, done[name])
                 finished[name].set()
                 return
-        try:
-            await read(name)
-        finally:
-            if name == "subscribedSkus":
-                skus = done.get("subscribedSkus")
-                licences = summarise(skus.data if skus is not None and skus.ok else None)
-            finished[name].set()
+        await read(name)  # raises only when sign-in fails: then nothing waits on this any more
+        if name == "subscribedSkus":
+            skus = done["subscribedSkus"]
+            licences = summarise(skus.data if skus.ok else None)
+        finished[name].set()
 
-    await asyncio.gather(*(start(n) for n in sorted(names, key=_priority)))
+    # A task group, not gather: when sign-in fails (AuthError) every other read is cancelled
+    # and awaited before the client closes, instead of running on against a closed client.
+    try:
+        async with asyncio.TaskGroup() as group:
+            for name in sorted(names, key=_priority):
+                group.create_task(start(name))
+    except* AuthError as failed:
+        raise failed.exceptions[0] from None
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
         tool=ToolInfo(version=__version__, app_id=app_id),
