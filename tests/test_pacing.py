@@ -468,11 +468,17 @@ def test_requests_refused_together_count_as_one_throttling() -> None:
     assert p.bucket(PROTECTION_CA).strikes == 1
 
 
-def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take() -> None:
+def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take(
+    monkeypatch,
+) -> None:
     """Regression (sector benchmark, loaded machine): the first identity-reports request left
     1.9 s after its tokens were taken; Graph's bucket, full until that request arrived, had
-    refilled less than ours and the sixth request met a 429. After a request taken from a full
-    bucket is answered, the refill since its take no longer counts."""
+    refilled less than ours and the sixth request met a 429. When a request taken from a full
+    bucket is answered later than the fastest answer seen, that delay no longer counts as
+    refill."""
+    from m365apk.scanner import pacing
+
+    monkeypatch.setattr(pacing, "_FASTEST", [0.0])  # answers can come at once
     t = FakeTime()
     p = pacer(t)
     reports = p.costs("GET", f"{BASE}/auditLogs/signIns")
@@ -490,7 +496,28 @@ def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take() 
     assert p.take(reports) == []
 
 
-def test_answers_from_a_bucket_that_was_not_full_change_nothing() -> None:
+def test_an_answer_as_fast_as_ever_takes_nothing_back(monkeypatch) -> None:
+    """On an idle machine (the answer took no longer than the fastest seen) the pace is the
+    documented one: no round trip is added."""
+    from m365apk.scanner import pacing
+
+    monkeypatch.setattr(pacing, "_FASTEST", [0.15])
+    t = FakeTime()
+    p = pacer(t)
+    reports = p.costs("GET", f"{BASE}/auditLogs/signIns")
+    taken_at = t.now
+    full = p.take(reports)
+    for _ in range(4):
+        p.take(reports)
+    t.now += 0.15
+    p.answered(full, taken_at=taken_at)
+    assert p.bucket(REPORTS).delay(1) == pytest.approx(2.0 - 0.15)
+
+
+def test_answers_from_a_bucket_that_was_not_full_change_nothing(monkeypatch) -> None:
+    from m365apk.scanner import pacing
+
+    monkeypatch.setattr(pacing, "_FASTEST", [0.0])
     t = FakeTime()
     p = pacer(t)
     reports = p.costs("GET", f"{BASE}/auditLogs/signIns")

@@ -237,8 +237,7 @@ class _Wire(BaseMiddleware):
                 try:
                     response = await super().send(request, transport)
                 finally:
-                    if full:
-                        self.pacer.answered(full, taken_at)
+                    self.pacer.answered(full, taken_at)
                 try:
                     if 300 <= response.status_code < 400:
                         location = response.headers.get("Location", "")

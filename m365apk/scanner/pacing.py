@@ -136,6 +136,11 @@ DIRECTORY_ROOTS = frozenset(
     }
 )
 
+# The quickest answer any request of this process has had (seconds from taking its tokens):
+# what a request needs without delays on the way (`Pacer.answered`). Process-wide, so scan-all's
+# tenants learn it from one another.
+_FASTEST = [float("inf")]
+
 # Limit percentage above which Graph warns (it sends the header from 0.8 on).
 SLOW_DOWN_FROM = 0.8
 MIN_FACTOR = 0.1  # never slower than a tenth of the documented rate
@@ -378,15 +383,21 @@ class Pacer:
         return full
 
     def answered(self, full: Iterable[Bucket], taken_at: float) -> None:
-        """A request taken from a full bucket is answered. Graph's bucket was full too, and
-        stayed full (its refill wasted) until the request reached it, which may have been as
-        late as now: on a loaded machine a request can leave seconds after we took its tokens.
+        """A request is answered; `full`: the buckets it was taken from while they were full.
+        Graph's bucket was full then too, and stayed full (its refill wasted) until the request
+        reached it, which on a loaded machine can be seconds after we took the tokens.
         Refilling from the take would then run ahead of Graph, and a later request meets a 429
-        that no documented limit required. So the refill counted since the take is taken back:
-        it costs one round trip of waiting, once per burst from an idle bucket."""
+        no documented limit required. So the part of the wait for this answer that the fastest
+        answer seen in this process did not need (a delay on the way, as far as we can tell) is
+        taken back from the refill: nothing on an idle machine, the delay on a loaded one."""
+        elapsed = max(0.0, self._clock() - taken_at)
+        fastest = _FASTEST[0] = min(_FASTEST[0], elapsed)
+        delayed = elapsed - fastest
+        if delayed <= 0:
+            return
         for bucket in full:
-            now = bucket._refill()
-            bucket.tokens = max(-bucket.capacity, bucket.tokens - (now - taken_at) * bucket.rate)
+            bucket._refill()
+            bucket.tokens = max(-bucket.capacity, bucket.tokens - delayed * bucket.rate)
 
     async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
         """Wait for and take a request's cost (what the wire does in two steps)."""
