@@ -410,33 +410,6 @@ def test_a_dead_worker_loses_no_tenant() -> None:
     assert not pending and {o.outcome for o in recorded} == {"error"} and len(recorded) == 3
 
 
-def test_the_slowest_tenants_last_time_start_first(tmp_path) -> None:
-    """A large board started last keeps the whole run waiting for its paced reads: tenants
-    never timed go first, then the slowest of the last run."""
-    from m365apk.runs.history import History
-    from m365apk.runs.portfolio import longest_first
-    from m365apk.runs.tenants import TenantEntry
-
-    entries = [
-        TenantEntry(name=n, tenant_id=f"{i}0000000-0000-4000-8000-000000000000")
-        for i, n in enumerate(("klein", "groot", "nieuw", "midden"), start=1)
-    ]
-    with History(tmp_path / "h.sqlite") as history:
-        for entry, seconds in zip(entries, (5.0, 400.0, None, 60.0), strict=True):
-            if seconds is not None:
-                history.record(
-                    run_id="vorig-jaar",
-                    tenant_id=entry.tenant_id,
-                    tenant_name=entry.name,
-                    school_type=None,
-                    finished_at="2025-11-27T10:00:00+00:00",
-                    outcome="ok",
-                    duration_seconds=seconds,
-                )
-        ordered = longest_first(entries, history.durations())
-    assert [e.name for e in ordered] == ["nieuw", "groot", "midden", "klein"]
-
-
 def test_a_history_file_from_before_durations_is_upgraded(tmp_path) -> None:
     db = tmp_path / "oud.sqlite"
     with sqlite3.connect(db) as con:

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS scans (
     total INTEGER,
     snapshot_path TEXT,
     report_path TEXT,
-    duration_seconds REAL,          -- how long the scan took: the next run starts long ones first
+    duration_seconds REAL,          -- how long the tenant's scan took (seconds)
     UNIQUE (run_id, tenant_id)
 );
 CREATE TABLE IF NOT EXISTS measure_scores (

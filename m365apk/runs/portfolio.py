@@ -174,12 +174,6 @@ def slimmed(outcome: TenantOutcome) -> TenantOutcome:
     return replace(outcome, report=_slim(outcome.report), rows=rows)
 
 
-def longest_first(tenants: list[TenantEntry], durations: dict[str, float]) -> list[TenantEntry]:
-    """Tenants never timed first (they may be large), then the slowest last time: a large
-    board started last would otherwise keep the whole run waiting for its paced reads."""
-    return sorted(tenants, key=lambda t: -durations.get(t.tenant_id, float("inf")))
-
-
 def scan_all(
     config: TenantsFile,
     checks: list[Check],
@@ -206,7 +200,6 @@ def scan_all(
         finished = set() if fresh else history.done(run_id)
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
-        todo = longest_first(todo, history.durations())
         # Comparisons come from the history before this run writes to it.
         jobs = [
             Job(t, history.previous(t.tenant_id), history.peers(t.tenant_id) if peers else None)
