@@ -306,8 +306,8 @@ def measure(
         write_tenants(tenants, base_url, boards, k)
         output = Path(tmp) / "uitvoer"
         for number in range(1, rounds + 1):
-            # Round 2 and later: scan-all has last round's durations in its history and starts
-            # the slowest (and the never-finished) tenants first, as a provider's yearly run does.
+            # Round 2 and later run over the same history: last round's durations are in it
+            # (history.durations), for measuring an order that uses them.
             print(f"round {number} of {rounds}", flush=True)
             one_round(output, tenants, f"sector-{number}", count, k, env, limit)
         sim.send_signal(signal.SIGTERM)
@@ -416,8 +416,7 @@ def main() -> None:
         "--rounds",
         type=int,
         default=1,
-        help="scan-all this many times over the same history (round 2: a yearly run that knows"
-        " last year's durations)",
+        help="scan-all this many times over the same history (round 2 has round 1's durations)",
     )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
