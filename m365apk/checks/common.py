@@ -4,12 +4,14 @@ access itself is read only by the engine (conditional_access.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
+from m365apk.checks.derived import per_snapshot
 from m365apk.checks.reference_data import privileged_roles
 from m365apk.messages import Msg
 from m365apk.snapshot import DatasetStatus, Snapshot
@@ -102,8 +104,10 @@ def obj(item: dict[str, Any], detail: str | None = None) -> AffectedObject:
     )
 
 
-def users(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    return {u["id"]: u for u in snapshot.dataset("users").data or []}
+@per_snapshot("users")
+def users(snapshot: Snapshot) -> Mapping[str, dict[str, Any]]:
+    """User id -> user (read-only: one answer for every check of the snapshot)."""
+    return MappingProxyType({u["id"]: u for u in snapshot.dataset("users").data or []})
 
 
 def resolve(snapshot: Snapshot, ref: str) -> str:

@@ -689,6 +689,8 @@ class Engine:
         self.approved_roles = {a.role: a.reason for a in self._valid() if a.role}
         for policy in self.policies:
             self._approve_apps(policy)
+        # covers() per (want, policies): the policies are this engine's and no longer change.
+        self._covered: dict[tuple[Any, ...], bool] = {}
 
     def _approve_apps(self, p: Policy) -> None:
         """Approved application exclusions are no gap: drop them from the policy's region."""
@@ -832,15 +834,14 @@ class Engine:
                 approved_by.append(p)
             elif state == "excluded":
                 excluded.append(why or "")
-        regions = [p.dims for p in sure]
-        if covers(regions, need):
+        if self._covers(want, sure):
             return Verdict(
                 COVERED,
                 by=[p.name for p in sure if _covers_alone(p.dims, need)] or [p.name for p in sure],
             )
-        if approved_by and covers(regions + [p.dims for p in approved_by], need):
+        if approved_by and self._covers(want, sure + approved_by):
             return Verdict(APPROVED, by=[p.name for p in approved_by])
-        if maybe and covers(regions + [p.dims for p in maybe], need):
+        if maybe and self._covers(want, sure + maybe):
             return Verdict(UNKNOWN, gaps=unknown)
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
         sure = [p for p in sure if _names_in_partial(p, want)]
@@ -848,6 +849,15 @@ class Engine:
         if sure:
             return Verdict(PARTIAL, gaps=excluded + gaps + unknown, by=[p.name for p in sure])
         return Verdict(NONE, gaps=excluded + unknown)
+
+    def _covers(self, want: str, policies: list[Policy]) -> bool:
+        """covers() of these policies' regions. Thousands of staff share the same few sets
+        of policies that apply to them: each set is judged once per engine (#16)."""
+        key = (want, *(id(p) for p in policies))
+        found = self._covered.get(key)
+        if found is None:
+            found = self._covered[key] = covers([p.dims for p in policies], required(want))
+        return found
 
     @staticmethod
     def _open(p: Policy, need: dict[str, Cover]) -> list[Narrowing]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from m365apk.checks.derived import per_snapshot
 from m365apk.snapshot import Snapshot
 
 
@@ -45,12 +46,28 @@ def has_onedrive(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
     return bool(plan_names(user, skus) & _plans()["onedrive"])
 
 
-def licensed_members(snapshot: Snapshot, kind: str) -> list[dict[str, Any]]:
-    """Enabled member accounts with a mailbox (kind='mailbox') or OneDrive ('onedrive')."""
+def _licence_key(user: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple(
+        (lic["skuId"], tuple(lic.get("disabledPlans") or ()))
+        for lic in user.get("assignedLicenses") or []
+    )
+
+
+@per_snapshot("users", "subscribedSkus")
+def licensed_members(snapshot: Snapshot, kind: str) -> tuple[dict[str, Any], ...]:
+    """Enabled member accounts with a mailbox (kind='mailbox') or OneDrive ('onedrive').
+    Thousands of pupils share one licence assignment: each distinct one is looked up once."""
     skus = _skus(snapshot)
-    test = has_mailbox if kind == "mailbox" else has_onedrive
-    return [
-        u
-        for u in snapshot.dataset("users").data or []
-        if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member" and test(u, skus)
-    ]
+    wanted = _plans()["mailbox" if kind == "mailbox" else "onedrive"]
+    known: dict[tuple[tuple[str, tuple[str, ...]], ...], bool] = {}
+    found = []
+    for u in snapshot.dataset("users").data or []:
+        if not u.get("accountEnabled") or (u.get("userType") or "Member") != "Member":
+            continue
+        key = _licence_key(u)
+        has = known.get(key)
+        if has is None:
+            has = known[key] = bool(plan_names(u, skus) & wanted)
+        if has:
+            found.append(u)
+    return tuple(found)

@@ -6,11 +6,11 @@ Education licences name their audience (faculty vs student SKUs); accounts witho
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from m365apk.checks.derived import per_snapshot
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.licences import audience_by_sku
 
@@ -24,42 +24,11 @@ OTHER = "other"
 
 # classify_users is asked by several checks (MFA, conditional access, SSPR) for one and the same
 # snapshot; at 100,000 accounts it was measured running two to four times per evaluation (#16).
-# The answer is kept per snapshot object, with what it was computed from: a snapshot whose users,
-# licences or population settings were replaced or grown since is classified afresh. Checks stay
-# pure functions of the snapshot; this only spares recomputing the same answer.
-_CACHE: dict[int, tuple[weakref.ref[Snapshot], tuple[Any, ...], Mapping[str, str]]] = {}
-_CACHE_SIZE = 8  # snapshots alive at once: one per tenant being evaluated, a few in tests
-
-
-def _inputs(snapshot: Snapshot) -> tuple[Any, ...]:
-    users, skus = snapshot.dataset("users"), snapshot.dataset("subscribedSkus")
-    populations = snapshot.settings.populations
-    return (
-        id(users),
-        id(users.data),
-        len(users.data or ()),
-        id(skus),
-        id(skus.data),
-        skus.ok,
-        id(snapshot.settings),
-        id(populations),
-        len(populations),
-    )
-
-
+@per_snapshot("users", "subscribedSkus")
 def classify_users(snapshot: Snapshot) -> Mapping[str, str]:
     """user id -> population, for enabled accounts only (disabled accounts cannot sign in).
     Read-only: the same answer is handed to every check of this snapshot."""
-    inputs = _inputs(snapshot)
-    cached = _CACHE.get(id(snapshot))
-    if cached is not None and cached[0]() is snapshot and cached[1] == inputs:
-        return cached[2]
-    result = MappingProxyType(_classify(snapshot))
-    if len(_CACHE) >= _CACHE_SIZE:
-        _CACHE.pop(next(iter(_CACHE)))
-    key = id(snapshot)
-    _CACHE[key] = (weakref.ref(snapshot, lambda _, key=key: _CACHE.pop(key, None)), inputs, result)
-    return result
+    return MappingProxyType(_classify(snapshot))
 
 
 def _classify(snapshot: Snapshot) -> dict[str, str]:

@@ -4,7 +4,9 @@ stands open (guests, sharing, stale and unlicensed accounts)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any
 
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
@@ -21,6 +23,7 @@ from m365apk.checks.common import (
     privileged_holders,
     src,
 )
+from m365apk.checks.derived import per_snapshot
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -486,11 +489,19 @@ def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
 STALE_DAYS = 90
 
 
+@per_snapshot("userSignInActivity")
+def _activity(snapshot: Snapshot) -> Mapping[str, dict[str, Any]]:
+    """User id -> signInActivity (stale accounts and stale guests read the same)."""
+    return MappingProxyType(
+        {
+            a["id"]: a.get("signInActivity") or {}
+            for a in snapshot.dataset("userSignInActivity").data or []
+        }
+    )
+
+
 def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int, int]:
-    activity = {
-        a["id"]: a.get("signInActivity") or {}
-        for a in snapshot.dataset("userSignInActivity").data or []
-    }
+    activity = _activity(snapshot)
     since = snapshot.collected_at - timedelta(days=STALE_DAYS)
     ok = approved(snapshot)
     stale, total, young = [], 0, 0

@@ -1,11 +1,12 @@
-"""classify_users is computed once per snapshot (#16 point 3a), and afresh when what it reads
-changed: checks stay pure functions of the snapshot."""
+"""What several checks derive from one snapshot (classify_users, the users by id, licensed
+mailboxes) is computed once per snapshot (#16), and afresh when what it reads changed: checks
+stay pure functions of the snapshot."""
 
 from __future__ import annotations
 
 import pytest
 
-from m365apk.checks import populations
+from m365apk.checks import derived, populations
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.registry import all_checks
 from m365apk.snapshot.settings import PopulationOverride
@@ -23,7 +24,7 @@ def counted(monkeypatch):
         return real(snap)
 
     monkeypatch.setattr(populations, "_classify", counting)
-    populations._CACHE.clear()
+    derived._CACHE.clear()
     return calls
 
 
