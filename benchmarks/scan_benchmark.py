@@ -96,6 +96,7 @@ def child_scan(base_url: str, profile: str, out: Path, pacing: bool = True) -> N
     """Runs in a fresh process: one scan, then prints its figures as JSON."""
     from m365apk.checks.registry import all_checks
     from m365apk.demo.tenant import demo_settings, load_profile
+    from m365apk.runs import gcpolicy
     from m365apk.runs.scan import _collect, _run, report_from_snapshot
     from m365apk.scanner.auth import LoopbackClientSecretCredential
     from m365apk.scanner.graph import GraphSettings
@@ -104,6 +105,7 @@ def child_scan(base_url: str, profile: str, out: Path, pacing: bool = True) -> N
     creds = load_profile(profile)  # same app credentials whatever the size
     token_url = f"{base_url}/{creds.tenant_id}/oauth2/v2.0/token"
     checks = all_checks()
+    gcpolicy.tune()  # as the CLI does
     started = time.perf_counter()
     cpu = time.process_time()
     # run_scan's steps, one by one, to time the collection's CPU apart from the rest

@@ -23,6 +23,7 @@ from m365apk.checks.registry import CheckLoadError, all_checks, select_checks
 from m365apk.errors import ConfigError, M365ApkError
 from m365apk.mappings.loader import MappingError, load_mappings
 from m365apk.reports.actionplan import load_action_plan
+from m365apk.runs import gcpolicy
 from m365apk.runs.logs import configure as configure_logs
 from m365apk.runs.progress import ProgressDisplay
 from m365apk.runs.scan import (
@@ -784,6 +785,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     try:
         args = build_parser().parse_args(argv)
+        gcpolicy.tune()  # a scan's objects are many and acyclic (runs/gcpolicy.py)
         return COMMANDS[args.command](args)
     except (M365ApkError, CheckLoadError) as exc:
         print(f"m365apk: {exc}", file=sys.stderr)

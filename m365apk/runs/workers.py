@@ -28,6 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from m365apk.runs import gcpolicy
+
 if TYPE_CHECKING:
     from m365apk.checks.base import Check
     from m365apk.runs.portfolio import TenantOutcome
@@ -218,6 +220,7 @@ def _worker(
 
         configure(log_format)
     checks = _resolve(sent)
+    gcpolicy.tune()  # after the imports: they are frozen out of the collector's passes
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     free = threading.BoundedSemaphore(threads)
 
