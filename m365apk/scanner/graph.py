@@ -442,19 +442,16 @@ class GraphClient:
             page = validator.validate_json(await self._send(request, adapter))
 
     def _shared(self, items: list[Any]) -> list[Any]:
-        """Let equal strings that repeat across objects and datasets (ids, user types, SKU ids,
-        method names) be one object: a 100,000-user snapshot then fits in far less memory."""
+        """Let an id that recurs across datasets (a user's in users, registration details,
+        sign-in activity, group members) be one string object: a 100,000-user snapshot then
+        fits in far less memory. Values that repeat within a page (user types, SKU ids, method
+        names) pydantic's own string cache already hands out as one object."""
         pool = self._pool
         for item in items:
-            for key, value in item.items():
-                if key in _SHARED_KEYS:
-                    if isinstance(value, str):
-                        item[key] = pool.setdefault(value, value)
-                    elif isinstance(value, list):
-                        item[key] = [
-                            pool.setdefault(v, v) if isinstance(v, str) else _share_dict(v, pool)
-                            for v in value
-                        ]
+            for key in _SHARED_KEYS:
+                value = item.get(key)
+                if value.__class__ is str:
+                    item[key] = pool.setdefault(value, value)
         return items
 
     async def _object(self, spec: DatasetSpec, builder: Any) -> Any:
@@ -712,30 +709,8 @@ class GraphClient:
         return Outcome(kind, status, code, message), None, 0
 
 
-# Fields whose values repeat across many objects or datasets.
-_SHARED_KEYS = frozenset(
-    {
-        "id",
-        "userType",
-        "assignedLicenses",
-        "methodsRegistered",
-        "systemPreferredAuthenticationMethods",
-        "userPreferredMethodForSecondaryAuthentication",
-        "lastUpdatedDateTime",
-        "@odata.type",
-        "roleDefinitionId",
-        "principalId",
-        "operatingSystem",
-        "osVersion",
-        "complianceState",
-    }
-)
-
-
-def _share_dict(value: Any, pool: dict[str, str]) -> Any:
-    if isinstance(value, dict):
-        return {k: pool.setdefault(v, v) if isinstance(v, str) else v for k, v in value.items()}
-    return value
+# Fields whose values recur across datasets (`GraphClient._shared`).
+_SHARED_KEYS = ("id", "principalId")
 
 
 _VALIDATORS: dict[tuple[str, type], TypeAdapter[Any]] = {}
