@@ -378,6 +378,10 @@ class GraphClient:
         return self._beta if spec.api_version == "beta" else self.adapter
 
     async def _send(self, request_info: Any, adapter: GraphRequestAdapter) -> bytes:
+        # kiota expands the URI template each time `url` is read, three times per request
+        # (auth, the httpx request, us); expanded once it is kept as the URL.
+        adapter.set_base_url_for_request_information(request_info)
+        request_info.url = request_info.url
         raw = await adapter.send_primitive_async(request_info, "bytes", ERROR_MAP)
         if raw is None:
             raise MalformedResponse("leeg antwoord")
@@ -410,7 +414,6 @@ class GraphClient:
     async def _collection(self, spec: DatasetSpec, builder: Any) -> tuple[list[Any], int]:
         request = builder.to_get_request_information(self._config(spec, builder, True))
         adapter = self._adapter(spec)
-        adapter.set_base_url_for_request_information(request)
         page = _page_validator(spec.item).validate_json(await self._send(request, adapter))
         return await self._pages(spec, builder, request.url, page)
 
