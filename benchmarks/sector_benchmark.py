@@ -88,10 +88,13 @@ def serve(count: int, seed: int, secret: str, cached_users: int) -> None:
         tid: (i, profile, size) for i, (tid, profile, size) in enumerate(portfolio(count, seed))
     }
 
+    made = Counter()  # tenants made more than once were evicted from the LRU while in use
+
     def factory(tid: str) -> TenantData | None:
         found = boards.get(tid)
         if found is None:
             return None
+        made[tid] += 1
         index, profile, size = found
         tenant = load_profile(profile, users=size, seed=seed * 100_000 + index)
         return replace(
@@ -118,6 +121,7 @@ def serve(count: int, seed: int, secret: str, cached_users: int) -> None:
                 "routes": dict(routes.most_common(5)),
                 "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),
                 "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "made_again": sum(n - 1 for n in made.values()),
             }
         ),
         flush=True,
@@ -319,6 +323,10 @@ def measure(
             f" ({sim_figures['inner']:,} inside $batch), 429s {sim_figures['throttled'] or 0}"
         )
         print(f"  most requested          {sim_figures['routes']}")
+        print(
+            "  tenants made again      "
+            f"{sim_figures.get('made_again', '?')} (evicted from the simulator's cache in use)"
+        )
 
 
 def one_round(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterable, Mapping
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -115,6 +115,8 @@ class Msg(str):
         raise TypeError("Msg + str verliest de vertaling; gebruik Msg.join of een parameter")
 
     def render(self, lang: str) -> str:
+        if lang == SOURCE:  # rendered when made: the text itself
+            return str.__str__(self)
         return _render(self.parts, lang)
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -140,10 +142,21 @@ def _render_part(part: Part, lang: str) -> str:
     key, params = part
     if key is None:
         return str(params.get("text", ""))
+    if not params:  # the same sentence for thousands of affected objects: formatted once
+        return _bare(key, lang)
+    return _formatted(key, lang).format(**{k: _value(v, lang) for k, v in params.items()})
+
+
+@lru_cache(maxsize=4096)
+def _bare(key: str, lang: str) -> str:
+    return _formatted(key, lang).format()
+
+
+def _formatted(key: str, lang: str) -> str:
     text = template(key, lang) or template(key, SOURCE)
     if text is None:
         raise CatalogueError(f"geen tekst voor {key!r}")
-    return text.format(**{k: _value(v, lang) for k, v in params.items()})
+    return text
 
 
 def _value(value: Any, lang: str) -> str:
@@ -152,13 +165,19 @@ def _value(value: Any, lang: str) -> str:
     if isinstance(value, bool):
         return catalogue(lang)["words"]["yes" if value else "no"]
     if isinstance(value, int):
-        return format_decimal(value, locale=_LOCALES[lang])
+        return _decimal(value, None, lang)
     if isinstance(value, float):
-        return format_decimal(value, format="#,##0.#", locale=_LOCALES[lang])
+        return _decimal(value, "#,##0.#", lang)
     if isinstance(value, list | tuple):
         items = [_value(v, lang) for v in value]
         return format_list(items, locale=_LOCALES[lang]) if items else ""
     return str(value)
+
+
+# babel's formatting is slow and messages repeat few numbers (counts, percentages).
+@lru_cache(maxsize=4096)
+def _decimal(value: int | float, fmt: str | None, lang: str) -> str:
+    return format_decimal(value, format=fmt, locale=_LOCALES[lang])
 
 
 def _part_json(part: Part) -> dict[str, Any]:
