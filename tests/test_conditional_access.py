@@ -647,3 +647,34 @@ def test_acceptance_3_only_the_engine_reads_conditional_access_fields() -> None:
             if "conditionalAccess" in value:
                 # Only as a dataset name in a declaration tuple (datasets=, optional=, ...).
                 assert in_tuple, f"{module.name} reads {value!r} outside a dataset declaration"
+
+
+def test_one_engine_judges_each_person_as_a_fresh_engine_would() -> None:
+    """The engine keeps covers() per set of applying policies (#16): people in the same tenant
+    with different exclusions, groups, roles and guest status must still get their own
+    verdicts, whatever the order they are asked in."""
+    from m365apk.checks.conditional_access import MFA, Engine, Person
+
+    snap = tenant(
+        policy("all-but-adm1", users={"excludeUsers": ["adm1"]}, clients=["browser"]),
+        policy(
+            "other-clients",
+            users={"excludeGroups": [ADMIN_GROUP]},
+            clients=["mobileAppsAndDesktopClients"],
+        ),
+        policy("admins", users={"includeUsers": [], "includeRoles": [GA]}),
+        members={ADMIN_GROUP: ["adm2", "s1"]},
+        guest_admins=("s2",),
+    )
+    people = [
+        Person(id="adm1", roles={GA}, guest=False),
+        Person(id="adm2", roles={GA}, guest=False),
+        Person(id="s0", roles=set(), guest=False),
+        Person(id="s1", roles=set(), guest=False),
+        Person(id="s2", roles=set(), guest=True),
+    ]
+    fresh = {p.id: Engine(snap).person(p, MFA) for p in people}
+    assert {v.state for v in fresh.values()} >= {"covered", "partial"}  # not all alike
+    for order in (people, people[::-1], people[2:] + people[:2]):
+        shared = Engine(snap)
+        assert {p.id: shared.person(p, MFA) for p in order} == fresh
