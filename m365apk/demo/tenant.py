@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
@@ -143,9 +143,12 @@ class TenantData:
     sign_ins: list[dict[str, Any]] = field(default_factory=list)
     managed_devices: list[dict[str, Any]] = field(default_factory=list)
     app_role_assignments: list[dict[str, Any]] = field(default_factory=list)
-    objects: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
+    @cached_property
+    def objects(self) -> dict[str, dict[str, Any]]:
+        """Directory objects by id, typed (`@odata.type`), for expanded principals and group
+        members. Built when first asked: a tenant copied with `dataclasses.replace` (the sector
+        benchmark names each board so) is not indexed twice."""
         index: dict[str, dict[str, Any]] = {}
         for kind, items in (
             ("user", self.users),
@@ -154,7 +157,7 @@ class TenantData:
         ):
             for item in items:
                 index[item["id"]] = {"@odata.type": f"#microsoft.graph.{kind}", **item}
-        object.__setattr__(self, "objects", index)
+        return index
 
     @property
     def has_entra_p1(self) -> bool:
