@@ -97,7 +97,8 @@ class TenantsFile(BaseModel):
     output: Path = Path("apk")
     history: Path | None = None
     # Tenants in flight: most of a tenant's scan waits on Graph's pacing (benchmarks/
-    # sector_benchmark.py: at 16 on 2 cores the machine is busy; more only adds memory).
+    # sector_benchmark.py: at 16 on 2 cores the machine is busy; 32 was slower, 4,150 boards
+    # an hour against 5,400).
     concurrency: int = Field(default=16, ge=1, le=64)
     # Worker processes sharing `concurrency` (runs/workers.py); unset: one per usable core
     # when there are enough tenants.
