@@ -215,23 +215,25 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
     )
 
 
-# The collector's own words when it did not ask Graph for lack of a licence (scanner/collector.py
-# `_unlicensed`): said from the catalogue, so it reads in the report's language.
+# Snapshots written before `Dataset.missing_licence` existed say the licence only in the
+# collector's words (scanner/collector.py `_unlicensed`).
 _NOT_ASKED = re.compile(r"^niet opgevraagd: geen (?P<licence>.+) in de licenties van de tenant$")
 
 
-def not_asked(error_code: str | None, error_message: str | None) -> Msg | None:
-    """The collector's note that it did not ask Graph (no licence), in the catalogue's words."""
-    skipped = _NOT_ASKED.match(error_message or "")
-    if error_code == "licence_not_in_subscribedSkus" and skipped:
-        return Msg("data.not_asked", licence=skipped["licence"])
-    return None
+def not_asked(ds: Any) -> Msg | None:
+    """The collector's note that it did not ask Graph (no licence), in the catalogue's words.
+    `ds`: a snapshot Dataset or a report's DatasetProblem."""
+    licence = getattr(ds, "missing_licence", None)
+    if not licence and ds.error_code == "licence_not_in_subscribedSkus":
+        found = _NOT_ASKED.match(ds.error_message or "")
+        licence = found["licence"] if found else None
+    return Msg("data.not_asked", licence=licence) if licence else None
 
 
 def _message(ds: Any) -> str:
     if not ds.error_message:
         return ""
-    said = not_asked(ds.error_code, ds.error_message)
+    said = not_asked(ds)
     # otherwise Graph's own message: technical, as Graph gave it
     return Msg("data.with_message", message=said or ds.error_message)
 

@@ -97,7 +97,7 @@ def _check(entry: Any, texts: dict[str, str], report: Report, lang: str) -> Any:
 
 
 def _problem(problem: Any, lang: str) -> Any:
-    said = not_asked(problem.error_code, problem.error_message)
+    said = not_asked(problem)
     return problem.model_copy(update={"error_message": said.render(lang)}) if said else problem
 
 

@@ -54,6 +54,7 @@ class DatasetProblem(_Model):
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    missing_licence: str | None = None  # not asked: the tenant lacks this licence
 
 
 class SourceRef(_Model):
@@ -250,6 +251,7 @@ def _problems(snapshot: Snapshot, statuses: set[DatasetStatus]) -> list[DatasetP
             http_status=ds.http_status,
             error_code=ds.error_code,
             error_message=ds.error_message,
+            missing_licence=ds.missing_licence,
         )
         for name, ds in sorted(snapshot.datasets.items())
         if ds.status in statuses

@@ -83,6 +83,7 @@ def _unlicensed(spec: DatasetSpec, licence: str) -> Dataset:
         permission=spec.permission,
         error_code="licence_not_in_subscribedSkus",
         error_message=f"niet opgevraagd: geen {licence} in de licenties van de tenant",
+        missing_licence=licence,
     )
 
 

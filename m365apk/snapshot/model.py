@@ -58,6 +58,9 @@ class Dataset(BaseModel):
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # Status not_licensed without asking Graph: the licence the tenant lacks (`error_message`
+    # says the same in the collector's words; reports say it from their catalogue).
+    missing_licence: str | None = None
     pages: int = 0
     # Size of `data` when written (items, fan-out keys or object fields): an edit of the data
     # that does not also change this count shows up as an inconsistency on evaluate.
