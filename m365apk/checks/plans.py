@@ -6,8 +6,10 @@ A plan counts only when it is in the user's licence and not switched off for tha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -53,21 +55,29 @@ def _licence_key(user: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...
     )
 
 
-@per_snapshot("users", "subscribedSkus")
 def licensed_members(snapshot: Snapshot, kind: str) -> tuple[dict[str, Any], ...]:
-    """Enabled member accounts with a mailbox (kind='mailbox') or OneDrive ('onedrive').
-    Thousands of pupils share one licence assignment: each distinct one is looked up once."""
+    """Enabled member accounts with a mailbox (kind='mailbox') or OneDrive ('onedrive')."""
+    return _licensed(snapshot)["mailbox" if kind == "mailbox" else "onedrive"]
+
+
+@per_snapshot("users", "subscribedSkus")
+def _licensed(snapshot: Snapshot) -> Mapping[str, tuple[dict[str, Any], ...]]:
+    """Both kinds in one pass. Thousands of pupils share one licence assignment: each
+    distinct one is looked up once."""
     skus = _skus(snapshot)
-    wanted = _plans()["mailbox" if kind == "mailbox" else "onedrive"]
-    known: dict[tuple[tuple[str, tuple[str, ...]], ...], bool] = {}
-    found = []
+    plans = _plans()
+    known: dict[tuple[tuple[str, tuple[str, ...]], ...], set[str]] = {}
+    mailbox: list[dict[str, Any]] = []
+    onedrive: list[dict[str, Any]] = []
     for u in snapshot.dataset("users").data or []:
         if not u.get("accountEnabled") or (u.get("userType") or "Member") != "Member":
             continue
         key = _licence_key(u)
-        has = known.get(key)
-        if has is None:
-            has = known[key] = bool(plan_names(u, skus) & wanted)
-        if has:
-            found.append(u)
-    return tuple(found)
+        names = known.get(key)
+        if names is None:
+            names = known[key] = plan_names(u, skus)
+        if names & plans["mailbox"]:
+            mailbox.append(u)
+        if names & plans["onedrive"]:
+            onedrive.append(u)
+    return MappingProxyType({"mailbox": tuple(mailbox), "onedrive": tuple(onedrive)})
