@@ -514,24 +514,3 @@ def test_a_worker_exits_when_its_parent_is_gone(tmp_path) -> None:
     while time.time() < deadline and _alive(child):
         time.sleep(0.1)
     assert not _alive(child)
-
-
-def test_scan_tenant_tells_the_user_count_as_soon_as_users_are_read(
-    sim, schools, tmp_path, monkeypatch
-) -> None:
-    """scan-all lets a large tenant step out of its slot (runs/slots.py) when it hears this."""
-    from m365apk.checks.registry import all_checks
-    from m365apk.runs.portfolio import scan_tenant
-    from m365apk.runs.scan import ReportOptions
-    from m365apk.runs.tenants import load_tenants
-
-    board = schools[2]  # the 300-user board
-    path = write_tenants(tmp_path, sim, [board])
-    monkeypatch.setenv("SECRET_0", board.client_secret)
-    monkeypatch.chdir(tmp_path)
-    config = load_tenants(path)
-    heard: list[int] = []
-    outcome = scan_tenant(
-        config, config.tenants[0], all_checks(), "run-1", ReportOptions(), on_users=heard.append
-    )
-    assert outcome.outcome in ("ok", "partial") and heard == [len(board.users)]

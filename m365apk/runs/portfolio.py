@@ -29,12 +29,10 @@ from m365apk.reports.model import Report
 from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
-from m365apk.runs.slots import Slots, extra_slots
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
-from m365apk.snapshot import Dataset
 from m365apk.snapshot.settings import load_settings
 
 log = logging.getLogger("m365apk.portfolio")
@@ -109,13 +107,9 @@ def scan_tenant(
     base: ReportOptions,
     previous: Any = None,
     peers: Any = None,
-    *,
-    on_users: Callable[[int], None] | None = None,
 ) -> TenantOutcome:
-    """One tenant. `on_users` hears the tenant's user count as soon as its users are read
-    (scan-all lets a large tenant step out of its slot: runs/slots.py)."""
     started = time.monotonic()
-    outcome = _scan_tenant(config, tenant, checks, run_id, base, previous, peers, on_users)
+    outcome = _scan_tenant(config, tenant, checks, run_id, base, previous, peers)
     outcome.duration = round(time.monotonic() - started, 3)
     return outcome
 
@@ -128,14 +122,8 @@ def _scan_tenant(
     base: ReportOptions,
     previous: Any,
     peers: Any,
-    on_users: Callable[[int], None] | None = None,
 ) -> TenantOutcome:
     final = config.output / tenant.folder_name / run_id
-
-    def progress(name: str, dataset: Dataset) -> None:
-        if on_users is not None and name == "users" and dataset.ok:
-            on_users(len(dataset.data or ()))
-
     work = final.with_name(f"{run_id}.onvolledig")
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -151,7 +139,6 @@ def _scan_tenant(
             source="graph" if not config.graph_url else f"graph:{config.graph_url}",
             options=_options(tenant, base, previous, peers),
             tenant_settings=settings,
-            progress=progress,
         )
         problem = consent_problem(output.snapshot)
         if problem:
@@ -246,26 +233,11 @@ def scan_all(
         if count > 1:
             run_in_processes(config, checks, run_id, base, jobs, count, record)
         else:
-            extra = extra_slots(config.concurrency)
-            slots = Slots(config.concurrency, extra)
-
-            def one(job: Any) -> TenantOutcome:
-                ticket = slots.enter()  # threads beyond the slots wait here, in order
-                try:
-                    return scan_tenant(
-                        config,
-                        job.tenant,
-                        checks,
-                        run_id,
-                        base,
-                        *job.context,
-                        on_users=ticket.on_users,
-                    )
-                finally:
-                    ticket.leave()
-
-            with ThreadPoolExecutor(max_workers=config.concurrency + extra) as pool:
-                futures = [pool.submit(one, j) for j in jobs]
+            with ThreadPoolExecutor(max_workers=config.concurrency) as pool:
+                futures = [
+                    pool.submit(scan_tenant, config, j.tenant, checks, run_id, base, *j.context)
+                    for j in jobs
+                ]
                 for future in as_completed(futures):
                     record(future.result())
     return sorted(results, key=lambda r: r.tenant.name.lower())

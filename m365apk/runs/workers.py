@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from m365apk.runs import gcpolicy
-from m365apk.runs.slots import Slots, Ticket, extra_slots
 
 if TYPE_CHECKING:
     from m365apk.checks.base import Check
@@ -223,27 +222,23 @@ def _worker(
     checks = _resolve(sent)
     gcpolicy.tune()  # after the imports: they are frozen out of the collector's passes
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    extra = extra_slots(threads)
-    slots = Slots(threads, extra)  # a large tenant steps out of its slot (runs/slots.py)
+    free = threading.BoundedSemaphore(threads)
 
-    def one(job: Job, ticket: Ticket) -> None:
+    def one(job: Job) -> None:
         try:
-            outcome = scan_tenant(
-                config, job.tenant, checks, run_id, base, *job.context, on_users=ticket.on_users
-            )
+            outcome = scan_tenant(config, job.tenant, checks, run_id, base, *job.context)
         except BaseException as exc:  # scan_tenant records failures itself; this is a bug
             outcome = TenantOutcome(job.tenant, "error", f"{type(exc).__name__}: {exc}")
         finally:
-            ticket.leave()
+            free.release()
         outcome.worker = os.getpid()
         outbox.put(("done", slimmed(outcome)))
 
-    with ThreadPoolExecutor(max_workers=threads + extra) as pool:
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         while True:
-            ticket = slots.enter()  # take a tenant only when a slot can start it now
+            free.acquire()  # take a tenant only when a thread can start it now
             job = inbox.get()
             if job is None:
-                ticket.leave()
                 break
             outbox.put(("start", job.tenant.tenant_id, os.getpid()))
-            pool.submit(one, job, ticket)
+            pool.submit(one, job)
