@@ -11,6 +11,16 @@ from m365apk.scanner.datasets import DATASETS
 from m365apk.snapshot import Dataset, DatasetStatus
 
 
+def _not_licensed(**fields: object) -> Dataset:
+    """The conditional access policies, not_licensed, with the given error fields."""
+    return Dataset(
+        status=DatasetStatus.NOT_LICENSED,
+        endpoint="GET /v1.0/identity/conditionalAccess/policies",
+        permission="Policy.Read.All",
+        **fields,
+    )
+
+
 def test_the_collector_records_the_missing_licence_as_data() -> None:
     ds = _unlicensed(DATASETS["conditionalAccessPolicies"], "Entra ID P1")
     assert ds.status is DatasetStatus.NOT_LICENSED and ds.missing_licence == "Entra ID P1"
@@ -34,10 +44,7 @@ def test_the_report_says_it_from_the_field_whatever_the_collector_wrote() -> Non
 
 
 def test_a_snapshot_written_before_the_field_still_reads() -> None:
-    old = Dataset(
-        status=DatasetStatus.NOT_LICENSED,
-        endpoint="GET /v1.0/identity/conditionalAccess/policies",
-        permission="Policy.Read.All",
+    old = _not_licensed(
         error_code="licence_not_in_subscribedSkus",
         error_message="niet opgevraagd: geen Entra ID P1 in de licenties van de tenant",
     )
@@ -48,10 +55,7 @@ def test_a_snapshot_written_before_the_field_still_reads() -> None:
 
 
 def test_graphs_own_errors_are_not_taken_for_a_licence_not_asked() -> None:
-    graph_said = Dataset(
-        status=DatasetStatus.NOT_LICENSED,
-        endpoint="GET /v1.0/identity/conditionalAccess/policies",
-        permission="Policy.Read.All",
+    graph_said = _not_licensed(
         http_status=403,
         error_code="Authorization_RequestDenied",
         error_message="niet opgevraagd: geen Entra ID P1 in de licenties van de tenant",

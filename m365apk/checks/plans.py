@@ -44,10 +44,6 @@ def has_mailbox(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
     return bool(plan_names(user, skus) & _plans()["mailbox"])
 
 
-def has_onedrive(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
-    return bool(plan_names(user, skus) & _plans()["onedrive"])
-
-
 def _licence_key(user: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(
         (lic["skuId"], tuple(lic.get("disabledPlans") or ()))
