@@ -4,6 +4,8 @@ wait exact and instant; nothing here measures real time."""
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import json
 
 import httpx
@@ -19,7 +21,9 @@ from m365apk.scanner.pacing import (
     INTUNE_DEVICES,
     PROTECTION_CA,
     REPORTS,
+    REPORTS_APP,
     SIGN_IN_ACTIVITY,
+    SIGN_IN_ACTIVITY_APP,
     Pacer,
     classify,
 )
@@ -66,7 +70,7 @@ def run(coro):
         ("/v1.0/users?$select=id,displayName&$top=999", [(DIRECTORY, 1)]),
         (
             "/v1.0/users?%24select=id%2CsignInActivity&%24top=999",
-            [(DIRECTORY, 1), (SIGN_IN_ACTIVITY, 1)],
+            [(DIRECTORY, 1), (SIGN_IN_ACTIVITY, 1), (SIGN_IN_ACTIVITY_APP, 1)],
         ),
         ("/v1.0/users?$top=999&$skiptoken=abc", [(DIRECTORY, 2)]),
         ("/v1.0/groups/g1/members", [(DIRECTORY, 3)]),
@@ -81,9 +85,12 @@ def run(coro):
         ("/v1.0/roleManagement/directory/roleAssignments?$expand=principal", [(DIRECTORY, 2)]),
         ("/v1.0/policies/authorizationPolicy", [(DIRECTORY, 1)]),
         ("/v1.0/users/u1/authentication/methods", [(DIRECTORY, 1)]),
-        ("/v1.0/auditLogs/signIns?$top=200", [(REPORTS, 1)]),
-        ("/v1.0/auditLogs/directoryAudits", [(REPORTS, 1)]),
-        ("/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=999", [(REPORTS, 1)]),
+        ("/v1.0/auditLogs/signIns?$top=200", [(REPORTS, 1), (REPORTS_APP, 1)]),
+        ("/v1.0/auditLogs/directoryAudits", [(REPORTS, 1), (REPORTS_APP, 1)]),
+        (
+            "/v1.0/reports/authenticationMethods/userRegistrationDetails?$top=999",
+            [(REPORTS, 1), (REPORTS_APP, 1)],
+        ),
         ("/v1.0/identity/conditionalAccess/policies", [(PROTECTION_CA, 1)]),
         ("/v1.0/identityProtection/riskyUsers?$filter=x", [(PROTECTION_CA, 1)]),
         ("/v1.0/deviceManagement/managedDevices?$select=id", [(INTUNE_DEVICES, 1)]),
@@ -435,7 +442,11 @@ def test_a_batch_costs_what_its_inner_requests_cost() -> None:
         + [{"id": "9", "method": "GET", "url": "/auditLogs/signIns"}]
     }
     charged = p.costs("POST", f"{BASE}/$batch", json.dumps(body).encode())
-    assert sorted((b.name, c) for b, c in charged) == [(DIRECTORY, 8), (REPORTS, 1)]
+    assert sorted((b.name, c) for b, c in charged) == [
+        (DIRECTORY, 8),
+        (REPORTS, 1),
+        (REPORTS_APP, 1),
+    ]
     assert p.costs("POST", f"{BASE}/$batch", b"<html>") == []
 
 
@@ -485,7 +496,7 @@ def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take(
     bucket = p.bucket(REPORTS)
     taken_at = t.now
     full = p.take(reports)
-    assert full == [bucket]  # taken from a full bucket
+    assert full == [bucket, p.bucket(REPORTS_APP)]  # taken from full buckets
     for _ in range(4):
         assert p.take(reports) == []  # the rest of the burst: no longer full
     assert bucket.delay(1) == pytest.approx(2.0)  # 5 per 10 s: one token in 2 s
@@ -493,7 +504,8 @@ def test_a_burst_from_a_full_bucket_refills_from_its_answer_not_from_its_take(
     p.answered(full, taken_at=taken_at)
     assert bucket.delay(1) == pytest.approx(2.0)  # two seconds from the answer, not from 0
     t.now += 2.0
-    assert p.take(reports) == []
+    taken = p.take(reports)
+    assert taken is not None and bucket not in taken  # (the app-wide one refilled meanwhile)
 
 
 def test_an_answer_as_fast_as_ever_takes_nothing_back(monkeypatch) -> None:
@@ -521,10 +533,141 @@ def test_answers_from_a_bucket_that_was_not_full_change_nothing(monkeypatch) -> 
     t = FakeTime()
     p = pacer(t)
     reports = p.costs("GET", f"{BASE}/auditLogs/signIns")
-    assert p.take(reports) == [p.bucket(REPORTS)]
+    assert p.take(reports) == [p.bucket(REPORTS), p.bucket(REPORTS_APP)]
     taken_at = t.now
     assert p.take(reports) == []  # the second of the burst: the bucket was no longer full
     t.now += 0.5
     before = p.bucket(REPORTS).delay(1)
     p.answered([], taken_at=taken_at)
     assert p.bucket(REPORTS).delay(1) == before
+
+
+# -- limits per app for all tenants (scan-all: one app, every school) ---------------------------
+
+SIA_PAGE = f"{BASE}/users?$select=id,signInActivity&$top=500"
+
+
+def test_tenants_of_one_app_share_its_ten_sign_in_activity_pages_a_minute() -> None:
+    """Regression (sector scale): Microsoft documents GET signInActivity at 10 requests per
+    minute per app for all tenants, not only per tenant; 16 schools read at once each at 10 a
+    minute would meet 429s on 150 of every 160 pages."""
+    t = FakeTime()
+    first, second = pacer(t, app="graph.example"), pacer(t, app="graph.example")
+
+    async def go():
+        for _ in range(10):
+            await first.acquire("GET", SIA_PAGE)
+        await second.acquire("GET", SIA_PAGE)  # its own bucket is full; the app's is not
+
+    run(go())
+    assert t.sleeps == [6.0]  # 60 s / 10
+    other = pacer(t, app="other-app.example")  # another app's buckets are its own
+    assert other.costs("GET", SIA_PAGE)[2][0].delay(1) == 0
+
+
+class VirtualTime:
+    """Virtual time for several tenants at once: a sleeper wakes when every coroutine that can
+    run has run, and the clock jumps to the earliest wake-up."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self._sleepers: list[tuple[float, int, asyncio.Future]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, next(self._order), woken))
+        await woken
+
+    async def drive(self, main) -> None:
+        task = asyncio.ensure_future(main)
+        while not task.done():
+            for _ in range(50):  # everyone who can run, runs
+                await asyncio.sleep(0)
+            if self._sleepers and not task.done():
+                when, _, woken = heapq.heappop(self._sleepers)
+                self.now = max(self.now, when)
+                woken.set_result(None)
+        task.result()
+
+
+def test_a_tenant_that_started_later_waits_for_the_earlier_ones_sign_in_activity() -> None:
+    """In the app-wide buckets tenants take turns in the order they started, so a large board
+    that started first reads at the documented rate instead of a sixteenth of it; the total
+    pace is the app's ten a minute either way."""
+    t = VirtualTime()
+    options = dict(jitter_seconds=0.0, margin_seconds=0.0, app="turns.example")
+    before, earlier, later = (Pacer(clock=t.clock, sleep=t.sleep, **options) for _ in range(3))
+    taken: list[tuple[str, float]] = []
+
+    async def read(p: Pacer, name: str, pages: int) -> None:
+        for _ in range(pages):
+            await p.acquire("GET", SIA_PAGE)
+            taken.append((name, t.now))
+            await t.sleep(0.3)  # the page's answer
+
+    async def go():
+        await read(before, "before", 10)  # a school before them emptied the app's bucket
+        await asyncio.gather(read(earlier, "earlier", 5), read(later, "later", 3))
+
+    asyncio.run(t.drive(go()))
+    names = [name for name, _ in taken]
+    assert names == ["before"] * 10 + ["earlier"] * 5 + ["later"] * 3
+    times = [when for _, when in taken[10:]]
+    assert all(b - a == pytest.approx(6.0, abs=0.01) for a, b in itertools.pairwise(times))
+    assert later.time_in_line() > earlier.time_in_line() > 0  # it stood in line longer
+    assert not before.costs("GET", SIA_PAGE)[2][0].waiting  # and nobody is left in it
+
+
+def test_a_tenant_alone_waits_for_its_own_limit_not_in_line() -> None:
+    """One school's signInActivity pages wait for the school's own ten a minute; that is the
+    school's own time and stays inside its deadline (time_in_line 0)."""
+    t = VirtualTime()
+    alone = Pacer(clock=t.clock, sleep=t.sleep, jitter_seconds=0.0, app="alone.example")
+
+    async def go():
+        for _ in range(14):
+            await alone.acquire("GET", SIA_PAGE)
+
+    asyncio.run(t.drive(go()))
+    assert t.now >= 1000.0 + 4 * 6.0  # four pages past the full bucket: waited
+    assert alone.time_in_line() == 0.0
+
+
+def _take_sign_in_activity(cells: dict | None, lock, tries: int, taken) -> None:
+    """In a worker process: take a signInActivity page's tokens `tries` times, without waiting."""
+    if cells is not None:
+        pacing.share_app_buckets(cells, lock)
+    p = Pacer(app="workers.example")
+    charged = p.costs("GET", SIA_PAGE)
+    with taken.get_lock():
+        taken.value += sum(p.take(charged) is not None for _ in range(tries))
+
+
+def test_worker_processes_share_the_apps_limit_not_multiply_it() -> None:
+    """scan-all's worker processes read with one app: together they get the app's ten
+    signInActivity pages a minute, not ten each."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+
+    def run_workers(shared: bool) -> int:
+        cells = pacing.app_bucket_cells(context) if shared else None
+        lock, taken = context.RLock(), context.Value("i", 0)
+        workers = [
+            context.Process(target=_take_sign_in_activity, args=(cells, lock, 10, taken))
+            for _ in range(2)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        assert all(w.exitcode == 0 for w in workers)
+        return taken.value
+
+    # ten in all (a page more only if the workers took over six seconds to start)
+    assert 10 <= run_workers(shared=True) <= 11
+    assert run_workers(shared=False) == 20  # each its own bucket: what sharing prevents

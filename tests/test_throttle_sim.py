@@ -303,15 +303,23 @@ SIA = "$select=id,signInActivity&$top=500"
 @pytest.mark.parametrize(
     ("path", "query", "expected"),
     [
-        ("/users", SIA, [("directory", 2), ("signInActivity", 1)]),
+        ("/users", SIA, [("directory", 2), ("signInActivity", 1), ("signInActivity_app", 1)]),
         # a next link: %24 for $, %2C between the names, and a $skiptoken
         (
             "/users",
             "%24select=id%2CsignInActivity&%24top=500&%24skiptoken=abc",
-            [("directory", 2), ("signInActivity", 1)],
+            [("directory", 2), ("signInActivity", 1), ("signInActivity_app", 1)],
         ),
-        ("/users", "$select=ID, SIGNINACTIVITY", [("directory", 2), ("signInActivity", 1)]),
-        ("/users/u1", "$select=signInActivity", [("directory", 1), ("signInActivity", 1)]),
+        (
+            "/users",
+            "$select=ID, SIGNINACTIVITY",
+            [("directory", 2), ("signInActivity", 1), ("signInActivity_app", 1)],
+        ),
+        (
+            "/users/u1",
+            "$select=signInActivity",
+            [("directory", 1), ("signInActivity", 1), ("signInActivity_app", 1)],
+        ),
         ("/users", "$select=id,displayName&$top=999", [("directory", 2)]),
         ("/users", "$select=id,signInActivityX", [("directory", 2)]),  # a name, not a substring
         ("/users", "$filter=signInActivity", [("directory", 2)]),  # not selected
@@ -329,7 +337,11 @@ def test_sign_in_activity_ten_per_minute_then_one_every_six_seconds() -> None:
     for _ in range(10):
         decision = model.admit(TID, APP, 6000, "/users", SIA)
         assert decision.allowed
-        assert decision.charges == (("directory", 1), ("signInActivity", 1))
+        assert decision.charges == (
+            ("directory", 1),
+            ("signInActivity", 1),
+            ("signInActivity_app", 1),
+        )
         assert (decision.bucket, decision.cost) == ("directory", 1)  # the primary charge
         assert decision.headers["x-ms-resource-unit"] == "1"  # directory headers as before
     refused = model.admit(TID, APP, 6000, "/users", SIA)
@@ -344,9 +356,16 @@ def test_sign_in_activity_ten_per_minute_then_one_every_six_seconds() -> None:
     clock.now += 1.0  # 6 s after the eleventh: one more passes, the next does not
     assert model.admit(TID, APP, 6000, "/users", SIA).allowed
     assert not model.admit(TID, APP, 6000, "/users", SIA).allowed
-    # per app per tenant
+    # per app per tenant, and per app for all tenants: another app reads on, but this app's
+    # next tenant is held by the app's own bucket (the same ten a minute, all tenants together)
     assert model.admit(TID, "other-app", 6000, "/users", SIA).allowed
-    assert model.admit("tenant-2", APP, 6000, "/users", SIA).allowed
+    refused = model.admit("tenant-2", APP, 6000, "/users", SIA)
+    assert not refused.allowed and refused.bucket == "signInActivity_app"
+    assert refused.retry_after == 6
+    alone = ThrottleModel(clock=clock, app_wide=False)  # as if each school had its own app
+    for _ in range(10):
+        assert alone.admit(TID, APP, 6000, "/users", SIA).allowed
+    assert alone.admit("tenant-2", APP, 6000, "/users", SIA).allowed
 
 
 def test_plain_users_reads_are_not_limited_by_sign_in_activity() -> None:
@@ -408,7 +427,9 @@ def test_retry_after_is_the_longest_wait_of_the_buckets_that_refuse() -> None:
 CLIENT_NAMES = {
     "directory": pacing.DIRECTORY,
     "signInActivity": pacing.SIGN_IN_ACTIVITY,
+    "signInActivity_app": pacing.SIGN_IN_ACTIVITY_APP,
     "reports": pacing.REPORTS,
+    "reports_app": pacing.REPORTS_APP,
     "ca": pacing.PROTECTION_CA,
     "intune_devices": pacing.INTUNE_DEVICES,
     "intune_config": pacing.INTUNE_CONFIGURATION,
@@ -561,7 +582,8 @@ def test_sign_in_activity_over_http_next_links_count(sign_in_limited) -> None:
     _assert_graph_429(refused.json(), refused.headers)
     assert graph.get("/users?$select=id&$top=25").status_code == 200  # plain reads go on
     pages = [r for r in sim.requests if r.path == "/v1.0/users"]
-    assert [r.charges for r in pages[:10]] == [(("directory", 1), ("signInActivity", 1))] * 10
+    charged = (("directory", 1), ("signInActivity", 1), ("signInActivity_app", 1))
+    assert [r.charges for r in pages[:10]] == [charged] * 10
     last = pages[10]
     assert (last.status, last.throttled, last.bucket, last.cost, last.charges) == (
         429,

@@ -52,7 +52,7 @@ class Limit:
     name: str  # bucket name in the request log
     capacity: float
     window: float
-    scope: str  # x-ms-throttle-scope's <Scope>: Tenant_Application | Tenant
+    scope: str  # x-ms-throttle-scope's <Scope>: Tenant_Application | Tenant | Application
     retry_after: bool  # whether Graph's 429 carries Retry-After
     resource_units: bool = False  # costs in resource units (+ x-ms-resource-unit headers)
     information: str = "RequestLimitExceeded"  # x-ms-throttle-information [U] outside directory
@@ -83,11 +83,18 @@ def directory_limit(users: int) -> Limit:
 LIMITS = {
     # [TL] Identity and access reports: "Any: 5 requests per 10 seconds", per app per tenant.
     "reports": Limit("reports", 5.0, 10.0, "Tenant_Application", retry_after=True),
-    # [TL] Same table: "GET signInActivity: 10 requests per minute" per app per tenant (and per
-    # app for all tenants: one tenant's scan cannot tell them apart). Charged on top of the
-    # directory cost of the users GET (SIGN_IN_ACTIVITY_PATH). Retry-After: [TL] does not say;
-    # assumed sent, as for the other reports limits and [TG]'s 429 in general [simulator choice].
+    # [TL] Same table: "GET signInActivity: 10 requests per minute" per app per tenant. Charged
+    # on top of the directory cost of the users GET (SIGN_IN_ACTIVITY_PATH). Retry-After: [TL]
+    # does not say; assumed sent, as for the other reports limits and [TG]'s 429 in general
+    # [simulator choice].
     "signInActivity": Limit("signInActivity", 10.0, 60.0, "Tenant_Application", retry_after=True),
+    # [TL] The same table's other column, "Limit per app for all tenants": "Any: 122 requests
+    # per 10 seconds" and "GET signInActivity: 10 requests per minute". One multi-tenant app
+    # (a provider's scan-all) shares these over every school it reads: the sector's
+    # signInActivity pages all pass through one 10-per-minute bucket. Charged on top of the
+    # per-tenant bucket of the same request (APP_WIDE); keyed by app only.
+    "reports_app": Limit("reports_app", 122.0, 10.0, "Application", retry_after=True),
+    "signInActivity_app": Limit("signInActivity_app", 10.0, 60.0, "Application", retry_after=True),
     # [TL] Identity protection and conditional access: "Any: 1 request per second", per tenant
     # for all apps; "do not return a Retry-After header on 429 Too Many Requests responses".
     "ca": Limit("ca", 1.0, 1.0, "Tenant", retry_after=False),
@@ -169,12 +176,19 @@ def selects_sign_in_activity(query: str) -> bool:
     )
 
 
-def charges_of(path: str, query: str) -> list[tuple[str, int]]:
+# Per-tenant buckets whose requests also count against a limit per app for all tenants.
+APP_WIDE = {"reports": "reports_app", "signInActivity": "signInActivity_app"}
+
+
+def charges_of(path: str, query: str, *, app_wide: bool = True) -> list[tuple[str, int]]:
     """Every bucket a GET on `path` counts against, with its base cost there: classify's bucket
-    first (the primary one), then signInActivity where it applies."""
+    first (the primary one), then signInActivity where it applies, then the limits per app for
+    all tenants of those (`app_wide`)."""
     buckets = [classify(path)]
     if SIGN_IN_ACTIVITY_PATH.search(path) and selects_sign_in_activity(query):
         buckets.append(("signInActivity", 1))
+    if app_wide:
+        buckets += [(APP_WIDE[b], 1) for b, _ in list(buckets) if b in APP_WIDE]
     return buckets
 
 
@@ -258,8 +272,10 @@ class Decision:
 
 
 class ThrottleModel:
-    """Token buckets per (bucket, tenant[, app]). Thread-safe; the clock is injectable so tests
-    need not sleep (`clock` returns seconds, monotonic)."""
+    """Token buckets per (bucket, tenant[, app]), and per (bucket, app) for the limits per app
+    for all tenants (off with `app_wide=False`: each tenant alone, as if every school had its
+    own app). Thread-safe; the clock is injectable so tests need not sleep (`clock` returns
+    seconds, monotonic)."""
 
     def __init__(
         self,
@@ -267,8 +283,10 @@ class ThrottleModel:
         clock: Callable[[], float] = time.monotonic,
         latency: Latency | None = None,
         limits: dict[str, Limit] | None = None,
+        app_wide: bool = True,
     ) -> None:
         self.clock = clock
+        self.app_wide = app_wide
         self.latency = latency or Latency()
         self.limits = dict(LIMITS if limits is None else limits)
         self._buckets: dict[tuple[str, ...], list[float]] = {}  # key -> [tokens, last time]
@@ -283,10 +301,16 @@ class ThrottleModel:
         """Charge one GET to every bucket it counts against, or, if any of them lacks the
         tokens, to none (a 429)."""
         parts: list[_Charge] = []
-        for bucket, base in charges_of(path, query):
+        for bucket, base in charges_of(path, query, app_wide=self.app_wide):
             limit = self.limit_for(bucket, users)
             cost = request_cost(base, query) if limit.resource_units else 1
-            key = (bucket, tenant_id) if limit.scope == "Tenant" else (bucket, tenant_id, app_id)
+            key = (
+                (bucket, tenant_id)
+                if limit.scope == "Tenant"
+                else (bucket, "*", app_id)
+                if limit.scope == "Application"
+                else (bucket, tenant_id, app_id)
+            )
             parts.append(_Charge(bucket, limit, cost, key))
         with self._lock:
             now = self.clock()

@@ -130,6 +130,7 @@ def run_in_processes(
 ) -> None:
     """Scan `jobs` in `processes` workers; `record` is called here, once per tenant."""
     from m365apk.runs.portfolio import TenantOutcome
+    from m365apk.scanner.pacing import app_bucket_cells
 
     # spawn, not fork: the parent may run threads (logging, a scheduler), and a forked child
     # would inherit their locks mid-use.
@@ -137,10 +138,22 @@ def run_in_processes(
     inbox: Any = context.Queue()
     outbox: Any = context.Queue()
     threads = math.ceil(config.concurrency / processes)
+    # The app-wide buckets (pacing.SharedBucket), made full here and shared by every worker.
+    app_buckets = (app_bucket_cells(context), context.RLock())
     workers = [
         context.Process(
             target=_worker,
-            args=(inbox, outbox, config, portable(checks), run_id, base, threads, _log_format()),
+            args=(
+                inbox,
+                outbox,
+                config,
+                portable(checks),
+                run_id,
+                base,
+                threads,
+                _log_format(),
+                app_buckets,
+            ),
             daemon=True,  # never outlive the parent
         )
         for _ in range(processes)
@@ -210,10 +223,15 @@ def _worker(
     base: ReportOptions,
     threads: int,
     log_format: str | None,
+    app_buckets: tuple[dict[str, Any], Any],
 ) -> None:
     """A worker process: take tenants from `inbox` while a thread is free, scan each, put its
     outcome (slimmed) in `outbox`."""
     from m365apk.runs.portfolio import TenantOutcome, scan_tenant, slimmed
+    from m365apk.scanner.pacing import share_app_buckets
+
+    # Graph's limits per app for all tenants hold for the workers together: one set of buckets.
+    share_app_buckets(*app_buckets)
 
     if log_format:
         from m365apk.runs.logs import configure

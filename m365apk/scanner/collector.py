@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, datetime
 
 from m365apk import __version__
@@ -87,6 +88,41 @@ def _unlicensed(spec: DatasetSpec, licence: str) -> Dataset:
     )
 
 
+class _Deadline:
+    """The tenant's deadline: `limit` seconds from the start plus the time its requests stood
+    in line behind other tenants of the app (`in_line`), rechecked every few seconds."""
+
+    RECHECK_SECONDS = 5.0
+
+    def __init__(self, limit: float | None, in_line: Callable[[], float]) -> None:
+        self.limit, self.in_line = limit, in_line
+        self.start = asyncio.get_running_loop().time()
+        self.open: set[asyncio.Timeout] = set()
+
+    def at(self) -> float | None:
+        return None if self.limit is None else self.start + self.limit + self.in_line()
+
+    @contextlib.asynccontextmanager
+    async def timeout(self) -> AsyncIterator[None]:
+        async with asyncio.timeout_at(self.at()) as scope:
+            self.open.add(scope)
+            try:
+                yield
+            finally:
+                self.open.discard(scope)
+
+    async def keep(self) -> None:
+        """Move the open timeouts on by the time in line; returns when there is no limit."""
+        if self.limit is None:
+            return
+        while True:
+            await asyncio.sleep(self.RECHECK_SECONDS)
+            when = self.at()
+            for scope in list(self.open):
+                if not scope.expired():
+                    scope.reschedule(when)
+
+
 def _timed_out(spec: DatasetSpec, seconds: float | None) -> Dataset:
     return Dataset(
         status=DatasetStatus.ERROR,
@@ -112,14 +148,16 @@ async def collect(
     names = needed_datasets(dataset_names)
     done: dict[str, Dataset] = {}
     # One deadline for the whole tenant: what is still unread then is unknown ("time-out"),
-    # and the report is written with what was read.
+    # and the report is written with what was read. Time spent in line behind the app's other
+    # tenants (scan-all: Graph's limits per app for all tenants) does not count: it moves the
+    # deadline on (`_Deadline`).
     limit = client.settings.deadline_seconds
-    deadline = None if limit is None else asyncio.get_running_loop().time() + limit
+    deadline = _Deadline(limit, client.time_in_line)
 
     async def read(name: str) -> None:
         spec = at_time(DATASETS[name], collected_at)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with deadline.timeout():
                 if spec.source == "dns":
                     result = await collect_mail_dns(
                         done["domains"],
@@ -177,12 +215,15 @@ async def collect(
 
     # A task group, not gather: when sign-in fails (AuthError) every other read is cancelled
     # and awaited before the client closes, instead of running on against a closed client.
+    watch = asyncio.create_task(deadline.keep())
     try:
         async with asyncio.TaskGroup() as group:
             for name in sorted(names, key=_priority):
                 group.create_task(start(name))
     except* AuthError as failed:
         raise failed.exceptions[0] from None
+    finally:
+        watch.cancel()
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
     return Snapshot(
         tool=ToolInfo(version=__version__, app_id=app_id),

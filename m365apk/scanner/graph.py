@@ -336,6 +336,10 @@ class GraphClient:
             backoff_seconds=s.backoff_seconds,
             backoff_max_seconds=s.backoff_max_seconds,
             jitter_seconds=s.jitter_seconds,
+            # Every tenant read through this Graph host shares the limits per app for all
+            # tenants: scan-all reads them all with one app (several apps in one tenants file
+            # are paced as one: slower, never throttled).
+            app=urlsplit(s.base_url).netloc,
         )
         middleware = [
             _Retry(self.settings, self.stats, self.pacer),
@@ -363,6 +367,10 @@ class GraphClient:
     def set_user_count(self, users: int) -> None:
         """The tenant's number of users: its size class for Graph's directory limit."""
         self.pacer.set_user_count(users)
+
+    def time_in_line(self) -> float:
+        """Seconds this tenant waited behind the app's other tenants (pacing.Pacer)."""
+        return self.pacer.time_in_line()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,8 +1,12 @@
 """Pace each Graph throttling bucket instead of running into 429s.
 
 Graph throttles per service ("bucket"), mostly per app per tenant; a GraphClient is one tenant,
-so each client keeps its own buckets. Before a request goes out it takes its cost from its
-bucket's tokens (an asyncio token bucket), waiting only as long as the documented limit requires.
+so each client keeps its own buckets. Two limits hold per app for all tenants (identity and
+access reports: any request 122 per 10 s, GET signInActivity 10 per minute): those buckets are
+one per process for every tenant it reads (`app_bucket`), taken in turn, and shared by
+scan-all's worker processes (`SharedBucket`). Before a request goes out it takes its
+cost from its bucket's tokens (an asyncio token bucket), waiting only as long as the documented
+limit requires.
 Graph's own signals then correct the estimate: `x-ms-resource-unit` (what the request really
 cost), `x-ms-throttle-limit-percentage` (how much of the limit is used: slow down), and 429
 (pause the bucket: Retry-After when Graph sends it, else a backoff per bucket).
@@ -33,12 +37,15 @@ Decisions, with their reasons:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 Clock = Callable[[], float]
@@ -52,6 +59,8 @@ class Limit:
     # Per tenant for all apps: another app's use counts too, so a 429 is not necessarily ours
     # and does not make us slower for the rest of the scan (it still pauses the bucket).
     shared: bool = False
+    # Per app for all tenants: one bucket for every tenant this process reads (`app_bucket`).
+    app_wide: bool = False
 
 
 DIRECTORY = "directory"
@@ -60,6 +69,8 @@ SIGN_IN_ACTIVITY = "signInActivity"
 PROTECTION_CA = "identityProtectionConditionalAccess"
 INTUNE_DEVICES = "intuneDevices"
 INTUNE_CONFIGURATION = "intuneDeviceConfiguration"
+REPORTS_APP = "reportsApp"
+SIGN_IN_ACTIVITY_APP = "signInActivityApp"
 
 # "Identity and access service limits": application+tenant pair, resource units per 10 s, by
 # tenant size: S under 50 users, M 50-500, L above 500.
@@ -73,6 +84,12 @@ LIMITS: dict[str, Limit] = {
     # Same section: GET signInActivity (users?$select=signInActivity), 10 requests per minute
     # per app per tenant, on top of the directory cost of listing users.
     SIGN_IN_ACTIVITY: Limit(10, 60.0),
+    # Same table, column "Limit per app for all tenants" (includes/throttling-entra-logs-
+    # reports.md): any request 122 per 10 s, GET signInActivity 10 per minute. A provider's
+    # scan-all reads every school with one app, so all its tenants share these two: the whole
+    # portfolio's signInActivity pages pass at 10 a minute, however many tenants run at once.
+    REPORTS_APP: Limit(122, 10.0, app_wide=True),
+    SIGN_IN_ACTIVITY_APP: Limit(10, 60.0, app_wide=True),
     # "Identity protection and conditional access service limits": 1 request per second per
     # tenant for all apps; 429 without Retry-After (riskyUser, riskDetection, namedLocation,
     # conditionalAccessPolicy).
@@ -85,6 +102,9 @@ LIMITS: dict[str, Limit] = {
     # (its settings) is counted here too: the smaller of the two Intune limits [U].
     INTUNE_CONFIGURATION: Limit(1000, 20.0),
 }
+
+# A request in one of these buckets also counts against the limit per app for all tenants.
+APP_WIDE = {REPORTS: REPORTS_APP, SIGN_IN_ACTIVITY: SIGN_IN_ACTIVITY_APP}
 
 # Directory request costs ("base request costs"; any identity path not listed costs 1).
 # Keys: the path with ids replaced by {id}. Costs for me/... apply to users/{id}/... too.
@@ -209,7 +229,7 @@ def _classify(method: str, path: str, raw_query: str) -> tuple[tuple[str, int], 
     if first == "auditLogs" or (
         first == "reports" and len(segments) > 1 and segments[1] == "authenticationMethods"
     ):
-        return ((REPORTS, 1),)
+        return ((REPORTS, 1), (REPORTS_APP, 1))
     if first == "identityProtection" or (
         first == "identity" and len(segments) > 1 and segments[1] == "conditionalAccess"
     ):
@@ -221,7 +241,7 @@ def _classify(method: str, path: str, raw_query: str) -> tuple[tuple[str, int], 
     if first in DIRECTORY_ROOTS:
         buckets = [(DIRECTORY, directory_cost(segments, query))]
         if first == "users" and "signinactivity" in query.get("select", "").lower():
-            buckets.append((SIGN_IN_ACTIVITY, 1))
+            buckets += [(SIGN_IN_ACTIVITY, 1), (SIGN_IN_ACTIVITY_APP, 1)]
         return tuple(buckets)
     return ()
 
@@ -239,6 +259,9 @@ class Bucket:
         self.paused_until = 0.0
         self.strikes = 0  # 429s without Retry-After in a row: the backoff grows with them
         self.waited = 0.0  # seconds spent waiting here, for the record
+        # App-wide buckets: the pacers (tenants) waiting here, by turn (Pacer.turn), with the
+        # number of their requests waiting.
+        self.waiting: dict[int, int] = {}
 
     @property
     def rate(self) -> float:
@@ -291,8 +314,119 @@ class Bucket:
             self.factor = max(MIN_FACTOR, self.factor / 2)
 
 
+# Buckets per app for all tenants, shared by every Pacer of this process with the same `app`
+# (and clock); in scan-all's worker processes, shared by all of them (`share_app_buckets`).
+_APP_BUCKETS: dict[tuple[str, str, Clock], Bucket] = {}
+_SHARED_CELLS: dict[str, Any] = {}  # bucket name -> its state in memory shared by the workers
+_TURNS = itertools.count()  # tenants' turns in the app-wide buckets: first come, first served
+# Taking tokens and queueing for a turn from several threads (scan-all's tenants) at once; in
+# worker processes one lock for all of them (re-entrant: a shared bucket locks it itself).
+_LOCK: Any = threading.RLock()
+
+
+class SharedBucket(Bucket):
+    """An app-wide bucket whose state (tokens, time of the last refill, pause, slow-down) lives
+    in memory shared by scan-all's worker processes, changed under their common lock: together
+    they take what one process would, never more than the app's limit."""
+
+    _FIELDS = ("tokens", "stamp", "paused_until", "factor")
+
+    def __init__(self, name: str, limit: Limit, clock: Clock, cells: Any, lock: Any) -> None:
+        # Bucket.__init__ is not called: it would reset the state the other workers share.
+        self.name, self.limit = name, limit
+        self.capacity = float(limit.units)
+        self._clock, self._cells, self._lock = clock, cells, lock
+        self.strikes = 0
+        self.waited = 0.0
+        self.waiting = {}
+
+    @staticmethod
+    def cells(context: Any, limit: Limit) -> Any:
+        """The shared state of a full bucket, made by the parent before the workers start."""
+        return context.RawArray("d", [float(limit.units), time.monotonic(), 0.0, 1.0])
+
+    def _refill(self) -> float:
+        with self._lock:
+            return super()._refill()
+
+    def delay(self, cost: float) -> float:
+        with self._lock:
+            return super().delay(cost)
+
+    def charge(self, extra: float) -> None:
+        with self._lock:
+            super().charge(extra)
+
+    def warn(self, used: float) -> None:
+        with self._lock:
+            super().warn(used)
+
+    def calm(self) -> None:
+        with self._lock:
+            super().calm()
+
+    def throttled(self, pause: float, *, retry_after: bool) -> None:
+        with self._lock:
+            super().throttled(pause, retry_after=retry_after)
+
+
+def _shared_field(index: int) -> property:
+    def get(self: SharedBucket) -> float:
+        return self._cells[index]
+
+    def put(self: SharedBucket, value: float) -> None:
+        self._cells[index] = value
+
+    return property(get, put)
+
+
+for _index, _field in enumerate(SharedBucket._FIELDS):
+    setattr(SharedBucket, _field, _shared_field(_index))
+
+
+def app_bucket_cells(context: Any) -> dict[str, Any]:
+    """Shared state for every app-wide bucket, for `share_app_buckets` in each worker."""
+    return {name: SharedBucket.cells(context, lim) for name, lim in LIMITS.items() if lim.app_wide}
+
+
+def share_app_buckets(cells: dict[str, Any], lock: Any) -> None:
+    """In a scan-all worker: the app-wide buckets are the ones in `cells`, shared with the
+    other workers under `lock` (made by the parent: app_bucket_cells, context.RLock)."""
+    global _LOCK
+    _LOCK = lock
+    _SHARED_CELLS.clear()
+    _SHARED_CELLS.update(cells)
+    _APP_BUCKETS.clear()
+
+
+def app_bucket(app: str, name: str, clock: Clock) -> Bucket:
+    with _LOCK:
+        key = (app, name, clock)
+        if key not in _APP_BUCKETS:
+            cells = _SHARED_CELLS.get(name) if clock is time.monotonic else None
+            _APP_BUCKETS[key] = (
+                Bucket(name, LIMITS[name], clock)
+                if cells is None
+                else SharedBucket(name, LIMITS[name], clock, cells, _LOCK)
+            )
+        return _APP_BUCKETS[key]
+
+
+def forget_app_buckets() -> None:
+    """A fresh start for the app-wide buckets (tests; a process that scans for another app)."""
+    with _LOCK:
+        _APP_BUCKETS.clear()
+
+
 class Pacer:
-    """The buckets of one client (one tenant)."""
+    """The buckets of one client (one tenant), and its place in the app-wide ones.
+
+    App-wide buckets serve their waiting tenants in the order the tenants started (`turn`):
+    a school that started first has all of the app's signInActivity pages it needs before the
+    next one gets any. Shared out evenly instead, 16 tenants reading 10 pages a minute together
+    would each crawl at less than one page a minute, and a large board would run into its
+    deadline; in turn, each reads at the documented rate, and the total is the same.
+    """
 
     def __init__(
         self,
@@ -304,8 +438,16 @@ class Pacer:
         margin_seconds: float = ARRIVAL_MARGIN,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        app: str = "",
     ) -> None:
         self.enabled = enabled
+        self.app = app  # whose limits per app for all tenants: the Graph host, by default
+        self.turn = next(_TURNS)
+        self.app_waited = 0.0
+        # Wall time with a request of ours held by the app-wide buckets alone (`time_in_line`).
+        self._held = 0
+        self._held_since = 0.0
+        self._held_seconds = 0.0
         self.margin_seconds = margin_seconds
         self.backoff_seconds, self.backoff_max_seconds = backoff_seconds, backoff_max_seconds
         self.jitter_seconds = jitter_seconds
@@ -315,6 +457,9 @@ class Pacer:
 
     def bucket(self, name: str) -> Bucket:
         if name not in self.buckets:
+            if LIMITS[name].app_wide:
+                self.buckets[name] = app_bucket(self.app, name, self._clock)
+                return self.buckets[name]
             self.buckets[name] = Bucket(name, LIMITS[name], self._clock)
             if name == DIRECTORY:
                 self.buckets[name].capacity = float(DIRECTORY_UNITS[self.size])
@@ -355,18 +500,76 @@ class Pacer:
         return [(self.bucket(name), cost) for name, cost in total.items()]
 
     async def ready(self, charged: list[tuple[Bucket, int]]) -> None:
-        """Wait until every bucket of the request holds its cost (or no longer pauses). Takes
-        nothing: the tokens are taken by `try_take` when the request goes on the wire."""
-        while charged:
-            wait = max(bucket.delay(cost) for bucket, cost in charged)
-            if wait <= 0:
-                return
-            # Graph counts a request when it arrives, which can trail our clock a little.
-            wait += self.margin_seconds
-            for bucket, cost in charged:
-                if bucket.delay(cost) > 0:
-                    bucket.waited += wait
-            await self._sleep(wait)
+        """Wait until every bucket of the request holds its cost (or no longer pauses), and
+        it is this tenant's turn in the app-wide ones. Takes nothing: the tokens are taken by
+        `try_take` when the request goes on the wire."""
+        own = [(b, c) for b, c in charged if not b.limit.app_wide]
+        shared = [(b, c) for b, c in charged if b.limit.app_wide]
+        queued = False  # in line for the app-wide buckets: only while ready for the rest
+        try:
+            while charged:
+                wait = max((b.delay(c) for b, c in own), default=0.0)
+                held = wait <= 0 and bool(shared)  # only the app's line holds it, if anything
+                if held:
+                    if not queued:
+                        queued = self._queue(shared, 1)
+                    wait = max(b.delay(c) for b, c in shared)
+                    behind = [(b, c) for b, c in shared if not self._my_turn(b)]
+                    if wait <= 0 and behind:
+                        # An earlier tenant waits for these tokens too: after its request.
+                        wait = max(c / b.rate for b, c in behind)
+                elif wait > 0 and queued:
+                    queued = self._queue(shared, -1)
+                if wait <= 0:
+                    return
+                # Graph counts a request when it arrives, which can trail our clock a little.
+                wait += self.margin_seconds
+                for bucket, cost in own:
+                    if bucket.delay(cost) > 0:
+                        bucket.waited += wait
+                if shared:
+                    self.app_waited += wait
+                if held:
+                    self._hold(1)
+                try:
+                    await self._sleep(wait)
+                finally:
+                    if held:
+                        self._hold(-1)
+        finally:
+            if queued:
+                self._queue(shared, -1)
+
+    def _hold(self, step: int) -> None:
+        with _LOCK:
+            if step > 0 and self._held == 0:
+                self._held_since = self._clock()
+            self._held += step
+            if step < 0 and self._held == 0:
+                self._held_seconds += self._clock() - self._held_since
+
+    def _queue(self, shared: list[tuple[Bucket, int]], step: int) -> bool:
+        """Join (step 1) or leave (-1) the line of the app-wide buckets; True when in it."""
+        with _LOCK:
+            for bucket, _ in shared:
+                left = bucket.waiting.get(self.turn, 0) + step
+                if left > 0:
+                    bucket.waiting[self.turn] = left
+                else:
+                    bucket.waiting.pop(self.turn, None)
+        return step > 0
+
+    def time_in_line(self) -> float:
+        """Seconds a request of this tenant was held by the app-wide buckets alone, its own
+        buckets ready: time the app's other tenants (or worker processes) took, not what this
+        tenant's own limits need. Its deadline leaves this time out."""
+        with _LOCK:
+            ongoing = self._clock() - self._held_since if self._held else 0.0
+            return self._held_seconds + ongoing
+
+    def _my_turn(self, bucket: Bucket) -> bool:
+        with _LOCK:
+            return min(bucket.waiting, default=self.turn) >= self.turn
 
     def try_take(self, charged: list[tuple[Bucket, int]]) -> bool:
         """Take the request's cost from all its buckets, now, or from none."""
@@ -375,12 +578,13 @@ class Pacer:
     def take(self, charged: list[tuple[Bucket, int]]) -> list[Bucket] | None:
         """Take the request's cost from all its buckets, now, or from none (None). Returns the
         buckets that were full: see `answered`."""
-        if any(bucket.delay(cost) > 0 for bucket, cost in charged):
-            return None
-        full = [bucket for bucket, _ in charged if bucket.tokens >= bucket.capacity - 1e-9]
-        for bucket, cost in charged:
-            bucket.tokens -= cost
-        return full
+        with _LOCK:  # app-wide buckets: another tenant's thread may take at the same time
+            if any(bucket.delay(cost) > 0 for bucket, cost in charged):
+                return None
+            full = [bucket for bucket, _ in charged if bucket.tokens >= bucket.capacity - 1e-9]
+            for bucket, cost in charged:
+                bucket.tokens -= cost
+            return full
 
     def answered(self, full: Iterable[Bucket], taken_at: float) -> None:
         """A request is answered; `full`: the buckets it was taken from while they were full.
@@ -439,7 +643,8 @@ class Pacer:
         return self._clock()
 
     def waited(self) -> float:
-        return round(sum(b.waited for b in self.buckets.values()), 3)
+        own = sum(b.waited for b in self.buckets.values() if not b.limit.app_wide)
+        return round(own + self.app_waited, 3)
 
 
 def _float(value: str | None) -> float | None:
