@@ -9,7 +9,8 @@ million accounts, the order of the sector's pupils and staff. Profiles rotate bo
 weak by a seeded draw (50 / 25 / 25 %), so licences and findings vary as in the field.
 
 The simulator runs in its own process (`--serve`), with the throttle model on (demo/throttle.py:
-documented limits per bucket and a latency per page) and each tenant made on first use from
+documented limits per bucket and a latency per page; the limits per app for all tenants too,
+unless --per-tenant-limits-only) and each tenant made on first use from
 the seed (SimulatedGraph(tenant_factory=...), an LRU bounded by users). The scan runs as
 `python -m m365apk.cli scan-all tenants.yaml --concurrency K --quiet` in a second process, with
 the loopback credentials `m365apk demo --portfolio` uses (one app, a client secret from the
@@ -21,6 +22,12 @@ peak RSS, the 429s the simulator answered per
 bucket, and the tenants lost: a tenant whose scan ended with a dataset `throttled` (still 429
 after every retry) or did not finish. Targets (issue #16): 1,100 tenants in <= 15 min on 2
 cores, peak RSS <= 1 GB, no tenant lost to throttling. Figures, not assertions.
+
+The floor: Graph allows GET signInActivity 10 times a minute per app *for all tenants*
+(includes/throttling-entra-logs-reports.md), so one app reading every board needs at least
+(signInActivity pages of the whole portfolio - 10) / 10 minutes, whatever the concurrency.
+Printed before the run (estimated from the portfolio) and after it (from the simulator's
+charges), beside the wall time: for the 1,100 boards of seed 2026, ~3,940 pages, 6.5 hours.
 
     python benchmarks/sector_benchmark.py --tenants 50
     python benchmarks/sector_benchmark.py                       # 1,100 boards

@@ -20,6 +20,17 @@ class StaticCredential:
         return AccessToken("test-token", int(time.time()) + 3600)
 
 
+@pytest.fixture(autouse=True)
+def fresh_app_buckets() -> None:
+    """Each test starts as a fresh process does: the app-wide buckets (Graph's limits per app
+    for all tenants, shared by every tenant this process reads) full. Without this, the tests
+    of one module, all reading their module's simulator, would wait on one another's
+    signInActivity pages."""
+    from m365apk.scanner import pacing
+
+    pacing.forget_app_buckets()
+
+
 FAST = dict(
     backoff_seconds=0.01,
     backoff_max_seconds=0.05,

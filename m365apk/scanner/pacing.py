@@ -169,6 +169,8 @@ RECOVERY_STEP = 0.02  # per response without a warning, back towards the documen
 # request can take a few milliseconds longer on the way than the next. Without this, the second
 # of two requests one second apart (conditional access) can arrive 0.99 s after the first.
 ARRIVAL_MARGIN = 0.05
+# A tenant behind another in an app-wide bucket that holds tokens looks again this soon.
+TURN_POLL_SECONDS = 0.02
 
 
 def _segments(path: str) -> list[str]:
@@ -310,7 +312,10 @@ class Bucket:
         self.paused_until = max(self.paused_until, now + pause)
         if fresh and not retry_after:
             self.strikes += 1
-        if fresh and not self.limit.shared:  # our own budget ran out: we were too fast
+        # Our own budget ran out: we were too fast. Not so for an app-wide bucket: its 429 is
+        # as likely the tenant's own limit (the same request counts in both), and halving it
+        # would slow every school of the run for the rest of the run.
+        if fresh and not (self.limit.shared or self.limit.app_wide):
             self.factor = max(MIN_FACTOR, self.factor / 2)
 
 
@@ -516,8 +521,9 @@ class Pacer:
                     wait = max(b.delay(c) for b, c in shared)
                     behind = [(b, c) for b, c in shared if not self._my_turn(b)]
                     if wait <= 0 and behind:
-                        # An earlier tenant waits for these tokens too: after its request.
-                        wait = max(c / b.rate for b, c in behind)
+                        # An earlier tenant is about to take these tokens: look again right
+                        # after it (what it leaves is ours if it is enough).
+                        wait = TURN_POLL_SECONDS
                 elif wait > 0 and queued:
                     queued = self._queue(shared, -1)
                 if wait <= 0:
