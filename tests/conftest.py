@@ -29,6 +29,7 @@ def fresh_app_buckets() -> None:
     from m365apk.scanner import pacing
 
     pacing.forget_app_buckets()
+    pacing.set_app_share(1.0)  # a sharded scan-all in an earlier test set a part
 
 
 FAST = dict(

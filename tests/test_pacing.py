@@ -637,6 +637,20 @@ def test_a_tenant_alone_waits_for_its_own_limit_not_in_line() -> None:
     assert alone.time_in_line() == 0.0
 
 
+def test_one_of_four_shards_keeps_to_a_quarter_of_the_apps_limits() -> None:
+    """scan-all --shard-count 4 runs four pods with one app: each may use a quarter of the
+    app's signInActivity pages (portfolio.scan_all sets the share)."""
+    pacing.set_app_share(1 / 4)
+    p = pacer(FakeTime(), app="shard.example")
+    bucket = p.bucket(SIGN_IN_ACTIVITY_APP)
+    assert bucket.capacity == 2.5 and bucket.rate == pytest.approx(2.5 / 60)
+    assert p.bucket(SIGN_IN_ACTIVITY).capacity == 10  # the tenant's own limit is its own
+    import multiprocessing
+
+    cells = pacing.app_bucket_cells(multiprocessing.get_context("spawn"))
+    assert cells[SIGN_IN_ACTIVITY_APP][4] == 2.5  # and so do its worker processes
+
+
 def _take_sign_in_activity(cells: dict | None, lock, tries: int, taken) -> None:
     """In a worker process: take a signInActivity page's tokens `tries` times, without waiting."""
     if cells is not None:

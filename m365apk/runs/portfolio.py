@@ -33,6 +33,7 @@ from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+from m365apk.scanner.pacing import set_app_share
 from m365apk.snapshot.settings import load_settings
 
 log = logging.getLogger("m365apk.portfolio")
@@ -190,6 +191,9 @@ def scan_all(
     if shard is not None:
         index, count = shard
         tenants = [t for i, t in enumerate(tenants) if i % count == index]
+        # The shards read with one app, each in its own pod: each keeps to its part of Graph's
+        # limits per app for all tenants.
+        set_app_share(1 / count)
     base = options or ReportOptions()
     results: list[TenantOutcome] = []
     history_file = history_path or config.history_path

@@ -323,6 +323,9 @@ class Bucket:
 # (and clock); in scan-all's worker processes, shared by all of them (`share_app_buckets`).
 _APP_BUCKETS: dict[tuple[str, str, Clock], Bucket] = {}
 _SHARED_CELLS: dict[str, Any] = {}  # bucket name -> its state in memory shared by the workers
+# The part of each app-wide limit this run may use: 1/N for one of N scan-all shards (separate
+# pods reading with the same app, which cannot share memory).
+_APP_SHARE = [1.0]
 _TURNS = itertools.count()  # tenants' turns in the app-wide buckets: first come, first served
 # Taking tokens and queueing for a turn from several threads (scan-all's tenants) at once; in
 # worker processes one lock for all of them (re-entrant: a shared bucket locks it itself).
@@ -334,12 +337,11 @@ class SharedBucket(Bucket):
     in memory shared by scan-all's worker processes, changed under their common lock: together
     they take what one process would, never more than the app's limit."""
 
-    _FIELDS = ("tokens", "stamp", "paused_until", "factor")
+    _FIELDS = ("tokens", "stamp", "paused_until", "factor", "capacity")
 
     def __init__(self, name: str, limit: Limit, clock: Clock, cells: Any, lock: Any) -> None:
         # Bucket.__init__ is not called: it would reset the state the other workers share.
         self.name, self.limit = name, limit
-        self.capacity = float(limit.units)
         self._clock, self._cells, self._lock = clock, cells, lock
         self.strikes = 0
         self.waited = 0.0
@@ -348,7 +350,8 @@ class SharedBucket(Bucket):
     @staticmethod
     def cells(context: Any, limit: Limit) -> Any:
         """The shared state of a full bucket, made by the parent before the workers start."""
-        return context.RawArray("d", [float(limit.units), time.monotonic(), 0.0, 1.0])
+        units = float(limit.units) * _APP_SHARE[0]
+        return context.RawArray("d", [units, time.monotonic(), 0.0, 1.0, units])
 
     def _refill(self) -> float:
         with self._lock:
@@ -404,16 +407,23 @@ def share_app_buckets(cells: dict[str, Any], lock: Any) -> None:
     _APP_BUCKETS.clear()
 
 
+def set_app_share(share: float) -> None:
+    """This run may use `share` (0 < share <= 1) of each app-wide limit: 1/N for one of N
+    shards. For buckets made after the call (before the scan starts)."""
+    _APP_SHARE[0] = min(1.0, max(1e-3, share))
+
+
 def app_bucket(app: str, name: str, clock: Clock) -> Bucket:
     with _LOCK:
         key = (app, name, clock)
         if key not in _APP_BUCKETS:
             cells = _SHARED_CELLS.get(name) if clock is time.monotonic else None
-            _APP_BUCKETS[key] = (
-                Bucket(name, LIMITS[name], clock)
-                if cells is None
-                else SharedBucket(name, LIMITS[name], clock, cells, _LOCK)
-            )
+            if cells is None:
+                bucket = Bucket(name, LIMITS[name], clock)
+                bucket.capacity = bucket.tokens = bucket.capacity * _APP_SHARE[0]
+            else:
+                bucket = SharedBucket(name, LIMITS[name], clock, cells, _LOCK)
+            _APP_BUCKETS[key] = bucket
         return _APP_BUCKETS[key]
 
 
