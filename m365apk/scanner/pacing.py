@@ -615,9 +615,10 @@ class Pacer:
         delayed = elapsed - fastest
         if delayed <= 0:
             return
-        for bucket in full:
-            bucket._refill()
-            bucket.tokens = max(-bucket.capacity, bucket.tokens - delayed * bucket.rate)
+        with _LOCK:  # an app-wide bucket: other tenants (and workers) change it too
+            for bucket in full:
+                bucket._refill()
+                bucket.tokens = max(-bucket.capacity, bucket.tokens - delayed * bucket.rate)
 
     async def acquire(self, method: str, url: str) -> list[tuple[Bucket, int]]:
         """Wait for and take a request's cost (what the wire does in two steps)."""
