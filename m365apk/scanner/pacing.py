@@ -231,7 +231,7 @@ def _classify(method: str, path: str, raw_query: str) -> tuple[tuple[str, int], 
     if first == "auditLogs" or (
         first == "reports" and len(segments) > 1 and segments[1] == "authenticationMethods"
     ):
-        return ((REPORTS, 1), (REPORTS_APP, 1))
+        return _with_app_wide([(REPORTS, 1)])
     if first == "identityProtection" or (
         first == "identity" and len(segments) > 1 and segments[1] == "conditionalAccess"
     ):
@@ -243,9 +243,14 @@ def _classify(method: str, path: str, raw_query: str) -> tuple[tuple[str, int], 
     if first in DIRECTORY_ROOTS:
         buckets = [(DIRECTORY, directory_cost(segments, query))]
         if first == "users" and "signinactivity" in query.get("select", "").lower():
-            buckets += [(SIGN_IN_ACTIVITY, 1), (SIGN_IN_ACTIVITY_APP, 1)]
-        return tuple(buckets)
+            buckets.append((SIGN_IN_ACTIVITY, 1))
+        return _with_app_wide(buckets)
     return ()
+
+
+def _with_app_wide(buckets: list[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    """The buckets, then the limit per app for all tenants of each that has one (APP_WIDE)."""
+    return (*buckets, *((APP_WIDE[name], 1) for name, _ in buckets if name in APP_WIDE))
 
 
 class Bucket:
@@ -458,7 +463,6 @@ class Pacer:
         self.enabled = enabled
         self.app = app  # whose limits per app for all tenants: the Graph host, by default
         self.turn = next(_TURNS)
-        self.app_waited = 0.0
         # Wall time with a request of ours held by the app-wide buckets alone (`time_in_line`).
         self._held = 0
         self._held_since = 0.0
@@ -540,11 +544,9 @@ class Pacer:
                     return
                 # Graph counts a request when it arrives, which can trail our clock a little.
                 wait += self.margin_seconds
-                for bucket, cost in own:
+                for bucket, cost in own:  # app-wide ones: `time_in_line`
                     if bucket.delay(cost) > 0:
                         bucket.waited += wait
-                if shared:
-                    self.app_waited += wait
                 if held:
                     self._hold(1)
                 try:
@@ -660,8 +662,8 @@ class Pacer:
         return self._clock()
 
     def waited(self) -> float:
-        own = sum(b.waited for b in self.buckets.values() if not b.limit.app_wide)
-        return round(own + self.app_waited, 3)
+        """Seconds waited for this tenant's own buckets (the app's line: `time_in_line`)."""
+        return round(sum(b.waited for b in self.buckets.values() if not b.limit.app_wide), 3)
 
 
 def _float(value: str | None) -> float | None:
