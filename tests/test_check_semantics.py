@@ -480,6 +480,35 @@ def test_pupils_created_last_month_who_never_signed_in_are_not_stale() -> None:
     assert result.evidence.counts["jonger_dan_90_dagen"] == 50
 
 
+def test_sign_in_times_without_an_offset_are_utc_not_a_failed_check() -> None:
+    # Graph writes UTC with `Z`; a timestamp without an offset (a proxy or export that drops
+    # it) must still compare with the scan's time, not make the check itself fail.
+    old = {"createdDateTime": "2020-01-01T08:00:00"}
+    people = [user(f"u{i}", "staff") | old for i in range(10)]
+    activity = [
+        {"id": f"u{i}", "signInActivity": {"lastSuccessfulSignInDateTime": "2021-03-01T08:00:00"}}
+        for i in range(10)
+    ]
+    s = snapshot(users=ok(people), userSignInActivity=ok(activity))
+    result = surface.STALE_ACCOUNTS.run(s)
+    assert result.status is Status.FAIL, result.reason
+    assert result.evidence.counts["ongebruikt_90_dagen"] == 10
+
+
+def test_parse_time_reads_graph_stamps_and_refuses_what_is_no_time() -> None:
+    from datetime import UTC, datetime
+
+    from m365apk.checks.common import parse_time
+
+    assert parse_time("2026-11-01T08:00:00.1234567Z") == datetime(
+        2026, 11, 1, 8, 0, 0, 123456, tzinfo=UTC
+    )
+    assert parse_time("2026-11-01T08:00:00") == datetime(2026, 11, 1, 8, tzinfo=UTC)
+    assert parse_time("2026-11-01T10:00:00+02:00") == datetime(2026, 11, 1, 8, tzinfo=UTC)
+    for nothing in (None, "", "gisteren", 20261101):
+        assert parse_time(nothing) is None  # type: ignore[arg-type]
+
+
 # --- 15. Subdomains and hybrid ----------------------------------------------------------------
 
 

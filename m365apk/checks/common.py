@@ -5,7 +5,7 @@ access itself is read only by the engine (conditional_access.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -275,12 +275,15 @@ def clauses(items: Iterable[Msg | None]) -> Msg | None:
 
 
 def parse_time(value: str | None) -> datetime | None:
+    """Graph's timestamps are UTC (ISO 8601, `Z`): one without an offset is read as UTC too,
+    so comparing it with the scan's (aware) time cannot fail. None when absent or not a time."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        moment = datetime.fromisoformat(value)  # Python 3.11 reads `Z` and 7 fraction digits
+    except (TypeError, ValueError):
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def pct(part: int, whole: int) -> float:
