@@ -69,6 +69,23 @@ def test_many_pages_are_followed_with_first_query_and_token(graph_client: GraphC
 
 
 @respx.mock
+def test_an_id_read_in_two_datasets_is_kept_once(graph_client: GraphClient) -> None:
+    # 100,000 users are read three times over (users, registration details, sign-in
+    # activity): their ids are one string each in memory, not three.
+    # Ids longer than pydantic's own string cache holds (64 bytes), so only ours can share.
+    people = [u | {"id": u["id"] + "-" + "x" * 70} for u in _users(0, 3)]
+    respx.get(USERS).mock(return_value=_page(people))
+    details = [{"id": u["id"], "isMfaRegistered": True} for u in people]
+    respx.get(f"{BASE}/reports/authenticationMethods/userRegistrationDetails").mock(
+        return_value=_page(details)
+    )
+    users = run(graph_client.dataset(DATASETS["users"])).data
+    registered = run(graph_client.dataset(DATASETS["userRegistrationDetails"])).data
+    assert [u["id"] for u in users] == [r["id"] for r in registered]
+    assert all(u["id"] is r["id"] for u, r in zip(users, registered, strict=True))
+
+
+@respx.mock
 def test_429_with_retry_after_is_retried_after_that_delay() -> None:
     client = GraphClient(StaticCredential(), GraphSettings(**FAST))
     route = respx.get(USERS)

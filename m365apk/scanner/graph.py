@@ -10,6 +10,7 @@ except authentication failures, which no other endpoint would survive either.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import re
@@ -437,7 +438,7 @@ class GraphClient:
         pages = 0
         while True:
             pages += 1
-            items.extend(self._shared(page["value"]))
+            items.extend(self._shared(page["value"], _shared_keys(spec.item)))
             if self.on_page:
                 self.on_page(spec.name, pages, len(items))
             next_link = page.get("@odata.nextLink")
@@ -452,17 +453,18 @@ class GraphClient:
             request = builder.to_get_request_information(self._config(spec, builder, False))
             page = validator.validate_json(await self._send(request, adapter))
 
-    def _shared(self, items: list[Any]) -> list[Any]:
+    def _shared(self, items: list[Any], keys: tuple[str, ...]) -> list[Any]:
         """Let an id that recurs across datasets (a user's in users, registration details,
         sign-in activity, group members) be one string object: a 100,000-user snapshot then
         fits in far less memory. Values that repeat within a page (user types, SKU ids, method
-        names) pydantic's own string cache already hands out as one object."""
-        pool = self._pool
-        for item in items:
-            for key in _SHARED_KEYS:
+        names) pydantic's own string cache already hands out as one object. `keys`: those of
+        _SHARED_KEYS the item's shape has (no lookups for fields it cannot hold)."""
+        share = self._pool.setdefault
+        for key in keys:
+            for item in items:
                 value = item.get(key)
                 if value.__class__ is str:
-                    item[key] = pool.setdefault(value, value)
+                    item[key] = share(value, value)
         return items
 
     async def _object(self, spec: DatasetSpec, builder: Any) -> Any:
@@ -722,6 +724,15 @@ class GraphClient:
 
 # Fields whose values recur across datasets (`GraphClient._shared`).
 _SHARED_KEYS = ("id", "principalId")
+
+
+@functools.cache
+def _shared_keys(item: type) -> tuple[str, ...]:
+    """The _SHARED_KEYS an item's shape (a TypedDict, or Any) can hold."""
+    fields = getattr(item, "__annotations__", None)
+    if fields is None:  # not a TypedDict: any key may be there
+        return _SHARED_KEYS
+    return tuple(k for k in _SHARED_KEYS if k in fields)
 
 
 _VALIDATORS: dict[tuple[str, type], TypeAdapter[Any]] = {}
