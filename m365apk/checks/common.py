@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import cache
 from types import MappingProxyType
 from typing import Any
 
@@ -257,12 +258,19 @@ def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> Msg | Non
 
 def role_text(holder: dict[str, Any]) -> Msg:
     """Role names; a role held only as PIM-eligible is marked so (active and eligible apart)."""
+    if not holder.get("roles"):
+        return _no_roles()  # asked for every staff member of a board: made once
     eligible_only = set(holder.get("eligible", ())) - set(holder.get("active", ()))
     roles: list[str] = [
         Msg("common.role_eligible", role=r) if r in eligible_only else r
         for r in sorted(holder.get("roles", ()))
     ]
     return Msg("common.roles", roles=roles)
+
+
+@cache
+def _no_roles() -> Msg:
+    return Msg("common.roles", roles=[])
 
 
 def clauses(items: Iterable[Msg | None]) -> Msg | None:

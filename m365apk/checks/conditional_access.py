@@ -691,6 +691,7 @@ class Engine:
             self._approve_apps(policy)
         # covers() per (want, policies): the policies are this engine's and no longer change.
         self._covered: dict[tuple[Any, ...], bool] = {}
+        self._enforcing: dict[str, tuple[Policy, ...]] = {}
 
     def _approve_apps(self, p: Policy) -> None:
         """Approved application exclusions are no gap: drop them from the policy's region."""
@@ -746,8 +747,13 @@ class Engine:
         (per-user MFA is legacy; CIS 5.1.2.1 wants it off once CA is used)."""
         return any(p.state == "enabled" for p in self.policies)
 
-    def enforcing(self, want: str) -> list[Policy]:
-        return [p for p in self.policies if p.satisfies(want)]
+    def enforcing(self, want: str) -> tuple[Policy, ...]:
+        """The policies that enforce `want`; asked once per person (thousands of staff), so
+        found once per engine: the policies no longer change after __init__."""
+        found = self._enforcing.get(want)
+        if found is None:
+            found = self._enforcing[want] = tuple(p for p in self.policies if p.satisfies(want))
+        return found
 
     def near_misses(self, want: str) -> list[str]:
         """Notes (Msgs) on policies that look like they would help but enforce nothing."""
