@@ -69,6 +69,19 @@ def test_many_pages_are_followed_with_first_query_and_token(graph_client: GraphC
 
 
 @respx.mock
+def test_requests_keep_the_sdk_user_agent_and_plain_dollar_parameters(
+    graph_client: GraphClient,
+) -> None:
+    # The kiota handlers we keep: the SDK's User-Agent (Graph's advice for traffic it can
+    # attribute) and OData parameter names sent as `$select`, not `%24select`.
+    route = respx.get(USERS).mock(return_value=_page(_users(0, 1)))
+    run(graph_client.dataset(DATASETS["users"]))
+    request = route.calls[0].request
+    assert "kiota-python" in request.headers["User-Agent"]
+    assert b"$select=" in request.url.raw_path and b"%24select" not in request.url.raw_path
+
+
+@respx.mock
 def test_an_id_read_in_two_datasets_is_kept_once(graph_client: GraphClient) -> None:
     # 100,000 users are read three times over (users, registration details, sign-in
     # activity): their ids are one string each in memory, not three.

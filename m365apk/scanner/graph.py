@@ -31,7 +31,14 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
 from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import BaseMiddleware, RedirectHandler, RetryHandler
+from kiota_http.middleware import (
+    BaseMiddleware,
+    BodyInspectionHandler,
+    HeadersInspectionHandler,
+    RedirectHandler,
+    RetryHandler,
+    UrlReplaceHandler,
+)
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
@@ -46,6 +53,14 @@ from m365apk.scanner.tls import ssl_context
 from m365apk.snapshot import CollectionStats, Dataset, DatasetStatus
 
 GRAPH_URL = "https://graph.microsoft.com"
+# kiota's default handlers we leave out (GraphClient.__post_init__ says why).
+_UNUSED_MIDDLEWARE = (
+    RetryHandler,
+    RedirectHandler,
+    UrlReplaceHandler,
+    HeadersInspectionHandler,
+    BodyInspectionHandler,
+)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 ERROR_MAP: dict[str, Any] = {"XXX": ODataError}
 
@@ -325,11 +340,14 @@ class GraphClient:
             self.credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host]
         )
         # No redirect handler (a 3xx is an error for the dataset, `_Wire`) and our own retries
-        # instead of kiota's, which sleep while holding the concurrency slot.
+        # instead of kiota's, which sleep while holding the concurrency slot. Nor the handlers
+        # that do nothing for an app reading Graph: the /me replacement (no signed-in user;
+        # it re-parses every URL) and the header and body inspection we never ask for. Kept:
+        # the $-parameter decoding and the SDK's User-Agent.
         kept = [
             m
             for m in KiotaClientFactory.get_default_middleware(None)
-            if not isinstance(m, RetryHandler | RedirectHandler)
+            if not isinstance(m, _UNUSED_MIDDLEWARE)
         ]
         s = self.settings
         self.pacer = Pacer(
