@@ -449,6 +449,7 @@ class GraphClient:
     ) -> tuple[list[Any], int]:
         """The first page (read from `url`) and every page its next links lead to."""
         validator = _page_validator(spec.item)
+        keys = _shared_keys(spec.item)
         adapter = self._adapter(spec)
         first = urlsplit(url)
         seen: set[str] = {url}
@@ -456,7 +457,7 @@ class GraphClient:
         pages = 0
         while True:
             pages += 1
-            items.extend(self._shared(page["value"], _shared_keys(spec.item)))
+            items.extend(self._shared(page["value"], keys))
             if self.on_page:
                 self.on_page(spec.name, pages, len(items))
             next_link = page.get("@odata.nextLink")
@@ -746,9 +747,9 @@ _SHARED_KEYS = ("id", "principalId")
 
 @functools.cache
 def _shared_keys(item: type) -> tuple[str, ...]:
-    """The _SHARED_KEYS an item's shape (a TypedDict, or Any) can hold."""
+    """The _SHARED_KEYS an item's shape (a TypedDict, or plain dict) can hold."""
     fields = getattr(item, "__annotations__", None)
-    if fields is None:  # not a TypedDict: any key may be there
+    if fields is None:  # a plain dict: any key may be there
         return _SHARED_KEYS
     return tuple(k for k in _SHARED_KEYS if k in fields)
 
