@@ -59,8 +59,6 @@ MEDIAN, SIGMA, LOW, HIGH = 1_500, 0.9, 300, 40_000
 PROFILES = (("board", 0.5), ("good", 0.25), ("weak", 0.25))
 TARGET_WALL_S, TARGET_RSS_MB = 15 * 60.0, 1024.0
 APP_BUCKETS = ("signInActivity_app", "reports_app")
-# Graph serves at most this many users per page with signInActivity (scanner/datasets.py)
-SIA_PAGE = 500
 # Profiles whose licences (Entra ID P1) make the scan read signInActivity (the dataset's gate)
 READS_SIGN_IN_ACTIVITY = ("board", "good")
 
@@ -289,8 +287,11 @@ def app_wide_floor(requests: dict[str, int]) -> tuple[float, str]:
 def sign_in_activity_pages(boards: list[tuple[str, str, int]]) -> int:
     """The signInActivity pages the portfolio's scans need (an estimate: the users list holds
     the board's accounts; boards without P1 do not read it)."""
+    from m365apk.scanner.datasets import DATASETS
+
+    per_page = DATASETS["userSignInActivity"].top  # what the scan asks Graph for
     return sum(
-        math.ceil(size / SIA_PAGE)
+        math.ceil(size / per_page)
         for _, profile, size in boards
         if profile in READS_SIGN_IN_ACTIVITY
     )
