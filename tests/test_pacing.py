@@ -685,3 +685,22 @@ def test_worker_processes_share_the_apps_limit_not_multiply_it() -> None:
     # ten in all (a page more only if the workers took over six seconds to start)
     assert 10 <= run_workers(shared=True) <= 11
     assert run_workers(shared=False) == 20  # each its own bucket: what sharing prevents
+
+
+def test_the_snapshot_keeps_the_time_the_school_stood_in_line_for_the_app() -> None:
+    """The collector writes the client's time in line (Pacer.time_in_line) into the snapshot's
+    stats: the evidence of why a school in a large scan-all took long."""
+    from m365apk.scanner.collector import collect
+
+    client = GraphClient(StaticCredential(), GraphSettings(**FAST))
+    client.time_in_line = lambda: 312.25  # type: ignore[method-assign]
+    with respx.mock:
+        respx.route(host="graph.microsoft.com").mock(
+            return_value=httpx.Response(200, json={"value": []})
+        )
+        snap = run(collect(client, ["domains"], tenant_id="t", source="test"))
+    assert snap.stats.in_line_seconds == 312.25
+    # and a snapshot from before the field was recorded still reads (nobody waited)
+    old = snap.model_dump(mode="json")
+    del old["stats"]["in_line_seconds"]
+    assert type(snap).model_validate(old).stats.in_line_seconds == 0.0

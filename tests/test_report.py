@@ -187,3 +187,34 @@ def test_advice_fits_the_licence() -> None:
         snap.licences = snap.licences.model_copy(update={"known": True, "entra_plan": plan})
         report = build_report(snap, checks, evaluate(snap, checks))
         assert expected in report.checks[0].fix
+
+
+def test_time_in_line_behind_the_apps_other_schools_explains_a_long_scan() -> None:
+    """Scan-all of a whole portfolio with one app: the signInActivity pages of every school
+    share Graph's 10 a minute, so a small school can take an hour. Its report says why, beside
+    the duration, in the technical appendix; a school that waited for nobody says nothing."""
+    snap = tenant_snapshot()
+    snap.stats.duration_seconds, snap.stats.in_line_seconds = 3725.0, 3600.0
+    html = render_html(report_for(snap))
+    appendix = html[html.index('id="bijlage"') :]
+    assert "3.725 s; daarvan 3.600 s in de rij achter andere scholen" in appendix
+    assert "in de rij" not in html[: html.index('id="bijlage"')]  # not on the cover
+    assert "in line behind other schools" in render_html(report_for(snap), lang="en")
+    snap.stats.in_line_seconds = 0.0
+    assert "in de rij" not in render_html(report_for(snap))
+
+
+def test_scan_all_log_says_how_long_a_school_stood_in_line() -> None:
+    """The provider's log line per school (scan-all) gives the same reason, from the slimmed
+    outcome that scan-all keeps in memory."""
+    from m365apk.runs.portfolio import TenantOutcome, _in_line, slimmed
+    from m365apk.runs.tenants import TenantEntry
+
+    snap = tenant_snapshot()
+    snap.stats.in_line_seconds = 1234.4
+    tenant = TenantEntry(name="OBS De Linde", tenant_id="11111111-2222-4333-8444-555555555555")
+    outcome = slimmed(TenantOutcome(tenant, "ok", report=report_for(snap)))
+    assert _in_line(outcome) == " (1234 s in de rij achter andere scholen: Graph-limieten per app)"
+    snap.stats.in_line_seconds = 0.0
+    assert _in_line(TenantOutcome(tenant, "ok", report=report_for(snap))) == ""
+    assert _in_line(TenantOutcome(tenant, "auth_error", "geen toestemming")) == ""

@@ -166,6 +166,15 @@ def _slim(report: Report | None) -> Report | None:
     return report.model_copy(update=empty)
 
 
+def _in_line(outcome: TenantOutcome) -> str:
+    """Why a school took long: the time it waited for the app's other schools (Graph's limits
+    per app for all tenants), said beside its outcome when there was any."""
+    waited = outcome.report.stats.in_line_seconds if outcome.report else 0.0
+    if waited < 1:
+        return ""
+    return f" ({waited:.0f} s in de rij achter andere scholen: Graph-limieten per app)"
+
+
 def slimmed(outcome: TenantOutcome) -> TenantOutcome:
     """The outcome with its report's verdict and history rows only: over a sector's 1,100
     schools whole reports would pile up in memory (they are on disk and in history)."""
@@ -227,7 +236,10 @@ def scan_all(
                 rows=outcome.rows,
             )
             log.info(
-                "tenant klaar: %s", outcome.outcome, extra={"tenant_id": outcome.tenant.tenant_id}
+                "tenant klaar: %s%s",
+                outcome.outcome,
+                _in_line(outcome),
+                extra={"tenant_id": outcome.tenant.tenant_id},
             )
             if on_done:
                 on_done(outcome)

@@ -225,6 +225,7 @@ async def collect(
     finally:
         watch.cancel()
     client.stats.duration_seconds = round(time.monotonic() - started, 3)
+    client.stats.in_line_seconds = round(client.time_in_line(), 3)
     return Snapshot(
         tool=ToolInfo(version=__version__, app_id=app_id),
         tenant=_tenant(tenant_id, done.get("organization")),

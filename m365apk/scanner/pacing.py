@@ -265,7 +265,6 @@ class Bucket:
         self.factor = 1.0  # share of the documented rate we allow ourselves (slow-down)
         self.paused_until = 0.0
         self.strikes = 0  # 429s without Retry-After in a row: the backoff grows with them
-        self.waited = 0.0  # seconds spent waiting here, for the record
         # App-wide buckets: the pacers (tenants) waiting here, by turn (Pacer.turn), with the
         # number of their requests waiting.
         self.waiting: dict[int, int] = {}
@@ -349,7 +348,6 @@ class SharedBucket(Bucket):
         self.name, self.limit = name, limit
         self._clock, self._cells, self._lock = clock, cells, lock
         self.strikes = 0
-        self.waited = 0.0
         self.waiting = {}
 
     @staticmethod
@@ -544,9 +542,6 @@ class Pacer:
                     return
                 # Graph counts a request when it arrives, which can trail our clock a little.
                 wait += self.margin_seconds
-                for bucket, cost in own:  # app-wide ones: `time_in_line`
-                    if bucket.delay(cost) > 0:
-                        bucket.waited += wait
                 if held:
                     self._hold(1)
                 try:
@@ -660,10 +655,6 @@ class Pacer:
 
     def now(self) -> float:
         return self._clock()
-
-    def waited(self) -> float:
-        """Seconds waited for this tenant's own buckets (the app's line: `time_in_line`)."""
-        return round(sum(b.waited for b in self.buckets.values() if not b.limit.app_wide), 3)
 
 
 def _float(value: str | None) -> float | None:
