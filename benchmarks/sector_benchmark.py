@@ -186,6 +186,12 @@ def throttled_datasets(folder: Path) -> list[str]:
     return sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
 
 
+def in_line(log: str) -> list[int]:
+    """Seconds each tenant stood in line behind the app's other tenants, from scan-all's
+    "tenant klaar" log lines (the figure its snapshot keeps as stats.in_line_seconds)."""
+    return [int(m) for m in re.findall(r"tenant klaar: \w+ \((\d+) s in de rij", log)]
+
+
 def tenant_durations(history: Path, run_id: str) -> list[float]:
     """Seconds each tenant's scan took (scan-all records them in its history)."""
     import sqlite3
@@ -456,6 +462,13 @@ def one_round(
             f"  seconds per tenant      median {d[len(d) // 2]:.1f}, p90"
             f" {d[int(len(d) * 0.9)]:.1f}, max {d[-1]:.1f}; in flight on average"
             f" {sum(d) / wall:.1f}"
+        )
+    waited = in_line(err_text[0] if err_text else "")
+    if waited:
+        w = sorted(waited)
+        print(
+            f"  in line for the app     {len(w)} tenants waited behind the others (Graph's"
+            f" limits per app for all tenants): median {w[len(w) // 2]} s, max {w[-1]} s"
         )
     print(
         f"  tenants lost            {len(lost) + missing} ({missing} not finished,"
