@@ -176,20 +176,16 @@ def finished(output: Path, run_id: str) -> list[Path]:
     return [p for p in output.glob(f"*/{run_id}") if p.is_dir()]
 
 
-def throttled_datasets(folder: Path) -> list[str]:
-    """Datasets of one tenant's snapshot that ended `throttled`."""
+def snapshot_facts(folder: Path) -> tuple[list[str], float]:
+    """Of one tenant's snapshot: the datasets that ended `throttled`, and the seconds it stood
+    in line behind the app's other tenants (stats.in_line_seconds)."""
     try:
         snapshot = json.loads((folder / "snapshot.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ["(geen snapshot)"]
+        return ["(geen snapshot)"], 0.0
     datasets = snapshot.get("datasets") or {}
-    return sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
-
-
-def in_line(log: str) -> list[int]:
-    """Seconds each tenant stood in line behind the app's other tenants, from scan-all's
-    "tenant klaar" log lines (the figure its snapshot keeps as stats.in_line_seconds)."""
-    return [int(m) for m in re.findall(r"tenant klaar: \w+ \((\d+) s in de rij", log)]
+    throttled = sorted(name for name, d in datasets.items() if d.get("status") == "throttled")
+    return throttled, float((snapshot.get("stats") or {}).get("in_line_seconds") or 0.0)
 
 
 def tenant_durations(history: Path, run_id: str) -> list[float]:
@@ -439,8 +435,9 @@ def one_round(
     err_reader.join(5)
     durations = tenant_durations(output / "history.sqlite", run_id)
     folders = finished(output, run_id)
-    lost = {f.parent.name: throttled_datasets(f) for f in folders}
-    lost = {name: sets for name, sets in lost.items() if sets}
+    facts = {f.parent.name: snapshot_facts(f) for f in folders}
+    lost = {name: sets for name, (sets, _) in facts.items() if sets}
+    waited = sorted(seconds for _, seconds in facts.values() if seconds >= 1)
     missing = count - len(folders)
     cpu = sum(watch.cpu.values())
     rss = watch.peak_rss_mb
@@ -463,12 +460,11 @@ def one_round(
             f" {d[int(len(d) * 0.9)]:.1f}, max {d[-1]:.1f}; in flight on average"
             f" {sum(d) / wall:.1f}"
         )
-    waited = in_line(err_text[0] if err_text else "")
     if waited:
-        w = sorted(waited)
         print(
-            f"  in line for the app     {len(w)} tenants waited behind the others (Graph's"
-            f" limits per app for all tenants): median {w[len(w) // 2]} s, max {w[-1]} s"
+            f"  in line for the app     {len(waited)} tenants waited behind the others (Graph's"
+            f" limits per app for all tenants): median {waited[len(waited) // 2]:.0f} s,"
+            f" max {waited[-1]:.0f} s"
         )
     print(
         f"  tenants lost            {len(lost) + missing} ({missing} not finished,"
