@@ -528,6 +528,12 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "licence": c.licence,
             "permissions": permissions_for(c.all_datasets),
             "datasets": list(c.all_datasets),
+            "reads": {
+                "datasets": list(c.datasets),
+                "alternatives": list(c.alternatives),
+                "optional": list(c.optional),
+                **c.reads.to_json(),
+            },
             "basismaatregelen": list(c.basismaatregelen),
             "norms": list(c.norms),
             "scuba": scuba.for_check(c.id),

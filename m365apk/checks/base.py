@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -133,6 +133,80 @@ class Source:
     url: str
 
 
+# The people a check judges, each from the one people model (checks/people.py).
+POPULATIONS = frozenset(
+    {
+        "users",  # every enabled account
+        "staff",
+        "students",
+        "guests",
+        "admins",  # holders of a privileged role, active or eligible, direct or through a group
+        "highly_privileged",
+        "break_glass",
+    }
+)
+# Tenant settings a check may trust (snapshot/settings.py), each only within bounds.
+SETTINGS = frozenset({"approved_exclusions", "break_glass", "populations"})
+# What a check judges beyond people; each names a family of transformations the generic trust
+# suite (tests/test_trust_suite.py) applies to it.
+JUDGES = frozenset(
+    {
+        "conditional_access",  # its verdict rests on CA policies reaching its population
+        "credentials",  # credentials of applications and service principals
+        "app_permissions",  # permissions granted to applications
+        "methods_policy",  # the authentication methods policy
+    }
+)
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What a check reads besides its datasets, declared so that generic suites can derive, for
+    every registered check, transformations that must never improve its verdict.
+
+    `properties`: per dataset, the Graph properties the verdict rests on ("a.b" for nested),
+    as pairs so the declaration stays hashable; give a dict to `reads()`."""
+
+    population: str | None = None
+    settings: tuple[str, ...] = ()
+    properties: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    judges: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.population is not None and self.population not in POPULATIONS:
+            raise ValueError(f"unknown population {self.population!r}")
+        if set(self.settings) - SETTINGS:
+            raise ValueError(f"unknown settings {sorted(set(self.settings) - SETTINGS)}")
+        if set(self.judges) - JUDGES:
+            raise ValueError(f"unknown judges {sorted(set(self.judges) - JUDGES)}")
+
+    def property_map(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.properties)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "population": self.population,
+            "settings": list(self.settings),
+            "properties": {k: list(v) for k, v in self.properties},
+            "judges": list(self.judges),
+        }
+
+
+def reads(
+    population: str | None = None,
+    settings: tuple[str, ...] = (),
+    properties: dict[str, tuple[str, ...]] | None = None,
+    judges: tuple[str, ...] = (),
+) -> Reads:
+    """A check's declaration of what it reads (see Reads)."""
+    return Reads(
+        population=population,
+        settings=tuple(settings),
+        properties=tuple((k, tuple(v)) for k, v in (properties or {}).items()),
+        judges=tuple(judges),
+    )
+
+
 @dataclass(frozen=True)
 class Check:
     id: str  # stable forever: history and diffs key on it
@@ -166,6 +240,9 @@ class Check:
     # runs only when the user asks for it by this name (`--audit-probe`); otherwise it is left
     # out of the scan altogether.
     opt_in: str | None = None
+    # What it reads besides its datasets: the population it judges, the tenant settings it
+    # trusts, the properties its verdict rests on, and what else it judges (Reads).
+    reads: Reads = field(default_factory=Reads)
 
     @property
     def all_datasets(self) -> tuple[str, ...]:
