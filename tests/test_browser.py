@@ -259,3 +259,25 @@ def test_pdf_keeps_rows_whole_and_the_chart_with_its_table(demo_reports, profile
     first_table = next(i for i, e in enumerate(elements) if e[0] == "/Table")
     chart = next(e for e in elements[first_table:] if e[0] == "/Figure")
     assert len(elements[first_table][1]) == 1 and elements[first_table][1] == chart[1]
+
+
+@pytest.mark.parametrize("school", ["'t Kofschip", 'De "Wilg" \\ Eik </style>'])
+def test_pdf_footer_of_school_named_with_quotes_prints_the_name_itself(
+    demo_reports, tmp_path, school
+) -> None:
+    """Issue 26 finding 9: the footer is a CSS string inside <style>; HTML escaping printed
+    "&#39;t Kofschip". The name is CSS-escaped there and prints as written."""
+    from m365apk.reports.html import render_html
+    from m365apk.reports.model import Report
+    from m365apk.reports.pdf import write_pdf
+
+    report = Report.model_validate_json((demo_reports["weak"] / "report.json").read_text("utf-8"))
+    report = report.model_copy(
+        update={"tenant": report.tenant.model_copy(update={"display_name": school})}
+    )
+    html = tmp_path / "report.html"
+    html.write_text(render_html(report), encoding="utf-8")
+    pdf = write_pdf(html, tmp_path / "report.pdf")
+    first = PdfReader(pdf).pages[0].extract_text()
+    assert school in first
+    assert "&#39;" not in first and "&quot;" not in first and "&#34;" not in first

@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from m365apk.reports import humanize
 from m365apk.reports.actionplan import render_action_plan_csv, write_action_plan_xlsx
@@ -42,6 +43,23 @@ _env = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
+
+
+def css_string(value: object) -> Markup:
+    """Tenant text inside a CSS string in the <style> block (the PDF footer). HTML escaping is
+    wrong there: a style element is raw text, so "&#39;" would print as is. Every character
+    but letters, digits and spaces becomes a CSS escape ("\\27 "), which also keeps a quote, a
+    backslash or "</style>" from ending the string or the element."""
+    out = []
+    for ch in str(value):
+        if ch.isalnum() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(f"\\{ord(ch):x} ")
+    return Markup("".join(out))
+
+
+_env.filters["css_string"] = css_string
 
 
 FIRST = 3  # "Eerst doen" on the cover: three actions a school can start on Monday
