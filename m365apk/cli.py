@@ -637,8 +637,12 @@ def _run_all(args: argparse.Namespace, run_id: str) -> int:
 
 
 def cmd_scan_all(args: argparse.Namespace) -> int:
+    from m365apk.runs.paths import path_segment
+
     configure_logs(args.log_format)
-    return _run_all(args, args.run_id or date.today().isoformat())
+    given = args.run_id is not None
+    run_id = path_segment(args.run_id, "--run-id") if given else date.today().isoformat()
+    return _run_all(args, run_id)
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ from m365apk.reports.actionplan import load_action_plan
 from m365apk.reports.model import Report
 from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
+from m365apk.runs.paths import path_segment, within
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
@@ -124,8 +125,8 @@ def _scan_tenant(
     previous: Any,
     peers: Any,
 ) -> TenantOutcome:
-    final = config.output / tenant.folder_name / run_id
-    work = final.with_name(f"{run_id}.onvolledig")
+    final = within(config.output, config.output / tenant.folder_name / path_segment(run_id, "run"))
+    work = within(config.output, final.with_name(f"{run_id}.onvolledig"))
     shutil.rmtree(work, ignore_errors=True)
     try:
         settings = load_settings(tenant.tenant_config) if tenant.tenant_config else None
@@ -196,6 +197,7 @@ def scan_all(
     options: ReportOptions | None = None,
     on_done: Callable[[TenantOutcome], None] | None = None,
 ) -> list[TenantOutcome]:
+    path_segment(run_id, "run")  # before anything is locked, read or removed
     tenants = sorted(config.tenants, key=lambda t: t.tenant_id)
     if shard is not None:
         index, count = shard
