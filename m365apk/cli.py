@@ -689,6 +689,14 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_history_merge(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
+    # Every shard must have finished and written its file: a missing one would leave a round
+    # silently short (issue 26 finding 10), so nothing is merged and no target is created.
+    missing = [str(src) for src in args.sources if not src.is_file()]
+    if missing:
+        raise ConfigError(
+            f"historiebestand niet gevonden: {', '.join(missing)}; er is niets samengevoegd "
+            "(wacht tot elke shard klaar is)"
+        )
     with History(args.target) as target:
         total = sum(target.merge_from(src) for src in args.sources)
     print(f"{total} scans samengevoegd in {args.target}")

@@ -108,3 +108,15 @@ def test_nothing_is_removed_outside_the_output_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         within(tmp_path / "out", tmp_path / "out")
     assert within(tmp_path / "out", tmp_path / "out" / "a" / "b") == tmp_path / "out" / "a" / "b"
+
+
+def test_history_merge_with_a_shard_file_missing_refuses_and_creates_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    """Issue 26 finding 10/11: the merge ran before a shard had finished, created an empty
+    database and said "0 scans samengevoegd" with exit 0."""
+    target = tmp_path / "history.sqlite"
+    code = main(["history-merge", str(target), str(tmp_path / "shard-0.sqlite")])
+    err = capsys.readouterr().err
+    assert code == 2 and "shard-0.sqlite" in err and "Traceback" not in err
+    assert not target.exists()
