@@ -37,6 +37,7 @@ from m365apk.scanner.auth import CredentialSpec
 from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
 from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS, GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
+from m365apk.snapshot.files import write_text_atomic
 from m365apk.snapshot.model import file_sha256, load_snapshot
 from m365apk.snapshot.settings import load_settings
 
@@ -397,14 +398,15 @@ def demo_portfolio(out: Path) -> int:
             settings = demo_settings(profile) if profile else None
             if settings and (settings.break_glass or settings.approved_exclusions):
                 path = out / f"instellingen-{profile}.yaml"
-                path.write_text(
+                write_text_atomic(
+                    path,
                     yaml.safe_dump(settings.model_dump(exclude_none=True), allow_unicode=True),
-                    encoding="utf-8",
                 )
                 entry["tenant_config"] = path.name
             entries.append(entry)
         tenants = out / "tenants.yaml"
-        tenants.write_text(
+        write_text_atomic(
+            tenants,
             "# Gemaakt door m365apk demo --portfolio: vier gesimuleerde scholen op 127.0.0.1\n"
             + yaml.safe_dump(
                 {
@@ -417,7 +419,6 @@ def demo_portfolio(out: Path) -> int:
                 allow_unicode=True,
                 sort_keys=False,
             ),
-            encoding="utf-8",
         )
         steps = [
             ["doctor", str(tenants)],

@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "runs": {"snapshot", "mappings", "messages", "checks", "scanner", "reports"},
     "demo": {"snapshot"},
     "cli": {"snapshot", "mappings", "messages", "checks", "scanner", "reports", "runs", "demo"},
+    "__main__": {"cli"},  # `python -m m365apk`: the command line, nothing else
 }
 
 

@@ -25,6 +25,7 @@ from m365apk.reports.view import (
     plain_reason,
     verdict_reason,
 )
+from m365apk.snapshot.files import crash_point, replaced_together
 
 SYMBOLS = {
     "pass": "✔",
@@ -180,7 +181,19 @@ def render_norms_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def write_reports(report: Report, out_dir: Path, lang: str = "nl") -> dict[str, Path]:
+def write_reports(
+    report: Report,
+    out_dir: Path,
+    lang: str = "nl",
+    *,
+    pdf: bool = False,
+    staged: list[tuple[Path, Path]] = (),  # type: ignore[assignment]
+) -> dict[str, Path]:
+    """The report set (and `staged` files that belong to it, the snapshot): written under
+    temporary names, then renamed together, so a kill at any moment leaves the old set whole
+    or the new one, never a mix."""
+    from m365apk.reports.pdf import write_pdf
+
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": out_dir / "report.json",
@@ -189,9 +202,18 @@ def write_reports(report: Report, out_dir: Path, lang: str = "nl") -> dict[str, 
         "plan": out_dir / "actieplan.csv",
         "plan_xlsx": out_dir / "actieplan.xlsx",
     }
-    paths["json"].write_text(report.to_json(), encoding="utf-8")
-    paths["html"].write_text(render_html(report, lang), encoding="utf-8")
-    paths["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
-    paths["plan"].write_text(render_action_plan_csv(report), encoding="utf-8-sig", newline="")
-    write_action_plan_xlsx(report, paths["plan_xlsx"])
+    if pdf:
+        paths["pdf"] = out_dir / "report.pdf"
+    with replaced_together(list(paths.values()), staged) as tmps:
+        tmp = dict(zip(paths, tmps, strict=True))
+        tmp["json"].write_text(report.to_json(), encoding="utf-8")
+        tmp["html"].write_text(render_html(report, lang), encoding="utf-8")
+        crash_point("reports.half")
+        tmp["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
+        tmp["plan"].write_text(render_action_plan_csv(report), encoding="utf-8-sig", newline="")
+        write_action_plan_xlsx(report, tmp["plan_xlsx"])
+        if pdf:
+            write_pdf(tmp["html"], tmp["pdf"])
+        crash_point("reports.staged")
+    crash_point("reports.done")
     return paths

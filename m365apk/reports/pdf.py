@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from m365apk.errors import ConfigError
+from m365apk.snapshot.files import atomic
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Quiet, offline, reproducible: no first-run, sync, background or component traffic.
@@ -50,7 +51,10 @@ def find_browser() -> str:
 
 def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> Path:
     browser = find_browser()
-    with tempfile.TemporaryDirectory(prefix="m365apk-chromium-") as profile:
+    with (
+        tempfile.TemporaryDirectory(prefix="m365apk-chromium-") as profile,
+        atomic(pdf_path) as tmp,
+    ):
         command = [
             browser,
             *FLAGS,
@@ -58,11 +62,11 @@ def write_pdf(html_path: Path, pdf_path: Path, timeout: float = 120.0) -> Path:
             "--no-pdf-header-footer",
             # Bookmarks from the headings, so the archive copy can be navigated (finding 10).
             "--generate-pdf-document-outline",
-            f"--print-to-pdf={pdf_path.resolve()}",
+            f"--print-to-pdf={tmp.resolve()}",
             html_path.resolve().as_uri(),
         ]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    if result.returncode != 0 or not pdf_path.is_file():
-        detail = (result.stderr or "").strip().splitlines()[-1:] or ["geen uitvoer"]
-        raise ConfigError(f"PDF maken mislukt ({browser}): {detail[0]}")
+        if result.returncode != 0 or not tmp.is_file():
+            detail = (result.stderr or "").strip().splitlines()[-1:] or ["geen uitvoer"]
+            raise ConfigError(f"PDF maken mislukt ({browser}): {detail[0]}")
     return pdf_path

@@ -16,6 +16,7 @@ from m365apk.reports.html import _env
 from m365apk.reports.i18n import catalogue
 from m365apk.runs.history import History, ScanRow
 from m365apk.runs.tenants import TenantsFile
+from m365apk.snapshot.files import write_text_atomic
 
 STALE_DAYS = 400  # a yearly APK plus a month's grace
 
@@ -110,5 +111,4 @@ def write_overview(config: TenantsFile, history: History, now: datetime) -> Path
     html = _env.get_template("overview.html.j2").render(**data)
     config.output.mkdir(parents=True, exist_ok=True)
     path = config.output / "overzicht.html"
-    path.write_text(html, encoding="utf-8")
-    return path
+    return write_text_atomic(path, html)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,6 @@ from m365apk.errors import AuthError
 from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Peers, PlanItem, Previous, Report, build_report
-from m365apk.reports.pdf import write_pdf
 from m365apk.scanner.collector import Progress, collect
 from m365apk.scanner.graph import GraphClient, GraphSettings
 from m365apk.snapshot import DatasetStatus, Snapshot
@@ -53,6 +53,7 @@ def report_from_snapshot(
     out_dir: Path,
     options: ReportOptions | None = None,
     snapshot_sha256: str | None = None,
+    staged: list[tuple[Path, Path]] = (),  # type: ignore[assignment]
 ) -> ScanOutput:
     options = options or ReportOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,9 +72,7 @@ def report_from_snapshot(
     )
     if snapshot_sha256:  # which evidence file this verdict comes from
         report = report.model_copy(update={"snapshot_sha256": snapshot_sha256})
-    paths = write_reports(report, out_dir, options.lang)
-    if options.pdf:
-        paths["pdf"] = write_pdf(paths["html"], out_dir / "report.pdf")
+    paths = write_reports(report, out_dir, options.lang, pdf=options.pdf, staged=staged)
     return ScanOutput(snapshot, results, report, paths)
 
 
@@ -124,11 +123,22 @@ def run_scan(
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     # The evidence is on disk before anything else can go wrong.
+    # It replaces the old snapshot together with the reports made from it (one set).
     snapshot_path = out_dir / "snapshot.json"
-    snapshot.write(snapshot_path)
-    output = report_from_snapshot(
-        snapshot, checks, out_dir, options, snapshot_sha256=file_sha256(snapshot_path)
-    )
+    staged = out_dir / ".snapshot.staged.json"  # a killed run's is overwritten
+    snapshot.write(staged)
+    try:
+        output = report_from_snapshot(
+            snapshot,
+            checks,
+            out_dir,
+            options,
+            snapshot_sha256=file_sha256(staged),
+            staged=[(staged, snapshot_path)],
+        )
+    finally:
+        if staged.exists():  # the report failed: the evidence is kept all the same
+            os.replace(staged, snapshot_path)
     output.paths["snapshot"] = snapshot_path
     return output
 

@@ -3,6 +3,9 @@ every way it can be wrong becomes one line naming the file, never a traceback.""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,3 +52,65 @@ def first_error(exc: Any) -> str:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "bestand"
     return f"{where}: {first['msg']}"
+
+
+def _temporary(path: Path, tag: str) -> str:
+    """A hidden name beside `path` that keeps its extension (Chromium prints a staged
+    report.html only when it is still called .html)."""
+    return f".{path.stem}.{tag}.tmp{path.suffix}"
+
+
+@contextmanager
+def atomic(path: Path) -> Iterator[Path]:
+    """A temporary name beside `path` to write to; renamed over `path` only when the block ends
+    without an error, so a kill at any moment leaves the old file or the new one, never half of
+    one (the rename is atomic within a folder)."""
+    for stale in path.parent.glob(_temporary(path, "*")):  # left by a killed run
+        stale.unlink(missing_ok=True)
+    tmp = path.with_name(_temporary(path, str(os.getpid())))
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(
+    path: Path, text: str, encoding: str = "utf-8", newline: str | None = None
+) -> Path:
+    with atomic(path) as tmp:
+        tmp.write_text(text, encoding=encoding, newline=newline)
+    return path
+
+
+@contextmanager
+def replaced_together(
+    paths: list[Path],
+    staged: list[tuple[Path, Path]] = (),  # type: ignore[assignment]
+) -> Iterator[list[Path]]:
+    """Temporary names for a set of files that belong together (one report set, with the
+    snapshot it came from as `staged`: already written (temporary, final) pairs). Every file is
+    written first, then all are renamed in one go, so a kill while writing leaves the whole old
+    set. Only the renames themselves (microseconds) are not one step. Temporary files a killed
+    run left behind are removed first."""
+    for path in paths:
+        for stale in path.parent.glob(_temporary(path, "*")):
+            stale.unlink(missing_ok=True)
+    tmps = [p.with_name(_temporary(p, str(os.getpid()))) for p in paths]
+    try:
+        yield tmps
+        for tmp, path in [*staged, *zip(tmps, paths, strict=True)]:
+            os.replace(tmp, path)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
+
+
+# Crash tests (tests/test_crash.py) name a point here; the process then dies at once, as under
+# kill -9, to show that every file is left old or new. Unset in normal use: one dict lookup.
+CRASH_ENV = "M365APK_TEST_CRASH_AT"
+
+
+def crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), 9)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_json
 
 from m365apk.errors import ConfigError
+from m365apk.snapshot.files import atomic, crash_point
 from m365apk.snapshot.settings import TenantSettings
 
 SNAPSHOT_SCHEMA_VERSION = 1
@@ -143,11 +144,12 @@ class Snapshot(BaseModel):
         """Stream to disk, one Graph object per line: a 100,000-user snapshot never exists as
         one big string in memory, and the file stays readable and diffable."""
         head = self.model_dump(mode="json", exclude={"datasets"})
-        with path.open("wb") as out:
+        with atomic(path) as tmp, tmp.open("wb") as out:
             out.write(b"{\n")
             for key, value in head.items():
                 out.write(_json(key) + b": " + _json(value) + b",\n")
             out.write(b'"datasets": {')
+            crash_point("snapshot.half")
             for i, (name, dataset) in enumerate(sorted(self.datasets.items())):
                 out.write(b"," if i else b"")
                 out.write(b"\n" + _json(name) + b": {")
