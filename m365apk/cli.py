@@ -25,6 +25,7 @@ from m365apk.mappings.loader import MappingError, load_mappings
 from m365apk.reports.actionplan import load_action_plan
 from m365apk.runs import gcpolicy
 from m365apk.runs.logs import configure as configure_logs
+from m365apk.runs.paths import out_folder
 from m365apk.runs.progress import ProgressDisplay
 from m365apk.runs.scan import (
     ReportOptions,
@@ -79,9 +80,24 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError(f"{message} (zie m365apk {self.prog.split()[-1]} --help)")
 
 
+def _latency(value: str) -> float:
+    """A simulated latency in milliseconds: a number from 0 to 10,000 (NaN and negative values
+    once ran a scan that read nothing and exited 0)."""
+    try:
+        ms = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"geen getal: {value!r}") from None
+    if not 0 <= ms <= 10_000:  # also false for NaN
+        raise argparse.ArgumentTypeError(f"moet tussen 0 en 10000 liggen, niet {value}")
+    return ms
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="m365apk", description="M365 APK: technische check van een schooltenant")
     parser.add_argument("--version", action="version", version=f"m365apk {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="bij een onverwachte fout de volledige traceback"
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     demo = sub.add_parser("demo", help="scan een gesimuleerde schooltenant (geen account nodig)")
@@ -93,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
         "doctor, scan-all (twee rondes), overzicht, history en diff, alles op 127.0.0.1",
     )
     demo.add_argument("--users", type=int, help="aantal gebruikers in de gesimuleerde tenant")
-    demo.add_argument("--latency-ms", type=float, default=0.0, help="gesimuleerde vertraging")
+    demo.add_argument(
+        "--latency-ms", type=_latency, default=0.0, help="gesimuleerde vertraging (0 tot 10000)"
+    )
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
     _deadline_option(demo)
     _common(demo)
@@ -313,7 +331,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.scanner.auth import LoopbackClientSecretCredential
 
     if args.portfolio:
-        return demo_portfolio(args.out or Path("apk-demo-portfolio"))
+        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")))
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -328,7 +346,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tenant_settings = (
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )
-    out = args.out or Path(f"apk-demo-{args.profile}")
+    out = out_folder(args.out or Path(f"apk-demo-{args.profile}"))
     with SimulatedGraph(tenant, latency_ms=args.latency_ms) as sim, SimulatedDns(tenant) as dns:
         progress.say(f"Gesimuleerde tenant '{tenant.display_name}' op {sim.base_url}")
         credential = LoopbackClientSecretCredential(
@@ -458,7 +476,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         ca_bundle=args.ca_bundle,
     ).build()
     progress = ProgressDisplay(quiet=args.quiet)
-    out = args.out or Path(f"apk-{args.tenant_id}-{date.today().isoformat()}")
+    out = out_folder(args.out or Path(f"apk-{args.tenant_id}-{date.today().isoformat()}"))
     progress.say(f"Scan van tenant {args.tenant_id} …")
     output = run_scan(
         credential,
@@ -508,7 +526,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     output = report_from_snapshot(
         snapshot,
         _checks(args.checks, args.audit_probe or _probed(snapshot)),
-        args.out,
+        out_folder(args.out),
         _report_options(args),
         snapshot_sha256=file_sha256(args.snapshot),
     )
@@ -690,6 +708,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_history_merge(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
+    for src in args.sources:  # each must be a readable history before the target is touched
+        if src.is_file():
+            History(src).close()
     # Every shard must have finished and written its file: a missing one would leave a round
     # silently short (issue 26 finding 10), so nothing is merged and no target is created.
     missing = [str(src) for src in args.sources if not src.is_file()]
@@ -804,6 +825,7 @@ def _quiet_libraries() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         gcpolicy.tune()  # a scan's objects are many and acyclic (runs/gcpolicy.py)
@@ -819,6 +841,21 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a path the user gave that cannot be written or read
+        if debug:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"m365apk: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a defect: one line for the user, the traceback with --debug
+        if debug:
+            raise
+        print(
+            f"m365apk: onverwachte fout ({type(exc).__name__}: {str(exc)[:200]}); "
+            "draai opnieuw met --debug voor de details",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 from m365apk.errors import ConfigError
@@ -121,8 +122,10 @@ def load_action_plan(path: Path) -> list[PlanItem]:
         else:
             text = path.read_text(encoding="utf-8-sig")
             raw = list(csv.reader(io.StringIO(text), delimiter=";"))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise ConfigError(f"{path}: actieplan niet te lezen ({exc})") from None
+    except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
+        raise ConfigError(f"{path}: geen actieplan-CSV ({exc})") from None
     if not raw or "id" not in raw[0] or "status" not in raw[0]:
         raise ConfigError(f"{path}: geen actieplan (kolommen id en status ontbreken)")
     header = raw[0]

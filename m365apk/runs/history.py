@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from m365apk.errors import ConfigError
 from m365apk.reports.model import Report
 
 SCHEMA = """
@@ -87,16 +88,29 @@ class ScanRow:
 
 class History:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir():
+            raise ConfigError(f"historiebestand {path} is een map; geef een bestand")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"historiebestand {path}: map niet te maken ({exc.strerror})"
+            ) from None
         self.path = path
-        self._db = sqlite3.connect(path, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(scans)")}
-        if "duration_seconds" not in columns:  # a history file from before this column
-            with self._db:
-                self._db.execute("ALTER TABLE scans ADD COLUMN duration_seconds REAL")
+        try:
+            self._db = sqlite3.connect(path, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(scans)")}
+            if "duration_seconds" not in columns:  # a history file from before this column
+                with self._db:
+                    self._db.execute("ALTER TABLE scans ADD COLUMN duration_seconds REAL")
+        except sqlite3.DatabaseError as exc:  # not SQLite, or damaged: leave it as it is
+            raise ConfigError(
+                f"historiebestand {path} is geen m365apk-historie of is beschadigd ({exc}); "
+                "het is niet gewijzigd"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

@@ -9,6 +9,7 @@ absolute, and nothing may be removed outside the run's own folder (issue 26 find
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -40,4 +41,18 @@ def within(base: Path, path: Path) -> Path:
     target = path.resolve()
     if target == root or root not in target.parents:
         raise ConfigError(f"{path} ligt niet binnen {base}; m365apk verwijdert daar niets")
+    return path
+
+
+def out_folder(path: Path, what: str = "--out") -> Path:
+    """The folder a command writes to, made if needed, checked before any work starts (a scan
+    of an hour must not fail at its last step because --out names a file)."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{what} {path} is een bestand; geef een map")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: map niet te maken ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{what} {path}: geen schrijfrechten in deze map")
     return path

@@ -28,7 +28,7 @@ from m365apk.reports.actionplan import load_action_plan
 from m365apk.reports.model import Report
 from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
-from m365apk.runs.paths import path_segment, within
+from m365apk.runs.paths import out_folder, path_segment, within
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
@@ -198,6 +198,11 @@ def scan_all(
     on_done: Callable[[TenantOutcome], None] | None = None,
 ) -> list[TenantOutcome]:
     path_segment(run_id, "run")  # before anything is locked, read or removed
+    out_folder(config.output, "output")
+    if (history_path or config.history_path).is_dir():
+        raise ConfigError(
+            f"history {history_path or config.history_path} is een map; geef een bestand"
+        )
     tenants = sorted(config.tenants, key=lambda t: t.tenant_id)
     if shard is not None:
         index, count = shard

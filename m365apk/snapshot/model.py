@@ -228,6 +228,8 @@ def load_snapshot(path: Path) -> Snapshot:
         )
     try:
         return Snapshot.model_validate_json(raw)
+    except RecursionError:
+        raise ConfigError(f"{path} is geen geldige m365apk-snapshot: te diep genest") from None
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "bestand"
@@ -243,6 +245,8 @@ def _schema_version(raw: bytes) -> Any:
         head = json.loads(raw)
     except ValueError:
         return None  # the full validation says where the JSON breaks
+    except RecursionError:  # nested deeper than any Graph answer: not a snapshot
+        return None
     return head.get("schema_version") if isinstance(head, dict) else None
 
 
