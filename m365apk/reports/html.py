@@ -207,6 +207,7 @@ def write_reports(
     with replaced_together(list(paths.values()), staged) as tmps:
         tmp = dict(zip(paths, tmps, strict=True))
         tmp["json"].write_text(report.to_json(), encoding="utf-8")
+        crash_point("reports.json")
         tmp["html"].write_text(render_html(report, lang), encoding="utf-8")
         crash_point("reports.half")
         tmp["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")

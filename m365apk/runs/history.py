@@ -13,6 +13,7 @@ from typing import Any
 
 from m365apk.errors import ConfigError
 from m365apk.reports.model import Report
+from m365apk.snapshot.files import crash_point
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -177,6 +178,7 @@ class History:
                 f"INSERT INTO scans ({columns}) VALUES ({marks})", tuple(values.values())
             )
             scan_id = int(cursor.lastrowid or 0)
+            crash_point("history.half")  # inside the transaction: rolled back, never half
             if rows is not None:
                 db.executemany(
                     "INSERT INTO measure_scores VALUES (?, ?, ?, ?)",

@@ -35,6 +35,7 @@ from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
 from m365apk.scanner.graph import GRAPH_URL, GraphSettings
 from m365apk.scanner.pacing import set_app_share
+from m365apk.snapshot.files import crash_point
 from m365apk.snapshot.settings import load_settings
 
 log = logging.getLogger("m365apk.portfolio")
@@ -152,8 +153,10 @@ def _scan_tenant(
     except Exception as exc:  # one school's failure must not stop the others
         log.exception("scan mislukt", extra={"tenant_id": tenant.tenant_id})
         return TenantOutcome(tenant, "error", f"{type(exc).__name__}: {exc}")
+    crash_point("scan_all.staged")
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)  # the folder appears complete or not at all
+    crash_point("scan_all.renamed")
     outcome = "partial" if output.report.partial else "ok"
     return TenantOutcome(
         tenant, outcome, report=output.report, folder=final, snapshot=final / "snapshot.json"
@@ -263,4 +266,5 @@ def scan_all(
                 ]
                 for future in as_completed(futures):
                     record(future.result())
+                    crash_point("scan_all.recorded")
     return sorted(results, key=lambda r: r.tenant.name.lower())
