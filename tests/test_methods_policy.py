@@ -23,6 +23,7 @@ FIDO2 = "mfa.fido2_settings"
 TAP = "mfa.temporary_access_pass"
 OTP = "mfa.authenticator_otp"
 LEERLINGEN = "grp-leerlingen"
+NS = "#microsoft.graph."
 BEHEER = "grp-it-beheer"
 
 
@@ -54,7 +55,7 @@ def configs() -> list[dict[str, Any]]:
             "excludeTargets": [],
         },
         {
-            "@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethodConfiguration",
+            "@odata.type": NS + "microsoftAuthenticatorAuthenticationMethodConfiguration",
             "id": "MicrosoftAuthenticator",
             "state": "enabled",
             "isSoftwareOathEnabled": False,
