@@ -6,16 +6,24 @@ Each test is a tenant situation; every verdict goes through the public check ids
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from m365apk.checks.base import Status
 from m365apk.checks.registry import all_checks
+from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.tenant import load_profile
+from m365apk.runs.scan import run_scan
 from m365apk.scanner import graph_models as gm
+from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.datasets import DATASETS
+from m365apk.scanner.graph import GraphSettings
 from m365apk.snapshot import DatasetStatus
 
+from .conftest import FAST
 from .snapshots import assignment, failed, ok, snapshot, user
 
 PHISHING = "mfa.phishing_resistant_admins"
@@ -361,3 +369,40 @@ def test_each_methods_policy_check_declares_what_it_reads() -> None:
         assert "methods_policy" in check.reads.judges
         assert "authenticationMethodsPolicy" in check.reads.property_map()
     assert next(c for c in all_checks() if c.id == PHISHING).reads.population == "admins"
+
+
+# -- through the simulated Graph ----------------------------------------------------------------
+
+
+def test_simulated_school_with_fido2_only_for_the_helpdesk_group_reads_its_members(
+    tmp_path,
+) -> None:
+    """The scan reads the members of the group FIDO2 is enabled for, and every admin outside
+    that group, however many keys they registered, has no usable phishing-resistant method."""
+    tenant = load_profile("good")
+    helpdesk = next(g["id"] for g in tenant.groups if g["displayName"] == "RG-Helpdesk")
+    static = copy.deepcopy(tenant.static)
+    body = static["/policies/authenticationMethodsPolicy"]["object"]
+    for item in body["authenticationMethodConfigurations"]:
+        if item["id"] == "Fido2":
+            item["includeTargets"] = [target(helpdesk)]
+    rows = copy.deepcopy(tenant.registration_details)
+    for row in rows:
+        row["methodsRegistered"] = ["fido2", *row.get("methodsRegistered", [])]
+    tenant = dataclasses.replace(tenant, static=static, registration_details=rows)
+    check = next(c for c in all_checks() if c.id == PHISHING)
+    with SimulatedGraph(tenant) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        output = run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, **FAST),
+            [check],
+            tenant_id=tenant.tenant_id,
+            out_dir=tmp_path,
+            source="test",
+        )
+    read = output.snapshot.dataset("methodsPolicyGroupMembers")
+    assert read.ok and set(read.data) == {helpdesk}
+    result = check.run(output.snapshot)
+    assert result.status in (Status.PARTIAL, Status.FAIL)
+    assert result.evidence.counts["zonder_phishingbestendige_methode"] >= 1
