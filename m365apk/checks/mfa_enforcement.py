@@ -523,7 +523,8 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
         state, why = _phishing_standing(registered.get(uid), policy, uid)
         if state != STRONG:
             found[state].append(obj(holder, who_gaps(role_text(holder), why) or ""))
-            reasons += why
+            if registered.get(uid):  # what the methods policy does not allow, named once
+                reasons += why
         else:
             found[STRONG].append(obj(holder))
     missing, open_ = found[WITHOUT], found[OPEN]
@@ -553,6 +554,8 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
         )
     unread = _unread_holders(snapshot)
     if open_ or unread:
+        if open_ and not reasons:
+            reasons.append(Msg("mfa.phishing_resistant_admins.methods_unread"))
         return make(
             cid,
             Status.UNKNOWN,
