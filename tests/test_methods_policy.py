@@ -406,3 +406,21 @@ def test_simulated_school_with_fido2_only_for_the_helpdesk_group_reads_its_membe
     result = check.run(output.snapshot)
     assert result.status in (Status.PARTIAL, Status.FAIL)
     assert result.evidence.counts["zonder_phishingbestendige_methode"] >= 1
+
+
+def test_fido2_group_known_only_from_conditional_access_proves_membership_not_absence() -> None:
+    """The methods-policy read failed; the group's members were read for conditional access,
+    where nested groups are not marked: the admin listed there is in, one not listed is open."""
+    ca_members = ok({BEHEER: [{"id": "u-ict"}]})
+    snap = admin_tenant(
+        policy(Fido2={"includeTargets": [target(BEHEER)]}),
+        methodsPolicyGroupMembers=failed(DatasetStatus.FORBIDDEN),
+        conditionalAccessGroupMembers=ca_members,
+    )
+    assert run(PHISHING, snap).status is Status.PASS
+    excluded = admin_tenant(
+        policy(Fido2={"excludeTargets": [{"targetType": "group", "id": BEHEER}]}),
+        methodsPolicyGroupMembers=failed(DatasetStatus.FORBIDDEN),
+        conditionalAccessGroupMembers=ok({BEHEER: [{"id": "u-other"}]}),
+    )
+    assert run(PHISHING, excluded).status is Status.UNKNOWN

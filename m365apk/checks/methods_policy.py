@@ -72,14 +72,18 @@ class MethodsPolicy:
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.dataset = snapshot.dataset(POLICY)
+        # Groups read for conditional access or roles count too, but only to say who is in:
+        # whether they hold nested groups is not kept, so not being listed proves nothing.
         self.members: dict[str, set[str]] = {k: set(v) for k, v in group_members(snapshot).items()}
-        self.nested: set[str] = set()  # target groups that hold groups (members not listed)
+        self.nested: set[str] = set(self.members)  # groups where "not listed" is not "not in"
         found = snapshot.dataset(TARGET_MEMBERS)
         if found.ok and isinstance(found.data, dict):
             for gid, items in found.data.items():
                 self.members.setdefault(gid, set()).update(m["id"] for m in items)
                 if any(m.get("@odata.type") == GROUP_TYPE for m in items):
                     self.nested.add(gid)
+                else:
+                    self.nested.discard(gid)
 
     def _in_group(self, uid: str, group: str) -> bool | None:
         members = self.members.get(group)
