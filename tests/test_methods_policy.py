@@ -424,3 +424,13 @@ def test_fido2_group_known_only_from_conditional_access_proves_membership_not_ab
         conditionalAccessGroupMembers=ok({BEHEER: [{"id": "u-other"}]}),
     )
     assert run(PHISHING, excluded).status is Status.UNKNOWN
+
+
+def test_fido2_migrated_to_passkey_profiles_without_the_profiles_in_the_answer_is_unknown() -> None:
+    migrated = {"defaultPasskeyProfile": "00000000-0000-0000-0000-000000000001"}
+    assert settings(FIDO2, Fido2=migrated).status is Status.UNKNOWN
+
+
+def test_no_admin_found_is_not_a_tenant_without_admins() -> None:
+    snap = admin_tenant(policy(), roleAssignments=ok([]))
+    assert run(PHISHING, snap).status is Status.UNKNOWN

@@ -247,7 +247,11 @@ def evaluate_fido2(snapshot: Snapshot) -> CheckResult:
         "isSelfServiceRegistrationAllowed": found.get("isSelfServiceRegistrationAllowed"),
     }
     profiles = found.get("passkeyProfiles")
-    if profiles:
+    if not profiles and found.get("defaultPasskeyProfile"):
+        # Migrated to passkey profiles (the default profile exists) but the profiles are not
+        # in the answer: the deprecated settings need not say what is enforced.
+        unknown.append(_unset("Fido2", "passkeyProfiles"))
+    elif profiles:
         for profile in profiles:
             where = f"Fido2 ({profile.get('name') or profile.get('id') or '?'})"
             attest = profile.get("attestationEnforcement")
@@ -354,6 +358,7 @@ FIDO2 = Check(
                 "authenticationMethodConfigurations.keyRestrictions.enforcementType",
                 "authenticationMethodConfigurations.keyRestrictions.aaGuids",
                 "authenticationMethodConfigurations.passkeyProfiles",
+                "authenticationMethodConfigurations.defaultPasskeyProfile",
             )
         },
         judges=("methods_policy",),

@@ -509,10 +509,12 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
         "beleid voor verificatiemethoden toestaat"
     )
     if not holders:
+        # Every tenant has a Global Administrator: none found means the roles were not all
+        # read (issue 25, finding 8: zero is not everything), never "nothing to judge".
         return make(
             cid,
-            Status.NOT_APPLICABLE,
-            Msg("mfa.phishing_resistant_admins.no_admins"),
+            Status.UNKNOWN,
+            Msg("mfa.phishing_resistant_admins.no_admins_found"),
             threshold=threshold,
         )
     policy = MethodsPolicy(snapshot)
