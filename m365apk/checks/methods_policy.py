@@ -26,6 +26,7 @@ from typing import Any
 
 from m365apk.checks.base import Area, Check, CheckResult, Severity, Status, reads
 from m365apk.checks.common import EIDSCA, group_members, make, src
+from m365apk.checks.conditional_access import sentence, undetermined
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -168,14 +169,14 @@ def _start(
     when it is off (there is nothing to configure), unknown when the state cannot be read."""
     found = config(snapshot, method)
     if found is None:
-        why = Msg("methods_policy.usable.absent", method=method)
+        why = undetermined(sentence([Msg("methods_policy.usable.absent", method=method)]))
         return None, make(cid, Status.UNKNOWN, why, threshold=threshold)
     state = found.get("state")
     if state == "disabled":
         why = Msg(f"{cid}.disabled")
         return None, make(cid, Status.NOT_APPLICABLE, why, threshold=threshold, measured=state)
     if state != "enabled":
-        why = Msg("methods_policy.usable.state_unknown", method=method)
+        why = undetermined(sentence([Msg("methods_policy.usable.state_unknown", method=method)]))
         return None, make(cid, Status.UNKNOWN, why, threshold=threshold)
     return found, None
 
