@@ -285,6 +285,17 @@ def update(name: str, **fields: Any) -> Edit:
     return edit
 
 
+def method_config(method: str, **fields: Any) -> Edit:
+    """Change one method's configuration in the authentication methods policy."""
+
+    def edit(s: Snapshot) -> None:
+        for item in data(s, "authenticationMethodsPolicy")["authenticationMethodConfigurations"]:
+            if item["id"] == method:
+                item.update(copy.deepcopy(fields))
+
+    return edit
+
+
 def unlicense_everyone(s: Snapshot) -> None:
     for user in data(s, "users"):
         user["assignedLicenses"] = []
@@ -317,6 +328,9 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "mfa.weak_methods_disabled": ("good", "weak"),
     "mfa.methods_migration": ("good", "weak"),
     "mfa.authenticator_context": ("good", "weak"),
+    "mfa.fido2_settings": ("good", ("good", method_config("Fido2", isAttestationEnforced=False))),
+    "mfa.temporary_access_pass": ("good", "weak"),
+    "mfa.authenticator_otp": ("good", "weak"),
     "mfa.phishing_resistant_admins": (
         ("good", set_registration({"methodsRegistered": ["fido2"]}, admins)),
         "weak",

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.checks.base import AffectedObject, Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import (
+    AffectedObject,
+    Area,
+    Check,
+    CheckResult,
+    Severity,
+    Status,
+    reads,
+)
 from m365apk.checks.common import (
     CIS,
     EIDSCA,
@@ -31,7 +39,6 @@ from m365apk.checks.conditional_access import (
     UNKNOWN,
     Engine,
     Person,
-    as_is,
     phrases,
     role_name,
     sentence,
@@ -39,6 +46,7 @@ from m365apk.checks.conditional_access import (
     who_gaps,
 )
 from m365apk.checks.methods_migration import legacy_still_counts
+from m365apk.checks.methods_policy import MethodsPolicy
 from m365apk.checks.mfa import mfa_capable_users
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.messages import Msg
@@ -439,50 +447,124 @@ PHISHING_RESISTANT_REPORT = {
     "passKeyDeviceBoundAuthenticator",
     "x509Certificate",
 }
+# Which configuration of the authentication methods policy allows a registered method (Graph's
+# configuration ids). Passkeys, on a key or in Authenticator, are the Fido2 (passkey)
+# configuration; Windows Hello for Business and platform credentials are not governed there.
+PHISHING_RESISTANT_CONFIG = {
+    "#microsoft.graph.fido2AuthenticationMethod": "Fido2",
+    "#microsoft.graph.x509CertificateAuthenticationMethod": "X509Certificate",
+    "fido2": "Fido2",
+    "passKeyDeviceBound": "Fido2",
+    "passKeyDeviceBoundAuthenticator": "Fido2",
+    "x509Certificate": "X509Certificate",
+}
+STRONG, WITHOUT, OPEN = "strong", "without", "open"
+
+
+def _registered_strong(snapshot: Snapshot) -> dict[str, set[str]]:
+    """User id -> the phishing-resistant methods registered (report names or @odata.types),
+    for every person whose methods were read; a person missing here was not read."""
+    report = snapshot.dataset("userRegistrationDetails")
+    if report.ok:
+        return {
+            r["id"]: set(r.get("methodsRegistered") or []) & PHISHING_RESISTANT_REPORT
+            for r in report.data or []
+        }
+    methods = snapshot.dataset("userAuthenticationMethods")
+    return {
+        uid: {m.get("@odata.type") or "" for m in entries} & PHISHING_RESISTANT
+        for uid, entries in ((methods.data or {}).items() if methods.ok else ())
+    }
+
+
+def _phishing_standing(
+    registered: set[str] | None, policy: MethodsPolicy, uid: str
+) -> tuple[str, list[str | None]]:
+    """(strong | without | open, why): a registered method counts only when the authentication
+    methods policy lets this person use it (issue 25, finding 7)."""
+    if registered is None:
+        return OPEN, [Msg("mfa.phishing_resistant_admins.methods_unread")]
+    if not registered:
+        return WITHOUT, [Msg("mfa.phishing_resistant_admins.none_registered")]
+    why: list[str | None] = []
+    state = WITHOUT
+    for method in sorted(registered):
+        name = PHISHING_RESISTANT_CONFIG.get(method)
+        if name is None:  # not governed by the methods policy: usable as registered
+            return STRONG, []
+        usable, reason = policy.usable(uid, name)
+        if usable:
+            return STRONG, []
+        if usable is None:
+            state = OPEN
+        why.append(reason)
+    return state, why
 
 
 def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
     cid = PHISHING.id
     holders = privileged_holders(snapshot)
-    report = snapshot.dataset("userRegistrationDetails")
-    strong: set[str] = set()
-    if report.ok:
-        strong = {
-            r["id"]
-            for r in report.data
-            if set(r.get("methodsRegistered") or []) & PHISHING_RESISTANT_REPORT
-        }
-    else:
-        for uid, entries in (snapshot.dataset("userAuthenticationMethods").data or {}).items():
-            if any(m.get("@odata.type") in PHISHING_RESISTANT for m in entries):
-                strong.add(uid)
-    missing = [h for uid, h in holders.items() if uid not in strong]
-    threshold = "Elke beheerder heeft een phishingbestendige methode (FIDO2, Windows Hello)"
-    counts = {"beheerders": len(holders), "zonder_phishingbestendige_methode": len(missing)}
+    threshold = (
+        "Elke beheerder heeft een phishingbestendige methode (FIDO2, Windows Hello) die het "
+        "beleid voor verificatiemethoden toestaat"
+    )
     if not holders:
+        # Every tenant has a Global Administrator: none found means the roles were not all
+        # read (issue 25, finding 8: zero is not everything), never "nothing to judge".
         return make(
             cid,
-            Status.NOT_APPLICABLE,
-            Msg("mfa.phishing_resistant_admins.no_admins"),
+            Status.UNKNOWN,
+            Msg("mfa.phishing_resistant_admins.no_admins_found"),
             threshold=threshold,
         )
-    if len(missing) == len(holders):
-        return make(
-            cid,
-            Status.FAIL,
-            Msg("mfa.phishing_resistant_admins.none"),
-            threshold=threshold,
-            counts=counts,
-            objects=[obj(h, as_is(role_text(h)) or "") for h in missing],
-        )
-    if missing:
+    policy = MethodsPolicy(snapshot)
+    registered = _registered_strong(snapshot)
+    found: dict[str, list[AffectedObject]] = {STRONG: [], WITHOUT: [], OPEN: []}
+    reasons: list[str | None] = []
+    for uid, holder in holders.items():
+        state, why = _phishing_standing(registered.get(uid), policy, uid)
+        if state != STRONG:
+            found[state].append(obj(holder, who_gaps(role_text(holder), why) or ""))
+            if registered.get(uid):  # what the methods policy does not allow, named once
+                reasons += why
+        else:
+            found[STRONG].append(obj(holder))
+    missing, open_ = found[WITHOUT], found[OPEN]
+    counts = {
+        "beheerders": len(holders),
+        "zonder_phishingbestendige_methode": len(missing),
+        "onbepaald": len(open_),
+    }
+    objects = missing + open_
+    if missing and found[STRONG]:
         return make(
             cid,
             Status.PARTIAL,
-            Msg("mfa.phishing_resistant_admins.not_all"),
+            Msg.join([Msg("mfa.phishing_resistant_admins.not_all_usable"), sentence(reasons)]),
             threshold=threshold,
             counts=counts,
-            objects=[obj(h, as_is(role_text(h)) or "") for h in missing],
+            objects=objects,
+        )
+    if missing and not open_:
+        return make(
+            cid,
+            Status.FAIL,
+            Msg.join([Msg("mfa.phishing_resistant_admins.none_usable"), sentence(reasons)]),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    unread = _unread_holders(snapshot)
+    if open_ or unread:
+        if open_ and not reasons:
+            reasons.append(Msg("mfa.phishing_resistant_admins.methods_unread"))
+        return make(
+            cid,
+            Status.UNKNOWN,
+            undetermined(sentence(reasons + ([unread] if unread else []))),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
         )
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
@@ -571,14 +653,29 @@ PHISHING = Check(
     id="mfa.phishing_resistant_admins",
     area=Area.MFA,
     severity=Severity.LOW,
-    datasets=("roleAssignments", "roleGroupMembers"),
+    datasets=("roleAssignments", "roleGroupMembers", "authenticationMethodsPolicy"),
     alternatives=("userRegistrationDetails", "userAuthenticationMethods"),
+    # Who may use a method: members of the groups the methods policy (and CA) targets.
+    optional=("methodsPolicyGroupMembers", "users", "roleEligibilitySchedules") + CA_EXTRA,
     basismaatregelen=(9,),
     norms=("SM.02",),
     sources=(
         src("CISA SCuBA MS.AAD.3.6v1 (phishing-resistant MFA for privileged roles)", SCUBA_AAD),
+        src("Maester EIDSCA AF01 (passkeys enabled)", EIDSCA),
     ),
     evaluate=evaluate_phishing_resistant,
+    reads=reads(
+        population="admins",
+        properties={
+            "userRegistrationDetails": ("methodsRegistered",),
+            "authenticationMethodsPolicy": (
+                "authenticationMethodConfigurations.state",
+                "authenticationMethodConfigurations.includeTargets",
+                "authenticationMethodConfigurations.excludeTargets",
+            ),
+        },
+        judges=("methods_policy",),
+    ),
 )
 
 CHECKS = [ENFORCED, ADMINS, LEGACY_CHECK, WEAK_METHODS, AUTHENTICATOR, PHISHING]

@@ -145,6 +145,21 @@ def _ca_groups(done: Mapping[str, Dataset]) -> list[str] | str:
     return sorted(groups)
 
 
+def _methods_policy_groups(done: Mapping[str, Dataset]) -> list[str] | str:
+    """Groups the authentication methods policy includes or excludes, per method: who may use
+    a registered FIDO2 key or Authenticator depends on their members (issue 25, finding 7)."""
+    policy = done["authenticationMethodsPolicy"]
+    if not policy.ok:
+        return "beleid voor verificatiemethoden kon niet worden gelezen"
+    groups: set[str] = set()
+    for config in (policy.data or {}).get("authenticationMethodConfigurations") or []:
+        for target in (config.get("includeTargets") or []) + (config.get("excludeTargets") or []):
+            ident = target.get("id")
+            if target.get("targetType") == "group" and ident and ident != "all_users":
+                groups.add(ident)
+    return sorted(groups)
+
+
 # Legacy authentication clients as Graph's signIn.clientAppUsed names them (Entra sign-in log
 # "Client app" values; CIS 5.2.2.3, CISA MS.AAD.1.1v1). Read for the API's retention window.
 LEGACY_CLIENTS = (
@@ -298,6 +313,21 @@ DATASETS: dict[str, DatasetSpec] = {
             item=gm.AuthenticationMethodsPolicy,
             collection=False,
             description="which authentication methods are allowed (SMS, voice, email, FIDO2)",
+        ),
+        DatasetSpec(
+            name="methodsPolicyGroupMembers",
+            graph_type="directoryObject",
+            path="/groups/{id}/members",
+            builder=lambda c: c.groups.by_group_id("{id}").members,
+            permission="GroupMember.Read.All",
+            item=gm.TargetMember,
+            # @odata.type comes with every directoryObject; $select names only properties
+            select=tuple(f for f in _fields(gm.TargetMember) if not f.startswith("@")),
+            top=DIRECTORY_PAGE,
+            depends_on=("authenticationMethodsPolicy",),
+            keys=_methods_policy_groups,
+            key_builder=lambda c, key: c.groups.by_group_id(key).members,
+            description="members of groups the authentication methods policy targets",
         ),
         DatasetSpec(
             name="authorizationPolicy",
@@ -701,7 +731,7 @@ PERMISSION_PURPOSE = {
     "Directory.Read.All": "directory-instellingen (wachtwoordregels); Graph kent geen smallere",
     "Domain.Read.All": "domeinen, het verlopen van wachtwoorden, welke domeinen mail ontvangen",
     "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "
-    "toegang",
+    "toegang en in het beleid voor verificatiemethoden",
     "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
     "Organization.Read.All": "tenantnaam, licenties",
     "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "

@@ -57,6 +57,21 @@ class Member(TypedDict):
     userType: NotRequired[str | None]
 
 
+# A member of a group the authentication methods policy targets: its type is kept, because a
+# nested group's own members are not in the answer (GET /groups/{id}/members is direct only).
+TargetMember = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "TargetMember",
+        {
+            "@odata.type": NotRequired[str],
+            "id": str,
+            "displayName": NotRequired[str | None],
+            "userPrincipalName": NotRequired[str | None],
+        },
+    )
+)
+
+
 @with_config(_BOUNDED)
 class UserRegistrationDetail(TypedDict):
     # Names and addresses are in the users dataset; keeping them twice would cost ~25 MB on a
@@ -225,6 +240,16 @@ class AuthorizationPolicy(TypedDict):
     defaultUserRolePermissions: DefaultUserRolePermissions
 
 
+@with_config(_BOUNDED)
+class Fido2KeyRestrictions(TypedDict):
+    isEnforced: NotRequired[bool | None]
+    enforcementType: NotRequired[str | None]  # allow | block | unknownFutureValue
+    aaGuids: NotRequired[list[str] | None]
+
+
+# Each method's settings are kept (issue 25, EIDSCA AF/AT/AM): nullable in Graph's metadata, so
+# a null or absent one makes the check that judges it unknown, never a default. Targets are kept
+# whole (id, targetType, and per-method extras such as isRegistrationRequired).
 MethodConfiguration = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "MethodConfiguration",
@@ -232,10 +257,25 @@ MethodConfiguration = with_config(_BOUNDED)(
             "@odata.type": NotRequired[str],
             "id": str,
             "state": str,  # _NEEDED: absent would read as "disabled"
-            "excludeTargets": NotRequired[list[dict[str, Any]]],
-            "includeTargets": NotRequired[list[dict[str, Any]]],
-            # microsoftAuthenticatorAuthenticationMethodConfiguration: number matching, context
+            "excludeTargets": NotRequired[list[dict[str, Any]] | None],
+            "includeTargets": NotRequired[list[dict[str, Any]] | None],
+            # microsoftAuthenticatorAuthenticationMethodConfiguration: context, OTP in the app
             "featureSettings": NotRequired[dict[str, Any] | None],
+            "isSoftwareOathEnabled": NotRequired[bool | None],
+            # fido2AuthenticationMethodConfiguration (passkeys)
+            "isAttestationEnforced": NotRequired[bool | None],
+            "isSelfServiceRegistrationAllowed": NotRequired[bool | None],
+            "keyRestrictions": NotRequired[Fido2KeyRestrictions | None],
+            "defaultPasskeyProfile": NotRequired[str | None],
+            # passkey profiles (attestationEnforcement, keyRestrictions per profile) replace the
+            # two settings above once a tenant opts in; kept whole when Graph sends them.
+            "passkeyProfiles": NotRequired[list[dict[str, Any]] | None],
+            # temporaryAccessPassAuthenticationMethodConfiguration
+            "isUsableOnce": NotRequired[bool | None],
+            "defaultLifetimeInMinutes": NotRequired[int | None],
+            "minimumLifetimeInMinutes": NotRequired[int | None],
+            "maximumLifetimeInMinutes": NotRequired[int | None],
+            "defaultLength": NotRequired[int | None],
         },
     )
 )
