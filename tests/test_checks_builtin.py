@@ -103,11 +103,68 @@ def test_mfa_fallback_per_user_methods_without_p1() -> None:
         10,
         userRegistrationDetails=failed(DatasetStatus.NOT_LICENSED),
         userAuthenticationMethods=ok(methods),
+        authenticationMethodsPolicy=ok(AUTHENTICATOR_FOR_ALL),
     )
     r = REGISTRATION.run(snap)
     assert r.status is Status.FAIL
     assert r.measured["bron"] == "authenticatiemethoden per gebruiker"
     assert r.evidence.counts["zonder_mfa"] == 7  # email is not a second factor
+
+
+AUTHENTICATOR_FOR_ALL = {
+    "authenticationMethodConfigurations": [
+        {
+            "@odata.type": "#microsoft.graph."
+            "microsoftAuthenticatorAuthenticationMethodConfiguration",
+            "id": "MicrosoftAuthenticator",
+            "state": "enabled",
+            "includeTargets": [{"targetType": "group", "id": "all_users"}],
+            "excludeTargets": [],
+        }
+    ]
+}
+
+
+def test_a1_school_whose_methods_policy_is_unreadable_is_not_judged_on_registered_methods() -> None:
+    """Issue 25 finding 7, the per-user fallback: registered is not usable. Without the methods
+    policy nobody can say whether a registered app may be used: unknown, not a coverage."""
+    strong = [
+        {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "m"}
+    ]
+    snap = _mfa_snapshot(
+        0,
+        10,
+        userRegistrationDetails=failed(DatasetStatus.NOT_LICENSED),
+        userAuthenticationMethods=ok({f"s{i}": strong for i in range(10)} | {"admin": strong}),
+        authenticationMethodsPolicy=failed(DatasetStatus.FORBIDDEN),
+    )
+    r = REGISTRATION.run(snap)
+    assert r.status is Status.UNKNOWN
+    assert "Policy.Read.AuthenticationMethod" in r.reason
+
+
+def test_a1_school_with_authenticator_excluded_for_an_unread_group_does_not_count_it() -> None:
+    """Issue 25 finding 7: the Authenticator is excluded for a group whose members were not
+    read; a teacher's registered Authenticator may not be usable, so it does not count."""
+    strong = [
+        {"@odata.type": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod", "id": "m"}
+    ]
+    policy = {
+        "authenticationMethodConfigurations": [
+            {
+                **AUTHENTICATOR_FOR_ALL["authenticationMethodConfigurations"][0],
+                "excludeTargets": [{"targetType": "group", "id": "ongelezen-groep"}],
+            }
+        ]
+    }
+    snap = _mfa_snapshot(
+        0,
+        10,
+        userRegistrationDetails=failed(DatasetStatus.NOT_LICENSED),
+        userAuthenticationMethods=ok({f"s{i}": strong for i in range(10)} | {"admin": strong}),
+        authenticationMethodsPolicy=ok(policy),
+    )
+    assert REGISTRATION.run(snap).status is not Status.PASS
 
 
 def test_mfa_unknown_when_users_unreadable() -> None:

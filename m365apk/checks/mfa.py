@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from m365apk.checks.base import (
     AffectedObject,
@@ -49,38 +48,29 @@ METHOD_CONFIGS = {
 
 
 def _enabled_for(snapshot: Snapshot) -> Callable[[str, str], bool]:
-    """(user id, method type) -> may this user use this method for sign-in? Without the
-    methods policy every registered strong method counts (as before)."""
-    policy = snapshot.dataset("authenticationMethodsPolicy")
-    if not policy.ok:
-        return lambda _uid, kind: kind in STRONG_METHOD_TYPES
-    configs = {
-        (c.get("id") or "").lower(): c
-        for c in (policy.data or {}).get("authenticationMethodConfigurations") or []
-    }
-    members: dict[str, set[str]] = {}
-    for name in ("roleGroupMembers", "conditionalAccessGroupMembers"):
-        ds = snapshot.dataset(name)
-        for gid, found in (ds.data or {}).items() if ds.ok else ():
-            members.setdefault(gid, set()).update(m["id"] for m in found)
+    """(user id, method type) -> may this user use this method for sign-in, per the
+    authentication methods policy (methods_policy.MethodsPolicy: state, include and exclude
+    targets, group members)? Registered is not usable: a method counts only when the policy
+    says yes; when it cannot say (policy unread, a target group's members unread) it does not
+    count, so an unknown never reads as MFA (issue 25 finding 7)."""
+    from m365apk.checks.methods_policy import MethodsPolicy
 
-    def targets(config: dict[str, Any], uid: str) -> bool:
-        if config.get("state") != "enabled":
-            return False
-        include = {t.get("id") for t in config.get("includeTargets") or []}
-        exclude = {t.get("id") for t in config.get("excludeTargets") or []}
-        if any(uid in members.get(g or "", ()) for g in exclude):
-            return False
-        # A group whose members were not read does not count: the method may not be allowed.
-        return "all_users" in include or any(uid in members.get(g or "", ()) for g in include)
+    policy = MethodsPolicy(snapshot)
+    known: dict[tuple[str, str], bool] = {}
 
     def allowed(uid: str, kind: str) -> bool:
         if kind not in STRONG_METHOD_TYPES:
             return False
         names = METHOD_CONFIGS.get(kind)
-        if names is None:
+        if names is None:  # Windows Hello, platform credentials: not governed by the policy
             return True
-        return any(targets(configs.get(n.lower(), {}), uid) for n in names)
+        for name in names:
+            key = (uid, name)
+            if key not in known:
+                known[key] = policy.usable(uid, name)[0] is True
+            if known[key]:
+                return True
+        return False
 
     return allowed
 
@@ -114,6 +104,18 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     admins = {uid for uid in held if uid in populations}
     capable, source = mfa_capable_users(snapshot)
     methods = snapshot.dataset("userAuthenticationMethods")
+    policy = snapshot.dataset("authenticationMethodsPolicy")
+    if not snapshot.dataset("userRegistrationDetails").ok and not policy.ok:
+        # Registered methods were read, but not whether the policy lets anyone use them.
+        return CheckResult(
+            check_id=REGISTRATION.id,
+            status=Status.UNKNOWN,
+            reason=Msg(
+                "mfa.registration_coverage.policy_unread",
+                status=policy.status.value,
+                permission="Policy.Read.AuthenticationMethod",
+            ),
+        )
     if not snapshot.dataset("userRegistrationDetails").ok:
         # Per-user reads cover only the accounts they were asked for.
         readable = set(methods.data or {})
