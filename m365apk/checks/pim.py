@@ -216,7 +216,7 @@ def evaluate_ga_approval(snapshot: Snapshot) -> CheckResult:
     counts = {
         "groepen_met_global_admin": len(groups),
         "groepen_zonder_goedkeuring": len(open_groups),
-        "groepen_niet_gelezen": len(missing),
+        "groepen_niet_uitgelezen": len(missing),
     }
     objects = [
         _group(g, names, [GLOBAL_ADMIN], Msg("admin.pim_ga_approval.group_open"))
@@ -359,7 +359,7 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
         "rollen_zonder_melding": len(shall) + len(should),
         "rollen_niet_gelezen": len(unread),
         "groepen_met_rol": len(groups),
-        "groepen_niet_gelezen": len(missing),
+        "groepen_niet_uitgelezen": len(missing),
     }
     objects = (
         shall
