@@ -10,15 +10,26 @@ even with no recipients listed: that is not "nobody", though CISA asks for an ad
 
 from __future__ import annotations
 
+import copy
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from m365apk.checks.base import CheckResult, Status
 from m365apk.checks.common import privileged_holders
 from m365apk.checks.registry import all_checks
+from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.tenant import load_profile, without_permission
+from m365apk.runs.scan import run_scan
+from m365apk.scanner.auth import LoopbackClientSecretCredential
+from m365apk.scanner.datasets import DATASETS, keyed
+from m365apk.scanner.graph import GraphSettings
 from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+
+from .conftest import FAST
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
@@ -319,3 +330,110 @@ def test_pim_alerts_with_notification_level_none_alert_nobody(level: str) -> Non
     result = run("admin.pim_alerts", snapshot(roleManagementPolicyAssignments=policies))
     assert result.status is Status.FAIL
     assert "Nobody is alerted" in reason(result)
+
+
+# --- collection: the simulated Graph answers PIM for Groups as Graph documents it ---------------
+
+
+def collect(tenant: Any, out: Any) -> Snapshot:
+    with SimulatedGraph(tenant) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        output = run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, **FAST),
+            [CHECKS[c] for c in ("admin.pim_ga_approval", "admin.pim_alerts")]
+            + [CHECKS["admin.global_admin_count"]],
+            tenant_id=tenant.tenant_id,
+            out_dir=out,
+            source="test",
+        )
+    return output.snapshot
+
+
+def helpdesk_group(tenant: Any) -> str:
+    return next(g["id"] for g in tenant.groups if g["displayName"] == "RG-Helpdesk")
+
+
+def test_scan_reads_each_role_holding_groups_pim_settings_and_eligible_members(tmp_path) -> None:
+    good = load_profile("good", users=60)
+    gid = helpdesk_group(good)
+    teacher = next(u for u in good.users if u["id"] not in good.group_members[gid])
+    static = copy.deepcopy(good.static)
+    path = "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"
+    static[path]["value"].append(
+        {
+            "id": "elig-1",
+            "groupId": gid,
+            "principalId": teacher["id"],
+            "accessId": "member",
+            "memberType": "direct",
+            "startDateTime": "2026-01-01T00:00:00Z",
+            "endDateTime": "2027-01-01T00:00:00Z",
+            "eligibilityScheduleId": "elig-1",
+        }
+    )
+    s = collect(replace(good, static=static), tmp_path)
+    policies = s.dataset("pimGroupPolicyAssignments")
+    assert policies.status is DatasetStatus.OK
+    assert set(policies.data) == {gid}
+    assert {a["roleDefinitionId"] for a in policies.data[gid]} == {"member", "owner"}
+    assert all(a["scopeType"] == "Group" and a["scopeId"] == gid for a in policies.data[gid])
+    assert "scopeType eq 'Group'" in (policies.endpoint or "")
+    eligible = s.dataset("pimGroupEligibility")
+    assert eligible.status is DatasetStatus.OK
+    assert [e["principalId"] for e in eligible.data[gid]] == [teacher["id"]]
+    # The directory roles' own policies are read as before, without the groups'.
+    roles = s.dataset("roleManagementPolicyAssignments")
+    assert roles.ok and all(a["scopeType"] == "DirectoryRole" for a in roles.data)
+    assert "Helpdesk Administrator" in privileged_holders(s)[teacher["id"]]["eligible"]
+
+
+def test_without_the_pim_for_groups_permission_only_the_group_settings_are_refused(
+    tmp_path,
+) -> None:
+    good = without_permission(
+        load_profile("good", users=60), "RoleManagementPolicy.Read.AzureADGroup"
+    )
+    s = collect(good, tmp_path)
+    assert s.dataset("pimGroupPolicyAssignments").status is DatasetStatus.FORBIDDEN
+    assert s.dataset("roleManagementPolicyAssignments").status is DatasetStatus.OK
+    assert s.dataset("pimGroupEligibility").status is DatasetStatus.OK
+
+
+def test_school_without_entra_id_p2_is_not_asked_for_pim_for_groups(tmp_path) -> None:
+    s = collect(load_profile("weak", users=60), tmp_path)
+    for name in ("pimGroupPolicyAssignments", "pimGroupEligibility"):
+        assert s.dataset(name).status is DatasetStatus.NOT_LICENSED, name
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [
+        ("/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances", ""),
+        ("/policies/roleManagementPolicyAssignments", ""),
+    ],
+)
+def test_simulated_graph_refuses_pim_lists_without_their_required_filter(path, query) -> None:
+    good = load_profile("good", users=20)
+    with SimulatedGraph(good) as sim:
+        token = httpx.post(
+            sim.token_url,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": good.client_id,
+                "client_secret": good.client_secret,
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).json()["access_token"]
+        answer = httpx.get(
+            f"{sim.graph_url}{path}{query}", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert answer.status_code == 400
+
+
+def test_a_group_id_is_put_in_the_filter_and_nothing_else() -> None:
+    spec = DATASETS["pimGroupPolicyAssignments"]
+    gid = "0b6f1c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"
+    assert keyed(spec, gid).filter == f"scopeId eq '{gid}' and scopeType eq 'Group'"
+    with pytest.raises(ValueError):
+        keyed(spec, "x' or scopeType eq 'DirectoryRole")
