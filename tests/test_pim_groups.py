@@ -307,7 +307,11 @@ def test_eligible_members_of_ict_beheer_not_read_leaves_the_global_admin_count_o
 
 
 def test_microsofts_default_pim_policy_alerts_the_default_recipients_not_nobody() -> None:
-    s = snapshot(roleManagementPolicyAssignments=role_policies(recipients=()))
+    s = snapshot(
+        roleAssignments=[],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=role_policies(recipients=()),
+    )
     result = run("admin.pim_alerts", s)
     # CISA MS.AAD.7.7/7.8 (and Maester, ScubaGear) ask an added recipient: still not in order.
     assert result.status is Status.FAIL
@@ -318,7 +322,11 @@ def test_microsofts_default_pim_policy_alerts_the_default_recipients_not_nobody(
 
 
 def test_pim_policy_with_default_recipients_switched_off_and_no_recipients_alerts_nobody() -> None:
-    s = snapshot(roleManagementPolicyAssignments=role_policies(recipients=(), defaults=False))
+    s = snapshot(
+        roleAssignments=[],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=role_policies(recipients=(), defaults=False),
+    )
     result = run("admin.pim_alerts", s)
     assert result.status is Status.FAIL
     assert "Nobody is alerted" in reason(result)
@@ -327,7 +335,14 @@ def test_pim_policy_with_default_recipients_switched_off_and_no_recipients_alert
 @pytest.mark.parametrize("level", ["None", "none"])
 def test_pim_alerts_with_notification_level_none_alert_nobody(level: str) -> None:
     policies = role_policies(recipients=("security@ict-partner.nl",), level=level)
-    result = run("admin.pim_alerts", snapshot(roleManagementPolicyAssignments=policies))
+    result = run(
+        "admin.pim_alerts",
+        snapshot(
+            roleAssignments=[],
+            roleEligibilitySchedules=[],
+            roleManagementPolicyAssignments=policies,
+        ),
+    )
     assert result.status is Status.FAIL
     assert "Nobody is alerted" in reason(result)
 
@@ -437,3 +452,13 @@ def test_a_group_id_is_put_in_the_filter_and_nothing_else() -> None:
     assert keyed(spec, gid).filter == f"scopeId eq '{gid}' and scopeType eq 'Group'"
     with pytest.raises(ValueError):
         keyed(spec, "x' or scopeType eq 'DirectoryRole")
+
+
+def test_eligible_role_assignments_unread_leave_the_pim_settings_open() -> None:
+    s = ict_beheer_tenant(group_policy(ICT_BEHEER, approval=True, recipients=["soc@school.nl"]))
+    s.datasets["roleEligibilitySchedules"] = Dataset(
+        status=DatasetStatus.FORBIDDEN, endpoint="x", permission="RoleEligibilitySchedule.Read"
+    )
+    # An eligible group holding Global Administrator could hide there: never a pass.
+    assert run("admin.pim_ga_approval", s).status is Status.UNKNOWN
+    assert run("admin.pim_alerts", s).status is Status.UNKNOWN

@@ -132,19 +132,44 @@ def group_names(snapshot: Snapshot) -> dict[str, str]:
     }
 
 
+def unread_holders(snapshot: Snapshot) -> Msg | None:
+    """Why the groups holding a role cannot all be known: the active role assignments, or on a
+    tenant with PIM the eligible ones, were not read."""
+    problems = []
+    for name in ("roleAssignments", "roleEligibilitySchedules"):
+        ds = snapshot.dataset(name)
+        if ds.ok or ds.status is DatasetStatus.NOT_LICENSED:
+            continue
+        problems.append(
+            Msg(
+                "admin.pim_groups.holders_unread",
+                source=ds.endpoint or name,
+                status=ds.status.value,
+            )
+        )
+    return clauses(problems)
+
+
 def unread_groups(snapshot: Snapshot, groups: Iterable[str]) -> tuple[list[str], Msg | None]:
-    """The groups among `groups` whose PIM for Groups policy was not read, and why."""
+    """The groups among `groups` whose PIM for Groups policy was not read, and why (also when
+    the groups holding a role could not all be known)."""
+    holders = unread_holders(snapshot)
     rules = group_member_rules(snapshot)
     missing = sorted(g for g in groups if g not in rules)
     if not missing:
-        return [], None
+        return [], holders
     ds = snapshot.dataset(GROUP_POLICIES)
     names = group_names(snapshot)
-    return missing, Msg(
-        "admin.pim_groups.unread",
-        groups=[names.get(g, g) for g in missing],
-        source=ds.endpoint or GROUP_POLICIES,
-        status=ds.status.value,
+    return missing, clauses(
+        [
+            Msg(
+                "admin.pim_groups.unread",
+                groups=[names.get(g, g) for g in missing],
+                source=ds.endpoint or GROUP_POLICIES,
+                status=ds.status.value,
+            ),
+            holders,
+        ]
     )
 
 
@@ -383,7 +408,7 @@ def evaluate_alerts(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             objects=objects,
         )
-    if unread or missing:
+    if unread or groups_unread:
         return make(
             cid,
             Status.UNKNOWN,
@@ -442,19 +467,15 @@ _POLICY_PROPERTIES = {
     "roleAssignments": ("roleDefinitionId", "principalId", "principal"),
     "roleEligibilitySchedules": ("roleDefinitionId", "principalId"),
 }
-_GROUP_SOURCES = (
-    "pimGroupPolicyAssignments",
-    "roleAssignments",
-    "roleEligibilitySchedules",
-    "users",
-)
+# Which groups hold a role must be known (active and eligible assignments); their policies are
+# judged when read, and a group holding a role whose policy was not read leaves it unknown.
+_HOLDERS = ("roleAssignments", "roleEligibilitySchedules")
+_GROUP_SOURCES = ("pimGroupPolicyAssignments", "users")
 
 GA_APPROVAL = _check(
     id="admin.pim_ga_approval",
     severity=Severity.MEDIUM,
-    datasets=("roleManagementPolicyAssignments",),
-    # Groups holding Global Administrator and their PIM for Groups policy: judged when read;
-    # a group holding the role whose policy was not read leaves the verdict unknown.
+    datasets=("roleManagementPolicyAssignments", *_HOLDERS),
     optional=_GROUP_SOURCES,
     reads=reads(population="highly_privileged", properties=_POLICY_PROPERTIES),
     sources=(
@@ -467,7 +488,7 @@ GA_APPROVAL = _check(
 ALERTS_CHECK = _check(
     id="admin.pim_alerts",
     severity=Severity.MEDIUM,
-    datasets=("roleManagementPolicyAssignments",),
+    datasets=("roleManagementPolicyAssignments", *_HOLDERS),
     optional=_GROUP_SOURCES,
     reads=reads(population="highly_privileged", properties=_POLICY_PROPERTIES),
     sources=(
