@@ -11,6 +11,7 @@ even with no recipients listed: that is not "nobody", though CISA asks for an ad
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +22,9 @@ import pytest
 from m365apk.checks.base import CheckResult, Status
 from m365apk.checks.common import privileged_holders
 from m365apk.checks.registry import all_checks
-from m365apk.demo.server import SimulatedGraph
-from m365apk.demo.tenant import load_profile, without_permission
+from m365apk.demo import graph_schema
+from m365apk.demo.server import ROUTE_TYPES, SimulatedGraph
+from m365apk.demo.tenant import _Builder, _profile_data, load_profile, without_permission
 from m365apk.runs.scan import run_scan
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.datasets import DATASETS, keyed
@@ -57,6 +59,8 @@ ALERT_RULES = (
 )
 
 CHECKS = {c.id: c for c in all_checks()}
+ROLE_POLICY_ROUTE = "/policies/roleManagementPolicyAssignments"
+ELIGIBILITY_ROUTE = "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"
 
 
 def rules(
@@ -462,3 +466,50 @@ def test_eligible_role_assignments_unread_leave_the_pim_settings_open() -> None:
     # An eligible group holding Global Administrator could hide there: never a pass.
     assert run("admin.pim_ga_approval", s).status is Status.UNKNOWN
     assert run("admin.pim_alerts", s).status is Status.UNKNOWN
+
+
+def test_simulated_school_where_ict_beheer_holds_global_admin_and_a_helpdesk_member_is_eligible(
+    tmp_path,
+) -> None:
+    """End to end on the simulated Graph: the profile's group, its PIM for Groups policy
+    (Microsoft's defaults: no approval, default recipients) and an eligible member."""
+    spec = copy.deepcopy(_profile_data("good"))
+    spec["groups"].append(
+        {
+            "key": "ict-beheer",
+            "displayName": "ICT-beheer",
+            "isAssignableToRole": True,
+            "members": ["adm-ict"],
+        }
+    )
+    spec["role_assignments"].append({"principal": "ict-beheer", "roles": ["Global Administrator"]})
+    spec["eligible_group_members"] = [{"group": "ict-beheer", "principal": "hd1"}]
+    tenant = _Builder(spec, "good", 60, 1, NOW.date()).build()
+    with SimulatedGraph(tenant, capture=True) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        output = run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, **FAST),
+            [CHECKS[c] for c in ("admin.pim_ga_approval", "admin.pim_alerts")]
+            + [CHECKS["admin.global_admin_count"]],
+            tenant_id=tenant.tenant_id,
+            out_dir=tmp_path,
+            source="test",
+        )
+        bodies = list(sim.bodies or [])
+    results = {r.check_id: r for r in output.results}
+    s = output.snapshot
+    assert results["admin.pim_ga_approval"].status is Status.FAIL
+    assert "ICT-beheer" in reason(results["admin.pim_ga_approval"])
+    alerts = results["admin.pim_alerts"]
+    assert alerts.status is Status.FAIL and "ICT-beheer" in reason(alerts)
+    hd1 = next(u["id"] for u in tenant.users if u["displayName"] == "Helpdesk Daan Smits")
+    assert "Global Administrator" in privileged_holders(s)[hd1]["eligible"]
+    # Every PIM for Groups answer is one Graph v1.0 could give.
+    pim_routes = {ROLE_POLICY_ROUTE, ELIGIBILITY_ROUTE}
+    checked = [(route, body) for route, _, _, body in bodies if route in pim_routes]
+    assert {route for route, _ in checked} == pim_routes
+    for route, body in checked:
+        for item in json.loads(body)["value"]:
+            kind = ROUTE_TYPES[route]
+            assert graph_schema.check(item, graph_schema.NS + kind, route) == []
