@@ -15,6 +15,13 @@ from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolI
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
+# A Global Administrator held directly by a user: every tenant has one.
+GA_HOLDER = {
+    "id": "a-ga",
+    "principalId": "u-ga",
+    "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
+    "principal": {"@odata.type": "#microsoft.graph.user", "id": "u-ga"},
+}
 
 
 def snapshot(**datasets: Any) -> Snapshot:
@@ -85,7 +92,9 @@ def all_roles(approval: bool = True, recipients: tuple[str, ...] = ("ict@school.
 
 def test_pim_settings_for_every_highly_privileged_role_pass() -> None:
     s = snapshot(
-        roleAssignments=[], roleEligibilitySchedules=[], roleManagementPolicyAssignments=all_roles()
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=all_roles(),
     )
     assert status(pim.GA_APPROVAL, s) is Status.PASS
     assert status(pim.ALERTS_CHECK, s) is Status.PASS
@@ -93,7 +102,7 @@ def test_pim_settings_for_every_highly_privileged_role_pass() -> None:
 
 def test_ga_activation_without_approval_fails() -> None:
     s = snapshot(
-        roleAssignments=[],
+        roleAssignments=[GA_HOLDER],
         roleEligibilitySchedules=[],
         roleManagementPolicyAssignments=all_roles(approval=False),
     )
@@ -103,7 +112,9 @@ def test_ga_activation_without_approval_fails() -> None:
 def test_pim_answer_without_the_global_administrator_policy_is_unknown() -> None:
     rows = [r for r in all_roles() if r["roleDefinitionId"] != GA]
     s = snapshot(
-        roleAssignments=[], roleEligibilitySchedules=[], roleManagementPolicyAssignments=rows
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=rows,
     )
     assert status(pim.GA_APPROVAL, s) is Status.UNKNOWN
     assert status(pim.ALERTS_CHECK, s) is Status.UNKNOWN
@@ -111,7 +122,7 @@ def test_pim_answer_without_the_global_administrator_policy_is_unknown() -> None
 
 def test_only_microsofts_default_recipients_is_no_alert() -> None:
     s = snapshot(
-        roleAssignments=[],
+        roleAssignments=[GA_HOLDER],
         roleEligibilitySchedules=[],
         roleManagementPolicyAssignments=all_roles(recipients=()),
     )
@@ -125,7 +136,9 @@ def test_activation_alert_missing_for_exchange_admin_only_is_advice() -> None:
         if rule["id"] == "Notification_Admin_EndUser_Assignment":
             rule["notificationRecipients"] = []
     s = snapshot(
-        roleAssignments=[], roleEligibilitySchedules=[], roleManagementPolicyAssignments=rows
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=rows,
     )
     assert status(pim.ALERTS_CHECK, s) is Status.PARTIAL
 

@@ -35,6 +35,12 @@ from .conftest import FAST
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
+GA_HOLDER = {
+    "id": "a-ga",
+    "principalId": "u-ga",
+    "roleDefinitionId": GA,
+    "principal": {"@odata.type": "#microsoft.graph.user", "id": "u-ga"},
+}
 HELPDESK = "729827e3-9c14-49f7-bb1b-9608f156bbb8"
 HIGHLY_PRIVILEGED = (
     GA,
@@ -312,7 +318,7 @@ def test_eligible_members_of_ict_beheer_not_read_leaves_the_global_admin_count_o
 
 def test_microsofts_default_pim_policy_alerts_the_default_recipients_not_nobody() -> None:
     s = snapshot(
-        roleAssignments=[],
+        roleAssignments=[GA_HOLDER],
         roleEligibilitySchedules=[],
         roleManagementPolicyAssignments=role_policies(recipients=()),
     )
@@ -327,7 +333,7 @@ def test_microsofts_default_pim_policy_alerts_the_default_recipients_not_nobody(
 
 def test_pim_policy_with_default_recipients_switched_off_and_no_recipients_alerts_nobody() -> None:
     s = snapshot(
-        roleAssignments=[],
+        roleAssignments=[GA_HOLDER],
         roleEligibilitySchedules=[],
         roleManagementPolicyAssignments=role_policies(recipients=(), defaults=False),
     )
@@ -342,7 +348,7 @@ def test_pim_alerts_with_notification_level_none_alert_nobody(level: str) -> Non
     result = run(
         "admin.pim_alerts",
         snapshot(
-            roleAssignments=[],
+            roleAssignments=[GA_HOLDER],
             roleEligibilitySchedules=[],
             roleManagementPolicyAssignments=policies,
         ),
@@ -513,3 +519,14 @@ def test_simulated_school_where_ict_beheer_holds_global_admin_and_a_helpdesk_mem
         for item in json.loads(body)["value"]:
             kind = ROUTE_TYPES[route]
             assert graph_schema.check(item, graph_schema.NS + kind, route) == []
+
+
+def test_role_assignments_answered_empty_leave_the_pim_settings_open() -> None:
+    s = snapshot(
+        roleAssignments=[],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=role_policies(),
+    )
+    # Every tenant has a Global Administrator: an empty answer hides which groups hold roles.
+    assert run("admin.pim_ga_approval", s).status is Status.UNKNOWN
+    assert run("admin.pim_alerts", s).status is Status.UNKNOWN

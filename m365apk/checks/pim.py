@@ -136,6 +136,10 @@ def unread_holders(snapshot: Snapshot) -> Msg | None:
     """Why the groups holding a role cannot all be known: the active role assignments, or on a
     tenant with PIM the eligible ones, were not read."""
     problems = []
+    assignments = snapshot.dataset("roleAssignments")
+    if assignments.ok and not assignments.data:
+        # Every tenant has a Global Administrator: an empty answer is not the directory's.
+        problems.append(Msg("admin.pim_groups.no_assignments"))
     for name in ("roleAssignments", "roleEligibilitySchedules"):
         ds = snapshot.dataset(name)
         if ds.ok or ds.status is DatasetStatus.NOT_LICENSED:
