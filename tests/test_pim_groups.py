@@ -509,6 +509,11 @@ def test_simulated_school_where_ict_beheer_holds_global_admin_and_a_helpdesk_mem
     assert "ICT-beheer" in reason(results["admin.pim_ga_approval"])
     alerts = results["admin.pim_alerts"]
     assert alerts.status is Status.FAIL and "ICT-beheer" in reason(alerts)
+    # Two groups: read in one $batch, each with its own group id in the $filter.
+    policies = s.dataset("pimGroupPolicyAssignments").data
+    assert len(policies) == 2
+    assert all(a["scopeId"] == gid for gid, rows in policies.items() for a in rows)
+    assert s.stats.batched_requests >= 4
     hd1 = next(u["id"] for u in tenant.users if u["displayName"] == "Helpdesk Daan Smits")
     assert "Global Administrator" in privileged_holders(s)[hd1]["eligible"]
     # Every PIM for Groups answer is one Graph v1.0 could give.
