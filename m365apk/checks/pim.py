@@ -67,7 +67,6 @@ def _role(role_id: str, detail: Msg) -> AffectedObject:
 
 
 GROUP_POLICIES = "pimGroupPolicyAssignments"
-USER = "#microsoft.graph.user"
 GROUP = "#microsoft.graph.group"
 
 
@@ -304,8 +303,8 @@ def evaluate_ga_approval(snapshot: Snapshot) -> CheckResult:
 def _notifies(rule: dict[str, Any] | None) -> str:
     """Who a notification rule alerts (unifiedRoleManagementPolicyNotificationRule):
     "extra" when the school added recipients (CISA asks a security monitoring mailbox), "default"
-    when only Microsoft's default recipients get the mail (isDefaultRecipientsEnabled: for an
-    admin alert, the role's Global and Privileged Role Administrators), "none" when nobody does
+    when only Microsoft's default recipients get the mail (isDefaultRecipientsEnabled: the
+    admins PIM mails by default), "none" when nobody does
     (no recipients, or notificationLevel None, or no rule)."""
     if not rule or (rule.get("notificationLevel") or "").lower() == "none":
         return "none"
