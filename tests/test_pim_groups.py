@@ -535,3 +535,13 @@ def test_role_assignments_answered_empty_leave_the_pim_settings_open() -> None:
     # Every tenant has a Global Administrator: an empty answer hides which groups hold roles.
     assert run("admin.pim_ga_approval", s).status is Status.UNKNOWN
     assert run("admin.pim_alerts", s).status is Status.UNKNOWN
+
+
+def test_role_assignment_answered_without_its_principal_is_not_taken_for_a_user() -> None:
+    s = ict_beheer_tenant(group_policy(ICT_BEHEER, approval=False, recipients=["soc@school.nl"]))
+    for a in s.datasets["roleAssignments"].data:
+        a.pop("principal")
+    # ICT-beheer is no user the scan read: still judged as a group holding the role.
+    assert run("admin.pim_ga_approval", s).status is Status.FAIL
+    s.datasets["pimGroupPolicyAssignments"].data = {}
+    assert run("admin.pim_ga_approval", s).status is Status.UNKNOWN

@@ -74,29 +74,36 @@ def role_groups(snapshot: Snapshot, roles: Iterable[str]) -> dict[str, set[str]]
     """Group id -> the given roles (template ids) it holds, active (a role-assignable group in
     roleAssignments) or eligible (a principal of roleEligibilitySchedules that is no user the
     scan read). Through such a group its members, and whoever PIM for Groups lets activate
-    membership, hold the role."""
+    membership, hold the role. Read conservatively: an assignment without its role, or whose
+    principal's type is not given and that is no user the scan read, may be such a group."""
     wanted = set(roles)
-    out: dict[str, set[str]] = {}
-    for a in snapshot.dataset("roleAssignments").data or []:
-        if (
-            a.get("roleDefinitionId") in wanted
-            and (a.get("principal") or {}).get("@odata.type") == GROUP
-        ):
-            out.setdefault(a["principalId"], set()).add(a["roleDefinitionId"])
-    eligible = snapshot.dataset("roleEligibilitySchedules")
     users = snapshot.dataset("users")
     known = {u["id"] for u in users.data or []} if users.ok else set()
+    out: dict[str, set[str]] = {}
+
+    def holds(item: dict[str, Any]) -> set[str]:
+        role = item.get("roleDefinitionId")
+        return wanted if role is None else {role} & wanted
+
+    for a in snapshot.dataset("roleAssignments").data or []:
+        kind = (a.get("principal") or {}).get("@odata.type")
+        pid = a.get("principalId")
+        if not pid or not holds(a):
+            continue
+        if kind == GROUP or (kind is None and pid not in known):
+            out.setdefault(pid, set()).update(holds(a))
+    eligible = snapshot.dataset("roleEligibilitySchedules")
     read_groups = set(_group_data(snapshot, GROUP_POLICIES)) | set(
         _group_data(snapshot, "pimGroupEligibility")
     )
     for e in (eligible.data or []) if eligible.ok else []:
         pid = e.get("principalId")
-        if e.get("roleDefinitionId") not in wanted or not pid:
+        if not pid or not holds(e):
             continue
         # Without the users read, a principal may be a user or a group: taken as a group (its
         # policy then reads as not read, so the verdict stays open rather than passing).
         if pid in read_groups or pid not in known:
-            out.setdefault(pid, set()).add(e["roleDefinitionId"])
+            out.setdefault(pid, set()).update(holds(e))
     return out
 
 
