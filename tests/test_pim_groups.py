@@ -27,7 +27,7 @@ from m365apk.demo.server import ROUTE_TYPES, SimulatedGraph
 from m365apk.demo.tenant import _Builder, _profile_data, load_profile, without_permission
 from m365apk.runs.scan import run_scan
 from m365apk.scanner.auth import LoopbackClientSecretCredential
-from m365apk.scanner.datasets import DATASETS, keyed
+from m365apk.scanner.datasets import DATASETS
 from m365apk.scanner.graph import GraphSettings
 from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
 
@@ -457,6 +457,8 @@ def test_simulated_graph_refuses_pim_lists_without_their_required_filter(path, q
 
 
 def test_a_group_id_is_put_in_the_filter_and_nothing_else() -> None:
+    from m365apk.scanner.datasets import keyed  # new with PIM for Groups
+
     spec = DATASETS["pimGroupPolicyAssignments"]
     gid = "0b6f1c2e-3d4a-4b5c-8d9e-0f1a2b3c4d5e"
     assert keyed(spec, gid).filter == f"scopeId eq '{gid}' and scopeType eq 'Group'"
