@@ -560,7 +560,7 @@ def readable(name: str, granted: set[str], done: dict[str, bool]) -> bool:
         return done[name]
     spec = DATASETS[name]
     public = spec.source == "dns"  # public DNS records: no Graph permission involved
-    ok = public or permits(spec.path, granted)
+    ok = public or permits(spec.path, granted, spec.filter)
     ok = ok and all(readable(d, granted, done) for d in spec.depends_on)
     if name == "userSignInActivity":
         ok = ok and "AuditLog.Read.All" in granted

@@ -15,6 +15,13 @@ from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolI
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
+# A Global Administrator held directly by a user: every tenant has one.
+GA_HOLDER = {
+    "id": "a-ga",
+    "principalId": "u-ga",
+    "roleDefinitionId": "62e90394-69f5-4237-9190-012177145e10",
+    "principal": {"@odata.type": "#microsoft.graph.user", "id": "u-ga"},
+}
 
 
 def snapshot(**datasets: Any) -> Snapshot:
@@ -84,25 +91,41 @@ def all_roles(approval: bool = True, recipients: tuple[str, ...] = ("ict@school.
 
 
 def test_pim_settings_for_every_highly_privileged_role_pass() -> None:
-    s = snapshot(roleManagementPolicyAssignments=all_roles())
+    s = snapshot(
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=all_roles(),
+    )
     assert status(pim.GA_APPROVAL, s) is Status.PASS
     assert status(pim.ALERTS_CHECK, s) is Status.PASS
 
 
 def test_ga_activation_without_approval_fails() -> None:
-    s = snapshot(roleManagementPolicyAssignments=all_roles(approval=False))
+    s = snapshot(
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=all_roles(approval=False),
+    )
     assert status(pim.GA_APPROVAL, s) is Status.FAIL
 
 
 def test_pim_answer_without_the_global_administrator_policy_is_unknown() -> None:
     rows = [r for r in all_roles() if r["roleDefinitionId"] != GA]
-    s = snapshot(roleManagementPolicyAssignments=rows)
+    s = snapshot(
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=rows,
+    )
     assert status(pim.GA_APPROVAL, s) is Status.UNKNOWN
     assert status(pim.ALERTS_CHECK, s) is Status.UNKNOWN
 
 
 def test_only_microsofts_default_recipients_is_no_alert() -> None:
-    s = snapshot(roleManagementPolicyAssignments=all_roles(recipients=()))
+    s = snapshot(
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=all_roles(recipients=()),
+    )
     assert status(pim.ALERTS_CHECK, s) is Status.FAIL
 
 
@@ -112,7 +135,11 @@ def test_activation_alert_missing_for_exchange_admin_only_is_advice() -> None:
     for rule in exchange["policy"]["rules"]:
         if rule["id"] == "Notification_Admin_EndUser_Assignment":
             rule["notificationRecipients"] = []
-    s = snapshot(roleManagementPolicyAssignments=rows)
+    s = snapshot(
+        roleAssignments=[GA_HOLDER],
+        roleEligibilitySchedules=[],
+        roleManagementPolicyAssignments=rows,
+    )
     assert status(pim.ALERTS_CHECK, s) is Status.PARTIAL
 
 

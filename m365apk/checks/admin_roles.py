@@ -11,9 +11,15 @@ from m365apk.checks.base import (
     Severity,
     Source,
     Status,
+    reads,
 )
 from m365apk.checks.base import affected as sorted_affected
-from m365apk.checks.common import clauses, privileged_holders, unread_eligibility
+from m365apk.checks.common import (
+    clauses,
+    privileged_holders,
+    unread_eligibility,
+    unread_group_eligibility,
+)
 from m365apk.checks.populations import GLOBAL_ADMIN, unexpanded_role_groups
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -25,26 +31,10 @@ GA_NAME = "Global Administrator"
 
 def _pim_for_groups(snapshot: Snapshot) -> Msg | None:
     """On a P2 tenant a role-assignable group holding Global Administrator can have members who
-    are only eligible for the group (PIM for Groups). Graph lists them per group with a $filter
-    the collector cannot send yet, so they are not read: say so rather than count too few."""
-    eligible = snapshot.dataset("roleEligibilitySchedules")
-    if not eligible.ok:
-        return None
-    groups = {
-        a["principalId"]
-        for a in snapshot.dataset("roleAssignments").data or []
-        if a["roleDefinitionId"] == GLOBAL_ADMIN
-        and (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.group"
-    }
-    directory = {u["id"] for u in snapshot.dataset("users").data or []}
-    groups |= {
-        e["principalId"]
-        for e in eligible.data or []
-        if e["roleDefinitionId"] == GLOBAL_ADMIN and e["principalId"] not in directory
-    }
-    if not groups:
-        return None
-    return Msg("admin.global_admin_count.pim_groups", n=len(groups))
+    are only eligible for the group (PIM for Groups). They are read per group
+    (pimGroupEligibility) and counted by `privileged_holders`; a group whose eligible members
+    were not read makes the count undetermined rather than too low."""
+    return unread_group_eligibility(snapshot, GLOBAL_ADMIN)
 
 
 def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
@@ -144,8 +134,19 @@ GA_COUNT = Check(
     area=Area.ADMIN_ROLES,
     severity=Severity.HIGH,
     datasets=("roleAssignments", "roleGroupMembers"),
-    # PIM-eligible holders (Entra ID P2) and their accounts; absent on P1/A1 tenants.
-    optional=("users", "roleEligibilitySchedules"),
+    # PIM-eligible holders (Entra ID P2), directly or through PIM for Groups, and their
+    # accounts; absent on P1/A1 tenants.
+    optional=("users", "roleEligibilitySchedules", "pimGroupEligibility"),
+    reads=reads(
+        population="highly_privileged",
+        properties={
+            "roleAssignments": ("roleDefinitionId", "principalId", "principal"),
+            "roleGroupMembers": ("id",),
+            "roleEligibilitySchedules": ("roleDefinitionId", "principalId"),
+            "pimGroupEligibility": ("principalId", "accessId"),
+            "users": ("accountEnabled", "userType"),
+        },
+    ),
     basismaatregelen=(4,),
     norms=("ID.01", "ID.02"),  # a count is assignment (ID.01), not a periodic review (ID.05)
     sources=(

@@ -176,7 +176,8 @@ def approved(snapshot: Snapshot) -> dict[str, str]:
 def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     """User id -> principal for every person holding a privileged role: active (directly or
     through a role-assignable group whose members were read) or eligible through PIM
-    (roleEligibilitySchedules, read on P2 tenants), counted once per person. Each entry has
+    (roleEligibilitySchedules, read on P2 tenants; or eligible for membership of a group holding
+    the role, PIM for Groups: pimGroupEligibility), counted once per person. Each entry has
     `roles` (names, active and eligible), `role_ids` (template ids), `active` and `eligible`
     (names) so reports can show them apart."""
     holders: dict[str, dict[str, Any]] = {}
@@ -212,6 +213,14 @@ def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
             found = members.data.get(assignment["principalId"], [])
         for person in found:
             add(person, role, "active")
+    # Group id -> the privileged roles it holds (active or eligible): PIM for Groups makes
+    # whoever is eligible for its membership an eligible holder of those roles.
+    group_roles: dict[str, set[str]] = {}
+    for assignment in snapshot.dataset("roleAssignments").data or []:
+        if (assignment.get("principal") or {}).get("@odata.type") == "#microsoft.graph.group":
+            role = assignment["roleDefinitionId"]
+            if role in PRIVILEGED_ROLES:
+                group_roles.setdefault(assignment["principalId"], set()).add(role)
     eligible = snapshot.dataset("roleEligibilitySchedules")
     for e in (eligible.data or []) if eligible.ok else []:
         role = e["roleDefinitionId"]
@@ -220,10 +229,71 @@ def privileged_holders(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
         pid = e["principalId"]
         if pid in directory:
             add(directory[pid], role, "eligible")
-        elif members.ok and pid in members.data:  # an eligible role-assignable group
+            continue
+        group_roles.setdefault(pid, set()).add(role)  # not a user: an eligible group
+        if members.ok and pid in members.data:  # an eligible role-assignable group
             for person in members.data[pid]:
                 add(person, role, "eligible")
+    for gid, person in pim_group_eligible_members(snapshot):
+        if person in directory:
+            for role in group_roles.get(gid, ()):
+                add(directory[person], role, "eligible")
     return holders
+
+
+def pim_group_eligible_members(snapshot: Snapshot) -> list[tuple[str, str]]:
+    """(group id, principal id) for everyone PIM for Groups makes eligible for membership of a
+    group holding a directory role (pimGroupEligibility, read on P2 tenants; accessId member:
+    an eligible owner holds no role until they add a member)."""
+    ds = snapshot.dataset("pimGroupEligibility")
+    if ds.status not in (DatasetStatus.OK, DatasetStatus.INCOMPLETE) or not isinstance(
+        ds.data, dict
+    ):
+        return []
+    return [
+        (gid, e["principalId"])
+        for gid, items in ds.data.items()
+        for e in items or []
+        if (e.get("accessId") or "").lower() == "member" and e.get("principalId")
+    ]
+
+
+def unread_group_eligibility(snapshot: Snapshot, role: str | None = None) -> Msg | None:
+    """Why people eligible through PIM for Groups may be missing from `privileged_holders`:
+    a group holding the role (or any privileged role) whose eligible members were not read.
+    None when there is none, or the tenant has no Entra ID P2 (no PIM for Groups to miss)."""
+    ds = snapshot.dataset("pimGroupEligibility")
+    if ds.status is DatasetStatus.NOT_LICENSED or snapshot.licences.entra_plan in ("free", "p1"):
+        return None
+    roles = {role} if role else set(PRIVILEGED_ROLES)
+    groups = {
+        a["principalId"]
+        for a in snapshot.dataset("roleAssignments").data or []
+        if a["roleDefinitionId"] in roles
+        and (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.group"
+    }
+    eligible = snapshot.dataset("roleEligibilitySchedules")
+    directory = users(snapshot)
+    groups |= {
+        e["principalId"]
+        for e in ((eligible.data or []) if eligible.ok else [])
+        if e["roleDefinitionId"] in roles and e["principalId"] not in directory
+    }
+    read = set(ds.data) if isinstance(ds.data, dict) else set()
+    if ds.status is DatasetStatus.OK:
+        missing = groups - read
+    elif ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
+        return None  # not asked (an older snapshot) and no sign of P2
+    else:
+        missing = groups - read if ds.status is DatasetStatus.INCOMPLETE else groups
+    if not missing:
+        return None
+    return Msg(
+        "common.eligibility.groups_unread",
+        n=len(missing),
+        source=ds.endpoint or "pimGroupEligibility",
+        status=ds.status.value,
+    )
 
 
 def unread_eligibility(snapshot: Snapshot, role: str | None = None) -> Msg | None:

@@ -154,6 +154,31 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
                 "operations": _nullable("Collection(Edm.String)"),
             },
         },
+        NS + "privilegedAccessScheduleInstance": {
+            "abstract": True,
+            "base": NS + "entity",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {
+                "endDateTime": _nullable("Edm.DateTimeOffset"),
+                "startDateTime": _nullable("Edm.DateTimeOffset"),
+            },
+        },
+        # "Required" in the docs (privilegedAccessGroupEligibilityScheduleInstance resource type):
+        # accessId, eligibilityScheduleId, groupId, principalId.
+        NS + "privilegedAccessGroupEligibilityScheduleInstance": {
+            "abstract": False,
+            "base": NS + "privilegedAccessScheduleInstance",
+            "kind": "EntityType",
+            "navigation": {"group": NS + "group", "principal": NS + "directoryObject"},
+            "properties": {
+                "accessId": {"nullable": False, "type": NS + "privilegedAccessGroupRelationships"},
+                "eligibilityScheduleId": _nullable("Edm.String"),
+                "groupId": {"nullable": False, "type": "Edm.String"},
+                "memberType": _nullable(NS + "privilegedAccessGroupMemberType"),
+                "principalId": {"nullable": False, "type": "Edm.String"},
+            },
+        },
         NS + "approvalSettings": {
             "abstract": False,
             "base": None,
@@ -181,6 +206,14 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
         },
     },
     "enums": {
+        NS + "privilegedAccessGroupRelationships": {
+            "flags": False,
+            "members": ["owner", "member", "unknownFutureValue"],
+        },
+        NS + "privilegedAccessGroupMemberType": {
+            "flags": False,
+            "members": ["direct", "group", "unknownFutureValue"],
+        },
         NS + "microsoftAuthenticatorAuthenticationMode": {
             "flags": False,
             "members": ["deviceBasedPush", "push", "any"],

@@ -193,11 +193,6 @@ STATIC_COLLECTIONS = {
     "/solutions/backupRestore/serviceApps": ("BackupRestore-Control.Read.All",),
     "/identity/conditionalAccess/namedLocations": ("Policy.Read.All",),
     "/applications": ("Application.Read.All", "Directory.Read.All"),
-    "/policies/roleManagementPolicyAssignments": (
-        "RoleManagementPolicy.Read.Directory",
-        "RoleManagement.Read.Directory",
-        "RoleManagement.Read.All",
-    ),
 }
 STATIC_OBJECTS = {
     "/policies/authorizationPolicy": ("Policy.Read.All",),
@@ -217,9 +212,38 @@ STATIC_NEEDS = {
     "/roleManagement/directory/roleAssignmentScheduleInstances": "p2",
     "/deviceManagement/deviceCompliancePolicies": "intune",
     "/deviceManagement/deviceConfigurations": "intune",
-    "/policies/roleManagementPolicyAssignments": "p2",
     "/deviceManagement": "intune",
 }
+
+# PIM policies answer per scope: Microsoft Entra roles (scopeType Directory/DirectoryRole) need
+# the directory permissions, PIM for Groups (scopeType Group) its own ("List
+# roleManagementPolicyAssignments", permissions per scope).
+ROLE_POLICY_PERMISSIONS = {
+    "Group": (
+        "RoleManagementPolicy.Read.AzureADGroup",
+        "RoleManagementPolicy.ReadWrite.AzureADGroup",
+    ),
+    "Directory": (
+        "RoleManagementPolicy.Read.Directory",
+        "RoleManagement.Read.Directory",
+        "RoleManagement.Read.All",
+        "RoleManagementPolicy.ReadWrite.Directory",
+        "RoleManagement.ReadWrite.Directory",
+    ),
+}
+ROLE_POLICIES = "/policies/roleManagementPolicyAssignments"
+PIM_GROUP_ELIGIBILITY = "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"
+_SCOPE_TYPE = re.compile(r"scopeType\s+eq\s+'(\w+)'", re.IGNORECASE)
+
+
+def scoped_permissions(path: str, query_filter: str | None) -> tuple[str, ...] | None:
+    """The permissions a request needs when they depend on its `$filter` (PIM policies per
+    scope), or None when the route's own apply."""
+    if path != ROLE_POLICIES:
+        return None
+    found = _SCOPE_TYPE.search(query_filter or "")
+    scope = "Group" if found and found.group(1).lower() == "group" else "Directory"
+    return ROLE_POLICY_PERMISSIONS[scope]
 
 
 AUDIT_QUERY = "AuditLogsQuery.Read.All"  # the audit log query API (POST creates a query)
@@ -302,6 +326,19 @@ ROUTES = (
         _route(path, "static_object", *perms, needs=STATIC_NEEDS.get(path))
         for path, perms in STATIC_OBJECTS.items()
     ),
+    _route(
+        ROLE_POLICIES,
+        "role_policy_assignments",
+        *dict.fromkeys(p for perms in ROLE_POLICY_PERMISSIONS.values() for p in perms),
+        needs="p2",
+    ),
+    _route(
+        "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
+        "pim_group_eligibility",
+        "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+        "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+        needs="p2",
+    ),
     _route("/security/auditLog/queries/{id}", "audit_query", AUDIT_QUERY),
     _route("/security/auditLog/queries/{id}/records", "audit_records", AUDIT_QUERY),
 )
@@ -354,6 +391,9 @@ ROUTE_TYPES: dict[str, str | None] = {
     "/applications": "application",
     "/policies/defaultAppManagementPolicy": "tenantAppManagementPolicy",
     "/policies/roleManagementPolicyAssignments": "unifiedRoleManagementPolicyAssignment",
+    "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances": (
+        "privilegedAccessGroupEligibilityScheduleInstance"
+    ),
     # microsoft.graph.security types are not in the schema extract (shared/reference).
     "/security/auditLog/queries/{id}": None,
     "/security/auditLog/queries/{id}/records": None,
@@ -396,14 +436,16 @@ PAGE_LIMITS = {
 }
 
 
-def permits(path: str, granted: set[str]) -> bool:
-    """Whether Graph lets an app with these permissions read `path` (licence aside)."""
+def permits(path: str, granted: set[str], query_filter: str | None = None) -> bool:
+    """Whether Graph lets an app with these permissions read `path` (licence aside); for PIM
+    policies the `$filter`'s scope decides which permissions count."""
     concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000")
     if AUDIT_QUERIES.match(f"/v1.0{concrete}"):  # the one POST route
         return AUDIT_QUERY in granted
     for route in ROUTES:
         if route.pattern.match(concrete):
-            return bool(granted & set(route.permissions))
+            needed = scoped_permissions(route.path, query_filter) or route.permissions
+            return bool(granted & set(needed))
     raise KeyError(path)
 
 
@@ -789,6 +831,7 @@ class _Api:
         },
         "role_assignments": {"roleDefinitionId", "principalId", "directoryScopeId"},
         "policies/roleManagementPolicyAssignments": {"scopeId", "scopeType", "roleDefinitionId"},
+        "pim_group_eligibility": {"groupId", "principalId", "accessId"},
         "role_definitions": {"displayName", "templateId", "isBuiltIn"},
         "group_members": set(),
         "groups": {"isAssignableToRole", "displayName"},
@@ -908,6 +951,45 @@ class _Api:
             raise GraphError(*body["error"])
         context = f"{self.sim.graph_url}/$metadata#{q.route.path.strip('/')}/$entity"
         return _dump({"@odata.context": context, **q.select_one(body["object"], None)})
+
+    def role_policy_assignments(self, q: _Query, **_: str) -> bytes:
+        """PIM policy assignments: Graph requires the `$filter` on scopeId and scopeType (roles:
+        scopeId '/', groups: the group's id). A group that PIM for Groups knows answers its
+        member and owner policies."""
+        text = q.filter or ""
+        if not re.search(r"scopeId\s+eq", text) or not _SCOPE_TYPE.search(text):
+            raise GraphError(
+                400,
+                "BadRequest",
+                "The filter must specify scopeId and scopeType (List roleManagementPolicy"
+                "Assignments requires $filter).",
+            )
+        body = self.t.static.get(ROLE_POLICIES, {})
+        if "error" in body:
+            raise GraphError(*body["error"])
+        items = body.get("value", [])
+        return self.page(
+            q,
+            "policies/roleManagementPolicyAssignments",
+            items,
+            "policies/roleManagementPolicyAssignments",
+        )
+
+    def pim_group_eligibility(self, q: _Query, **_: str) -> bytes:
+        """PIM for Groups eligibility instances: Graph requires a `$filter` on groupId or
+        principalId ("List eligibilityScheduleInstances" of privilegedAccessGroup)."""
+        if not re.search(r"\b(groupId|principalId)\s+eq\s", q.filter or ""):
+            raise GraphError(
+                400,
+                "BadRequest",
+                "The request requires a filter on groupId or principalId.",
+            )
+        return self.page(
+            q,
+            "pim_group_eligibility",
+            self.t.static.get(PIM_GROUP_ELIGIBILITY, {}).get("value", []),
+            "identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
+        )
 
     def users_count(self, q: _Query, **_: str) -> bytes:
         q.require_eventual()
@@ -1375,7 +1457,9 @@ class _Handler(BaseHTTPRequestHandler):
             segment = path.strip("/").split("/")[0]
             raise GraphError(400, "BadRequest", f"Resource not found for the segment '{segment}'.")
         granted = set(claims.get("roles", []))
-        if not granted & set(route.permissions):
+        query_filter = parse_qs(split.query).get("$filter", [None])[-1]
+        needed = scoped_permissions(route.path, query_filter) or route.permissions
+        if not granted & set(needed):
             raise GraphError(
                 403,
                 "Authorization_RequestDenied",

@@ -703,7 +703,68 @@ class _Builder:
         out.setdefault(path, {"value": active})
         path = "/roleManagement/directory/roleEligibilityScheduleInstances"
         out.setdefault(path, {"value": eligible})
+        self.pim_for_groups(out)
         return out
+
+    def pim_for_groups(self, out: dict[str, dict[str, Any]]) -> None:
+        """PIM for Groups: every role-assignable group answers its member and owner policies
+        (Microsoft's defaults unless the profile's group says `pim`: approval, recipients), and
+        the profile's `eligible_group_members` are eligible for membership (or ownership).
+        Ids are derived from the group's id, so the rest of the tenant stays as it was."""
+        policies = out.setdefault("/policies/roleManagementPolicyAssignments", {"value": []})
+        eligibility: list[dict[str, Any]] = []
+        for g in self.spec.get("groups", []):
+            if not g.get("isAssignableToRole"):
+                continue
+            gid = self.keys[g["key"]]
+            pim = g.get("pim", {})
+            for access in ("member", "owner"):
+                settings = pim if access == "member" else {}
+                policy_id = f"Group_{gid}_{uuid.uuid5(uuid.UUID(gid), access)}"
+                policies["value"].append(
+                    {
+                        "id": f"{policy_id}_{access}",
+                        "policyId": policy_id,
+                        "scopeId": gid,
+                        "scopeType": "Group",
+                        "roleDefinitionId": access,
+                        "policy": {
+                            "id": policy_id,
+                            "displayName": "Group",
+                            "description": "Group",
+                            "isOrganizationDefault": False,
+                            "scopeId": gid,
+                            "scopeType": "Group",
+                            "lastModifiedDateTime": None,
+                            "lastModifiedBy": None,
+                            "rules": pim_rules(
+                                approval=settings.get("approval", False),
+                                recipients=[
+                                    self.resolve(r) for r in settings.get("recipients", [])
+                                ],
+                                defaults=settings.get("default_recipients", True),
+                            ),
+                        },
+                    }
+                )
+        for e in self.spec.get("eligible_group_members", []):
+            gid, principal = self.keys[e["group"]], self.keys[e["principal"]]
+            access = e.get("access", "member")
+            schedule = str(uuid.uuid5(uuid.UUID(gid), f"{principal}-{access}"))
+            eligibility.append(
+                {
+                    "id": schedule,
+                    "groupId": gid,
+                    "principalId": principal,
+                    "accessId": access,
+                    "memberType": "direct",
+                    "startDateTime": self.days_ago(120),
+                    "endDateTime": self.days_ago(-245),
+                    "eligibilityScheduleId": schedule,
+                }
+            )
+        path = "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances"
+        out.setdefault(path, {"value": eligibility})
 
     def resolve(self, value: Any) -> Any:
         """Replace `{key}` references in a policy with the object ids they name."""
@@ -855,3 +916,51 @@ def profile_audit_records(name: str) -> int:
     if name not in available_profiles():
         return 1000
     return int(_profile_data(name).get("unified_audit_log", {}).get("records_per_week", 1000))
+
+
+def _pim_target(caller: str, level: str) -> dict[str, Any]:
+    return {
+        "caller": caller,
+        "operations": ["all"],
+        "level": level,
+        "inheritableSettings": [],
+        "enforcedSettings": [],
+    }
+
+
+def pim_rules(
+    approval: bool = False, recipients: list[str] | None = None, defaults: bool = True
+) -> list[dict[str, Any]]:
+    """The approval and admin notification rules of a PIM policy, as Graph returns them with
+    $expand=policy($expand=rules) ("List roleManagementPolicyAssignments", example 2).
+    Microsoft's defaults: no approval, alerts to the default recipients only."""
+    approval_rule = {
+        "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyApprovalRule",
+        "id": "Approval_EndUser_Assignment",
+        "setting": {
+            "isApprovalRequired": approval,
+            "isApprovalRequiredForExtension": False,
+            "isRequestorJustificationRequired": True,
+            "approvalMode": "SingleStage",
+            "approvalStages": [],
+        },
+        "target": _pim_target("EndUser", "Assignment"),
+    }
+    notifications = [
+        {
+            "@odata.type": "#microsoft.graph.unifiedRoleManagementPolicyNotificationRule",
+            "id": rule_id,
+            "notificationType": "Email",
+            "recipientType": "Admin",
+            "notificationLevel": "All",
+            "isDefaultRecipientsEnabled": defaults,
+            "notificationRecipients": list(recipients or []),
+            "target": _pim_target(caller, level),
+        }
+        for rule_id, caller, level in (
+            ("Notification_Admin_Admin_Eligibility", "Admin", "Eligibility"),
+            ("Notification_Admin_Admin_Assignment", "Admin", "Assignment"),
+            ("Notification_Admin_EndUser_Assignment", "EndUser", "Assignment"),
+        )
+    ]
+    return [approval_rule, *notifications]

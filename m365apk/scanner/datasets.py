@@ -8,6 +8,7 @@ Sources: shared/reference/graph-reference.md, which cites the Microsoft Graph do
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -636,6 +637,67 @@ DATASETS["roleManagementPolicyAssignments"] = DatasetSpec(
 )
 
 
+def _pim_groups(done: Mapping[str, Dataset]) -> list[str] | str:
+    """Groups that hold a directory role, active (roleAssignments: role-assignable groups) or
+    eligible (roleEligibilitySchedules: a principal that is no user), for PIM for Groups.
+    An eligible principal is taken as a group only when the users were read; the checks see
+    which groups holding a role were not read and say so."""
+    assignments = done["roleAssignments"]
+    if not assignments.ok:
+        return "roltoewijzingen konden niet worden gelezen"
+    groups = {
+        a["principalId"]
+        for a in assignments.data or []
+        if (a.get("principal") or {}).get("@odata.type") == "#microsoft.graph.group"
+    }
+    eligible, users = done.get("roleEligibilitySchedules"), done.get("users")
+    if eligible is not None and eligible.ok and users is not None and users.ok:
+        known = {u["id"] for u in users.data or []}
+        groups |= {e["principalId"] for e in eligible.data or [] if e["principalId"] not in known}
+    return sorted(g for g in groups if _FILTER_KEY.match(g))
+
+
+# PIM for Groups (Entra ID P2): the activation settings of each group that holds a directory
+# role, and who is eligible for its membership or ownership. Graph reads both per group through
+# a $filter ("List roleManagementPolicyAssignments" for groups; "List
+# eligibilityScheduleInstances" of privilegedAccessGroup), so they fan out over the groups.
+DATASETS["pimGroupPolicyAssignments"] = DatasetSpec(
+    name="pimGroupPolicyAssignments",
+    graph_type="unifiedRoleManagementPolicyAssignment",
+    path="/policies/roleManagementPolicyAssignments",
+    builder=lambda c: c.policies.role_management_policy_assignments,
+    permission="RoleManagementPolicy.Read.AzureADGroup",
+    item=gm.RoleManagementPolicyAssignment,
+    filter="scopeId eq '{key}' and scopeType eq 'Group'",
+    expand=("policy($expand=rules)",),
+    licence=ENTRA_P2,
+    gate="p2",
+    depends_on=("roleAssignments", "roleEligibilitySchedules", "users"),
+    keys=_pim_groups,
+    key_builder=lambda c, key: c.policies.role_management_policy_assignments,
+    description="PIM for Groups settings of groups holding a role: approval and notification "
+    "rules for activating membership",
+)
+DATASETS["pimGroupEligibility"] = DatasetSpec(
+    name="pimGroupEligibility",
+    graph_type="privilegedAccessGroupEligibilityScheduleInstance",
+    path="/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
+    builder=lambda c: c.identity_governance.privileged_access.group.eligibility_schedule_instances,
+    permission="PrivilegedEligibilitySchedule.Read.AzureADGroup",
+    item=gm.PimGroupEligibility,
+    filter="groupId eq '{key}'",
+    licence=ENTRA_P2,
+    gate="p2",
+    depends_on=("roleAssignments", "roleEligibilitySchedules", "users"),
+    keys=_pim_groups,
+    key_builder=lambda c, key: (
+        c.identity_governance.privileged_access.group.eligibility_schedule_instances
+    ),
+    description="people eligible (PIM for Groups) for membership or ownership of groups "
+    "holding a role",
+)
+
+
 # The tenant-wide rules for app credentials (secrets, certificates) and the school's own app
 # registrations with their credentials (never the secret itself: Graph only returns a hint).
 DATASETS["appManagementPolicy"] = DatasetSpec(
@@ -701,6 +763,20 @@ DATASETS["mailDomainDns"] = DatasetSpec(
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 
+def keyed(spec: DatasetSpec, key: str) -> DatasetSpec:
+    """The spec of a fan-out read for one key: `{key}` in its `$filter` becomes the key (PIM for
+    Groups is read per group through a filter, not a path). Keys are Graph object ids; one
+    that could break out of the quoted literal is refused rather than sent."""
+    if not spec.filter or "{key}" not in spec.filter:
+        return spec
+    if not _FILTER_KEY.match(key):
+        raise ValueError(f"{spec.name}: key {key!r} cannot be put in a $filter")
+    return replace(spec, filter=spec.filter.replace("{key}", key))
+
+
+_FILTER_KEY = re.compile(r"^[A-Za-z0-9._~-]+$")
+
+
 def at_time(spec: DatasetSpec, now: datetime) -> DatasetSpec:
     """The spec with its time window filled in for a collection at `now`."""
     if spec.since_days is None or not spec.filter:
@@ -740,6 +816,10 @@ PERMISSION_PURPOSE = {
     "RoleAssignmentSchedule.Read.Directory": "actieve roltoewijzingen met einddatum (PIM, P2)",
     "RoleEligibilitySchedule.Read.Directory": "in aanmerking komende rollen (PIM, P2)",
     "RoleManagement.Read.Directory": "roltoewijzingen",
+    "PrivilegedEligibilitySchedule.Read.AzureADGroup": "wie via PIM voor groepen lid kan worden "
+    "van een groep met een beheerrol (P2)",
+    "RoleManagementPolicy.Read.AzureADGroup": "PIM-instellingen van groepen met een beheerrol: "
+    "goedkeuring en meldingen bij activeren (P2)",
     "RoleManagementPolicy.Read.Directory": "PIM-rolinstellingen: goedkeuring en meldingen (P2)",
     "SecurityEvents.Read.All": "Microsoft Secure Score",
     "SharePointTenantSettings.Read.All": "delen en verouderde verificatie in SharePoint/OneDrive",

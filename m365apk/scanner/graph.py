@@ -46,7 +46,7 @@ from pydantic import TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from m365apk.errors import AuthError
-from m365apk.scanner.datasets import DatasetSpec
+from m365apk.scanner.datasets import DatasetSpec, keyed
 from m365apk.scanner.graph_models import page_adapter
 from m365apk.scanner.pacing import Pacer
 from m365apk.scanner.tls import ssl_context
@@ -525,7 +525,7 @@ class GraphClient:
             results = [read[key] for key in keys]
         else:
             results = await asyncio.gather(
-                *(self.read(spec, spec.key_builder(self.sdk, key)) for key in keys)
+                *(self.read(keyed(spec, key), spec.key_builder(self.sdk, key)) for key in keys)
             )
         data: dict[str, Any] = {}
         pages = 0
@@ -578,7 +578,10 @@ class GraphClient:
             # No $batch on this server (an earlier batch found out), or a URL the batch cannot
             # name relative to its root: one GET per key, as before.
             reads = await asyncio.gather(
-                *(self.read(spec, spec.key_builder(self.sdk, i.key)) for i in pending.values())
+                *(
+                    self.read(keyed(spec, i.key), spec.key_builder(self.sdk, i.key))
+                    for i in pending.values()
+                )
             )
             return {i.key: r for i, r in zip(pending.values(), reads, strict=True)}
         headers = dict(spec.headers)
@@ -611,7 +614,7 @@ class GraphClient:
                     self._batching = False
                     reads = await asyncio.gather(
                         *(
-                            self.read(spec, spec.key_builder(self.sdk, inner.key))
+                            self.read(keyed(spec, inner.key), spec.key_builder(self.sdk, inner.key))
                             for inner in pending.values()
                         )
                     )
@@ -664,7 +667,7 @@ class GraphClient:
 
         def built(key: str) -> str:
             builder = spec.key_builder(self.sdk, key)  # type: ignore[misc]
-            info = builder.to_get_request_information(self._config(spec, builder, True))
+            info = builder.to_get_request_information(self._config(keyed(spec, key), builder, True))
             adapter.set_base_url_for_request_information(info)
             return str(info.url)
 

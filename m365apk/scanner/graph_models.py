@@ -526,6 +526,21 @@ class RoleSchedule(TypedDict):
 
 
 @with_config(_BOUNDED)
+class PimGroupEligibility(TypedDict):
+    """privilegedAccessGroupEligibilityScheduleInstance: who may activate membership (or
+    ownership) of a group through PIM for Groups, now."""
+
+    id: str
+    groupId: str
+    principalId: str
+    accessId: str  # member | owner (evolvable: unknownFutureValue)
+    memberType: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    eligibilityScheduleId: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
 class SecureScore(TypedDict):
     id: str
     createdDateTime: NotRequired[str | None]
