@@ -11,19 +11,24 @@ without Entra ID P1 has no conditional access and these checks say so (not_licen
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
-from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import (
+    AffectedObject,
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    reads,
+)
 from m365apk.checks.common import (
     SCUBA_AAD,
     break_glass,
     make,
     obj,
-    privileged_holders,
     role_text,
     src,
-    users,
 )
 from m365apk.checks.conditional_access import (
     APPROVED,
@@ -38,14 +43,12 @@ from m365apk.checks.conditional_access import (
     PHISHING_RESISTANT,
     UNKNOWN,
     Engine,
-    Person,
     Verdict,
     sentence,
     undetermined,
     who_gaps,
 )
-from m365apk.checks.pim import HIGHLY_PRIVILEGED
-from m365apk.checks.populations import STAFF, classify_users
+from m365apk.checks.people import NEXT_GUEST, Person, guests, highly_privileged, person, staff
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -146,7 +149,7 @@ def _risk(cid: str, want: str, threshold: str) -> Callable[[Snapshot], CheckResu
 def _per_person(
     cid: str,
     threshold: str,
-    people: Callable[[Snapshot], dict[str, dict[str, Any]]],
+    people: Callable[[Snapshot], Mapping[str, Person]],
     ask: Callable[[Engine, Person], Verdict],
     who: str,
     *,
@@ -172,13 +175,12 @@ def _per_person(
         found: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
         gaps: list[str] = []
         covered = 0
-        for person in group.values():
-            verdict = ask(engine, Person.of(person))
+        for one in group.values():
+            verdict = ask(engine, one)
             covered += verdict.state == COVERED
             if verdict.state in (COVERED, APPROVED):
                 continue
-            label = role_text(person) or person.get("userPrincipalName") or person.get("label")
-            found[verdict.state].append(obj(person, who_gaps(label, verdict.gaps) or ""))
+            found[verdict.state].append(obj(one.record, who_gaps(_label(one), verdict.gaps) or ""))
             gaps += verdict.gaps
         counts = {
             who.replace(" ", "_"): len(group),
@@ -219,35 +221,18 @@ def _per_person(
     return evaluate
 
 
-def _highly_privileged(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    return {
-        uid: h
-        for uid, h in privileged_holders(snapshot).items()
-        if set(h.get("role_ids", ())) & set(HIGHLY_PRIVILEGED)
-    }
+def _label(one: Person) -> str | None:
+    """Who an affected person is: their role names, else the UPN (tenant data), else what the
+    model's synthetic next guest is."""
+    if one is NEXT_GUEST:
+        return Msg("ca.guests_mfa.new_guest")
+    return role_text(one.record) or one.upn
 
 
-def _staff(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    population = classify_users(snapshot)
-    directory = users(snapshot)
-    return {uid: directory[uid] for uid, kind in population.items() if kind == STAFF}
-
-
-def _guests(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
-    """Every guest account, plus the next guest the school invites (a policy that names the
-    current guests one by one does not cover the next one)."""
-    found = {
-        u["id"]: u
-        for u in snapshot.dataset("users").data or []
-        if (u.get("userType") or "").lower() == "guest" and u.get("accountEnabled")
-    }
-    # No display name (that is tenant data, never translated): its label says who it is.
-    future = {
-        "id": "toekomstige-gast",
-        "label": Msg("ca.guests_mfa.new_guest"),
-        "userType": "Guest",
-    }
-    return {**found, future["id"]: future}
+def _guests(snapshot: Snapshot) -> Mapping[str, Person]:
+    """Every enabled guest account, plus the next guest the school invites (a policy that
+    names the current guests one by one does not cover the next one)."""
+    return guests(snapshot, with_next=True)
 
 
 def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
@@ -272,16 +257,17 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
             Msg("ca.break_glass_excluded.no_policies"),
             threshold=threshold,
         )
-    directory = users(snapshot)
-    holders = privileged_holders(snapshot)
     risky: list[AffectedObject] = []
     unknown: list[str] = []
     for uid in accounts:
-        entry = holders.get(uid) or directory.get(uid) or {"id": uid}
-        applies, unread = engine.lockout_risks(Person.of({**entry, "id": uid}))
+        one = person(snapshot, uid)
+        applies, unread = engine.lockout_risks(one)
         if applies:
             risky.append(
-                obj(entry, Msg("ca.break_glass_excluded.covered_by", policies=", ".join(applies)))
+                obj(
+                    one.record,
+                    Msg("ca.break_glass_excluded.covered_by", policies=", ".join(applies)),
+                )
             )
         unknown += unread
     counts = {"noodaccounts": len(accounts), "niet_uitgesloten": len(risky)}
@@ -338,7 +324,7 @@ PHR_ADMINS = _check(
     evaluate=_per_person(
         "ca.phishing_resistant_admins",
         "Zeer bevoorrechte rollen: phishingbestendige verificatiesterkte afgedwongen",
-        _highly_privileged,
+        highly_privileged,
         lambda engine, person: engine.person(person, PHISHING_RESISTANT),
         "beheerders",
     ),
@@ -407,7 +393,7 @@ MANAGED_DEVICE_CHECK = _check(
     evaluate=_per_person(
         "ca.managed_device_staff",
         "Beheerd apparaat vereist voor medewerkers",
-        _staff,
+        staff,
         lambda engine, person: engine.person(person, MANAGED_DEVICE),
         "medewerkers",
         advice=True,
@@ -430,7 +416,7 @@ REGISTRATION_CHECK = _check(
     evaluate=_per_person(
         "ca.secure_registration",
         "Registreren van MFA-methoden beschermd",
-        _staff,
+        staff,
         lambda engine, person: engine.registration(person),
         "medewerkers",
         advice=True,

@@ -39,6 +39,7 @@ from m365apk.checks.common import (
     approved,
     group_members,
 )
+from m365apk.checks.people import Person, role_reading
 from m365apk.messages import Msg
 from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.settings import GUEST_TYPES
@@ -96,6 +97,9 @@ MANAGED_DEVICE = "managed_device"
 DEVICE_CODE = "device_code"  # block the device code flow
 HIGH_USER_RISK = "high_user_risk"  # block users at high risk
 HIGH_SIGNIN_RISK = "high_signin_risk"  # block sign-ins at high risk
+# Registering security information (MFA methods) only from a managed device, or blocked outside
+# trusted locations (SCuBA MS.AAD.3.8): a user action, judged through the same region.
+REGISTRATION = "registration"
 BLOCK_WANTS = frozenset({LEGACY, DEVICE_CODE, HIGH_USER_RISK, HIGH_SIGNIN_RISK})
 # Security defaults require MFA and block legacy authentication; nothing else on this list.
 SECURITY_DEFAULTS_GIVE = frozenset({MFA, LEGACY})
@@ -201,6 +205,8 @@ class Policy:
     user_actions: set[str] = field(default_factory=set)
 
     def satisfies(self, want: str) -> bool:
+        if want == REGISTRATION:
+            return self.protects_registration()
         if self.state != "enabled" or not self.signins:
             return False
         if self.control == "block" or (want == MFA and self.control == MFA):
@@ -208,6 +214,16 @@ class Policy:
         if want in BLOCK_WANTS or want == MFA:
             return False
         return bool(self.offers) and all(want in path for path in self.offers)
+
+    def protects_registration(self) -> bool:
+        """An enabled policy on the user action 'register security information' that blocks
+        or asks a managed device on every path through its grant. Where it does so (platforms,
+        client types, locations, risk, devices) is its region, judged like any requirement."""
+        if self.state != "enabled" or REGISTER_SECURITY_INFO not in self.user_actions:
+            return False
+        if self.control == "block":
+            return True
+        return bool(self.offers) and all(MANAGED_DEVICE in path for path in self.offers)
 
 
 @dataclass
@@ -384,6 +400,9 @@ def _either(alternatives: list[str]) -> str:
 
 
 def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list[Narrowing]]:
+    """The policy's region per condition. A policy on user actions (registering security
+    information) targets no application: the action is what it applies to, so it has no
+    applications condition; its other conditions narrow it like any policy's."""
     dims: dict[str, Cover] = {}
     out: list[Narrowing] = []
 
@@ -394,7 +413,12 @@ def _narrowings(name: str, cond: dict[str, Any]) -> tuple[dict[str, Cover], list
     apps = cond.get("applications") or {}
     include = _list(apps.get("includeApplications"))
     exclude = _list(apps.get("excludeApplications"))
-    if "All" in include:
+    user_action = bool(_list(apps.get("includeUserActions"))) and not any(
+        a != "None" for a in include
+    )
+    if user_action:
+        pass
+    elif "All" in include:
         if exclude:
             add(
                 "apps", Cover(True, frozenset(exclude)), _excludes(name, [_app(a) for a in exclude])
@@ -634,6 +658,8 @@ def covers(regions: list[dict[str, Cover]], required: dict[str, Cover]) -> bool:
 
 def required(want: str) -> dict[str, Cover]:
     return {
+        # Every registration outside trusted locations, from every platform, client and device.
+        REGISTRATION: {"locations": Cover(True, frozenset({"AllTrusted"}))},
         LEGACY: {"clients": Cover(False, LEGACY_CLIENTS)},
         DEVICE_CODE: {"flows": Cover(False, frozenset({"deviceCodeFlow"}))},
         HIGH_USER_RISK: {"userRisk": Cover(False, frozenset({"high"}))},
@@ -645,28 +671,12 @@ def _names_in_partial(p: Policy, want: str) -> bool:
     """Which policies a partial verdict may rest on. For MFA (and the other grant requirements)
     a block policy fills gaps but is no such policy; for a targeted block (device code, risk)
     only policies that target that condition; for legacy authentication every block policy."""
-    if want == LEGACY:
+    if want in (LEGACY, REGISTRATION):
         return True
     if want in BLOCK_WANTS:
         need = required(want)
         return any(dim in p.dims and (p.dims[dim] & need[dim]) != EMPTY for dim in need)
     return p.control != "block"
-
-
-@dataclass
-class Person:
-    id: str
-    roles: set[str]  # role template ids, active or eligible
-    guest: bool
-
-    @classmethod
-    def of(cls, entry: dict[str, Any]) -> Person:
-        """From a user or role-holder entry (privileged_holders adds `role_ids`)."""
-        return cls(
-            id=entry["id"],
-            roles=set(entry.get("role_ids", ())),
-            guest=(entry.get("userType") or "").lower() == "guest",
-        )
 
 
 class Engine:
@@ -683,6 +693,7 @@ class Engine:
         self.ca_read = ds.ok
         self.policies = [parse_policy(p) for p in ds.data or []] if ds.ok else []
         self.members = group_members(snapshot)
+        self.role_reading = role_reading(snapshot)
         self.approved_ids = approved(snapshot)
         self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
         self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
@@ -776,6 +787,12 @@ class Engine:
         members = self.members.get(group)
         return None if members is None else uid in members
 
+    def _unread_roles(self, roles: set[str]) -> list[str]:
+        """Names of these roles whose holders the snapshot could not all read (a group holding
+        it with unread members, eligibility that could not be read): whether a person holds
+        one is then not known."""
+        return [role_name(r) for r in sorted(roles) if self.role_reading.unknown(r)]
+
     def scope(self, p: Policy, person: Person) -> tuple[str, str | None]:
         """in | out (not targeted) | excluded | approved | unknown, with a reason (a Msg)."""
         guest_types = GUEST_ACCOUNT_TYPES if person.guest else set()
@@ -795,6 +812,12 @@ class Engine:
             roles = [role_name(r) for r in sorted(hit)]
             return "excluded", Msg("engine.scope.excludes_role", policy=p.name, roles=roles)
         unread_ex = []
+        if p.exclude_roles and not person.roles_certain:
+            unseen = self._unread_roles(p.exclude_roles - person.roles)
+            if unseen:
+                unread_ex.append(
+                    Msg("engine.scope.unread_excluded_role", policy=p.name, roles=unseen)
+                )
         for g in sorted(p.exclude_groups):
             inside = self._in_group(person.id, g)
             if inside:
@@ -818,6 +841,10 @@ class Engine:
                     break
                 if inside is None:
                     unread_inc.append(Msg("engine.scope.unread_group", policy=p.name, group=g))
+        if not included and p.include_roles and not person.roles_certain:
+            unseen = self._unread_roles(p.include_roles - person.roles)
+            if unseen:
+                unread_inc.append(Msg("engine.scope.unread_role", policy=p.name, roles=unseen))
         if included:
             return ("unknown", phrases(unread_ex)) if unread_ex else ("in", None)
         return ("unknown", phrases(unread_inc)) if unread_inc else ("out", None)
@@ -947,32 +974,17 @@ class Engine:
 
     @staticmethod
     def protects_registration(p: Policy) -> bool:
-        """An enabled policy on the user action 'register security information' that asks a
-        managed device, or blocks registering outside trusted locations."""
-        if p.state != "enabled" or REGISTER_SECURITY_INFO not in p.user_actions:
-            return False
-        managed = bool(p.offers) and all(MANAGED_DEVICE in path for path in p.offers)
-        where = p.dims.get("locations")
-        outside_trusted = where is not None and where.cofinite and "AllTrusted" in where.items
-        return managed or (p.control == "block" and outside_trusted)
+        """Does this policy's grant protect registering security information (an enabled
+        policy on that user action that blocks or asks a managed device)? Where it does so is
+        its region: `registration` judges that like any requirement."""
+        return p.protects_registration()
 
     def registration(self, person: Person) -> Verdict:
-        """Can this person register MFA methods only from a managed device (or a trusted
-        location)?"""
-        if person.id in self.approved_ids:
-            return Verdict(APPROVED, by=[self.approved_ids[person.id]])
-        gaps, maybe = [], []
-        for p in self.policies:
-            if not self.protects_registration(p):
-                continue
-            state, why = self.scope(p, person)
-            if state in ("in", "approved"):
-                return Verdict(COVERED if state == "in" else APPROVED, by=[p.name])
-            if state == "unknown":
-                maybe.append(why or "")
-            elif state == "excluded":
-                gaps.append(why or "")
-        return Verdict(UNKNOWN, gaps=maybe) if maybe else Verdict(NONE, gaps=gaps)
+        """Can this person register MFA methods, outside trusted locations, only from a managed
+        device (or not at all)? Every condition of the policies counts (platforms, client
+        types, locations, risk, device filters); policies narrowed in one and the same
+        condition may together cover it, like any other requirement of the engine."""
+        return self.person(person, REGISTRATION)
 
     def lockout_risks(self, person: Person) -> tuple[list[str], list[str]]:
         """(policies that apply to this emergency account, reasons a policy could not be

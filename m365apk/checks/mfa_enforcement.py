@@ -38,7 +38,6 @@ from m365apk.checks.conditional_access import (
     PARTIAL,
     UNKNOWN,
     Engine,
-    Person,
     phrases,
     role_name,
     sentence,
@@ -48,6 +47,7 @@ from m365apk.checks.conditional_access import (
 from m365apk.checks.methods_migration import legacy_still_counts
 from m365apk.checks.methods_policy import MethodsPolicy
 from m365apk.checks.mfa import mfa_capable_users
+from m365apk.checks.people import accounts, admins
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -130,7 +130,7 @@ def _exclusion_objects(snapshot: Snapshot, found: list[Any]) -> list[AffectedObj
 
 
 def _enabled_ids(snapshot: Snapshot) -> set[str]:
-    return {u["id"] for u in snapshot.dataset("users").data or [] if u.get("accountEnabled")}
+    return set(accounts(snapshot))
 
 
 def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
@@ -218,7 +218,7 @@ def _unread_holders(snapshot: Snapshot) -> Msg | None:
 def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     cid = ADMINS.id
     threshold = "Elke beheerder (actief of in aanmerking via PIM) valt onder afgedwongen MFA"
-    holders = privileged_holders(snapshot)
+    holders = admins(snapshot)
     engine = Engine(snapshot)
     if engine.security_defaults:
         return make(
@@ -237,12 +237,12 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     gaps: list[str] = []
     approved_n = 0
     for holder in holders.values():
-        verdict = engine.person(Person.of(holder), MFA)
+        verdict = engine.person(holder, MFA)
         if verdict.state == APPROVED:
             approved_n += 1
         if verdict.state in groups:
-            detail = who_gaps(role_text(holder), verdict.gaps) or ""
-            groups[verdict.state].append(obj(holder, detail))
+            detail = who_gaps(role_text(holder.record), verdict.gaps) or ""
+            groups[verdict.state].append(obj(holder.record, detail))
             gaps += verdict.gaps
     counts = {
         "beheerders": len(holders),
