@@ -17,6 +17,7 @@ from m365apk.checks.base import (
     AffectedObject,
     Area,
     CheckResult,
+    Reads,
     Severity,
     Status,
     check_family,
@@ -57,6 +58,47 @@ P2 = "Microsoft Entra ID P2"
 CA = ("conditionalAccessPolicies", "securityDefaults")
 MAESTER = "https://maester.dev/docs/tests/"
 CA_DOCS = "https://learn.microsoft.com/entra/identity/conditional-access/"
+
+# Read when the scan has them: the members of groups named in policies, and every role
+# assignment (any role, active and eligible) for the roles each person holds (checks/people.py).
+PEOPLE_DATA = (
+    "conditionalAccessGroupMembers",
+    "roleAssignments",
+    "roleGroupMembers",
+    "roleEligibilitySchedules",
+)
+# What the engine's verdict rests on, and what a person's roles come from. Conditions whose
+# null means "no condition" (platforms, locations, devices, ...) widen a policy when nulled:
+# that is a narrowing question (tests/test_ca_baseline.py), not missing data.
+CA_PROPERTIES = {
+    "conditionalAccessPolicies": (
+        "state",
+        "conditions.users",
+        "conditions.applications",
+        "grantControls",
+    ),
+    "securityDefaults": ("isEnabled",),
+}
+ROLE_PROPERTIES = {
+    "roleAssignments": ("roleDefinitionId", "principalId", "directoryScopeId", "principal"),
+}
+USER_PROPERTIES = {"users": ("accountEnabled", "userType", "assignedLicenses")}
+TRUSTED = ("approved_exclusions", "break_glass")
+
+
+def _reads(
+    population: str, *extra: dict[str, tuple[str, ...]], settings: tuple[str, ...] = ()
+) -> Reads:
+    merged: dict[str, tuple[str, ...]] = dict(CA_PROPERTIES)
+    for more in extra:
+        merged.update(more)
+    return reads(
+        population=population,
+        settings=TRUSTED + settings,
+        properties=merged,
+        judges=("conditional_access",),
+    )
+
 
 _check = check_family(area=Area.MFA, bm=(9,), norms=("SM.02",), licence=P1)
 
@@ -304,6 +346,7 @@ DEVICE_CODE_CHECK = _check(
         ),
         src("Microsoft: block authentication flows", CA_DOCS + "policy-block-authentication-flows"),
     ),
+    reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.device_code_blocked",
         DEVICE_CODE,
@@ -316,6 +359,8 @@ PHR_ADMINS = _check(
     id="ca.phishing_resistant_admins",
     severity=Severity.HIGH,
     datasets=CA + ("roleAssignments", "roleGroupMembers", "users"),
+    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules"),
+    reads=_reads("highly_privileged", ROLE_PROPERTIES),
     bm=(9, 4),
     sources=(
         src("CISA SCuBA MS.AAD.3.6v1", SCUBA_AAD),
@@ -335,6 +380,7 @@ PHR_ALL = _check(
     severity=Severity.LOW,
     datasets=CA,
     sources=(src("CISA SCuBA MS.AAD.3.1v1", SCUBA_AAD),),
+    reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.phishing_resistant_all",
         PHISHING_RESISTANT,
@@ -353,6 +399,7 @@ HIGH_USER_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-user"),
     ),
+    reads=_reads("users"),
     evaluate=_risk(
         "ca.high_user_risk_blocked",
         HIGH_USER_RISK,
@@ -371,6 +418,7 @@ HIGH_SIGNIN_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-sign-in"),
     ),
+    reads=_reads("users"),
     evaluate=_risk(
         "ca.high_signin_risk_blocked",
         HIGH_SIGNIN_RISK,
@@ -383,6 +431,8 @@ MANAGED_DEVICE_CHECK = _check(
     id="ca.managed_device_staff",
     severity=Severity.LOW,
     datasets=CA + ("users", "subscribedSkus"),
+    optional=PEOPLE_DATA,
+    reads=_reads("staff", USER_PROPERTIES, ROLE_PROPERTIES, settings=("populations",)),
     bm=(9, 8),
     sources=(
         src("CISA SCuBA MS.AAD.3.7v1", SCUBA_AAD),
@@ -404,6 +454,8 @@ REGISTRATION_CHECK = _check(
     id="ca.secure_registration",
     severity=Severity.LOW,
     datasets=CA + ("users", "subscribedSkus"),
+    optional=PEOPLE_DATA,
+    reads=_reads("staff", USER_PROPERTIES, ROLE_PROPERTIES, settings=("populations",)),
     bm=(9,),
     sources=(
         src("CISA SCuBA MS.AAD.3.8v1", SCUBA_AAD),
@@ -427,6 +479,8 @@ GUESTS_MFA = _check(
     id="ca.guests_mfa",
     severity=Severity.MEDIUM,
     datasets=CA + ("users",),
+    optional=PEOPLE_DATA,
+    reads=_reads("guests", USER_PROPERTIES, ROLE_PROPERTIES),
     bm=(9, 5),
     sources=(
         src("Maester MT.1016 (MFA for guests)", MAESTER + "MT.1016"),
@@ -446,6 +500,8 @@ BREAK_GLASS_EXCLUDED = _check(
     id="ca.break_glass_excluded",
     severity=Severity.MEDIUM,
     datasets=CA + ("users", "roleAssignments", "roleGroupMembers"),
+    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules"),
+    reads=_reads("break_glass", ROLE_PROPERTIES),
     area=Area.ADMIN_ROLES,
     bm=(4,),
     norms=("ID.01", "BC.01"),

@@ -826,10 +826,13 @@ class Engine:
                 return "excluded", Msg("engine.scope.excludes_group", policy=p.name, group=g)
             if inside is None:
                 unread_ex.append(Msg("engine.scope.unread_excluded_group", policy=p.name, group=g))
+        by_role = person.roles & p.include_roles
+        if by_role and person.unsure_roles:
+            by_role = by_role - person.unsure_roles
         included = (
             "All" in p.include_users
             or person.id in p.include_users
-            or bool(person.roles & p.include_roles)
+            or bool(by_role)
             or (bool(guest_types) and guest_types <= p.include_guest_types)
         )
         unread_inc = []
@@ -843,6 +846,7 @@ class Engine:
                     unread_inc.append(Msg("engine.scope.unread_group", policy=p.name, group=g))
         if not included and p.include_roles and not person.roles_certain:
             unseen = self._unread_roles(p.include_roles - person.roles)
+            unseen += [role_name(r) for r in sorted(p.include_roles & person.unsure_roles)]
             if unseen:
                 unread_inc.append(Msg("engine.scope.unread_role", policy=p.name, roles=unseen))
         if included:

@@ -575,6 +575,22 @@ SD_OR_CA = ("securityDefaults", "conditionalAccessPolicies")
 CA_EXTRA = ("conditionalAccessGroupMembers",)
 REGISTRATION_DATA = ("userRegistrationDetails", "userAuthenticationMethods")
 
+# What the engine's verdict rests on (see checks/ca_baseline.py CA_PROPERTIES).
+CA_PROPERTIES = {
+    "conditionalAccessPolicies": (
+        "state",
+        "conditions.users",
+        "conditions.applications",
+        "grantControls",
+    ),
+    "securityDefaults": ("isEnabled",),
+}
+ROLE_PROPERTIES = {
+    "roleAssignments": ("roleDefinitionId", "principalId", "directoryScopeId", "principal"),
+}
+TRUSTED = ("approved_exclusions", "break_glass")
+METHODS = {"authenticationMethodsPolicy": ("authenticationMethodConfigurations",)}
+
 ENFORCED = Check(
     id="mfa.enforced_for_all",
     area=Area.MFA,
@@ -590,6 +606,12 @@ ENFORCED = Check(
         src("Microsoft: security defaults", SD_DOCS),
     ),
     evaluate=evaluate_enforced,
+    reads=reads(
+        population="users",
+        settings=TRUSTED,
+        properties={**CA_PROPERTIES, "users": ("accountEnabled",)},
+        judges=("conditional_access",),
+    ),
 )
 
 ADMINS = Check(
@@ -606,6 +628,12 @@ ADMINS = Check(
         src("Maester MT.1006 (MFA for admins)", "https://maester.dev/docs/tests/MT.1006"),
     ),
     evaluate=evaluate_admins,
+    reads=reads(
+        population="admins",
+        settings=TRUSTED,
+        properties={**CA_PROPERTIES, **ROLE_PROPERTIES},
+        judges=("conditional_access",),
+    ),
 )
 
 LEGACY_CHECK = Check(
@@ -622,6 +650,12 @@ LEGACY_CHECK = Check(
         src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD),
     ),
     evaluate=evaluate_legacy,
+    reads=reads(
+        population="users",
+        settings=TRUSTED,
+        properties=CA_PROPERTIES,
+        judges=("conditional_access",),
+    ),
 )
 
 WEAK_METHODS = Check(
@@ -636,6 +670,7 @@ WEAK_METHODS = Check(
         src("CIS Microsoft 365 Foundations 5.2.3.5", CIS),
     ),
     evaluate=evaluate_weak_methods,
+    reads=reads(properties=METHODS, judges=("methods_policy",)),
 )
 
 AUTHENTICATOR = Check(
@@ -647,6 +682,7 @@ AUTHENTICATOR = Check(
     norms=("SM.02",),
     sources=(src("CIS Microsoft 365 Foundations 5.2.3.1", CIS), src("EIDSCA AM06/AM09", EIDSCA)),
     evaluate=evaluate_authenticator,
+    reads=reads(settings=("approved_exclusions",), properties=METHODS, judges=("methods_policy",)),
 )
 
 PHISHING = Check(
@@ -667,6 +703,7 @@ PHISHING = Check(
     reads=reads(
         population="admins",
         properties={
+            **ROLE_PROPERTIES,
             "userRegistrationDetails": ("methodsRegistered",),
             "authenticationMethodsPolicy": (
                 "authenticationMethodConfigurations.state",

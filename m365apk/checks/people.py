@@ -66,6 +66,9 @@ class Person:
     roles_certain: bool = False
     privileged: frozenset[str] = _NONE  # privileged role ids, any scope (privileged_holders)
     scoped_roles: frozenset[str] = _NONE  # held only at an administrative-unit (or other) scope
+    # Part of `roles` whose scope Graph did not give: they count for exclusions (a policy that
+    # excludes one may leave the person out) but never include the person for certain.
+    unsure_roles: frozenset[str] = _NONE
     # The record the person was built from (a user, or a role holder with `roles` names), for
     # evidence (display name, UPN, role names); not part of the person's identity.
     record: Mapping[str, Any] = field(default_factory=lambda: _NO_RECORD, compare=False, repr=False)
@@ -106,25 +109,36 @@ class People:
     roles: RoleReading
 
 
+Held = dict[str, set[str]]
+
+
 def _roles(
     snapshot: Snapshot, known: set[str]
-) -> tuple[dict[str, set[str]], dict[str, set[str]], dict[str, dict[str, Any]], RoleReading]:
-    """(person -> tenant-scope role ids, person -> other-scope role ids, principals seen only in
-    role data, what could not be read), for every directory role, active and eligible."""
-    tenant: dict[str, set[str]] = {}
-    scoped: dict[str, set[str]] = {}
+) -> tuple[Held, Held, Held, dict[str, dict[str, Any]], RoleReading]:
+    """(person -> tenant-scope role ids, person -> other-scope role ids, person -> role ids of
+    unknown scope, principals seen only in role data, what could not be read), for every
+    directory role, active and eligible."""
+    tenant: Held = {}
+    scoped: Held = {}
+    unsure: Held = {}
     seen: dict[str, dict[str, Any]] = {}
     unresolved: set[str] = set()
     members = snapshot.dataset("roleGroupMembers")
     groups = members.data if members.ok and isinstance(members.data, dict) else {}
 
-    def give(uid: str, role: str, scope: Any) -> None:
-        into = tenant if scope in (None, TENANT_SCOPE) else scoped
+    def give(uid: str, role: str, item: dict[str, Any]) -> None:
+        # directoryScopeId is nullable (an app-scoped assignment has appScopeId instead):
+        # only "/" without an app scope is the tenant; an absent scope is not known.
+        scope = item.get("directoryScopeId")
+        if "directoryScopeId" not in item or (scope is None and "appScopeId" not in item):
+            unsure.setdefault(uid, set()).add(role)
+            return
+        into = tenant if scope == TENANT_SCOPE and not item.get("appScopeId") else scoped
         into.setdefault(uid, set()).add(role)
 
     assignments = snapshot.dataset("roleAssignments")
     for a in assignments.data or [] if assignments.ok else []:
-        role, scope = a["roleDefinitionId"], a.get("directoryScopeId")
+        role = a["roleDefinitionId"]
         principal = a.get("principal") or {}
         kind = principal.get("@odata.type")
         if kind == "#microsoft.graph.group" or a["principalId"] in groups:
@@ -134,29 +148,29 @@ def _roles(
                 continue
             for m in found:
                 seen.setdefault(m["id"], m)
-                give(m["id"], role, scope)
+                give(m["id"], role, a)
         elif kind == "#microsoft.graph.user" or (kind is None and a["principalId"] in known):
             if principal:
                 seen.setdefault(a["principalId"], principal)
-            give(a["principalId"], role, scope)
+            give(a["principalId"], role, a)
         elif kind is None:
             unresolved.add(role)  # no principal expanded: a user, or a group of unknown members
     eligible = snapshot.dataset("roleEligibilitySchedules")
     for e in eligible.data or [] if eligible.ok else []:
-        role, scope, pid = e["roleDefinitionId"], e.get("directoryScopeId"), e["principalId"]
+        role, pid = e["roleDefinitionId"], e["principalId"]
         if pid in groups:
             for m in groups[pid]:
                 seen.setdefault(m["id"], m)
-                give(m["id"], role, scope)
+                give(m["id"], role, e)
         elif pid in known or pid in seen:
-            give(pid, role, scope)
+            give(pid, role, e)
         else:
             unresolved.add(role)  # a group whose members were not read, or unknown principal
     reading = RoleReading(
         all_unread=not assignments.ok or _eligibility_unread(snapshot),
         unresolved=frozenset(unresolved),
     )
-    return tenant, scoped, seen, reading
+    return tenant, scoped, unsure, seen, reading
 
 
 def _eligibility_unread(snapshot: Snapshot) -> bool:
@@ -178,7 +192,7 @@ def model(snapshot: Snapshot) -> People:
     population = classify_users(snapshot)
     holders = privileged_holders(snapshot)
     standing = break_glass(snapshot)
-    tenant, scoped, seen, reading = _roles(snapshot, set(directory))
+    tenant, scoped, unsure, seen, reading = _roles(snapshot, set(directory))
     in_groups: dict[str, set[str]] = {}
     for gid, ids in group_members(snapshot).items():
         for uid in ids:
@@ -196,7 +210,8 @@ def model(snapshot: Snapshot) -> People:
             continue
         holder = holders.get(uid)
         record = directory.get(uid) or holder or seen.get(uid) or {"id": uid}
-        held = set(tenant.get(uid, ()))
+        maybe = set(unsure.get(uid, ())) - set(tenant.get(uid, ()))
+        held = set(tenant.get(uid, ())) | maybe
         only_scoped = set(scoped.get(uid, ())) - held
         # Roles other engineers' sources add to privileged_holders (PIM for Groups) count too,
         # unless this model saw them held only below tenant scope.
@@ -214,6 +229,7 @@ def model(snapshot: Snapshot) -> People:
             break_glass=uid in standing,
             privileged=intern(privileged),
             scoped_roles=intern(only_scoped),
+            unsure_roles=intern(maybe),
             record=holder or record,
         )
     return People(by_id=MappingProxyType(out), roles=reading)
