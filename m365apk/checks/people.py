@@ -184,6 +184,15 @@ def _eligibility_unread(snapshot: Snapshot) -> bool:
     return not (ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2")
 
 
+def _guest(record: Mapping[str, Any]) -> bool:
+    """A guest account: userType Guest; where Graph gave no userType, a B2B guest's UPN still
+    says so (`#EXT#`), so a missing property does not turn a guest into a member."""
+    kind = record.get("userType")
+    if kind:
+        return str(kind).lower() == "guest"
+    return "#EXT#" in str(record.get("userPrincipalName") or "").upper()
+
+
 @per_snapshot(*DATASETS)
 def model(snapshot: Snapshot) -> People:
     """Every account (the users read, and principals seen only in role data) as a Person,
@@ -220,7 +229,7 @@ def model(snapshot: Snapshot) -> People:
         out[uid] = Person(
             id=uid,
             roles=intern(held),
-            guest=(record.get("userType") or "").lower() == "guest",
+            guest=_guest(record),
             groups=intern(in_groups.get(uid)),
             upn=record.get("userPrincipalName"),
             name=record.get("displayName"),

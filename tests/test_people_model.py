@@ -1,0 +1,293 @@
+"""Issue 25, findings 1 and 2: people are judged with their roles and groups (the one people
+model, checks/people.py), and a policy on registering security information is judged through
+every one of its conditions. Each test is named after the tenant situation and goes through the
+public check ids."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+from m365apk.checks.base import Status
+from m365apk.snapshot import DatasetStatus
+
+from .snapshots import GA, USER_ADMIN, assignment, failed, ok, registration, user
+from .test_conditional_access import CHECKS, policy, tenant
+
+MANAGED = "ca.managed_device_staff"
+REGISTRATION = "ca.secure_registration"
+GUESTS = "ca.guests_mfa"
+ADMINS = "mfa.enforced_for_admins"
+PHR_ADMINS = "ca.phishing_resistant_admins"
+BREAK_GLASS = "ca.break_glass_excluded"
+HELPDESK = "729827e3-9c14-49f7-bb1b-9608f156bbb8"  # Helpdesk Administrator
+TEAMS_ADMIN = "69091246-20e8-4a56-aa4d-066075b2a7a8"  # not on our privileged list
+GROUP = "grp-ict"
+
+
+def run(check_id: str, snap: Any) -> Any:
+    return CHECKS[check_id].run(snap)
+
+
+def managed_device(name: str = "CA020", **users: Any) -> dict[str, Any]:
+    """All users, all apps: a compliant device required (SCuBA MS.AAD.3.7)."""
+    return policy(name, controls=["compliantDevice"], users=users)
+
+
+def registration_policy(
+    name: str = "CA030", controls: tuple[str, ...] = ("compliantDevice",), **kw: Any
+) -> dict[str, Any]:
+    """Microsoft's 'secure security info registration' shape: the user action, no apps."""
+    users = kw.pop("users", {})
+    p = policy(name, controls=list(controls), users=users, **kw)
+    p["conditions"]["applications"] = {
+        "includeApplications": [],
+        "excludeApplications": [],
+        "includeUserActions": ["urn:user:registersecurityinfo"],
+        "includeAuthenticationContextClassReferences": [],
+    }
+    return p
+
+
+def with_roles(*extra: dict[str, Any], admins: tuple[tuple[str, str], ...] = (("adm1", GA),)):
+    """Role assignments: the tenant's admins plus `extra` (a teacher's, a guest's)."""
+    return ok([assignment(uid, role) for uid, role in admins] + list(extra))
+
+
+# --- finding 1: people with their roles and groups ----------------------------------------------
+
+
+def test_teacher_holding_global_admin_excluded_by_role_from_managed_device_policy_is_not_covered():
+    snap = tenant(
+        managed_device(excludeRoles=[GA]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment("s0", GA)),
+    )
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s0"]
+    assert "CA020 sluit rol Global Administrator uit" in (r.evidence.affected[0].detail or "")
+
+
+def test_teacher_holding_helpdesk_admin_excluded_by_role_from_registration_policy_is_not_covered():
+    snap = tenant(
+        registration_policy(users={"excludeRoles": [HELPDESK]}),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment("s1", HELPDESK)),
+    )
+    r = run(REGISTRATION, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s1"]
+
+
+def test_teacher_holding_a_role_outside_the_privileged_list_excluded_by_that_role_is_not_covered():
+    """Teams Administrator is on no privileged list; a policy that excludes it still leaves
+    the teacher who holds it out."""
+    snap = tenant(
+        managed_device(excludeRoles=[TEAMS_ADMIN]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment("s2", TEAMS_ADMIN)),
+    )
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s2"]
+
+
+def test_it_partners_guest_holding_a_role_excluded_by_role_from_guest_mfa_is_not_covered():
+    guest = {**user("partner1", "other"), "userType": "Guest"}
+    held = assignment("partner1", HELPDESK)
+    held["principal"]["userType"] = "Guest"
+    snap = tenant(
+        policy("CA040", users={"excludeRoles": [HELPDESK]}),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(held),
+    )
+    snap.datasets["users"].data.append(guest)
+    r = run(GUESTS, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["partner1"]
+
+
+def test_teacher_in_role_group_holding_global_admin_excluded_by_role_is_not_covered():
+    """The role comes through a role-assignable group the teacher is in."""
+    snap = tenant(
+        managed_device(excludeRoles=[GA]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment(GROUP, GA, kind="group")),
+        roleGroupMembers=ok({GROUP: [{"id": "s0"}]}),
+    )
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s0"]
+
+
+def test_teacher_eligible_for_global_admin_excluded_by_role_is_not_covered():
+    eligible = {"id": "e-s1", "principalId": "s1", "roleDefinitionId": GA, "directoryScopeId": "/"}
+    snap = tenant(
+        managed_device(excludeRoles=[GA]),
+        admins=(("adm1", GA),),
+        roleEligibilitySchedules=ok([eligible]),
+    )
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s1"]
+
+
+def test_staff_member_excluded_through_a_group_they_are_in_is_not_covered():
+    snap = tenant(managed_device(excludeGroups=[GROUP]), members={GROUP: ["s1"]})
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s1"]
+
+
+def test_staff_with_role_groups_unread_and_a_policy_excluding_a_role_is_unknown():
+    """Who holds Global Administrator through the unread group is not known: no pass."""
+    snap = tenant(
+        managed_device(excludeRoles=[GA]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment(GROUP, GA, kind="group")),
+        roleGroupMembers=failed(DatasetStatus.FORBIDDEN),
+    )
+    assert run(MANAGED, snap).status is Status.UNKNOWN
+
+
+def test_user_administrator_scoped_to_an_administrative_unit_is_not_covered_by_a_role_policy():
+    """Conditional access targets tenant-wide built-in roles only (Microsoft: administrative
+    unit-scoped roles aren't supported), so a policy for User Administrators does not reach a
+    User Administrator of one administrative unit."""
+    scoped = assignment("ua1", USER_ADMIN)
+    scoped["directoryScopeId"] = "/administrativeUnits/au-onderbouw"
+    snap = tenant(
+        policy("CA001", users={"includeUsers": [], "includeRoles": [GA, USER_ADMIN]}),
+        admins=(("adm1", GA), ("ua1", USER_ADMIN)),
+        roleAssignments=ok([assignment("adm1", GA), scoped]),
+    )
+    r = run(ADMINS, snap)
+    assert r.status is Status.FAIL
+    assert [o.id for o in r.evidence.affected] == ["ua1"]
+
+
+def test_teacher_with_helpdesk_admin_of_one_administrative_unit_is_not_excluded_by_the_role():
+    """The other way round: a policy excluding Helpdesk Administrator does not leave out the
+    helpdesk administrator of one administrative unit; the teacher stays covered."""
+    scoped = assignment("s1", HELPDESK)
+    scoped["directoryScopeId"] = "/administrativeUnits/au-onderbouw"
+    snap = tenant(
+        managed_device(excludeRoles=[HELPDESK]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(scoped),
+    )
+    assert run(MANAGED, snap).status is Status.PASS
+
+
+def test_next_guest_is_covered_by_an_all_users_policy_whatever_roles_are_unread():
+    snap = tenant(
+        policy("CA040", users={"excludeRoles": [TEAMS_ADMIN]}),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment(GROUP, TEAMS_ADMIN, kind="group")),
+        roleGroupMembers=ok({GROUP: [{"id": "adm1"}]}),
+    )
+    assert run(GUESTS, snap).status is Status.PASS
+
+
+def test_guest_without_user_type_but_with_an_external_upn_is_still_a_guest():
+    guest = {**user("partner2", "other"), "userPrincipalName": "p_partner.nl#EXT#@school.nl"}
+    del guest["userType"]
+    excluded = {"excludeUsers": ["partner2"]}
+    snap = tenant(policy("CA040", users=excluded), admins=(("adm1", GA),))
+    snap.datasets["users"].data.append(guest)
+    snap.datasets["userRegistrationDetails"].data.append(registration("partner2", True))
+    assert run(GUESTS, snap).status is Status.PARTIAL
+
+
+# --- finding 2: registration judged through every condition -------------------------------------
+
+MOBILE = ["android", "iOS"]
+
+
+def test_registration_policy_only_for_ios_and_android_does_not_protect_registration_everywhere():
+    platforms = {"includePlatforms": MOBILE, "excludePlatforms": []}
+    snap = tenant(registration_policy(platforms=platforms))
+    r = run(REGISTRATION, snap)
+    assert r.status is Status.PARTIAL
+    assert "CA030 geldt alleen voor platform(s) android, iOS" in (r.reason or "")
+
+
+def test_two_registration_policies_that_together_cover_all_platforms_protect_registration():
+    mobile = {"includePlatforms": MOBILE, "excludePlatforms": []}
+    rest = {"includePlatforms": ["all"], "excludePlatforms": MOBILE}
+    snap = tenant(
+        registration_policy("CA030", platforms=mobile),
+        registration_policy("CA031", platforms=rest),
+    )
+    assert run(REGISTRATION, snap).status is Status.PASS
+
+
+def test_registration_policy_only_for_browsers_does_not_protect_registration_from_apps():
+    snap = tenant(registration_policy(clients=["browser"]))
+    assert run(REGISTRATION, snap).status is Status.PARTIAL
+
+
+def test_registration_policy_only_at_high_sign_in_risk_does_not_protect_registration():
+    snap = tenant(registration_policy(signInRiskLevels=["high"]))
+    assert run(REGISTRATION, snap).status is Status.PARTIAL
+
+
+def test_registration_policy_with_a_device_filter_does_not_protect_registration_everywhere():
+    devices = {"deviceFilter": {"mode": "include", "rule": 'device.trustType -eq "AzureAD"'}}
+    snap = tenant(registration_policy(devices=devices))
+    assert run(REGISTRATION, snap).status is Status.PARTIAL
+
+
+def test_registration_blocked_outside_trusted_locations_protects_registration():
+    where = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+    snap = tenant(registration_policy(controls=("block",), locations=where))
+    assert run(REGISTRATION, snap).status is Status.PASS
+
+
+def test_registration_blocked_outside_trusted_and_one_more_named_location_is_not_everywhere():
+    where = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted", "loc-home"]}
+    snap = tenant(registration_policy(controls=("block",), locations=where))
+    assert run(REGISTRATION, snap).status is Status.PARTIAL
+
+
+def test_managed_device_for_registration_only_in_trusted_locations_protects_nothing_outside():
+    where = {"includeLocations": ["AllTrusted"], "excludeLocations": []}
+    snap = tenant(registration_policy(locations=where))
+    assert run(REGISTRATION, snap).status is not Status.PASS
+
+
+def test_registration_policy_asking_only_mfa_does_not_require_a_managed_device():
+    assert run(REGISTRATION, tenant(registration_policy(controls=("mfa",)))).status is Status.FAIL
+
+
+def test_registration_policy_for_all_platforms_and_locations_protects_registration():
+    assert run(REGISTRATION, tenant(registration_policy())).status is Status.PASS
+
+
+# --- the model itself ---------------------------------------------------------------------------
+
+
+def test_staff_without_roles_or_groups_share_one_empty_set() -> None:
+    """At 100,000 accounts the model gives no staff member a fresh empty set."""
+    from m365apk.checks.people import people
+
+    snap = tenant(policy(), admins=(("adm1", GA),))
+    found = people(snap)
+    assert found["s0"].roles is found["s1"].roles is found["s2"].groups
+    assert people(snap) is found  # once per snapshot
+
+
+def test_no_check_module_builds_a_person_from_raw_records() -> None:
+    """Only the people model makes persons (design.md: one people model)."""
+    package = Path(__file__).parents[1] / "m365apk" / "checks"
+    for module in sorted(package.glob("*.py")):
+        if module.name == "people.py":
+            continue
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                assert name != "Person", f"{module.name} builds a Person itself"
+                if isinstance(node.func, ast.Attribute) and node.func.attr == "of":
+                    assert getattr(node.func.value, "id", None) != "Person", module.name
