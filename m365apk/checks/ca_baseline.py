@@ -42,6 +42,7 @@ from m365apk.checks.conditional_access import (
     NONE,
     PARTIAL,
     PHISHING_RESISTANT,
+    PROPERTIES,
     UNKNOWN,
     Engine,
     Verdict,
@@ -49,7 +50,16 @@ from m365apk.checks.conditional_access import (
     undetermined,
     who_gaps,
 )
-from m365apk.checks.people import NEXT_GUEST, Person, guests, highly_privileged, person, staff
+from m365apk.checks.people import (
+    NEXT_GUEST,
+    ROLE_PROPERTIES,
+    USER_PROPERTIES,
+    Person,
+    guests,
+    highly_privileged,
+    person,
+    staff,
+)
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -67,29 +77,13 @@ PEOPLE_DATA = (
     "roleGroupMembers",
     "roleEligibilitySchedules",
 )
-# What the engine's verdict rests on, and what a person's roles come from. Conditions whose
-# null means "no condition" (platforms, locations, devices, ...) widen a policy when nulled:
-# that is a narrowing question (tests/test_ca_baseline.py), not missing data.
-CA_PROPERTIES = {
-    "conditionalAccessPolicies": (
-        "state",
-        "conditions.users",
-        "conditions.applications",
-        "grantControls",
-    ),
-    "securityDefaults": ("isEnabled",),
-}
-ROLE_PROPERTIES = {
-    "roleAssignments": ("roleDefinitionId", "principalId", "directoryScopeId", "principal"),
-}
-USER_PROPERTIES = {"users": ("accountEnabled", "userType", "assignedLicenses")}
 TRUSTED = ("approved_exclusions", "break_glass")
 
 
 def _reads(
     population: str, *extra: dict[str, tuple[str, ...]], settings: tuple[str, ...] = ()
 ) -> Reads:
-    merged: dict[str, tuple[str, ...]] = dict(CA_PROPERTIES)
+    merged: dict[str, tuple[str, ...]] = dict(PROPERTIES)
     for more in extra:
         merged.update(more)
     return reads(

@@ -45,6 +45,13 @@ from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.settings import GUEST_TYPES
 
 CA = "conditionalAccessPolicies"
+# The properties the engine's verdicts rest on (a check's `reads`). Conditions whose null means
+# "no condition" (platforms, locations, devices, ...) widen a policy when nulled: a narrowing
+# question for the engine's metamorphic tests, not missing data.
+PROPERTIES: dict[str, tuple[str, ...]] = {
+    CA: ("state", "conditions.users", "conditions.applications", "grantControls"),
+    "securityDefaults": ("isEnabled",),
+}
 NOBODY = "00000000-0000-0000-0000-000000000000"
 
 # Well-known first-party apps, so a gap reads "sluit Exchange Online uit". Product names are
@@ -656,15 +663,19 @@ def covers(regions: list[dict[str, Cover]], required: dict[str, Cover]) -> bool:
     return False
 
 
+_REQUIRED: dict[str, dict[str, Cover]] = {
+    # Every registration outside trusted locations, from every platform, client and device.
+    REGISTRATION: {"locations": Cover(True, frozenset({"AllTrusted"}))},
+    LEGACY: {"clients": Cover(False, LEGACY_CLIENTS)},
+    DEVICE_CODE: {"flows": Cover(False, frozenset({"deviceCodeFlow"}))},
+    HIGH_USER_RISK: {"userRisk": Cover(False, frozenset({"high"}))},
+    HIGH_SIGNIN_RISK: {"signInRisk": Cover(False, frozenset({"high"}))},
+}
+
+
 def required(want: str) -> dict[str, Cover]:
-    return {
-        # Every registration outside trusted locations, from every platform, client and device.
-        REGISTRATION: {"locations": Cover(True, frozenset({"AllTrusted"}))},
-        LEGACY: {"clients": Cover(False, LEGACY_CLIENTS)},
-        DEVICE_CODE: {"flows": Cover(False, frozenset({"deviceCodeFlow"}))},
-        HIGH_USER_RISK: {"userRisk": Cover(False, frozenset({"high"}))},
-        HIGH_SIGNIN_RISK: {"signInRisk": Cover(False, frozenset({"high"}))},
-    }.get(want, {})
+    """The region a requirement must cover (asked once per person: made once)."""
+    return _REQUIRED.get(want) or {}
 
 
 def _names_in_partial(p: Policy, want: str) -> bool:
@@ -701,7 +712,7 @@ class Engine:
         for policy in self.policies:
             self._approve_apps(policy)
         # covers() per (want, policies): the policies are this engine's and no longer change.
-        self._covered: dict[tuple[Any, ...], bool] = {}
+        self._covered: dict[tuple[Any, ...], Any] = {}
         self._enforcing: dict[str, tuple[Policy, ...]] = {}
 
     def _approve_apps(self, p: Policy) -> None:
@@ -787,11 +798,16 @@ class Engine:
         members = self.members.get(group)
         return None if members is None else uid in members
 
-    def _unread_roles(self, roles: set[str]) -> list[str]:
-        """Names of these roles whose holders the snapshot could not all read (a group holding
+    def _unread_roles(self, roles: set[str] | frozenset[str]) -> frozenset[str]:
+        """Those of these roles whose holders the snapshot could not all read (a group holding
         it with unread members, eligibility that could not be read): whether a person holds
-        one is then not known."""
-        return [role_name(r) for r in sorted(roles) if self.role_reading.unknown(r)]
+        one is then not known. Asked per policy and person: kept per set of roles."""
+        key = ("unread", id(roles))
+        found = self._covered.get(key)
+        if found is None:
+            found = frozenset(r for r in roles if self.role_reading.unknown(r))
+            self._covered[key] = found
+        return found
 
     def scope(self, p: Policy, person: Person) -> tuple[str, str | None]:
         """in | out (not targeted) | excluded | approved | unknown, with a reason (a Msg)."""
@@ -813,10 +829,11 @@ class Engine:
             return "excluded", Msg("engine.scope.excludes_role", policy=p.name, roles=roles)
         unread_ex = []
         if p.exclude_roles and not person.roles_certain:
-            unseen = self._unread_roles(p.exclude_roles - person.roles)
+            unseen = self._unread_roles(p.exclude_roles) - person.roles
             if unseen:
+                roles = [role_name(r) for r in sorted(unseen)]
                 unread_ex.append(
-                    Msg("engine.scope.unread_excluded_role", policy=p.name, roles=unseen)
+                    Msg("engine.scope.unread_excluded_role", policy=p.name, roles=roles)
                 )
         for g in sorted(p.exclude_groups):
             inside = self._in_group(person.id, g)
@@ -845,10 +862,12 @@ class Engine:
                 if inside is None:
                     unread_inc.append(Msg("engine.scope.unread_group", policy=p.name, group=g))
         if not included and p.include_roles and not person.roles_certain:
-            unseen = self._unread_roles(p.include_roles - person.roles)
-            unseen += [role_name(r) for r in sorted(p.include_roles & person.unsure_roles)]
+            unseen = (self._unread_roles(p.include_roles) - person.roles) | (
+                p.include_roles & person.unsure_roles
+            )
             if unseen:
-                unread_inc.append(Msg("engine.scope.unread_role", policy=p.name, roles=unseen))
+                roles = [role_name(r) for r in sorted(unseen)]
+                unread_inc.append(Msg("engine.scope.unread_role", policy=p.name, roles=roles))
         if included:
             return ("unknown", phrases(unread_ex)) if unread_ex else ("in", None)
         return ("unknown", phrases(unread_inc)) if unread_inc else ("out", None)
@@ -872,10 +891,7 @@ class Engine:
             elif state == "excluded":
                 excluded.append(why or "")
         if self._covers(want, sure):
-            return Verdict(
-                COVERED,
-                by=[p.name for p in sure if _covers_alone(p.dims, need)] or [p.name for p in sure],
-            )
+            return Verdict(COVERED, by=list(self._covering(want, sure)))
         if approved_by and self._covers(want, sure + approved_by):
             return Verdict(APPROVED, by=[p.name for p in approved_by])
         if maybe and self._covers(want, sure + maybe):
@@ -886,6 +902,17 @@ class Engine:
         if sure:
             return Verdict(PARTIAL, gaps=excluded + gaps + unknown, by=[p.name for p in sure])
         return Verdict(NONE, gaps=excluded + unknown)
+
+    def _covering(self, want: str, sure: list[Policy]) -> tuple[str, ...]:
+        """Names of the policies that cover a person: those covering it alone, else all that
+        apply. Found once per set of applying policies, like _covers."""
+        key = ("by", want, *(id(p) for p in sure))
+        found = self._covered.get(key)
+        if found is None:
+            need = required(want)
+            alone = [p.name for p in sure if _covers_alone(p.dims, need)]
+            found = self._covered[key] = tuple(alone or [p.name for p in sure])
+        return found
 
     def _covers(self, want: str, policies: list[Policy]) -> bool:
         """covers() of these policies' regions. Thousands of staff share the same few sets

@@ -36,6 +36,7 @@ from m365apk.checks.conditional_access import (
     NOBODY,
     NONE,
     PARTIAL,
+    PROPERTIES,
     UNKNOWN,
     Engine,
     phrases,
@@ -47,7 +48,7 @@ from m365apk.checks.conditional_access import (
 from m365apk.checks.methods_migration import legacy_still_counts
 from m365apk.checks.methods_policy import MethodsPolicy
 from m365apk.checks.mfa import mfa_capable_users
-from m365apk.checks.people import accounts, admins
+from m365apk.checks.people import ROLE_PROPERTIES, accounts, admins
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -575,19 +576,6 @@ SD_OR_CA = ("securityDefaults", "conditionalAccessPolicies")
 CA_EXTRA = ("conditionalAccessGroupMembers",)
 REGISTRATION_DATA = ("userRegistrationDetails", "userAuthenticationMethods")
 
-# What the engine's verdict rests on (see checks/ca_baseline.py CA_PROPERTIES).
-CA_PROPERTIES = {
-    "conditionalAccessPolicies": (
-        "state",
-        "conditions.users",
-        "conditions.applications",
-        "grantControls",
-    ),
-    "securityDefaults": ("isEnabled",),
-}
-ROLE_PROPERTIES = {
-    "roleAssignments": ("roleDefinitionId", "principalId", "directoryScopeId", "principal"),
-}
 TRUSTED = ("approved_exclusions", "break_glass")
 METHODS = {"authenticationMethodsPolicy": ("authenticationMethodConfigurations",)}
 
@@ -609,7 +597,7 @@ ENFORCED = Check(
     reads=reads(
         population="users",
         settings=TRUSTED,
-        properties={**CA_PROPERTIES, "users": ("accountEnabled",)},
+        properties={**PROPERTIES, "users": ("accountEnabled",)},
         judges=("conditional_access",),
     ),
 )
@@ -631,7 +619,7 @@ ADMINS = Check(
     reads=reads(
         population="admins",
         settings=TRUSTED,
-        properties={**CA_PROPERTIES, **ROLE_PROPERTIES},
+        properties={**PROPERTIES, **ROLE_PROPERTIES},
         judges=("conditional_access",),
     ),
 )
@@ -653,7 +641,7 @@ LEGACY_CHECK = Check(
     reads=reads(
         population="users",
         settings=TRUSTED,
-        properties=CA_PROPERTIES,
+        properties=PROPERTIES,
         judges=("conditional_access",),
     ),
 )
