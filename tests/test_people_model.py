@@ -201,6 +201,22 @@ def test_guest_without_user_type_but_with_an_external_upn_is_still_a_guest():
     assert run(GUESTS, snap).status is Status.PARTIAL
 
 
+def test_emergency_account_holding_a_role_that_a_block_policy_targets_is_not_excluded():
+    """The break-glass account also holds Teams Administrator (on no privileged list); a
+    policy for that role catches it, so it can be locked out."""
+    bg = {"break_glass": [{"user": "s2", "reason": "noodaccount"}]}
+    targeted = policy("CA050", users={"includeUsers": [], "includeRoles": [TEAMS_ADMIN]})
+    snap = tenant(
+        targeted,
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment("s2", TEAMS_ADMIN)),
+        settings=bg,
+    )
+    r = run(BREAK_GLASS, snap)
+    assert r.status is Status.FAIL
+    assert [o.id for o in r.evidence.affected] == ["s2"]
+
+
 # --- finding 2: registration judged through every condition -------------------------------------
 
 MOBILE = ["android", "iOS"]
@@ -291,3 +307,98 @@ def test_no_check_module_builds_a_person_from_raw_records() -> None:
                 assert name != "Person", f"{module.name} builds a Person itself"
                 if isinstance(node.func, ast.Attribute) and node.func.attr == "of":
                     assert getattr(node.func.value, "id", None) != "Person", module.name
+
+
+def test_registration_policy_after_microsofts_mfa_template_is_named_in_the_failure() -> None:
+    """Microsoft's template asks MFA (or a Temporary Access Pass) to register: no managed
+    device, so no protection in SCuBA's sense; the finding names the policy and why."""
+    r = run(REGISTRATION, tenant(registration_policy(controls=("mfa",))))
+    assert r.status is Status.FAIL
+    assert "CA030 geldt voor het registreren van beveiligingsgegevens" in (r.reason or "")
+
+
+# --- narrowing never improves a per-person verdict ----------------------------------------------
+
+RANK = {Status.PASS: 2, Status.PARTIAL: 1, Status.FAIL: 0}
+PER_PERSON = (MANAGED, REGISTRATION, GUESTS, ADMINS)
+
+
+def _school(*policies: dict[str, Any]) -> Any:
+    """A teacher holding Teams Administrator (s0), a teacher in the ICT group (s1), an IT
+    partner's guest holding Helpdesk Administrator, and one Global Administrator."""
+    held = assignment("partner1", HELPDESK)
+    held["principal"]["userType"] = "Guest"
+    snap = tenant(
+        *policies,
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment("s0", TEAMS_ADMIN), held),
+        members={GROUP: ["s1", "adm1"]},
+    )
+    snap.datasets["users"].data.append({**user("partner1", "other"), "userType": "Guest"})
+    return snap
+
+
+def _narrowed(kind: str, p: dict[str, Any]) -> None:
+    cond, users = p["conditions"], p["conditions"]["users"]
+    if kind == "report_only":
+        p["state"] = "enabledForReportingButNotEnforced"
+    elif kind in ("teams_admin", "helpdesk", "global_admin"):
+        role = {"teams_admin": TEAMS_ADMIN, "helpdesk": HELPDESK, "global_admin": GA}[kind]
+        users["excludeRoles"] = [*users.get("excludeRoles", []), role]
+    elif kind == "group":
+        users["excludeGroups"] = [*users.get("excludeGroups", []), GROUP]
+    elif kind == "mobile_only":
+        cond["platforms"] = {"includePlatforms": MOBILE, "excludePlatforms": []}
+    elif kind == "browser_only":
+        cond["clientAppTypes"] = ["browser"]
+    elif kind == "outside_trusted":
+        cond["locations"] = {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}
+    elif kind == "high_risk_only":
+        cond["signInRiskLevels"] = ["high"]
+
+
+def test_excluding_what_a_person_holds_or_narrowing_a_condition_never_improves_a_verdict() -> None:
+    import copy
+    import itertools
+
+    bases = [
+        managed_device(),
+        registration_policy(),
+        policy("CA001"),
+        registration_policy("CA031", controls=("block",)),
+    ]
+    kinds = [
+        "report_only",
+        "teams_admin",
+        "helpdesk",
+        "global_admin",
+        "group",
+        "mobile_only",
+        "browser_only",
+        "outside_trusted",
+        "high_risk_only",
+    ]
+    worse: set[tuple[str, str]] = set()
+    for size in (1, 2):
+        for chosen in itertools.combinations(bases, size):
+            policies = [copy.deepcopy(p) for p in chosen]
+            before = {c: run(c, _school(*policies)).status for c in PER_PERSON}
+            for index, kind in itertools.product(range(size), kinds):
+                narrowed = copy.deepcopy(policies)
+                _narrowed(kind, narrowed[index])
+                for check_id in PER_PERSON:
+                    after = run(check_id, _school(*narrowed)).status
+                    was = before[check_id]
+                    if was in RANK and after in RANK:
+                        assert RANK[after] <= RANK[was], (check_id, kind, was, after)
+                        if RANK[after] < RANK[was]:
+                            worse.add((check_id, kind))
+                    else:
+                        assert not (after is Status.PASS and was is not Status.PASS), (
+                            check_id,
+                            kind,
+                        )
+    # Not vacuous: a role or group a person holds, excluded, is seen by every per-person check.
+    assert {(MANAGED, "teams_admin"), (REGISTRATION, "group"), (GUESTS, "helpdesk")} <= worse
+    assert {(REGISTRATION, "mobile_only"), (REGISTRATION, "browser_only")} <= worse
+    assert (ADMINS, "global_admin") in worse

@@ -190,9 +190,11 @@ def _per_person(
     who: str,
     *,
     advice: bool = False,
+    notes: Callable[[Engine], list[str]] = lambda engine: [],
 ) -> Callable[[Snapshot], CheckResult]:
     """A requirement per person (role holders, staff, guests): covered, partly, or not. `who`
-    names the group in the counts and, as `ca_baseline.who.<who>`, in words."""
+    names the group in the counts and, as `ca_baseline.who.<who>`, in words; `notes` are the
+    engine's words on policies that look like they would help but do not."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
         engine = Engine(snapshot)
@@ -236,7 +238,7 @@ def _per_person(
                     [
                         _advice(advice),
                         Msg("ca_baseline.not_covered", n=n, total=len(group), who=words),
-                        sentence(gaps),
+                        sentence(gaps + notes(engine)),
                     ]
                 ),
                 threshold=threshold,
@@ -466,6 +468,7 @@ REGISTRATION_CHECK = _check(
         lambda engine, person: engine.registration(person),
         "medewerkers",
         advice=True,
+        notes=lambda engine: engine.registration_notes(),
     ),
 )
 

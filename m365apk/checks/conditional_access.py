@@ -1017,6 +1017,22 @@ class Engine:
         condition may together cover it, like any other requirement of the engine."""
         return self.person(person, REGISTRATION)
 
+    def registration_notes(self) -> list[str]:
+        """Notes (Msgs) on policies on registering security information that protect nothing:
+        report-only, off, or a grant that neither blocks nor asks a managed device (such as
+        Microsoft's template that asks MFA)."""
+        notes: list[str] = []
+        for p in self.policies:
+            if REGISTER_SECURITY_INFO not in p.user_actions:
+                continue
+            if p.state == "enabledForReportingButNotEnforced":
+                notes.append(Msg("engine.report_only", policy=p.name))
+            elif p.state == "disabled":
+                notes.append(Msg("engine.disabled", policy=p.name))
+            elif p.state == "enabled" and not p.protects_registration():
+                notes.append(Msg("engine.registration_grant", policy=p.name))
+        return notes
+
     def lockout_risks(self, person: Person) -> tuple[list[str], list[str]]:
         """(policies that apply to this emergency account, reasons a policy could not be
         judged): an emergency account must be excluded from every enabled policy."""
