@@ -402,3 +402,28 @@ def test_excluding_what_a_person_holds_or_narrowing_a_condition_never_improves_a
     assert {(MANAGED, "teams_admin"), (REGISTRATION, "group"), (GUESTS, "helpdesk")} <= worse
     assert {(REGISTRATION, "mobile_only"), (REGISTRATION, "browser_only")} <= worse
     assert (ADMINS, "global_admin") in worse
+
+
+def test_people_are_built_once_per_evaluation_and_afresh_when_break_glass_changes(
+    monkeypatch,
+) -> None:
+    from m365apk.checks import derived, people
+    from m365apk.checks.evaluate import evaluate
+    from m365apk.checks.registry import all_checks
+    from m365apk.snapshot.settings import BreakGlass
+
+    calls = {"n": 0}
+    real = people._roles
+
+    def counting(*args: Any) -> Any:
+        calls["n"] += 1
+        return real(*args)
+
+    monkeypatch.setattr(people, "_roles", counting)
+    derived._CACHE.clear()
+    snap = _school(managed_device(), registration_policy(), policy("CA001"))
+    evaluate(snap, all_checks())
+    assert calls["n"] == 1
+    snap.settings.break_glass.append(BreakGlass(user="s0", reason="noodaccount"))
+    assert people.people(snap)["s0"].break_glass
+    assert calls["n"] == 2

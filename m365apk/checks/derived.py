@@ -34,6 +34,7 @@ def _inputs(snapshot: Snapshot, datasets: tuple[str, ...]) -> tuple[Any, ...]:
     settings = snapshot.settings
     parts: list[Any] = [id(settings), id(settings.populations), len(settings.populations)]
     parts += [id(settings.approved_exclusions), len(settings.approved_exclusions)]
+    parts += [id(settings.break_glass), len(settings.break_glass)]  # the people model reads it
     for name in datasets:
         ds = snapshot.datasets.get(name)
         data = None if ds is None else ds.data
