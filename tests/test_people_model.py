@@ -427,3 +427,43 @@ def test_people_are_built_once_per_evaluation_and_afresh_when_break_glass_change
     snap.settings.break_glass.append(BreakGlass(user="s0", reason="noodaccount"))
     assert people.people(snap)["s0"].break_glass
     assert calls["n"] == 2
+
+
+# --- what the engine could not read, and nobody to judge -----------------------------------------
+
+ALL = "mfa.enforced_for_all"
+
+
+def test_policy_whose_users_were_not_in_graphs_answer_is_not_judged_as_covering_nobody() -> None:
+    """A policy without its users condition in the answer: it may be the MFA policy for
+    everyone; not known, so no fail that names a value that is not there."""
+    unread = policy("CA001")
+    del unread["conditions"]["users"]
+    r = run(ALL, tenant(unread))
+    assert r.status is Status.UNKNOWN
+    assert "CA001 kon niet worden beoordeeld" in (r.reason or "")
+
+
+def test_policy_with_only_session_controls_has_a_null_grant_and_enforces_no_mfa() -> None:
+    session_only = policy("CA090")
+    session_only["grantControls"] = None
+    assert run(ALL, tenant(session_only)).status is Status.FAIL
+
+
+def test_a_tenant_whose_every_account_is_disabled_is_not_a_pass_for_everyone() -> None:
+    flows = {"transferMethods": "deviceCodeFlow"}
+    device_code = policy("CA010", controls=["block"], authenticationFlows=flows)
+    snap = tenant(policy(), device_code, admins=(("adm1", GA),))
+    assert run("ca.device_code_blocked", snap).status is Status.PASS
+    for u in snap.datasets["users"].data:
+        u["accountEnabled"] = False
+    assert run(ALL, snap).status is Status.NOT_APPLICABLE
+    assert run("ca.device_code_blocked", snap).status is Status.NOT_APPLICABLE
+
+
+def test_admins_whose_accounts_are_all_disabled_leave_admin_mfa_undetermined() -> None:
+    snap = tenant(policy(), admins=(("adm1", GA),))
+    snap.datasets["users"].data = [
+        {**u, "accountEnabled": u["id"] != "adm1"} for u in snap.datasets["users"].data
+    ]
+    assert run(ADMINS, snap).status is Status.UNKNOWN

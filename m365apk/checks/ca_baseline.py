@@ -57,6 +57,7 @@ from m365apk.checks.people import (
     Person,
     guests,
     highly_privileged,
+    nobody_enabled,
     person,
     staff,
 )
@@ -133,8 +134,14 @@ def _tenant_wide(
         verdict, _ = engine.everyone(want)
         notes = engine.near_misses(want)
         what = Msg(f"{cid}.what")
+        if verdict.state == COVERED and nobody_enabled(snapshot):
+            return make(cid, Status.NOT_APPLICABLE, Msg("engine.no_accounts"), threshold=threshold)
         if verdict.state == COVERED:
             return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
+        if verdict.state == UNKNOWN:
+            return make(
+                cid, Status.UNKNOWN, undetermined(sentence(verdict.gaps)), threshold=threshold
+            )
         if verdict.state == PARTIAL:
             return make(
                 cid,
@@ -342,6 +349,7 @@ DEVICE_CODE_CHECK = _check(
         ),
         src("Microsoft: block authentication flows", CA_DOCS + "policy-block-authentication-flows"),
     ),
+    optional=("users",),  # no enabled account: nobody to cover, no pass
     reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.device_code_blocked",
@@ -376,6 +384,7 @@ PHR_ALL = _check(
     severity=Severity.LOW,
     datasets=CA,
     sources=(src("CISA SCuBA MS.AAD.3.1v1", SCUBA_AAD),),
+    optional=("users",),  # no enabled account: nobody to cover, no pass
     reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.phishing_resistant_all",
@@ -395,6 +404,7 @@ HIGH_USER_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-user"),
     ),
+    optional=("users",),  # no enabled account: nobody to cover, no pass
     reads=_reads("users"),
     evaluate=_risk(
         "ca.high_user_risk_blocked",
@@ -414,6 +424,7 @@ HIGH_SIGNIN_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-sign-in"),
     ),
+    optional=("users",),  # no enabled account: nobody to cover, no pass
     reads=_reads("users"),
     evaluate=_risk(
         "ca.high_signin_risk_blocked",

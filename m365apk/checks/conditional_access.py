@@ -210,6 +210,10 @@ class Policy:
     # What each path through the grant gives (OR: one set per control; AND: one set).
     offers: tuple[frozenset[str], ...] = ()
     user_actions: set[str] = field(default_factory=set)
+    # Why the policy cannot be judged (who or what it applies to, or what it grants, was not
+    # in Graph's answer), else None. Such a policy covers nothing for certain, and where it
+    # might have covered, the verdict is unknown.
+    unread: Msg | None = None
 
     def satisfies(self, want: str) -> bool:
         if want == REGISTRATION:
@@ -592,6 +596,17 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
             return set()  # only some partner tenants: we cannot tell which guest is from where
         return _types(value.get("guestOrExternalUserTypes"))
 
+    # Graph always gives a policy's users and applications and its grant (null for a policy
+    # with session controls only); absent, they were not read, and nothing is assumed.
+    missing = [
+        key
+        for key, there in (
+            ("conditions.users", isinstance(cond.get("users"), dict)),
+            ("conditions.applications", isinstance(cond.get("applications"), dict)),
+            ("grantControls", "grantControls" in raw),
+        )
+        if not there
+    ]
     policy = Policy(
         id=str(raw.get("id", "")),
         name=name,
@@ -611,6 +626,9 @@ def parse_policy(raw: dict[str, Any]) -> Policy:
         exclude_guest_types=guest_types("excludeGuestsOrExternalUsers", False),
         offers=_offers(raw.get("grantControls")),
         user_actions=set(_list(apps.get("includeUserActions"))),
+        unread=Msg("engine.policy_unread", policy=name, what=", ".join(missing))
+        if missing
+        else None,
     )
     # The legacy special value in includeUsers/excludeUsers means every guest type.
     if "GuestsOrExternalUsers" in policy.include_users:
@@ -705,6 +723,8 @@ class Engine:
         self.policies = [parse_policy(p) for p in ds.data or []] if ds.ok else []
         self.members = group_members(snapshot)
         self.role_reading = role_reading(snapshot)
+        # Enabled policies that could not be judged: where they might cover, verdicts are unknown.
+        self.unread = [p.unread for p in self.policies if p.state == "enabled" and p.unread]
         self.approved_ids = approved(snapshot)
         self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
         self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
@@ -896,6 +916,8 @@ class Engine:
             return Verdict(APPROVED, by=[p.name for p in approved_by])
         if maybe and self._covers(want, sure + maybe):
             return Verdict(UNKNOWN, gaps=unknown)
+        if self.unread:
+            return Verdict(UNKNOWN, gaps=[*self.unread, *excluded, *unknown])
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
         sure = [p for p in sure if _names_in_partial(p, want)]
         gaps = [n.text for p in sure for n in self._open(p, need)]
@@ -972,6 +994,8 @@ class Engine:
         if covers(regions, need):
             by = [p.name for p, r, _ in applying if _covers_alone(r, need)]
             return Verdict(COVERED, by=by or [p.name for p, _, _ in applying]), []
+        if self.unread:
+            return Verdict(UNKNOWN, gaps=list(self.unread)), []
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
         applying = [a for a in applying if _names_in_partial(a[0], want)]
         if not applying:
@@ -1045,4 +1069,7 @@ class Engine:
                 applies.append(p.name)
             elif state == "unknown":
                 unknown.append(why or p.name)
+        for p in self.policies:
+            if p.state == "enabled" and p.unread and p.name not in applies:
+                unknown.append(p.unread)  # it may apply to this account: not known
         return applies, unknown

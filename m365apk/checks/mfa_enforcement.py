@@ -3,6 +3,8 @@ are the weak ways around it closed (legacy authentication, SMS and voice)?"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from m365apk.checks.base import (
@@ -48,7 +50,7 @@ from m365apk.checks.conditional_access import (
 from m365apk.checks.methods_migration import legacy_still_counts
 from m365apk.checks.methods_policy import MethodsPolicy
 from m365apk.checks.mfa import mfa_capable_users
-from m365apk.checks.people import ROLE_PROPERTIES, accounts, admins
+from m365apk.checks.people import ROLE_PROPERTIES, accounts, admins, nobody_enabled
 from m365apk.checks.populations import unexpanded_role_groups
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -134,6 +136,27 @@ def _enabled_ids(snapshot: Snapshot) -> set[str]:
     return set(accounts(snapshot))
 
 
+def _for_somebody(
+    evaluate: Callable[[Snapshot], CheckResult],
+) -> Callable[[Snapshot], CheckResult]:
+    """A requirement for everyone passes only when there is somebody: with the user accounts
+    read and none enabled, a pass would be 0 of 0 (not applicable instead)."""
+
+    @functools.wraps(evaluate)
+    def judged(snapshot: Snapshot) -> CheckResult:
+        result = evaluate(snapshot)
+        if result.status is Status.PASS and nobody_enabled(snapshot):
+            return make(
+                result.check_id,
+                Status.NOT_APPLICABLE,
+                Msg("engine.no_accounts"),
+                threshold=result.threshold,
+            )
+        return result
+
+    return judged
+
+
 def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
     cid = ENFORCED.id
     threshold = "Beveiligingsstandaarden aan, of ingeschakeld beleid: MFA voor alle gebruikers"
@@ -179,6 +202,14 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
             ),
             threshold=threshold,
         )
+    if verdict.state == UNKNOWN:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            undetermined(sentence(verdict.gaps + notes)),
+            threshold=threshold,
+            counts=counts,
+        )
     if verdict.state == PARTIAL:
         return make(
             cid,
@@ -221,6 +252,14 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     threshold = "Elke beheerder (actief of in aanmerking via PIM) valt onder afgedwongen MFA"
     holders = admins(snapshot)
     engine = Engine(snapshot)
+    if not holders:
+        why = phrases([_unread_holders(snapshot)])
+        return make(
+            cid,
+            Status.UNKNOWN,
+            undetermined(Msg.join([Msg("mfa.enforced_for_admins.no_admins"), why])),
+            threshold=threshold,
+        )
     if engine.security_defaults:
         return make(
             cid,
@@ -317,6 +356,10 @@ def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
             Status.UNKNOWN,
             Msg.join([Msg("mfa.legacy_auth_blocked.sd_unread"), sentence(verdict.gaps + notes)]),
             threshold=threshold,
+        )
+    if verdict.state == UNKNOWN:
+        return make(
+            cid, Status.UNKNOWN, undetermined(sentence(verdict.gaps + notes)), threshold=threshold
         )
     if verdict.state == PARTIAL:
         return make(
@@ -593,7 +636,7 @@ ENFORCED = Check(
         src("CISA SCuBA MS.AAD.3.2v2", SCUBA_AAD),
         src("Microsoft: security defaults", SD_DOCS),
     ),
-    evaluate=evaluate_enforced,
+    evaluate=_for_somebody(evaluate_enforced),
     reads=reads(
         population="users",
         settings=TRUSTED,
@@ -637,7 +680,7 @@ LEGACY_CHECK = Check(
         src("CIS Microsoft 365 Foundations 5.2.2.3", CIS),
         src("CISA SCuBA MS.AAD.1.1v1", SCUBA_AAD),
     ),
-    evaluate=evaluate_legacy,
+    evaluate=_for_somebody(evaluate_legacy),
     reads=reads(
         population="users",
         settings=TRUSTED,

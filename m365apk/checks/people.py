@@ -301,9 +301,13 @@ def _population(snapshot: Snapshot, kind: str) -> Mapping[str, Person]:
     if kind == "guests":
         found = {u: p for u, p in everyone.items() if p.guest and p.enabled}
     elif kind == "admins":
-        found = {u: p for u, p in everyone.items() if p.privileged}
+        found = {u: p for u, p in everyone.items() if p.privileged and p.enabled}
     elif kind == "highly_privileged":
-        found = {u: p for u, p in everyone.items() if p.privileged & HIGHLY_PRIVILEGED.keys()}
+        found = {
+            u: p
+            for u, p in everyone.items()
+            if p.enabled and p.privileged & HIGHLY_PRIVILEGED.keys()
+        }
     elif kind == "break_glass":
         found = {u: p for u, p in everyone.items() if p.break_glass}
     elif kind == "users":
@@ -317,6 +321,12 @@ def accounts(snapshot: Snapshot) -> Mapping[str, Person]:
     """Every enabled user account (the population "users"): the accounts classify_users
     places in a population."""
     return _population(snapshot, "users")
+
+
+def nobody_enabled(snapshot: Snapshot) -> bool:
+    """The user accounts were read and none is an enabled account: a requirement for everyone
+    then holds for nobody, and "everyone is covered" would be 0 of 0."""
+    return snapshot.dataset("users").ok and not accounts(snapshot)
 
 
 def staff(snapshot: Snapshot) -> Mapping[str, Person]:
@@ -338,12 +348,14 @@ def guests(snapshot: Snapshot, *, with_next: bool = False) -> Mapping[str, Perso
 
 
 def admins(snapshot: Snapshot) -> Mapping[str, Person]:
-    """Holders of a privileged role, active or eligible, direct or through a group."""
+    """Enabled holders of a privileged role, active or eligible, direct or through a group
+    (a disabled account cannot sign in; the role checks judge those through
+    common.privileged_holders)."""
     return _population(snapshot, "admins")
 
 
 def highly_privileged(snapshot: Snapshot) -> Mapping[str, Person]:
-    """Holders of a highly privileged role (CISA SCuBA's list, checks/pim.py)."""
+    """Enabled holders of a highly privileged role (CISA SCuBA's list, checks/pim.py)."""
     return _population(snapshot, "highly_privileged")
 
 
