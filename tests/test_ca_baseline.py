@@ -133,7 +133,10 @@ def test_sign_in_risk_block_only_at_medium_does_not_cover_high() -> None:
 
 
 def test_all_users_mfa_policy_covers_guests() -> None:
-    assert status(GUESTS, tenant(policy())) is Status.PASS
+    snap = tenant(policy(), guest_admins=("s2",))  # s2 is a guest account
+    assert status(GUESTS, snap) is Status.PASS
+    # Without any guest account it is no pass of 0 guests (issue 25: zero is not everything).
+    assert status(GUESTS, tenant(policy())) is Status.NOT_APPLICABLE
 
 
 def test_mfa_policy_that_excludes_guest_types_leaves_guests_without_mfa() -> None:

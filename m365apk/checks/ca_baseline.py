@@ -280,6 +280,30 @@ def _guests(snapshot: Snapshot) -> Mapping[str, Person]:
     return guests(snapshot, with_next=True)
 
 
+_judge_guests = _per_person(
+    "ca.guests_mfa",
+    "Gasten vallen onder afgedwongen MFA",
+    _guests,
+    lambda engine, person: engine.person(person, MFA),
+    "gasten",
+)
+
+
+def evaluate_guests(snapshot: Snapshot) -> CheckResult:
+    """Every guest, and the next one the school invites. Without any guest account a policy
+    that would cover the next one is no pass of 0 guests: not applicable, and said so."""
+    result = _judge_guests(snapshot)
+    if result.status is Status.PASS and not guests(snapshot):
+        return make(
+            result.check_id,
+            Status.NOT_APPLICABLE,
+            Msg("ca.guests_mfa.no_guests"),
+            threshold=result.threshold,
+            counts=result.evidence.counts,
+        )
+    return result
+
+
 def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
     cid = BREAK_GLASS_EXCLUDED.id
     threshold = "Elk noodaccount is uitgesloten van elk ingeschakeld beleid"
@@ -488,19 +512,13 @@ GUESTS_MFA = _check(
     severity=Severity.MEDIUM,
     datasets=CA + ("users",),
     optional=PEOPLE_DATA,
-    reads=_reads("guests", USER_PROPERTIES, ROLE_PROPERTIES),
+    reads=_reads("guests", {"users": ("accountEnabled", "userType")}, ROLE_PROPERTIES),
     bm=(9, 5),
     sources=(
         src("Maester MT.1016 (MFA for guests)", MAESTER + "MT.1016"),
         src("Microsoft: require MFA for guest access", CA_DOCS + "policy-guests-mfa-strength"),
     ),
-    evaluate=_per_person(
-        "ca.guests_mfa",
-        "Gasten vallen onder afgedwongen MFA",
-        _guests,
-        lambda engine, person: engine.person(person, MFA),
-        "gasten",
-    ),
+    evaluate=evaluate_guests,
     effort="klein",
 )
 
