@@ -470,3 +470,13 @@ def test_admins_whose_accounts_are_all_disabled_leave_admin_mfa_undetermined() -
         {**u, "accountEnabled": u["id"] != "adm1"} for u in snap.datasets["users"].data
     ]
     assert run(ADMINS, snap).status is Status.UNKNOWN
+
+
+def test_staff_whose_licences_are_missing_from_the_answer_are_not_no_staff() -> None:
+    """Without assignedLicenses nobody can be placed as staff: undetermined, not 'no staff'."""
+    snap = tenant(managed_device(excludeUsers=["s0"]), admins=(("adm1", GA),))
+    for u in snap.datasets["users"].data:
+        del u["assignedLicenses"]
+    r = run(MANAGED, snap)
+    assert r.status is Status.UNKNOWN
+    assert "licenties niet in het antwoord van Graph" in (r.reason or "")

@@ -57,6 +57,7 @@ from m365apk.checks.people import (
     Person,
     guests,
     highly_privileged,
+    licences_unread,
     nobody_enabled,
     person,
     staff,
@@ -198,10 +199,12 @@ def _per_person(
     *,
     advice: bool = False,
     notes: Callable[[Engine], list[str]] = lambda engine: [],
+    unplaced: Callable[[Snapshot], int] = lambda snapshot: 0,
 ) -> Callable[[Snapshot], CheckResult]:
     """A requirement per person (role holders, staff, guests): covered, partly, or not. `who`
     names the group in the counts and, as `ca_baseline.who.<who>`, in words; `notes` are the
-    engine's words on policies that look like they would help but do not."""
+    engine's words on policies that look like they would help but do not; `unplaced` counts
+    accounts that may belong to the group but could not be placed (no pass, no "none")."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
         engine = Engine(snapshot)
@@ -210,6 +213,10 @@ def _per_person(
             return early
         group = people(snapshot)
         words = Msg(f"ca_baseline.who.{who}")
+        missing = unplaced(snapshot)
+        unplaced_why = Msg("ca_baseline.licences_unread", n=missing, who=words) if missing else None
+        if not group and unplaced_why:
+            return make(cid, Status.UNKNOWN, undetermined(unplaced_why), threshold=threshold)
         if not group:
             return make(
                 cid,
@@ -252,11 +259,11 @@ def _per_person(
                 counts=counts,
                 objects=objects,
             )
-        if found[UNKNOWN]:
+        if found[UNKNOWN] or unplaced_why:
             return make(
                 cid,
                 Status.UNKNOWN,
-                undetermined(sentence(gaps)),
+                undetermined(sentence([*gaps, unplaced_why])),
                 threshold=threshold,
                 counts=counts,
                 objects=objects,
@@ -478,6 +485,7 @@ MANAGED_DEVICE_CHECK = _check(
         lambda engine, person: engine.person(person, MANAGED_DEVICE),
         "medewerkers",
         advice=True,
+        unplaced=licences_unread,
     ),
 )
 
@@ -504,6 +512,7 @@ REGISTRATION_CHECK = _check(
         "medewerkers",
         advice=True,
         notes=lambda engine: engine.registration_notes(),
+        unplaced=licences_unread,
     ),
 )
 

@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from m365apk.checks.common import break_glass, group_members, privileged_holders, users
+from m365apk.checks.common import (
+    PRIVILEGED_ROLES,
+    break_glass,
+    group_members,
+    privileged_holders,
+    users,
+)
 from m365apk.checks.derived import per_snapshot
 from m365apk.checks.pim import HIGHLY_PRIVILEGED
 from m365apk.checks.populations import GUEST, STAFF, STUDENT, classify_users
@@ -259,6 +265,9 @@ def model(snapshot: Snapshot) -> People:
         # unless this model saw them held only below tenant scope.
         privileged = set(holder.get("role_ids", ())) if holder else set()
         held |= privileged - only_scoped
+        # A privileged role the model saw held (any scope) counts even where the holders list
+        # missed it (a role assignment without its principal expanded).
+        privileged |= (held | only_scoped) & PRIVILEGED_ROLES.keys()
         out[uid] = Person(
             id=uid,
             roles=intern(held),
@@ -327,6 +336,18 @@ def nobody_enabled(snapshot: Snapshot) -> bool:
     """The user accounts were read and none is an enabled account: a requirement for everyone
     then holds for nobody, and "everyone is covered" would be 0 of 0."""
     return snapshot.dataset("users").ok and not accounts(snapshot)
+
+
+@per_snapshot(*DATASETS)
+def licences_unread(snapshot: Snapshot) -> int:
+    """Enabled accounts whose record lacks `assignedLicenses` (absent or null) and that the
+    tenant's own list does not place: whether they are staff or students is not known."""
+    return sum(
+        1
+        for p in people(snapshot).values()
+        if p.population not in (None, GUEST, STAFF, STUDENT)
+        and p.record.get("assignedLicenses") is None
+    )
 
 
 def staff(snapshot: Snapshot) -> Mapping[str, Person]:
