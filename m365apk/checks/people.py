@@ -200,10 +200,6 @@ def _eligibility_unread(snapshot: Snapshot) -> bool:
     return not (ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2")
 
 
-def _first(item: tuple[str, Any]) -> str:
-    return item[0]
-
-
 def _guest(record: Mapping[str, Any]) -> bool:
     """A guest account: userType Guest; where Graph gave no userType, a B2B guest's UPN still
     says so (`#EXT#`), so a missing property does not turn a guest into a member."""
@@ -233,10 +229,42 @@ def model(snapshot: Snapshot) -> People:
         key = frozenset(items) if items else _NONE
         return interned.setdefault(key, key)
 
+    def rich(uid: str) -> Person:
+        """A person with roles or groups: what conditional access sees of them."""
+        holder = holders.get(uid)
+        record = directory.get(uid) or holder or seen.get(uid) or {"id": uid}
+        maybe = set(unsure.get(uid, ())) - set(tenant.get(uid, ()))
+        held = set(tenant.get(uid, ())) | maybe
+        only_scoped = set(scoped.get(uid, ())) - held
+        # Roles other engineers' sources add to privileged_holders (PIM for Groups) count too,
+        # unless this model saw them held only below tenant scope.
+        privileged = set(holder.get("role_ids", ())) if holder else set()
+        held |= privileged - only_scoped
+        # A privileged role the model saw held (any scope) counts even where the holders list
+        # missed it (a role assignment without its principal expanded).
+        privileged |= (held | only_scoped) & PRIVILEGED_ROLES.keys()
+        return Person(
+            id=uid,
+            roles=intern(held),
+            guest=_guest(record),
+            groups=intern(in_groups.get(uid)),
+            upn=record.get("userPrincipalName"),
+            name=record.get("displayName"),
+            enabled=record.get("accountEnabled") is not False,
+            population=population.get(uid),
+            break_glass=uid in standing,
+            privileged=intern(privileged),
+            scoped_roles=intern(only_scoped),
+            unsure_roles=intern(maybe),
+            record=holder or record,
+        )
+
+    # Users first, in the order Graph gave them, then principals seen only in role data.
     out: dict[str, Person] = {}
     special = tenant.keys() | scoped.keys() | unsure.keys() | holders.keys() | in_groups.keys()
     for uid, record in directory.items():
         if uid in special:
+            out[uid] = rich(uid)
             continue
         # Most accounts of a board: no roles, no groups read; nothing to work out.
         out[uid] = Person(
@@ -255,38 +283,9 @@ def model(snapshot: Snapshot) -> People:
             _NONE,
             record,
         )
-    for uid in special | seen.keys():
-        holder = holders.get(uid)
-        record = directory.get(uid) or holder or seen.get(uid) or {"id": uid}
-        maybe = set(unsure.get(uid, ())) - set(tenant.get(uid, ()))
-        held = set(tenant.get(uid, ())) | maybe
-        only_scoped = set(scoped.get(uid, ())) - held
-        # Roles other engineers' sources add to privileged_holders (PIM for Groups) count too,
-        # unless this model saw them held only below tenant scope.
-        privileged = set(holder.get("role_ids", ())) if holder else set()
-        held |= privileged - only_scoped
-        # A privileged role the model saw held (any scope) counts even where the holders list
-        # missed it (a role assignment without its principal expanded).
-        privileged |= (held | only_scoped) & PRIVILEGED_ROLES.keys()
-        out[uid] = Person(
-            id=uid,
-            roles=intern(held),
-            guest=_guest(record),
-            groups=intern(in_groups.get(uid)),
-            upn=record.get("userPrincipalName"),
-            name=record.get("displayName"),
-            enabled=record.get("accountEnabled") is not False,
-            population=population.get(uid),
-            break_glass=uid in standing,
-            privileged=intern(privileged),
-            scoped_roles=intern(only_scoped),
-            unsure_roles=intern(maybe),
-            record=holder or record,
-        )
-    # Users first, in the order Graph gave them, then principals seen only in role data.
-    order = {uid: out[uid] for uid in directory}
-    order.update(sorted(((u, p) for u, p in out.items() if u not in directory), key=_first))
-    return People(by_id=MappingProxyType(order), roles=reading)
+    for uid in sorted((special | seen.keys()) - directory.keys()):
+        out[uid] = rich(uid)
+    return People(by_id=MappingProxyType(out), roles=reading)
 
 
 def people(snapshot: Snapshot) -> Mapping[str, Person]:
