@@ -480,3 +480,18 @@ def test_staff_whose_licences_are_missing_from_the_answer_are_not_no_staff() -> 
     r = run(MANAGED, snap)
     assert r.status is Status.UNKNOWN
     assert "licenties niet in het antwoord van Graph" in (r.reason or "")
+
+
+def test_teacher_eligible_through_pim_for_groups_for_a_role_excluded_by_role_is_not_covered():
+    """ICT-beheer holds Teams Administrator; the teacher is eligible (PIM for Groups) for its
+    membership, so once active the teacher holds the role a policy excludes."""
+    snap = tenant(
+        managed_device(excludeRoles=[TEAMS_ADMIN]),
+        admins=(("adm1", GA),),
+        roleAssignments=with_roles(assignment(GROUP, TEAMS_ADMIN, kind="group")),
+        roleGroupMembers=ok({GROUP: []}),
+        pimGroupEligibility=ok({GROUP: [{"id": "pe1", "principalId": "s2", "accessId": "member"}]}),
+    )
+    r = run(MANAGED, snap)
+    assert r.status is Status.PARTIAL
+    assert [o.id for o in r.evidence.affected] == ["s2"]

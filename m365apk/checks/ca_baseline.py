@@ -78,6 +78,7 @@ PEOPLE_DATA = (
     "roleAssignments",
     "roleGroupMembers",
     "roleEligibilitySchedules",
+    "pimGroupEligibility",
 )
 TRUSTED = ("approved_exclusions", "break_glass")
 
@@ -394,7 +395,7 @@ PHR_ADMINS = _check(
     id="ca.phishing_resistant_admins",
     severity=Severity.HIGH,
     datasets=CA + ("roleAssignments", "roleGroupMembers", "users"),
-    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules"),
+    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules", "pimGroupEligibility"),
     reads=_reads("highly_privileged", ROLE_PROPERTIES),
     bm=(9, 4),
     sources=(
@@ -535,7 +536,7 @@ BREAK_GLASS_EXCLUDED = _check(
     id="ca.break_glass_excluded",
     severity=Severity.MEDIUM,
     datasets=CA + ("users", "roleAssignments", "roleGroupMembers"),
-    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules"),
+    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules", "pimGroupEligibility"),
     reads=_reads("break_glass", ROLE_PROPERTIES),
     area=Area.ADMIN_ROLES,
     bm=(4,),

@@ -29,6 +29,7 @@ from m365apk.checks.common import (
     PRIVILEGED_ROLES,
     break_glass,
     group_members,
+    pim_group_eligible_members,
     privileged_holders,
     users,
 )
@@ -50,6 +51,7 @@ DATASETS = (
     "roleGroupMembers",
     "roleEligibilitySchedules",
     "conditionalAccessGroupMembers",
+    "pimGroupEligibility",
 )
 
 
@@ -152,12 +154,16 @@ def _roles(
         into = tenant if scope == TENANT_SCOPE and not item.get("appScopeId") else scoped
         into.setdefault(uid, set()).add(role)
 
+    # Group id -> the roles it holds, active or eligible (with the assignment, for its scope):
+    # PIM for Groups makes whoever is eligible for its membership an eligible holder of them.
+    group_held: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     assignments = snapshot.dataset("roleAssignments")
     for a in assignments.data or [] if assignments.ok else []:
         role = a["roleDefinitionId"]
         principal = a.get("principal") or {}
         kind = principal.get("@odata.type")
         if kind == "#microsoft.graph.group" or a["principalId"] in groups:
+            group_held.setdefault(a["principalId"], []).append((role, a))
             found = groups.get(a["principalId"])
             if found is None:
                 unresolved.add(role)
@@ -174,6 +180,8 @@ def _roles(
     eligible = snapshot.dataset("roleEligibilitySchedules")
     for e in eligible.data or [] if eligible.ok else []:
         role, pid = e["roleDefinitionId"], e["principalId"]
+        if pid not in known and pid not in seen:
+            group_held.setdefault(pid, []).append((role, e))  # not a user: a group
         if pid in groups:
             for m in groups[pid]:
                 seen.setdefault(m["id"], m)
@@ -182,11 +190,32 @@ def _roles(
             give(pid, role, e)
         else:
             unresolved.add(role)  # a group whose members were not read, or unknown principal
+    for gid, pid in pim_group_eligible_members(snapshot):
+        for role, item in group_held.get(gid, ()):
+            give(pid, role, item)
+    for gid in _pim_unread(snapshot, set(group_held)):
+        unresolved.update(role for role, _ in group_held[gid])
     reading = RoleReading(
         all_unread=not assignments.ok or _eligibility_unread(snapshot),
         unresolved=frozenset(unresolved),
     )
     return tenant, scoped, unsure, seen, reading
+
+
+def _pim_unread(snapshot: Snapshot, groups: set[str]) -> set[str]:
+    """Groups holding a role whose PIM for Groups eligible members were not read (none
+    without Entra ID P2: no PIM for Groups to miss)."""
+    ds = snapshot.dataset("pimGroupEligibility")
+    if not groups or ds.status is DatasetStatus.NOT_LICENSED:
+        return set()
+    if snapshot.licences.entra_plan in ("free", "p1"):
+        return set()
+    if ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
+        return set()  # not asked (an older snapshot) and no sign of P2
+    read = set(ds.data) if isinstance(ds.data, dict) else set()
+    if ds.status in (DatasetStatus.OK, DatasetStatus.INCOMPLETE):
+        return groups - read
+    return groups
 
 
 def _eligibility_unread(snapshot: Snapshot) -> bool:
