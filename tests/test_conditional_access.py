@@ -425,7 +425,7 @@ def test_situation_08_ga_group_on_a_p2_tenant_is_unknown_without_pim_for_groups(
         roleEligibilitySchedules=ok([]),
     )
     r = CHECKS[GA_COUNT].run(snap)
-    assert r.status is Status.UNKNOWN and "PIM for Groups" in (r.reason or "")
+    assert r.status is Status.UNKNOWN and "PIM voor groepen" in (r.reason or "")
 
 
 def test_situation_08_eligible_admins_count_for_least_privilege_and_mfa() -> None:
@@ -445,15 +445,24 @@ def test_situation_08_eligible_admins_count_for_least_privilege_and_mfa() -> Non
 
 
 def _a1(methods: dict[str, list[str]], sms: str = "disabled", **over: Any) -> Snapshot:
+    # As Graph answers: every configuration has both target lists (excludeTargets often empty)
+    # and each target its targetType.
+    everyone = [{"targetType": "group", "id": "all_users"}]
     configs = [
-        {"id": "Sms", "state": sms, "includeTargets": [{"id": "all_users"}]},
-        {"id": "Voice", "state": "disabled", "includeTargets": [{"id": "all_users"}]},
+        {"id": "Sms", "state": sms, "includeTargets": everyone, "excludeTargets": []},
+        {"id": "Voice", "state": "disabled", "includeTargets": everyone, "excludeTargets": []},
         {
             "id": "MicrosoftAuthenticator",
             "state": "enabled",
-            "includeTargets": [{"id": "all_users"}],
+            "includeTargets": everyone,
+            "excludeTargets": [],
         },
-        {"id": "SoftwareOath", "state": "disabled", "includeTargets": [{"id": "all_users"}]},
+        {
+            "id": "SoftwareOath",
+            "state": "disabled",
+            "includeTargets": everyone,
+            "excludeTargets": [],
+        },
     ]
     kinds = {
         "app": "#microsoft.graph.microsoftAuthenticatorAuthenticationMethod",

@@ -282,7 +282,11 @@ def unread_group_eligibility(snapshot: Snapshot, role: str | None = None) -> Msg
     read = set(ds.data) if isinstance(ds.data, dict) else set()
     if ds.status is DatasetStatus.OK:
         missing = groups - read
-    elif ds.status is DatasetStatus.NOT_COLLECTED and snapshot.licences.entra_plan != "p2":
+    elif (
+        ds.status is DatasetStatus.NOT_COLLECTED
+        and snapshot.licences.entra_plan != "p2"
+        and not eligible.ok  # eligibility is read only on P2 tenants: a sign of P2
+    ):
         return None  # not asked (an older snapshot) and no sign of P2
     else:
         missing = groups - read if ds.status is DatasetStatus.INCOMPLETE else groups
