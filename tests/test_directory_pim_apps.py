@@ -175,6 +175,7 @@ def app_policy(enabled: bool, pw: list, keys: list) -> dict[str, Any]:
     return {
         "isEnabled": enabled,
         "applicationRestrictions": {"passwordCredentials": pw, "keyCredentials": keys},
+        "servicePrincipalRestrictions": {"passwordCredentials": pw, "keyCredentials": keys},
     }
 
 
@@ -219,7 +220,14 @@ def app_policy(enabled: bool, pw: list, keys: list) -> dict[str, Any]:
     ],
 )
 def test_app_credential_policy(policy: dict, expected: Status) -> None:
-    assert status(app_credentials.POLICY, snapshot(appManagementPolicy=policy)) is expected
+    s = snapshot(
+        appManagementPolicy=policy,
+        appManagementPolicies=[],
+        appManagementPolicyAppliesTo={},
+        # restrictions dated 2020 bind every object of a tenant created in 2021
+        organization=[{"id": "t", "createdDateTime": "2021-06-01T00:00:00Z"}],
+    )
+    assert status(app_credentials.POLICY, s) is expected
 
 
 def cred(start: str, end: str) -> dict[str, str]:
@@ -245,7 +253,8 @@ def test_existing_app_credentials(secrets: list, certs: list, expected: Status) 
             "keyCredentials": certs,
         }
     ]
-    assert status(app_credentials.EXISTING, snapshot(applications=apps)) is expected
+    s = snapshot(applications=apps, servicePrincipals=[])
+    assert status(app_credentials.EXISTING, s) is expected
 
 
 def test_durations_as_graph_writes_them() -> None:
