@@ -495,8 +495,14 @@ class _Builder:
                 "addedDateTime": "2022-03-01T10:00:00Z" if verified else None,
             },
             "tags": sp.get("tags", ["WindowsAzureActiveDirectoryIntegratedApp"]),
-            "passwordCredentials": [self.credential(c, False) for c in sp.get("secrets", [])],
-            "keyCredentials": [self.credential(c, True) for c in sp.get("certificates", [])],
+            "passwordCredentials": [
+                self.credential(c, f"{sid}/s{n}", False)
+                for n, c in enumerate(sp.get("secrets", []))
+            ],
+            "keyCredentials": [
+                self.credential(c, f"{sid}/c{n}", True)
+                for n, c in enumerate(sp.get("certificates", []))
+            ],
             "appRoles": [
                 {
                     "id": role_id,
@@ -510,14 +516,15 @@ class _Builder:
             ],
         }
 
-    def credential(self, spec: dict[str, Any], key: bool) -> dict[str, Any]:
+    def credential(self, spec: dict[str, Any], name: str, key: bool) -> dict[str, Any]:
         """A secret or certificate on an enterprise app, as Graph lists it (never the secret
         itself: secretText is null, the hint is three characters, a key's value is null)."""
         out: dict[str, Any] = {
             "customKeyIdentifier": spec.get("customKeyIdentifier"),
             "displayName": spec.get("displayName"),
             "endDateTime": self.days_ago(spec["end_days_ago"]),
-            "keyId": self.uid(),
+            # not from the tenant's random stream: adding a credential moves no other id
+            "keyId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
             "startDateTime": self.days_ago(spec["start_days_ago"]),
         }
         if key:
