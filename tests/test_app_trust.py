@@ -336,3 +336,47 @@ def test_escalation_permission_known_only_by_its_id_still_counts() -> None:
     s = apps_snapshot(["AppRoleAssignment.ReadWrite.All"], verified=False)
     s.datasets["resourceServicePrincipals"].data[0]["appRoles"] = []
     assert run("apps.high_privilege_consent", s).status is Status.FAIL
+
+
+# --- the data and the declarations ---------------------------------------------------------------
+
+
+def test_escalation_permissions_are_cited_data_with_fixed_ids() -> None:
+    import re
+
+    from m365apk.checks.reference_data import escalation_permissions
+
+    data = escalation_permissions()
+    guid = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    assert {
+        "RoleManagement.ReadWrite.Directory",
+        "AppRoleAssignment.ReadWrite.All",
+        "Application.ReadWrite.All",
+        "UserAuthenticationMethod.ReadWrite.All",
+    } <= set(data)
+    assert len({e["id"] for e in data.values()}) == len(data)
+    for name, entry in data.items():
+        assert guid.match(entry["id"]), name
+        assert entry["path"] in ("direct", "indirect", "unknown"), name
+        assert entry["why"] and entry["docs"].startswith(
+            "https://learn.microsoft.com/graph/permissions-reference#"
+        ), name
+        assert entry["docs"].endswith(name.lower().replace(".", "")), name
+    # The same ids as in tests above, where these were spelled out independently.
+    for name, role_id in ROLE_IDS.items():
+        if name in data:
+            assert data[name]["id"] == role_id
+
+
+def test_apps_checks_declare_what_they_judge() -> None:
+    checks = {c.id: c for c in all_checks()}
+    for cid, judged in (
+        ("apps.credential_policy", "credentials"),
+        ("apps.long_lived_credentials", "credentials"),
+        ("apps.inventory", "app_permissions"),
+        ("apps.high_privilege_consent", "app_permissions"),
+        ("apps.user_consented_risky", "app_permissions"),
+    ):
+        reads = checks[cid].reads
+        assert judged in reads.judges, cid
+        assert set(reads.property_map()) <= set(checks[cid].all_datasets), cid

@@ -851,7 +851,7 @@ PERMISSION_PURPOSE = {
     "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
     "Organization.Read.All": "tenantnaam, licenties",
     "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "
-    "regels voor app-geheimen",
+    "regels voor app-geheimen (standaard en aangepast per app)",
     "Policy.Read.AuthenticationMethod": "beleid voor verificatiemethoden (SMS, spraak, FIDO2)",
     "RoleAssignmentSchedule.Read.Directory": "actieve roltoewijzingen met einddatum (PIM, P2)",
     "RoleEligibilitySchedule.Read.Directory": "in aanmerking komende rollen (PIM, P2)",
