@@ -388,16 +388,17 @@ def evaluate_existing(snapshot: Snapshot) -> CheckResult:
         (sp, Msg("app_credentials.enterprise_app")) for sp in sps
     ]:
         skip: set[str] = set()
-        if label is not None:
-            if "passwordCredentials" not in owner or "keyCredentials" not in owner:
-                unread.append(
-                    AffectedObject(
-                        id=owner.get("id", ""),
-                        display_name=owner.get("displayName"),
-                        detail=Msg("app_credentials.not_read"),
-                    )
+        # Graph always returns both collections; without them nothing can be said of the app.
+        if owner.get("passwordCredentials") is None or owner.get("keyCredentials") is None:
+            unread.append(
+                AffectedObject(
+                    id=owner.get("id", ""),
+                    display_name=owner.get("displayName"),
+                    detail=Msg("app_credentials.not_read"),
                 )
-                continue
+            )
+            continue
+        if label is not None:
             skip = _saml_signing(owner)
             saml += bool(skip)
         problems = _problems(owner, now, skip)
@@ -455,7 +456,7 @@ POLICY = _check(
     datasets=("appManagementPolicy", "appManagementPolicies", "appManagementPolicyAppliesTo"),
     # Application creation dates show how many older registrations a dated restriction misses;
     # without them the check says that number is unknown.
-    optional=("applications",),
+    optional=("applications", "organization"),
     sources=(
         src("CISA SCuBA MS.AAD.5.5v1, 5.6v1, 5.7v1", SCUBA_AAD),
         src("Maester MT.1002", "https://maester.dev/docs/tests/MT.1002"),
@@ -472,6 +473,7 @@ POLICY = _check(
             "appManagementPolicies": ("isEnabled", "restrictions"),
             "appManagementPolicyAppliesTo": ("id", "@odata.type", "createdDateTime"),
             "applications": ("createdDateTime",),
+            "organization": ("createdDateTime",),
         },
         judges=("credentials",),
     ),
