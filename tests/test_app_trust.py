@@ -105,7 +105,8 @@ def test_service_principal_restrictions_absent_while_application_restrictions_se
     )
     result = run("apps.credential_policy", s)
     assert result.status is Status.PARTIAL
-    assert result.measured["servicePrincipalRestrictions.secrets"] == "open"
+    assert result.measured["geheimen_geblokkeerd"] is True
+    assert result.measured["bedrijfsapps_geheimen_geblokkeerd"] is False
 
 
 def test_restriction_only_for_apps_created_after_2025_with_older_apps() -> None:

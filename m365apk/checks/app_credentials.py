@@ -131,6 +131,15 @@ def _weaker(rules: dict[str, str], than: dict[str, str]) -> bool:
     return any(_RANK[rules[k]] < _RANK[than[k]] for k in RULES)
 
 
+def _for_new(config: dict[str, Any] | None, rtype: str, now: datetime) -> dict[str, Any] | None:
+    """The enabled restriction of this type that binds an app created now, if any."""
+    for kind in ("passwordCredentials", "keyCredentials"):
+        for r in (config or {}).get(kind) or []:
+            if r.get("restrictionType") == rtype and _in_force(r, now, None):
+                return r
+    return None
+
+
 def _gap_texts(rules: dict[str, str]) -> list[Msg]:
     gaps = []
     if rules["secrets"] in ("open", "unknown"):
@@ -186,14 +195,21 @@ def evaluate_policy(snapshot: Snapshot) -> CheckResult:
     now = snapshot.collected_at
     tenant = _tenant_created(snapshot)
     new = {side: _rules(policy.get(side), now, tenant) for side in SIDES}
-    measured: dict[str, Any] = {
-        "isEnabled": policy["isEnabled"],
-        **{
-            f"{side}.{rule}": new[side][rule] if policy["isEnabled"] else "open"
-            for side in SIDES
-            for rule in RULES
-        },
-    }
+    measured: dict[str, Any] = {"isEnabled": policy["isEnabled"]}
+    for side, prefix in (
+        ("applicationRestrictions", ""),
+        ("servicePrincipalRestrictions", "bedrijfsapps_"),
+    ):
+        config = policy.get(side)
+        measured |= {
+            f"{prefix}geheimen_geblokkeerd": _for_new(config, "passwordAddition", now) is not None,
+            f"{prefix}max_levensduur_geheim": (_for_new(config, "passwordLifetime", now) or {}).get(
+                "maxLifetime"
+            ),
+            f"{prefix}max_levensduur_certificaat": (
+                _for_new(config, "asymmetricKeyLifetime", now) or {}
+            ).get("maxLifetime"),
+        }
     if not policy["isEnabled"]:
         return make(
             cid,
