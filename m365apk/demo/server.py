@@ -420,8 +420,7 @@ ROUTE_TYPES: dict[str, str | None] = {
     "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances": (
         "privilegedAccessGroupEligibilityScheduleInstance"
     ),
-    # appManagementPolicy is v1.0 but not in the schema extract (shared/reference).
-    "/policies/appManagementPolicies": None,
+    "/policies/appManagementPolicies": "appManagementPolicy",
     "/policies/appManagementPolicies/{id}/appliesTo": "directoryObject",
     # microsoft.graph.security types are not in the schema extract (shared/reference).
     "/security/auditLog/queries/{id}": None,
