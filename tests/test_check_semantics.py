@@ -614,8 +614,16 @@ def test_mappings_follow_what_each_check_measures() -> None:
 def test_reference_data_older_than_its_stated_age_is_reported() -> None:
     assert stale_reference_data(date(2026, 12, 1)) == []
     later = stale_reference_data(date(2027, 9, 1))
-    assert {s.file for s in later} == {"privileged_roles.yaml", "os_support.yaml"}
-    assert all("bijgewerkt 2026-11-27" in s.message for s in later)
+    assert {s.file for s in later} == {
+        "privileged_roles.yaml",
+        "os_support.yaml",
+        "escalation_permissions.yaml",
+    }
+    assert all(
+        f"bijgewerkt {'2026-12-07' if s.file.startswith('escalation') else '2026-11-27'}"
+        in s.message
+        for s in later
+    )
     assert os_support()["platforms"]["windows"]["source"].startswith("https://learn.microsoft")
 
 
@@ -626,7 +634,7 @@ def test_doctor_and_report_appendix_warn_when_reference_data_is_stale() -> None:
     from m365apk.runs.setup import reference_data_warnings
 
     assert reference_data_warnings(date(2026, 12, 1)) == []
-    assert len(reference_data_warnings(date(2027, 9, 1))) == 2
+    assert len(reference_data_warnings(date(2027, 9, 1))) == 3
 
     checks = [password.BANNED]
     fresh = snapshot(groupSettings=ok([]))
@@ -634,6 +642,6 @@ def test_doctor_and_report_appendix_warn_when_reference_data_is_stale() -> None:
     assert report.reference_data_warnings == []
     old = fresh.model_copy(update={"collected_at": fresh.collected_at.replace(year=2027, month=9)})
     report = build_report(old, checks, evaluate(old, checks))
-    assert len(report.reference_data_warnings) == 2
+    assert len(report.reference_data_warnings) == 3
     html = render_html(report)
     assert "privileged_roles.yaml" in html and "os_support.yaml" in html

@@ -34,10 +34,14 @@ if not SCHEMA_PATH.is_file():  # worktrees live beside main, the reference besid
 NS = "microsoft.graph."
 BASE = "https://graph.microsoft.com/v1.0"
 
-# Types m365apk reads that the extracted reference does not hold (groupSetting and PIM for
-# Groups' eligibility instances are v1.0, but not in the extract); their contracts are checked
-# by the simulator tests only (demo/graph_schema.py SUPPLEMENT).
-NOT_IN_REFERENCE = {"groupSetting", "privilegedAccessGroupEligibilityScheduleInstance"}
+# Types m365apk reads that the extracted reference does not hold (groupSetting, PIM for Groups'
+# eligibility instances and appManagementPolicy are v1.0, but not in the extract); their
+# contracts are checked by the simulator tests only (demo/graph_schema.py SUPPLEMENT).
+NOT_IN_REFERENCE = {
+    "groupSetting",
+    "privilegedAccessGroupEligibilityScheduleInstance",
+    "appManagementPolicy",
+}
 # Required although Graph's metadata allows null or absence: a check would read absence as a
 # setting's value ("disabled", "no reviewers") or as an object without its key. An answer
 # without them is not one we can judge on, so the dataset is malformed, never a pass.

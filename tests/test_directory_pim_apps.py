@@ -175,6 +175,7 @@ def app_policy(enabled: bool, pw: list, keys: list) -> dict[str, Any]:
     return {
         "isEnabled": enabled,
         "applicationRestrictions": {"passwordCredentials": pw, "keyCredentials": keys},
+        "servicePrincipalRestrictions": {"passwordCredentials": pw, "keyCredentials": keys},
     }
 
 
@@ -219,7 +220,14 @@ def app_policy(enabled: bool, pw: list, keys: list) -> dict[str, Any]:
     ],
 )
 def test_app_credential_policy(policy: dict, expected: Status) -> None:
-    assert status(app_credentials.POLICY, snapshot(appManagementPolicy=policy)) is expected
+    s = snapshot(
+        appManagementPolicy=policy,
+        appManagementPolicies=[],
+        appManagementPolicyAppliesTo={},
+        # restrictions dated 2020 bind every object of a tenant created in 2021
+        organization=[{"id": "t", "createdDateTime": "2021-06-01T00:00:00Z"}],
+    )
+    assert status(app_credentials.POLICY, s) is expected
 
 
 def cred(start: str, end: str) -> dict[str, str]:
@@ -245,10 +253,52 @@ def test_existing_app_credentials(secrets: list, certs: list, expected: Status) 
             "keyCredentials": certs,
         }
     ]
-    assert status(app_credentials.EXISTING, snapshot(applications=apps)) is expected
+    s = snapshot(applications=apps, servicePrincipals=[])
+    assert status(app_credentials.EXISTING, s) is expected
 
 
 def test_durations_as_graph_writes_them() -> None:
     assert app_credentials.parse_duration("P180D").days == 180
     assert app_credentials.parse_duration("P1DT12H").total_seconds() == 36 * 3600
     assert app_credentials.parse_duration("P1Y") is None  # not an Edm.Duration Graph sends
+
+
+# --- collected through the simulated Graph -------------------------------------------------------
+
+
+def test_collector_reads_custom_app_policies_their_targets_and_enterprise_app_credentials(
+    tmp_path,
+) -> None:
+    from m365apk.demo.tenant import demo_settings, load_profile
+
+    from .test_catalogue import collect
+
+    s = collect(load_profile("weak", users=40), tmp_path, demo_settings("weak"))
+    policies = s.dataset("appManagementPolicies")
+    targets = s.dataset("appManagementPolicyAppliesTo")
+    assert policies.ok and targets.ok
+    (policy,) = policies.data
+    assert "appliesTo" not in policy and policy["restrictions"] == {
+        "passwordCredentials": [],
+        "keyCredentials": [],
+    }
+    (target,) = targets.data[policy["id"]]
+    assert target["@odata.type"] == "#microsoft.graph.application"
+    assert target["createdDateTime"]
+    rooster = next(
+        sp for sp in s.dataset("servicePrincipals").data if sp["displayName"] == "Rooster Sync Tool"
+    )
+    (secret,) = rooster["passwordCredentials"]
+    assert set(secret) <= {
+        "keyId",
+        "displayName",
+        "startDateTime",
+        "endDateTime",
+        "customKeyIdentifier",
+    }  # never the hint or secretText
+    result = next(r for r in evaluate(s, [app_credentials.EXISTING]) if r.check_id == EXISTING_ID)
+    assert result.status is Status.FAIL
+    assert result.evidence.counts["bedrijfsapps"] >= 1
+
+
+EXISTING_ID = "apps.long_lived_credentials"

@@ -250,3 +250,44 @@ def test_weak_and_good_profiles_say_what_the_issue_asks() -> None:
     assert enforcing
     staff_mfa = [r["isMfaCapable"] for r in good.registration_details if r["userType"] == "member"]
     assert sum(staff_mfa) / len(staff_mfa) > 0.8
+
+
+def test_custom_app_management_policies_and_what_they_apply_to(graph: httpx.Client) -> None:
+    # Graph's list does not return the appliesTo relationship; appliesTo is its own call.
+    policies = graph.get("/policies/appManagementPolicies").json()["value"]
+    assert policies and all("appliesTo" not in p for p in policies)
+    assert {"id", "isEnabled", "restrictions"} <= set(policies[0])
+    url = f"/policies/appManagementPolicies/{policies[0]['id']}/appliesTo"
+    targets = graph.get(url, params={"$select": "id,appId,displayName,createdDateTime"}).json()
+    assert targets["value"][0]["@odata.type"] == "#microsoft.graph.application"
+    assert {"id", "createdDateTime"} <= set(targets["value"][0])
+    missing = graph.get("/policies/appManagementPolicies/nope/appliesTo")
+    assert missing.status_code == 404
+
+
+def test_applies_to_wants_application_read_all_and_policy_read_all(board: TenantData) -> None:
+    # "Application.Read.All and Policy.Read.All" (List appliesTo, v1.0): one of them is not enough.
+    policy_id = board.static["/policies/appManagementPolicies"]["value"][0]["id"]
+    tenant = without_permission(
+        without_permission(board, "Application.Read.All"), "Directory.Read.All"
+    )
+    with SimulatedGraph(tenant) as sim:
+        access = token(sim, tenant).json()["access_token"]
+        headers = {"Authorization": f"Bearer {access}"}
+        listed = httpx.get(f"{sim.graph_url}/policies/appManagementPolicies", headers=headers)
+        applies = httpx.get(
+            f"{sim.graph_url}/policies/appManagementPolicies/{policy_id}/appliesTo",
+            headers=headers,
+        )
+    assert listed.status_code == 200
+    assert applies.status_code == 403
+    assert applies.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+def test_enterprise_apps_carry_their_own_credentials_without_secrets() -> None:
+    weak = load_profile("weak", users=20)
+    rooster = next(sp for sp in weak.service_principals if sp["displayName"] == "Rooster Sync Tool")
+    (secret,) = rooster["passwordCredentials"]
+    assert secret["secretText"] is None and len(secret["hint"]) == 3
+    assert secret["startDateTime"] < secret["endDateTime"]
+    assert all(sp["keyCredentials"] == [] for sp in weak.service_principals)

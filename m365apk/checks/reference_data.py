@@ -1,4 +1,5 @@
-"""Reference data that ages: the privileged role list and the supported OS versions.
+"""Reference data that ages: the privileged role list, the escalation permissions and the
+supported OS versions.
 
 Both live in mappings/*.yaml with their source and the date they were last checked (`as_of`).
 Checks read them here; `m365apk doctor` and the report's technical appendix call
@@ -18,7 +19,7 @@ import yaml
 
 from m365apk.messages import Msg
 
-FILES = ("privileged_roles.yaml", "os_support.yaml")
+FILES = ("privileged_roles.yaml", "os_support.yaml", "escalation_permissions.yaml")
 
 
 @cache
@@ -31,6 +32,16 @@ def _load(name: str) -> dict[str, Any]:
 def privileged_roles() -> dict[str, str]:
     """Template id -> English role name."""
     return {str(r["id"]): str(r["name"]) for r in _load("privileged_roles.yaml")["roles"]}
+
+
+@cache
+def escalation_permissions() -> dict[str, dict[str, str]]:
+    """Microsoft Graph permission name -> its entry (id, path, why, docs): the permissions that
+    let an app make itself Global Administrator (mappings/escalation_permissions.yaml)."""
+    return {
+        str(p["name"]): {k: str(v) for k, v in p.items()}
+        for p in _load("escalation_permissions.yaml")["permissions"]
+    }
 
 
 def os_support() -> dict[str, Any]:

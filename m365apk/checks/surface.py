@@ -9,7 +9,7 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import (
     CIS,
     MICROSOFT_TENANTS,
@@ -24,6 +24,7 @@ from m365apk.checks.common import (
     src,
 )
 from m365apk.checks.derived import per_snapshot
+from m365apk.checks.reference_data import escalation_permissions
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -213,16 +214,73 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     )
 
 
+# Permissions that let an app make itself Global Administrator (mappings/escalation_permissions
+# .yaml, cited per permission): by name, and by app-role id for grants whose role name the
+# resource app did not give.
+ESCALATION = escalation_permissions()
+ESCALATION_IDS = {entry["id"]: name for name, entry in ESCALATION.items()}
+
+
+def escalation_in(permissions: set[str]) -> set[str]:
+    """The escalation permissions among app-role values or ids (ids named)."""
+    return {ESCALATION_IDS.get(p, p) for p in permissions if p in ESCALATION or p in ESCALATION_IDS}
+
+
+def escalating_apps(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Service principal id -> the escalation permissions it holds, each named as Graph names
+    it, or as a message saying it is delegated (for all users, or for one user: an admin who
+    consented for themself lends the app their role). Non-Microsoft apps only."""
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    found: dict[str, set[str]] = {}
+    for sp, roles in third_party_apps(snapshot):
+        if escalation_in(roles):
+            found.setdefault(sp["id"], set()).update(escalation_in(roles))
+    for grant in snapshot.dataset("oauth2PermissionGrants").data or []:
+        client = apps.get(grant["clientId"], {})
+        if client.get("appOwnerOrganizationId") in MICROSOFT_TENANTS:
+            continue
+        scopes = escalation_in(set((grant.get("scope") or "").split()))
+        key = (
+            "surface.delegated"
+            if grant.get("consentType") == "AllPrincipals"
+            else "surface.delegated_one_user"
+        )
+        if scopes:
+            found.setdefault(grant["clientId"], set()).update(Msg(key, scope=s) for s in scopes)
+    return found
+
+
 def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     cid = HIGH_PRIVILEGE.id
-    apps = _with_delegated(snapshot, HIGH_ROLES, HIGH_SCOPES)
-    objects = [obj(sp, _app_detail(snapshot, sp, r)) for sp, r in apps]
-    unverified = [sp for sp, _ in apps if not _verified(sp)]
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    held = {sp["id"]: set(r) for sp, r in _with_delegated(snapshot, HIGH_ROLES, HIGH_SCOPES)}
+    escalating = escalating_apps(snapshot)
+    for sp_id, permissions in escalating.items():
+        held.setdefault(sp_id, set()).update(permissions)
+    listed = [(apps.get(i, {"id": i}), r) for i, r in sorted(held.items())]
+    objects = [obj(sp, _app_detail(snapshot, sp, r)) for sp, r in listed]
+    unverified = [sp for sp, _ in listed if not _verified(sp)]
+    unverified_escalating = [sp for sp in unverified if sp["id"] in escalating]
     threshold = (
         "Apps met schrijf- of volledige toegang alleen van geverifieerde leveranciers, "
-        "elk met verwerkersovereenkomst"
+        "elk met verwerkersovereenkomst; geen app van een onbekende uitgever met rechten "
+        "waarmee ze zich Globale beheerder kan maken"
     )
-    counts = {"apps_met_hoge_rechten": len(apps), "zonder_geverifieerde_uitgever": len(unverified)}
+    counts = {
+        "apps_met_hoge_rechten": len(listed),
+        "zonder_geverifieerde_uitgever": len(unverified),
+        "met_escalatierechten": len(escalating),
+        "met_escalatierechten_zonder_geverifieerde_uitgever": len(unverified_escalating),
+    }
+    if unverified_escalating:
+        return make(
+            cid,
+            Status.FAIL,
+            Msg("apps.high_privilege_consent.escalation_unverified"),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
     if unverified:
         return make(
             cid,
@@ -232,11 +290,15 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             objects=objects,
         )
-    if apps:
+    if listed:
         return make(
             cid,
             Status.PARTIAL,
-            Msg("apps.high_privilege_consent.check_agreements"),
+            Msg(
+                "apps.high_privilege_consent.escalation_check"
+                if escalating
+                else "apps.high_privilege_consent.check_agreements"
+            ),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -618,6 +680,18 @@ SCUBA_APPS = src(
     "CISA SCuBA RiskyAppPermissions",
     "https://github.com/cisagov/ScubaGear",
 )
+TIERING = (
+    "https://github.com/emiliensocchi/azure-tiering/tree/main/"
+    "Microsoft%20Graph%20application%20permissions"
+)
+GRAPH_PERMISSIONS = "https://learn.microsoft.com/graph/permissions-reference"
+# What the apps checks' verdicts rest on, per dataset.
+APP_PROPERTIES = {
+    "servicePrincipals": ("appOwnerOrganizationId", "verifiedPublisher.verifiedPublisherId"),
+    "resourceServicePrincipals": ("appRoles",),
+    "appRoleAssignedTo": ("principalId", "appRoleId"),
+    "oauth2PermissionGrants": ("clientId", "consentType", "scope"),
+}
 
 INVENTORY = _check(
     id="apps.inventory",
@@ -628,6 +702,7 @@ INVENTORY = _check(
     norms=("CO.01", "OR.01"),
     sources=(SCUBA_APPS, src("Microsoft: manage app permissions", ENTERPRISE_APPS)),
     evaluate=evaluate_inventory,
+    reads=reads(properties=APP_PROPERTIES, judges=("app_permissions",)),
 )
 HIGH_PRIVILEGE = _check(
     id="apps.high_privilege_consent",
@@ -638,8 +713,14 @@ HIGH_PRIVILEGE = _check(
     # rights themselves are ID.01.
     bm=(2, 4),
     norms=("ID.01",),
-    sources=(SCUBA_APPS, src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/")),
+    sources=(
+        SCUBA_APPS,
+        src("SIVON: verwerkersovereenkomsten", "https://sivon.nl/"),
+        src("Azure administrative tiering: MS Graph application permissions", TIERING),
+        src("Microsoft Graph permissions reference", GRAPH_PERMISSIONS),
+    ),
     evaluate=evaluate_high_privilege,
+    reads=reads(properties=APP_PROPERTIES, judges=("app_permissions",)),
 )
 USER_CONSENTS = _check(
     id="apps.user_consented_risky",
@@ -650,6 +731,13 @@ USER_CONSENTS = _check(
     norms=("SM.01",),
     sources=(src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
     evaluate=evaluate_user_consents,
+    reads=reads(
+        properties={
+            "servicePrincipals": APP_PROPERTIES["servicePrincipals"],
+            "oauth2PermissionGrants": APP_PROPERTIES["oauth2PermissionGrants"],
+        },
+        judges=("app_permissions",),
+    ),
 )
 SECURE_SCORE = _check(
     id="surface.secure_score",

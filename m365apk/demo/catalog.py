@@ -197,6 +197,10 @@ RESOURCE_APPS: list[dict[str, Any]] = [
             "Directory.Read.All": "7ab1d382-f21e-4acd-a863-ba3e13f7da61",
             "Group.Read.All": "5b567255-7703-4780-807c-7be8301ae99b",
             "BackupRestore-Control.ReadWrite.All": "fb240865-88f8-4a1d-923f-98dbc7920860",
+            # escalation permissions (mappings/escalation_permissions.yaml)
+            "RoleManagement.ReadWrite.Directory": "9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8",
+            "AppRoleAssignment.ReadWrite.All": "06b708a9-e830-4db3-a914-8e69da51d44f",
+            "Application.ReadWrite.All": "1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9",
         },
     },
     {

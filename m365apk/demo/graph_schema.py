@@ -43,6 +43,35 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
                 "values": _nullable(f"Collection({NS}settingValue)"),
             },
         },
+        # custom app management policies (appManagementPolicy, List appliesTo)
+        NS + "appManagementPolicy": {
+            "abstract": False,
+            "base": NS + "policyBase",
+            "kind": "EntityType",
+            "navigation": {"appliesTo": f"Collection({NS}directoryObject)"},
+            "properties": {
+                "isEnabled": _nullable("Edm.Boolean"),
+                "restrictions": _nullable(NS + "customAppManagementConfiguration"),
+            },
+        },
+        NS + "customAppManagementConfiguration": {
+            "abstract": False,
+            "base": NS + "appManagementConfiguration",
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "applicationRestrictions": _nullable(
+                    NS + "customAppManagementApplicationConfiguration"
+                ),
+            },
+        },
+        NS + "customAppManagementApplicationConfiguration": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {"identifierUris": _nullable(NS + "identifierUriConfiguration")},
+        },
         NS + "settingValue": {
             "abstract": False,
             "base": None,

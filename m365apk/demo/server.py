@@ -150,6 +150,12 @@ class Route:
     permissions: tuple[str, ...]  # any one of these (least privileged first, as Graph documents)
     needs: str | None = None  # licence: p1 | p2 | intune
     path: str = ""
+    also: tuple[str, ...] = ()  # and each of these (Graph documents "X and Y")
+
+    def allows(self, granted: set[str], needed: tuple[str, ...] | None = None) -> bool:
+        """Any one of `needed` (default: the route's permissions), and each of `also`."""
+        any_of = set(needed if needed is not None else self.permissions)
+        return bool(granted & any_of) and set(self.also) <= granted
 
 
 # What Graph answers when the tenant lacks the licence (graph-reference §0.1; the Intune
@@ -165,9 +171,15 @@ LICENCE_ERRORS = {
 }
 
 
-def _route(path: str, handler: str, *permissions: str, needs: str | None = None) -> Route:
+def _route(
+    path: str,
+    handler: str,
+    *permissions: str,
+    needs: str | None = None,
+    also: tuple[str, ...] = (),
+) -> Route:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)
-    return Route(re.compile(f"^{regex}$"), handler, permissions, needs, path)
+    return Route(re.compile(f"^{regex}$"), handler, permissions, needs, path, also)
 
 
 # Data-only endpoints: the profile holds the body (tenant.static[path]); Graph's rules for
@@ -339,6 +351,20 @@ ROUTES = (
         "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
         needs="p2",
     ),
+    # Custom app management policies (List appManagementPolicies; List appliesTo, which wants
+    # "Application.Read.All and Policy.Read.All"). Read-only permissions only.
+    _route(
+        "/policies/appManagementPolicies",
+        "app_management_policies",
+        "Policy.Read.All",
+        "Policy.Read.ApplicationConfiguration",
+    ),
+    _route(
+        "/policies/appManagementPolicies/{id}/appliesTo",
+        "app_management_policy_applies_to",
+        "Policy.Read.All",
+        also=("Application.Read.All",),
+    ),
     _route("/security/auditLog/queries/{id}", "audit_query", AUDIT_QUERY),
     _route("/security/auditLog/queries/{id}/records", "audit_records", AUDIT_QUERY),
 )
@@ -394,6 +420,8 @@ ROUTE_TYPES: dict[str, str | None] = {
     "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances": (
         "privilegedAccessGroupEligibilityScheduleInstance"
     ),
+    "/policies/appManagementPolicies": "appManagementPolicy",
+    "/policies/appManagementPolicies/{id}/appliesTo": "directoryObject",
     # microsoft.graph.security types are not in the schema extract (shared/reference).
     "/security/auditLog/queries/{id}": None,
     "/security/auditLog/queries/{id}/records": None,
@@ -445,7 +473,7 @@ def permits(path: str, granted: set[str], query_filter: str | None = None) -> bo
     for route in ROUTES:
         if route.pattern.match(concrete):
             needed = scoped_permissions(route.path, query_filter) or route.permissions
-            return bool(granted & set(needed))
+            return route.allows(granted, needed)
     raise KeyError(path)
 
 
@@ -940,6 +968,34 @@ class _Api:
             raise GraphError(*body["error"])
         context = q.route.path.strip("/")
         return self.page(q, context, body.get("value", []), context)
+
+    def app_management_policies(self, q: _Query, **_: str) -> bytes:
+        # A profile keeps each policy's appliesTo beside it; Graph's list does not return it.
+        policies = [
+            {k: v for k, v in p.items() if k != "appliesTo"}
+            for p in self.t.static.get(q.route.path, {}).get("value", [])
+        ]
+        return self.page(
+            q, "policies/appManagementPolicies", policies, "policies/appManagementPolicies"
+        )
+
+    def app_management_policy_applies_to(self, q: _Query, id: str) -> bytes:
+        policies = self.t.static.get("/policies/appManagementPolicies", {}).get("value", [])
+        found = next((p for p in policies if p.get("id") == id), None)
+        if found is None:
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{id}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
+        return self.page(
+            q,
+            f"policies/appManagementPolicies('{id}')/appliesTo",
+            list(found.get("appliesTo", [])),
+            "directoryObjects",
+            cache_key=(id,),
+        )
 
     def static_object(self, q: _Query, **_: str) -> bytes:
         body = self.t.static.get(q.route.path)
@@ -1459,7 +1515,7 @@ class _Handler(BaseHTTPRequestHandler):
         granted = set(claims.get("roles", []))
         query_filter = parse_qs(split.query).get("$filter", [None])[-1]
         needed = scoped_permissions(route.path, query_filter) or route.permissions
-        if not granted & set(needed):
+        if not route.allows(granted, needed):
             raise GraphError(
                 403,
                 "Authorization_RequestDenied",

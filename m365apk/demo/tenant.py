@@ -495,6 +495,14 @@ class _Builder:
                 "addedDateTime": "2022-03-01T10:00:00Z" if verified else None,
             },
             "tags": sp.get("tags", ["WindowsAzureActiveDirectoryIntegratedApp"]),
+            "passwordCredentials": [
+                self.credential(c, f"{sid}/s{n}", False)
+                for n, c in enumerate(sp.get("secrets", []))
+            ],
+            "keyCredentials": [
+                self.credential(c, f"{sid}/c{n}", True)
+                for n, c in enumerate(sp.get("certificates", []))
+            ],
             "appRoles": [
                 {
                     "id": role_id,
@@ -507,6 +515,23 @@ class _Builder:
                 for value, role_id in sorted((sp.get("appRoles") or {}).items())
             ],
         }
+
+    def credential(self, spec: dict[str, Any], name: str, key: bool) -> dict[str, Any]:
+        """A secret or certificate on an enterprise app, as Graph lists it (never the secret
+        itself: secretText is null, the hint is three characters, a key's value is null)."""
+        out: dict[str, Any] = {
+            "customKeyIdentifier": spec.get("customKeyIdentifier"),
+            "displayName": spec.get("displayName"),
+            "endDateTime": self.days_ago(spec["end_days_ago"]),
+            # not from the tenant's random stream: adding a credential moves no other id
+            "keyId": str(uuid.uuid5(uuid.NAMESPACE_URL, name)),
+            "startDateTime": self.days_ago(spec["start_days_ago"]),
+        }
+        if key:
+            out |= {"key": None, "type": "AsymmetricX509Cert", "usage": spec.get("usage", "Verify")}
+        else:
+            out |= {"hint": "q7~", "secretText": None}
+        return out
 
     def app_role_assignments(self, sps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Application permissions granted to apps, as appRoleAssignedTo on the resource."""

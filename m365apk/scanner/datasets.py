@@ -710,6 +710,46 @@ DATASETS["appManagementPolicy"] = DatasetSpec(
     collection=False,
     description="tenant-wide restrictions on app secrets and certificates",
 )
+
+
+def _app_policies(done: Mapping[str, Dataset]) -> list[str] | str:
+    policies = done["appManagementPolicies"]
+    if not policies.ok:
+        return "aangepast beleid voor app-geheimen kon niet worden gelezen"
+    return sorted(p["id"] for p in policies.data)
+
+
+# Custom app management policies: an app or service principal they apply to follows the
+# policy's own restrictions instead of the tenant default ("Microsoft Entra application
+# authentication methods API overview"), so one can exempt an app from every restriction.
+DATASETS["appManagementPolicies"] = DatasetSpec(
+    name="appManagementPolicies",
+    graph_type="appManagementPolicy",
+    path="/policies/appManagementPolicies",
+    builder=lambda c: c.policies.app_management_policies,
+    permission="Policy.Read.All",
+    item=gm.AppManagementPolicy,
+    description="custom restrictions on app secrets and certificates for specific apps",
+)
+DATASETS["appManagementPolicyAppliesTo"] = DatasetSpec(
+    name="appManagementPolicyAppliesTo",
+    graph_type="directoryObject",
+    path="/policies/appManagementPolicies/{id}/appliesTo",
+    builder=lambda c: (
+        c.policies.app_management_policies.by_app_management_policy_id("{id}").applies_to
+    ),
+    # Graph wants both: "Application.Read.All and Policy.Read.All" (List appliesTo, v1.0).
+    permission="Policy.Read.All",
+    also_requires=("Application.Read.All",),
+    item=gm.PolicyTarget,
+    select=("id", "appId", "displayName", "createdDateTime"),
+    depends_on=("appManagementPolicies",),
+    keys=_app_policies,
+    key_builder=lambda c, key: (
+        c.policies.app_management_policies.by_app_management_policy_id(key).applies_to
+    ),
+    description="the applications and service principals each custom policy applies to",
+)
 DATASETS["applications"] = DatasetSpec(
     name="applications",
     graph_type="application",
@@ -811,7 +851,7 @@ PERMISSION_PURPOSE = {
     "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
     "Organization.Read.All": "tenantnaam, licenties",
     "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "
-    "regels voor app-geheimen",
+    "regels voor app-geheimen (standaard en aangepast per app)",
     "Policy.Read.AuthenticationMethod": "beleid voor verificatiemethoden (SMS, spraak, FIDO2)",
     "RoleAssignmentSchedule.Read.Directory": "actieve roltoewijzingen met einddatum (PIM, P2)",
     "RoleEligibilitySchedule.Read.Directory": "in aanmerking komende rollen (PIM, P2)",

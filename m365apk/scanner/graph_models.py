@@ -211,6 +211,33 @@ class TenantAppManagementPolicy(TypedDict):
     servicePrincipalRestrictions: NotRequired[dict[str, Any] | None]
 
 
+@with_config(_BOUNDED)
+class AppManagementPolicy(TypedDict):
+    """A custom app management policy: the apps it applies to follow its `restrictions` instead
+    of the tenant default (appManagementPolicy resource type, v1.0)."""
+
+    id: str
+    displayName: NotRequired[str | None]
+    isEnabled: bool
+    restrictions: NotRequired[dict[str, Any] | None]
+
+
+# An application or service principal a custom app management policy applies to (appliesTo is
+# a collection of directoryObjects; `@odata.type` says which).
+PolicyTarget = with_config(_BOUNDED)(
+    TypedDict(  # noqa: UP013
+        "PolicyTarget",
+        {
+            "id": str,
+            "@odata.type": NotRequired[str],
+            "appId": NotRequired[str | None],
+            "displayName": NotRequired[str | None],
+            "createdDateTime": NotRequired[str | None],
+        },
+    )
+)
+
+
 # -- configuration objects: single objects and small policy collections -----------------------
 # Fields a check reads as a setting are required where Graph always returns them; `_NEEDED`
 # marks the few that Graph's metadata calls nullable but whose absence a check would read as
@@ -418,6 +445,26 @@ class UserSignIn(TypedDict):
 
 
 @with_config(_BOUNDED)
+class CredentialDates(TypedDict):
+    """A secret's or certificate's dates and name. The `hint` (the secret's first characters),
+    `secretText` and the public `key` are dropped: they never reach the snapshot."""
+
+    keyId: NotRequired[str | None]
+    displayName: NotRequired[str | None]
+    startDateTime: NotRequired[str | None]
+    endDateTime: NotRequired[str | None]
+    # A thumbprint-like tag (Edm.Binary, base64), no secret: it ties a SAML signing key to the
+    # password and verify key Entra creates with it.
+    customKeyIdentifier: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class KeyCredentialDates(CredentialDates):
+    type: NotRequired[str | None]  # certificates only (AsymmetricX509Cert, Symmetric)
+    usage: NotRequired[str | None]  # Verify (authenticates the app) or Sign (SAML signing)
+
+
+@with_config(_BOUNDED)
 class ServicePrincipal(TypedDict):
     id: str
     appId: NotRequired[str | None]
@@ -427,6 +474,10 @@ class ServicePrincipal(TypedDict):
     servicePrincipalType: NotRequired[str | None]
     verifiedPublisher: NotRequired[dict[str, Any] | None]
     tags: NotRequired[list[str]]
+    # An enterprise app's own secrets and certificates (dates only; see CredentialDates). Graph
+    # always returns these collections; absent, apps.long_lived_credentials is unknown for it.
+    passwordCredentials: NotRequired[list[CredentialDates]]
+    keyCredentials: NotRequired[list[KeyCredentialDates]]
 
 
 @with_config(_BOUNDED)
@@ -558,22 +609,6 @@ class RiskyUser(TypedDict):
     riskLevel: NotRequired[str | None]
     riskState: NotRequired[str | None]
     riskLastUpdatedDateTime: NotRequired[str | None]
-
-
-@with_config(_BOUNDED)
-class CredentialDates(TypedDict):
-    """A secret's or certificate's dates and name. The `hint` (the secret's first characters),
-    `secretText` and the public `key` are dropped: they never reach the snapshot."""
-
-    keyId: NotRequired[str | None]
-    displayName: NotRequired[str | None]
-    startDateTime: NotRequired[str | None]
-    endDateTime: NotRequired[str | None]
-
-
-@with_config(_BOUNDED)
-class KeyCredentialDates(CredentialDates):
-    type: NotRequired[str | None]  # certificates only (AsymmetricX509Cert, Symmetric)
 
 
 @with_config(_BOUNDED)
