@@ -58,3 +58,15 @@ def demo_reports(tmp_path_factory) -> dict[str, Any]:
         assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) == 0
         out[profile] = Report.model_validate_json((folder / "report.json").read_text("utf-8"))
     return out
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The trust suite's matrix (tests/test_trust_suite.py), when it ran in this session."""
+    import sys
+
+    suite = sys.modules.get("tests.trust.suite")
+    report = getattr(suite, "REPORT", None)
+    if report:
+        terminalreporter.write_sep("=", "trust suite: checks x transformations (run/violations)")
+        for block in report:
+            terminalreporter.write_line(block)
