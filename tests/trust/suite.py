@@ -87,6 +87,7 @@ NOT_BETTER = "not_better"
 NOT_PASS = "not_pass"
 NO_INVENTED = "no_invented"  # no reason naming None / null / unknownFutureValue anew
 NO_INVENTED_NULL = "no_invented_null"  # no reason naming None / null anew
+NOT_TURNED_PASS = "not_turned_pass"  # never pass unless it passed before
 
 _INVENTED = {
     NO_INVENTED: re.compile(r"\b(None|null|unknownFutureValue)\b"),
@@ -135,10 +136,12 @@ def _unmeasured(before: Any, after: Any) -> bool:
 def broken(relations: Iterable[str], before: Any, after: Any) -> str | None:
     """The first relation the pair breaks, in words, or None."""
     b, a = _status(before), _status(after)
-    order = [NOT_PASS, NOT_BETTER, NO_INVENTED, NO_INVENTED_NULL]
+    order = [NOT_PASS, NOT_TURNED_PASS, NOT_BETTER, NO_INVENTED, NO_INVENTED_NULL]
     for relation in sorted(relations, key=order.index):
         if relation == NOT_PASS and a == PASS:
             return "never pass"
+        if relation == NOT_TURNED_PASS and a == PASS and b != PASS:
+            return "never turns pass"
         if relation == NOT_BETTER and better(b, a):
             return "never better"
         if relation in _INVENTED:
@@ -1070,13 +1073,23 @@ def daily_use(s: Snapshot, population: str | None) -> tuple[Snapshot, dict[str, 
     return exclude(replace(s, changes), "user", user["id"]), user
 
 
+def _situation(s: Snapshot, population: str | None, kind: str) -> Snapshot | None:
+    """The exclusion alone, before any tenant setting vouches for it."""
+    if kind == "population_group":
+        made = with_group(s, population)
+        return None if made is None else made[0]
+    made_user = daily_use(s, population)
+    return None if made_user is None else made_user[0]
+
+
 def trust_transform(population: str | None, variant: str) -> Transform:
-    def build(s: Snapshot) -> Snapshot | None:
-        if variant.startswith("population_group"):
-            made = with_group(s, population)
-            if made is None:
-                return None
-            t, _ = made
+    """The exclusion (prepared), then a tenant setting that vouches for it: compared with the
+    exclusion alone, the verdict must not improve."""
+    kind = variant.split(":")[0]
+    who = _group_population(population) if kind == "population_group" else population
+
+    def build(t: Snapshot) -> Snapshot | None:
+        if kind == "population_group":
             if variant.endswith("break_glass"):
                 settings = settings_with(
                     t, break_glass=[{"group": SUITE_GROUP, "reason": "trust suite"}]
@@ -1084,25 +1097,36 @@ def trust_transform(population: str | None, variant: str) -> Transform:
             else:
                 entry = {"group": SUITE_GROUP, "reason": "trust suite"}
                 if variant.endswith("bounded"):
-                    entry |= _bounds(s)
+                    entry |= _bounds(t)
                 settings = settings_with(t, approved_exclusions=[entry])
         else:
-            made_user = daily_use(s, population)
-            if made_user is None:
+            people = People(t)
+            wanted = who if who in ("staff", "admins", "highly_privileged") else "staff"
+            members = [
+                m
+                for m in people.members(wanted)
+                if m not in people.break_glass and people.users[m].get("userPrincipalName")
+            ]
+            if not members:
                 return None
-            t, user = made_user
-            upn = user["userPrincipalName"]
+            upn = people.users[members[0]]["userPrincipalName"]
             if variant.endswith("break_glass"):
                 settings = settings_with(t, break_glass=[{"user": upn, "reason": "trust suite"}])
             else:
-                entry = {"user": upn, "reason": "trust suite", **_bounds(s)}
+                entry = {"user": upn, "reason": "trust suite", **_bounds(t)}
                 settings = settings_with(t, approved_exclusions=[entry])
         if settings is None:
             return None  # the settings model cannot say this (e.g. an owner is required)
         return replace(t, settings=settings)
 
-    who = _group_population(population)
-    return Transform("trust", f"{who}:{variant}", build)
+    label = _group_population(population) if kind == "population_group" else (who or "staff")
+    return Transform(
+        "trust",
+        f"{label}:{variant}",
+        build,
+        prepare_key=f"trust:{label}:{kind}",
+        prepare=lambda s: _situation(s, population, kind),
+    )
 
 
 def plan_trust(plan: Plan, check: Any, decl: Decl) -> None:
@@ -1115,8 +1139,15 @@ def plan_trust(plan: Plan, check: Any, decl: Decl) -> None:
         "daily_use_account:break_glass",
         "daily_use_account:approved_bounded",
     ]
+    # An entry out of bounds (it covers the population, or it is no break-glass account) is
+    # ignored: never better than the exclusion alone. A bounded approval of one daily-use
+    # account may make a fail "accepted", never a pass. A check judging break-glass
+    # accounts never passes with an entry that is none.
+    strict = {NOT_PASS} if decl.population == "break_glass" else set()
     for variant in variants:
-        plan.add(trust_transform(decl.population, variant), check, {NOT_PASS})
+        bounded_one = variant == "daily_use_account:approved_bounded"
+        relations = {NOT_TURNED_PASS} if bounded_one else {NOT_BETTER}
+        plan.add(trust_transform(decl.population, variant), check, relations | strict)
 
 
 # --- running ------------------------------------------------------------------------------------
