@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import CIS, SCUBA_AAD, make, obj, parse_time, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -157,6 +157,7 @@ _check = check_family(area=Area.AUDIT_LOGGING, bm=(10,), norms=("SM.04",))
 
 DIRECTORY_AUDIT = _check(
     id="audit.directory_audit_recent",
+    reads=reads(properties={"directoryAudits": ("activityDateTime",)}),
     severity=Severity.HIGH,
     datasets=("directoryAudits",),
     sources=(
@@ -169,6 +170,7 @@ DIRECTORY_AUDIT = _check(
 )
 SIGNIN_LOGS = _check(
     id="audit.signin_logs",
+    reads=reads(properties={"signIns": ("createdDateTime",)}),
     severity=Severity.HIGH,
     datasets=("signIns",),
     sources=(
@@ -182,6 +184,7 @@ SIGNIN_LOGS = _check(
 )
 RETENTION = _check(
     id="audit.retention",
+    reads=reads(properties={"subscribedSkus": ("capabilityStatus", "servicePlans.servicePlanId")}),
     severity=Severity.MEDIUM,
     datasets=("subscribedSkus",),
     sources=(src("Microsoft: Microsoft Entra data retention", RETENTION_DOCS),),
@@ -189,6 +192,11 @@ RETENTION = _check(
 )
 LEGACY_SIGNINS = _check(
     id="audit.legacy_signins",
+    reads=reads(
+        properties={
+            "legacySignIns": ("createdDateTime", "status.errorCode", "clientAppUsed", "userId")
+        }
+    ),
     severity=Severity.MEDIUM,
     datasets=("legacySignIns",),
     sources=(

@@ -8,7 +8,7 @@ was logged for a week (mail, files, sign-ins) almost certainly has the log switc
 
 from __future__ import annotations
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import CIS, make, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -46,6 +46,7 @@ def evaluate_probe(snapshot: Snapshot) -> CheckResult:
 
 UNIFIED_AUDIT_LOG = _check(
     id=CHECK_ID,
+    reads=reads(properties={"unifiedAuditLogProbe": ("recordsFound", "windowStart", "windowEnd")}),
     severity=Severity.HIGH,
     datasets=("unifiedAuditLogProbe",),
     sources=(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import CIS, make, obj, pct, src
 from m365apk.checks.reference_data import os_support
 from m365apk.messages import Msg
@@ -347,6 +347,7 @@ _check = check_family(area=Area.DEVICES, licence=INTUNE)
 
 ENCRYPTION = _check(
     id="devices.encryption",
+    reads=reads(properties={"managedDevices": ("operatingSystem", "isEncrypted")}),
     severity=Severity.HIGH,
     datasets=("managedDevices",),
     bm=(6,),
@@ -359,6 +360,15 @@ ENCRYPTION = _check(
 )
 ENCRYPTION_REQUIRED = _check(
     id="devices.encryption_required",
+    reads=reads(
+        properties={
+            "deviceCompliancePolicies": (
+                "bitLockerEnabled",
+                "storageRequireEncryption",
+                "assignments.target",
+            )
+        }
+    ),
     severity=Severity.MEDIUM,
     datasets=("deviceCompliancePolicies",),
     bm=(6,),
@@ -368,6 +378,11 @@ ENCRYPTION_REQUIRED = _check(
 )
 ANTIVIRUS = _check(
     id="devices.antivirus_required",
+    reads=reads(
+        properties={
+            "deviceConfigurations": ("defenderRequireRealTimeMonitoring", "assignments.target")
+        }
+    ),
     severity=Severity.HIGH,
     datasets=("deviceConfigurations",),
     bm=(8,),
@@ -383,6 +398,15 @@ ANTIVIRUS = _check(
 )
 UPDATE_RINGS = _check(
     id="devices.update_rings",
+    reads=reads(
+        properties={
+            "deviceConfigurations": (
+                "qualityUpdatesDeferralPeriodInDays",
+                "qualityUpdatesPaused",
+                "assignments.target",
+            )
+        }
+    ),
     severity=Severity.HIGH,
     datasets=("deviceConfigurations",),
     bm=(11,),
@@ -397,6 +421,7 @@ UPDATE_RINGS = _check(
 )
 OUTDATED = _check(
     id="devices.outdated_os",
+    reads=reads(properties={"managedDevices": ("operatingSystem", "osVersion")}),
     severity=Severity.HIGH,
     datasets=("managedDevices",),
     bm=(11,),
@@ -413,6 +438,12 @@ OUTDATED = _check(
 )
 COMPLIANCE = _check(
     id="devices.compliance",
+    reads=reads(
+        properties={
+            "managedDevices": ("complianceState",),
+            "deviceManagementSettings": ("settings.secureByDefault",),
+        }
+    ),
     severity=Severity.MEDIUM,
     datasets=("managedDevices", "deviceManagementSettings"),
     bm=(8, 6),

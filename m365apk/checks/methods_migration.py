@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status
+from m365apk.checks.base import Area, Check, CheckResult, Severity, Status, reads
 from m365apk.checks.common import EIDSCA, SCUBA_AAD, make, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -49,6 +49,10 @@ def evaluate_migration(snapshot: Snapshot) -> CheckResult:
 
 MIGRATION = Check(
     id="mfa.methods_migration",
+    reads=reads(
+        properties={"authenticationMethodsPolicy": ("policyMigrationState",)},
+        judges=("methods_policy",),
+    ),
     area=Area.MFA,
     severity=Severity.MEDIUM,
     datasets=("authenticationMethodsPolicy",),

@@ -13,6 +13,7 @@ from m365apk.checks.base import (
     Severity,
     Source,
     Status,
+    reads,
 )
 from m365apk.checks.base import affected as sorted_affected
 from m365apk.checks.common import privileged_holders
@@ -191,6 +192,20 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
 
 REGISTRATION = Check(
     id="mfa.registration_coverage",
+    reads=reads(
+        population="users",
+        properties={
+            "users": ("accountEnabled", "userType", "assignedLicenses"),
+            "userRegistrationDetails": ("id", "isMfaCapable"),
+            "userAuthenticationMethods": ("@odata.type",),
+            "authenticationMethodsPolicy": (
+                "authenticationMethodConfigurations.state",
+                "authenticationMethodConfigurations.includeTargets.id",
+                "authenticationMethodConfigurations.excludeTargets.id",
+            ),
+        },
+        judges=("methods_policy",),
+    ),
     area=Area.MFA,
     severity=Severity.CRITICAL,
     datasets=("users", "subscribedSkus", "roleAssignments", "roleGroupMembers"),

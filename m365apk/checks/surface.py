@@ -741,6 +741,16 @@ USER_CONSENTS = _check(
 )
 SECURE_SCORE = _check(
     id="surface.secure_score",
+    reads=reads(
+        properties={
+            "secureScores": (
+                "currentScore",
+                "maxScore",
+                "averageComparativeScores.basis",
+                "averageComparativeScores.averageScore",
+            )
+        }
+    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("secureScores",),
@@ -756,6 +766,7 @@ SECURE_SCORE = _check(
 )
 RISKY_USERS = _check(
     id="surface.risky_users",
+    reads=reads(properties={"riskyUsers": ("riskLevel", "riskState")}),
     area=Area.ATTACK_SURFACE,
     severity=Severity.HIGH,
     datasets=("riskyUsers",),
@@ -820,6 +831,17 @@ SELF_SIGNUP = _check(
 )
 STALE_ACCOUNTS = _check(
     id="surface.stale_accounts",
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSignInDateTime",
+                "signInActivity.lastSuccessfulSignInDateTime",
+            ),
+        },
+    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("users", "userSignInActivity"),
@@ -836,6 +858,17 @@ STALE_ACCOUNTS = _check(
 )
 STALE_GUESTS = _check(
     id="surface.stale_guests",
+    reads=reads(
+        population="guests",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSignInDateTime",
+                "signInActivity.lastSuccessfulSignInDateTime",
+            ),
+        },
+    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "userSignInActivity"),
@@ -852,6 +885,11 @@ STALE_GUESTS = _check(
 )
 UNLICENSED = _check(
     id="surface.unlicensed_accounts",
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={"users": ("accountEnabled", "userType", "assignedLicenses")},
+    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "roleAssignments", "roleGroupMembers"),

@@ -98,7 +98,7 @@ _INVENTED = {
 def better(before: str, after: str) -> bool:
     """pass > partial > fail; accepted beats fail and partial; fail or partial (or accepted)
     turning not_applicable or not_licensed is better too; unknown is never better."""
-    if after == before or after == UNKNOWN:
+    if after in (before, UNKNOWN):
         return False
     if after == PASS:
         return True
@@ -371,7 +371,10 @@ def settings_with(snapshot: Snapshot, **extra: list[dict[str, Any]]) -> Any:
     for key, entries in extra.items():
         item_model = model.model_fields[key].annotation.__args__[0]  # list[Approved] -> Approved
         known = set(item_model.model_fields)
-        raw[key] = [*raw.get(key, []), *({k: v for k, v in e.items() if k in known} for e in entries)]
+        raw[key] = [
+            *raw.get(key, []),
+            *({k: v for k, v in e.items() if k in known} for e in entries),
+        ]
     try:
         return model.model_validate(raw)
     except ValidationError:
@@ -834,9 +837,7 @@ def edit(value: Any, path: tuple[str, ...], op: str) -> Any:
         out[head] = None
     else:
         current = value[head]
-        out[head] = (
-            ["unknownFutureValue"] if isinstance(current, list) else "unknownFutureValue"
-        )
+        out[head] = ["unknownFutureValue"] if isinstance(current, list) else "unknownFutureValue"
     return out
 
 
@@ -880,7 +881,9 @@ def plan_nulls(plan: Plan, check: Any, decl: Decl, snapshot: Snapshot) -> None:
                 # Without a declaration, every property may be one the verdict rests on.
                 paths.setdefault((key,), (True, evolvable(kind), not decl.declared))
         for path, (nullable, enum, read) in sorted(paths.items()):
-            ops = ["null", "dropped"] if nullable else ["dropped"]
+            # A property Graph never leaves out (not nullable) missing breaks the response
+            # contract: the collector drops that object and marks the dataset incomplete.
+            ops = ["null", "dropped"] if nullable else []
             for op in ops:
                 plan.add(null_transform(name, path, op), check, {NOT_BETTER, NO_INVENTED})
             if enum:
@@ -986,7 +989,9 @@ def plan_population(plan: Plan, check: Any, decl: Decl) -> None:
         return
     for op in ("removed", "disabled"):
         plan.add(population_transform(population, op), check, {NOT_PASS})
-    if population in ("staff", "students") and "subscribedSkus" in check.all_datasets:
+    # Who is staff, a student or has a mailbox comes from the licences: unrecognised ones
+    # leave nobody in such a population.
+    if population in ("users", "staff", "students") and "subscribedSkus" in check.all_datasets:
         plan.add(population_transform(population, "unknown_licences"), check, {NOT_PASS})
     if "users" in check.all_datasets:
         # Nobody known to be enabled: the population must not silently shrink (never better);
@@ -994,7 +999,7 @@ def plan_population(plan: Plan, check: Any, decl: Decl) -> None:
         plan.add(population_transform(population, "no_accountEnabled"), check, {NOT_BETTER})
 
 
-# trust in tenant settings --------------------------------------------------------------------------
+# trust in tenant settings ---------------------------------------------------------------------
 
 
 def _group_population(population: str | None) -> str:
