@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
 from m365apk.checks.plans import licensed_members
 from m365apk.messages import Msg
@@ -345,67 +345,33 @@ _check = check_family(
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
 M365 = ("backupRestore", "protectionPolicies")
 POPULATION = ("users", "subscribedSkus")
-# What the Microsoft 365 Backup checks' verdicts rest on (Check.reads).
-_SERVICE_PROPERTIES = {
-    "backupRestore": ("serviceStatus.status",),
-    "protectionPolicies": (
-        "status",
-        "isEnabled",
-        "protectionPolicyArtifactCount.total",
-        "protectionPolicyArtifactCount.failed",
-    ),
-}
-_M365_PROPERTIES = {
-    **_SERVICE_PROPERTIES,
-    "users": ("accountEnabled", "userType", "assignedLicenses"),
-    "subscribedSkus": ("servicePlans.servicePlanName",),
-}
 
 THIRD_PARTY = _check(
     id="backup.third_party_product",
-    reads=reads(
-        properties={
-            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
-            "appRoleAssignedTo": ("appRoleId", "principalId"),
-            "resourceServicePrincipals": ("appRoles.id", "appRoles.value"),
-        }
-    ),
     severity=Severity.HIGH,
     datasets=APPS,
     evaluate=evaluate_third_party,
 )
 EXCHANGE = _check(
     id="backup.m365_exchange",
-    reads=reads(population="users", properties=_M365_PROPERTIES),
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_exchange,
 )
 ONEDRIVE = _check(
     id="backup.m365_onedrive",
-    reads=reads(population="users", properties=_M365_PROPERTIES),
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_onedrive,
 )
 SHAREPOINT = _check(
     id="backup.m365_sharepoint",
-    reads=reads(properties={**_SERVICE_PROPERTIES, "groups": ("groupTypes",)}),
     severity=Severity.HIGH,
     datasets=M365 + ("groups",),
     evaluate=evaluate_sharepoint,
 )
 COVERAGE = _check(
     id="backup.coverage",
-    reads=reads(
-        population="users",
-        properties={
-            **_M365_PROPERTIES,
-            "groups": ("groupTypes",),
-            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
-            "appRoleAssignedTo": ("appRoleId", "principalId"),
-        },
-    ),
     severity=Severity.CRITICAL,
     datasets=POPULATION,
     # Either source suffices (item 13): Microsoft 365 Backup answers 403 to apps that are not

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, SCUBA_AAD, make, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -67,9 +67,6 @@ def _setting_check(
 # null = "not set": users may create tenants (Microsoft's default; defaultUserRolePermissions).
 TENANT_CREATION = _check(
     id="directory.tenant_creation",
-    reads=reads(
-        properties={"authorizationPolicy": ("defaultUserRolePermissions.allowedToCreateTenants",)}
-    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("authorizationPolicy",),
@@ -93,7 +90,6 @@ TENANT_CREATION = _check(
 # authorizationPolicy resource docs.
 RISKY_APP_CONSENT = _check(
     id="apps.risky_app_consent",
-    reads=reads(properties={"authorizationPolicy": ("allowUserConsentForRiskyApps",)}),
     area=Area.APPLICATIONS,
     severity=Severity.HIGH,
     datasets=("authorizationPolicy",),
@@ -116,13 +112,6 @@ RISKY_APP_CONSENT = _check(
 # null: the default lets owners read the BitLocker keys of their own devices.
 BITLOCKER_KEYS = _check(
     id="directory.bitlocker_keys_owner",
-    reads=reads(
-        properties={
-            "authorizationPolicy": (
-                "defaultUserRolePermissions.allowedToReadBitlockerKeysForOwnedDevice",
-            )
-        }
-    ),
     area=Area.DEVICES,
     severity=Severity.MEDIUM,
     datasets=("authorizationPolicy",),
@@ -144,7 +133,6 @@ BITLOCKER_KEYS = _check(
 
 SHAREPOINT_LEGACY = _check(
     id="surface.sharepoint_legacy_auth",
-    reads=reads(properties={"sharepointSettings": ("isLegacyAuthProtocolsEnabled",)}),
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("sharepointSettings",),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
 from m365apk.checks.common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
 from m365apk.checks.populations import STAFF, classify_users
 from m365apk.messages import Msg
@@ -238,18 +238,6 @@ NIST = src(
 
 EXPIRY = _check(
     id="password.expiry",
-    reads=reads(
-        properties={
-            "domains": (
-                "id",
-                "authenticationType",
-                "isVerified",
-                "isRoot",
-                "passwordValidityPeriodInDays",
-            ),
-            "organization": ("onPremisesSyncEnabled",),
-        }
-    ),
     severity=Severity.MEDIUM,
     datasets=("domains", "organization"),
     sources=(
@@ -261,7 +249,6 @@ EXPIRY = _check(
 )
 BANNED = _check(
     id="password.banned_list",
-    reads=reads(properties={"groupSettings": ("templateId", "values.name", "values.value")}),
     severity=Severity.MEDIUM,
     datasets=("groupSettings",),
     sources=(src("CIS Microsoft 365 Foundations 5.2.3.2", CIS), src("EIDSCA PR03", EIDSCA)),
@@ -270,7 +257,6 @@ BANNED = _check(
 )
 LOCKOUT = _check(
     id="password.smart_lockout",
-    reads=reads(properties={"groupSettings": ("templateId", "values.name", "values.value")}),
     severity=Severity.LOW,
     datasets=("groupSettings",),
     sources=(
@@ -281,13 +267,6 @@ LOCKOUT = _check(
 )
 SSPR = _check(
     id="password.sspr_staff",
-    reads=reads(
-        population="staff",
-        properties={
-            "userRegistrationDetails": ("id", "isSsprCapable"),
-            "users": ("accountEnabled", "userType", "assignedLicenses"),
-        },
-    ),
     severity=Severity.LOW,
     datasets=("userRegistrationDetails", "users", "subscribedSkus"),
     sources=(src("CIS Microsoft 365 Foundations 5.2.4.1", CIS),),
@@ -296,7 +275,6 @@ SSPR = _check(
 )
 ADMIN_SSPR = _check(
     id="password.admin_sspr_disabled",
-    reads=reads(properties={"authorizationPolicy": ("allowedToUseSSPR",)}),
     severity=Severity.LOW,
     datasets=("authorizationPolicy",),
     sources=(src("EIDSCA AP01", EIDSCA),),
@@ -304,9 +282,6 @@ ADMIN_SSPR = _check(
 )
 APP_REGISTRATION = _check(
     id="apps.user_app_registration",
-    reads=reads(
-        properties={"authorizationPolicy": ("defaultUserRolePermissions.allowedToCreateApps",)}
-    ),
     severity=Severity.MEDIUM,
     datasets=("authorizationPolicy",),
     sources=(
@@ -319,11 +294,6 @@ APP_REGISTRATION = _check(
 )
 USER_CONSENT = _check(
     id="apps.user_consent",
-    reads=reads(
-        properties={
-            "authorizationPolicy": ("defaultUserRolePermissions.permissionGrantPoliciesAssigned",)
-        }
-    ),
     severity=Severity.HIGH,
     datasets=("authorizationPolicy",),
     sources=(
@@ -336,7 +306,6 @@ USER_CONSENT = _check(
 )
 CONSENT_WORKFLOW = _check(
     id="apps.admin_consent_workflow",
-    reads=reads(properties={"adminConsentRequestPolicy": ("isEnabled", "reviewers")}),
     severity=Severity.LOW,
     datasets=("adminConsentRequestPolicy",),
     sources=(
