@@ -143,3 +143,17 @@ def test_checks_json_lists_what_each_check_reads() -> None:
             **check.reads.to_json(),
         }
         assert set(reads) >= {"population", "settings", "properties", "judges"}
+
+
+def test_mail_domain_without_dns_lookups_is_not_judged_as_absent(
+    demo_snapshots: dict[str, Snapshot],
+) -> None:
+    """The domain list names a verified mail domain, but its DNS lookups are missing (an
+    empty mailDomainDns): the e-mail checks say it was not looked up, not 'no mail domain'."""
+    weak = demo_snapshots["weak"]
+    lookups = weak.datasets["mailDomainDns"]
+    snapshot = suite.replace(weak, {"mailDomainDns": lookups.model_copy(update={"data": {}})})
+    for check in all_checks():
+        if check.id.startswith("email."):
+            result = check.run(snapshot)
+            assert result.status.value == "unknown", (check.id, result.status, result.reason)

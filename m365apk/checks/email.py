@@ -37,6 +37,18 @@ def _domains(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
     return snapshot.dataset(DATASET).data or {}
 
 
+def _mail_domains(snapshot: Snapshot) -> set[str]:
+    """The verified domains carrying e-mail that the lookups are for (the collector's rule,
+    scanner/dns.py `mail_domains`; Microsoft's *.onmicrosoft.com domain is not the school's)."""
+    return {
+        d["id"].lower()
+        for d in snapshot.dataset("domains").data or []
+        if d.get("isVerified")
+        and "Email" in (d.get("supportedServices") or [])
+        and not d["id"].lower().endswith(".onmicrosoft.com")
+    }
+
+
 def _receives_via_exo(lookups: dict[str, Any]) -> bool | None:
     """True/False, or None when the MX lookup did not answer."""
     mx = lookups.get("mx") or {}
@@ -65,6 +77,10 @@ def _judge(
     failed = {d: t for d, (v, t) in results.items() if v == "fail"}
     unknown = {d: t for d, (v, t) in results.items() if v == "unknown"} | {
         d: Msg("email.mx_unanswered") for d in unread_mx
+    }
+    # A mail domain of the domain list without lookups is not judged, not absent.
+    unknown |= {
+        d: Msg("email.not_looked_up") for d in _mail_domains(snapshot) - set(_domains(snapshot))
     }
     measured = {d: str(t) for d, (_, t) in results.items()}
     counts = {"domeinen": len(results), "niet_in_orde": len(failed), "onbepaald": len(unknown)}

@@ -124,10 +124,11 @@ def _said(result: Any) -> str:
 
 
 def _unmeasured(before: Any, after: Any) -> bool:
-    """A fail or partial on a value it no longer measured: the check showed what it measured
-    before, and now judges without it."""
+    """A fail or partial on a value it no longer measured: the check showed the value behind
+    its fail or partial before, and now fails without one."""
     return (
-        _status(after) in (FAIL, PARTIAL)
+        _status(before) in (FAIL, PARTIAL)
+        and _status(after) in (FAIL, PARTIAL)
         and getattr(before, "measured", None) is not None
         and getattr(after, "measured", None) is None
     )
@@ -485,6 +486,19 @@ def _single(name: str) -> bool:
     return spec is not None and not spec.collection and not spec.fan_out
 
 
+def _requires_keys(name: str) -> bool:
+    """Does the response contract refuse `{}` for this single object?"""
+    import typing
+
+    from typing_extensions import NotRequired, is_typeddict
+
+    item = getattr(_spec(name), "item", None)
+    if item is None or not is_typeddict(item) or not getattr(item, "__total__", True):
+        return False
+    hints = typing.get_type_hints(item, include_extras=True)
+    return any(typing.get_origin(h) is not NotRequired for h in hints.values())
+
+
 def _dataset_transform(name: str, variant: str, change: Callable[[Dataset], Dataset]) -> Transform:
     def build(s: Snapshot) -> Snapshot | None:
         ds = s.datasets.get(name)
@@ -514,9 +528,11 @@ def plan_datasets(plan: Plan, check: Any) -> None:
         plan.add(_dataset_transform(name, "partial", _partial), check, strict)
         # An empty collection can be the truth (no risky users, no apps): only a single object
         # with nothing in it must not improve the verdict; neither may crash or invent.
+        # A single object the contract refuses empty is malformed (above), never empty.
         single = _single(name)
-        empty = {NOT_BETTER, NO_INVENTED} if single else {NO_INVENTED_NULL}
-        plan.add(_dataset_transform(name, "empty", _empty), check, empty)
+        if not (single and _requires_keys(name)):
+            empty = {NOT_BETTER, NO_INVENTED} if single else {NO_INVENTED_NULL}
+            plan.add(_dataset_transform(name, "empty", _empty), check, empty)
     if check.alternatives:
         plan.add(_all_unreadable(tuple(check.alternatives)), check, {NOT_PASS, NOT_BETTER})
 
@@ -811,6 +827,39 @@ def _type_of(type_name: str, path: tuple[str, ...]) -> tuple[dict[str, Any] | No
     return entry, current
 
 
+def contract(name: str, path: tuple[str, ...]) -> tuple[bool, bool] | None:
+    """(may be null, may be absent) for the property at `path` of the dataset's items, by the
+    response contract the collector holds every answer to (scanner/graph_models.py): a
+    snapshot never holds what the contract refuses. None when the contract does not say."""
+    import types
+    import typing
+
+    from typing_extensions import NotRequired, Required, is_typeddict
+
+    item = getattr(_spec(name), "item", None)
+    for depth, part in enumerate(path):
+        if item is None or not is_typeddict(item):
+            return None
+        hints = typing.get_type_hints(item, include_extras=True)
+        if part not in hints:
+            return None
+        hint = hints[part]
+        absent = not getattr(item, "__total__", True)
+        if typing.get_origin(hint) is NotRequired:
+            absent, hint = True, typing.get_args(hint)[0]
+        elif typing.get_origin(hint) is Required:
+            absent, hint = False, typing.get_args(hint)[0]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        options = typing.get_args(hint) if union else (hint,)
+        if depth == len(path) - 1:
+            return (type(None) in options or hint is Any), absent
+        inner = [o for o in options if o is not type(None)]
+        item = inner[0] if inner else None
+        if typing.get_origin(item) is list:
+            item = typing.get_args(item)[0]
+    return None
+
+
 def evolvable(type_name: str | None) -> bool:
     if not type_name:
         return False
@@ -881,9 +930,12 @@ def plan_nulls(plan: Plan, check: Any, decl: Decl, snapshot: Snapshot) -> None:
                 # Without a declaration, every property may be one the verdict rests on.
                 paths.setdefault((key,), (True, evolvable(kind), not decl.declared))
         for path, (nullable, enum, read) in sorted(paths.items()):
-            # A property Graph never leaves out (not nullable) missing breaks the response
-            # contract: the collector drops that object and marks the dataset incomplete.
-            ops = ["null", "dropped"] if nullable else []
+            # What the response contract refuses (a property Graph always sends, missing or
+            # null) never reaches a snapshot: the collector drops that object and marks the
+            # dataset incomplete (the datasets family). Without a contract, the schema says.
+            allowed = contract(name, path)
+            may_null, may_drop = allowed if allowed is not None else (nullable, nullable)
+            ops = (["null"] if may_null else []) + (["dropped"] if may_drop else [])
             for op in ops:
                 plan.add(null_transform(name, path, op), check, {NOT_BETTER, NO_INVENTED})
             if enum:
