@@ -105,7 +105,7 @@ def test_a_plugin_without_a_declaration_that_always_passes_is_caught(
     assert set(decl.judges) == {"conditional_access", "credentials", "app_permissions"}
     cells = suite.run_profile([check], demo_snapshots["good"], "good")
     caught = {c.family for c in cells if c.violation}
-    assert caught >= {"ca_exclusion", "credentials", "app_permissions", "population", "trust"}
+    assert caught >= {"ca_exclusion", "credentials", "app_permissions", "population"}
 
 
 def test_better_orders_verdicts_as_the_design_says() -> None:
