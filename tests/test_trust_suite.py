@@ -157,3 +157,17 @@ def test_mail_domain_without_dns_lookups_is_not_judged_as_absent(
         if check.id.startswith("email."):
             result = check.run(snapshot)
             assert result.status.value == "unknown", (check.id, result.status, result.reason)
+
+
+def test_dns_lookup_without_a_status_is_undetermined_without_naming_none(
+    demo_snapshots: dict[str, Snapshot],
+) -> None:
+    """A mail domain's DMARC lookup kept without its status: undetermined, and the reason
+    does not say the status was "None"."""
+    good = demo_snapshots["good"]
+    lookups = good.datasets["mailDomainDns"]
+    data = {d: {**v, "dmarc": {"records": []}} for d, v in lookups.data.items()}
+    snapshot = suite.replace(good, {"mailDomainDns": lookups.model_copy(update={"data": data})})
+    dmarc = next(c for c in all_checks() if c.id == "email.dmarc").run(snapshot)
+    assert dmarc.status.value == "unknown"
+    assert "None" not in (dmarc.reason or "")

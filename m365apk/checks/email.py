@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from m365apk.checks.base import AffectedObject, Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import (
+    AffectedObject,
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    reads,
+)
 from m365apk.checks.common import CIS, make, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -23,6 +31,17 @@ MS_AUTH = "https://learn.microsoft.com/defender-office-365/email-authentication-
 EXO_MX = (".mail.protection.outlook.com", ".mx.microsoft")
 ANSWERED = {"ok", "nxdomain", "noanswer"}
 DATASET = "mailDomainDns"
+
+# Per mail domain, the lookups each verdict rests on (records and whether DNS answered), and
+# the domain list that says which domains must have them.
+_MX = ("mx.status", "mx.records")
+_DOMAINS = ("id", "isVerified", "supportedServices")
+
+
+def _reads(*lookups: str) -> Any:
+    paths = _MX + tuple(f"{lookup}.{part}" for lookup in lookups for part in ("status", "records"))
+    return reads(properties={DATASET: paths, "domains": _DOMAINS})
+
 
 _check = check_family(
     area=Area.ATTACK_SURFACE,
@@ -54,6 +73,8 @@ def _receives_via_exo(lookups: dict[str, Any]) -> bool | None:
     mx = lookups.get("mx") or {}
     if mx.get("status") not in ANSWERED:
         return None
+    if mx.get("status") == "ok" and mx.get("records") is None:
+        return None  # answered, but the records were not kept: cannot tell
     hosts = [r.split()[-1].lower() for r in mx.get("records") or []]
     return any(h.endswith(EXO_MX) for h in hosts)
 
@@ -124,9 +145,12 @@ def _named(found: dict[str, Msg]) -> list[Msg]:
 
 
 def _unanswered(lookup: dict[str, Any]) -> Verdict | None:
-    if lookup.get("status") in ANSWERED:
+    status = lookup.get("status")
+    if status in ANSWERED:
         return None
-    return "unknown", Msg("email.dns_unanswered", status=str(lookup.get("status")))
+    if not status:  # no status recorded: say so, not "None"
+        return "unknown", Msg("email.dns_no_status")
+    return "unknown", Msg("email.dns_unanswered", status=str(status))
 
 
 def spf_verdict(lookups: dict[str, Any]) -> Verdict:
@@ -219,6 +243,7 @@ def evaluate_mta_sts(snapshot: Snapshot) -> CheckResult:
 
 SPF = _check(
     id="email.spf",
+    reads=_reads("txt"),
     severity=Severity.HIGH,
     sources=(
         src("CISA SCuBA MS.EXO.2.2v3", SCUBA_EXO),
@@ -230,6 +255,7 @@ SPF = _check(
 
 DMARC = _check(
     id="email.dmarc",
+    reads=_reads("dmarc"),
     severity=Severity.HIGH,
     sources=(
         src("CISA SCuBA MS.EXO.4.1v1, 4.2v1, 4.3v1", SCUBA_EXO),
@@ -241,6 +267,7 @@ DMARC = _check(
 
 DKIM = _check(
     id="email.dkim",
+    reads=_reads("dkim_selector1", "dkim_selector2"),
     severity=Severity.MEDIUM,
     sources=(
         src("CISA SCuBA MS.EXO.3.1v1", SCUBA_EXO),
@@ -255,6 +282,7 @@ DKIM = _check(
 
 MTA_STS = _check(
     id="email.mta_sts",
+    reads=_reads("mta_sts"),
     severity=Severity.LOW,
     sources=(
         src(

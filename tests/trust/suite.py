@@ -88,6 +88,8 @@ NOT_PASS = "not_pass"
 NO_INVENTED = "no_invented"  # no reason naming None / null / unknownFutureValue anew
 NO_INVENTED_NULL = "no_invented_null"  # no reason naming None / null anew
 NOT_TURNED_PASS = "not_turned_pass"  # never pass unless it passed before
+# A setting's fail or partial showed its value; the same verdict without it is invented.
+NO_UNMEASURED = "no_unmeasured"
 
 _INVENTED = {
     NO_INVENTED: re.compile(r"\b(None|null|unknownFutureValue)\b"),
@@ -137,7 +139,7 @@ def _unmeasured(before: Any, after: Any) -> bool:
 def broken(relations: Iterable[str], before: Any, after: Any) -> str | None:
     """The first relation the pair breaks, in words, or None."""
     b, a = _status(before), _status(after)
-    order = [NOT_PASS, NOT_TURNED_PASS, NOT_BETTER, NO_INVENTED, NO_INVENTED_NULL]
+    order = [NOT_PASS, NOT_TURNED_PASS, NOT_BETTER, NO_INVENTED, NO_INVENTED_NULL, NO_UNMEASURED]
     for relation in sorted(relations, key=order.index):
         if relation == NOT_PASS and a == PASS:
             return "never pass"
@@ -150,8 +152,8 @@ def broken(relations: Iterable[str], before: Any, after: Any) -> str | None:
             new = set(pattern.findall(_said(after))) - set(pattern.findall(_said(before)))
             if new:
                 return f"reason names {', '.join(sorted(new))}"
-            if relation == NO_INVENTED and _unmeasured(before, after):
-                return "judged a value it did not measure"
+        if relation == NO_UNMEASURED and _unmeasured(before, after):
+            return "judged a value it did not measure"
     return None
 
 
@@ -500,6 +502,14 @@ def _requires_keys(name: str) -> bool:
     return any(typing.get_origin(h) is not NotRequired for h in hints.values())
 
 
+def _keyed(name: str, data: dict[str, Any]) -> bool:
+    """A single object of our own making keyed by id (mailDomainDns: domain -> lookups)."""
+    spec = _spec(name)
+    return bool(spec is not None and not spec.graph_type and data) and all(
+        isinstance(v, dict) for v in data.values()
+    )
+
+
 def _dataset_transform(name: str, variant: str, change: Callable[[Dataset], Dataset]) -> Transform:
     def build(s: Snapshot) -> Snapshot | None:
         ds = s.datasets.get(name)
@@ -532,7 +542,7 @@ def plan_datasets(plan: Plan, check: Any) -> None:
         # A single object the contract refuses empty is malformed (above), never empty.
         single = _single(name)
         if not (single and _requires_keys(name)):
-            empty = {NOT_BETTER, NO_INVENTED} if single else {NO_INVENTED_NULL}
+            empty = {NOT_BETTER, NO_INVENTED, NO_UNMEASURED} if single else {NO_INVENTED_NULL}
             plan.add(_dataset_transform(name, "empty", _empty), check, empty)
     if check.alternatives:
         plan.add(_all_unreadable(tuple(check.alternatives)), check, {NOT_PASS, NOT_BETTER})
@@ -910,7 +920,7 @@ def null_transform(name: str, path: tuple[str, ...], op: str) -> Transform:
         if ds is None or not ds.ok:
             return None
         data = ds.data
-        if isinstance(data, dict) and _is_fan_out(name):
+        if isinstance(data, dict) and (_is_fan_out(name) or _keyed(name, data)):
             new = {k: edit(v, path, op) for k, v in data.items()}
         else:
             new = edit(data, path, op)
@@ -950,8 +960,9 @@ def plan_nulls(plan: Plan, check: Any, decl: Decl, snapshot: Snapshot) -> None:
             allowed = contract(name, path)
             may_null, may_drop = allowed if allowed is not None else (nullable, nullable)
             ops = (["null"] if may_null else []) + (["dropped"] if may_drop else [])
+            relations = {NOT_BETTER, NO_INVENTED} | ({NO_UNMEASURED} if single else set())
             for op in ops:
-                plan.add(null_transform(name, path, op), check, {NOT_BETTER, NO_INVENTED})
+                plan.add(null_transform(name, path, op), check, relations)
             if enum:
                 ufv = {NOT_BETTER, NO_INVENTED_NULL} | ({NOT_PASS} if read else set())
                 plan.add(null_transform(name, path, "unknownFutureValue"), check, ufv)
@@ -1215,11 +1226,12 @@ def plan_trust(plan: Plan, check: Any, decl: Decl) -> None:
     # ignored: never better than the exclusion alone. A bounded approval of one daily-use
     # account may make a fail "accepted", never a pass. A check judging break-glass
     # accounts never passes with an entry that is none.
-    strict = {NOT_PASS} if decl.population == "break_glass" else set()
     for variant in variants:
         bounded_one = variant == "daily_use_account:approved_bounded"
         relations = {NOT_TURNED_PASS} if bounded_one else {NOT_BETTER}
-        plan.add(trust_transform(decl.population, variant), check, relations | strict)
+        if decl.population == "break_glass" and variant.endswith("break_glass"):
+            relations |= {NOT_PASS}
+        plan.add(trust_transform(decl.population, variant), check, relations)
 
 
 # --- running ------------------------------------------------------------------------------------
