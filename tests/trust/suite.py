@@ -45,6 +45,7 @@ from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
 FAMILIES = (
     "datasets",
     "ca_exclusion",
+    "ca_narrowing",
     "credentials",
     "app_permissions",
     "nulls",
@@ -657,6 +658,61 @@ def plan_ca(plan: Plan, check: Any, decl: Decl, people: People, profile: str) ->
             )
 
 
+# Narrowing one enabled policy: a condition that leaves sign-ins out, report-only, or a control
+# offered instead of MFA (design.md: none of these makes a verdict better).
+_NARROWINGS = {
+    "only_mobile_platforms": lambda p: _conditions(
+        p, platforms={"includePlatforms": ["iOS", "android"], "excludePlatforms": []}
+    ),
+    "only_trusted_locations": lambda p: _conditions(
+        p, locations={"includeLocations": ["AllTrusted"], "excludeLocations": []}
+    ),
+    "only_browser": lambda p: _conditions(p, clientAppTypes=["browser"]),
+    "report_only": lambda p: {**p, "state": "enabledForReportingButNotEnforced"},
+    "or_terms_of_use": lambda p: _or_control(p),
+}
+
+
+def _conditions(policy: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**policy, "conditions": {**(policy.get("conditions") or {}), **changes}}
+
+
+def _or_control(policy: dict[str, Any]) -> dict[str, Any] | None:
+    grant = policy.get("grantControls") or {}
+    if not grant or "block" in (grant.get("builtInControls") or []):
+        return None  # Graph allows no alternative beside block
+    terms = [*(grant.get("termsOfUse") or []), SUITE_KEY]
+    return {**policy, "grantControls": {**grant, "operator": "OR", "termsOfUse": terms}}
+
+
+def narrow(s: Snapshot, policy_id: str, how: str) -> Snapshot | None:
+    out, changed = [], False
+    for p in s.datasets["conditionalAccessPolicies"].data:
+        if p.get("id") == policy_id:
+            new = _NARROWINGS[how](copy.deepcopy(p))
+            if new is None:
+                return None
+            p, changed = new, True
+        out.append(p)
+    return replace(s, with_data(s, "conditionalAccessPolicies", out)) if changed else None
+
+
+def plan_narrowing(plan: Plan, check: Any, decl: Decl, people: People) -> None:
+    if "conditional_access" not in decl.judges:
+        return
+    for pid in enabled_policies(people.snapshot):
+        for how in sorted(_NARROWINGS):
+            plan.add(
+                Transform(
+                    "ca_narrowing",
+                    f"{pid}:{how}",
+                    lambda s, pid=pid, how=how: narrow(s, pid, how),
+                ),
+                check,
+                {NOT_BETTER},
+            )
+
+
 # credentials and permissions ------------------------------------------------------------------
 
 
@@ -1262,6 +1318,7 @@ def make_plan(checks: list[Any], snapshot: Snapshot, profile: str) -> Plan:
         decl = declaration(check)
         plan_datasets(plan, check)
         plan_ca(plan, check, decl, people, profile)
+        plan_narrowing(plan, check, decl, people)
         plan_credentials(plan, check, decl, people)
         plan_permissions(plan, check, decl)
         plan_nulls(plan, check, decl, snapshot)
