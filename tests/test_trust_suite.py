@@ -171,3 +171,31 @@ def test_dns_lookup_without_a_status_is_undetermined_without_naming_none(
     dmarc = next(c for c in all_checks() if c.id == "email.dmarc").run(snapshot)
     assert dmarc.status.value == "unknown"
     assert "None" not in (dmarc.reason or "")
+
+
+def _migration(snapshot: Snapshot, state: Any, created: str) -> Any:
+    policy = snapshot.datasets["authenticationMethodsPolicy"]
+    orgs = snapshot.datasets["organization"]
+    changed = suite.replace(
+        snapshot,
+        {
+            "authenticationMethodsPolicy": policy.model_copy(
+                update={"data": {**policy.data, "policyMigrationState": state}}
+            ),
+            "organization": orgs.model_copy(
+                update={"data": [{**o, "createdDateTime": created} for o in orgs.data]}
+            ),
+        },
+    )
+    return next(c for c in all_checks() if c.id == "mfa.methods_migration").run(changed)
+
+
+def test_school_tenant_from_2019_without_a_migration_state_is_not_called_migrated(
+    demo_snapshots: dict[str, Snapshot],
+) -> None:
+    """Graph leaves policyMigrationState null for tenants created after the legacy MFA and
+    SSPR settings were retired; for a school tenant from 2019 null proves nothing."""
+    old = _migration(demo_snapshots["weak"], None, "2019-03-01T08:00:00Z")
+    assert old.status.value == "unknown"
+    new = _migration(demo_snapshots["weak"], None, "2025-11-15T08:00:00Z")
+    assert new.status.value == "pass"
