@@ -199,3 +199,16 @@ def test_school_tenant_from_2019_without_a_migration_state_is_not_called_migrate
     assert old.status.value == "unknown"
     new = _migration(demo_snapshots["weak"], None, "2025-11-15T08:00:00Z")
     assert new.status.value == "pass"
+
+
+def test_devices_whose_operating_system_intune_does_not_give_are_not_left_out(
+    demo_snapshots: dict[str, Snapshot],
+) -> None:
+    """Intune gives no operatingSystem for the school's devices: BitLocker coverage is not
+    determined, not 'no Windows devices' (not_applicable)."""
+    weak = demo_snapshots["weak"]
+    devices = weak.datasets["managedDevices"]
+    data = [{**d, "operatingSystem": None} for d in devices.data]
+    snapshot = suite.replace(weak, {"managedDevices": devices.model_copy(update={"data": data})})
+    result = next(c for c in all_checks() if c.id == "devices.encryption").run(snapshot)
+    assert result.status.value == "unknown"

@@ -38,6 +38,22 @@ def evaluate_encryption(snapshot: Snapshot) -> CheckResult:
     share = pct(len(devices) - len(plain), len(devices))
     threshold = "≥ 95% van de Windows-apparaten versleuteld (BitLocker)"
     counts = {"windows_apparaten": len(devices), "niet_versleuteld": len(plain)}
+    # A device without its operating system may be a Windows device: it cannot be left out.
+    unseen = [
+        d for d in snapshot.dataset("managedDevices").data or [] if not d.get("operatingSystem")
+    ]
+    if unseen:
+        counts["besturingssysteem_onbekend"] = len(unseen)
+        worst = pct(len(devices) - len(plain), len(devices) + len(unseen))
+        if not devices or (share >= 80 and worst < 95):
+            return make(
+                cid,
+                Status.UNKNOWN,
+                Msg("devices.encryption.unknown_os", n=len(unseen)),
+                threshold=threshold,
+                counts=counts,
+                objects=plain,
+            )
     if not devices:
         return make(
             cid, Status.NOT_APPLICABLE, Msg("devices.encryption.no_windows"), threshold=threshold
