@@ -831,17 +831,6 @@ SELF_SIGNUP = _check(
 )
 STALE_ACCOUNTS = _check(
     id="surface.stale_accounts",
-    reads=reads(
-        population="users",
-        settings=("approved_exclusions", "break_glass"),
-        properties={
-            "users": ("accountEnabled", "userType", "createdDateTime"),
-            "userSignInActivity": (
-                "signInActivity.lastSignInDateTime",
-                "signInActivity.lastSuccessfulSignInDateTime",
-            ),
-        },
-    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.MEDIUM,
     datasets=("users", "userSignInActivity"),
@@ -858,17 +847,6 @@ STALE_ACCOUNTS = _check(
 )
 STALE_GUESTS = _check(
     id="surface.stale_guests",
-    reads=reads(
-        population="guests",
-        settings=("approved_exclusions", "break_glass"),
-        properties={
-            "users": ("accountEnabled", "userType", "createdDateTime"),
-            "userSignInActivity": (
-                "signInActivity.lastSignInDateTime",
-                "signInActivity.lastSuccessfulSignInDateTime",
-            ),
-        },
-    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "userSignInActivity"),
@@ -885,11 +863,6 @@ STALE_GUESTS = _check(
 )
 UNLICENSED = _check(
     id="surface.unlicensed_accounts",
-    reads=reads(
-        population="users",
-        settings=("approved_exclusions", "break_glass"),
-        properties={"users": ("accountEnabled", "userType", "assignedLicenses")},
-    ),
     area=Area.ATTACK_SURFACE,
     severity=Severity.LOW,
     datasets=("users", "roleAssignments", "roleGroupMembers"),
