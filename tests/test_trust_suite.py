@@ -212,3 +212,18 @@ def test_devices_whose_operating_system_intune_does_not_give_are_not_left_out(
     snapshot = suite.replace(weak, {"managedDevices": devices.model_copy(update={"data": data})})
     result = next(c for c in all_checks() if c.id == "devices.encryption").run(snapshot)
     assert result.status.value == "unknown"
+
+
+def test_school_whose_licences_are_not_recognised_has_no_registration_coverage_pass(
+    demo_snapshots: dict[str, Snapshot],
+) -> None:
+    """The licences' plan names are unknown to the scanner, so nobody is recognised as staff;
+    the admins alone are no measure of staff MFA registration."""
+    good = demo_snapshots["good"]
+    skus = good.datasets["subscribedSkus"]
+    data = [
+        {**s, "skuPartNumber": f"UNKNOWN_{i}", "servicePlans": []} for i, s in enumerate(skus.data)
+    ]
+    snapshot = suite.replace(good, {"subscribedSkus": skus.model_copy(update={"data": data})})
+    result = next(c for c in all_checks() if c.id == "mfa.registration_coverage").run(snapshot)
+    assert result.status.value == "unknown"

@@ -98,6 +98,14 @@ def _percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 100.0
 
 
+def _licensed_members(snapshot: Snapshot) -> bool:
+    return any(
+        u.get("assignedLicenses") and (u.get("userType") or "Member") == "Member"
+        for u in snapshot.dataset("users").data or []
+        if u.get("accountEnabled") is not False
+    )
+
+
 def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     populations = classify_users(snapshot)
     # Any active role, and privileged roles held through PIM eligibility: once per person.
@@ -162,6 +170,17 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
     threshold = (
         f"≥ {STAFF_PASS:g}% van medewerkers en beheerders kan MFA gebruiken, en elke beheerder"
     )
+    if not any(p == STAFF for p in populations.values()) and _licensed_members(snapshot):
+        # Licensed accounts, yet nobody recognised as staff: the licences do not say who is
+        # staff (unrecognised plans), so the coverage of staff cannot be measured.
+        return CheckResult(
+            check_id=REGISTRATION.id,
+            status=Status.UNKNOWN,
+            reason=Msg("mfa.registration_coverage.staff_unknown"),
+            measured=measured,
+            threshold=threshold,
+            evidence=evidence,
+        )
     if not in_scope:
         return CheckResult(
             check_id=REGISTRATION.id,
@@ -193,7 +212,7 @@ def evaluate_registration(snapshot: Snapshot) -> CheckResult:
 REGISTRATION = Check(
     id="mfa.registration_coverage",
     reads=reads(
-        population="users",
+        population="staff",
         properties={
             "users": ("accountEnabled", "userType", "assignedLicenses"),
             "userRegistrationDetails": ("id", "isMfaCapable"),

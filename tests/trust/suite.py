@@ -95,9 +95,12 @@ NOT_TURNED_PASS = "not_turned_pass"  # never pass unless it passed before
 # A setting's fail or partial showed its value; the same verdict without it is invented.
 NO_UNMEASURED = "no_unmeasured"
 
+NO_INVENTED_NONE = "no_invented_none"  # no reason naming None / unknownFutureValue anew
 _INVENTED = {
     NO_INVENTED: re.compile(r"\b(None|null|unknownFutureValue)\b"),
     NO_INVENTED_NULL: re.compile(r"\b(None|null)\b"),
+    # a property set to null may be said to be null, never "None" (Python's word)
+    NO_INVENTED_NONE: re.compile(r"\b(None|unknownFutureValue)\b"),
 }
 
 
@@ -143,7 +146,7 @@ def _unmeasured(before: Any, after: Any) -> bool:
 def broken(relations: Iterable[str], before: Any, after: Any) -> str | None:
     """The first relation the pair breaks, in words, or None."""
     b, a = _status(before), _status(after)
-    order = [NOT_PASS, NOT_TURNED_PASS, NOT_BETTER, NO_INVENTED, NO_INVENTED_NULL, NO_UNMEASURED]
+    order = [NOT_PASS, NOT_TURNED_PASS, NOT_BETTER, *_INVENTED, NO_UNMEASURED]
     for relation in sorted(relations, key=order.index):
         if relation == NOT_PASS and a == PASS:
             return "never pass"
@@ -1043,9 +1046,10 @@ def plan_nulls(plan: Plan, check: Any, decl: Decl, snapshot: Snapshot) -> None:
             allowed = contract(name, path)
             may_null, may_drop = allowed if allowed is not None else (nullable, nullable)
             ops = (["null"] if may_null else []) + (["dropped"] if may_drop else [])
-            relations = {NOT_BETTER, NO_INVENTED} | ({NO_UNMEASURED} if single else set())
+            extra = {NO_UNMEASURED} if single else set()
             for op in ops:
-                plan.add(null_transform(name, path, op), check, relations)
+                said = NO_INVENTED_NONE if op == "null" else NO_INVENTED
+                plan.add(null_transform(name, path, op), check, {NOT_BETTER, said} | extra)
             if enum:
                 ufv = {NOT_BETTER, NO_INVENTED_NULL} | ({NOT_PASS} if read else set())
                 plan.add(null_transform(name, path, "unknownFutureValue"), check, ufv)
