@@ -26,6 +26,11 @@ properties its verdict rests on: an empty declaration counts as none.
 
 Snapshots are copied only where a transformation changes them, and every transformation makes
 a new Snapshot object (checks/derived.py keeps answers per snapshot object).
+
+Holding older code (e.g. 68356c4) to the fix's declarations: write the fix's
+`python -m m365apk checks --json` to a file and set M365APK_TRUST_DECLARATIONS to its path
+before running tests/test_trust_suite.py in the older checkout (copy tests/trust and the test
+file there); checks without a declaration of their own then borrow it.
 """
 
 from __future__ import annotations
