@@ -146,6 +146,9 @@ def _named(found: dict[str, Msg]) -> list[Msg]:
 
 def _unanswered(lookup: dict[str, Any]) -> Verdict | None:
     status = lookup.get("status")
+    if status == "ok" and lookup.get("records") is None:
+        # answered, but the records were not kept: their absence is not "no record"
+        return "unknown", Msg("email.dns_no_records")
     if status in ANSWERED:
         return None
     if not status:  # no status recorded: say so, not "None"

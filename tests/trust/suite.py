@@ -97,7 +97,8 @@ NOT_PASS = "not_pass"
 NO_INVENTED = "no_invented"  # no reason naming None / null / unknownFutureValue anew
 NO_INVENTED_NULL = "no_invented_null"  # no reason naming None / null anew
 NOT_TURNED_PASS = "not_turned_pass"  # never pass unless it passed before
-# A setting's fail or partial showed its value; the same verdict without it is invented.
+# A setting made null or absent: no fail or partial on a value it no longer measures, and no
+# fall to a worse verdict (a null is not a setting: unknown, or what it was).
 NO_UNMEASURED = "no_unmeasured"
 
 NO_INVENTED_NONE = "no_invented_none"  # no reason naming None / unknownFutureValue anew
@@ -137,14 +138,30 @@ def _said(result: Any) -> str:
     return said
 
 
+_RANK = {PASS: 3, ACCEPTED: 2.5, PARTIAL: 2, FAIL: 1}
+
+
+def _guessed(before: Any, after: Any) -> bool:
+    """A setting made null (or absent) judged as a failing value: the verdict fell from one
+    measured state to a worse one instead of becoming unknown."""
+    b, a = _status(before), _status(after)
+    return a in (FAIL, PARTIAL) and b in _RANK and _RANK[a] < _RANK[b]
+
+
+def _empty_measure(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_empty_measure(v) for v in value.values())
+    return value is None
+
+
 def _unmeasured(before: Any, after: Any) -> bool:
     """A fail or partial on a value it no longer measured: the check showed the value behind
     its fail or partial before, and now fails without one."""
     return (
         _status(before) in (FAIL, PARTIAL)
         and _status(after) in (FAIL, PARTIAL)
-        and getattr(before, "measured", None) is not None
-        and getattr(after, "measured", None) is None
+        and not _empty_measure(getattr(before, "measured", None))
+        and _empty_measure(getattr(after, "measured", None))
     )
 
 
@@ -166,6 +183,8 @@ def broken(relations: Iterable[str], before: Any, after: Any) -> str | None:
                 return f"reason names {', '.join(sorted(new))}"
         if relation == NO_UNMEASURED and _unmeasured(before, after):
             return "judged a value it did not measure"
+        if relation == NO_UNMEASURED and _guessed(before, after):
+            return "judged a missing value as a failing one"
     return None
 
 
