@@ -52,6 +52,7 @@ def user(uid: str, kind: str = "staff", enabled: bool = True, guest: bool = Fals
         "accountEnabled": enabled,
         "userType": "Guest" if guest else "Member",
         "assignedLicenses": [{"skuId": sku}] if sku else [],
+        "onPremisesSyncEnabled": None,  # Graph: null for a cloud-only account
     }
 
 

@@ -528,29 +528,44 @@ def test_situation_10_without_sd_or_ca_per_user_mfa_is_not_established() -> None
 
 def test_situation_11_approved_exclusion_can_name_an_application_with_expiry() -> None:
     intune = "d4ebce55-015a-49b5-a083-c84d1797ae8c"
-    entry = {"application": intune, "reason": "Intune-inschrijving", "expires": "2027-01-01"}
+    entry = {
+        "application": intune,
+        "reason": "Intune-inschrijving",
+        "owner": "ICT",
+        "expires": "2027-01-01",
+    }
     snap = tenant(
         policy(exclude_apps=[intune]), block_legacy(), settings={"approved_exclusions": [entry]}
     )
-    assert status(ALL, snap) is Status.PASS
+    assert status(ALL, snap) is Status.ACCEPTED  # an approval never makes a pass (#25)
     expired = {**entry, "expires": str(date(2026, 10, 1))}  # before the scan date
     snap = tenant(
         policy(exclude_apps=[intune]), block_legacy(), settings={"approved_exclusions": [expired]}
     )
     assert status(ALL, snap) is Status.PARTIAL
-    assert "verliep" in reason(ALL, snap)
+    assert "verlopen op 2026-10-01" in reason(ALL, snap)
 
 
 def test_situation_11_approved_exclusion_can_name_guest_types() -> None:
-    entry = {"guests_or_external": "b2bDirectConnectUser", "reason": "Gedeelde kanalen"}
+    entry = {
+        "guests_or_external": "b2bDirectConnectUser",
+        "reason": "Gedeelde kanalen",
+        "owner": "ICT",
+        "expires": "2027-08-01",
+    }
     excluded = {"excludeGuestsOrExternalUsers": guests("b2bDirectConnectUser")}
     snap = tenant(policy(users=excluded), block_legacy(), settings={"approved_exclusions": [entry]})
-    assert status(ALL, snap) is Status.PASS
+    assert status(ALL, snap) is Status.ACCEPTED
 
 
 def test_situation_11_approved_exclusion_can_name_a_role() -> None:
     sync = "d29b2b05-8046-44ba-8758-1e26182fcf32"  # Directory Synchronization Accounts
-    entry = {"role": sync, "reason": "Entra Connect-synchronisatieaccount (Maester MT.1020)"}
+    entry = {
+        "role": sync,
+        "reason": "Entra Connect-synchronisatieaccount (Maester MT.1020)",
+        "owner": "ICT",
+        "expires": "2027-08-01",
+    }
     snap = tenant(policy(users={"excludeRoles": [sync]}), block_legacy())
     assert status(ALL, snap) is Status.PARTIAL
     snap = tenant(
@@ -558,7 +573,7 @@ def test_situation_11_approved_exclusion_can_name_a_role() -> None:
         block_legacy(),
         settings={"approved_exclusions": [entry]},
     )
-    assert status(ALL, snap) is Status.PASS
+    assert status(ALL, snap) is Status.ACCEPTED
 
 
 def test_situation_11_break_glass_group_takes_effect() -> None:
@@ -567,6 +582,7 @@ def test_situation_11_break_glass_group_takes_effect() -> None:
         block_legacy(users={"excludeGroups": ["grp-bg"]}),
         settings={"break_glass": [{"group": "grp-bg", "reason": "Noodaccounts"}]},
         members={"grp-bg": ["adm2"]},
+        userSignInActivity=ok([]),  # no recent interactive sign-in: no daily use
     )
     assert status(ALL, snap) is Status.PASS
     assert status(LEGACY, snap) is Status.PASS

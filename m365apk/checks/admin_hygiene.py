@@ -7,7 +7,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks import trust
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import (
     CIS,
     GLOBAL_ADMIN,
@@ -51,12 +52,25 @@ def _unread_groups(check_id: str, snapshot: Snapshot) -> CheckResult | None:
     return None
 
 
+def _no_admins(cid: str, snapshot: Snapshot, holders: dict[str, dict]) -> CheckResult | None:
+    """Every tenant has at least one Global Administrator: finding no enabled admin means the
+    role holders were not (fully) read, so the check is unknown, never a pass on nobody."""
+    directory = users(snapshot)
+    for uid, h in holders.items():
+        if {**h, **directory.get(uid, {})}.get("accountEnabled") is not False:
+            return None
+    return make(cid, Status.UNKNOWN, Msg("admin_hygiene.no_admins"))
+
+
 def evaluate_ratio(snapshot: Snapshot) -> CheckResult:
     cid = RATIO.id
     unread = _unread_groups(cid, snapshot)
     if unread:
         return unread
     holders = privileged_holders(snapshot)  # active and PIM-eligible, once per person
+    nobody = _no_admins(cid, snapshot, holders)
+    if nobody:
+        return nobody
     ga = {uid for uid, h in holders.items() if "Global Administrator" in h["roles"]}
     others = {uid for uid, h in holders.items() if h["roles"] - {"Global Administrator"}} - ga
     counts = {
@@ -101,13 +115,9 @@ def evaluate_without_mfa(snapshot: Snapshot) -> CheckResult:
         "niet_gelezen": len(unread_ids),
     }
     threshold = "Elke beheerder heeft MFA geregistreerd"
-    if not holders:
-        return make(
-            cid,
-            Status.NOT_APPLICABLE,
-            Msg("admin.admins_without_mfa.no_admins"),
-            threshold=threshold,
-        )
+    nobody = _no_admins(cid, snapshot, holders)
+    if nobody:
+        return nobody
     if missing:
         return make(
             cid,
@@ -141,8 +151,12 @@ def evaluate_guest_synced(snapshot: Snapshot) -> CheckResult:
     if unread:
         return unread
     directory = users(snapshot)
-    bad = []
-    for uid, h in privileged_holders(snapshot).items():
+    holders = privileged_holders(snapshot)
+    nobody = _no_admins(cid, snapshot, holders)
+    if nobody:
+        return nobody
+    bad, unsure = [], []
+    for uid, h in holders.items():
         user = {**h, **directory.get(uid, {})}
         reasons = []
         if (user.get("userType") or "").lower() == "guest":
@@ -152,6 +166,10 @@ def evaluate_guest_synced(snapshot: Snapshot) -> CheckResult:
         if reasons:
             detail = Msg("admin.guest_or_synced_admins.detail", roles=role_text(h), why=reasons)
             bad.append(obj(user, detail))
+        # Graph sends onPremisesSyncEnabled null for a cloud-only account; a record without
+        # the property, or without userType, says nothing.
+        elif user.get("userType") is None or "onPremisesSyncEnabled" not in user:
+            unsure.append(obj(user, Msg("admin.guest_or_synced_admins.unread")))
     threshold = "Beheerders zijn eigen, cloud-only accounts: geen gasten, niet gesynchroniseerd"
     if bad:
         return make(
@@ -162,21 +180,34 @@ def evaluate_guest_synced(snapshot: Snapshot) -> CheckResult:
             counts={"gevonden": len(bad)},
             objects=bad,
         )
+    if unsure:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("admin.guest_or_synced_admins.undetermined", n=len(unsure)),
+            threshold=threshold,
+            counts={"gevonden": 0, "niet_vastgesteld": len(unsure)},
+            objects=unsure,
+        )
     return make(cid, Status.PASS, threshold=threshold, counts={"gevonden": 0})
 
 
 def evaluate_standing(snapshot: Snapshot) -> CheckResult:
+    """Microsoft asks permanent active Global Administrator for emergency accounts
+    (security-emergency-access), so break-glass accounts and groups that count as such
+    (checks/trust.py) are no finding; a group holding them is the same as the accounts."""
     cid = STANDING.id
-    bg = break_glass(snapshot)
+    bg = {**break_glass(snapshot), **break_glass_groups(snapshot)}
     directory = users(snapshot)
-    permanent = [
+    active = [
         a
         for a in snapshot.dataset("roleAssignmentSchedules").data or []
         if a["roleDefinitionId"] in PRIVILEGED_ROLES
-        and a.get("assignmentType", "Assigned") == "Assigned"
-        and not a.get("endDateTime")
-        and a["principalId"] not in bg
     ]
+    standing = [a for a in active if not a.get("endDateTime") and a["principalId"] not in bg]
+    permanent = [a for a in standing if a.get("assignmentType") == "Assigned"]
+    # Without assignmentType an open-ended assignment may be permanent or activated: unknown.
+    unclear = [a for a in standing if a.get("assignmentType") is None]
     eligible = [
         e
         for e in snapshot.dataset("roleEligibilitySchedules").data or []
@@ -207,6 +238,18 @@ def evaluate_standing(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
             objects=objects,
+        )
+    if not any(a["roleDefinitionId"] == GLOBAL_ADMIN for a in active + eligible):
+        # Every tenant has a Global Administrator: none in either list means they were not
+        # (fully) read, never that nobody holds the role permanently.
+        return make(cid, Status.UNKNOWN, Msg("admin_hygiene.no_admins"), threshold=threshold)
+    if unclear:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("admin.standing_access.type_missing", n=len(unclear)),
+            threshold=threshold,
+            counts=counts,
         )
     if permanent:
         return make(
@@ -257,31 +300,36 @@ def _hints() -> re.Pattern[str]:
 
 
 def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
+    """Each recorded break-glass account judged against Microsoft's guidance, by the same rule
+    that decides whether the CA engine counts it (checks/trust.py): what this check calls
+    unusable is no emergency account anywhere else either."""
     cid = BREAK_GLASS.id
     directory = users(snapshot)
-    holders = privileged_holders(snapshot)
-    configured = break_glass(snapshot)
     threshold = (
         "Minstens één (liefst twee) vastgelegde noodaccounts met Global Administrator, "
-        "cloud-only en ingeschakeld"
+        "cloud-only, ingeschakeld, geen gast en niet dagelijks in gebruik"
     )
-    good, bad = [], []
+    good, bad, unsure = [], [], []
     read = group_members(snapshot)
-    for gid in break_glass_groups(snapshot):
-        if gid not in read:
-            bad.append(obj({"id": gid}, Msg("admin.break_glass.group_unread")))
-    for uid, reason in configured.items():
-        user = directory.get(uid)
-        if user is None:
-            bad.append(obj({"id": uid}, Msg("admin.break_glass.not_found")))
-        elif "Global Administrator" not in holders.get(uid, {}).get("roles", set()):
-            bad.append(obj(user, Msg("admin.break_glass.no_global_admin")))
-        elif not user.get("accountEnabled") or user.get("onPremisesSyncEnabled"):
-            bad.append(obj(user, Msg("admin.break_glass.disabled_or_synced")))
+    for a in snapshot.settings.break_glass:
+        if a.group and a.group not in read:
+            bad.append(obj({"id": a.group}, Msg("admin.break_glass.group_unread")))
+        elif a.group and not read[a.group]:
+            bad.append(obj({"id": a.group}, Msg("trust.break_glass.group_empty")))
+    for uid, entry in trust.emergency_entries(snapshot).items():
+        user = entry.user or {"id": uid}
+        if entry.problems:
+            bad.append(obj(user, entry.why_not()))
+        elif entry.unsure is not None:
+            unsure.append(obj(user, entry.unsure))
         else:
-            good.append(obj(user, Msg.literal(reason)))  # the school's own words
-    counts = {"noodaccounts_in_orde": len(good), "noodaccounts_met_probleem": len(bad)}
-    if good and not bad:
+            good.append(obj(user, Msg.literal(entry.reason)))  # the school's own words
+    counts = {
+        "noodaccounts_in_orde": len(good),
+        "noodaccounts_met_probleem": len(bad),
+        "noodaccounts_niet_vastgesteld": len(unsure),
+    }
+    if good and not bad and not unsure:
         return make(
             cid,
             Status.PASS if len(good) >= 2 else Status.PARTIAL,
@@ -297,7 +345,16 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
             Msg("admin.break_glass.unusable"),
             threshold=threshold,
             counts=counts,
-            objects=bad,
+            objects=bad + unsure,
+        )
+    if unsure:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("admin.break_glass.unverified"),
+            threshold=threshold,
+            counts=counts,
+            objects=unsure + good,
         )
     hints = _hints()
     candidates = [
@@ -332,12 +389,18 @@ def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
     # Teams carry EXCHANGE_S_FOUNDATION, which gives no mailbox (mappings/service_plans.yaml).
     skus = {s["skuId"]: s for s in snapshot.dataset("subscribedSkus").data or []}
     directory = users(snapshot)
-    productive = []
-    for uid, h in privileged_holders(snapshot).items():
+    holders = privileged_holders(snapshot)
+    nobody = _no_admins(cid, snapshot, holders)
+    if nobody:
+        return nobody
+    productive, unsure = [], []
+    for uid, h in holders.items():
         user = directory.get(uid, h)
         if has_mailbox(user, skus):
             detail = Msg("admin.separate_admin_accounts.detail", roles=role_text(h))
             productive.append(obj(user, detail))
+        elif user.get("assignedLicenses") is None:  # not read: no licences is not "none"
+            unsure.append(obj(user, Msg("admin.separate_admin_accounts.unread")))
     threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
     counts = {"beheerders_met_mailbox": len(productive)}
     if productive:
@@ -349,6 +412,15 @@ def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             objects=productive,
         )
+    if unsure:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("admin.separate_admin_accounts.undetermined", n=len(unsure)),
+            threshold=threshold,
+            counts={**counts, "niet_vastgesteld": len(unsure)},
+            objects=unsure,
+        )
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
@@ -356,6 +428,12 @@ _check = check_family(area=Area.ADMIN_ROLES, bm=(4,), norms=("ID.01", "ID.02"))
 
 
 ROLES = ("roleAssignments", "roleGroupMembers")
+# What decides whether a break-glass entry counts (checks/trust.py).
+BREAK_GLASS_DATA = ROLES + ("users", "conditionalAccessGroupMembers", "userSignInActivity")
+BREAK_GLASS_PROPERTIES = {
+    "users": ("accountEnabled", "onPremisesSyncEnabled", "userType"),
+    "userSignInActivity": ("signInActivity.lastSignInDateTime",),
+}
 
 RATIO = _check(
     id="admin.least_privilege_ratio",
@@ -364,6 +442,7 @@ RATIO = _check(
     optional=("users", "roleEligibilitySchedules"),
     sources=(src("CISA SCuBA MS.AAD.7.2v1", SCUBA_AAD),),
     evaluate=evaluate_ratio,
+    reads=reads(population="admins"),
 )
 WITHOUT_MFA = _check(
     id="admin.admins_without_mfa",
@@ -378,6 +457,11 @@ WITHOUT_MFA = _check(
     optional=("roleEligibilitySchedules", "authenticationMethodsPolicy"),
     bm=(4, 9),
     norms=("ID.01", "SM.02"),
+    reads=reads(
+        population="admins",
+        properties={"userRegistrationDetails": ("isMfaCapable", "methodsRegistered")},
+        judges=("methods_policy",),
+    ),
 )
 GUEST_SYNCED = _check(
     id="admin.guest_or_synced_admins",
@@ -389,6 +473,7 @@ GUEST_SYNCED = _check(
         src("Maester MT.1025", MAESTER + "MT.1025"),
     ),
     evaluate=evaluate_guest_synced,
+    reads=reads(population="admins", properties={"users": ("userType", "onPremisesSyncEnabled")}),
 )
 STANDING = _check(
     id="admin.standing_access",
@@ -399,7 +484,17 @@ STANDING = _check(
         src("Maester MT.1031", MAESTER + "MT.1031"),
     ),
     evaluate=evaluate_standing,
+    # Which break-glass accounts and groups count (checks/trust.py).
+    optional=BREAK_GLASS_DATA,
     licence="Microsoft Entra ID P2 (in A5)",
+    reads=reads(
+        population="admins",
+        settings=("break_glass",),
+        properties={
+            "roleAssignmentSchedules": ("assignmentType", "endDateTime"),
+            **BREAK_GLASS_PROPERTIES,
+        },
+    ),
 )
 SERVICE_PRINCIPALS = _check(
     id="admin.service_principals_privileged",
@@ -409,20 +504,22 @@ SERVICE_PRINCIPALS = _check(
     evaluate=evaluate_service_principals,
     bm=(4, 2),
     norms=("ID.01",),
+    reads=reads(properties={"roleAssignments": ("principal.@odata.type",)}),
 )
 BREAK_GLASS = _check(
     id="admin.break_glass",
     severity=Severity.MEDIUM,
     datasets=ROLES + ("users",),
-    optional=("conditionalAccessGroupMembers",),  # members of a break_glass group
+    # members of a break_glass group, eligible Global Administrators, last sign-ins
+    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules", "userSignInActivity"),
     sources=(
-        src(
-            "Microsoft: manage emergency access accounts",
-            "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
-        ),
+        src("Microsoft: manage emergency access accounts", trust.EMERGENCY_ACCESS),
         src("Maester MT.1005", MAESTER + "MT.1005"),
     ),
     evaluate=evaluate_break_glass,
+    reads=reads(
+        population="break_glass", settings=("break_glass",), properties=BREAK_GLASS_PROPERTIES
+    ),
 )
 SEPARATE = _check(
     id="admin.separate_admin_accounts",
@@ -433,6 +530,7 @@ SEPARATE = _check(
         src("Maester MT.1028", MAESTER + "MT.1028"),
     ),
     evaluate=evaluate_separate_accounts,
+    reads=reads(population="admins", properties={"users": ("assignedLicenses",)}),
 )
 
 CHECKS = [RATIO, WITHOUT_MFA, GUEST_SYNCED, STANDING, SERVICE_PRINCIPALS, BREAK_GLASS, SEPARATE]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from m365apk.checks import trust
 from m365apk.checks.base import (
     AffectedObject,
     Area,
@@ -79,16 +80,30 @@ PEOPLE_DATA = (
     "roleGroupMembers",
     "roleEligibilitySchedules",
     "pimGroupEligibility",
+    "userSignInActivity",  # which break-glass entries count (checks/trust.py)
 )
 TRUSTED = ("approved_exclusions", "break_glass")
+# Which break-glass accounts count (checks/trust.py) rests on their last sign-ins and roles.
+TRUST_DATA = (
+    "userSignInActivity",
+    "roleAssignments",
+    "roleGroupMembers",
+    "conditionalAccessGroupMembers",
+)
+# What decides whether a break-glass entry counts (checks/trust.py).
+TRUSTED_PROPERTIES = {
+    "users": ("accountEnabled", "onPremisesSyncEnabled", "userType"),
+    "userSignInActivity": ("signInActivity.lastSignInDateTime",),
+}
 
 
 def _reads(
     population: str, *extra: dict[str, tuple[str, ...]], settings: tuple[str, ...] = ()
 ) -> Reads:
     merged: dict[str, tuple[str, ...]] = dict(PROPERTIES)
-    for more in extra:
-        merged.update(more)
+    for more in (*extra, TRUSTED_PROPERTIES):  # properties of one dataset add up
+        for name, props in more.items():
+            merged[name] = tuple(dict.fromkeys(merged.get(name, ()) + props))
     return reads(
         population=population,
         settings=TRUSTED + settings,
@@ -134,15 +149,28 @@ def _tenant_wide(
         if early:
             return early
         verdict, _ = engine.everyone(want)
-        notes = engine.near_misses(want)
+        notes = engine.near_misses(want) + engine.ignored()
         what = Msg(f"{cid}.what")
         if verdict.state == COVERED and nobody_enabled(snapshot):
             return make(cid, Status.NOT_APPLICABLE, Msg("engine.no_accounts"), threshold=threshold)
-        if verdict.state == COVERED:
+        if verdict.state == COVERED or (verdict.state == APPROVED and not verdict.accepted):
             return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
+        if verdict.state == APPROVED:  # covered only thanks to approved exclusions
+            return make(
+                cid,
+                Status.ACCEPTED,
+                Msg.join(
+                    [_advice(advice), trust.accepted_reason(verdict.accepted), sentence(notes)]
+                ),
+                threshold=threshold,
+                measured=", ".join(verdict.by),
+            )
         if verdict.state == UNKNOWN:
             return make(
-                cid, Status.UNKNOWN, undetermined(sentence(verdict.gaps)), threshold=threshold
+                cid,
+                Status.UNKNOWN,
+                undetermined(sentence(verdict.gaps + notes)),
+                threshold=threshold,
             )
         if verdict.state == PARTIAL:
             return make(
@@ -208,11 +236,11 @@ def _per_person(
     accounts that may belong to the group but could not be placed (no pass, no "none")."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
-        engine = Engine(snapshot)
+        group = people(snapshot)
+        engine = Engine(snapshot, population=set(group))  # approvals bounded by who is judged
         early = _precheck(engine, threshold, cid)
         if early:
             return early
-        group = people(snapshot)
         words = Msg(f"ca_baseline.who.{who}")
         missing = unplaced(snapshot)
         unplaced_why = Msg("ca_baseline.licences_unread", n=missing, who=words) if missing else None
@@ -227,11 +255,13 @@ def _per_person(
             )
         found: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
         gaps: list[str] = []
+        accepted: list[trust.Grant] = []
         covered = 0
         for one in group.values():
             verdict = ask(engine, one)
             covered += verdict.state == COVERED
             if verdict.state in (COVERED, APPROVED):
+                accepted += verdict.accepted
                 continue
             found[verdict.state].append(obj(one.record, who_gaps(_label(one), verdict.gaps) or ""))
             gaps += verdict.gaps
@@ -242,6 +272,7 @@ def _per_person(
             "onbepaald": len(found[UNKNOWN]),
         }
         objects = found[NONE] + found[PARTIAL] + found[UNKNOWN]
+        gaps += engine.ignored()  # approvals and break-glass entries outside their bounds
         if found[NONE] or found[PARTIAL]:
             # Nobody actually covered (approved exclusions aside) is a fail, not "partly".
             status = Status.FAIL if not covered and not found[PARTIAL] else Status.PARTIAL
@@ -268,6 +299,14 @@ def _per_person(
                 threshold=threshold,
                 counts=counts,
                 objects=objects,
+            )
+        if accepted:  # in order only thanks to approved exclusions: an accepted risk
+            return make(
+                cid,
+                Status.ACCEPTED,
+                Msg.join([_advice(advice), trust.accepted_reason(accepted), sentence(gaps)]),
+                threshold=threshold,
+                counts={**counts, "goedgekeurde_uitzonderingen": len(set(accepted))},
             )
         return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
@@ -313,18 +352,34 @@ def evaluate_guests(snapshot: Snapshot) -> CheckResult:
 
 
 def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
+    """Microsoft's guidance (security-emergency-access, 2025-02): emergency accounts sign in
+    with a passwordless phishing-resistant method and phishing-resistant MFA is required of
+    them; no policy may lock them out (a block, or a grant that MFA cannot meet). Only entries
+    that look like emergency accounts are judged (checks/trust.py); Maester MT.1005 asks them
+    excluded from every policy, which is still enough to avoid a lockout."""
     cid = BREAK_GLASS_EXCLUDED.id
-    threshold = "Elk noodaccount is uitgesloten van elk ingeschakeld beleid"
+    threshold = (
+        "Geen ingeschakeld beleid kan een noodaccount buitensluiten; phishingbestendige MFA "
+        "vereist voor elk noodaccount"
+    )
     engine = Engine(snapshot)
     early = _precheck(engine, threshold, cid)
     if early:
         return early
-    accounts = break_glass(snapshot)
-    if not accounts:
+    if not snapshot.settings.break_glass:
         return make(
             cid,
             Status.UNKNOWN,
             Msg("ca.break_glass_excluded.not_recorded"),
+            threshold=threshold,
+        )
+    accounts = break_glass(snapshot)
+    ignored = trust.ignored_break_glass(snapshot)
+    if not accounts:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg.join([Msg("ca.break_glass_excluded.none_count"), sentence(ignored)]),
             threshold=threshold,
         )
     if not any(p.state == "enabled" for p in engine.policies):
@@ -335,6 +390,7 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
         )
     risky: list[AffectedObject] = []
+    weak: list[AffectedObject] = []
     unknown: list[str] = []
     for uid in accounts:
         one = person(snapshot, uid)
@@ -347,12 +403,22 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
                 )
             )
         unknown += unread
-    counts = {"noodaccounts": len(accounts), "niet_uitgesloten": len(risky)}
+        strong = engine.ask(one, PHISHING_RESISTANT)
+        if strong.state == UNKNOWN:
+            unknown += strong.gaps
+        elif strong.state != COVERED:
+            weak.append(obj(one.record, Msg("ca.break_glass_excluded.not_phishing_resistant")))
+    counts = {
+        "noodaccounts": len(accounts),
+        "niet_uitgesloten": len(risky),
+        "zonder_phishingbestendige_mfa": len(weak),
+        "niet_als_noodaccount": len(ignored),
+    }
     if risky:
         return make(
             cid,
             Status.FAIL,
-            Msg("ca.break_glass_excluded.lockout"),
+            Msg.join([Msg("ca.break_glass_excluded.lockout"), sentence(ignored)]),
             threshold=threshold,
             counts=counts,
             objects=risky,
@@ -361,7 +427,33 @@ def evaluate_break_glass(snapshot: Snapshot) -> CheckResult:
         return make(
             cid,
             Status.UNKNOWN,
-            undetermined(sentence(unknown)),
+            undetermined(sentence(unknown + ignored)),
+            threshold=threshold,
+            counts=counts,
+        )
+    if weak:
+        return make(
+            cid,
+            Status.PARTIAL,
+            Msg.join([Msg("ca.break_glass_excluded.phishing_resistant"), sentence(ignored)]),
+            threshold=threshold,
+            counts=counts,
+            objects=weak,
+        )
+    if ignored:  # a recorded entry that is no emergency account: never in order
+        unsure = trust.unverified(snapshot)
+        if unsure:
+            return make(
+                cid,
+                Status.UNKNOWN,
+                undetermined(sentence(list(unsure.values()))),
+                threshold=threshold,
+                counts=counts,
+            )
+        return make(
+            cid,
+            Status.PARTIAL,
+            Msg.join([Msg("ca.break_glass_excluded.not_all_count"), sentence(ignored)]),
             threshold=threshold,
             counts=counts,
         )
@@ -381,7 +473,8 @@ DEVICE_CODE_CHECK = _check(
         ),
         src("Microsoft: block authentication flows", CA_DOCS + "policy-block-authentication-flows"),
     ),
-    optional=("users",),  # no enabled account: nobody to cover, no pass
+    # no enabled account: nobody to cover, no pass; which break-glass entries count
+    optional=("users",) + TRUST_DATA,
     reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.device_code_blocked",
@@ -395,7 +488,12 @@ PHR_ADMINS = _check(
     id="ca.phishing_resistant_admins",
     severity=Severity.HIGH,
     datasets=CA + ("roleAssignments", "roleGroupMembers", "users"),
-    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules", "pimGroupEligibility"),
+    optional=(
+        "conditionalAccessGroupMembers",
+        "roleEligibilitySchedules",
+        "pimGroupEligibility",
+        "userSignInActivity",
+    ),
     reads=_reads("highly_privileged", ROLE_PROPERTIES),
     bm=(9, 4),
     sources=(
@@ -416,7 +514,8 @@ PHR_ALL = _check(
     severity=Severity.LOW,
     datasets=CA,
     sources=(src("CISA SCuBA MS.AAD.3.1v1", SCUBA_AAD),),
-    optional=("users",),  # no enabled account: nobody to cover, no pass
+    # no enabled account: nobody to cover, no pass; which break-glass entries count
+    optional=("users",) + TRUST_DATA,
     reads=_reads("users"),
     evaluate=_tenant_wide(
         "ca.phishing_resistant_all",
@@ -436,7 +535,8 @@ HIGH_USER_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.1v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-user"),
     ),
-    optional=("users",),  # no enabled account: nobody to cover, no pass
+    # no enabled account: nobody to cover, no pass; which break-glass entries count
+    optional=("users",) + TRUST_DATA,
     reads=_reads("users"),
     evaluate=_risk(
         "ca.high_user_risk_blocked",
@@ -456,7 +556,8 @@ HIGH_SIGNIN_RISK_CHECK = _check(
         src("CISA SCuBA MS.AAD.2.3v1", SCUBA_AAD),
         src("Microsoft: risk-based access policies", CA_DOCS + "policy-risk-based-sign-in"),
     ),
-    optional=("users",),  # no enabled account: nobody to cover, no pass
+    # no enabled account: nobody to cover, no pass; which break-glass entries count
+    optional=("users",) + TRUST_DATA,
     reads=_reads("users"),
     evaluate=_risk(
         "ca.high_signin_risk_blocked",
@@ -536,17 +637,20 @@ BREAK_GLASS_EXCLUDED = _check(
     id="ca.break_glass_excluded",
     severity=Severity.MEDIUM,
     datasets=CA + ("users", "roleAssignments", "roleGroupMembers"),
-    optional=("conditionalAccessGroupMembers", "roleEligibilitySchedules", "pimGroupEligibility"),
+    # last sign-ins and roles decide which break-glass entries count (checks/trust.py)
+    optional=(
+        "conditionalAccessGroupMembers",
+        "roleEligibilitySchedules",
+        "pimGroupEligibility",
+        "userSignInActivity",
+    ),
     reads=_reads("break_glass", ROLE_PROPERTIES),
     area=Area.ADMIN_ROLES,
     bm=(4,),
     norms=("ID.01", "BC.01"),
     sources=(
         src("Maester MT.1005 (emergency accounts excluded)", MAESTER + "MT.1005"),
-        src(
-            "Microsoft: emergency access accounts",
-            "https://learn.microsoft.com/entra/identity/role-based-access-control/security-emergency-access",
-        ),
+        src("Microsoft: manage emergency access accounts", trust.EMERGENCY_ACCESS),
     ),
     evaluate=evaluate_break_glass,
     effort="klein",

@@ -10,6 +10,7 @@ from functools import cache
 from types import MappingProxyType
 from typing import Any
 
+from m365apk.checks import trust
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Source, Status
 from m365apk.checks.base import affected as sorted_affected
 from m365apk.checks.derived import per_snapshot
@@ -113,11 +114,7 @@ def users(snapshot: Snapshot) -> Mapping[str, dict[str, Any]]:
 
 def resolve(snapshot: Snapshot, ref: str) -> str:
     """A UPN or object id from the tenant settings -> object id (unknown refs stay as given)."""
-    lowered = ref.lower()
-    for user in snapshot.dataset("users").data or []:
-        if lowered in (user["id"].lower(), (user.get("userPrincipalName") or "").lower()):
-            return user["id"]
-    return ref
+    return trust.resolve(snapshot, ref)
 
 
 def group_members(snapshot: Snapshot) -> dict[str, set[str]]:
@@ -142,34 +139,26 @@ def group_members(snapshot: Snapshot) -> dict[str, set[str]]:
 
 
 def break_glass(snapshot: Snapshot) -> dict[str, str]:
-    """Object id -> reason, for the break-glass accounts named in the tenant settings: users,
-    and the members of break-glass groups whose members the scan read."""
-    out = {resolve(snapshot, a.user): a.reason for a in snapshot.settings.break_glass if a.user}
-    members = group_members(snapshot)
-    for a in snapshot.settings.break_glass:
-        if a.group:
-            out.update({uid: a.reason for uid in members.get(a.group, ())})
-    return out
+    """Object id -> reason, for the break-glass accounts named in the tenant settings (users,
+    and the members of break-glass groups whose members the scan read) that look like one by
+    Microsoft's guidance; the others do not count (checks/trust.py, which says why)."""
+    return trust.break_glass_accounts(snapshot)
 
 
 def break_glass_groups(snapshot: Snapshot) -> dict[str, str]:
-    """Group id -> reason for break-glass groups (their exclusion is approved)."""
-    return {a.group: a.reason for a in snapshot.settings.break_glass if a.group}
+    """Group id -> reason for break-glass groups that count (their exclusion is approved):
+    members read, and every member an emergency account (checks/trust.py)."""
+    return trust.break_glass_groups(snapshot)
 
 
 def approved(snapshot: Snapshot) -> dict[str, str]:
-    """Users and groups whose exclusion from policies is approved (break-glass included) and
-    whose approval has not expired on the scan date."""
+    """Users and groups whose exclusion from policies is approved and counts: break-glass
+    accounts and groups that look like one, and approved exclusions within their bounds (an
+    owner, an end date not passed, not most of the accounts, the staff or the admins;
+    checks/trust.py). Object id -> reason."""
     out = dict(break_glass(snapshot))
     out.update(break_glass_groups(snapshot))
-    today = snapshot.collected_at.date()
-    for a in snapshot.settings.approved_exclusions:
-        if a.expires and a.expires < today:
-            continue
-        if a.user:
-            out[resolve(snapshot, a.user)] = a.reason
-        elif a.group:
-            out[a.group] = a.reason
+    out.update({k: g.reason for k, g in trust.approvals(snapshot).people.items()})
     return out
 
 

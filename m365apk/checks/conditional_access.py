@@ -23,20 +23,24 @@ AADConfig.rego MS.AAD.1.1v1 / 3.2v2):
   conditional_access.yaml, keys `engine.`).
 * Users: include/exclude by user id, group (expanded from the group members the scan read,
   transitively where Graph gave that), directory role, and guest/external user types.
-  Approved exclusions (tenant settings, not expired) and break-glass accounts count as covered.
+  Tenant settings count only within bounds (checks/trust.py): an approved exclusion with an
+  owner and an end date not passed, not covering most of the population the check judges (nor
+  the staff, nor the admins), makes a verdict `approved` (the check then says `accepted`,
+  naming the approval), never `covered`; a break-glass account counts only when it looks like
+  one by Microsoft's guidance. The others are ignored, and `ignored()` says why.
   When a decision needs a group membership that was not read, the answer is unknown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from m365apk.checks import trust
 from m365apk.checks.base import _problem
 from m365apk.checks.common import (
     PRIVILEGED_ROLES,
-    approved,
     group_members,
 )
 from m365apk.checks.people import Person, role_reading
@@ -242,6 +246,10 @@ class Verdict:
     state: str  # covered | approved | partial | none | unknown
     gaps: list[str] = field(default_factory=list)  # Msgs, each naming the policy
     by: list[str] = field(default_factory=list)  # names of the policies that cover
+    # For `approved`: the approved exclusions (tenant settings) the verdict rests on; a check
+    # turns them into `accepted`. Empty when only break-glass accounts are left out, which
+    # Microsoft recommends: that counts as covered.
+    accepted: list[trust.Grant] = field(default_factory=list)
 
 
 # --- reading one policy ----------------------------------------------------------------------
@@ -711,7 +719,9 @@ def _names_in_partial(p: Policy, want: str) -> bool:
 class Engine:
     """What conditional access and security defaults enforce in one snapshot."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, population: Collection[str] | None = None) -> None:
+        """`population`: the ids of the people the asking check judges (None: every enabled
+        account); an approval covering most of them does not count (checks/trust.py)."""
         self.snapshot = snapshot
         sd = snapshot.dataset("securityDefaults")
         self.security_defaults: bool | None = (
@@ -725,10 +735,20 @@ class Engine:
         self.role_reading = role_reading(snapshot)
         # Enabled policies that could not be judged: where they might cover, verdicts are unknown.
         self.unread = [p.unread for p in self.policies if p.state == "enabled" and p.unread]
-        self.approved_ids = approved(snapshot)
-        self.approved_apps = {a.application: a.reason for a in self._valid() if a.application}
-        self.approved_guest_types = {t: a.reason for a in self._valid() for t in a.types}
-        self.approved_roles = {a.role: a.reason for a in self._valid() if a.role}
+        self.trust = trust.approvals(snapshot, population)
+        # Break-glass accounts and groups that count: Microsoft recommends leaving them out.
+        self.break_glass = {**trust.break_glass_accounts(snapshot)}
+        self.break_glass.update(trust.break_glass_groups(snapshot))
+        self.unverified = trust.unverified(snapshot)  # entries that could not be checked
+        self.approved_ids = {**self.break_glass}
+        self.approved_ids.update({k: g.reason for k, g in self.trust.people.items()})
+        self.approved_apps = {k: g.reason for k, g in self.trust.apps.items()}
+        self.approved_guest_types = {k: g.reason for k, g in self.trust.guest_types.items()}
+        self.approved_roles = {k: g.reason for k, g in self.trust.roles.items()}
+        # Each policy's region before approved app exclusions were dropped from it (a verdict
+        # that needs them is `approved`, not `covered`), and the approvals dropped.
+        self._strict = {id(p): dict(p.dims) for p in self.policies}
+        self._app_grants: dict[int, list[trust.Grant]] = {}
         for policy in self.policies:
             self._approve_apps(policy)
         # covers() per (want, policies): the policies are this engine's and no longer change.
@@ -741,6 +761,9 @@ class Engine:
         for n in p.narrowings:
             if n.dim == "apps" and n.cover.cofinite:
                 left = n.cover.items - set(self.approved_apps)
+                self._app_grants.setdefault(id(p), []).extend(
+                    self.trust.apps[a] for a in sorted(n.cover.items - left)
+                )
                 if not left:
                     continue
                 n = Narrowing(
@@ -755,23 +778,37 @@ class Engine:
         else:
             p.dims["apps"] = apps
 
-    def _valid(self) -> list[Any]:
-        today = self.snapshot.collected_at.date()
-        return [
-            a
-            for a in self.snapshot.settings.approved_exclusions
-            if not (a.expires and a.expires < today)
-        ]
+    def _valid(self) -> list[trust.Grant]:
+        """The approved exclusions that count for this engine's population."""
+        return self.trust.all()
 
     def expired(self) -> list[str]:
-        """Lines (Msgs) for approvals whose end date has passed (they count no more)."""
-        today = self.snapshot.collected_at.date()
-        out = []
-        for a in self.snapshot.settings.approved_exclusions:
-            if a.expires and a.expires < today:
-                what = a.user or a.group or a.application or a.role or a.guests_or_external
-                out.append(Msg("engine.approval_expired", what=str(what), date=str(a.expires)))
-        return out
+        """Lines (Msgs) for the approvals and break-glass entries that do not count, each with
+        the bound it is outside (no owner, no end date, expired, most of the population; not
+        an emergency account). The name stays: it began with expired approvals."""
+        return [*self.trust.ignored, *trust.ignored_break_glass(self.snapshot)]
+
+    ignored = expired
+
+    def accepted_by(self, p: Policy, person: Person) -> list[trust.Grant]:
+        """The approved exclusions (not break-glass) that leave this person out of a policy."""
+        found = list(self._app_grants.get(id(p), ()))
+        grant = self.trust.people.get(person.id)
+        if grant and person.id in p.exclude_users:
+            found.append(grant)
+        if person.guest:
+            found += [
+                self.trust.guest_types[t]
+                for t in GUEST_ACCOUNT_TYPES & p.exclude_guest_types
+                if t in self.trust.guest_types
+            ]
+        found += [
+            self.trust.roles[r] for r in person.roles & p.exclude_roles if r in self.trust.roles
+        ]
+        for g in sorted(p.exclude_groups):
+            if g in self.trust.people and self._in_group(person.id, g):
+                found.append(self.trust.people[g])
+        return list(dict.fromkeys(found))
 
     # -- what the tenant has ----------------------------------------------------------------
 
@@ -895,8 +932,24 @@ class Engine:
     def person(self, person: Person, want: str) -> Verdict:
         if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
             return Verdict(COVERED, by=[Msg("engine.security_defaults")])
-        if person.id in self.approved_ids:
-            return Verdict(APPROVED, by=[self.approved_ids[person.id]])
+        if person.id in self.break_glass:
+            return Verdict(APPROVED, by=[self.break_glass[person.id]])
+        verdict = self._person(person, want)
+        grant = self.trust.people.get(person.id)
+        if grant and verdict.state != COVERED:  # the approval names this account itself
+            return Verdict(APPROVED, by=[grant.reason], accepted=[grant])
+        if person.id in self.unverified and verdict.state in (PARTIAL, NONE):
+            return Verdict(UNKNOWN, gaps=[self.unverified[person.id]])
+        return verdict
+
+    def ask(self, person: Person, want: str) -> Verdict:
+        """The verdict from the policies alone, without the shortcuts for break-glass and
+        approved accounts (what `ca.break_glass_excluded` asks of an emergency account)."""
+        if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
+            return Verdict(COVERED, by=[Msg("engine.security_defaults")])
+        return self._person(person, want)
+
+    def _person(self, person: Person, want: str) -> Verdict:
         need = required(want)
         sure, maybe, approved_by, excluded, unknown = [], [], [], [], []
         for p in self.enforcing(want):
@@ -910,10 +963,16 @@ class Engine:
                 approved_by.append(p)
             elif state == "excluded":
                 excluded.append(why or "")
-        if self._covers(want, sure):
+        if self._covers(want, sure, strict=True):
             return Verdict(COVERED, by=list(self._covering(want, sure)))
+        if self._covers(want, sure):  # only with an approved app exclusion
+            grants = [g for p in sure for g in self._app_grants.get(id(p), ())]
+            return Verdict(APPROVED, by=list(self._covering(want, sure)), accepted=grants)
         if approved_by and self._covers(want, sure + approved_by):
-            return Verdict(APPROVED, by=[p.name for p in approved_by])
+            grants = [g for p in sure + approved_by for g in self.accepted_by(p, person)]
+            return Verdict(
+                APPROVED, by=[p.name for p in approved_by], accepted=list(dict.fromkeys(grants))
+            )
         if maybe and self._covers(want, sure + maybe):
             return Verdict(UNKNOWN, gaps=unknown)
         if self.unread:
@@ -936,13 +995,15 @@ class Engine:
             found = self._covered[key] = tuple(alone or [p.name for p in sure])
         return found
 
-    def _covers(self, want: str, policies: list[Policy]) -> bool:
-        """covers() of these policies' regions. Thousands of staff share the same few sets
-        of policies that apply to them: each set is judged once per engine (#16)."""
-        key = (want, *(id(p) for p in policies))
+    def _covers(self, want: str, policies: list[Policy], strict: bool = False) -> bool:
+        """covers() of these policies' regions (`strict`: without approved app exclusions).
+        Thousands of staff share the same few sets of policies that apply to them: each set
+        is judged once per engine (#16)."""
+        key = (want, strict, *(id(p) for p in policies))
         found = self._covered.get(key)
         if found is None:
-            found = self._covered[key] = covers([p.dims for p in policies], required(want))
+            regions = [self._strict[id(p)] if strict else p.dims for p in policies]
+            found = self._covered[key] = covers(regions, required(want))
         return found
 
     @staticmethod
@@ -953,17 +1014,24 @@ class Engine:
 
     # -- the whole tenant ("all users") -----------------------------------------------------
 
-    def _user_cover(self, p: Policy) -> tuple[Cover, list[tuple[str, str, str]]]:
-        """The users dimension as tokens; approved exclusions are dropped from it."""
+    def _user_cover(
+        self, p: Policy, level: str = "approved"
+    ) -> tuple[Cover, list[tuple[str, str, str]]]:
+        """The users dimension as tokens. Dropped from it: break-glass exclusions that count
+        (`level` "strict"), and approved exclusions too ("approved"), and unverified
+        break-glass entries too ("unsure")."""
         open_ex = []
         for token, kind, ident in p.user_exclusions:
-            if kind == "user" and ident in self.approved_ids:
+            if kind in ("user", "group") and ident in self.break_glass:
                 continue
-            if kind == "group" and ident in self.approved_ids:
-                continue
-            if kind == "guests" and ident in self.approved_guest_types:
-                continue
-            if kind == "role" and ident in self.approved_roles:
+            if level != "strict":
+                if kind in ("user", "group") and ident in self.approved_ids:
+                    continue
+                if kind == "guests" and ident in self.approved_guest_types:
+                    continue
+                if kind == "role" and ident in self.approved_roles:
+                    continue
+            if level == "unsure" and ident in self.unverified:
                 continue
             open_ex.append((token, kind, ident))
         if "All" in p.include_users:
@@ -983,6 +1051,14 @@ class Engine:
         if self.security_defaults and want in SECURITY_DEFAULTS_GIVE:
             return Verdict(COVERED, by=[Msg("engine.security_defaults")]), []
         need = required(want)
+        strict = []
+        for p in self.enforcing(want):
+            users_cover, _ = self._user_cover(p, "strict")
+            if users_cover != EMPTY:
+                strict.append((p, {**self._strict[id(p)], "users": users_cover}))
+        if covers([r for _, r in strict], need):
+            by = [p.name for p, r in strict if _covers_alone(r, need)]
+            return Verdict(COVERED, by=by or [p.name for p, _ in strict]), []
         regions, applying, exclusions = [], [], []
         for p in self.enforcing(want):
             users_cover, open_ex = self._user_cover(p)
@@ -993,9 +1069,24 @@ class Engine:
             applying.append((p, region, open_ex))
         if covers(regions, need):
             by = [p.name for p, r, _ in applying if _covers_alone(r, need)]
-            return Verdict(COVERED, by=by or [p.name for p, _, _ in applying]), []
+            return Verdict(
+                APPROVED, by=by or [p.name for p, _, _ in applying], accepted=self._grants(applying)
+            ), []
         if self.unread:
             return Verdict(UNKNOWN, gaps=list(self.unread)), []
+        unsure = []
+        for p in self.enforcing(want):
+            users_cover, _ = self._user_cover(p, "unsure")
+            if users_cover != EMPTY:
+                unsure.append({**p.dims, "users": users_cover})
+        if self.unverified and covers(unsure, need):
+            gaps = [
+                why
+                for p, _, open_ex in applying
+                for _, _, ident in open_ex
+                if (why := self.unverified.get(ident))
+            ]
+            return Verdict(UNKNOWN, gaps=list(dict.fromkeys(gaps))), []
         # A block policy fills gaps in MFA coverage, but on its own it is no MFA policy.
         applying = [a for a in applying if _names_in_partial(a[0], want)]
         if not applying:
@@ -1009,6 +1100,22 @@ class Engine:
                 exclusions += [(p, kind, ident) for _, kind, ident in open_ex]
             gaps += [n.text for n in self._open(p, need)]
         return Verdict(PARTIAL, gaps=gaps, by=[p.name for p, _, _ in applying]), exclusions
+
+    def _grants(self, applying: list[tuple[Policy, Any, Any]]) -> list[trust.Grant]:
+        """The approved exclusions (not break-glass) dropped from these policies' regions."""
+        found: list[trust.Grant] = []
+        by_kind = {
+            "user": self.trust.people,
+            "group": self.trust.people,
+            "guests": self.trust.guest_types,
+            "role": self.trust.roles,
+        }
+        for p, _, _ in applying:
+            found += self._app_grants.get(id(p), ())
+            for _, kind, ident in p.user_exclusions:
+                if ident not in self.break_glass and ident in by_kind[kind]:
+                    found.append(by_kind[kind][ident])
+        return list(dict.fromkeys(found))
 
     def _exclusion_text(self, items: list[tuple[str, str, str]]) -> list[Msg]:
         kinds: dict[str, list[str]] = {}
@@ -1058,12 +1165,18 @@ class Engine:
         return notes
 
     def lockout_risks(self, person: Person) -> tuple[list[str], list[str]]:
-        """(policies that apply to this emergency account, reasons a policy could not be
-        judged): an emergency account must be excluded from every enabled policy."""
+        """(policies that could lock this emergency account out, reasons a policy could not
+        be judged). Microsoft's guidance (security-emergency-access, 2025-02) gives emergency
+        accounts a passwordless phishing-resistant method (FIDO2, certificate) and asks
+        phishing-resistant MFA for them, so a policy that only asks MFA is no risk; a policy
+        that blocks, or that offers no way through with MFA (a managed device, terms of use
+        or a custom control only), can lock the school out when that device or control fails."""
         applies, unknown = [], []
         for p in self.policies:
             if p.state != "enabled" or not (p.control or p.offers or p.weak):
                 continue
+            if p.control != "block" and any({MFA, PHISHING_RESISTANT} & path for path in p.offers):
+                continue  # passable with the emergency account's phishing-resistant method
             state, why = self.scope(p, person)
             if state == "in":
                 applies.append(p.name)

@@ -7,6 +7,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from m365apk.checks import trust
 from m365apk.checks.base import (
     AffectedObject,
     Area,
@@ -176,12 +177,12 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
             )
         return _no_mechanism(cid, snapshot, _enabled_ids(snapshot), "actieve_accounts", threshold)
     verdict, exclusions = engine.everyone(MFA)
-    notes = engine.near_misses(MFA) + engine.expired()
+    notes = engine.near_misses(MFA) + engine.ignored()
     counts = {
         "beleid_dat_mfa_afdwingt": len(verdict.by),
         "niet_goedgekeurde_uitsluitingen": len(exclusions),
     }
-    if verdict.state == COVERED:
+    if verdict.state == COVERED or (verdict.state == APPROVED and not verdict.accepted):
         return make(
             cid,
             Status.PASS,
@@ -189,6 +190,23 @@ def evaluate_enforced(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
             measured=", ".join(verdict.by),
+        )
+    if verdict.state == APPROVED:  # every sign-in covered only thanks to approved exclusions
+        return make(
+            cid,
+            Status.ACCEPTED,
+            Msg.join([trust.accepted_reason(verdict.accepted), sentence(notes)]),
+            threshold=threshold,
+            counts={**counts, "goedgekeurde_uitzonderingen": len(verdict.accepted)},
+            measured=", ".join(verdict.by),
+        )
+    if verdict.state == UNKNOWN:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            undetermined(sentence(verdict.gaps + notes)),
+            threshold=threshold,
+            counts=counts,
         )
     if engine.security_defaults is None:
         return make(
@@ -251,7 +269,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     cid = ADMINS.id
     threshold = "Elke beheerder (actief of in aanmerking via PIM) valt onder afgedwongen MFA"
     holders = admins(snapshot)
-    engine = Engine(snapshot)
+    engine = Engine(snapshot, population=set(holders))  # approvals bounded by the admins
     if not holders:
         why = phrases([_unread_holders(snapshot)])
         return make(
@@ -276,10 +294,12 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     groups: dict[str, list[AffectedObject]] = {NONE: [], PARTIAL: [], UNKNOWN: []}
     gaps: list[str] = []
     approved_n = 0
+    accepted: list[trust.Grant] = []
     for holder in holders.values():
         verdict = engine.person(holder, MFA)
         if verdict.state == APPROVED:
             approved_n += 1
+            accepted += verdict.accepted
         if verdict.state in groups:
             detail = who_gaps(role_text(holder.record), verdict.gaps) or ""
             groups[verdict.state].append(obj(holder.record, detail))
@@ -293,7 +313,7 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
     }
     objects = groups[NONE] + groups[PARTIAL] + groups[UNKNOWN]
     missing = _unread_holders(snapshot)
-    notes = engine.near_misses(MFA) + engine.expired()
+    notes = engine.near_misses(MFA) + engine.ignored()
     if groups[NONE]:
         return make(
             cid,
@@ -334,6 +354,14 @@ def evaluate_admins(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             objects=objects,
         )
+    if accepted:  # every admin covered, some only thanks to approved exclusions
+        return make(
+            cid,
+            Status.ACCEPTED,
+            Msg.join([trust.accepted_reason(accepted), sentence(notes)]),
+            threshold=threshold,
+            counts=counts,
+        )
     return make(cid, Status.PASS, sentence(notes), threshold=threshold, counts=counts)
 
 
@@ -347,9 +375,21 @@ def evaluate_legacy(snapshot: Snapshot) -> CheckResult:
     if unread:
         return make(cid, Status.UNKNOWN, unread, threshold=threshold)
     verdict, exclusions = engine.everyone(LEGACY)
-    notes = engine.near_misses(LEGACY) + engine.expired()
-    if verdict.state == COVERED:
+    notes = engine.near_misses(LEGACY) + engine.ignored()
+    if verdict.state == COVERED or (verdict.state == APPROVED and not verdict.accepted):
         return make(cid, Status.PASS, threshold=threshold, measured=", ".join(verdict.by))
+    if verdict.state == APPROVED:
+        return make(
+            cid,
+            Status.ACCEPTED,
+            Msg.join([trust.accepted_reason(verdict.accepted), sentence(notes)]),
+            threshold=threshold,
+            measured=", ".join(verdict.by),
+        )
+    if verdict.state == UNKNOWN:
+        return make(
+            cid, Status.UNKNOWN, undetermined(sentence(verdict.gaps + notes)), threshold=threshold
+        )
     if engine.security_defaults is None:
         return make(
             cid,
@@ -441,18 +481,25 @@ def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
         )
     ok = approved(snapshot)
+    grants = trust.approvals(snapshot).people  # approved exclusions: accepted, never pass
+    accepted: list[trust.Grant] = []
     states: dict[str, str] = {}
     problems = []
+    unread = []  # a setting Graph did not give is no setting: never judged as "off"
     for name, key in (
         ("app", "displayAppInformationRequiredState"),
         ("locatie", "displayLocationInformationRequiredState"),
     ):
         feature = features.get(key) or {}
-        state = feature.get("state") or "default"
+        state = feature.get("state")
+        feature_name = Msg(f"mfa.authenticator_context.feature.{name}")
+        if state is None or (state == "enabled" and not feature.get("includeTarget")):
+            states[name] = Msg("mfa.authenticator_context.measured.unread")
+            unread.append(feature_name)
+            continue
         include = (feature.get("includeTarget") or {}).get("id") or "all_users"
         exclude = (feature.get("excludeTarget") or {}).get("id") or NOBODY
         states[name] = state
-        feature_name = Msg(f"mfa.authenticator_context.feature.{name}")
         if state != "enabled":
             problems.append(
                 Msg("mfa.authenticator_context.state", feature=feature_name, state=state)
@@ -467,11 +514,29 @@ def evaluate_authenticator(snapshot: Snapshot) -> CheckResult:
             problems.append(
                 Msg("mfa.authenticator_context.excluded", feature=feature_name, group=exclude)
             )
+        elif exclude in grants:
+            accepted.append(grants[exclude])
     if problems:
         return make(
             cid,
             Status.FAIL,
             Msg("mfa.authenticator_context.not_for_everyone", problems=phrases(problems)),
+            threshold=threshold,
+            measured=states,
+        )
+    if unread:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("mfa.authenticator_context.unread", features=unread),
+            threshold=threshold,
+            measured=states,
+        )
+    if accepted:
+        return make(
+            cid,
+            Status.ACCEPTED,
+            trust.accepted_reason(accepted),
             threshold=threshold,
             measured=states,
         )
@@ -617,7 +682,24 @@ def evaluate_phishing_resistant(snapshot: Snapshot) -> CheckResult:
 # for CA groups and registration data (for the per-user MFA decision) are read when available.
 SD_OR_CA = ("securityDefaults", "conditionalAccessPolicies")
 CA_EXTRA = ("conditionalAccessGroupMembers",)
+# What bounds the trust in break-glass entries (checks/trust.py): last sign-ins and who holds
+# Global Administrator.
+TRUST_DATA = ("userSignInActivity", "roleAssignments", "roleGroupMembers")
+TRUSTED_PROPERTIES = {
+    "users": ("accountEnabled", "onPremisesSyncEnabled", "userType"),
+    "userSignInActivity": ("signInActivity.lastSignInDateTime",),
+}
 REGISTRATION_DATA = ("userRegistrationDetails", "userAuthenticationMethods")
+
+
+def _merged(*parts: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+    """Declared properties per dataset, added up (a dataset named twice keeps both lists)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for part in parts:
+        for name, props in part.items():
+            out[name] = tuple(dict.fromkeys(out.get(name, ()) + props))
+    return out
+
 
 TRUSTED = ("approved_exclusions", "break_glass")
 METHODS = {"authenticationMethodsPolicy": ("authenticationMethodConfigurations",)}
@@ -628,7 +710,7 @@ ENFORCED = Check(
     severity=Severity.CRITICAL,
     datasets=("users",),
     alternatives=SD_OR_CA,
-    optional=CA_EXTRA + REGISTRATION_DATA,
+    optional=CA_EXTRA + REGISTRATION_DATA + TRUST_DATA,
     basismaatregelen=(9,),
     norms=("SM.02", "ID.01"),
     sources=(
@@ -640,7 +722,7 @@ ENFORCED = Check(
     reads=reads(
         population="users",
         settings=TRUSTED,
-        properties={**PROPERTIES, "users": ("accountEnabled",)},
+        properties=_merged(PROPERTIES, {"users": ("accountEnabled",)}, TRUSTED_PROPERTIES),
         judges=("conditional_access",),
     ),
 )
@@ -651,7 +733,9 @@ ADMINS = Check(
     severity=Severity.CRITICAL,
     datasets=("users", "roleAssignments", "roleGroupMembers"),
     alternatives=SD_OR_CA,
-    optional=CA_EXTRA + REGISTRATION_DATA + ("roleEligibilitySchedules", "pimGroupEligibility"),
+    optional=CA_EXTRA
+    + REGISTRATION_DATA
+    + ("roleEligibilitySchedules", "pimGroupEligibility", "userSignInActivity"),
     basismaatregelen=(9, 4),
     norms=("SM.02", "SM.13"),
     sources=(
@@ -662,7 +746,7 @@ ADMINS = Check(
     reads=reads(
         population="admins",
         settings=TRUSTED,
-        properties={**PROPERTIES, **ROLE_PROPERTIES},
+        properties=_merged(PROPERTIES, ROLE_PROPERTIES, TRUSTED_PROPERTIES),
         judges=("conditional_access",),
     ),
 )
@@ -673,7 +757,7 @@ LEGACY_CHECK = Check(
     severity=Severity.HIGH,
     datasets=("users",),
     alternatives=SD_OR_CA,
-    optional=CA_EXTRA,
+    optional=CA_EXTRA + TRUST_DATA,
     basismaatregelen=(9, 5),
     norms=("SM.02", "SM.11"),
     sources=(
@@ -684,7 +768,7 @@ LEGACY_CHECK = Check(
     reads=reads(
         population="users",
         settings=TRUSTED,
-        properties=PROPERTIES,
+        properties=_merged(PROPERTIES, TRUSTED_PROPERTIES),
         judges=("conditional_access",),
     ),
 )
@@ -713,7 +797,11 @@ AUTHENTICATOR = Check(
     norms=("SM.02",),
     sources=(src("CIS Microsoft 365 Foundations 5.2.3.1", CIS), src("EIDSCA AM06/AM09", EIDSCA)),
     evaluate=evaluate_authenticator,
-    reads=reads(settings=("approved_exclusions",), properties=METHODS, judges=("methods_policy",)),
+    reads=reads(
+        settings=("approved_exclusions", "break_glass"),
+        properties=METHODS,
+        judges=("methods_policy",),
+    ),
 )
 
 PHISHING = Check(

@@ -6,22 +6,35 @@ licences do not tell (population overrides).
     break_glass:
       - user: bg-01@school.onmicrosoft.com      # UPN or object id
         reason: Noodaccount, wachtwoord in de kluis bij de directeur
-    approved_exclusions:
+    approved_exclusions:                        # each needs an owner and an end date
       - group: 4f0c...                          # object id (or user: UPN/id)
         reason: Examenlaptops, eigen beveiliging
+        owner: J. de Boer (ICT-coördinator)
+        expires: 2027-08-01                     # daarna telt de uitzondering niet
       - application: 0000000a-0000-0000-c000-000000000000   # app id uit excludeApplications
         reason: Intune-inschrijving, Microsoft-advies
-        expires: 2027-08-01                     # optioneel; daarna telt de uitzondering niet
+        owner: M. Jansen (ICT Partner)
+        expires: 2027-08-01
       - role: d29b2b05-8046-44ba-8758-1e26182fcf32  # rol-template-id uit excludeRoles
         reason: Directory Synchronization Accounts (Entra Connect)
+        owner: M. Jansen (ICT Partner)
+        expires: 2027-08-01
       - guests_or_external: b2bDirectConnectUser  # gast-/externe gebruikerstype(n), komma's
         reason: Teams-gedeelde kanalen met het samenwerkingsverband
+        owner: J. de Boer (ICT-coördinator)
+        expires: 2027-08-01
     populations:
       - user: conciërge@school.nl
         population: staff                       # staff | student | guest | other
 
 The settings are stored in the snapshot, so re-evaluating a snapshot gives the same verdicts;
 `m365apk evaluate --tenant-config` can replace them.
+
+They are trusted only within bounds (design.md; checks/trust.py): an approval counts only with an
+owner and an end date that has not passed, and never when it covers the population a check
+judges; a break-glass entry counts only when the account looks like an emergency account. An
+older file without `owner` or `expires` still reads: such an approval is ignored, and every
+result it would have changed says so.
 """
 
 from __future__ import annotations
@@ -49,8 +62,10 @@ GUEST_TYPES = frozenset(
 
 
 class Approved(BaseModel):
-    """One approved exclusion from conditional access: a user, a group, an application or
-    guest/external user types, each with a reason and optionally an end date."""
+    """One approved exclusion from conditional access: a user, a group, an application, a role or
+    guest/external user types, each with a reason, an owner (who answers for it) and an end
+    date. Both are optional here so that older files still read; an approval without them does
+    not count (checks/trust.py says why in the result)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -60,7 +75,15 @@ class Approved(BaseModel):
     role: str | None = None  # role template id as in excludeRoles (e.g. Directory Sync Accounts)
     guests_or_external: str | None = None  # e.g. "b2bDirectConnectUser,serviceProvider"
     reason: str
+    owner: str | None = None  # who answers for it (a name, a role): required for it to count
     expires: date | None = None  # after this date (compared with the scan date) it counts no more
+
+    @property
+    def target(self) -> str:
+        """The approved target as written in the file (tenant data, never translated)."""
+        return str(
+            self.user or self.group or self.application or self.role or self.guests_or_external
+        )
 
     @model_validator(mode="after")
     def _one_target(self) -> Approved:
