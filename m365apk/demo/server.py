@@ -263,6 +263,14 @@ AUDIT_QUERIES = re.compile(r"^/v1\.0/security/auditLog/queries$")
 # JSON batching (learn.microsoft.com/graph/json-batching): POST /{version}/$batch, at most 20
 # inner requests, each answered as {"id", "status", "headers", "body"} with body a JSON value.
 BATCH = re.compile(r"^/(v1\.0|beta)/\$batch$")
+
+# Token endpoint faults (`SimulatedGraph.token_fault`): an HTML page with 200 (a proxy or
+# captive portal answering for login.microsoftonline.com), a 200 answer without access_token.
+TOKEN_FAULTS = ("html", "no-access-token")
+TOKEN_FAULT_HTML = (
+    b"<!DOCTYPE html><html><head><title>Sign in</title></head>"
+    b"<body><p>Please sign in to the network to continue.</p></body></html>"
+)
 BATCH_LIMIT = 20
 
 ROUTES = (
@@ -508,6 +516,8 @@ class SimulatedGraph(Served):
         # Every request as one JSON line (RequestRecord.as_json), for the benchmarks' floor.
         self._log_file = open(request_log, "a", encoding="utf-8") if request_log else None  # noqa: SIM115
         self.secret_expired = secret_expired
+        # A broken token endpoint, for the sign-in fault tests (TOKEN_FAULTS); None: Entra's.
+        self.token_fault: str | None = None
         self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
         self.requests: list[RequestRecord] = []
         # Opt-in copy of every 200 body (route template, path, query, body): the schema test
@@ -1359,6 +1369,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         form = {k: v[-1] for k, v in parse_qs(body).items()}
         status, payload = self.sim.token_response(m.group(1), form)
+        fault = self.sim.token_fault
+        if fault == "html":  # a proxy's or captive portal's page instead of Entra's answer
+            self.sim.record(RequestRecord("POST", split.path, "", 200))
+            self.send(200, TOKEN_FAULT_HTML, "text/html; charset=utf-8")
+            return
+        if fault == "no-access-token" and status == 200:
+            payload = {k: v for k, v in payload.items() if k != "access_token"}
         self.sim.record(RequestRecord("POST", split.path, "", status))
         self.send(status, _dump(payload), "application/json; charset=utf-8")
 

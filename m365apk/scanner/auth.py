@@ -7,7 +7,10 @@ our objects' reprs, logs, snapshots or reports.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -150,20 +153,75 @@ def _chain_text(exc: BaseException) -> str:
     return " | ".join(" ".join(t.split()) for t in texts)
 
 
+# One line per way a token answer can be unusable (the sign-in stops with it, exit 3).
+NOT_JSON = "het aanmeldpunt gaf geen JSON maar {what} (een proxy of portaal ertussen?)"
+NO_TOKEN = "het antwoord van het aanmeldpunt bevat geen access_token"
+BAD_TOKEN = "het antwoord van het aanmeldpunt bevat geen bruikbaar token ({field})"
+
+
+def _not_json(body: str | bytes, content_type: str | None = None) -> str:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    html = text.lstrip()[:1].startswith("<") or "html" in (content_type or "").lower()
+    if html:
+        what = "een HTML-pagina"
+    elif content_type:
+        what = content_type.split(";")[0].strip() or "iets anders"
+    else:
+        what = "iets anders" if text.strip() else "een leeg antwoord"
+    return NOT_JSON.format(what=what)
+
+
+def _sign_in_failure(exc: BaseException) -> str:
+    """The one line for a failed sign-in through MSAL: a token answer that is no JSON, one
+    without access_token (azure-identity: "Authentication failed: None"), else Entra's own
+    words as far down the chain as they go."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, json.JSONDecodeError):
+            return _not_json(seen.doc)
+        seen = seen.__cause__ or seen.__context__
+    text = _chain_text(exc)
+    if re.search(r"Authentication failed: None\b", text):
+        return NO_TOKEN
+    return text
+
+
+def quiet_msal() -> None:
+    """MSAL logs a failed token answer with a traceback of its own (57 lines for an HTML
+    page); we print one line instead. Unless logging was set to DEBUG before (details)."""
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger("msal").setLevel(logging.CRITICAL)
+
+
 class _Threaded:
-    """azure-identity's sync credentials, run off the event loop (the async ones need aiohttp)."""
+    """azure-identity's sync credentials, run off the event loop (the async ones need aiohttp).
+
+    One token request at a time: azure-identity caches the token, so the scan's concurrent
+    reads wait for the first instead of all asking. A failed sign-in is remembered: every
+    later read fails with it at once, without asking the token endpoint again."""
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
+        self._lock = asyncio.Lock()
+        self._failed: str | None = None
+        quiet_msal()
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         kwargs.pop("enable_cae", None)
-        try:
-            return await asyncio.to_thread(self._inner.get_token, *scopes, **kwargs)
-        except ClientAuthenticationError as exc:
-            # An unknown tenant fails at MSAL's tenant discovery, whose own message drops
-            # Entra's answer (AADSTS90002); that answer is further down the chain: keep it.
-            raise ClientAuthenticationError(message=_chain_text(exc)) from None
+        async with self._lock:
+            if self._failed is not None:
+                raise ClientAuthenticationError(message=self._failed)
+            try:
+                token = await asyncio.to_thread(self._inner.get_token, *scopes, **kwargs)
+            except Exception as exc:
+                # An unknown tenant fails at MSAL's tenant discovery, whose own message drops
+                # Entra's answer (AADSTS90002); that answer is further down the chain: keep it.
+                self._failed = _sign_in_failure(exc)
+                raise ClientAuthenticationError(message=self._failed) from None
+            if not isinstance(getattr(token, "token", None), str) or not token.token:
+                self._failed = NO_TOKEN
+                raise ClientAuthenticationError(message=self._failed)
+            return token
 
     def close(self) -> None:
         self._inner.close()
@@ -194,6 +252,7 @@ class LoopbackClientSecretCredential:
         self._client_id = client_id
         self._secret = client_secret
         self._token: AccessToken | None = None
+        self._failed: str | None = None  # a failed sign-in: every later call fails with it
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -201,8 +260,22 @@ class LoopbackClientSecretCredential:
 
     async def get_token(self, *scopes: str, **_: Any) -> AccessToken:
         async with self._lock:
+            if self._failed is not None:
+                raise ClientAuthenticationError(message=self._failed)
             if self._token and self._token.expires_on - 300 > time.time():
                 return self._token
+            try:
+                self._token = await self._request(scopes)
+            except ClientAuthenticationError as exc:
+                # The scan stops at the first failed sign-in; reads already waiting for a
+                # token fail with the same line instead of each asking again.
+                self._failed = str(exc.message or exc)
+                raise
+            return self._token
+
+    async def _request(self, scopes: tuple[str, ...]) -> AccessToken:
+        """One client-credentials grant; every way its answer can be unusable is one line."""
+        try:
             async with httpx.AsyncClient(timeout=30, verify=ssl_context()) as client:
                 response = await client.post(
                     self._token_url,
@@ -213,13 +286,30 @@ class LoopbackClientSecretCredential:
                         "scope": " ".join(scopes),
                     },
                 )
+        except httpx.HTTPError as exc:
+            raise ClientAuthenticationError(
+                message=f"aanmeldpunt niet bereikbaar: {type(exc).__name__}: {exc}"
+            ) from None
+        try:
             body = response.json() if response.content else {}
-            if response.status_code != 200:
-                raise ClientAuthenticationError(
-                    message=body.get("error_description") or f"HTTP {response.status_code}"
-                )
-            self._token = AccessToken(body["access_token"], int(time.time()) + body["expires_in"])
-            return self._token
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            content_type = response.headers.get("Content-Type")
+            raise ClientAuthenticationError(message=_not_json(response.content, content_type))
+        if response.status_code != 200:
+            described = body.get("error_description") or body.get("error")
+            raise ClientAuthenticationError(
+                message=str(described) if described else f"HTTP {response.status_code}"
+            )
+        token, lifetime = body.get("access_token"), body.get("expires_in")
+        if not isinstance(token, str) or not token:
+            raise ClientAuthenticationError(message=NO_TOKEN)
+        if isinstance(lifetime, str) and lifetime.isdigit():  # some servers send a string
+            lifetime = int(lifetime)
+        if not isinstance(lifetime, int) or isinstance(lifetime, bool) or lifetime <= 0:
+            raise ClientAuthenticationError(message=BAD_TOKEN.format(field="expires_in"))
+        return AccessToken(token, int(time.time()) + lifetime)
 
     async def close(self) -> None:
         return None

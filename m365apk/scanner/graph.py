@@ -15,6 +15,7 @@ import json
 import random
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -99,6 +100,11 @@ class GraphSettings:
     # te wachten"), the scan goes on. Graph's own waits are seconds to a few minutes.
     retry_after_max_seconds: float = 120.0
     transport_retries: int = 3  # connection reset, refused, broken answer; timeouts are not
+    # One request as a whole (connect, every read, the whole body): `timeout_seconds` bounds
+    # each read alone, so an answer that trickles in a byte at a time (a slow-loris proxy)
+    # would otherwise hold its slot until the tenant deadline. Never beyond the deadline
+    # (`request_bound`): a scan given less time than this is bounded by its deadline.
+    request_timeout_seconds: float = 300.0
     # A safety net, far above any school (a 100,000-user board is ~100 pages of 999): a Graph
     # that keeps handing out new next links must not keep the scan busy forever.
     max_pages: int = 2000
@@ -121,6 +127,20 @@ class GraphSettings:
     # Per-object fan-outs go as JSON batches of this many requests (Graph allows 20); 1: one
     # GET per object.
     batch_size: int = 20
+
+    def request_bound(self) -> float:
+        """Seconds one request may take in all: `request_timeout_seconds`, below the deadline."""
+        bound = self.request_timeout_seconds
+        if self.deadline_seconds is not None:
+            bound = min(bound, self.deadline_seconds)
+        return bound
+
+    def wait_bound(self) -> float:
+        """The longest Retry-After waited for: `retry_after_max_seconds`, within the deadline."""
+        bound = self.retry_after_max_seconds
+        if self.deadline_seconds is not None:
+            bound = min(bound, self.deadline_seconds)
+        return bound
 
 
 class WaitTooLong(Exception):
@@ -145,23 +165,52 @@ class TooLarge(Exception):
         super().__init__(f"antwoord groter dan {limit // (1024 * 1024)} MB")
 
 
+class TooSlow(httpx.TimeoutException):
+    """The whole request took longer than `GraphSettings.request_bound` (a trickling answer)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"Graph antwoordde niet binnen {seconds:g} s; verzoek afgebroken")
+        self.seconds = seconds
+
+
 def _retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds (Graph sends whole seconds; HTTP also allows a date)."""
-    return _seconds(response.headers.get("Retry-After"))
+    """Retry-After in seconds, reckoned from the response's own Date."""
+    headers = response.headers
+    return retry_after_seconds(headers.get("Retry-After"), headers.get("Date"))
 
 
-def _seconds(value: str | None) -> float | None:
-    if not value:
+_DELTA_SECONDS = re.compile(r"[0-9]+")
+
+
+def retry_after_seconds(value: str | None, date: str | None = None) -> float | None:
+    """Retry-After (RFC 9110 §10.2.3) in seconds from now, or None when absent or unreadable
+    (the caller then backs off as without one). Either delta-seconds (what Graph sends) or an
+    HTTP-date in any of its three forms, which a recipient must all accept (§5.6.7):
+    IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`, the obsolete RFC 850 `Sunday, 06-Nov-94
+    08:49:37 GMT` and asctime `Sun Nov  6 08:49:37 1994` (no zone: GMT, as HTTP-dates are).
+    A date is held against the same response's `Date` (the server's clock, `date`), not
+    against ours: a server two hours ahead asking for 2 s means 2 s. Without a readable Date,
+    our clock. A date in the past: no wait."""
+    if value is None:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    value = value.strip()
+    if _DELTA_SECONDS.fullmatch(value):
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    now = _http_date(date.strip()) if date else None
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _http_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except Exception:  # the parser raises TypeError, ValueError, IndexError, OverflowError...
         return None
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if when.tzinfo is None:  # asctime, or "-0000": HTTP-dates are always GMT
+        when = when.replace(tzinfo=UTC)
+    return when
 
 
 class _Retry(BaseMiddleware):
@@ -205,10 +254,10 @@ class _Retry(BaseMiddleware):
                 elif not request.url.path.endswith("/$batch"):  # a batch's answers: `_batch`
                     self.pacer.observe(charged, status, response.headers)
                 if status not in RETRY_STATUSES or attempt >= s.max_retries:
-                    if status == 429 and (asked is None or asked <= s.retry_after_max_seconds):
+                    if status == 429 and (asked is None or asked <= s.wait_bound()):
                         self.pacer.throttled(charged, asked)  # the next request waits
                     return response
-                if asked is not None and asked > s.retry_after_max_seconds:
+                if asked is not None and asked > s.wait_bound():
                     raise WaitTooLong(status, asked)
                 wait = self._backoff(attempt) if asked is None else asked
                 # A throttled bucket pauses for everyone in it; the retry then waits in
@@ -250,23 +299,19 @@ class _Wire(BaseMiddleware):
                     continue  # taken by another request meanwhile: wait again, outside
                 taken_at = self.pacer.now()
                 self.stats.http_requests += 1
+                bound = self.settings.request_bound()
                 try:
-                    response = await super().send(request, transport)
-                finally:
-                    self.pacer.answered(full, taken_at)
-                try:
-                    if 300 <= response.status_code < 400:
-                        location = response.headers.get("Location", "")
-                        raise Redirected(response.status_code, location)
-                    limit = self.settings.max_response_bytes
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        body += chunk
-                        if len(body) > limit:
-                            raise TooLarge(limit)
-                finally:
-                    await response.aclose()
+                    # The whole exchange, not each read: a trickling answer is cut off here.
+                    async with asyncio.timeout(bound) as scope:
+                        response, body = await self._exchange(request, transport, full, taken_at)
+                except TimeoutError:
+                    if scope.expired():
+                        raise TooSlow(bound) from None
+                    raise
                 break
+        answer_date = _ANSWER_DATE.get(None)
+        if answer_date is not None:  # a batch's own Date, for its inner Retry-Afters
+            answer_date["date"] = response.headers.get("Date")
         # The body is decoded now: hand it on without the transfer headers that described it.
         headers = [
             (k, v)
@@ -281,6 +326,37 @@ class _Wire(BaseMiddleware):
             extensions={**response.extensions, CHARGED: charged},
         )
 
+    async def _exchange(
+        self,
+        request: httpx.Request,
+        transport: httpx.AsyncBaseTransport,
+        full: Any,
+        taken_at: float,
+    ) -> tuple[httpx.Response, bytearray]:
+        """Send, then read the body with a size cap."""
+        try:
+            response = await super().send(request, transport)
+        finally:
+            self.pacer.answered(full, taken_at)
+        try:
+            if 300 <= response.status_code < 400:
+                location = response.headers.get("Location", "")
+                raise Redirected(response.status_code, location)
+            limit = self.settings.max_response_bytes
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise TooLarge(limit)
+        finally:
+            await response.aclose()
+        return response, body
+
+
+# `_post_batch` sets a dict here; `_Wire` puts the batch answer's Date header in it (the
+# inner answers' Retry-After dates are the server's, reckoned against its clock).
+_ANSWER_DATE: ContextVar[dict[str, str | None] | None] = ContextVar("m365apk_answer_date")
+
 
 @dataclass
 class Outcome:
@@ -288,6 +364,7 @@ class Outcome:
     http_status: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    duplicates: int = 0  # objects dropped as a repeat of an id read before (`_pages`)
 
 
 class MalformedResponse(Exception):
@@ -438,7 +515,7 @@ class GraphClient:
             config.headers.add(name, value)
         return config
 
-    async def _collection(self, spec: DatasetSpec, builder: Any) -> tuple[list[Any], int]:
+    async def _collection(self, spec: DatasetSpec, builder: Any) -> tuple[list[Any], int, int]:
         request = builder.to_get_request_information(self._config(spec, builder, True))
         adapter = self._adapter(spec)
         page = _page_validator(spec.item).validate_json(await self._send(request, adapter))
@@ -446,23 +523,28 @@ class GraphClient:
 
     async def _pages(
         self, spec: DatasetSpec, builder: Any, url: str, page: Any
-    ) -> tuple[list[Any], int]:
-        """The first page (read from `url`) and every page its next links lead to."""
+    ) -> tuple[list[Any], int, int]:
+        """The first page (read from `url`) and every page its next links lead to: the items,
+        the page count and how many items were dropped as repeats of an id read before."""
         validator = _page_validator(spec.item)
         keys = _shared_keys(spec.item)
         adapter = self._adapter(spec)
         first = urlsplit(url)
         seen: set[str] = {url}
         items: list[Any] = []
+        ids: set[str] = set()
+        dropped = 0
         pages = 0
         while True:
             pages += 1
-            items.extend(self._shared(page["value"], keys))
+            fresh, repeats = _first_of_each_id(page["value"], ids)
+            dropped += repeats
+            items.extend(self._shared(fresh, keys))
             if self.on_page:
                 self.on_page(spec.name, pages, len(items))
             next_link = page.get("@odata.nextLink")
             if not next_link or (spec.max_pages and pages >= spec.max_pages):
-                return items, pages
+                return items, pages, dropped
             _check_next_link(next_link, first, seen)
             if pages >= self.settings.max_pages:
                 cap = self.settings.max_pages
@@ -496,11 +578,12 @@ class GraphClient:
     async def read(self, spec: DatasetSpec, builder: Any) -> tuple[Outcome, Any, int]:
         """Read one endpoint (all pages). Returns the outcome, the data and the page count."""
         try:
+            dropped = 0
             if spec.collection:
-                data, pages = await self._collection(spec, builder)
+                data, pages, dropped = await self._collection(spec, builder)
             else:
                 data, pages = await self._object(spec, builder), 1
-            return Outcome(DatasetStatus.OK), data, pages
+            return Outcome(DatasetStatus.OK, duplicates=dropped), data, pages
         except ClientAuthenticationError as exc:
             raise AuthError(_auth_message(exc)) from None
         except Exception as exc:  # every other failure is recorded on the dataset
@@ -519,8 +602,8 @@ class GraphClient:
         if size > 1 and len(keys) > 1 and self._batching and spec.collection:
             chunks = [keys[i : i + size] for i in range(0, len(keys), size)]
             # The first batch alone: it shows whether the server has $batch at all.
-            read = await self._batch(spec, chunks[0])
-            for part in await asyncio.gather(*(self._batch(spec, c) for c in chunks[1:])):
+            read = await self._safe_batch(spec, chunks[0])
+            for part in await asyncio.gather(*(self._safe_batch(spec, c) for c in chunks[1:])):
                 read.update(part)
             results = [read[key] for key in keys]
         else:
@@ -528,16 +611,17 @@ class GraphClient:
                 *(self.read(keyed(spec, key), spec.key_builder(self.sdk, key)) for key in keys)
             )
         data: dict[str, Any] = {}
-        pages = 0
+        pages = dropped = 0
         failed: list[tuple[str, Outcome]] = []
         for key, (outcome, items, n) in zip(keys, results, strict=True):
             pages += n
             if outcome.status is DatasetStatus.OK:
                 data[key] = items
+                dropped += outcome.duplicates
             else:
                 failed.append((key, outcome))
         if not failed:
-            return _dataset(spec, Outcome(DatasetStatus.OK), data, pages)
+            return _dataset(spec, Outcome(DatasetStatus.OK, duplicates=dropped), data, pages)
         unread = sorted(k for k, _ in failed)
         refused = [(k, o) for k, o in failed if o.status is not DatasetStatus.NOT_FOUND]
         if refused:
@@ -557,6 +641,19 @@ class GraphClient:
         return result
 
     # -- JSON batching -------------------------------------------------------------------------
+
+    async def _safe_batch(
+        self, spec: DatasetSpec, keys: list[str]
+    ) -> dict[str, tuple[Outcome, Any, int]]:
+        """`_batch`, whose every failure but sign-in is its keys' outcome: one batch's surprise
+        must not take the other batches, the dataset or the scan with it."""
+        try:
+            return await self._batch(spec, keys)
+        except AuthError:
+            raise
+        except Exception as exc:
+            outcome = classify(exc)
+            return {key: (outcome, None, 0) for key in keys}
 
     async def _batch(
         self, spec: DatasetSpec, keys: list[str]
@@ -630,13 +727,14 @@ class GraphClient:
             for rid, inner in pending.items():
                 answer = answers[rid]
                 status = answer["status"]
-                asked = _seconds(answer["headers"].get("retry-after"))
+                headers = answer["headers"]
+                asked = retry_after_seconds(headers.get("retry-after"), headers.get("date"))
                 if status == 429:
                     self.stats.throttled_responses += 1
                 else:
-                    self.pacer.observe(charged[rid], status, answer["headers"])
+                    self.pacer.observe(charged[rid], status, headers)
                 if status in RETRY_STATUSES and attempt < s.max_retries:
-                    if asked is not None and asked > s.retry_after_max_seconds:
+                    if asked is not None and asked > s.wait_bound():
                         done[inner.key] = (classify(WaitTooLong(status, asked)), None, 0)
                         continue
                     paused = status == 429 and self.pacer.throttled(charged[rid], asked)
@@ -644,7 +742,7 @@ class GraphClient:
                         wait = max(wait, asked if asked is not None else self._backoff(attempt))
                     retry[rid] = inner
                     continue
-                if status == 429:
+                if status == 429 and (asked is None or asked <= s.wait_bound()):
                     self.pacer.throttled(charged[rid], asked)
                 done[inner.key] = await self._inner_result(spec, inner, status, answer["body"])
             del answers
@@ -692,7 +790,12 @@ class GraphClient:
         info.url = f"{root}/$batch"
         info.headers.try_add("Accept", "application/json")
         info.set_stream_content(body, "application/json")
-        raw = await self._send(info, adapter)
+        answer_date: dict[str, str | None] = {}
+        token = _ANSWER_DATE.set(answer_date)
+        try:
+            raw = await self._send(info, adapter)
+        finally:
+            _ANSWER_DATE.reset(token)
         responses = _BATCH_RESPONSE.validate_json(raw)["responses"]
         del raw
         answers: dict[str, dict[str, Any]] = {}
@@ -703,6 +806,10 @@ class GraphClient:
             if rid in answers:
                 raise MalformedResponse(f"batch: twee antwoorden op verzoek {rid!r}")
             headers = {str(k).lower(): str(v) for k, v in (r.get("headers") or {}).items()}
+            # An inner answer's Retry-After date is reckoned against its own Date, else the
+            # batch answer's (Graph sends Date on the batch, not on each inner answer).
+            if "date" not in headers and answer_date.get("date"):
+                headers["date"] = str(answer_date["date"])
             answers[rid] = {"status": r["status"], "headers": headers, "body": r.get("body")}
         missing = ids - set(answers)
         if missing:
@@ -719,12 +826,12 @@ class GraphClient:
                     raise MalformedResponse("batch: antwoord zonder JSON-object")
                 page = _page_validator(spec.item).validate_python(body)
                 builder = spec.key_builder(self.sdk, _KEY_SLOT)  # only for its next links
-                items, pages = await self._pages(spec, builder, inner.url, page)
+                items, pages, dropped = await self._pages(spec, builder, inner.url, page)
             except ClientAuthenticationError as exc:
                 raise AuthError(_auth_message(exc)) from None
             except Exception as exc:
                 return classify(exc), None, 0
-            return Outcome(DatasetStatus.OK), items, pages
+            return Outcome(DatasetStatus.OK, duplicates=dropped), items, pages
         error = body.get("error") if isinstance(body, dict) else None
         code = message = None
         if isinstance(error, dict):
@@ -801,6 +908,24 @@ def endpoint(spec: DatasetSpec) -> str:
     return f"GET /{spec.api_version}{spec.path}{suffix}"
 
 
+def _first_of_each_id(items: list[Any], ids: set[str]) -> tuple[list[Any], int]:
+    """The items whose id was not seen before (in `ids`, which this adds to), and how many
+    were not. Graph pages a collection by a cursor; a page served twice (a proxy's retry, a
+    replica behind) would count every device or account on it twice. The first is kept.
+    Items without a string id (none of Graph's entities) are all kept."""
+    fresh: list[Any] = []
+    repeats = 0
+    for item in items:
+        key = item.get("id") if isinstance(item, dict) else None
+        if key.__class__ is str:
+            if key in ids:
+                repeats += 1
+                continue
+            ids.add(key)
+        fresh.append(item)
+    return (items, 0) if not repeats else (fresh, repeats)
+
+
 def _dataset(spec: DatasetSpec, outcome: Outcome, data: Any, pages: int) -> Dataset:
     return Dataset(
         status=outcome.status,
@@ -810,6 +935,7 @@ def _dataset(spec: DatasetSpec, outcome: Outcome, data: Any, pages: int) -> Data
         error_code=outcome.error_code,
         error_message=outcome.error_message,
         pages=pages,
+        duplicates_dropped=outcome.duplicates,
         data=data,
     )
 
@@ -830,6 +956,8 @@ def classify(exc: Exception) -> Outcome:
         return Outcome(kind, exc.status, "retry_after_too_long", str(exc))
     if isinstance(exc, Redirected):
         return Outcome(DatasetStatus.ERROR, exc.status, "redirect", str(exc))
+    if isinstance(exc, TooSlow):
+        return Outcome(DatasetStatus.ERROR, None, "timeout", str(exc))
     if isinstance(exc, httpx.TimeoutException):
         return Outcome(DatasetStatus.ERROR, None, "timeout", "Graph antwoordde niet op tijd")
     if isinstance(exc, httpx.TransportError):

@@ -70,6 +70,10 @@ class Dataset(BaseModel):
     # status incomplete; `data` then holds the keys that were read, as evidence, but no check
     # evaluates an incomplete dataset.
     unread_keys: list[str] = Field(default_factory=list)
+    # Objects Graph answered more than once in a collection (the same id on two pages, or
+    # twice on one): the first is in `data`, the repeats are dropped and counted here (fan-outs:
+    # over all keys). The data itself then has no duplicate ids; 0 on older snapshots.
+    duplicates_dropped: int = 0
     data: Any = None
 
     @property
