@@ -19,11 +19,13 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;charset=utf-8"
 FOREIGN_IP = "127.0.0.2"  # another host name than 127.0.0.1: the client must treat it as foreign
@@ -51,8 +53,32 @@ KINDS: tuple[str, ...] = (
     "nextlink-foreign",
     "redirect-foreign",
     "huge-page",
+    # Issue 26: Retry-After as an HTTP-date, in each of RFC 9110's three forms, one second
+    # after the answer's Date; then the same with the server's clock two hours ahead of ours;
+    # a Retry-After no one can read (the bucket's backoff); a page served twice (duplicate
+    # ids across pages); an answer trickling in below every read timeout (slow-loris).
+    "429-retry-after-imf-fixdate",
+    "429-retry-after-rfc850",
+    "429-retry-after-asctime",
+    "429-clock-skew",
+    "429-malformed-retry-after",
+    "duplicate-page",
+    "slow-loris",
 )
-ONCE = {"reset-once", "huge-page"}
+# Faults after which the dataset must read as in a clean scan: retried, waited, de-duplicated.
+RECOVERS = {
+    "429-retry-after-imf-fixdate",
+    "429-retry-after-rfc850",
+    "429-retry-after-asctime",
+    "429-clock-skew",
+    "429-malformed-retry-after",
+    "duplicate-page",
+}
+ONCE = {"reset-once", "huge-page"} | RECOVERS
+# The server's clock under "429-clock-skew": this far ahead of ours.
+SKEW_SECONDS = 2 * 3600
+# A query parameter of ours on a next link that asks for the page it names again.
+REPEAT = "m365apkrepeat"
 _ERRORS = {
     401: ("InvalidAuthenticationToken", "Access token validation failure."),
     403: ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
@@ -138,6 +164,7 @@ class _Plan:
     injected: int = 0
     locked_path: str | None = None  # one key of a fan-out: the first concrete path seen
     one_key: bool = False
+    batched: int = 0  # of `injected`: faults that landed on a request inside a JSON batch
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -224,6 +251,7 @@ class FaultProxy:
 class _ProxyHandler(BaseHTTPRequestHandler):
     proxy: FaultProxy
     protocol_version = "HTTP/1.1"
+    skew = 0.0  # seconds the Date header runs ahead (per request: "429-clock-skew")
 
     def log_message(self, *_: Any) -> None:
         pass
@@ -233,18 +261,29 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             super().finish()
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.skew = 0.0
         split = urlsplit(self.path)
         path = re.sub(r"^/(v1\.0|beta)", "", split.path)
-        kind = self.proxy.fault_for(path, parse_qs(split.query))
+        query = parse_qs(split.query)
+        repeat = query.pop(REPEAT, None)
+        forward = self.path
+        if repeat is not None:  # the page served again: as before, then its own next link
+            forward = re.sub(rf"[?&]{REPEAT}=[^&]*$", "", self.path)
+        kind = self.proxy.fault_for(path, query)
         if kind is not None and self._before(kind):
             return
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-        status, upstream_headers, body = self.proxy.forward("GET", self.path, headers)
+        status, upstream_headers, body = self.proxy.forward("GET", forward, headers)
+        if repeat is not None and 200 <= status < 300:
+            body = _repeated(body, repeat[0])
         if kind is not None and 200 <= status < 300:
             body = _rewrite(kind, body, self.proxy, self.path)
         extra = {}
         if upstream_headers.get("Retry-After"):
             extra["Retry-After"] = upstream_headers["Retry-After"]
+        if kind == "slow-loris":
+            self._trickle(status, body, extra)
+            return
         self._send(status, body, extra)
 
     def do_POST(self) -> None:  # noqa: N802
@@ -262,9 +301,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
                     path = re.sub(r"^/(v1\.0|beta)", "", split.path)
                     kind = self.proxy.fault_for(path, parse_qs(split.query))
                     if kind is not None:
+                        self.proxy.plan.batched += 1
                         # inner URLs are relative to the batch's version root (/v1.0/$batch)
                         root = urlsplit(self.path).path.rsplit("/$batch", 1)[0]
                         faults[str(inner["id"])] = (kind, root + "/" + inner["url"].lstrip("/"))
+        self.skew = 0.0
         whole = {"reset", "reset-once", "hang", "malformed-json"}
         for kind, _ in faults.values():
             if kind in whole and self._before(kind):
@@ -275,6 +316,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         extra = {}
         if upstream_headers.get("Retry-After"):
             extra["Retry-After"] = upstream_headers["Retry-After"]
+        if any(kind == "slow-loris" for kind, _ in faults.values()):  # the batch answer itself
+            self._trickle(status, body, extra)
+            return
         self._send(status, body, extra)
 
     def _inner_faults(self, body: bytes, faults: dict[str, tuple[str, str]]) -> bytes:
@@ -287,11 +331,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             if kind.isdigit() or kind.startswith("429"):
                 code, message = _ERRORS[int(kind[:3])]
                 answer["status"] = int(kind[:3])
-                answer["headers"] = {"Content-Type": "application/json"}
-                if kind == "429":
-                    answer["headers"]["Retry-After"] = "1"
-                elif kind == "429-huge-retry-after":
-                    answer["headers"]["Retry-After"] = "3600"
+                # Graph sends Date on the batch answer, not on each inner one: an inner
+                # Retry-After date is the batch server's clock.
+                answer["headers"] = {"Content-Type": "application/json", **self._retry_after(kind)}
                 answer["body"] = {"error": {"code": code, "message": message}}
             elif kind == "redirect-foreign":
                 answer["status"] = 302
@@ -309,13 +351,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         if kind.isdigit() or kind.startswith("429"):
             status = int(kind[:3])
             code, message = _ERRORS[status]
-            extra = {}
-            if kind == "429":
-                extra["Retry-After"] = "1"
-            elif kind == "429-huge-retry-after":
-                extra["Retry-After"] = "3600"
             body = json.dumps({"error": {"code": code, "message": message}}).encode()
-            self._send(status, body, extra)
+            self._send(status, body, self._retry_after(kind))
             return True
         if kind in ("reset", "reset-once"):
             # RST instead of FIN: the client sees "connection reset by peer".
@@ -335,6 +372,49 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self._send(302, b"", {"Location": location})
             return True
         return False
+
+    def _retry_after(self, kind: str) -> dict[str, str]:
+        """The Retry-After header a 429 kind carries (none for the others). The date forms
+        name one second after the Date this answer carries (`date_time_string`)."""
+        if kind == "429-clock-skew":
+            self.skew = SKEW_SECONDS
+        soon = time.time() + self.skew + 1
+        value = {
+            "429": "1",
+            "429-huge-retry-after": "3600",
+            "429-retry-after-imf-fixdate": formatdate(soon, usegmt=True),
+            "429-clock-skew": formatdate(soon, usegmt=True),
+            "429-retry-after-rfc850": time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(soon)),
+            "429-retry-after-asctime": time.asctime(time.gmtime(soon)),
+            "429-malformed-retry-after": "soon",
+        }.get(kind)
+        return {"Retry-After": value} if value else {}
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header: our clock, or the server's skewed one ("429-clock-skew")."""
+        return formatdate(
+            (time.time() if timestamp is None else timestamp) + self.skew, usegmt=True
+        )
+
+    def _trickle(self, status: int, body: bytes, extra: dict[str, str]) -> None:
+        """The whole answer, but a few bytes at a time, each well within any read timeout,
+        over `hang_seconds` in all: only a bound on the whole request cuts it off."""
+        self.send_response(status)
+        self.send_header("Content-Type", JSON_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        size = max(1, -(-len(body) // 30))
+        chunks = max(1, -(-len(body) // size))
+        with contextlib.suppress(OSError):
+            self.wfile.flush()
+            for start in range(0, len(body), size):
+                if self.proxy._stop.wait(self.proxy.hang_seconds / chunks):
+                    break
+                self.wfile.write(body[start : start + size])
+                self.wfile.flush()
+        self.close_connection = True
 
     def _send(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -384,4 +464,20 @@ def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
         target = (_objects(doc) or [doc])[0]
         if isinstance(target, dict):
             target["extensionJunk"] = "x" * HUGE_BYTES
+    elif kind == "duplicate-page" and isinstance(doc, dict) and isinstance(doc.get("value"), list):
+        # This page again next (same path and query, so a next link Graph could have sent),
+        # then the page that was to follow it.
+        after = quote(doc.get("@odata.nextLink") or "-", safe="")
+        joiner = "&" if urlsplit(path).query else "?"
+        doc["@odata.nextLink"] = f"{proxy.base_url}{path}{joiner}{REPEAT}={after}"
+    return json.dumps(doc).encode()
+
+
+def _repeated(body: bytes, after: str) -> bytes:
+    """The repeated page with the next link its first answer had (none: "-")."""
+    doc = json.loads(body)
+    if isinstance(doc, dict):
+        doc.pop("@odata.nextLink", None)
+        if after != "-":
+            doc["@odata.nextLink"] = after
     return json.dumps(doc).encode()
