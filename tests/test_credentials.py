@@ -224,3 +224,84 @@ def test_broken_certificate_file(
 def test_certificate_path_is_a_folder(setup, capsys, tmp_path) -> None:
     line = one_line_exit(capsys, setup.argv("--certificate", str(tmp_path)), 2)
     assert str(tmp_path) in line
+
+
+# -- issue 26, finding 7: token answers checked before use ---------------------------------------
+
+
+def token_requests(sim: SimulatedGraph) -> int:
+    return sum(1 for r in sim.requests if r.path.endswith("/oauth2/v2.0/token"))
+
+
+def test_token_endpoint_answers_html_one_line_exit_3(setup, capsys, caplog) -> None:
+    """A proxy's or captive portal's HTML page instead of Entra's answer: exit 3 was right,
+    but 'Authentication failed: Expecting value: line 1 column 1 (char 0)', MSAL's traceback
+    logged (57 lines on stderr) and 22 token requests."""
+    setup.sim.token_fault = "html"
+    line = one_line_exit(capsys, setup.argv("--client-secret-env", "APK_SECRET"), 3)
+    assert "HTML" in line and "Expecting value" not in line
+    assert not [r for r in caplog.records if r.name.startswith("msal")]
+    assert token_requests(setup.sim) == 1
+
+
+def test_token_endpoint_answering_html_prints_one_line_on_stderr(setup) -> None:
+    """The same as a person sees it: the command's whole stderr is one line."""
+    import os
+    import subprocess
+    import sys
+
+    setup.sim.token_fault = "html"
+    argv = setup.argv("--client-secret-env", "APK_SECRET")
+    env = {**os.environ, "APK_SECRET": setup.tenant.client_secret}
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "m365apk", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 3
+    assert done.stderr.strip().count("\n") == 0 and "HTML" in done.stderr, done.stderr
+
+
+def test_token_answer_without_access_token_says_so_exit_3(setup, capsys) -> None:
+    """Was 'Aanmelden mislukt: Authentication failed: None'."""
+    setup.sim.token_fault = "no-access-token"
+    line = one_line_exit(capsys, setup.argv("--client-secret-env", "APK_SECRET"), 3)
+    assert "access_token" in line and "None" not in line
+    assert token_requests(setup.sim) == 1
+
+
+@pytest.mark.parametrize("fault", ["no-access-token", "html"])
+def test_demo_sign_in_with_a_bad_token_answer_stops_at_once(fault: str) -> None:
+    """The loopback credential (demo; scan-all with an http login URL) went on: 34 token
+    requests and every dataset 'KeyError: 'access_token''. Now the scan stops at the first
+    answer, with one line."""
+    import asyncio
+
+    from m365apk.errors import AuthError
+    from m365apk.scanner.auth import LoopbackClientSecretCredential
+    from m365apk.scanner.collector import collect
+    from m365apk.scanner.datasets import DATASETS
+    from m365apk.scanner.graph import GraphClient, GraphSettings
+
+    tenant = load_profile("weak", users=10)
+    with SimulatedGraph(tenant) as sim:
+        sim.token_fault = fault
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+
+        async def go():
+            client = GraphClient(cred, GraphSettings(base_url=sim.base_url))
+            try:
+                return await collect(client, list(DATASETS), tenant_id="t", source="t")
+            finally:
+                await client.aclose()
+
+        with pytest.raises(AuthError) as raised:
+            asyncio.run(go())
+        assert token_requests(sim) == 1
+    message = str(raised.value)
+    assert "\n" not in message and "KeyError" not in message
+    assert ("access_token" if fault == "no-access-token" else "HTML") in message

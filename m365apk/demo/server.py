@@ -64,6 +64,8 @@ class Fault:
     status: int
     retry_after: float | None = None
     body: bytes | None = None
+    # Retry-After exactly as written (an HTTP-date in any form, or garbage); beats retry_after.
+    retry_after_text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -1556,6 +1558,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.retry_after is not None:
             # Graph sends whole seconds; kiota ignores fractions, so round up.
             extra["Retry-After"] = str(max(1, math.ceil(fault.retry_after)))
+        if fault.retry_after_text is not None:
+            extra["Retry-After"] = fault.retry_after_text
         if fault.body is not None:
             return Reply(fault.status, fault.body, JSON_TYPE, extra)
         code, message = {
