@@ -17,7 +17,7 @@ import pytest
 import respx
 
 from m365apk.scanner.datasets import DATASETS
-from m365apk.scanner.graph import GraphClient, GraphSettings, retry_after_seconds
+from m365apk.scanner.graph import GraphClient, GraphSettings
 from m365apk.snapshot import Dataset, DatasetStatus
 
 from .conftest import FAST, StaticCredential
@@ -63,6 +63,8 @@ FORMS = {"imf-fixdate": imf_fixdate, "rfc850": rfc850, "asctime": asctime}
 
 
 def test_rfc9110_examples_in_all_three_forms_are_the_same_instant() -> None:
+    from m365apk.scanner.graph import retry_after_seconds
+
     date = "Sun, 06 Nov 1994 08:49:30 GMT"
     for value in (
         "Sun, 06 Nov 1994 08:49:37 GMT",
@@ -76,6 +78,8 @@ def test_rfc9110_examples_in_all_three_forms_are_the_same_instant() -> None:
 
 @pytest.mark.parametrize("value", ["soon", "-5", "1e9", "nan", "1.5e3", "Sun, 99 Foo 1994", ""])
 def test_unreadable_retry_after_is_no_retry_after(value: str) -> None:
+    from m365apk.scanner.graph import retry_after_seconds
+
     assert retry_after_seconds(value, "Sun, 06 Nov 1994 08:49:30 GMT") is None
 
 
