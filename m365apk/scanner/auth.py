@@ -188,9 +188,11 @@ def _sign_in_failure(exc: BaseException) -> str:
 
 def quiet_msal() -> None:
     """MSAL logs a failed token answer with a traceback of its own (57 lines for an HTML
-    page); we print one line instead. Unless logging was set to DEBUG before (details)."""
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("msal").setLevel(logging.CRITICAL)
+    page); we print one line instead. Unless someone asked for details: a level set on the
+    "msal" logger before (the CLI's --debug), or logging at DEBUG."""
+    msal = logging.getLogger("msal")
+    if msal.level == logging.NOTSET and not logging.getLogger().isEnabledFor(logging.DEBUG):
+        msal.setLevel(logging.CRITICAL)
 
 
 class _Threaded:
@@ -204,10 +206,14 @@ class _Threaded:
         self._inner = inner
         self._lock = asyncio.Lock()
         self._failed: str | None = None
+        self._tokens: dict[tuple[str, ...], AccessToken] = {}  # by scopes, while valid
         quiet_msal()
 
     async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         kwargs.pop("enable_cae", None)
+        cached = None if kwargs else self._tokens.get(scopes)
+        if cached is not None and cached.expires_on - 300 > time.time():
+            return cached  # no thread and no lock for each of a scan's thousands of requests
         async with self._lock:
             if self._failed is not None:
                 raise ClientAuthenticationError(message=self._failed)
@@ -221,6 +227,8 @@ class _Threaded:
             if not isinstance(getattr(token, "token", None), str) or not token.token:
                 self._failed = NO_TOKEN
                 raise ClientAuthenticationError(message=self._failed)
+            if not kwargs:
+                self._tokens[scopes] = token
             return token
 
     def close(self) -> None:
