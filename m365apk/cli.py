@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import sys
@@ -826,6 +827,8 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    if debug:  # MSAL's own account of a failed sign-in (else one line: scanner/auth.quiet_msal)
+        logging.getLogger("msal").setLevel(logging.WARNING)
     try:
         args = build_parser().parse_args(argv)
         gcpolicy.tune()  # a scan's objects are many and acyclic (runs/gcpolicy.py)

@@ -266,6 +266,29 @@ def test_token_endpoint_answering_html_prints_one_line_on_stderr(setup) -> None:
     assert done.stderr.strip().count("\n") == 0 and "HTML" in done.stderr, done.stderr
 
 
+def test_token_endpoint_answering_html_with_debug_shows_msals_details(setup) -> None:
+    """--debug keeps the details: MSAL's own account of the answer it could not read."""
+    import os
+    import subprocess
+    import sys
+
+    setup.sim.token_fault = "html"
+    argv = ["--debug", *setup.argv("--client-secret-env", "APK_SECRET")]
+    env = {**os.environ, "APK_SECRET": setup.tenant.client_secret}
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-m", "m365apk", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=120,
+    )
+    assert done.returncode == 3
+    assert "Token response is not in json format" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("m365apk: Aanmelden mislukt")
+
+
 def test_token_answer_without_access_token_says_so_exit_3(setup, capsys) -> None:
     """Was 'Aanmelden mislukt: Authentication failed: None'."""
     setup.sim.token_fault = "no-access-token"
