@@ -328,3 +328,27 @@ def test_demo_sign_in_with_a_bad_token_answer_stops_at_once(fault: str) -> None:
     message = str(raised.value)
     assert "\n" not in message and "KeyError" not in message
     assert ("access_token" if fault == "no-access-token" else "HTML") in message
+
+
+def test_scan_all_over_an_http_login_url_stops_a_school_at_a_token_answer_without_token(
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """scan-all with an http login URL signs in with the loopback credential: the school whose
+    token answer has no access_token is one sign-in failure after one request, not a report
+    full of 'KeyError: 'access_token''."""
+    tenant = load_profile("weak", users=10)
+    with SimulatedGraph(tenant) as sim:
+        sim.token_fault = "no-access-token"
+        tenants = tmp_path / "tenants.yaml"
+        tenants.write_text(
+            f"graph_url: {sim.base_url}\nlogin_url: {sim.base_url}\ntenants:\n"
+            f"  - name: {tenant.display_name}\n    tenant_id: {tenant.tenant_id}\n"
+            f"    client_id: {tenant.client_id}\n    credential: {{client_secret_env: APK_S}}\n",
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("APK_S", tenant.client_secret)
+        code = main(["scan-all", str(tenants), "--output", str(tmp_path / "out"), "--quiet"])
+        assert token_requests(sim) == 1
+    err = capsys.readouterr().err
+    assert code != 0 and "auth_error" in err and "KeyError" not in err, err
+    assert not list((tmp_path / "out").glob("*/*/report.json"))
