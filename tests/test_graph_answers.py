@@ -338,6 +338,25 @@ def test_member_listed_on_two_pages_of_a_role_group_is_counted_once() -> None:
     assert ds.duplicates_dropped == 1
 
 
+def test_licence_listed_twice_is_counted_once() -> None:
+    """subscribedSkus keeps no `id`: a licence is its skuId."""
+    sku = {
+        "skuId": "078d2b04-f1bd-4111-bbd4-b4b1b354cef4",
+        "skuPartNumber": "AAD_PREMIUM",
+        "capabilityStatus": "Enabled",
+        "prepaidUnits": {"enabled": 100},
+        "consumedUnits": 10,
+        "servicePlans": [],
+    }
+    skus = f"{BASE}/subscribedSkus"
+    pages = [{"value": [sku], "@odata.nextLink": f"{skus}?$skiptoken=2"}, {"value": [sku]}]
+    with respx.mock:
+        respx.get(skus).mock(side_effect=[httpx.Response(200, json=p) for p in pages])
+        ds, _ = timed(client().dataset(DATASETS["subscribedSkus"]))
+    assert ds.status is DatasetStatus.OK, ds.error_message
+    assert len(ds.data) == 1 and ds.duplicates_dropped == 1
+
+
 def test_snapshot_from_before_duplicates_were_counted_still_reads() -> None:
     old = {"status": "ok", "endpoint": "GET /v1.0/users", "permission": "User.Read.All"}
     assert Dataset.model_validate(old).duplicates_dropped == 0

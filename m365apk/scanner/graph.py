@@ -533,11 +533,12 @@ class GraphClient:
         seen: set[str] = {url}
         items: list[Any] = []
         ids: set[str] = set()
+        identity = _id_field(spec.item)
         dropped = 0
         pages = 0
         while True:
             pages += 1
-            fresh, repeats = _first_of_each_id(page["value"], ids)
+            fresh, repeats = _first_of_each_id(page["value"], ids, identity)
             dropped += repeats
             items.extend(self._shared(fresh, keys))
             if self.on_page:
@@ -908,15 +909,27 @@ def endpoint(spec: DatasetSpec) -> str:
     return f"GET /{spec.api_version}{spec.path}{suffix}"
 
 
-def _first_of_each_id(items: list[Any], ids: set[str]) -> tuple[list[Any], int]:
-    """The items whose id was not seen before (in `ids`, which this adds to), and how many
-    were not. Graph pages a collection by a cursor; a page served twice (a proxy's retry, a
-    replica behind) would count every device or account on it twice. The first is kept.
-    Items without a string id (none of Graph's entities) are all kept."""
+@functools.cache
+def _id_field(item: type) -> str:
+    """What identifies an item: its `id`, or for a shape that keeps none (subscribedSkus:
+    the licence's `skuId`) that."""
+    fields = getattr(item, "__annotations__", None)
+    if fields is None or "id" in fields:
+        return "id"
+    return "skuId" if "skuId" in fields else "id"
+
+
+def _first_of_each_id(
+    items: list[Any], ids: set[str], identity: str = "id"
+) -> tuple[list[Any], int]:
+    """The items whose id (`identity`) was not seen before (in `ids`, which this adds to),
+    and how many were. Graph pages a collection by a cursor; a page served twice (a proxy's
+    retry, a replica behind) would count every device or account on it twice. The first is
+    kept. Items without a string id are all kept."""
     fresh: list[Any] = []
     repeats = 0
     for item in items:
-        key = item.get("id") if isinstance(item, dict) else None
+        key = item.get(identity) if isinstance(item, dict) else None
         if key.__class__ is str:
             if key in ids:
                 repeats += 1
