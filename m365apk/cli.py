@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("history-merge", help="voeg historiebestanden (shards) samen")
     merge.add_argument("target", type=Path)
     merge.add_argument("sources", type=Path, nargs="+")
+    merge.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDEN",
+        help="wacht (hooguit zo lang) tot elke shard zijn ronde heeft afgerond "
+        "(klaar-markering naast zijn historiebestand); zo niet: niets samenvoegen",
+    )
     dif = sub.add_parser("diff", help="verschil tussen twee scans van een tenant")
     dif.add_argument("tenant", help="tenant-id of schoolnaam")
     dif.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
@@ -203,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
     overview.add_argument("tenants", type=Path, help="tenants.yaml")
+    overview.add_argument(
+        "--history", type=Path, help="historiebestand (standaard uit het bestand)"
+    )
+    overview.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
 
     checks = sub.add_parser("checks", help="toon alle controles")
     checks.add_argument("--json", action="store_true")
@@ -331,7 +342,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.scanner.auth import LoopbackClientSecretCredential
 
     if args.portfolio:
-        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")))
+        passed = _portfolio_options(args)  # refused before any folder is made
+        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")), passed)
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -374,7 +386,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_portfolio(out: Path) -> int:
+# What `demo --portfolio` hands to its scan-all rounds; every other option of demo is about the
+# one simulated school and is refused there rather than silently ignored.
+PORTFOLIO_PASSED = {
+    "pdf": "--pdf",
+    "pseudonymise": "--pseudonymise",
+    "audit_probe": "--audit-probe",
+}
+PORTFOLIO_REFUSED = {
+    "users": "--users",
+    "tenant_config": "--tenant-config",
+    "action_plan": "--action-plan",
+    "attestations": "--attestations",
+    "exceptions": "--exceptions",
+    "mappings": "--mappings",
+}
+
+
+def _portfolio_options(args: argparse.Namespace) -> list[str]:
+    refused = [flag for name, flag in PORTFOLIO_REFUSED.items() if getattr(args, name)]
+    if args.profile != "weak":
+        refused.insert(0, "--profile")
+    if args.latency_ms:
+        refused.append("--latency-ms")
+    if refused:
+        raise ConfigError(
+            f"{', '.join(refused)} geldt voor één gesimuleerde school, niet voor --portfolio "
+            "(dat heeft eigen scholen en instellingen); laat weg of draai demo zonder --portfolio"
+        )
+    passed = [flag for name, flag in PORTFOLIO_PASSED.items() if getattr(args, name)]
+    passed += ["--lang", args.lang]
+    if args.checks:
+        _checks(args.checks, args.audit_probe)  # an unknown id: refused before anything starts
+        passed += ["--checks", args.checks]
+    if args.deadline is not None:
+        passed += ["--deadline", str(_deadline(args))]
+    return passed
+
+
+def demo_portfolio(out: Path, scan_options: list[str] = ()) -> int:  # type: ignore[assignment]
     """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
     exactly as README's "Alle scholen" describes it, without writing any Python."""
     from dataclasses import replace
@@ -440,8 +490,8 @@ def demo_portfolio(out: Path) -> int:
         )
         steps = [
             ["doctor", str(tenants)],
-            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet"],
-            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet"],
+            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet", *scan_options],
+            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet", *scan_options],
             ["history", "--tenants", str(tenants)],
             ["diff", schools[0][1].tenant_id, "--tenants", str(tenants)],
         ]
@@ -707,7 +757,13 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_history_merge(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
+    from m365apk.runs.shards import done_marker, wait_for_shards
 
+    if args.wait is not None:
+        if not 0 <= args.wait <= 7 * 86400:  # also false for NaN
+            raise ConfigError("--wait moet tussen 0 en 604800 seconden liggen")
+        run_id = wait_for_shards(args.sources, args.wait)
+        print(f"alle {len(args.sources)} shards hebben ronde {run_id} afgerond", flush=True)
     for src in args.sources:  # each must be a readable history before the target is touched
         if src.is_file():
             History(src).close()
@@ -721,6 +777,9 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
         )
     with History(args.target) as target:
         total = sum(target.merge_from(src) for src in args.sources)
+    if args.wait is not None:  # merged: the next round's merge waits for the next round
+        for src in args.sources:
+            done_marker(src).unlink(missing_ok=True)
     print(f"{total} scans samengevoegd in {args.target}")
     return 0
 
@@ -790,7 +849,13 @@ def cmd_overview(args: argparse.Namespace) -> int:
     from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
-    with History(config.history_path) as history:
+    if args.output:  # as scan-all: the container's data volume
+        config = config.model_copy(update={"output": args.output})
+    history_path = args.history or config.history_path
+    if not history_path.is_file():
+        raise ConfigError(f"historiebestand niet gevonden: {history_path}")
+    out_folder(config.output, "output")
+    with History(history_path) as history:
         print(write_overview(config, history, datetime.now(UTC)).resolve())
     return 0
 

@@ -30,6 +30,7 @@ from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
 from m365apk.runs.paths import out_folder, path_segment, within
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
+from m365apk.runs.shards import clear_done, write_done
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
@@ -220,6 +221,8 @@ def scan_all(
         ScanAllLock(config.output, history_file, run_id, shard),
         History(history_file) as history,
     ):
+        if shard is not None:  # this shard's round is not done until it says so again
+            clear_done(history_file)
         finished = set() if fresh else history.done(run_id)
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
@@ -267,4 +270,6 @@ def scan_all(
                 for future in as_completed(futures):
                     record(future.result())
                     crash_point("scan_all.recorded")
+        if shard is not None:  # history-merge --wait merges once every shard has said this
+            write_done(history_file, run_id, shard, len(results))
     return sorted(results, key=lambda r: r.tenant.name.lower())
