@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -237,8 +238,8 @@ def _deadline(args: argparse.Namespace) -> float:
     value = getattr(args, "deadline", None)
     if value is None:
         return DEFAULT_DEADLINE_SECONDS
-    if not value > 0:
-        raise ConfigError("--deadline moet een positief aantal seconden zijn")
+    if not 0 < value < math.inf:  # also false for NaN
+        raise ConfigError(f"--deadline moet een positief aantal seconden zijn, niet {value}")
     return value
 
 
@@ -316,7 +317,9 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 def _checks(arg: str | None, audit_probe: bool = True) -> list[Check]:
     """The checks to run. A check that changes something in the tenant to measure runs only when
     asked for (`--audit-probe`); permissions and setup list everything that can run."""
-    ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
+    ids = [x.strip() for x in arg.split(",") if x.strip()] if arg is not None else None
+    if ids == []:
+        raise ConfigError("--checks noemt geen check-id (kommagescheiden, zie m365apk checks)")
     wanted = {"audit-probe"} if audit_probe else set()
     available = all_checks(opt_in=wanted)
     checks = select_checks(available, ids)
@@ -354,7 +357,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
-    tenant = load_profile(args.profile, users=args.users)
+    try:
+        tenant = load_profile(args.profile, users=args.users)
+    except ValueError as exc:  # e.g. too few users for the profile's roles
+        raise ConfigError(f"--users: {exc}") from None
     tenant_settings = (
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )
@@ -512,6 +518,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tenant-id is geen GUID: {args.tenant_id!r}")
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
+    if args.login_url is not None and not args.login_url.startswith("https://"):
+        raise ConfigError(f"--login-url moet een https-adres zijn, niet {args.login_url!r}")
     deadline = _deadline(args)
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
@@ -662,40 +670,56 @@ def _settings_missing(report: object) -> bool:
     return settings_missing(report)  # type: ignore[arg-type]
 
 
-def _run_all(args: argparse.Namespace, run_id: str) -> int:
-    from m365apk.runs.history import History
-    from m365apk.runs.overview import write_overview
-    from m365apk.runs.portfolio import scan_all
+def _prepare_all(args: argparse.Namespace) -> tuple:
+    """Everything scan-all and schedule check before a round starts (tenants file, options,
+    output folder and history file), so bad input is refused before any school is scanned or
+    any file is touched; `schedule` does this before it waits for its first round."""
+    from m365apk.runs.portfolio import check_destination
     from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
     if getattr(args, "output", None):  # e.g. the container's data volume
         config = config.model_copy(update={"output": args.output})
-    if getattr(args, "concurrency", None):
+    if getattr(args, "concurrency", None) is not None:
         if args.concurrency < 1:
             raise ConfigError("--concurrency moet minstens 1 zijn")
         config = config.model_copy(update={"concurrency": args.concurrency})
-    if getattr(args, "processes", None):
+    if getattr(args, "processes", None) is not None:
         if args.processes < 1:
             raise ConfigError("--processes moet minstens 1 zijn")
         config = config.model_copy(update={"processes": args.processes})
     if getattr(args, "deadline", None) is not None:
         config = config.model_copy(update={"deadline_seconds": _deadline(args)})
     shard = None
-    if getattr(args, "shard_count", None) is not None:
-        if args.shard_index is None or not 0 <= args.shard_index < args.shard_count:
+    index, count = getattr(args, "shard_index", None), getattr(args, "shard_count", None)
+    if index is not None or count is not None:
+        if count is None or count < 1:
+            raise ConfigError("--shard-index hoort bij --shard-count (het aantal shards, >= 1)")
+        if index is None or not 0 <= index < count:
             raise ConfigError("--shard-index moet tussen 0 en --shard-count liggen")
-        shard = (args.shard_index, args.shard_count)
+        shard = (index, count)
     history_path = getattr(args, "history", None) or config.history_path
+    checks = _checks(args.checks, args.audit_probe)
+    options = _report_options(args)
+    check_destination(config, history_path)
+    return config, checks, options, shard, history_path
+
+
+def _run_all(args: argparse.Namespace, run_id: str) -> int:
+    from m365apk.runs.history import History
+    from m365apk.runs.overview import write_overview
+    from m365apk.runs.portfolio import scan_all
+
+    config, checks, options, shard, history_path = _prepare_all(args)
     results = scan_all(
         config,
-        _checks(args.checks, args.audit_probe),
+        checks,
         run_id=run_id,
         fresh=getattr(args, "fresh", False),
         peers=getattr(args, "peers", False),
         shard=shard,
         history_path=history_path,
-        options=_report_options(args),
+        options=options,
     )
     with History(history_path) as history:
         overview = write_overview(config, history, datetime.now(UTC))
@@ -718,6 +742,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from m365apk.runs.schedule import run_schedule
 
     configure_logs(args.log_format)
+    _prepare_all(args)  # bad input is refused now, not at the first round months from now
     return run_schedule(args.cron, lambda run_id: _run_all(args, run_id), args.max_runs)
 
 
@@ -736,9 +761,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
     args.db = _history_db(args)
-    if not args.db.is_file():
-        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
-    with History(args.db) as history:
+    with History(args.db, create=False) as history:
         rows = history.scans(args.tenant)
     if not rows:
         raise ConfigError(f"geen scans gevonden voor {args.tenant!r}")
@@ -764,9 +787,12 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
             raise ConfigError("--wait moet tussen 0 en 604800 seconden liggen")
         run_id = wait_for_shards(args.sources, args.wait)
         print(f"alle {len(args.sources)} shards hebben ronde {run_id} afgerond", flush=True)
+    target = os.path.realpath(args.target)  # realpath: no error on a symlink loop
+    if any(os.path.realpath(src) == target for src in args.sources):
+        raise ConfigError(f"{args.target} staat ook bij de bronnen; kies een ander doelbestand")
     for src in args.sources:  # each must be a readable history before the target is touched
         if src.is_file():
-            History(src).close()
+            History(src, create=False).close()
     # Every shard must have finished and written its file: a missing one would leave a round
     # silently short (issue 26 finding 10), so nothing is merged and no target is created.
     missing = [str(src) for src in args.sources if not src.is_file()]
@@ -775,8 +801,9 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
             f"historiebestand niet gevonden: {', '.join(missing)}; er is niets samengevoegd "
             "(wacht tot elke shard klaar is)"
         )
-    with History(args.target) as target:
-        total = sum(target.merge_from(src) for src in args.sources)
+    History.verify(args.target)
+    with History(args.target) as merged:
+        total = sum(merged.merge_from(src) for src in args.sources)
     if args.wait is not None:  # merged: the next round's merge waits for the next round
         for src in args.sources:
             done_marker(src).unlink(missing_ok=True)
@@ -788,9 +815,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History, diff
 
     args.db = _history_db(args)
-    if not args.db.is_file():
-        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
-    with History(args.db) as history:
+    with History(args.db, create=False) as history:
         scans = [s for s in history.scans(args.tenant) if s.outcome in ("ok", "partial")]
         by_id = {s.id: s for s in scans}
         if len(scans) < 2 and not (args.from_id and args.to_id):
@@ -852,10 +877,8 @@ def cmd_overview(args: argparse.Namespace) -> int:
     if args.output:  # as scan-all: the container's data volume
         config = config.model_copy(update={"output": args.output})
     history_path = args.history or config.history_path
-    if not history_path.is_file():
-        raise ConfigError(f"historiebestand niet gevonden: {history_path}")
-    out_folder(config.output, "output")
-    with History(history_path) as history:
+    with History(history_path, create=False) as history:
+        out_folder(config.output, "output")
         print(write_overview(config, history, datetime.now(UTC)).resolve())
     return 0
 

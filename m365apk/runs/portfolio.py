@@ -189,6 +189,16 @@ def slimmed(outcome: TenantOutcome) -> TenantOutcome:
     return replace(outcome, report=_slim(outcome.report), rows=rows)
 
 
+def check_destination(config: TenantsFile, history_path: Path) -> None:
+    """The output folder and the history file a round writes to, checked before anything is
+    locked or written: a history file that is a folder, damaged, or someone else's database is
+    refused and left as it is."""
+    if history_path.is_dir():
+        raise ConfigError(f"history {history_path} is een map; geef een bestand")
+    out_folder(config.output, "output")
+    History.verify(history_path)
+
+
 def scan_all(
     config: TenantsFile,
     checks: list[Check],
@@ -202,11 +212,7 @@ def scan_all(
     on_done: Callable[[TenantOutcome], None] | None = None,
 ) -> list[TenantOutcome]:
     path_segment(run_id, "run")  # before anything is locked, read or removed
-    out_folder(config.output, "output")
-    if (history_path or config.history_path).is_dir():
-        raise ConfigError(
-            f"history {history_path or config.history_path} is een map; geef een bestand"
-        )
+    check_destination(config, history_path or config.history_path)
     tenants = sorted(config.tenants, key=lambda t: t.tenant_id)
     if shard is not None:
         index, count = shard
