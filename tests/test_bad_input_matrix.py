@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -550,7 +551,7 @@ def test_bad_input_is_one_line_nonzero_and_touches_nothing(
     def never_sleep(seconds: float) -> None:  # a schedule must refuse before it waits
         raise AssertionError(f"schedule would wait {seconds:.0f} s for bad input")
 
-    monkeypatch.setattr("m365apk.runs.schedule.time.sleep", never_sleep)
+    monkeypatch.setattr("m365apk.runs.schedule.time", SimpleNamespace(sleep=never_sleep))
     argv = CASES[case](world)
     before = _files(tmp_path)
     rc = main(argv)
