@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import re
 import sys
@@ -190,6 +191,13 @@ def build_parser() -> argparse.ArgumentParser:
     merge = sub.add_parser("history-merge", help="voeg historiebestanden (shards) samen")
     merge.add_argument("target", type=Path)
     merge.add_argument("sources", type=Path, nargs="+")
+    merge.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDEN",
+        help="wacht (hooguit zo lang) tot elke shard zijn ronde heeft afgerond "
+        "(klaar-markering naast zijn historiebestand); zo niet: niets samenvoegen",
+    )
     dif = sub.add_parser("diff", help="verschil tussen twee scans van een tenant")
     dif.add_argument("tenant", help="tenant-id of schoolnaam")
     dif.add_argument("--db", type=Path, help="historiebestand (of geef --tenants)")
@@ -204,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--checks", help="alleen voor deze check-id's (kommagescheiden)")
     overview = sub.add_parser("overview", help="maak het overzicht van alle scholen opnieuw")
     overview.add_argument("tenants", type=Path, help="tenants.yaml")
+    overview.add_argument(
+        "--history", type=Path, help="historiebestand (standaard uit het bestand)"
+    )
+    overview.add_argument("--output", type=Path, help="uitvoermap (standaard uit het bestand)")
 
     checks = sub.add_parser("checks", help="toon alle controles")
     checks.add_argument("--json", action="store_true")
@@ -227,8 +239,8 @@ def _deadline(args: argparse.Namespace) -> float:
     value = getattr(args, "deadline", None)
     if value is None:
         return DEFAULT_DEADLINE_SECONDS
-    if not value > 0:
-        raise ConfigError("--deadline moet een positief aantal seconden zijn")
+    if not 0 < value < math.inf:  # also false for NaN
+        raise ConfigError(f"--deadline moet een positief aantal seconden zijn, niet {value}")
     return value
 
 
@@ -306,7 +318,9 @@ def _report_options(args: argparse.Namespace) -> ReportOptions:
 def _checks(arg: str | None, audit_probe: bool = True) -> list[Check]:
     """The checks to run. A check that changes something in the tenant to measure runs only when
     asked for (`--audit-probe`); permissions and setup list everything that can run."""
-    ids = [x.strip() for x in arg.split(",") if x.strip()] if arg else None
+    ids = [x.strip() for x in arg.split(",") if x.strip()] if arg is not None else None
+    if ids == []:
+        raise ConfigError("--checks noemt geen check-id (kommagescheiden, zie m365apk checks)")
     wanted = {"audit-probe"} if audit_probe else set()
     available = all_checks(opt_in=wanted)
     checks = select_checks(available, ids)
@@ -332,7 +346,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.scanner.auth import LoopbackClientSecretCredential
 
     if args.portfolio:
-        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")))
+        passed = _portfolio_options(args)  # refused before any folder is made
+        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")), passed)
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -343,7 +358,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
     progress = ProgressDisplay(quiet=args.quiet)
-    tenant = load_profile(args.profile, users=args.users)
+    try:
+        tenant = load_profile(args.profile, users=args.users)
+    except ValueError as exc:  # e.g. too few users for the profile's roles
+        raise ConfigError(f"--users: {exc}") from None
     tenant_settings = (
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )
@@ -375,7 +393,45 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_portfolio(out: Path) -> int:
+# What `demo --portfolio` hands to its scan-all rounds; every other option of demo is about the
+# one simulated school and is refused there rather than silently ignored.
+PORTFOLIO_PASSED = {
+    "pdf": "--pdf",
+    "pseudonymise": "--pseudonymise",
+    "audit_probe": "--audit-probe",
+}
+PORTFOLIO_REFUSED = {
+    "users": "--users",
+    "tenant_config": "--tenant-config",
+    "action_plan": "--action-plan",
+    "attestations": "--attestations",
+    "exceptions": "--exceptions",
+    "mappings": "--mappings",
+}
+
+
+def _portfolio_options(args: argparse.Namespace) -> list[str]:
+    refused = [flag for name, flag in PORTFOLIO_REFUSED.items() if getattr(args, name)]
+    if args.profile != "weak":
+        refused.insert(0, "--profile")
+    if args.latency_ms:
+        refused.append("--latency-ms")
+    if refused:
+        raise ConfigError(
+            f"{', '.join(refused)} geldt voor één gesimuleerde school, niet voor --portfolio "
+            "(dat heeft eigen scholen en instellingen); laat weg of draai demo zonder --portfolio"
+        )
+    passed = [flag for name, flag in PORTFOLIO_PASSED.items() if getattr(args, name)]
+    passed += ["--lang", args.lang]
+    if args.checks:
+        _checks(args.checks, args.audit_probe)  # an unknown id: refused before anything starts
+        passed += ["--checks", args.checks]
+    if args.deadline is not None:
+        passed += ["--deadline", str(_deadline(args))]
+    return passed
+
+
+def demo_portfolio(out: Path, scan_options: list[str] = ()) -> int:  # type: ignore[assignment]
     """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
     exactly as README's "Alle scholen" describes it, without writing any Python."""
     from dataclasses import replace
@@ -441,8 +497,8 @@ def demo_portfolio(out: Path) -> int:
         )
         steps = [
             ["doctor", str(tenants)],
-            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet"],
-            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet"],
+            ["scan-all", str(tenants), "--run-id", "apk-1", "--quiet", *scan_options],
+            ["scan-all", str(tenants), "--run-id", "apk-2", "--quiet", *scan_options],
             ["history", "--tenants", str(tenants)],
             ["diff", schools[0][1].tenant_id, "--tenants", str(tenants)],
         ]
@@ -463,6 +519,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
         raise ConfigError(f"--tenant-id is geen GUID: {args.tenant_id!r}")
     if args.max_concurrency < 1:
         raise ConfigError("--max-concurrency moet minstens 1 zijn")
+    if args.login_url is not None and not args.login_url.startswith("https://"):
+        raise ConfigError(f"--login-url moet een https-adres zijn, niet {args.login_url!r}")
     deadline = _deadline(args)
     checks = _checks(args.checks, args.audit_probe)
     options = _report_options(args)
@@ -613,40 +671,56 @@ def _settings_missing(report: object) -> bool:
     return settings_missing(report)  # type: ignore[arg-type]
 
 
-def _run_all(args: argparse.Namespace, run_id: str) -> int:
-    from m365apk.runs.history import History
-    from m365apk.runs.overview import write_overview
-    from m365apk.runs.portfolio import scan_all
+def _prepare_all(args: argparse.Namespace) -> tuple:
+    """Everything scan-all and schedule check before a round starts (tenants file, options,
+    output folder and history file), so bad input is refused before any school is scanned or
+    any file is touched; `schedule` does this before it waits for its first round."""
+    from m365apk.runs.portfolio import check_destination
     from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
     if getattr(args, "output", None):  # e.g. the container's data volume
         config = config.model_copy(update={"output": args.output})
-    if getattr(args, "concurrency", None):
+    if getattr(args, "concurrency", None) is not None:
         if args.concurrency < 1:
             raise ConfigError("--concurrency moet minstens 1 zijn")
         config = config.model_copy(update={"concurrency": args.concurrency})
-    if getattr(args, "processes", None):
+    if getattr(args, "processes", None) is not None:
         if args.processes < 1:
             raise ConfigError("--processes moet minstens 1 zijn")
         config = config.model_copy(update={"processes": args.processes})
     if getattr(args, "deadline", None) is not None:
         config = config.model_copy(update={"deadline_seconds": _deadline(args)})
     shard = None
-    if getattr(args, "shard_count", None) is not None:
-        if args.shard_index is None or not 0 <= args.shard_index < args.shard_count:
+    index, count = getattr(args, "shard_index", None), getattr(args, "shard_count", None)
+    if index is not None or count is not None:
+        if count is None or count < 1:
+            raise ConfigError("--shard-index hoort bij --shard-count (het aantal shards, >= 1)")
+        if index is None or not 0 <= index < count:
             raise ConfigError("--shard-index moet tussen 0 en --shard-count liggen")
-        shard = (args.shard_index, args.shard_count)
+        shard = (index, count)
     history_path = getattr(args, "history", None) or config.history_path
+    checks = _checks(args.checks, args.audit_probe)
+    options = _report_options(args)
+    check_destination(config, history_path)
+    return config, checks, options, shard, history_path
+
+
+def _run_all(args: argparse.Namespace, run_id: str) -> int:
+    from m365apk.runs.history import History
+    from m365apk.runs.overview import write_overview
+    from m365apk.runs.portfolio import scan_all
+
+    config, checks, options, shard, history_path = _prepare_all(args)
     results = scan_all(
         config,
-        _checks(args.checks, args.audit_probe),
+        checks,
         run_id=run_id,
         fresh=getattr(args, "fresh", False),
         peers=getattr(args, "peers", False),
         shard=shard,
         history_path=history_path,
-        options=_report_options(args),
+        options=options,
     )
     with History(history_path) as history:
         overview = write_overview(config, history, datetime.now(UTC))
@@ -669,6 +743,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from m365apk.runs.schedule import run_schedule
 
     configure_logs(args.log_format)
+    _prepare_all(args)  # bad input is refused now, not at the first round months from now
     return run_schedule(args.cron, lambda run_id: _run_all(args, run_id), args.max_runs)
 
 
@@ -687,9 +762,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
 
     args.db = _history_db(args)
-    if not args.db.is_file():
-        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
-    with History(args.db) as history:
+    with History(args.db, create=False) as history:
         rows = history.scans(args.tenant)
     if not rows:
         raise ConfigError(f"geen scans gevonden voor {args.tenant!r}")
@@ -708,10 +781,19 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_history_merge(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History
+    from m365apk.runs.shards import done_marker, wait_for_shards
 
+    if args.wait is not None:
+        if not 0 <= args.wait <= 7 * 86400:  # also false for NaN
+            raise ConfigError("--wait moet tussen 0 en 604800 seconden liggen")
+        run_id = wait_for_shards(args.sources, args.wait)
+        print(f"alle {len(args.sources)} shards hebben ronde {run_id} afgerond", flush=True)
+    target = os.path.realpath(args.target)  # realpath: no error on a symlink loop
+    if any(os.path.realpath(src) == target for src in args.sources):
+        raise ConfigError(f"{args.target} staat ook bij de bronnen; kies een ander doelbestand")
     for src in args.sources:  # each must be a readable history before the target is touched
         if src.is_file():
-            History(src).close()
+            History(src, create=False).close()
     # Every shard must have finished and written its file: a missing one would leave a round
     # silently short (issue 26 finding 10), so nothing is merged and no target is created.
     missing = [str(src) for src in args.sources if not src.is_file()]
@@ -720,8 +802,12 @@ def cmd_history_merge(args: argparse.Namespace) -> int:
             f"historiebestand niet gevonden: {', '.join(missing)}; er is niets samengevoegd "
             "(wacht tot elke shard klaar is)"
         )
-    with History(args.target) as target:
-        total = sum(target.merge_from(src) for src in args.sources)
+    History.verify(args.target)
+    with History(args.target) as merged:
+        total = sum(merged.merge_from(src) for src in args.sources)
+    if args.wait is not None:  # merged: the next round's merge waits for the next round
+        for src in args.sources:
+            done_marker(src).unlink(missing_ok=True)
     print(f"{total} scans samengevoegd in {args.target}")
     return 0
 
@@ -730,9 +816,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from m365apk.runs.history import History, diff
 
     args.db = _history_db(args)
-    if not args.db.is_file():
-        raise ConfigError(f"historiebestand niet gevonden: {args.db}")
-    with History(args.db) as history:
+    with History(args.db, create=False) as history:
         scans = [s for s in history.scans(args.tenant) if s.outcome in ("ok", "partial")]
         by_id = {s.id: s for s in scans}
         if len(scans) < 2 and not (args.from_id and args.to_id):
@@ -791,7 +875,11 @@ def cmd_overview(args: argparse.Namespace) -> int:
     from m365apk.runs.tenants import load_tenants
 
     config = load_tenants(args.tenants)
-    with History(config.history_path) as history:
+    if args.output:  # as scan-all: the container's data volume
+        config = config.model_copy(update={"output": args.output})
+    history_path = args.history or config.history_path
+    with History(history_path, create=False) as history:
+        out_folder(config.output, "output")
         print(write_overview(config, history, datetime.now(UTC)).resolve())
     return 0
 

@@ -209,45 +209,40 @@ def test_shards_merge_into_one_history(sim, schools, tmp_path, monkeypatch) -> N
     assert sorted(r[0] for r in rows(merged)) == sorted(t.tenant_id for t in tenants)
 
 
-def test_schedule_keeps_running_after_a_failed_run(sim, schools, tmp_path) -> None:
+def test_schedule_keeps_running_after_a_failed_run(
+    sim, schools, tmp_path, monkeypatch, capsys
+) -> None:
+    """A round that fails (here: the tenants file is gone when the first round starts) is
+    logged and the schedule goes on. A tenants file that is bad when `schedule` starts is
+    refused at once instead (tests/test_bad_input_matrix.py): no months of silent waiting."""
+    import m365apk.runs.schedule as schedule
+
     tenant = schools[0]
-    missing = tmp_path / "tenants.yaml"  # absent at the first fire: that run fails
-    env = dict(os.environ, SECRET_0=tenant.client_secret)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "m365apk.cli",
-            "schedule",
-            str(missing),
-            "--cron",
-            "* * * * * */2",
-            "--max-runs",
-            "2",
-            "--quiet",
-            "--log-format",
-            "json",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.time() + 60
-    log = []
-    while time.time() < deadline:
-        line = proc.stderr.readline()
-        log.append(line)
-        if "mislukt" in line:
-            break
-    write_tenants(tmp_path, sim, [tenant])
-    _, rest = proc.communicate(timeout=120)
-    assert proc.returncode == 0
-    text = "".join(log) + rest
+    path = write_tenants(tmp_path, sim, [tenant])
+    good = path.read_bytes()
+    monkeypatch.setenv("SECRET_0", tenant.client_secret)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:  # no real waiting; between rounds the file changes
+        waits.append(seconds)
+        if len(waits) == 1:
+            path.unlink()  # absent at the first fire: that round fails
+        else:
+            path.write_bytes(good)
+
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(schedule, "time", SimpleNamespace(sleep=sleep))  # the schedule's only
+    args = ["schedule", str(path), "--cron", "0 6 1 9 *", "--max-runs", "2", "--quiet"]
+    assert main([*args, "--log-format", "json"]) == 0
+    text = capsys.readouterr().err
     assert '"level": "error"' in text and "tenantsbestand niet gevonden" in text
     assert "klaar (exitcode 0)" in text
     assert '"tenant_id": "' + tenant.tenant_id in text
     assert (tmp_path / "out" / "history.sqlite").is_file()
+    path.unlink()
+    assert main(args) == 2  # bad at the start: refused, nothing waited for
+    assert "tenantsbestand niet gevonden" in capsys.readouterr().err and len(waits) == 2
 
 
 def test_tenants_file_errors_are_one_line(tmp_path, capsys) -> None:

@@ -189,8 +189,52 @@ def _builtin() -> tuple[dict[int, Basismaatregel], dict[str, Norm], dict[int, st
     return {b.id: b for b in bms}, norms, levels, digest.hexdigest()[:12]
 
 
+OVERLAY_KEYS = {"framework": dict, "controls": list, "checks": dict, "overrides": dict}
+
+
+def _read_overlay(path: Path, name: str) -> dict:
+    """A mapping file a person wrote: every way it can be wrong is one line naming the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise MappingError(
+            f"{name}: geen UTF-8-tekst (ongeldige byte op positie {exc.start})"
+        ) from None
+    except OSError as exc:
+        raise MappingError(f"{name}: niet te lezen ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise MappingError(f"{name}: geen geldige YAML (te diep genest)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"regel {mark.line + 1}, kolom {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MappingError(f"{name}: geen geldige YAML ({where}{problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MappingError(
+            f"{name}: verwacht een koppelbestand met {', '.join(OVERLAY_KEYS)}, "
+            f"geen {type(data).__name__}"
+        )
+    for key, value in data.items():
+        if key not in OVERLAY_KEYS:
+            raise MappingError(
+                f"{name}: onbekende sleutel {key!r} (verwacht: {', '.join(OVERLAY_KEYS)})"
+            )
+        if value is not None and not isinstance(value, OVERLAY_KEYS[key]):
+            kind = "lijst" if OVERLAY_KEYS[key] is list else "mapping"
+            raise MappingError(f"{name}: {key} moet een {kind} zijn")
+    for check_id, ids in (data.get("checks") or {}).items():
+        if not isinstance(ids, list):
+            raise MappingError(f"{name}: checks.{check_id} moet een lijst van control-id's zijn")
+    for check_id, links in (data.get("overrides") or {}).items():
+        if not isinstance(links, dict):
+            raise MappingError(f"{name}: overrides.{check_id} moet een mapping zijn")
+    return data
+
+
 def _overlay(mappings: Mappings, path: Path, name: str) -> Mappings:
-    data = _read(path, name) or {}
+    data = _read_overlay(path, name)
     framework = data.get("framework") or {}
     fw_id = framework.get("id")
     if not fw_id and (data.get("controls") or data.get("checks")):

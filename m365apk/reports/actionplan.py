@@ -126,6 +126,8 @@ def load_action_plan(path: Path) -> list[PlanItem]:
         raise ConfigError(f"{path}: actieplan niet te lezen ({exc})") from None
     except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
         raise ConfigError(f"{path}: geen actieplan-CSV ({exc})") from None
+    if any("\x00" in cell for row in raw for cell in row):
+        raise ConfigError(f"{path}: geen actieplan (bevat NUL-tekens; is het een tekstbestand?)")
     if not raw or "id" not in raw[0] or "status" not in raw[0]:
         raise ConfigError(f"{path}: geen actieplan (kolommen id en status ontbreken)")
     header = raw[0]

@@ -4,6 +4,7 @@ a run killed halfway leaves complete rows or none, never a corrupt file."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -87,10 +88,39 @@ class ScanRow:
     report_path: str | None
 
 
+# Columns without which a file is no m365apk history (someone else's table named scans).
+REQUIRED_COLUMNS = {"id", "run_id", "tenant_id", "finished_at", "outcome"}
+
+
+def _check_schema(db: sqlite3.Connection, path: Path, create: bool) -> None:
+    """Refuse a database that is not ours before anything is written to it (our tables added to
+    someone else's database, or WAL mode switched on in it, would change their file)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "scans" in tables:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(scans)")}
+        if columns >= REQUIRED_COLUMNS:
+            return
+        what = f"tabel scans zonder {', '.join(sorted(REQUIRED_COLUMNS - columns))}"
+    elif tables:
+        what = f"andere tabellen: {', '.join(sorted(tables))[:80]}"
+    elif create:
+        return  # an empty database (e.g. a new, empty file) becomes a history
+    else:
+        what = "leeg: er staan nog geen scans in"
+    raise ConfigError(
+        f"historiebestand {path} is geen m365apk-historie ({what}); het is niet gewijzigd"
+    )
+
+
 class History:
-    def __init__(self, path: Path) -> None:
+    """The history file. `create=False` for commands that only read it: a file that does not
+    exist, is empty or is not ours is refused instead of being made into a history."""
+
+    def __init__(self, path: Path, create: bool = True) -> None:
         if path.is_dir():
             raise ConfigError(f"historiebestand {path} is een map; geef een bestand")
+        if not create and not path.is_file():
+            raise ConfigError(f"historiebestand niet gevonden: {path}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -98,8 +128,10 @@ class History:
                 f"historiebestand {path}: map niet te maken ({exc.strerror})"
             ) from None
         self.path = path
+        self._db = None
         try:
             self._db = sqlite3.connect(path, timeout=30)
+            _check_schema(self._db, path, create)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
@@ -108,10 +140,32 @@ class History:
                 with self._db:
                     self._db.execute("ALTER TABLE scans ADD COLUMN duration_seconds REAL")
         except sqlite3.DatabaseError as exc:  # not SQLite, or damaged: leave it as it is
+            self._close_quietly()
             raise ConfigError(
                 f"historiebestand {path} is geen m365apk-historie of is beschadigd ({exc}); "
                 "het is niet gewijzigd"
             ) from None
+        except ConfigError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+    @staticmethod
+    def verify(path: Path) -> None:
+        """Check, without writing, that `path` is absent (it will be made) or a readable
+        m365apk history: before a run locks or writes anything."""
+        if not os.path.lexists(path):
+            try:  # made now, as History would: a parent that is a file is refused here
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"historiebestand {path}: map niet te maken ({exc.strerror or exc})"
+                ) from None
+            return
+        History(path).close()
 
     def close(self) -> None:
         self._db.close()
@@ -265,7 +319,7 @@ class History:
 
     def merge_from(self, other: Path) -> int:
         """Copy every scan of another history file (a shard) into this one."""
-        source = History(other)
+        source = History(other, create=False)
         count = 0
         try:
             for row in source.scans():

@@ -30,6 +30,7 @@ from m365apk.runs.history import History, ReportRows, report_rows
 from m365apk.runs.lock import ScanAllLock
 from m365apk.runs.paths import out_folder, path_segment, within
 from m365apk.runs.scan import ReportOptions, consent_problem, run_scan
+from m365apk.runs.shards import clear_done, write_done
 from m365apk.runs.tenants import TenantEntry, TenantsFile
 from m365apk.runs.workers import Job, processes_for, run_in_processes
 from m365apk.scanner.auth import CredentialSpec, LoopbackClientSecretCredential
@@ -188,6 +189,16 @@ def slimmed(outcome: TenantOutcome) -> TenantOutcome:
     return replace(outcome, report=_slim(outcome.report), rows=rows)
 
 
+def check_destination(config: TenantsFile, history_path: Path) -> None:
+    """The output folder and the history file a round writes to, checked before anything is
+    locked or written: a history file that is a folder, damaged, or someone else's database is
+    refused and left as it is."""
+    if history_path.is_dir():
+        raise ConfigError(f"history {history_path} is een map; geef een bestand")
+    out_folder(config.output, "output")
+    History.verify(history_path)
+
+
 def scan_all(
     config: TenantsFile,
     checks: list[Check],
@@ -201,11 +212,7 @@ def scan_all(
     on_done: Callable[[TenantOutcome], None] | None = None,
 ) -> list[TenantOutcome]:
     path_segment(run_id, "run")  # before anything is locked, read or removed
-    out_folder(config.output, "output")
-    if (history_path or config.history_path).is_dir():
-        raise ConfigError(
-            f"history {history_path or config.history_path} is een map; geef een bestand"
-        )
+    check_destination(config, history_path or config.history_path)
     tenants = sorted(config.tenants, key=lambda t: t.tenant_id)
     if shard is not None:
         index, count = shard
@@ -220,6 +227,8 @@ def scan_all(
         ScanAllLock(config.output, history_file, run_id, shard),
         History(history_file) as history,
     ):
+        if shard is not None:  # this shard's round is not done until it says so again
+            clear_done(history_file)
         finished = set() if fresh else history.done(run_id)
         todo = [t for t in tenants if t.tenant_id not in finished]
         results += [TenantOutcome(t, "skipped") for t in tenants if t.tenant_id in finished]
@@ -267,4 +276,6 @@ def scan_all(
                 for future in as_completed(futures):
                     record(future.result())
                     crash_point("scan_all.recorded")
+        if shard is not None:  # history-merge --wait merges once every shard has said this
+            write_done(history_file, run_id, shard, len(results))
     return sorted(results, key=lambda r: r.tenant.name.lower())

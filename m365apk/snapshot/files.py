@@ -40,6 +40,8 @@ def read_yaml(path: Path, error: type[Exception] = ConfigError) -> Any:
     text = read_text(path, error)
     try:
         return yaml.safe_load(text)
+    except RecursionError:  # e.g. thousands of nested brackets
+        raise error(f"{path}: geen geldige YAML (te diep genest)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"regel {mark.line + 1}, kolom {mark.column + 1}: " if mark else ""
