@@ -915,8 +915,9 @@ def _quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     _quiet_libraries()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
-    if debug:  # MSAL's own account of a failed sign-in (else one line: scanner/auth.quiet_msal)
-        logging.getLogger("msal").setLevel(logging.WARNING)
+    # MSAL's own account of a failed sign-in with --debug, else one line (scanner/auth.quiet_msal);
+    # set on every call, so an earlier --debug run in this process does not carry over.
+    logging.getLogger("msal").setLevel(logging.WARNING if debug else logging.NOTSET)
     try:
         args = build_parser().parse_args(argv)
         gcpolicy.tune()  # a scan's objects are many and acyclic (runs/gcpolicy.py)
