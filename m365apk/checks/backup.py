@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
-from m365apk.checks.plans import licensed_members
+from m365apk.checks.plans import licensed_members, unrecognised_members
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -124,20 +124,36 @@ def population(snapshot: Snapshot, key: str) -> tuple[int | None, Msg]:
     """How many units the workload has, and what was counted. None when it cannot be read.
     SharePoint: one team site per Microsoft 365 group plus the root site, a lower bound
     (communication sites without a group are not visible without reading all sites)."""
-    if key == "exchange":
+    if key in ("exchange", "onedrive"):
         if not snapshot.dataset("users").ok:
             return None, Msg("backup.population.users_unread")
-        return len(licensed_members(snapshot, "mailbox")), Msg("backup.population.mailboxes")
-    if key == "onedrive":
-        if not snapshot.dataset("users").ok:
-            return None, Msg("backup.population.users_unread")
-        return len(licensed_members(snapshot, "onedrive")), Msg("backup.population.onedrives")
+        if not snapshot.dataset("users").data:
+            # A tenant always has accounts (at least the administrator who consented): an
+            # empty list is not a measured population of none.
+            return None, Msg("backup.population.no_users")
+        kind = "mailbox" if key == "exchange" else "onedrive"
+        what = "mailboxes" if key == "exchange" else "onedrives"
+        return len(licensed_members(snapshot, kind)), Msg(f"backup.population.{what}")
     if not snapshot.dataset("groups").ok:
         return None, Msg("backup.population.groups_unread")
     unified = [
         g for g in snapshot.dataset("groups").data or [] if "Unified" in (g.get("groupTypes") or [])
     ]
     return len(unified) + 1, Msg("backup.population.sites")
+
+
+def unrecognised(snapshot: Snapshot, key: str) -> int:
+    """Accounts that may have the workload (a mailbox, a OneDrive) but whose licence plans do
+    not say so either way (plans.unrecognised_members); 0 for SharePoint."""
+    if key == "sharepoint" or not snapshot.dataset("users").ok:
+        return 0
+    return len(unrecognised_members(snapshot, "mailbox" if key == "exchange" else "onedrive"))
+
+
+def _grade(share: float, clean: bool) -> Status:
+    if share >= COVERED and clean:
+        return Status.PASS
+    return Status.PARTIAL if share >= 50 else Status.FAIL
 
 
 def _protected(policies: list[dict[str, Any]]) -> tuple[int, int]:
@@ -183,7 +199,24 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
         return Status.FAIL, Msg("backup.workload.none_active", label=label), measured
     if size is None:
         return Status.UNKNOWN, Msg("backup.workload.unmeasurable", label=label, what=what), measured
+    unsure = unrecognised(snapshot, key)
+    measured["onbekend"] = unsure
+    if size + unsure == 0:
+        # Nobody to protect, measured: no member account has the workload in its licence.
+        return (
+            Status.NOT_APPLICABLE,
+            Msg("backup.workload.empty", label=label, what=what),
+            measured,
+        )
+    if size == 0:
+        # 0 of 0 is not 100%: the population is empty only because plans were not recognised.
+        return (
+            Status.UNKNOWN,
+            Msg("backup.workload.population_unknown", label=label, n=unsure),
+            measured,
+        )
     share = pct(min(protected, size), size)
+    assert share is not None
     measured["dekking_pct"] = share
     problems: list[Msg] = []
     if errors:
@@ -199,11 +232,17 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
         share=share,
         problems=Msg("backup.workload.problems", problems=problems) if problems else "",
     )
-    if share >= COVERED and not errors and not failed:
-        return Status.PASS, text, measured
-    if share >= 50:
-        return Status.PARTIAL, text, measured
-    return Status.FAIL, text, measured
+    verdict = _grade(share, not errors and not failed)
+    if unsure:
+        # Counted as having the workload too, the verdict may differ: then it rests on accounts
+        # whose plans are unknown, and is not given.
+        whole = pct(min(protected, size + unsure), size + unsure)
+        assert whole is not None
+        note = Msg("backup.workload.unrecognised", n=unsure)
+        if _grade(whole, not errors and not failed) is not verdict:
+            return Status.UNKNOWN, Msg("backup.then", first=text, next=note), measured
+        text = Msg("backup.then", first=text, next=note)
+    return verdict, text, measured
 
 
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
@@ -263,7 +302,8 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
             verdict, text, _ = m365_coverage(snapshot, key)
             if verdict is Status.PASS:
                 state[key] = "covered"
-            elif verdict in (Status.PARTIAL, Status.UNKNOWN):
+            elif verdict in (Status.PARTIAL, Status.UNKNOWN, Status.NOT_APPLICABLE):
+                # Nothing measured to protect is not "covered": never a pass through emptiness.
                 state[key] = "present"
             notes.append(text)
     if _apps_read(snapshot):
@@ -345,30 +385,47 @@ _check = check_family(
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
 M365 = ("backupRestore", "protectionPolicies")
 POPULATION = ("users", "subscribedSkus")
+# The properties a workload's verdict rests on: whether Microsoft 365 Backup is on, its policies'
+# state and counts, and who has a mailbox or OneDrive (accounts, their licences, the plans).
+WORKLOAD_READS: dict[str, tuple[str, ...]] = {
+    "backupRestore": ("serviceStatus.status",),
+    "protectionPolicies": ("status", "isEnabled", "protectionPolicyArtifactCount"),
+    "users": ("accountEnabled", "userType", "assignedLicenses"),
+    "subscribedSkus": ("servicePlans",),
+}
 
 THIRD_PARTY = _check(
     id="backup.third_party_product",
     severity=Severity.HIGH,
     datasets=APPS,
     evaluate=evaluate_third_party,
+    reads=reads(
+        properties={
+            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled")
+        },
+        judges=("app_permissions",),
+    ),
 )
 EXCHANGE = _check(
     id="backup.m365_exchange",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_exchange,
+    reads=reads(population="users", properties=WORKLOAD_READS),
 )
 ONEDRIVE = _check(
     id="backup.m365_onedrive",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_onedrive,
+    reads=reads(population="users", properties=WORKLOAD_READS),
 )
 SHAREPOINT = _check(
     id="backup.m365_sharepoint",
     severity=Severity.HIGH,
     datasets=M365 + ("groups",),
     evaluate=evaluate_sharepoint,
+    reads=reads(properties={**WORKLOAD_READS, "groups": ("groupTypes",)}),
 )
 COVERAGE = _check(
     id="backup.coverage",
@@ -378,6 +435,15 @@ COVERAGE = _check(
     # registered backup controllers, while a third-party product shows up among the apps.
     alternatives=APPS + M365 + ("groups",),
     evaluate=evaluate_coverage,
+    reads=reads(
+        population="users",
+        properties={
+            **WORKLOAD_READS,
+            "groups": ("groupTypes",),
+            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
+        },
+        judges=("app_permissions",),
+    ),
 )
 
 CHECKS = [COVERAGE, THIRD_PARTY, EXCHANGE, ONEDRIVE, SHAREPOINT]

@@ -3,9 +3,15 @@ users may do with applications (register them, consent to them)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import (
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    read_setting,
+    reads,
+)
 from m365apk.checks.common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
 from m365apk.checks.populations import STAFF, classify_users
 from m365apk.messages import Msg
@@ -15,17 +21,35 @@ NEVER = 2147483647  # Graph's "never expires"
 PASSWORD_RULES = "5cf42378-d67d-4f36-ba46-e8b86229381d"  # template "Password Rule Settings"
 
 
+# domain.authenticationType: Graph documents these two (a plain string, not an enum).
+AUTH_TYPES = ("Managed", "Federated")
+
+
 def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
     cid = EXPIRY.id
-    finite, unset = [], []
+    finite, unset, undetermined = [], [], []
+    judged = 0
     domains = snapshot.dataset("domains").data or []
     for d in domains:
-        if d.get("authenticationType") != "Managed" or not d.get("isVerified"):
+        kind = d.get("authenticationType")
+        if kind not in AUTH_TYPES:
+            # Absent, null or a type Graph does not document: managed or not is not known.
+            undetermined.append(
+                obj(
+                    {"id": d["id"], "displayName": d["id"]},
+                    Msg("password.expiry.type_unknown", value=repr(kind)),
+                )
+            )
+            continue
+        # isVerified absent: judged as verified (an unverified domain's setting is harmless to
+        # judge; a verified one left out could hide a finite expiry).
+        if kind != "Managed" or d.get("isVerified") is False:
             continue  # federated domains: the policy lives in on-premises AD
         if d.get("isRoot") is False:
             # A subdomain cannot set its own expiry: it inherits its root domain's value (null
             # here), and the root is judged itself (ScubaGear AADConfig.rego does the same).
             continue
+        judged += 1
         days = d.get("passwordValidityPeriodInDays")
         if days is None:
             unset.append(d)
@@ -37,7 +61,12 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
                 )
             )
     threshold = "Wachtwoorden verlopen niet (passwordValidityPeriodInDays = 2147483647)"
-    counts = {"domeinen_met_verloop": len(finite), "domeinen_niet_ingesteld": len(unset)}
+    counts = {
+        "domeinen_beoordeeld": judged,
+        "domeinen_met_verloop": len(finite),
+        "domeinen_niet_ingesteld": len(unset),
+        "domeinen_type_onbekend": len(undetermined),
+    }
     orgs = snapshot.dataset("organization").data or []
     hybrid = any(o.get("onPremisesSyncEnabled") for o in orgs)
     scope = Msg("password.expiry.cloud_only") if hybrid else None
@@ -49,6 +78,28 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts=counts,
             objects=finite,
+        )
+    if undetermined:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("password.expiry.undetermined", n=len(undetermined)),
+            threshold=threshold,
+            counts=counts,
+            objects=undetermined,
+        )
+    if not domains:
+        # Every tenant has at least its initial onmicrosoft.com domain: an empty list is not
+        # Graph's whole answer.
+        return make(cid, Status.UNKNOWN, Msg("password.expiry.no_domains"), threshold=threshold)
+    if not judged:
+        # Measured: every domain is federated (or a subdomain of one); the policy is on-premises.
+        return make(
+            cid,
+            Status.NOT_APPLICABLE,
+            Msg("password.expiry.all_federated"),
+            threshold=threshold,
+            counts=counts,
         )
     if unset:
         # Graph documents 90 days for an unset value; CISA says newer tenants treat it as
@@ -120,28 +171,55 @@ def evaluate_lockout(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     cid = SSPR.id
-    staff = {uid for uid, p in classify_users(snapshot).items() if p == STAFF}
-    rows = [r for r in snapshot.dataset("userRegistrationDetails").data or [] if r["id"] in staff]
+    threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
+    population = classify_users(snapshot)
+    staff = {uid for uid, p in population.items() if p == STAFF}
+    if not staff:
+        # No staff is a fact only when nobody could be (no account that may sign in); otherwise
+        # the licences did not say who is staff, and the share would be 0 of 0.
+        if not population:
+            return make(
+                cid, Status.NOT_APPLICABLE, Msg("password.sspr_staff.no_staff"), threshold=threshold
+            )
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("password.sspr_staff.staff_unknown", n=len(population)),
+            threshold=threshold,
+            counts={"accounts": len(population), "medewerkers": 0},
+        )
+    report = {
+        r["id"]: r
+        for r in snapshot.dataset("userRegistrationDetails").data or []
+        if r["id"] in staff
+    }
     # isSsprCapable = registered AND allowed by the SSPR policy. isSsprRegistered alone also
     # counts users for whom SSPR is switched off (registered through combined MFA sign-up).
-    capable = [r for r in rows if r.get("isSsprCapable") is True]
-    share = pct(len(capable), len(rows))
-    threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
-    counts = {"medewerkers": len(rows), "kan_zelf_herstellen": len(capable)}
-    if not rows:
-        return make(
-            cid, Status.NOT_APPLICABLE, Msg("password.sspr_staff.no_staff"), threshold=threshold
-        )
+    # A staff member the registration report does not list counts as unable to reset: the
+    # population never shrinks to those the report happens to hold.
+    capable = [uid for uid in staff if (report.get(uid) or {}).get("isSsprCapable") is True]
+    share = pct(len(capable), len(staff))
+    counts = {
+        "medewerkers": len(staff),
+        "kan_zelf_herstellen": len(capable),
+        "niet_in_rapport": len(staff - report.keys()),
+    }
     names = users(snapshot)
-    # Not `r not in capable`: a list-of-dicts membership test is quadratic in staff (#16).
     missing = [
-        obj(names.get(r["id"], r), Msg("password.sspr_staff.no_method"))
-        for r in rows
-        if r.get("isSsprCapable") is not True
+        obj(
+            names.get(uid, report.get(uid) or {"id": uid}),
+            Msg(
+                "password.sspr_staff.no_method"
+                if uid in report
+                else "password.sspr_staff.not_in_report"
+            ),
+        )
+        for uid in sorted(staff)
+        if (report.get(uid) or {}).get("isSsprCapable") is not True
     ]
-    if share >= 90:
+    if share is not None and share >= 90:
         return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=share)
-    status = Status.PARTIAL if share >= 50 else Status.FAIL
+    status = Status.PARTIAL if share is not None and share >= 50 else Status.FAIL
     return make(
         cid,
         status,
@@ -153,14 +231,16 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     )
 
 
-def _authz(snapshot: Snapshot) -> dict[str, Any]:
-    return snapshot.dataset("authorizationPolicy").data or {}
+AUTHZ = "authorizationPolicy"
+GRANTS = "defaultUserRolePermissions.permissionGrantPoliciesAssigned"
 
 
 def evaluate_admin_sspr(snapshot: Snapshot) -> CheckResult:
     cid = ADMIN_SSPR.id
-    value = _authz(snapshot).get("allowedToUseSSPR")
     threshold = "Beheerders kunnen hun wachtwoord niet via zelfservice herstellen"
+    value, problem = read_setting(snapshot, AUTHZ, "allowedToUseSSPR", (True, False))
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
     if value is False:
         return make(cid, Status.PASS, threshold=threshold, measured=value)
     return make(
@@ -174,9 +254,13 @@ def evaluate_admin_sspr(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_app_registration(snapshot: Snapshot) -> CheckResult:
     cid = APP_REGISTRATION.id
-    perms = _authz(snapshot).get("defaultUserRolePermissions") or {}
     threshold = "Gebruikers mogen geen applicaties registreren"
-    if perms.get("allowedToCreateApps") is False:
+    value, problem = read_setting(
+        snapshot, AUTHZ, "defaultUserRolePermissions.allowedToCreateApps", (True, False)
+    )
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    if value is False:
         return make(cid, Status.PASS, threshold=threshold)
     return make(
         cid,
@@ -188,10 +272,18 @@ def evaluate_app_registration(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_user_consent(snapshot: Snapshot) -> CheckResult:
     cid = USER_CONSENT.id
-    perms = _authz(snapshot).get("defaultUserRolePermissions") or {}
-    policies = perms.get("permissionGrantPoliciesAssigned") or []
-    self_consent = [p for p in policies if p.startswith("ManagePermissionGrantsForSelf.")]
     threshold = "Gebruikers kunnen niet zelf toestemming geven aan apps (hoogstens 'low impact')"
+    policies, problem = read_setting(snapshot, AUTHZ, GRANTS)
+    if problem is None and not isinstance(policies, list):
+        problem = Msg(
+            "data.property_unknown_value",
+            property=GRANTS,
+            source=snapshot.dataset(AUTHZ).endpoint or AUTHZ,
+            value=repr(policies),
+        )
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    self_consent = [p for p in policies if p.startswith("ManagePermissionGrantsForSelf.")]
     if not self_consent:
         return make(cid, Status.PASS, threshold=threshold, measured=policies)
     if all(p.endswith("microsoft-user-default-low") for p in self_consent):
@@ -213,10 +305,16 @@ def evaluate_user_consent(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_consent_workflow(snapshot: Snapshot) -> CheckResult:
     cid = CONSENT_WORKFLOW.id
-    policy = snapshot.dataset("adminConsentRequestPolicy").data or {}
     threshold = "Beheerdersgoedkeuring aangezet, met beoordelaars"
+    name = "adminConsentRequestPolicy"
+    enabled, problem = read_setting(snapshot, name, "isEnabled", (True, False))
+    policy = snapshot.dataset(name).data or {}
     reviewers = policy.get("reviewers") or []
-    if policy.get("isEnabled") and reviewers:
+    if enabled is False:
+        return make(cid, Status.FAIL, Msg("apps.admin_consent_workflow.none"), threshold=threshold)
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    if reviewers:
         return make(cid, Status.PASS, threshold=threshold, counts={"beoordelaars": len(reviewers)})
     return make(
         cid,
@@ -246,6 +344,16 @@ EXPIRY = _check(
         NIST,
     ),
     evaluate=evaluate_expiry,
+    reads=reads(
+        properties={
+            "domains": (
+                "authenticationType",
+                "isVerified",
+                "isRoot",
+                "passwordValidityPeriodInDays",
+            )
+        }
+    ),
 )
 BANNED = _check(
     id="password.banned_list",
@@ -272,6 +380,13 @@ SSPR = _check(
     sources=(src("CIS Microsoft 365 Foundations 5.2.4.1", CIS),),
     evaluate=evaluate_sspr,
     licence=Msg("password.sspr_staff.licence"),
+    reads=reads(
+        population="staff",
+        properties={
+            "userRegistrationDetails": ("isSsprCapable",),
+            "users": ("accountEnabled", "userType", "assignedLicenses"),
+        },
+    ),
 )
 ADMIN_SSPR = _check(
     id="password.admin_sspr_disabled",
@@ -279,6 +394,7 @@ ADMIN_SSPR = _check(
     datasets=("authorizationPolicy",),
     sources=(src("EIDSCA AP01", EIDSCA),),
     evaluate=evaluate_admin_sspr,
+    reads=reads(properties={AUTHZ: ("allowedToUseSSPR",)}),
 )
 APP_REGISTRATION = _check(
     id="apps.user_app_registration",
@@ -291,6 +407,7 @@ APP_REGISTRATION = _check(
     evaluate=evaluate_app_registration,
     bm=(5, 4),
     norms=("SM.01", "ID.01"),
+    reads=reads(properties={AUTHZ: ("defaultUserRolePermissions.allowedToCreateApps",)}),
 )
 USER_CONSENT = _check(
     id="apps.user_consent",
@@ -303,6 +420,7 @@ USER_CONSENT = _check(
     evaluate=evaluate_user_consent,
     bm=(5, 2),
     norms=("SM.01",),
+    reads=reads(properties={AUTHZ: (GRANTS,)}),
 )
 CONSENT_WORKFLOW = _check(
     id="apps.admin_consent_workflow",
@@ -315,6 +433,7 @@ CONSENT_WORKFLOW = _check(
     evaluate=evaluate_consent_workflow,
     bm=(2, 5),
     norms=("SM.01",),
+    reads=reads(properties={"adminConsentRequestPolicy": ("isEnabled", "reviewers")}),
 )
 
 CHECKS = [
