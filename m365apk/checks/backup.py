@@ -425,7 +425,13 @@ SHAREPOINT = _check(
     severity=Severity.HIGH,
     datasets=M365 + ("groups",),
     evaluate=evaluate_sharepoint,
-    reads=reads(properties={**WORKLOAD_READS, "groups": ("groupTypes",)}),
+    reads=reads(
+        properties={
+            "backupRestore": WORKLOAD_READS["backupRestore"],
+            "protectionPolicies": WORKLOAD_READS["protectionPolicies"],
+            "groups": ("groupTypes",),
+        }
+    ),
 )
 COVERAGE = _check(
     id="backup.coverage",

@@ -382,6 +382,7 @@ SSPR = _check(
     licence=Msg("password.sspr_staff.licence"),
     reads=reads(
         population="staff",
+        settings=("populations",),
         properties={
             "userRegistrationDetails": ("isSsprCapable",),
             "users": ("accountEnabled", "userType", "assignedLicenses"),

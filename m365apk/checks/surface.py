@@ -874,6 +874,17 @@ STALE_ACCOUNTS = _check(
     ),
     evaluate=evaluate_stale_accounts,
     licence="Microsoft Entra ID P1",
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSuccessfulSignInDateTime",
+                "signInActivity.lastSignInDateTime",
+            ),
+        },
+    ),
 )
 STALE_GUESTS = _check(
     id="surface.stale_guests",
@@ -890,6 +901,17 @@ STALE_GUESTS = _check(
     ),
     evaluate=evaluate_stale_guests,
     licence="Microsoft Entra ID P1",
+    reads=reads(
+        population="guests",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSuccessfulSignInDateTime",
+                "signInActivity.lastSignInDateTime",
+            ),
+        },
+    ),
 )
 UNLICENSED = _check(
     id="surface.unlicensed_accounts",
@@ -905,6 +927,11 @@ UNLICENSED = _check(
         ),
     ),
     evaluate=evaluate_unlicensed,
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={"users": ("accountEnabled", "userType", "assignedLicenses")},
+    ),
 )
 
 CHECKS = [
