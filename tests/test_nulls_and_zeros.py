@@ -476,3 +476,43 @@ def test_a_fan_out_is_not_read_as_a_single_object_missing_properties() -> None:
     assert not single_object(ok({}))
     assert single_object(ok({}).model_copy(update={"pages": 1}))
     assert single_object(ok({"sharingCapability": "disabled"}))
+
+
+PASSWORD_RULES = "5cf42378-d67d-4f36-ba46-e8b86229381d"
+
+
+def _rules(**values: str | None) -> Dataset:
+    return ok(
+        [
+            {
+                "id": "s1",
+                "templateId": PASSWORD_RULES,
+                "values": [{"name": k, "value": v} for k, v in values.items()],
+            }
+        ]
+    )
+
+
+def test_lockout_threshold_null_in_the_password_rule_settings_is_not_the_default() -> None:
+    """The tenant's Password Rule Settings hold a null threshold: it was read as the text
+    'None' (a crash) or the default 10 (a pass)."""
+    result = run(
+        "password.smart_lockout",
+        groupSettings=_rules(LockoutThreshold=None, LockoutDurationInSeconds="60"),
+    )
+    assert result.status is Status.UNKNOWN, result
+    assert "LockoutThreshold" in result.reason
+
+
+def test_lockout_looser_than_the_default_fails_even_with_one_value_missing() -> None:
+    result = run("password.smart_lockout", groupSettings=_rules(LockoutThreshold="50"))
+    assert result.status is Status.FAIL, result
+
+
+def test_banned_password_check_switch_null_with_words_is_unknown() -> None:
+    result = run(
+        "password.banned_list",
+        groupSettings=_rules(EnableBannedPasswordCheck=None, BannedPasswordList="school\tzomer"),
+    )
+    assert result.status is Status.UNKNOWN, result
+    assert "EnableBannedPasswordCheck" in result.reason

@@ -3,6 +3,8 @@ users may do with applications (register them, consent to them)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from m365apk.checks.base import (
     Area,
     CheckResult,
@@ -109,11 +111,44 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, scope, threshold=threshold, counts=counts)
 
 
-def _setting(snapshot: Snapshot, template: str) -> dict[str, str] | None:
+def _setting(snapshot: Snapshot, template: str) -> dict[str, str | None] | None:
+    """The values of the tenant's settings object from `template` (None: there is none, which
+    means Microsoft's defaults); a null value stays None, never the text "None"."""
     for s in snapshot.dataset("groupSettings").data or []:
         if s.get("templateId") == template:
-            return {v["name"]: str(v.get("value")) for v in s.get("values") or []}
+            return {
+                v["name"]: None if v.get("value") is None else str(v["value"])
+                for v in s.get("values") or []
+            }
     return None
+
+
+def _rule(
+    snapshot: Snapshot, rules: dict[str, str | None], name: str, parse: Any
+) -> tuple[Any, Msg | None]:
+    """One value of the Password Rule Settings object, parsed, or why it cannot be judged: a
+    settings object made from the template holds every value, so an absent or null one, or one
+    that does not parse, is not assumed to be the default."""
+    source = snapshot.dataset("groupSettings").endpoint or "groupSettings"
+    where = f"Password Rule Settings: {name}"
+    if name not in rules:
+        absent = Msg("data.property_absent", property=where, source=source)
+        return None, Msg.join([absent, Msg("data.property_settle")])
+    raw = rules[name]
+    if raw is None:
+        return None, Msg("data.property_null", property=where, source=source)
+    try:
+        return parse(raw), None
+    except ValueError:
+        return None, Msg(
+            "data.property_unknown_value", property=where, source=source, value=repr(raw)
+        )
+
+
+def _boolean(raw: str) -> bool:
+    if raw.lower() not in ("true", "false"):
+        raise ValueError(raw)
+    return raw.lower() == "true"
 
 
 def evaluate_banned(snapshot: Snapshot) -> CheckResult:
@@ -137,10 +172,15 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             counts={"woorden": 0},
         )
-    enabled = rules.get("EnableBannedPasswordCheck", "").lower() == "true"
-    words = [w for w in rules.get("BannedPasswordList", "").split("\t") if w]
+    # An empty list may come as "" or null: either way no word is on it.
+    words = [w for w in (rules.get("BannedPasswordList") or "").split("\t") if w]
+    enabled, problem = _rule(snapshot, rules, "EnableBannedPasswordCheck", _boolean)
     if enabled and words:
         return make(cid, Status.PASS, threshold=threshold, counts={"woorden": len(words)})
+    if problem is not None and words:
+        return make(
+            cid, Status.UNKNOWN, problem, threshold=threshold, counts={"woorden": len(words)}
+        )
     return make(
         cid,
         Status.FAIL,
@@ -152,21 +192,31 @@ def evaluate_banned(snapshot: Snapshot) -> CheckResult:
 
 def evaluate_lockout(snapshot: Snapshot) -> CheckResult:
     cid = LOCKOUT.id
-    rules = _setting(snapshot, PASSWORD_RULES) or {}
-    threshold_count = int(rules.get("LockoutThreshold") or 10)  # Entra defaults: 10 and 60 s
-    duration = int(rules.get("LockoutDurationInSeconds") or 60)
-    measured = {"drempel": threshold_count, "duur_s": duration, "standaard": not rules}
+    rules = _setting(snapshot, PASSWORD_RULES)
     threshold = "Slimme vergrendeling na hoogstens 10 pogingen, minstens 60 seconden"
-    if threshold_count <= 10 and duration >= 60:
-        note = Msg("password.smart_lockout.defaults") if not rules else None
+    if rules is None:
+        # No settings object: Entra's defaults apply, 10 attempts and 60 seconds.
+        measured = {"drempel": 10, "duur_s": 60, "standaard": True}
+        note = Msg("password.smart_lockout.defaults")
         return make(cid, Status.PASS, note, threshold=threshold, measured=measured)
-    return make(
-        cid,
-        Status.FAIL,
-        Msg("password.smart_lockout.looser"),
-        threshold=threshold,
-        measured=measured,
+    threshold_count, problem_count = _rule(snapshot, rules, "LockoutThreshold", int)
+    duration, problem_duration = _rule(snapshot, rules, "LockoutDurationInSeconds", int)
+    measured = {"drempel": threshold_count, "duur_s": duration, "standaard": False}
+    looser = (threshold_count is not None and threshold_count > 10) or (
+        duration is not None and duration < 60
     )
+    if looser:
+        return make(
+            cid,
+            Status.FAIL,
+            Msg("password.smart_lockout.looser"),
+            threshold=threshold,
+            measured=measured,
+        )
+    problems = [p for p in (problem_count, problem_duration) if p is not None]
+    if problems:
+        return make(cid, Status.UNKNOWN, Msg.join(problems), threshold=threshold, measured=measured)
+    return make(cid, Status.PASS, threshold=threshold, measured=measured)
 
 
 def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
@@ -362,6 +412,7 @@ BANNED = _check(
     sources=(src("CIS Microsoft 365 Foundations 5.2.3.2", CIS), src("EIDSCA PR03", EIDSCA)),
     evaluate=evaluate_banned,
     licence="Microsoft Entra ID P1",
+    reads=reads(properties={"groupSettings": ("templateId", "values")}),
 )
 LOCKOUT = _check(
     id="password.smart_lockout",
@@ -372,6 +423,7 @@ LOCKOUT = _check(
         src("EIDSCA PR05/PR06", EIDSCA),
     ),
     evaluate=evaluate_lockout,
+    reads=reads(properties={"groupSettings": ("templateId", "values")}),
 )
 SSPR = _check(
     id="password.sspr_staff",
