@@ -123,6 +123,30 @@ def test_backup_policy_in_a_tenant_whose_accounts_have_no_mailbox_is_not_applica
     assert run("backup.coverage", **datasets).status is not Status.PASS
 
 
+MAIL_SKUS = [
+    {
+        **NEW_PLAN_SKUS[0],
+        "servicePlans": [
+            {"servicePlanId": "p-exo", "servicePlanName": "EXCHANGE_S_STANDARD"},
+            {"servicePlanId": "p-spo", "servicePlanName": "SHAREPOINTSTANDARD_EDU"},
+        ],
+    }
+]
+
+
+def test_backup_whose_coverage_depends_on_accounts_without_account_enabled_is_unknown() -> None:
+    """40 teachers with a mailbox, 10 of whose records lack accountEnabled; 36 mailboxes
+    protected: 90% if the 10 can sign in, 100% if they are disabled. Not judged either way."""
+    people = staff(40)
+    for u in people[30:]:
+        del u["accountEnabled"]
+    result = run("backup.m365_exchange", **_backup(36, MAIL_SKUS, people))
+    assert result.status is Status.UNKNOWN, result
+    assert "accountEnabled" in result.reason
+    # 39 protected: a pass whether they are counted or not.
+    assert run("backup.m365_exchange", **_backup(39, MAIL_SKUS, people)).status is Status.PASS
+
+
 def test_users_without_account_enabled_in_the_record_still_count_for_sspr() -> None:
     """Graph's accountEnabled is nullable: 20 teachers whose record lacks it, none of whom can
     reset a password, made SSPR coverage not_applicable ('no staff')."""
@@ -131,8 +155,23 @@ def test_users_without_account_enabled_in_the_record_still_count_for_sspr() -> N
         del u["accountEnabled"]
     rows = [{**registration(u["id"], False), "isSsprCapable": False} for u in people]
     result = run("password.sspr_staff", users=ok(people), userRegistrationDetails=ok(rows))
+    # Disabled or not, nobody can reset: not judged as "nobody to judge". Whether they are
+    # staff who can sign in at all is what Graph did not say, and the reason gives the count.
+    assert result.status is Status.UNKNOWN, result
+    assert "20" in result.reason and "accountEnabled" in result.reason
+
+
+def test_teachers_without_account_enabled_beside_enabled_ones_are_counted_for_sspr() -> None:
+    """10 enabled teachers and 20 whose record lacks accountEnabled, only 4 of the enabled
+    able to reset: counted or not, coverage stays under 50%."""
+    people = staff(30)
+    for u in people[10:]:
+        del u["accountEnabled"]
+    rows = [{**registration(u["id"], i < 4), "isSsprCapable": i < 4} for i, u in enumerate(people)]
+    result = run("password.sspr_staff", users=ok(people), userRegistrationDetails=ok(rows))
     assert result.status is Status.FAIL, result
-    assert result.evidence.counts["medewerkers"] == 20
+    assert result.evidence.counts["medewerkers"] == 30
+    assert result.evidence.counts["ingeschakeld_onbekend"] == 20
 
 
 def test_users_with_account_enabled_null_still_count_for_mfa_registration() -> None:

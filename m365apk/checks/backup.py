@@ -13,6 +13,7 @@ import yaml
 from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
 from m365apk.checks.plans import licensed_members, unrecognised_members
+from m365apk.checks.populations import enabled_unknown
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -232,17 +233,38 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
         share=share,
         problems=Msg("backup.workload.problems", problems=problems) if problems else "",
     )
-    verdict = _grade(share, not errors and not failed)
+    clean = not errors and not failed
+    verdict = _grade(share, clean)
+    # Accounts whose plans are unknown are not counted (they may have the workload); accounts
+    # without accountEnabled are (they may be disabled). Either way the verdict must be the
+    # same; else it rests on them, and is not given.
+    off = enabled_unknown_members(snapshot, key)
+    notes: list[Msg] = []
     if unsure:
-        # Counted as having the workload too, the verdict may differ: then it rests on accounts
-        # whose plans are unknown, and is not given.
-        whole = pct(min(protected, size + unsure), size + unsure)
-        assert whole is not None
-        note = Msg("backup.workload.unrecognised", n=unsure)
-        if _grade(whole, not errors and not failed) is not verdict:
-            return Status.UNKNOWN, Msg("backup.then", first=text, next=note), measured
-        text = Msg("backup.then", first=text, next=note)
+        notes.append(Msg("backup.workload.unrecognised", n=unsure))
+    if off:
+        notes.append(Msg("backup.workload.enabled_unknown", n=off))
+    if notes:
+        steady = all(_grade_at(protected, n, clean) is verdict for n in (size - off, size + unsure))
+        notes.append(Msg("backup.workload.steady" if steady else "backup.workload.depends"))
+        text = _one_after_another([text, *notes])
+        if not steady:
+            return Status.UNKNOWN, text, measured
     return verdict, text, measured
+
+
+def _grade_at(protected: int, size: int, clean: bool) -> Status:
+    share = pct(min(protected, size), size)
+    return Status.NOT_APPLICABLE if share is None else _grade(share, clean)
+
+
+def enabled_unknown_members(snapshot: Snapshot, key: str) -> int:
+    """Counted members of the workload whose record lacks accountEnabled."""
+    if key == "sharepoint" or not snapshot.dataset("users").ok:
+        return 0
+    unknown = enabled_unknown(snapshot)
+    kind = "mailbox" if key == "exchange" else "onedrive"
+    return sum(u["id"] in unknown for u in licensed_members(snapshot, kind)) if unknown else 0
 
 
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:

@@ -15,7 +15,7 @@ from m365apk.checks.base import (
     reads,
 )
 from m365apk.checks.common import CIS, EIDSCA, SCUBA_AAD, make, obj, pct, src, users
-from m365apk.checks.populations import STAFF, classify_users
+from m365apk.checks.populations import STAFF, classify_users, enabled_unknown
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -219,6 +219,12 @@ def evaluate_lockout(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, measured=measured)
 
 
+def _sspr_grade(share: float) -> Status:
+    if share >= 90:
+        return Status.PASS
+    return Status.PARTIAL if share >= 50 else Status.FAIL
+
+
 def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     cid = SSPR.id
     threshold = "≥ 90% van de medewerkers kan zelf het wachtwoord herstellen"
@@ -247,13 +253,29 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
     # counts users for whom SSPR is switched off (registered through combined MFA sign-up).
     # A staff member the registration report does not list counts as unable to reset: the
     # population never shrinks to those the report happens to hold.
-    capable = [uid for uid in staff if (report.get(uid) or {}).get("isSsprCapable") is True]
+    capable = {uid for uid in staff if (report.get(uid) or {}).get("isSsprCapable") is True}
     share = pct(len(capable), len(staff))
+    # Staff whose record lacks accountEnabled are counted (they may sign in). Whether they can
+    # or not, the verdict must be the same: else it rests on them, and is not given.
+    unsure = staff & enabled_unknown(snapshot)
     counts = {
         "medewerkers": len(staff),
         "kan_zelf_herstellen": len(capable),
         "niet_in_rapport": len(staff - report.keys()),
+        "ingeschakeld_onbekend": len(unsure),
     }
+    if unsure:
+        worst = pct(len(capable - unsure), len(staff - (unsure & capable)))
+        best = pct(len(capable), len(staff - (unsure - capable)))
+        if worst is None or best is None or _sspr_grade(worst) is not _sspr_grade(best):
+            return make(
+                cid,
+                Status.UNKNOWN,
+                Msg("password.sspr_staff.enabled_unknown", n=len(unsure), share=share),
+                threshold=threshold,
+                counts=counts,
+                measured=share,
+            )
     names = users(snapshot)
     missing = [
         obj(
@@ -267,9 +289,10 @@ def evaluate_sspr(snapshot: Snapshot) -> CheckResult:
         for uid in sorted(staff)
         if (report.get(uid) or {}).get("isSsprCapable") is not True
     ]
-    if share is not None and share >= 90:
+    assert share is not None  # staff is not empty
+    status = _sspr_grade(share)
+    if status is Status.PASS:
         return make(cid, Status.PASS, threshold=threshold, counts=counts, measured=share)
-    status = Status.PARTIAL if share is not None and share >= 50 else Status.FAIL
     return make(
         cid,
         status,
