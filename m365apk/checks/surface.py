@@ -487,10 +487,18 @@ def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
     cid = GUEST_ACCESS.id
     threshold = "Gasten zien alleen hun eigen gegevens (restricted) of beperkt (limited)"
     # A role template id: the three Graph documents; any other value is not judged as one.
-    role, problem = read_setting(snapshot, AUTHZ, "guestUserRoleId", GUEST_ROLES)
+    role, problem = read_setting(snapshot, AUTHZ, "guestUserRoleId")
+    if problem is None and str(role).lower() not in GUEST_ROLES:
+        source = snapshot.dataset(AUTHZ).endpoint or AUTHZ
+        problem = Msg(
+            "data.property_unknown_value",
+            property="guestUserRoleId",
+            source=source,
+            value=repr(role),
+        )
     if problem is not None:
         return make(cid, Status.UNKNOWN, problem, threshold=threshold)
-    kind = GUEST_ROLES[role]
+    kind = GUEST_ROLES[str(role).lower()]
     label = Msg(f"surface.guest_access.role.{kind}")
     if kind == "restricted":
         return make(cid, Status.PASS, threshold=threshold, measured=label)
