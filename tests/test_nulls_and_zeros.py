@@ -555,3 +555,12 @@ def test_banned_password_check_switch_null_with_words_is_unknown() -> None:
     )
     assert result.status is Status.UNKNOWN, result
     assert "EnableBannedPasswordCheck" in result.reason
+
+
+def test_a_declared_path_through_a_collection_is_guarded_up_to_the_collection() -> None:
+    from m365apk.checks.base import ABSENT, property_value
+
+    policy = {"authenticationMethodConfigurations": [{"id": "Sms", "state": "disabled"}]}
+    assert property_value(policy, "authenticationMethodConfigurations.isAttestationEnforced")
+    assert property_value({}, "authenticationMethodConfigurations.state") is ABSENT
+    assert property_value({"a": None}, "a.b") is ABSENT

@@ -348,9 +348,14 @@ ABSENT = object()
 
 def property_value(data: Any, path: str) -> Any:
     """The value at a declared property ("a.b" for nested) of a single object, or ABSENT when
-    Graph's answer did not carry it (a null on the way counts as absent below it)."""
+    Graph's answer did not carry it (a null on the way counts as absent below it). A path
+    through a collection ("authenticationMethodConfigurations.state") is followed up to the
+    collection: its items are polymorphic (a property of one kind is absent from the others),
+    so what each item holds is the check's own to judge."""
     value = data
     for key in path.split("."):
+        if isinstance(value, list):
+            return value
         if not isinstance(value, dict) or key not in value:
             return ABSENT
         value = value[key]
