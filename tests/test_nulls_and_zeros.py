@@ -564,3 +564,19 @@ def test_a_declared_path_through_a_collection_is_guarded_up_to_the_collection() 
     assert property_value(policy, "authenticationMethodConfigurations.isAttestationEnforced")
     assert property_value({}, "authenticationMethodConfigurations.state") is ABSENT
     assert property_value({"a": None}, "a.b") is ABSENT
+
+
+def test_backup_when_the_user_records_lack_their_licences_is_not_a_pass() -> None:
+    """assignedLicenses absent from every record (a collection Graph always sends): nobody
+    seems to have a mailbox, and 0 of 0 would read as covered or not applicable."""
+    people = staff(10)
+    for u in people:
+        del u["assignedLicenses"]
+    result = run("backup.m365_exchange", **_backup(0, MAIL_SKUS, people))
+    assert result.status is Status.UNKNOWN, result
+
+
+def test_backup_when_the_licence_comes_without_its_service_plans_is_not_a_pass() -> None:
+    skus = [{k: v for k, v in MAIL_SKUS[0].items() if k != "servicePlans"}]
+    result = run("backup.m365_exchange", **_backup(0, skus, staff(10)))
+    assert result.status is Status.UNKNOWN, result

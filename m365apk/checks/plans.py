@@ -49,15 +49,19 @@ def plan_names(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> set[str
 
 
 def _plan_names(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> set[str] | None:
-    """As plan_names, or None when a licence's plans cannot be read (its SKU is not among the
-    tenant's subscribedSkus)."""
+    """As plan_names, or None when the plans cannot be read: the record lacks its licences
+    (assignedLicenses is a collection Graph always sends), or a licence's SKU is not among
+    the tenant's subscribedSkus or comes without its servicePlans."""
+    licences = user.get("assignedLicenses")
+    if licences is None:
+        return None
     names = set()
-    for lic in user.get("assignedLicenses") or []:
+    for lic in licences:
         disabled = set(lic.get("disabledPlans") or [])
         sku = skus.get(lic["skuId"])
-        if sku is None:
+        if sku is None or sku.get("servicePlans") is None:
             return None
-        for plan in sku.get("servicePlans") or []:
+        for plan in sku["servicePlans"]:
             if plan.get("servicePlanId") not in disabled:
                 names.add(plan.get("servicePlanName") or "")
     return names
@@ -68,10 +72,10 @@ def has_mailbox(user: dict[str, Any], skus: dict[str, dict[str, Any]]) -> bool:
 
 
 def _licence_key(user: dict[str, Any]) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    return tuple(
-        (lic["skuId"], tuple(lic.get("disabledPlans") or ()))
-        for lic in user.get("assignedLicenses") or []
-    )
+    licences = user.get("assignedLicenses")
+    if licences is None:  # not the same as no licence: the plans are unknown
+        return (("", ("unread",)),)
+    return tuple((lic["skuId"], tuple(lic.get("disabledPlans") or ())) for lic in licences)
 
 
 def licensed_members(snapshot: Snapshot, kind: str) -> tuple[dict[str, Any], ...]:
