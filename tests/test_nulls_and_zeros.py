@@ -580,3 +580,27 @@ def test_backup_when_the_licence_comes_without_its_service_plans_is_not_a_pass()
     skus = [{k: v for k, v in MAIL_SKUS[0].items() if k != "servicePlans"}]
     result = run("backup.m365_exchange", **_backup(0, skus, staff(10)))
     assert result.status is Status.UNKNOWN, result
+
+
+APPLICATIONS_EXAMPLE = {
+    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications",
+    "value": [
+        {
+            "appId": "00000000-0000-0000-0000-000000000000",
+            "identifierUris": ["http://contoso/"],
+            "displayName": "My app",
+            "publisherDomain": "contoso.com",
+            "signInAudience": "AzureADMyOrg",
+        }
+    ],
+}
+
+
+def test_microsofts_documented_applications_example_is_read_not_rejected(graph_client) -> None:
+    """GET /applications as documented: no id, no credential collections. The apps are read;
+    the credentials check says this app's credentials were not read (never 'none')."""
+    ds = _replay("applications", APPLICATIONS_EXAMPLE, graph_client)
+    assert ds.ok, ds.error_message
+    assert [a["displayName"] for a in ds.data] == ["My app"]
+    result = run("apps.long_lived_credentials", applications=ds, servicePrincipals=ok([]))
+    assert result.status is Status.UNKNOWN, result

@@ -626,12 +626,17 @@ class RiskyUser(TypedDict):
 
 @with_config(_BOUNDED)
 class Application(TypedDict):
-    id: str
+    # Nothing required (issue 25): Microsoft's documented example of GET /applications carries
+    # neither id nor the credential collections, and one such app rejected every app. The
+    # checks that read them guard themselves: apps.long_lived_credentials reports an app
+    # without its credential collections as not read (unknown), and an app without id is
+    # shown by name.
+    id: NotRequired[str]
     appId: NotRequired[str | None]
     displayName: NotRequired[str | None]
     createdDateTime: NotRequired[str | None]
-    passwordCredentials: list[CredentialDates]
-    keyCredentials: list[KeyCredentialDates]
+    passwordCredentials: NotRequired[list[CredentialDates] | None]
+    keyCredentials: NotRequired[list[KeyCredentialDates] | None]
 
 
 def page_adapter(item: type) -> TypeAdapter[Any]:
