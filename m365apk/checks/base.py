@@ -387,14 +387,20 @@ def read_setting(
 
 
 def single_object(ds: Any) -> bool:
-    """A single-object dataset (a policy, a settings object): dict data that is not a fan-out
-    (a fan-out holds a list per key read, and `{}` without a page when it had no keys)."""
+    """A single-object dataset (a policy, a settings object) read by one Graph GET: dict data
+    that is not a map per key. A fan-out holds a list per key read (`{}` without a page when it
+    had no keys) and names `{id}` in its endpoint; the mail DNS records hold an object per
+    domain and are not read from Graph."""
     data = ds.data
-    if not isinstance(data, dict):
+    endpoint = ds.endpoint or ""
+    if not isinstance(data, dict) or not endpoint.startswith("GET ") or "{id}" in endpoint:
         return False
     if not data:
         return ds.pages > 0
-    return not all(isinstance(v, list) for v in data.values())
+    values = data.values()
+    return not all(isinstance(v, list) for v in values) and not all(
+        isinstance(v, dict) for v in values
+    )
 
 
 def missing_properties(check: Check, snapshot: Snapshot) -> CheckResult | None:
