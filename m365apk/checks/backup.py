@@ -10,7 +10,15 @@ from typing import Any
 
 import yaml
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
+from m365apk.checks.base import (
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    read_setting,
+    reads,
+)
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
 from m365apk.checks.plans import licensed_members, unrecognised_members
 from m365apk.checks.populations import enabled_unknown
@@ -42,6 +50,16 @@ WORKLOADS = {
     "exchange": ("#microsoft.graph.exchangeProtectionPolicy", "Exchange (mail)"),
     "onedrive": ("#microsoft.graph.oneDriveForBusinessProtectionPolicy", "OneDrive"),
     "sharepoint": ("#microsoft.graph.sharePointProtectionPolicy", "SharePoint"),
+}
+
+
+# serviceStatus.status (backupServiceStatus, an evolvable enum): in use or not. Locked states
+# keep the policies running; only changes to protection, or restores, are locked.
+SERVICE = {
+    "enabled": True,
+    "protectionChangeLocked": True,
+    "restoreLocked": True,
+    "disabled": False,
 }
 
 
@@ -195,7 +213,9 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
     errors = [p for p in policies if p.get("status") in ("activeWithErrors", "inactive")]
     protected, failed = _protected(active)
     size, what = population(snapshot, key)
-    measured = {"beschermd": protected, "mislukt": failed, "populatie": size, "geteld": str(what)}
+    measured: dict[str, Any] = {"beschermd": protected, "mislukt": failed, "geteld": str(what)}
+    if size is not None:  # unread: no figure, rather than a null that reads as one
+        measured["populatie"] = size
     if not active:
         return Status.FAIL, Msg("backup.workload.none_active", label=label), measured
     if size is None:
@@ -269,16 +289,19 @@ def enabled_unknown_members(snapshot: Snapshot, key: str) -> int:
 
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
     kind, label = WORKLOADS[key]
-    status = _service(snapshot).get("status")
     threshold = f"Microsoft 365 Backup beschermt ≥ {COVERED:g}% van {label}"
-    if status != "enabled":
+    status, problem = read_setting(snapshot, "backupRestore", "serviceStatus.status", SERVICE)
+    if problem is not None:
+        # Null, or a state Graph added later: in use or not is not known (never "off").
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    if not SERVICE[status]:
         third = [sp for sp, _ in backup_products(snapshot)]
         return make(
             cid,
             Status.NOT_APPLICABLE,
             Msg(
                 "backup.workload.off_other_found" if third else "backup.workload.off_see_other",
-                status=status or Msg("backup.unknown_status"),
+                status=status,
             ),
             threshold=threshold,
         )
@@ -318,7 +341,7 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
     threshold = "Mail, OneDrive en SharePoint vallen aantoonbaar onder een back-up"
     state: dict[str, str] = {}
     notes: list[Msg] = []
-    m365_on = _m365_read(snapshot) and _service(snapshot).get("status") == "enabled"
+    m365_on = _m365_read(snapshot) and SERVICE.get(_service(snapshot).get("status")) is True
     for key in WORKLOADS:
         if m365_on:
             verdict, text, _ = m365_coverage(snapshot, key)
@@ -425,7 +448,6 @@ THIRD_PARTY = _check(
         properties={
             "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled")
         },
-        judges=("app_permissions",),
     ),
 )
 EXCHANGE = _check(
@@ -470,7 +492,6 @@ COVERAGE = _check(
             "groups": ("groupTypes",),
             "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
         },
-        judges=("app_permissions",),
     ),
 )
 

@@ -104,10 +104,11 @@ def evaluate_expiry(snapshot: Snapshot) -> CheckResult:
             counts=counts,
         )
     if unset:
-        # Graph documents 90 days for an unset value; CISA says newer tenants treat it as
-        # "never". We cannot tell which applies, and say so.
+        # Graph documents 90 days for an unset (null) value; CISA says newer tenants treat it
+        # as "never". We cannot tell which applies: not determined (a null is not a value, and
+        # no verdict may rest on one), and say what settles it.
         reason = Msg.join([Msg("password.expiry.unset"), scope])
-        return make(cid, Status.PARTIAL, reason, threshold=threshold, counts=counts)
+        return make(cid, Status.UNKNOWN, reason, threshold=threshold, counts=counts)
     return make(cid, Status.PASS, scope, threshold=threshold, counts=counts)
 
 
