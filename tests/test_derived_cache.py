@@ -86,13 +86,13 @@ def test_licensed_members_look_up_each_licence_assignment_once(monkeypatch) -> N
     from m365apk.checks import plans
 
     calls = {"n": 0}
-    real = plans.plan_names
+    real = plans._plan_names
 
     def counting(u, skus):
         calls["n"] += 1
         return real(u, skus)
 
-    monkeypatch.setattr(plans, "plan_names", counting)
+    monkeypatch.setattr(plans, "_plan_names", counting)
     derived._CACHE.clear()
     staff = [user(f"t{i}") for i in range(50)]  # one licence assignment shared by all
     trimmed = {

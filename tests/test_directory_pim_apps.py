@@ -51,9 +51,14 @@ def test_authorization_policy_answered_as_empty_object_is_unknown_not_the_defaul
         assert status(check, s) is Status.UNKNOWN, check.id
 
 
-def test_tenant_creation_left_at_microsofts_default_null_fails() -> None:
+def test_tenant_creation_left_null_is_unknown_not_a_default() -> None:
+    """Issue 25 (null is not a setting): a null is not read as Microsoft's default."""
     s = snapshot(
         authorizationPolicy={"defaultUserRolePermissions": {"allowedToCreateTenants": None}}
+    )
+    assert status(directory.TENANT_CREATION, s) is Status.UNKNOWN
+    s = snapshot(
+        authorizationPolicy={"defaultUserRolePermissions": {"allowedToCreateTenants": True}}
     )
     assert status(directory.TENANT_CREATION, s) is Status.FAIL
 
@@ -64,8 +69,12 @@ def test_pupils_reading_their_own_bitlocker_keys_fails() -> None:
     assert status(directory.BITLOCKER_KEYS, s) is Status.FAIL
 
 
-def test_risky_app_consent_null_is_microsofts_safe_default() -> None:
+def test_risky_app_consent_null_is_unknown_never_a_pass() -> None:
+    """Issue 25: Microsoft documents false as the default, but a null is not a value Graph
+    gave; the check is unknown and names the property."""
     s = snapshot(authorizationPolicy={"allowUserConsentForRiskyApps": None})
+    assert status(directory.RISKY_APP_CONSENT, s) is Status.UNKNOWN
+    s = snapshot(authorizationPolicy={"allowUserConsentForRiskyApps": False})
     assert status(directory.RISKY_APP_CONSENT, s) is Status.PASS
     s = snapshot(authorizationPolicy={"allowUserConsentForRiskyApps": True})
     assert status(directory.RISKY_APP_CONSENT, s) is Status.FAIL

@@ -10,9 +10,18 @@ from typing import Any
 
 import yaml
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import (
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    read_setting,
+    reads,
+)
 from m365apk.checks.common import MICROSOFT_TENANTS, app_permissions, make, obj, pct, src
-from m365apk.checks.plans import licensed_members
+from m365apk.checks.plans import licensed_members, unrecognised_members
+from m365apk.checks.populations import enabled_unknown
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
@@ -41,6 +50,16 @@ WORKLOADS = {
     "exchange": ("#microsoft.graph.exchangeProtectionPolicy", "Exchange (mail)"),
     "onedrive": ("#microsoft.graph.oneDriveForBusinessProtectionPolicy", "OneDrive"),
     "sharepoint": ("#microsoft.graph.sharePointProtectionPolicy", "SharePoint"),
+}
+
+
+# serviceStatus.status (backupServiceStatus, an evolvable enum): in use or not. Locked states
+# keep the policies running; only changes to protection, or restores, are locked.
+SERVICE = {
+    "enabled": True,
+    "protectionChangeLocked": True,
+    "restoreLocked": True,
+    "disabled": False,
 }
 
 
@@ -124,20 +143,36 @@ def population(snapshot: Snapshot, key: str) -> tuple[int | None, Msg]:
     """How many units the workload has, and what was counted. None when it cannot be read.
     SharePoint: one team site per Microsoft 365 group plus the root site, a lower bound
     (communication sites without a group are not visible without reading all sites)."""
-    if key == "exchange":
+    if key in ("exchange", "onedrive"):
         if not snapshot.dataset("users").ok:
             return None, Msg("backup.population.users_unread")
-        return len(licensed_members(snapshot, "mailbox")), Msg("backup.population.mailboxes")
-    if key == "onedrive":
-        if not snapshot.dataset("users").ok:
-            return None, Msg("backup.population.users_unread")
-        return len(licensed_members(snapshot, "onedrive")), Msg("backup.population.onedrives")
+        if not snapshot.dataset("users").data:
+            # A tenant always has accounts (at least the administrator who consented): an
+            # empty list is not a measured population of none.
+            return None, Msg("backup.population.no_users")
+        kind = "mailbox" if key == "exchange" else "onedrive"
+        what = "mailboxes" if key == "exchange" else "onedrives"
+        return len(licensed_members(snapshot, kind)), Msg(f"backup.population.{what}")
     if not snapshot.dataset("groups").ok:
         return None, Msg("backup.population.groups_unread")
     unified = [
         g for g in snapshot.dataset("groups").data or [] if "Unified" in (g.get("groupTypes") or [])
     ]
     return len(unified) + 1, Msg("backup.population.sites")
+
+
+def unrecognised(snapshot: Snapshot, key: str) -> int:
+    """Accounts that may have the workload (a mailbox, a OneDrive) but whose licence plans do
+    not say so either way (plans.unrecognised_members); 0 for SharePoint."""
+    if key == "sharepoint" or not snapshot.dataset("users").ok:
+        return 0
+    return len(unrecognised_members(snapshot, "mailbox" if key == "exchange" else "onedrive"))
+
+
+def _grade(share: float, clean: bool) -> Status:
+    if share >= COVERED and clean:
+        return Status.PASS
+    return Status.PARTIAL if share >= 50 else Status.FAIL
 
 
 def _protected(policies: list[dict[str, Any]]) -> tuple[int, int]:
@@ -178,12 +213,31 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
     errors = [p for p in policies if p.get("status") in ("activeWithErrors", "inactive")]
     protected, failed = _protected(active)
     size, what = population(snapshot, key)
-    measured = {"beschermd": protected, "mislukt": failed, "populatie": size, "geteld": str(what)}
+    measured: dict[str, Any] = {"beschermd": protected, "mislukt": failed, "geteld": str(what)}
+    if size is not None:  # unread: no figure, rather than a null that reads as one
+        measured["populatie"] = size
     if not active:
         return Status.FAIL, Msg("backup.workload.none_active", label=label), measured
     if size is None:
         return Status.UNKNOWN, Msg("backup.workload.unmeasurable", label=label, what=what), measured
+    unsure = unrecognised(snapshot, key)
+    measured["onbekend"] = unsure
+    if size + unsure == 0:
+        # Nobody to protect, measured: no member account has the workload in its licence.
+        return (
+            Status.NOT_APPLICABLE,
+            Msg("backup.workload.empty", label=label, what=what),
+            measured,
+        )
+    if size == 0:
+        # 0 of 0 is not 100%: the population is empty only because plans were not recognised.
+        return (
+            Status.UNKNOWN,
+            Msg("backup.workload.population_unknown", label=label, n=unsure),
+            measured,
+        )
     share = pct(min(protected, size), size)
+    assert share is not None
     measured["dekking_pct"] = share
     problems: list[Msg] = []
     if errors:
@@ -199,25 +253,55 @@ def m365_coverage(snapshot: Snapshot, key: str) -> tuple[Status, Msg, dict[str, 
         share=share,
         problems=Msg("backup.workload.problems", problems=problems) if problems else "",
     )
-    if share >= COVERED and not errors and not failed:
-        return Status.PASS, text, measured
-    if share >= 50:
-        return Status.PARTIAL, text, measured
-    return Status.FAIL, text, measured
+    clean = not errors and not failed
+    verdict = _grade(share, clean)
+    # Accounts whose plans are unknown are not counted (they may have the workload); accounts
+    # without accountEnabled are (they may be disabled). Either way the verdict must be the
+    # same; else it rests on them, and is not given.
+    off = enabled_unknown_members(snapshot, key)
+    notes: list[Msg] = []
+    if unsure:
+        notes.append(Msg("backup.workload.unrecognised", n=unsure))
+    if off:
+        notes.append(Msg("backup.workload.enabled_unknown", n=off))
+    if notes:
+        steady = all(_grade_at(protected, n, clean) is verdict for n in (size - off, size + unsure))
+        notes.append(Msg("backup.workload.steady" if steady else "backup.workload.depends"))
+        text = _one_after_another([text, *notes])
+        if not steady:
+            return Status.UNKNOWN, text, measured
+    return verdict, text, measured
+
+
+def _grade_at(protected: int, size: int, clean: bool) -> Status:
+    share = pct(min(protected, size), size)
+    return Status.NOT_APPLICABLE if share is None else _grade(share, clean)
+
+
+def enabled_unknown_members(snapshot: Snapshot, key: str) -> int:
+    """Counted members of the workload whose record lacks accountEnabled."""
+    if key == "sharepoint" or not snapshot.dataset("users").ok:
+        return 0
+    unknown = enabled_unknown(snapshot)
+    kind = "mailbox" if key == "exchange" else "onedrive"
+    return sum(u["id"] in unknown for u in licensed_members(snapshot, kind)) if unknown else 0
 
 
 def _workload(cid: str, snapshot: Snapshot, key: str) -> CheckResult:
     kind, label = WORKLOADS[key]
-    status = _service(snapshot).get("status")
     threshold = f"Microsoft 365 Backup beschermt ≥ {COVERED:g}% van {label}"
-    if status != "enabled":
+    status, problem = read_setting(snapshot, "backupRestore", "serviceStatus.status", SERVICE)
+    if problem is not None:
+        # Null, or a state Graph added later: in use or not is not known (never "off").
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    if not SERVICE[status]:
         third = [sp for sp, _ in backup_products(snapshot)]
         return make(
             cid,
             Status.NOT_APPLICABLE,
             Msg(
                 "backup.workload.off_other_found" if third else "backup.workload.off_see_other",
-                status=status or Msg("backup.unknown_status"),
+                status=status,
             ),
             threshold=threshold,
         )
@@ -257,13 +341,14 @@ def evaluate_coverage(snapshot: Snapshot) -> CheckResult:
     threshold = "Mail, OneDrive en SharePoint vallen aantoonbaar onder een back-up"
     state: dict[str, str] = {}
     notes: list[Msg] = []
-    m365_on = _m365_read(snapshot) and _service(snapshot).get("status") == "enabled"
+    m365_on = _m365_read(snapshot) and SERVICE.get(_service(snapshot).get("status")) is True
     for key in WORKLOADS:
         if m365_on:
             verdict, text, _ = m365_coverage(snapshot, key)
             if verdict is Status.PASS:
                 state[key] = "covered"
-            elif verdict in (Status.PARTIAL, Status.UNKNOWN):
+            elif verdict in (Status.PARTIAL, Status.UNKNOWN, Status.NOT_APPLICABLE):
+                # Nothing measured to protect is not "covered": never a pass through emptiness.
                 state[key] = "present"
             notes.append(text)
     if _apps_read(snapshot):
@@ -345,30 +430,52 @@ _check = check_family(
 APPS = ("servicePrincipals", "resourceServicePrincipals", "appRoleAssignedTo")
 M365 = ("backupRestore", "protectionPolicies")
 POPULATION = ("users", "subscribedSkus")
+# The properties a workload's verdict rests on: whether Microsoft 365 Backup is on, its policies'
+# state and counts, and who has a mailbox or OneDrive (accounts, their licences, the plans).
+WORKLOAD_READS: dict[str, tuple[str, ...]] = {
+    "backupRestore": ("serviceStatus.status",),
+    "protectionPolicies": ("status", "isEnabled", "protectionPolicyArtifactCount"),
+    "users": ("accountEnabled", "userType", "assignedLicenses"),
+    "subscribedSkus": ("servicePlans",),
+}
 
 THIRD_PARTY = _check(
     id="backup.third_party_product",
     severity=Severity.HIGH,
     datasets=APPS,
     evaluate=evaluate_third_party,
+    reads=reads(
+        properties={
+            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled")
+        },
+    ),
 )
 EXCHANGE = _check(
     id="backup.m365_exchange",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_exchange,
+    reads=reads(population="users", properties=WORKLOAD_READS),
 )
 ONEDRIVE = _check(
     id="backup.m365_onedrive",
     severity=Severity.HIGH,
     datasets=M365 + POPULATION,
     evaluate=evaluate_onedrive,
+    reads=reads(population="users", properties=WORKLOAD_READS),
 )
 SHAREPOINT = _check(
     id="backup.m365_sharepoint",
     severity=Severity.HIGH,
     datasets=M365 + ("groups",),
     evaluate=evaluate_sharepoint,
+    reads=reads(
+        properties={
+            "backupRestore": WORKLOAD_READS["backupRestore"],
+            "protectionPolicies": WORKLOAD_READS["protectionPolicies"],
+            "groups": ("groupTypes",),
+        }
+    ),
 )
 COVERAGE = _check(
     id="backup.coverage",
@@ -378,6 +485,14 @@ COVERAGE = _check(
     # registered backup controllers, while a third-party product shows up among the apps.
     alternatives=APPS + M365 + ("groups",),
     evaluate=evaluate_coverage,
+    reads=reads(
+        population="users",
+        properties={
+            **WORKLOAD_READS,
+            "groups": ("groupTypes",),
+            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
+        },
+    ),
 )
 
 CHECKS = [COVERAGE, THIRD_PARTY, EXCHANGE, ONEDRIVE, SHAREPOINT]

@@ -7,7 +7,7 @@ A check is a pure function of the snapshot. It never does I/O and never reads th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -263,7 +263,7 @@ class Check:
 
     def run(self, snapshot: Snapshot) -> CheckResult:
         """Evaluate, but first make sure every dataset the check relies on was read."""
-        missing = missing_data(self, snapshot)
+        missing = missing_data(self, snapshot) or missing_properties(self, snapshot)
         if missing is not None:
             return missing
         result = self.evaluate(snapshot)
@@ -340,6 +340,90 @@ def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
         check_id=check.id,
         status=Status.UNKNOWN,
         reason=Msg.join([Msg("data.unreadable"), *problems]),
+    )
+
+
+ABSENT = object()
+
+
+def property_value(data: Any, path: str) -> Any:
+    """The value at a declared property ("a.b" for nested) of a single object, or ABSENT when
+    Graph's answer did not carry it (a null on the way counts as absent below it). A path
+    through a collection ("authenticationMethodConfigurations.state") is followed up to the
+    collection: its items are polymorphic (a property of one kind is absent from the others),
+    so what each item holds is the check's own to judge."""
+    value = data
+    for key in path.split("."):
+        if isinstance(value, list):
+            return value
+        if not isinstance(value, dict) or key not in value:
+            return ABSENT
+        value = value[key]
+    return value
+
+
+def read_setting(
+    snapshot: Snapshot, name: str, path: str, known: Iterable[Any] | None = None
+) -> tuple[Any, Msg | None]:
+    """A setting of a single-object dataset, or why it cannot be judged: absent, null (Graph
+    leaves nullable settings empty; what that means is not a value we may assume), or an enum
+    value outside `known` (Graph's enums evolve: `unknownFutureValue`, or a member added after
+    this version). The problem names the property, the value and what would settle it."""
+    ds = snapshot.dataset(name)
+    value = property_value(ds.data, path)
+    source = ds.endpoint or name
+    if value is ABSENT:
+        return None, Msg.join(
+            [Msg("data.property_absent", property=path, source=source), Msg("data.property_settle")]
+        )
+    if value is None:
+        return None, Msg("data.property_null", property=path, source=source)
+    if known is not None and value not in set(known):
+        shown = value if isinstance(value, str) else repr(value)
+        return None, Msg(
+            "data.property_unknown_value", property=path, source=source, value=repr(shown)
+        )
+    return value, None
+
+
+def single_object(ds: Any) -> bool:
+    """A single-object dataset (a policy, a settings object) read by one Graph GET: dict data
+    that is not a map per key. A fan-out holds a list per key read (`{}` without a page when it
+    had no keys) and names `{id}` in its endpoint; the mail DNS records hold an object per
+    domain and are not read from Graph."""
+    data = ds.data
+    endpoint = ds.endpoint or ""
+    if not isinstance(data, dict) or not endpoint.startswith("GET ") or "{id}" in endpoint:
+        return False
+    if not data:
+        return ds.pages > 0
+    values = data.values()
+    return not all(isinstance(v, list) for v in values) and not all(
+        isinstance(v, dict) for v in values
+    )
+
+
+def missing_properties(check: Check, snapshot: Snapshot) -> CheckResult | None:
+    """Unknown when a single object the check reads lacks a property its verdict rests on
+    (`reads.properties`): the other checks of that dataset are still judged, and the reason
+    names what was missing and what would settle it. A null is the check's own to judge
+    (Graph documents what null means per property); absent is never a value."""
+    absent: list[Msg] = []
+    for name, paths in check.reads.properties:
+        ds = snapshot.dataset(name)
+        if not ds.ok or not single_object(ds):
+            continue
+        for path in paths:
+            if property_value(ds.data, path) is ABSENT:
+                absent.append(
+                    Msg("data.property_absent", property=path, source=ds.endpoint or name)
+                )
+    if not absent:
+        return None
+    return CheckResult(
+        check_id=check.id,
+        status=Status.UNKNOWN,
+        reason=Msg.join([Msg("data.properties_absent"), *absent, Msg("data.property_settle")]),
     )
 
 

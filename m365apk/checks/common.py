@@ -357,5 +357,7 @@ def parse_time(value: str | None) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 1) if whole else 100.0
+def pct(part: int, whole: int) -> float | None:
+    """`part` of `whole` in percent; None for 0 of 0 (issue 25: an empty population is never
+    100%: the caller says whether its emptiness is measured or unknown)."""
+    return round(100.0 * part / whole, 1) if whole else None

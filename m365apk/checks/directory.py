@@ -2,9 +2,10 @@
 users, user consent for risky apps, BitLocker keys readable by device owners, SharePoint's legacy
 authentication protocols.
 
-Each setting is read from one field. A field that is missing from Graph's answer is not read:
-the check is unknown, never the default. Graph documents `null` for some of these as "the
-default", and the default is written down per field with its source.
+Each setting is read from one field. A field that is missing from Graph's answer, or null, is
+not read as any value: the check is unknown and says which field and what would settle it (issue
+25: a default we assume is a value Graph did not give). Every field is declared in the check's
+`reads`, so an answer without it leaves only that check unknown (Check.run).
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family
+from m365apk.checks.base import (
+    Area,
+    CheckResult,
+    Reads,
+    Severity,
+    Status,
+    check_family,
+    read_setting,
+    reads,
+)
 from m365apk.checks.common import CIS, SCUBA_AAD, make, src
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -22,17 +32,6 @@ ROLE_PERMS_DOCS = "https://learn.microsoft.com/graph/api/resources/defaultuserro
 SPO_DOCS = "https://learn.microsoft.com/graph/api/resources/sharepointsettings"
 
 _check = check_family(effort="klein")
-
-MISSING = object()
-
-
-def _field(data: dict[str, Any] | None, *path: str) -> Any:
-    value: Any = data or {}
-    for key in path:
-        if not isinstance(value, dict) or key not in value:
-            return MISSING
-        value = value[key]
-    return value
 
 
 def _setting_check(
@@ -44,18 +43,14 @@ def _setting_check(
     threshold: str,
     bad_reason: Msg,
 ) -> Callable[[Snapshot], CheckResult]:
-    """A check that passes when one field has the safe value (`good(value)`)."""
+    """A check that passes when one field has the safe value (`good(value)`). Absent, null or
+    not a boolean: unknown, naming the field (read_setting)."""
 
     def evaluate(snapshot: Snapshot) -> CheckResult:
-        value = _field(snapshot.dataset(dataset).data, *path)
         field = ".".join(path)
-        if value is MISSING:
-            return make(
-                check_id,
-                Status.UNKNOWN,
-                Msg("directory.field_missing", field=field),
-                threshold=threshold,
-            )
+        value, problem = read_setting(snapshot, dataset, field, (True, False))
+        if problem is not None:
+            return make(check_id, Status.UNKNOWN, problem, threshold=threshold)
         measured = {field: value}
         if good(value):
             return make(check_id, Status.PASS, threshold=threshold, measured=measured)
@@ -64,7 +59,10 @@ def _setting_check(
     return evaluate
 
 
-# null = "not set": users may create tenants (Microsoft's default; defaultUserRolePermissions).
+def _reads(dataset: str, *path: str) -> Reads:
+    return reads(properties={dataset: (".".join(path),)})
+
+
 TENANT_CREATION = _check(
     id="directory.tenant_creation",
     area=Area.ATTACK_SURFACE,
@@ -76,6 +74,7 @@ TENANT_CREATION = _check(
         src("CIS Microsoft 365 Foundations 5.1.2.3", CIS),
         src("Microsoft Graph: defaultUserRolePermissions", ROLE_PERMS_DOCS),
     ),
+    reads=_reads("authorizationPolicy", "defaultUserRolePermissions", "allowedToCreateTenants"),
     evaluate=_setting_check(
         "directory.tenant_creation",
         "authorizationPolicy",
@@ -86,8 +85,6 @@ TENANT_CREATION = _check(
     ),
 )
 
-# null: Microsoft's default is false ("Default value is false. We recommend ... false."),
-# authorizationPolicy resource docs.
 RISKY_APP_CONSENT = _check(
     id="apps.risky_app_consent",
     area=Area.APPLICATIONS,
@@ -99,17 +96,17 @@ RISKY_APP_CONSENT = _check(
         src("Microsoft Graph: authorizationPolicy", AUTHZ_DOCS),
         src("CISA SCuBA MS.AAD.5.2v1 (only administrators consent to applications)", SCUBA_AAD),
     ),
+    reads=_reads("authorizationPolicy", "allowUserConsentForRiskyApps"),
     evaluate=_setting_check(
         "apps.risky_app_consent",
         "authorizationPolicy",
         ("allowUserConsentForRiskyApps",),
-        good=lambda v: v in (False, None),
+        good=lambda v: v is False,
         threshold="allowUserConsentForRiskyApps = false",
         bad_reason=Msg("apps.risky_app_consent.allowed"),
     ),
 )
 
-# null: the default lets owners read the BitLocker keys of their own devices.
 BITLOCKER_KEYS = _check(
     id="directory.bitlocker_keys_owner",
     area=Area.DEVICES,
@@ -120,6 +117,11 @@ BITLOCKER_KEYS = _check(
     sources=(
         src("CIS Microsoft 365 Foundations 5.1.4.6", CIS),
         src("Microsoft Graph: defaultUserRolePermissions", ROLE_PERMS_DOCS),
+    ),
+    reads=_reads(
+        "authorizationPolicy",
+        "defaultUserRolePermissions",
+        "allowedToReadBitlockerKeysForOwnedDevice",
     ),
     evaluate=_setting_check(
         "directory.bitlocker_keys_owner",
@@ -142,6 +144,7 @@ SHAREPOINT_LEGACY = _check(
         src("CIS Microsoft 365 Foundations 7.2.1", CIS),
         src("Microsoft Graph: sharepointSettings", SPO_DOCS),
     ),
+    reads=_reads("sharepointSettings", "isLegacyAuthProtocolsEnabled"),
     evaluate=_setting_check(
         "surface.sharepoint_legacy_auth",
         "sharepointSettings",

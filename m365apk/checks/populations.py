@@ -26,9 +26,25 @@ OTHER = "other"
 # snapshot; at 100,000 accounts it was measured running two to four times per evaluation (#16).
 @per_snapshot("users", "subscribedSkus")
 def classify_users(snapshot: Snapshot) -> Mapping[str, str]:
-    """user id -> population, for enabled accounts only (disabled accounts cannot sign in).
-    Read-only: the same answer is handed to every check of this snapshot."""
+    """user id -> population, for every account that may sign in: only an account Graph says
+    is disabled (accountEnabled false) is left out. A record without accountEnabled (Graph:
+    nullable) counts, so the population never shrinks silently (issue 25); `enabled_unknown`
+    names those accounts. Read-only: the same answer is handed to every check of this snapshot."""
     return MappingProxyType(_classify(snapshot))
+
+
+def may_sign_in(user: Mapping[str, Any]) -> bool:
+    """False only when Graph says the account is disabled; absent or null may sign in."""
+    return user.get("accountEnabled") is not False
+
+
+@per_snapshot("users")
+def enabled_unknown(snapshot: Snapshot) -> frozenset[str]:
+    """Ids of accounts whose record lacks accountEnabled (absent or null): counted as able to
+    sign in, and a check may say how many it counted so."""
+    return frozenset(
+        u["id"] for u in snapshot.dataset("users").data or [] if u.get("accountEnabled") is None
+    )
 
 
 def _classify(snapshot: Snapshot) -> dict[str, str]:
@@ -38,7 +54,7 @@ def _classify(snapshot: Snapshot) -> dict[str, str]:
     result: dict[str, str] = {}
     # Once per account of a 100,000-account board: no work for what the tenant does not use.
     for user in snapshot.dataset("users").data or []:
-        if not user.get("accountEnabled"):
+        if user.get("accountEnabled") is False:
             continue
         uid = user["id"]
         if overrides:

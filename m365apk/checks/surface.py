@@ -9,7 +9,15 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
+from m365apk.checks.base import (
+    Area,
+    CheckResult,
+    Severity,
+    Status,
+    check_family,
+    read_setting,
+    reads,
+)
 from m365apk.checks.common import (
     CIS,
     MICROSOFT_TENANTS,
@@ -443,31 +451,29 @@ def evaluate_risky_users(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts={"risicovolle_accounts": 0})
 
 
-def _authz(snapshot: Snapshot) -> dict[str, Any]:
-    return snapshot.dataset("authorizationPolicy").data or {}
+AUTHZ = "authorizationPolicy"
+# allowInvitesFrom: the members Graph documents (an evolvable enum: `unknownFutureValue`, or a
+# member added later, is not judged as any of these).
+INVITES = {
+    "none": Status.PASS,
+    "adminsAndGuestInviters": Status.PASS,
+    "adminsGuestInvitersAndAllMembers": Status.PARTIAL,
+    "everyone": Status.FAIL,
+}
 
 
 def evaluate_guest_invites(snapshot: Snapshot) -> CheckResult:
     cid = GUEST_INVITES.id
-    value = _authz(snapshot).get("allowInvitesFrom")
     threshold = "Alleen beheerders en gastuitnodigers kunnen gasten uitnodigen"
-    if value in ("none", "adminsAndGuestInviters"):
-        return make(cid, Status.PASS, threshold=threshold, measured=value)
-    if value == "adminsGuestInvitersAndAllMembers":
-        return make(
-            cid,
-            Status.PARTIAL,
-            Msg("surface.guest_invites.all_members"),
-            threshold=threshold,
-            measured=value,
-        )
-    return make(
-        cid,
-        Status.FAIL,
-        Msg("surface.guest_invites.everyone"),
-        threshold=threshold,
-        measured=value,
-    )
+    value, problem = read_setting(snapshot, AUTHZ, "allowInvitesFrom", INVITES)
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    status = INVITES[value]
+    reason = {
+        Status.PARTIAL: Msg("surface.guest_invites.all_members"),
+        Status.FAIL: Msg("surface.guest_invites.everyone"),
+    }.get(status)
+    return make(cid, status, reason, threshold=threshold, measured=value)
 
 
 GUEST_ROLES = {
@@ -479,12 +485,24 @@ GUEST_ROLES = {
 
 def evaluate_guest_access(snapshot: Snapshot) -> CheckResult:
     cid = GUEST_ACCESS.id
-    role = _authz(snapshot).get("guestUserRoleId")
     threshold = "Gasten zien alleen hun eigen gegevens (restricted) of beperkt (limited)"
-    label = Msg(f"surface.guest_access.role.{GUEST_ROLES.get(role or '', 'unknown')}")
-    if role == "2af84b1e-32c8-42b7-82bc-daa82404023b":
+    # A role template id: the three Graph documents; any other value is not judged as one.
+    role, problem = read_setting(snapshot, AUTHZ, "guestUserRoleId")
+    if problem is None and str(role).lower() not in GUEST_ROLES:
+        source = snapshot.dataset(AUTHZ).endpoint or AUTHZ
+        problem = Msg(
+            "data.property_unknown_value",
+            property="guestUserRoleId",
+            source=source,
+            value=repr(role),
+        )
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    kind = GUEST_ROLES[str(role).lower()]
+    label = Msg(f"surface.guest_access.role.{kind}")
+    if kind == "restricted":
         return make(cid, Status.PASS, threshold=threshold, measured=label)
-    if role == "10dae51f-b6af-4016-8d66-8c2a99b929b3":
+    if kind == "limited":
         return make(
             cid,
             Status.PARTIAL,
@@ -511,32 +529,29 @@ SHARING = {
 
 def evaluate_sharing(snapshot: Snapshot) -> CheckResult:
     cid = SHARING_CHECK.id
-    value = (snapshot.dataset("sharepointSettings").data or {}).get("sharingCapability")
-    status, kind = SHARING.get(value or "", (Status.UNKNOWN, "unknown"))
-    label = Msg(f"surface.external_sharing.level.{kind}")
     threshold = "Geen anonieme 'iedereen'-links voor SharePoint en OneDrive"
+    value, problem = read_setting(snapshot, "sharepointSettings", "sharingCapability", SHARING)
+    if problem is not None:
+        return make(cid, Status.UNKNOWN, problem, threshold=threshold)
+    status, kind = SHARING[value]
+    label = Msg(f"surface.external_sharing.level.{kind}")
     reason = None
     if status is Status.FAIL:
         reason = Msg("surface.external_sharing.anyone")
     elif status is Status.PARTIAL:
         reason = Msg("surface.external_sharing.new_guests")
-    elif status is Status.UNKNOWN:
-        reason = Msg("surface.external_sharing.unknown_value", value=repr(value))
     return make(cid, status, reason, threshold=threshold, measured=label)
+
+
+SIGNUP = ("allowEmailVerifiedUsersToJoinOrganization", "allowedToSignUpEmailBasedSubscriptions")
 
 
 def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
     cid = SELF_SIGNUP.id
-    policy = _authz(snapshot)
-    open_doors = [
-        k
-        for k in (
-            "allowEmailVerifiedUsersToJoinOrganization",
-            "allowedToSignUpEmailBasedSubscriptions",
-        )
-        if policy.get(k)
-    ]
     threshold = "Niemand kan zich met alleen een e-mailadres bij de tenant aansluiten"
+    read = {k: read_setting(snapshot, AUTHZ, k, (True, False)) for k in SIGNUP}
+    open_doors = [k for k, (value, _) in read.items() if value is True]
+    problems = [problem for _, problem in read.values() if problem is not None]
     if open_doors:
         return make(
             cid,
@@ -545,6 +560,8 @@ def evaluate_self_signup(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             measured=open_doors,
         )
+    if problems:
+        return make(cid, Status.UNKNOWN, Msg.join(problems), threshold=threshold)
     return make(cid, Status.PASS, threshold=threshold)
 
 
@@ -569,7 +586,8 @@ def _stale(snapshot: Snapshot, guests: bool) -> tuple[list[Any], int, int]:
     stale, total, young = [], 0, 0
     for user in snapshot.dataset("users").data or []:
         is_guest = (user.get("userType") or "").lower() == "guest"
-        if not user.get("accountEnabled") or is_guest != guests or user["id"] in ok:
+        # Only an account Graph says is disabled is left out (accountEnabled is nullable).
+        if user.get("accountEnabled") is False or is_guest != guests or user["id"] in ok:
             continue
         created = parse_time(user.get("createdDateTime"))
         if created is not None and created > since:
@@ -605,6 +623,18 @@ def _stale_result(cid: str, snapshot: Snapshot, guests: bool) -> CheckResult:
         f"ongebruikt_{STALE_DAYS}_dagen": len(stale),
         f"jonger_dan_{STALE_DAYS}_dagen": young,
     }
+    if share is None:
+        # 0 of 0: nobody to judge. Measured when the accounts were read and none qualifies;
+        # an empty account list is not a tenant's (it always holds its administrators).
+        if not snapshot.dataset("users").data:
+            return make(cid, Status.UNKNOWN, Msg("surface.no_accounts_read"), threshold=threshold)
+        return make(
+            cid,
+            Status.NOT_APPLICABLE,
+            Msg("surface.stale_guests.none" if guests else "surface.stale_accounts.none"),
+            threshold=threshold,
+            counts=counts,
+        )
     if share <= 2:
         return make(
             cid, Status.PASS, threshold=threshold, counts=counts, objects=stale, measured=share
@@ -639,7 +669,7 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
     members = [
         u
         for u in snapshot.dataset("users").data or []
-        if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
+        if u.get("accountEnabled") is not False and (u.get("userType") or "Member") == "Member"
     ]
     bare = [
         obj(u, Msg("surface.unlicensed_accounts.detail"))
@@ -651,6 +681,10 @@ def evaluate_unlicensed(snapshot: Snapshot) -> CheckResult:
         "Hoogstens 2% van de actieve accounts zonder licentie (beheer- en noodaccounts tellen niet)"
     )
     counts = {"actieve_accounts": len(members), "zonder_licentie": len(bare)}
+    if share is None:
+        # No member account at all: a tenant always holds its administrators, so the list
+        # was not the tenant's whole answer.
+        return make(cid, Status.UNKNOWN, Msg("surface.no_accounts_read"), threshold=threshold)
     if share <= 2:
         return make(
             cid, Status.PASS, threshold=threshold, counts=counts, objects=bare, measured=share
@@ -795,6 +829,7 @@ GUEST_INVITES = _check(
         src("CIS Microsoft 365 Foundations 5.1.6.3", CIS),
     ),
     evaluate=evaluate_guest_invites,
+    reads=reads(properties={"authorizationPolicy": ("allowInvitesFrom",)}),
 )
 GUEST_ACCESS = _check(
     id="surface.guest_access",
@@ -808,6 +843,7 @@ GUEST_ACCESS = _check(
         src("CIS Microsoft 365 Foundations 5.1.6.2", CIS),
     ),
     evaluate=evaluate_guest_access,
+    reads=reads(properties={"authorizationPolicy": ("guestUserRoleId",)}),
 )
 SHARING_CHECK = _check(
     id="surface.external_sharing",
@@ -818,6 +854,7 @@ SHARING_CHECK = _check(
     norms=("SM.01",),
     sources=(src("CIS Microsoft 365 Foundations 7.2.3", CIS),),
     evaluate=evaluate_sharing,
+    reads=reads(properties={"sharepointSettings": ("sharingCapability",)}),
 )
 SELF_SIGNUP = _check(
     id="surface.self_service_signup",
@@ -828,6 +865,7 @@ SELF_SIGNUP = _check(
     norms=("SM.01", "ID.02"),
     sources=(src("EIDSCA AP05/AP06", "https://maester.dev/docs/tests/eidsca/"),),
     evaluate=evaluate_self_signup,
+    reads=reads(properties={"authorizationPolicy": SIGNUP}),
 )
 STALE_ACCOUNTS = _check(
     id="surface.stale_accounts",
@@ -844,6 +882,17 @@ STALE_ACCOUNTS = _check(
     ),
     evaluate=evaluate_stale_accounts,
     licence="Microsoft Entra ID P1",
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSuccessfulSignInDateTime",
+                "signInActivity.lastSignInDateTime",
+            ),
+        },
+    ),
 )
 STALE_GUESTS = _check(
     id="surface.stale_guests",
@@ -860,6 +909,17 @@ STALE_GUESTS = _check(
     ),
     evaluate=evaluate_stale_guests,
     licence="Microsoft Entra ID P1",
+    reads=reads(
+        population="guests",
+        settings=("approved_exclusions", "break_glass"),
+        properties={
+            "users": ("accountEnabled", "userType", "createdDateTime"),
+            "userSignInActivity": (
+                "signInActivity.lastSuccessfulSignInDateTime",
+                "signInActivity.lastSignInDateTime",
+            ),
+        },
+    ),
 )
 UNLICENSED = _check(
     id="surface.unlicensed_accounts",
@@ -875,6 +935,11 @@ UNLICENSED = _check(
         ),
     ),
     evaluate=evaluate_unlicensed,
+    reads=reads(
+        population="users",
+        settings=("approved_exclusions", "break_glass"),
+        properties={"users": ("accountEnabled", "userType", "assignedLicenses")},
+    ),
 )
 
 CHECKS = [

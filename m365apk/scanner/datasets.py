@@ -104,7 +104,8 @@ def _users_needing_methods(done: Mapping[str, Dataset]) -> list[str] | str:
     ids = sorted(
         u["id"]
         for u in users.data
-        if u.get("accountEnabled") and (u.get("userType") or "Member") == "Member"
+        # accountEnabled is nullable: only a disabled account is left unread (issue 25)
+        if u.get("accountEnabled") is not False and (u.get("userType") or "Member") == "Member"
     )
     # Guest accounts holding a directory role directly (an IT partner's guest with Global
     # Administrator) are read too: an admin must never drop out of the MFA checks unread.

@@ -30,12 +30,14 @@ MAX_TXT_CHARS = 4096  # a record longer than this is not a mail policy; keep sna
 
 def mail_domains(domains: list[dict[str, Any]]) -> list[str]:
     """Verified domains that carry e-mail in Microsoft 365. The initial *.onmicrosoft.com domain
-    is Microsoft's: the school cannot publish records there."""
+    is Microsoft's: the school cannot publish records there. A domain whose answer lacks
+    isVerified or supportedServices is judged too (issue 25): left out, its records would never
+    be looked at, and an unverified or mail-less domain judged costs at most a finding."""
     return sorted(
         d["id"].lower()
         for d in domains
-        if d.get("isVerified")
-        and "Email" in (d.get("supportedServices") or [])
+        if d.get("isVerified") is not False
+        and (d.get("supportedServices") is None or "Email" in d["supportedServices"])
         and not d["id"].lower().endswith(".onmicrosoft.com")
     )
 

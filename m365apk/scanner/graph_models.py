@@ -11,6 +11,14 @@ null) and that a check relies on is required, so `{}` or a null in its place mak
 `malformed` instead of reading as a safe default. Unknown properties are dropped and every
 string is bounded (`_BOUNDED`); tests/test_contracts.py holds the contracts against
 shared/reference/graph-schema-v1.0.json.
+
+What the contracts do not require, the checks guard themselves (issue 25: one property missing
+rejected a whole dataset, e.g. Microsoft's documented example answers of domains,
+sharepointSettings and deviceManagement): a check declares the properties its verdict rests on
+(`reads(properties=...)`), and `Check.run` makes exactly that check unknown, naming the
+property, when a single object lacks one; a null or an enum value the check does not know is
+the check's own to make unknown (`checks.base.read_setting`). A property Graph's metadata calls
+nullable is therefore NotRequired here unless every check reading it is guarded.
 """
 
 from __future__ import annotations
@@ -336,11 +344,14 @@ class AdminConsentRequestPolicy(TypedDict):
 
 @with_config(_BOUNDED)
 class Domain(TypedDict):
+    # authenticationType and isVerified are non-nullable, but Microsoft's own example answer
+    # leaves isVerified out: a domain without them is judged undetermined by password.expiry
+    # (and its mail records are looked up), not a reason to drop every domain.
     id: str
-    authenticationType: str
+    authenticationType: NotRequired[str | None]
     isDefault: NotRequired[bool]
     isRoot: NotRequired[bool]
-    isVerified: bool
+    isVerified: NotRequired[bool | None]
     supportedServices: NotRequired[list[str]]
     passwordValidityPeriodInDays: NotRequired[int | None]
     passwordNotificationWindowInDays: NotRequired[int | None]
@@ -424,7 +435,9 @@ ProtectionPolicy = with_config(_BOUNDED)(
 
 @with_config(_BOUNDED)
 class SharepointSettings(TypedDict):
-    sharingCapability: str
+    # Nullable in Graph's metadata; surface.external_sharing declares it (absent or null:
+    # unknown, naming it), so its absence no longer rejects the settings the other checks read.
+    sharingCapability: NotRequired[str | None]
     sharingDomainRestrictionMode: NotRequired[str | None]
     isResharingByExternalUsersEnabled: NotRequired[bool | None]
     isLegacyAuthProtocolsEnabled: NotRequired[bool | None]
@@ -613,12 +626,17 @@ class RiskyUser(TypedDict):
 
 @with_config(_BOUNDED)
 class Application(TypedDict):
-    id: str
+    # Nothing required (issue 25): Microsoft's documented example of GET /applications carries
+    # neither id nor the credential collections, and one such app rejected every app. The
+    # checks that read them guard themselves: apps.long_lived_credentials reports an app
+    # without its credential collections as not read (unknown), and an app without id is
+    # shown by name.
+    id: NotRequired[str]
     appId: NotRequired[str | None]
     displayName: NotRequired[str | None]
     createdDateTime: NotRequired[str | None]
-    passwordCredentials: list[CredentialDates]
-    keyCredentials: list[KeyCredentialDates]
+    passwordCredentials: NotRequired[list[CredentialDates] | None]
+    keyCredentials: NotRequired[list[KeyCredentialDates] | None]
 
 
 def page_adapter(item: type) -> TypeAdapter[Any]:
@@ -658,7 +676,9 @@ class DeviceManagementSettings(TypedDict):
 @with_config(_BOUNDED)
 class DeviceManagement(TypedDict):
     id: NotRequired[str | None]
-    settings: DeviceManagementSettings  # _NEEDED: the one property selected; absent, not Graph's
+    # The one property selected. Absent or null, devices.compliance is unknown (secureByDefault
+    # unread), which is all that reads it: no longer a malformed dataset.
+    settings: NotRequired[DeviceManagementSettings | None]
 
 
 @with_config(_BOUNDED)
