@@ -95,7 +95,23 @@ def test_both_sides_restricted_for_every_app_is_in_order() -> None:
     assert run("apps.credential_policy", s).status is Status.PASS
 
 
-def test_service_principal_restrictions_absent_while_application_restrictions_set() -> None:
+def test_service_principal_restrictions_empty_while_application_restrictions_set() -> None:
+    # Graph says "nothing restricted" with empty lists (its documented GET example).
+    s = policy_snapshot(
+        {
+            "isEnabled": True,
+            "applicationRestrictions": strict(),
+            "servicePrincipalRestrictions": {"passwordCredentials": [], "keyCredentials": []},
+        }
+    )
+    result = run("apps.credential_policy", s)
+    assert result.status is Status.PARTIAL
+    assert result.measured["geheimen_geblokkeerd"] is True
+    assert result.measured["bedrijfsapps_geheimen_geblokkeerd"] is False
+
+
+def test_service_principal_restrictions_null_while_application_restrictions_set() -> None:
+    # A null restriction object is not "no rules" (issue 25): unknown, naming the property.
     s = policy_snapshot(
         {
             "isEnabled": True,
@@ -104,9 +120,8 @@ def test_service_principal_restrictions_absent_while_application_restrictions_se
         }
     )
     result = run("apps.credential_policy", s)
-    assert result.status is Status.PARTIAL
-    assert result.measured["geheimen_geblokkeerd"] is True
-    assert result.measured["bedrijfsapps_geheimen_geblokkeerd"] is False
+    assert result.status is Status.UNKNOWN
+    assert "servicePrincipalRestrictions" in str(result.reason)
 
 
 def test_restriction_only_for_apps_created_after_2025_with_older_apps() -> None:
@@ -372,12 +387,20 @@ def test_escalation_permissions_are_cited_data_with_fixed_ids() -> None:
 def test_apps_checks_declare_what_they_judge() -> None:
     checks = {c.id: c for c in all_checks()}
     for cid, judged in (
-        ("apps.credential_policy", "credentials"),
         ("apps.long_lived_credentials", "credentials"),
         ("apps.inventory", "app_permissions"),
         ("apps.high_privilege_consent", "app_permissions"),
-        ("apps.user_consented_risky", "app_permissions"),
     ):
         reads = checks[cid].reads
         assert judged in reads.judges, cid
+        assert set(reads.property_map()) <= set(checks[cid].all_datasets), cid
+    # The credential policy check judges the rules, not the credentials that exist (those are
+    # apps.long_lived_credentials'); user consents judge delegated grants, not app roles an
+    # admin granted (apps.high_privilege_consent's). Neither declares more than it judges.
+    for cid, not_judged in (
+        ("apps.credential_policy", "credentials"),
+        ("apps.user_consented_risky", "app_permissions"),
+    ):
+        reads = checks[cid].reads
+        assert not_judged not in reads.judges, cid
         assert set(reads.property_map()) <= set(checks[cid].all_datasets), cid

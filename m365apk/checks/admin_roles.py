@@ -80,6 +80,10 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
     ]
     shown, total = sorted_affected(objects)
     count = len(holders)
+    # Only an enabled account keeps the school from being locked out; an account whose state
+    # is not known may be either.
+    enabled = [uid for uid, u in holders.items() if u.get("accountEnabled") is True]
+    unsure = [uid for uid, u in holders.items() if u.get("accountEnabled") is None]
     evidence = Evidence(
         counts={
             "globale_beheerders": count,
@@ -115,8 +119,36 @@ def evaluate_ga_count(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             evidence=evidence,
         )
-    elif count < GA_MIN:
-        status, reason = Status.FAIL, None
+    elif len(enabled) + len(unsure) < GA_MIN:
+        # The minimum is there so the school is never locked out: a disabled account signs in
+        # to nothing, and no Global Administrator at all is below it too.
+        status = Status.FAIL
+        reason = (
+            Msg("admin.global_admin_count.none")
+            if count == 0
+            else Msg(
+                "admin.global_admin_count.too_few_usable",
+                n=count,
+                usable=len(enabled) + len(unsure),
+                minimum=GA_MIN,
+            )
+        )
+    elif len(enabled) < GA_MIN:
+        # Whether the minimum is met rests on accounts whose state Graph did not give.
+        return CheckResult(
+            check_id=GA_COUNT.id,
+            status=Status.UNKNOWN,
+            reason=Msg(
+                "admin.global_admin_count.state_unknown",
+                n=count,
+                enabled=len(enabled),
+                unsure=len(unsure),
+                minimum=GA_MIN,
+            ),
+            measured=count,
+            threshold=threshold,
+            evidence=evidence,
+        )
     else:
         status, reason = Status.PASS, None
     return CheckResult(

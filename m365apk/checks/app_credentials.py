@@ -218,6 +218,20 @@ def evaluate_policy(snapshot: Snapshot) -> CheckResult:
             threshold=threshold,
             measured=measured,
         )
+    # Graph always gives both restriction objects (empty lists when nothing is restricted): a
+    # null or absent one says nothing of the rules for that kind of object, not "no rules".
+    unread = [side for side in SIDES if not isinstance(policy.get(side), dict)]
+    if unread:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg(
+                "apps.credential_policy.side_unread",
+                properties=", ".join(unread),
+                sides=_one_after_another([Msg(SIDE_TEXT[side]) for side in unread]),
+            ),
+            threshold=threshold,
+        )
     gaps: list[Msg] = []
     objects: list[AffectedObject] = []
     for side in SIDES:
@@ -479,6 +493,10 @@ POLICY = _check(
         src("Microsoft: enforce app credential policies", POLICY_DOCS),
     ),
     evaluate=evaluate_policy,
+    # It judges the rules for credentials (the tenant default and custom policies, and which
+    # apps each binds), not the credentials that exist: an existing long-lived secret may predate
+    # the rules (Graph enforces them when a credential is added) and is apps.long_lived_credentials'
+    # finding. So it does not judge "credentials".
     reads=reads(
         properties={
             "appManagementPolicy": (
@@ -491,7 +509,6 @@ POLICY = _check(
             "applications": ("createdDateTime",),
             "organization": ("createdDateTime",),
         },
-        judges=("credentials",),
     ),
 )
 

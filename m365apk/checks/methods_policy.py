@@ -190,7 +190,10 @@ def _verdict(
     unknown: list[Msg],
 ) -> CheckResult:
     """fail when a failing setting is measured; unknown when a setting that could still fail
-    is missing; partial for the lesser gaps; pass when every setting was read and is right."""
+    is missing; partial for the lesser gaps; pass when every setting was read and is right.
+    A setting Graph did not give is named among the reasons, never shown as a measured null."""
+    if isinstance(measured, dict):
+        measured = {k: v for k, v in measured.items() if v is not None} or None
     if failed:
         why = Msg.join([*failed, *gaps, *unknown])
         return make(cid, Status.FAIL, why, threshold=threshold, measured=measured)

@@ -138,6 +138,16 @@ def group_names(snapshot: Snapshot) -> dict[str, str]:
     }
 
 
+def holds_global_admin(snapshot: Snapshot, *names: str) -> bool:
+    """Whether anyone (a user, a group, a service principal) holds Global Administrator in the
+    given datasets that were read (default: the active and, on P2, the eligible assignments)."""
+    for name in names or ("roleAssignments", "roleEligibilitySchedules"):
+        ds = snapshot.dataset(name)
+        if ds.ok and any(a.get("roleDefinitionId") == GLOBAL_ADMIN for a in ds.data or []):
+            return True
+    return False
+
+
 def unread_holders(snapshot: Snapshot) -> Msg | None:
     """Why the groups holding a role cannot all be known: the active role assignments, or on a
     tenant with PIM the eligible ones, were not read."""
@@ -146,6 +156,10 @@ def unread_holders(snapshot: Snapshot) -> Msg | None:
     if assignments.ok and not assignments.data:
         # Every tenant has a Global Administrator: an empty answer is not the directory's.
         problems.append(Msg("admin.pim_groups.no_assignments"))
+    elif assignments.ok and not holds_global_admin(snapshot):
+        # Nor is an answer in which nobody holds it, actively or eligible (Entra refuses to
+        # remove the caller's own Global Administrator role so that no tenant has none).
+        problems.append(Msg("admin.pim_groups.no_global_admin"))
     for name in ("roleAssignments", "roleEligibilitySchedules"):
         ds = snapshot.dataset(name)
         if ds.ok or ds.status is DatasetStatus.NOT_LICENSED:
@@ -206,6 +220,17 @@ def evaluate_outside_pim(snapshot: Snapshot) -> CheckResult:
         and not a.get("startDateTime")
     ]
     counts = {"buiten_pim": len(outside)}
+    if not outside and not holds_global_admin(snapshot, "roleAssignmentSchedules"):
+        # No active Global Administrator in the answer: every tenant has one (Entra refuses to
+        # remove the caller's own), so the answer is not the whole directory's; "nothing
+        # outside PIM" would rest on assignments that were not there to see.
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("admin.pim_outside_assignments.no_global_admin"),
+            threshold=threshold,
+            counts=counts,
+        )
     if not outside:
         return make(cid, Status.PASS, threshold=threshold, counts=counts)
     objects = [
@@ -450,8 +475,9 @@ OUTSIDE_PIM = _check(
     id="admin.pim_outside_assignments",
     severity=Severity.HIGH,
     datasets=("roleAssignmentSchedules", "users"),
+    # It judges the active assignments of the highly privileged roles, whoever holds them
+    # (a disabled account's assignment made outside PIM is one still): no population of people.
     reads=reads(
-        population="highly_privileged",
         properties={
             "roleAssignmentSchedules": (
                 "roleDefinitionId",
@@ -477,6 +503,9 @@ _POLICY_PROPERTIES = {
     "roleAssignments": ("roleDefinitionId", "principalId", "principal"),
     "roleEligibilitySchedules": ("roleDefinitionId", "principalId"),
 }
+# They judge the roles' PIM policies (and those of the groups holding a role), which apply
+# whoever holds the role now: no population of people. An answer in which nobody holds Global
+# Administrator leaves the groups holding a role undetermined (unread_holders), never a pass.
 # Which groups hold a role must be known (active and eligible assignments); their policies are
 # judged when read, and a group holding a role whose policy was not read leaves it unknown.
 _HOLDERS = ("roleAssignments", "roleEligibilitySchedules")
@@ -487,7 +516,7 @@ GA_APPROVAL = _check(
     severity=Severity.MEDIUM,
     datasets=("roleManagementPolicyAssignments", *_HOLDERS),
     optional=_GROUP_SOURCES,
-    reads=reads(population="highly_privileged", properties=_POLICY_PROPERTIES),
+    reads=reads(properties=_POLICY_PROPERTIES),
     sources=(
         src("CISA SCuBA MS.AAD.7.6v1", SCUBA_AAD),
         src("Microsoft: PIM role settings", PIM_DOCS),
@@ -500,7 +529,7 @@ ALERTS_CHECK = _check(
     severity=Severity.MEDIUM,
     datasets=("roleManagementPolicyAssignments", *_HOLDERS),
     optional=_GROUP_SOURCES,
-    reads=reads(population="highly_privileged", properties=_POLICY_PROPERTIES),
+    reads=reads(properties=_POLICY_PROPERTIES),
     sources=(
         src("CISA SCuBA MS.AAD.7.7v1, 7.8v1, 7.9v1", SCUBA_AAD),
         src("Maester Test-MtCisaAssignmentNotification", MAESTER),

@@ -24,6 +24,7 @@ from m365apk.checks.common import (
     SCUBA_AAD,
     app_permissions,
     approved,
+    clauses,
     make,
     obj,
     parse_time,
@@ -143,6 +144,64 @@ def tenant_wide_grants(snapshot: Snapshot) -> dict[str, set[str]]:
     return out
 
 
+# The app-role id of an assignment that grants an app default access, no permission.
+DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
+CONSENT_TYPES = ("AllPrincipals", "Principal")
+
+
+def unnamed_roles(snapshot: Snapshot) -> dict[str, set[str]]:
+    """Third-party service principal id -> ids of the application permissions granted to it
+    that cannot be named: the resource app's `appRoles` were not in Graph's answer (or hold no
+    role with that id and a value). What such an app may do is unknown, not "nothing".
+    Escalation permissions are known by id and never unnamed; default access is no permission."""
+    named = {
+        role["id"]
+        for sp in snapshot.dataset("resourceServicePrincipals").data or []
+        for role in sp.get("appRoles") or []
+        if role.get("value")
+    }
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    out: dict[str, set[str]] = {}
+    for assignments in (snapshot.dataset("appRoleAssignedTo").data or {}).values():
+        for a in assignments:
+            role, client = a.get("appRoleId"), apps.get(a.get("principalId"))
+            if role in named or role == DEFAULT_ACCESS or role in ESCALATION_IDS:
+                continue
+            if client is None or client.get("appOwnerOrganizationId") in MICROSOFT_TENANTS:
+                continue
+            out.setdefault(client["id"], set()).add(str(role))
+    return out
+
+
+def unread_grants(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Delegated grants to non-Microsoft apps whose `consentType` or `scope` Graph did not
+    give (null, absent, or a value it does not document): who consented, or to what, is
+    unknown. An empty scope is a grant of nothing; a null one is not."""
+    apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
+    return [
+        grant
+        for grant in snapshot.dataset("oauth2PermissionGrants").data or []
+        if apps.get(grant["clientId"], {}).get("appOwnerOrganizationId") not in MICROSOFT_TENANTS
+        and (
+            grant.get("consentType") not in CONSENT_TYPES or not isinstance(grant.get("scope"), str)
+        )
+    ]
+
+
+def _unread(snapshot: Snapshot, roles: bool = True) -> tuple[Msg | None, dict[str, int]]:
+    """Why the permissions of some apps cannot be judged (None when all can), and counts."""
+    unnamed = unnamed_roles(snapshot) if roles else {}
+    grants = unread_grants(snapshot)
+    why = clauses(
+        [
+            Msg("surface.apps.roles_unnamed", n=len(unnamed)) if unnamed else None,
+            Msg("surface.apps.grants_unread", n=len(grants)) if grants else None,
+        ]
+    )
+    counts = {"apps_rechten_onbenoemd": len(unnamed)} if roles else {}
+    return why, counts | {"toestemmingen_onleesbaar": len(grants)}
+
+
 def _with_delegated(
     snapshot: Snapshot, app_roles: set[str], scopes: set[str]
 ) -> list[tuple[dict[str, Any], set[str]]]:
@@ -203,11 +262,23 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
         "eigen_apps": sum(1 for sp, _ in apps if _kind(snapshot, sp) == "own"),
     }
     threshold = "Elke app met toegang tot schoolgegevens heeft een geverifieerde uitgever"
+    unread, unread_counts = _unread(snapshot)
+    counts |= unread_counts
     if unverified:
         return make(
             cid,
             Status.FAIL,
             Msg("apps.inventory.unverified"),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    if unread:
+        # An app whose permissions cannot be named may reach school data.
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("surface.apps.undetermined", why=unread),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -298,6 +369,18 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
             counts=counts,
             objects=objects,
         )
+    unread, unread_counts = _unread(snapshot)
+    counts |= unread_counts
+    if unread:
+        # An app whose permissions cannot be named may hold any of them, escalation included.
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("surface.apps.undetermined", why=unread),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
     if listed:
         return make(
             cid,
@@ -314,6 +397,11 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
+# Delegated scopes this check calls risky: those reaching mail and files, and those that let
+# the app make itself Global Administrator through the consenting user (escalation permissions).
+CONSENT_RISKY = RISKY_SCOPES | set(ESCALATION)
+
+
 def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
     cid = USER_CONSENTS.id
     apps = {sp["id"]: sp for sp in snapshot.dataset("servicePrincipals").data or []}
@@ -323,19 +411,19 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
         client = apps.get(grant["clientId"], {"id": grant["clientId"]})
         if client.get("appOwnerOrganizationId") in MICROSOFT_TENANTS:
             continue
-        if grant.get("consentType") == "Principal" and scopes & RISKY_SCOPES:
+        if grant.get("consentType") == "Principal" and scopes & CONSENT_RISKY:
             risky.append(
                 obj(
                     client,
                     Msg(
                         "apps.user_consented_risky.by_user",
-                        scopes=sorted(scopes & RISKY_SCOPES),
+                        scopes=sorted(scopes & CONSENT_RISKY),
                     ),
                 )
             )
         elif (
             grant.get("consentType") == "AllPrincipals"
-            and scopes & RISKY_SCOPES
+            and scopes & CONSENT_RISKY
             and not _verified(client)
             and not _kind(snapshot, client)
         ):
@@ -346,24 +434,35 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
                     client,
                     Msg(
                         "apps.user_consented_risky.for_everyone",
-                        scopes=sorted(scopes & RISKY_SCOPES),
+                        scopes=sorted(scopes & CONSENT_RISKY),
                     ),
                 )
             )
     threshold = (
-        "Geen door gebruikers toegestane apps met toegang tot mail of bestanden, en geen "
-        "ongeverifieerde apps met zulke rechten voor alle gebruikers"
+        "Geen door gebruikers toegestane apps met toegang tot mail of bestanden of met rechten "
+        "waarmee ze zich Globale beheerder kunnen maken, en geen ongeverifieerde apps met "
+        "zulke rechten voor alle gebruikers"
     )
+    unread, unread_counts = _unread(snapshot, roles=False)
+    counts = {"toestemmingen": len(risky)} | unread_counts
     if risky:
         return make(
             cid,
             Status.FAIL,
             Msg("apps.user_consented_risky.found"),
             threshold=threshold,
-            counts={"toestemmingen": len(risky)},
+            counts=counts,
             objects=risky,
         )
-    return make(cid, Status.PASS, threshold=threshold, counts={"toestemmingen": 0})
+    if unread:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("surface.apps.undetermined", why=unread),
+            threshold=threshold,
+            counts=counts,
+        )
+    return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
 def evaluate_secure_score(snapshot: Snapshot) -> CheckResult:
@@ -765,12 +864,14 @@ USER_CONSENTS = _check(
     norms=("SM.01",),
     sources=(src("CISA SCuBA MS.AAD.5.2v1", SCUBA_AAD), SCUBA_APPS),
     evaluate=evaluate_user_consents,
+    # It judges delegated consents (oauth2PermissionGrants), escalation scopes among them; an
+    # application permission (an app role an admin granted) is apps.high_privilege_consent's,
+    # so it does not judge "app_permissions" as a whole.
     reads=reads(
         properties={
             "servicePrincipals": APP_PROPERTIES["servicePrincipals"],
             "oauth2PermissionGrants": APP_PROPERTIES["oauth2PermissionGrants"],
         },
-        judges=("app_permissions",),
     ),
 )
 SECURE_SCORE = _check(
