@@ -4,6 +4,7 @@ third-party backup products among the enterprise applications. An absent signal 
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -90,6 +91,17 @@ def _m365_read(snapshot: Snapshot) -> bool:
     return all(snapshot.dataset(n).ok for n in M365)
 
 
+# An app-role id (what common.app_permissions gives for a role the resource app did not name),
+# and the id of an assignment granting default access, which is no permission.
+_ROLE_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_DEFAULT_ACCESS = "00000000-0000-0000-0000-000000000000"
+
+
+def _unnamed(roles: set[str]) -> set[str]:
+    """The permissions among `roles` that the resource app's appRoles did not name."""
+    return {r for r in roles if _ROLE_ID.match(r) and r != _DEFAULT_ACCESS}
+
+
 def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
     cid = THIRD_PARTY.id
     products = backup_products(snapshot)
@@ -97,9 +109,17 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
     working = [
         (sp, r)
         for sp, r in products
-        if sp.get("accountEnabled", True) and r & MAIL_ROLES and r & FILE_ROLES
+        if sp.get("accountEnabled", True) is True and r & MAIL_ROLES and r & FILE_ROLES
     ]
     broken = [(sp, r) for sp, r in products if (sp, r) not in working]
+    # Not shown to be broken: a product whose enabled state Graph gave as null, or that holds
+    # permissions that could not be named (the resource app's appRoles missing from the answer).
+    undetermined = [
+        (sp, r)
+        for sp, r in broken
+        if sp.get("accountEnabled", True) is not False
+        and (sp.get("accountEnabled", True) is None or _unnamed(r))
+    ]
     objects = [obj(sp, _roles(r)) for sp, r in products]
     counts = {"producten": len(products), "met_leesrechten": len(working)}
     if working:
@@ -108,6 +128,15 @@ def evaluate_third_party(snapshot: Snapshot) -> CheckResult:
             cid,
             Status.PASS,
             Msg("backup.third_party_product.present"),
+            threshold=threshold,
+            counts=counts,
+            objects=objects,
+        )
+    if undetermined:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("backup.third_party_product.undetermined", n=len(undetermined)),
             threshold=threshold,
             counts=counts,
             objects=objects,
@@ -444,9 +473,14 @@ THIRD_PARTY = _check(
     severity=Severity.HIGH,
     datasets=APPS,
     evaluate=evaluate_third_party,
+    # It judges whether a backup product can read mail and files (its permissions, named through
+    # the resource apps' appRoles), not whether any app's permissions are risky: an escalation
+    # permission does not make a backup absent, so it does not judge "app_permissions".
     reads=reads(
         properties={
-            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled")
+            "servicePrincipals": ("displayName", "appOwnerOrganizationId", "accountEnabled"),
+            "resourceServicePrincipals": ("appRoles",),
+            "appRoleAssignedTo": ("principalId", "appRoleId"),
         },
     ),
 )
