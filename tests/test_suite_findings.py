@@ -437,3 +437,19 @@ def test_backup_product_whose_permissions_graph_could_not_name_is_not_called_bro
         appRoleAssignedTo=rights,
     )
     assert run("backup.third_party_product", named).status is Status.PASS
+
+
+def test_default_credential_policy_rule_in_a_state_graph_added_since_is_not_read_as_off() -> None:
+    rules = strict()
+    rules["passwordCredentials"][0]["state"] = "unknownFutureValue"
+    s = credentials_snapshot(
+        {
+            "isEnabled": True,
+            "applicationRestrictions": rules,
+            "servicePrincipalRestrictions": strict(),
+        },
+        [],
+    )
+    result = run("apps.credential_policy", s)
+    assert result.status is Status.UNKNOWN
+    assert "passwordAddition" in str(result.reason)

@@ -232,6 +232,24 @@ def evaluate_policy(snapshot: Snapshot) -> CheckResult:
             ),
             threshold=threshold,
         )
+    # A restriction whose state is neither enabled nor disabled (unknownFutureValue, a value
+    # Graph added since, or none) may or may not bind: not judged as off.
+    undecided = sorted(
+        {
+            f"{side}.{kind}: {r.get('restrictionType')} state={r.get('state')}"
+            for side in SIDES
+            for kind in ("passwordCredentials", "keyCredentials")
+            for r in policy[side].get(kind) or []
+            if r.get("state") not in ("enabled", "disabled")
+        }
+    )
+    if undecided:
+        return make(
+            cid,
+            Status.UNKNOWN,
+            Msg("apps.credential_policy.state_unknown", rules="; ".join(undecided)),
+            threshold=threshold,
+        )
     gaps: list[Msg] = []
     objects: list[AffectedObject] = []
     for side in SIDES:
