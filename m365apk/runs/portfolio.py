@@ -127,7 +127,8 @@ def _scan_tenant(
     previous: Any,
     peers: Any,
 ) -> TenantOutcome:
-    final = within(config.output, config.output / tenant.folder_name / path_segment(run_id, "run"))
+    folder = path_segment(tenant.folder_name, "tenant")  # a slug already; checked in one place
+    final = within(config.output, config.output / folder / path_segment(run_id, "run"))
     work = within(config.output, final.with_name(f"{run_id}.onvolledig"))
     shutil.rmtree(work, ignore_errors=True)
     try:
