@@ -278,16 +278,34 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
         permission = ds.permission or Msg("data.read_right_for", name=name)
         detail = Msg("data.needs", detail=detail, permission=permission)
     unread: str = ""
+    keys = ", ".join(ds.unread_keys[:5])
+    more_keys = Msg("data.more", n=len(ds.unread_keys) - 5) if len(ds.unread_keys) > 5 else ""
     if ds.unread_keys:
-        more = Msg("data.more", n=len(ds.unread_keys) - 5) if len(ds.unread_keys) > 5 else ""
-        unread = Msg("data.unread", keys=", ".join(ds.unread_keys[:5]), more=more)
+        unread = Msg("data.unread", keys=keys, more=more_keys)
+    rejected = ds.rejected
+    if rejected:
+        # Objects dropped for breaking their contract, each "id: reason" (the reason is the
+        # contract's own, technical); the collector's message would only say the first again.
+        n = max(ds.rejected_objects, len(rejected))
+        objects = "; ".join(rejected[:3])
+        more = Msg("data.more", n=n - 3) if n > 3 else ""
+        if ds.unread_keys:
+            unread = Msg(
+                "data.unread_rejected",
+                keys=keys,
+                more=more_keys,
+                objects=objects,
+                more_objects=more,
+            )
+        else:
+            unread = Msg("data.rejected", objects=objects, more=more)
     return Msg(
         "data.problem",
         source=ds.endpoint or name,
         detail=detail,
         # Graph's own code and message: technical, shown as Graph gave them
         code=f" [{ds.http_status} {ds.error_code}]" if ds.http_status else "",
-        message=_message(ds),
+        message="" if rejected else _message(ds),
         unread=unread,
     )
 

@@ -44,11 +44,12 @@ from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph_core import GraphClientFactory
 from pydantic import TypeAdapter, ValidationError
+from pydantic_core import to_json
 from typing_extensions import TypedDict
 
 from m365apk.errors import AuthError
 from m365apk.scanner.datasets import DatasetSpec, keyed
-from m365apk.scanner.graph_models import page_adapter
+from m365apk.scanner.graph_models import ENVELOPE, object_adapter, page_adapter
 from m365apk.scanner.pacing import Pacer
 from m365apk.scanner.tls import ssl_context
 from m365apk.snapshot import CollectionStats, Dataset, DatasetStatus
@@ -365,6 +366,32 @@ class Outcome:
     error_code: str | None = None
     error_message: str | None = None
     duplicates: int = 0  # objects dropped as a repeat of an id read before (`_pages`)
+    # Objects dropped because each broke its own contract (`_read_page`): how many, and the
+    # first `MAX_REJECTED_LISTED` as "id: reason". The others are kept; the dataset is then
+    # incomplete.
+    rejected: int = 0
+    rejected_listed: list[str] = field(default_factory=list)
+
+
+# Rejected objects named in a dataset's evidence (the count says how many there were in all):
+# one tenant's broken answer must not make a snapshot of megabytes of reasons.
+MAX_REJECTED_LISTED = 50
+# An id longer than this (or not printable) is no id to name an object by: its place is.
+_MAX_NAMED_ID = 200
+
+
+@dataclass
+class _Rejects:
+    """Objects of one read dropped for breaking their contract (`_read_page`)."""
+
+    count: int = 0
+    listed: list[str] = field(default_factory=list)
+
+    def add(self, entries: list[str]) -> None:
+        self.count += len(entries)
+        room = MAX_REJECTED_LISTED - len(self.listed)
+        if room > 0:
+            self.listed.extend(entries[:room])
 
 
 class MalformedResponse(Exception):
@@ -515,18 +542,20 @@ class GraphClient:
             config.headers.add(name, value)
         return config
 
-    async def _collection(self, spec: DatasetSpec, builder: Any) -> tuple[list[Any], int, int]:
+    async def _collection(
+        self, spec: DatasetSpec, builder: Any
+    ) -> tuple[list[Any], int, int, _Rejects]:
         request = builder.to_get_request_information(self._config(spec, builder, True))
         adapter = self._adapter(spec)
-        page = _page_validator(spec.item).validate_json(await self._send(request, adapter))
-        return await self._pages(spec, builder, request.url, page)
+        raw = await self._send(request, adapter)
+        return await self._pages(spec, builder, request.url, raw)
 
     async def _pages(
-        self, spec: DatasetSpec, builder: Any, url: str, page: Any
-    ) -> tuple[list[Any], int, int]:
-        """The first page (read from `url`) and every page its next links lead to: the items,
-        the page count and how many items were dropped as repeats of an id read before."""
-        validator = _page_validator(spec.item)
+        self, spec: DatasetSpec, builder: Any, url: str, raw: Any
+    ) -> tuple[list[Any], int, int, _Rejects]:
+        """The first page (read from `url`: its bytes, or a batch's parsed body) and every page
+        its next links lead to: the items, the page count, how many items were dropped as
+        repeats of an id read before, and the objects dropped for breaking their contract."""
         keys = _shared_keys(spec.item)
         adapter = self._adapter(spec)
         first = urlsplit(url)
@@ -534,10 +563,17 @@ class GraphClient:
         items: list[Any] = []
         ids: set[str] = set()
         identity = _id_field(spec.item)
+        rejects = _Rejects()
         dropped = 0
         pages = 0
+        served = 0  # objects on the pages before this one: a nameless object's place
         while True:
             pages += 1
+            page, refused, count = _read_page(spec.item, raw, served, identity)
+            del raw
+            served += count
+            if refused:
+                rejects.add(refused)
             fresh, repeats = _first_of_each_id(page["value"], ids, identity)
             dropped += repeats
             items.extend(self._shared(fresh, keys))
@@ -545,7 +581,7 @@ class GraphClient:
                 self.on_page(spec.name, pages, len(items))
             next_link = page.get("@odata.nextLink")
             if not next_link or (spec.max_pages and pages >= spec.max_pages):
-                return items, pages, dropped
+                return items, pages, dropped, rejects
             _check_next_link(next_link, first, seen)
             if pages >= self.settings.max_pages:
                 cap = self.settings.max_pages
@@ -553,7 +589,7 @@ class GraphClient:
             seen.add(next_link)
             builder = builder.with_url(next_link)
             request = builder.to_get_request_information(self._config(spec, builder, False))
-            page = validator.validate_json(await self._send(request, adapter))
+            raw = await self._send(request, adapter)
 
     def _shared(self, items: list[Any], keys: tuple[str, ...]) -> list[Any]:
         """Let an id that recurs across datasets (a user's in users, registration details,
@@ -579,12 +615,10 @@ class GraphClient:
     async def read(self, spec: DatasetSpec, builder: Any) -> tuple[Outcome, Any, int]:
         """Read one endpoint (all pages). Returns the outcome, the data and the page count."""
         try:
-            dropped = 0
-            if spec.collection:
-                data, pages, dropped = await self._collection(spec, builder)
-            else:
-                data, pages = await self._object(spec, builder), 1
-            return Outcome(DatasetStatus.OK, duplicates=dropped), data, pages
+            if not spec.collection:
+                return Outcome(DatasetStatus.OK), await self._object(spec, builder), 1
+            data, pages, dropped, rejects = await self._collection(spec, builder)
+            return _read_outcome(dropped, rejects), data, pages
         except ClientAuthenticationError as exc:
             raise AuthError(_auth_message(exc)) from None
         except Exception as exc:  # every other failure is recorded on the dataset
@@ -614,28 +648,40 @@ class GraphClient:
         data: dict[str, Any] = {}
         pages = dropped = 0
         failed: list[tuple[str, Outcome]] = []
+        rejects = _Rejects()
         for key, (outcome, items, n) in zip(keys, results, strict=True):
             pages += n
+            dropped += outcome.duplicates
             if outcome.status is DatasetStatus.OK:
                 data[key] = items
-                dropped += outcome.duplicates
             else:
                 failed.append((key, outcome))
+            if outcome.rejected:
+                # A key of which an object broke its contract is not read whole: it is unread
+                # (checks take the keys in `data` as read in full), and its refused objects
+                # are named under it ("key/id: reason").
+                rejects.count += outcome.rejected - len(outcome.rejected_listed)
+                rejects.add([f"{key}/{entry}" for entry in outcome.rejected_listed])
         if not failed:
             return _dataset(spec, Outcome(DatasetStatus.OK, duplicates=dropped), data, pages)
         unread = sorted(k for k, _ in failed)
-        refused = [(k, o) for k, o in failed if o.status is not DatasetStatus.NOT_FOUND]
+        partial = (DatasetStatus.NOT_FOUND, DatasetStatus.INCOMPLETE)
+        refused = [(k, o) for k, o in failed if o.status not in partial]
         if refused:
             # No permission, throttled, an error: the dataset says that, as a plain read would.
             result = _dataset(spec, refused[0][1], None, pages)
             result.unread_keys = unread
             return result
         key, first = failed[0]
+        why = "niet gevonden" if first.status is DatasetStatus.NOT_FOUND else "object afgewezen"
         outcome = Outcome(
             DatasetStatus.INCOMPLETE,
             first.http_status,
             first.error_code,
-            f"{len(failed)} van {len(keys)} niet gelezen (niet gevonden); eerste: {key}",
+            f"{len(failed)} van {len(keys)} niet gelezen ({why}); eerste: {key}",
+            duplicates=dropped,
+            rejected=rejects.count,
+            rejected_listed=rejects.listed,
         )
         result = _dataset(spec, outcome, data, pages)
         result.unread_keys = unread
@@ -825,14 +871,13 @@ class GraphClient:
             try:
                 if not isinstance(body, dict):
                     raise MalformedResponse("batch: antwoord zonder JSON-object")
-                page = _page_validator(spec.item).validate_python(body)
                 builder = spec.key_builder(self.sdk, _KEY_SLOT)  # only for its next links
-                items, pages, dropped = await self._pages(spec, builder, inner.url, page)
+                items, pages, dropped, rejects = await self._pages(spec, builder, inner.url, body)
             except ClientAuthenticationError as exc:
                 raise AuthError(_auth_message(exc)) from None
             except Exception as exc:
                 return classify(exc), None, 0
-            return Outcome(DatasetStatus.OK, duplicates=dropped), items, pages
+            return _read_outcome(dropped, rejects), items, pages
         error = body.get("error") if isinstance(body, dict) else None
         code = message = None
         if isinstance(error, dict):
@@ -878,8 +923,69 @@ def _page_validator(item: type) -> TypeAdapter[Any]:
 def _object_validator(item: type) -> TypeAdapter[Any]:
     key = ("object", item)
     if key not in _VALIDATORS:
-        _VALIDATORS[key] = TypeAdapter(item)
+        _VALIDATORS[key] = object_adapter(item)
     return _VALIDATORS[key]
+
+
+def _read_page(item: type, raw: Any, served: int, identity: str) -> tuple[Any, list[str], int]:
+    """One collection page (bytes as Graph sent them, or a batch's parsed inner body), its
+    objects of `item`'s contract: the page, the objects refused ("id: reason") and how many
+    objects it held. A page whose envelope breaks its contract (not JSON, no `value` list, too
+    many objects, a next link that is no string) is refused whole (ValidationError); an object
+    that breaks its own contract (a wrong type, a 300 kB name, a required property missing) is
+    dropped alone, named by its id (`identity`) or else by its place in the collection (`served`
+    objects came before this page), and the others are kept. A whole page is checked in one go
+    first: the path of every page that keeps its contract costs what it did."""
+    as_json = isinstance(raw, bytes | bytearray | memoryview)
+    validator = _page_validator(item)
+    try:
+        page = validator.validate_json(raw) if as_json else validator.validate_python(raw)
+        return page, [], len(page["value"])
+    except ValidationError as whole:
+        try:
+            page = ENVELOPE.validate_json(raw) if as_json else ENVELOPE.validate_python(raw)
+        except ValidationError:
+            raise whole from None
+        one = _object_validator(item)
+        kept: list[Any] = []
+        refused: list[str] = []
+        for place, obj in enumerate(page["value"], start=served + 1):
+            try:
+                # JSON mode for what came as JSON: judged as it would be inside its page.
+                judged = one.validate_json(to_json(obj)) if as_json else one.validate_python(obj)
+                kept.append(judged)
+            except ValidationError as exc:
+                refused.append(f"{_object_name(obj, identity, place)}: {_first(exc)}")
+        if not refused:  # the page broke its contract some other way than by one object
+            raise whole from None
+        count = len(page["value"])
+        page["value"] = kept
+        return page, refused, count
+
+
+def _object_name(obj: Any, identity: str, place: int) -> str:
+    """How an object refused is named in the evidence: its id, else its place ("#3")."""
+    key = obj.get(identity) if isinstance(obj, dict) else None
+    if isinstance(key, str) and 0 < len(key) <= _MAX_NAMED_ID and key.isprintable():
+        return key
+    return f"#{place}"
+
+
+def _read_outcome(duplicates: int, rejects: _Rejects) -> Outcome:
+    """A collection read whole (ok), or with objects refused for breaking their contract:
+    incomplete, the others kept, the refused ones named."""
+    if not rejects.count:
+        return Outcome(DatasetStatus.OK, duplicates=duplicates)
+    first = rejects.listed[0] if rejects.listed else ""
+    return Outcome(
+        DatasetStatus.INCOMPLETE,
+        None,
+        "objects_rejected",
+        f"{rejects.count} object(en) afgewezen (contract); eerste: {first}",
+        duplicates=duplicates,
+        rejected=rejects.count,
+        rejected_listed=rejects.listed,
+    )
 
 
 def _check_next_link(link: str, first: Any, seen: set[str]) -> None:
@@ -949,6 +1055,8 @@ def _dataset(spec: DatasetSpec, outcome: Outcome, data: Any, pages: int) -> Data
         error_message=outcome.error_message,
         pages=pages,
         duplicates_dropped=outcome.duplicates,
+        rejected=outcome.rejected_listed,
+        rejected_objects=outcome.rejected,
         data=data,
     )
 

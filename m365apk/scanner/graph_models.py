@@ -654,6 +654,28 @@ def page_adapter(item: type) -> TypeAdapter[Any]:
     return TypeAdapter(page)
 
 
+# The page without its items' contracts: `value` a bounded list of anything, the next link a
+# bounded string. What `page_adapter` refuses and this accepts is a page whose envelope is
+# Graph's and of which one or more objects break their own contract: those objects are judged
+# one by one (`object_adapter`), the others kept (scanner/graph.py `_read_page`).
+ENVELOPE: TypeAdapter[Any] = TypeAdapter(
+    with_config(_BOUNDED)(
+        TypedDict(  # noqa: UP013
+            "Envelope",
+            {
+                "value": Annotated[list[Any], Field(max_length=MAX_PAGE_ITEMS)],
+                "@odata.nextLink": NotRequired[str],
+            },
+        )
+    )
+)
+
+
+def object_adapter(item: type) -> TypeAdapter[Any]:
+    """A validator for one object of a collection page: the same contract as in a page."""
+    return TypeAdapter(item)
+
+
 AuthenticationMethod = with_config(_BOUNDED)(
     TypedDict(  # noqa: UP013
         "AuthenticationMethod",

@@ -33,7 +33,8 @@ class DatasetStatus(StrEnum):
     # HTTP 200, but the answer breaks the response contract: not JSON, not the shape Graph
     # documents, a property Graph always returns missing or mistyped, too large.
     MALFORMED = "malformed"
-    # A fan-out (per group, per user) of which some keys could not be read: `unread_keys`.
+    # A fan-out (per group, per user) of which some keys could not be read: `unread_keys`; or a
+    # collection of which some objects broke their contract and were dropped: `rejected`.
     INCOMPLETE = "incomplete"
     NOT_COLLECTED = "not_collected"  # no selected check asked for it
 
@@ -74,6 +75,13 @@ class Dataset(BaseModel):
     # twice on one): the first is in `data`, the repeats are dropped and counted here (fan-outs:
     # over all keys). The data itself then has no duplicate ids; 0 on older snapshots.
     duplicates_dropped: int = 0
+    # Objects that each broke their own contract (a wrong type, a 300 kB name, a required
+    # property missing): dropped, the others kept, and the dataset incomplete (fan-outs: the
+    # key they were under is unread). `rejected_objects` counts them all; `rejected` names the
+    # first 50 as "id: reason" ("key/id: reason" in a fan-out; "#n", the n-th object of the
+    # collection, when it has no usable id). Empty on older snapshots.
+    rejected: list[str] = Field(default_factory=list, max_length=50)
+    rejected_objects: int = 0
     data: Any = None
 
     @property
