@@ -214,3 +214,41 @@ def test_a_group_not_found_and_one_with_a_broken_member_are_both_unread(batch_si
     assert len(ds.rejected) == 1
     assert ds.rejected[0].startswith("g3/m0: accountEnabled: Input should be a valid boolean")
     assert "2 van 3" in (ds.error_message or "")
+
+
+def test_a_users_page_of_which_no_account_keeps_its_contract_is_malformed_naming_them() -> None:
+    """Not one object breaking its contract but the answer: malformed as before, the accounts
+    still named in the evidence."""
+    users = teachers(3)
+    for u in users:
+        u["assignedLicenses"] = "all"
+    ds = read("users", users)
+    assert ds.status is DatasetStatus.MALFORMED and ds.data is None
+    assert "value.0.assignedLicenses" in (ds.error_message or "")
+    assert [r.split(":")[0] for r in ds.rejected] == ["t0", "t1", "t2"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 20])
+@respx.mock
+def test_a_role_group_whose_only_member_is_broken_beside_an_empty_group_is_unread_not_malformed(
+    batch_size: int,
+) -> None:
+    batch_route()
+    respx.get(f"{BASE}/groups/g1/members").mock(return_value=page([]))
+    respx.get(f"{BASE}/groups/g2/members").mock(return_value=page([{"displayName": "no id"}]))
+    graph = client(batch_size=batch_size)
+    ds = run(graph.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
+    assert ds.status is DatasetStatus.INCOMPLETE and ds.data == {"g1": []}
+    assert ds.unread_keys == ["g2"] and ds.rejected == ["g2/#1: id: Field required"]
+
+
+@pytest.mark.parametrize("batch_size", [1, 20])
+@respx.mock
+def test_role_groups_of_which_no_member_keeps_its_contract_are_malformed(batch_size: int) -> None:
+    batch_route()
+    for key in ("g1", "g2"):
+        respx.get(f"{BASE}/groups/{key}/members").mock(return_value=page([{"id": 5}]))
+    graph = client(batch_size=batch_size)
+    ds = run(graph.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
+    assert ds.status is DatasetStatus.MALFORMED and ds.data is None
+    assert ds.unread_keys == ["g1", "g2"] and ds.rejected_objects == 2

@@ -371,6 +371,9 @@ class Outcome:
     # incomplete.
     rejected: int = 0
     rejected_listed: list[str] = field(default_factory=list)
+    # The page contract's first complaint where an object was refused ("value.0.displayName:
+    # ..."): the reason when none was kept (`_nothing_kept`).
+    refusal: str | None = None
 
 
 # Rejected objects named in a dataset's evidence (the count says how many there were in all):
@@ -386,6 +389,7 @@ class _Rejects:
 
     count: int = 0
     listed: list[str] = field(default_factory=list)
+    refusal: str | None = None  # the first page's complaint (`Outcome.refusal`)
 
     def add(self, entries: list[str]) -> None:
         self.count += len(entries)
@@ -569,11 +573,12 @@ class GraphClient:
         served = 0  # objects on the pages before this one: a nameless object's place
         while True:
             pages += 1
-            page, refused, count = _read_page(spec.item, raw, served, identity)
+            page, refused, count, refusal = _read_page(spec.item, raw, served, identity)
             del raw
             served += count
             if refused:
                 rejects.add(refused)
+                rejects.refusal = rejects.refusal or refusal
             fresh, repeats = _first_of_each_id(page["value"], ids, identity)
             dropped += repeats
             items.extend(self._shared(fresh, keys))
@@ -626,6 +631,8 @@ class GraphClient:
 
     async def dataset(self, spec: DatasetSpec) -> Dataset:
         outcome, data, pages = await self.read(spec, spec.builder(self.sdk))
+        if outcome.rejected and not data:
+            outcome, data = _nothing_kept(outcome), None
         return _dataset(spec, outcome, data, pages)
 
     async def fan_out(self, spec: DatasetSpec, keys: list[str]) -> Dataset:
@@ -665,6 +672,16 @@ class GraphClient:
         if not failed:
             return _dataset(spec, Outcome(DatasetStatus.OK, duplicates=dropped), data, pages)
         unread = sorted(k for k, _ in failed)
+        kept = bool(data) or any(items for _, items, _ in results)
+        if rejects.count and not kept:
+            # Not one object of any key kept its contract: the answers are broken, not one
+            # object (`_nothing_kept`).
+            broken = Outcome(DatasetStatus.INCOMPLETE, rejected=rejects.count)
+            broken.rejected_listed = rejects.listed
+            broken.refusal = next((o.refusal for o, _, _ in results if o.refusal), None)
+            result = _dataset(spec, _nothing_kept(broken), None, pages)
+            result.unread_keys = unread
+            return result
         partial = (DatasetStatus.NOT_FOUND, DatasetStatus.INCOMPLETE)
         refused = [(k, o) for k, o in failed if o.status not in partial]
         if refused:
@@ -927,20 +944,23 @@ def _object_validator(item: type) -> TypeAdapter[Any]:
     return _VALIDATORS[key]
 
 
-def _read_page(item: type, raw: Any, served: int, identity: str) -> tuple[Any, list[str], int]:
-    """One collection page (bytes as Graph sent them, or a batch's parsed inner body), its
-    objects of `item`'s contract: the page, the objects refused ("id: reason") and how many
-    objects it held. A page whose envelope breaks its contract (not JSON, no `value` list, too
-    many objects, a next link that is no string) is refused whole (ValidationError); an object
-    that breaks its own contract (a wrong type, a 300 kB name, a required property missing) is
-    dropped alone, named by its id (`identity`) or else by its place in the collection (`served`
-    objects came before this page), and the others are kept. A whole page is checked in one go
-    first: the path of every page that keeps its contract costs what it did."""
+def _read_page(
+    item: type, raw: Any, served: int, identity: str
+) -> tuple[Any, list[str], int, str | None]:
+    """One collection page (bytes as Graph sent them, or a batch's parsed inner body) of
+    `item` objects: the page, the objects refused ("id: reason"), how many objects it held,
+    and what the page's contract said of it. A page whose envelope breaks its contract (not
+    JSON, no `value` list, too many objects, a next link that is no string) is refused whole
+    (ValidationError); an object that breaks its own contract (a wrong type, a 300 kB name, a
+    required property missing) is dropped alone, named by its id (`identity`) or else by its
+    place in the collection (`served` objects came before this page), and the others are kept.
+    A whole page is checked in one go first: every page that keeps its contract costs what it
+    did."""
     as_json = isinstance(raw, bytes | bytearray | memoryview)
     validator = _page_validator(item)
     try:
         page = validator.validate_json(raw) if as_json else validator.validate_python(raw)
-        return page, [], len(page["value"])
+        return page, [], len(page["value"]), None
     except ValidationError as whole:
         try:
             page = ENVELOPE.validate_json(raw) if as_json else ENVELOPE.validate_python(raw)
@@ -960,7 +980,23 @@ def _read_page(item: type, raw: Any, served: int, identity: str) -> tuple[Any, l
             raise whole from None
         count = len(page["value"])
         page["value"] = kept
-        return page, refused, count
+        return page, refused, count, _first(whole)
+
+
+def _nothing_kept(outcome: Outcome) -> Outcome:
+    """A read of which objects were refused and none kept: not one object breaking its
+    contract but the answer (a proxy's, an API changed under us), malformed as a whole. The
+    refused objects stay named in the evidence."""
+    first = outcome.refusal or (outcome.rejected_listed or [""])[0]
+    return Outcome(
+        DatasetStatus.MALFORMED,
+        None,
+        "malformed_response",
+        f"onleesbaar antwoord: {first}",
+        duplicates=outcome.duplicates,
+        rejected=outcome.rejected,
+        rejected_listed=outcome.rejected_listed,
+    )
 
 
 def _object_name(obj: Any, identity: str, place: int) -> str:
@@ -985,6 +1021,7 @@ def _read_outcome(duplicates: int, rejects: _Rejects) -> Outcome:
         duplicates=duplicates,
         rejected=rejects.count,
         rejected_listed=rejects.listed,
+        refusal=rejects.refusal,
     )
 
 
