@@ -216,7 +216,9 @@ def _altered(kind: str, name: str, clean: Snapshot) -> bool:
         # inside `value` is read as an object that says nothing. The cell still fails if a
         # verdict improves.
         return False
-    if kind in ("null-fields", "wrong-types", "huge-page"):
+    if kind == "one-oversized-object" and not spec.collection:
+        return False  # only a page's object is altered: a single object is passed on as it is
+    if kind in ("null-fields", "wrong-types", "huge-page", "one-oversized-object"):
         data = clean.dataset(name).data
         empty = not data or (spec.fan_out and not next(iter(sorted(data.items())))[1])
         return not empty  # nothing to alter in an empty page
@@ -243,6 +245,8 @@ class Cell:
     duplicates_dropped: int = 0
     error_code: str | None = None
     batched: int = 0  # the fault landed inside a JSON batch
+    rejected: list[str] | None = None  # objects dropped for breaking their contract
+    unread_keys: list[str] | None = None
 
 
 def run_cell(
@@ -275,6 +279,8 @@ def run_cell(
     cell.clean_objects = objects(rig.clean.snapshot.dataset(name).data)
     cell.duplicates_dropped = getattr(ds, "duplicates_dropped", 0)  # 0 before issue 26
     cell.error_code = ds.error_code
+    cell.rejected = list(getattr(ds, "rejected", []))  # none before issue 26
+    cell.unread_keys = list(ds.unread_keys)
     cell.accepted = ds.ok and cell.hits > 0 and _altered(kind, name, rig.clean.snapshot)
     clean = {r.check_id: r.status for r in rig.clean.results}
     cell.improved = [
@@ -481,3 +487,52 @@ def test_issue_26_faults_in_and_outside_a_batch(rigs, tmp_path: Path, kind: str,
         assert cell.duplicates_dropped > 0 and cell.status == "ok", cell
     if kind == "slow-loris":
         assert cell.seconds < REQUEST_SECONDS + 15, cell
+
+
+# -- issue 26, finding 10: one object that breaks its contract, in and outside a JSON batch -----
+
+
+@pytest.mark.parametrize("place", sorted(PLACES))
+def test_one_object_breaking_its_contract_is_dropped_with_its_id_not_the_dataset(
+    rigs, tmp_path: Path, place: str
+) -> None:
+    """One device (a plain GET) or one account's method (inside a $batch) with a 300 kB value:
+    that object is named in the evidence and left out, the dataset is incomplete (not
+    malformed), the other objects are kept (a fan-out: the other keys), and the checks that need
+    it are unknown naming the object."""
+    profile, name = PLACES[place]
+    if profile not in rigs:
+        pytest.skip(f"profile {profile} not in M365APK_FAULT_PROFILES")
+    rig = rigs[profile]
+    clean = rig.clean.snapshot
+    goal = fullest_key(name, clean) if DATASETS[name].fan_out else target(name, clean)
+    assert goal is not None
+    rig.proxy.inject(goal, "one-oversized-object")
+    try:
+        out = scan(rig.tenant, rig.sim, rig.proxy, tmp_path)
+    finally:
+        batched = rig.proxy.plan.batched
+        rig.proxy.inject(None, None)
+    assert (batched > 0) is (place == "batch")
+    ds, before = out.snapshot.dataset(name), clean.dataset(name)
+    assert ds.status is DatasetStatus.INCOMPLETE, (ds.status, ds.error_message)
+    assert ds.rejected_objects == 1 and len(ds.rejected) == 1, ds.rejected
+    if DATASETS[name].fan_out:
+        key = max(sorted(before.data), key=lambda k: len(before.data[k]))
+        dropped = before.data[key][0]["id"]
+        assert ds.rejected[0].startswith(f"{key}/{dropped}: "), ds.rejected
+        assert ds.unread_keys == [key]
+        assert ds.data == {k: v for k, v in before.data.items() if k != key}
+    else:
+        dropped = before.data[0]["id"]
+        assert ds.rejected[0].startswith(f"{dropped}: "), ds.rejected
+        assert ds.data == before.data[1:]
+    requiring = {c.id for c in all_checks() if name in c.datasets}
+    results = {r.check_id: r for r in out.results}
+    assert requiring & set(results) or place == "batch"  # the methods are an alternative
+    for cid in sorted(requiring & set(results)):
+        assert results[cid].status is Status.UNKNOWN, (cid, results[cid].status)
+        assert dropped in (results[cid].reason or ""), (cid, results[cid].reason)
+    before_status = {r.check_id: r.status for r in rig.clean.results}
+    better = [r.check_id for r in out.results if improved(before_status[r.check_id], r.status)]
+    assert not better, better

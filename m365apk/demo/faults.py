@@ -64,6 +64,9 @@ KINDS: tuple[str, ...] = (
     "429-malformed-retry-after",
     "duplicate-page",
     "slow-loris",
+    # Issue 26, finding 10: one object of a page breaks its contract (a 300 kB value in every
+    # scalar property but its id): that object is dropped and named, the others kept.
+    "one-oversized-object",
 )
 # Faults after which the dataset must read as in a clean scan: retried, waited, de-duplicated.
 RECOVERS = {
@@ -74,7 +77,7 @@ RECOVERS = {
     "429-malformed-retry-after",
     "duplicate-page",
 }
-ONCE = {"reset-once", "huge-page"} | RECOVERS
+ONCE = {"reset-once", "huge-page", "one-oversized-object"} | RECOVERS
 # The server's clock under "429-clock-skew": this far ahead of ours.
 SKEW_SECONDS = 2 * 3600
 # A query parameter of ours on a next link that asks for the page it names again.
@@ -88,6 +91,8 @@ _ERRORS = {
     503: ("serviceNotAvailable", "Service unavailable. Please try again later."),
 }
 HUGE_BYTES = 50 * 1024 * 1024
+# "one-oversized-object": a display name as the issue found it, far beyond any contract's bound.
+OVERSIZED_CHARS = 300_000
 
 
 @dataclass(frozen=True)
@@ -464,6 +469,9 @@ def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
         target = (_objects(doc) or [doc])[0]
         if isinstance(target, dict):
             target["extensionJunk"] = "x" * HUGE_BYTES
+    elif kind == "one-oversized-object" and isinstance(doc, dict):
+        if isinstance(doc.get("value"), list) and _objects(doc):  # a page, not one object
+            _oversized(_objects(doc)[0])
     elif kind == "duplicate-page" and isinstance(doc, dict) and isinstance(doc.get("value"), list):
         # This page again next (same path and query, so a next link Graph could have sent),
         # then the page that was to follow it.
@@ -471,6 +479,15 @@ def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
         joiner = "&" if urlsplit(path).query else "?"
         doc["@odata.nextLink"] = f"{proxy.base_url}{path}{joiner}{REPEAT}={after}"
     return json.dumps(doc).encode()
+
+
+def _oversized(obj: dict[str, Any]) -> None:
+    """Every scalar or null property of `obj` but its id a 300 kB string: the object breaks
+    whichever of them its contract holds (too long, or a string where Graph sends another
+    type), and can still be named by its id."""
+    for key, value in obj.items():
+        if key != "id" and (value is None or isinstance(value, str | int | float | bool)):
+            obj[key] = "x" * OVERSIZED_CHARS
 
 
 def _repeated(body: bytes, after: str) -> bytes:
