@@ -252,3 +252,21 @@ def test_role_groups_of_which_no_member_keeps_its_contract_are_malformed(batch_s
     ds = run(graph.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
     assert ds.status is DatasetStatus.MALFORMED and ds.data is None
     assert ds.unread_keys == ["g1", "g2"] and ds.rejected_objects == 2
+
+
+@pytest.mark.parametrize("batch_size", [1, 20])
+@respx.mock
+def test_a_forbidden_group_beside_one_with_a_broken_member_is_forbidden_naming_both(
+    batch_size: int,
+) -> None:
+    batch_route()
+    respx.get(f"{BASE}/groups/g1/members").mock(
+        return_value=httpx.Response(403, json={"error": {"code": "Authorization_RequestDenied"}})
+    )
+    respx.get(f"{BASE}/groups/g2/members").mock(
+        return_value=page([user("a0"), {"id": "m1", "userType": 3}])
+    )
+    graph = client(batch_size=batch_size)
+    ds = run(graph.fan_out(DATASETS["roleGroupMembers"], ["g1", "g2"]))
+    assert ds.status is DatasetStatus.FORBIDDEN and ds.data is None
+    assert ds.unread_keys == ["g1", "g2"] and ds.rejected[0].startswith("g2/m1: userType")

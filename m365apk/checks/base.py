@@ -285,7 +285,8 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
     rejected = ds.rejected
     if rejected:
         # Objects dropped for breaking their contract, each "id: reason" (the reason is the
-        # contract's own, technical); the collector's message would only say the first again.
+        # contract's own, technical); the collector's message for them ("objects_rejected")
+        # would only say the first again.
         n = max(ds.rejected_objects, len(rejected))
         objects = "; ".join(rejected[:3])
         more = Msg("data.more", n=n - 3) if n > 3 else ""
@@ -305,7 +306,7 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
         detail=detail,
         # Graph's own code and message: technical, shown as Graph gave them
         code=f" [{ds.http_status} {ds.error_code}]" if ds.http_status else "",
-        message="" if rejected else _message(ds),
+        message="" if ds.error_code == "objects_rejected" else _message(ds),
         unread=unread,
     )
 

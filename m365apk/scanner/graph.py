@@ -688,6 +688,7 @@ class GraphClient:
             # No permission, throttled, an error: the dataset says that, as a plain read would.
             result = _dataset(spec, refused[0][1], None, pages)
             result.unread_keys = unread
+            result.rejected, result.rejected_objects = rejects.listed, rejects.count
             return result
         key, first = failed[0]
         why = "niet gevonden" if first.status is DatasetStatus.NOT_FOUND else "object afgewezen"
