@@ -64,8 +64,9 @@ KINDS: tuple[str, ...] = (
     "429-malformed-retry-after",
     "duplicate-page",
     "slow-loris",
-    # Issue 26, finding 10: one object of a page breaks its contract (a 300 kB value in every
-    # scalar property but its id): that object is dropped and named, the others kept.
+    # Issue 26, finding 10: one object breaks its contract (a 300 kB value in every scalar
+    # property but its id): the first object of the first matching page that has one, once
+    # per plan (`_Plan.altered`). That object is dropped and named, the others kept.
     "one-oversized-object",
 )
 # Faults after which the dataset must read as in a clean scan: retried, waited, de-duplicated.
@@ -77,7 +78,7 @@ RECOVERS = {
     "429-malformed-retry-after",
     "duplicate-page",
 }
-ONCE = {"reset-once", "huge-page", "one-oversized-object"} | RECOVERS
+ONCE = {"reset-once", "huge-page"} | RECOVERS
 # The server's clock under "429-clock-skew": this far ahead of ours.
 SKEW_SECONDS = 2 * 3600
 # A query parameter of ours on a next link that asks for the page it names again.
@@ -93,6 +94,7 @@ _ERRORS = {
 HUGE_BYTES = 50 * 1024 * 1024
 # "one-oversized-object": a display name as the issue found it, far beyond any contract's bound.
 OVERSIZED_CHARS = 300_000
+NESTED_OVERSIZED_CHARS = 8_192
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class _Plan:
     locked_path: str | None = None  # one key of a fan-out: the first concrete path seen
     one_key: bool = False
     batched: int = 0  # of `injected`: faults that landed on a request inside a JSON batch
+    altered: bool = False  # "one-oversized-object" has broken its one object
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -470,8 +473,12 @@ def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
         if isinstance(target, dict):
             target["extensionJunk"] = "x" * HUGE_BYTES
     elif kind == "one-oversized-object" and isinstance(doc, dict):
-        if isinstance(doc.get("value"), list) and _objects(doc):  # a page, not one object
-            _oversized(_objects(doc)[0])
+        found = _objects(doc) if isinstance(doc.get("value"), list) else []  # a page's only
+        with proxy.plan.lock:
+            first = bool(found) and not proxy.plan.altered
+            proxy.plan.altered = proxy.plan.altered or first
+        if first:
+            _oversized(found[0])
     elif kind == "duplicate-page" and isinstance(doc, dict) and isinstance(doc.get("value"), list):
         # This page again next (same path and query, so a next link Graph could have sent),
         # then the page that was to follow it.
@@ -481,13 +488,20 @@ def _rewrite(kind: str, body: bytes, proxy: FaultProxy, path: str) -> bytes:
     return json.dumps(doc).encode()
 
 
-def _oversized(obj: dict[str, Any]) -> None:
-    """Every scalar or null property of `obj` but its id a 300 kB string: the object breaks
-    whichever of them its contract holds (too long, or a string where Graph sends another
-    type), and can still be named by its id."""
+def _oversized(obj: dict[str, Any], size: int = OVERSIZED_CHARS) -> None:
+    """Every scalar or null property of `obj` but its id a 300 kB string, and those of the
+    objects inside it 8 kB (still beyond every contract's bound, and the answer stays far
+    below the client's size cap): the object breaks whichever of them its contract holds (too
+    long, or a string where Graph sends another type), and can still be named by its id."""
     for key, value in obj.items():
-        if key != "id" and (value is None or isinstance(value, str | int | float | bool)):
-            obj[key] = "x" * OVERSIZED_CHARS
+        if isinstance(value, dict):
+            _oversized(value, NESTED_OVERSIZED_CHARS)
+        elif isinstance(value, list):
+            for inner in value:
+                if isinstance(inner, dict):
+                    _oversized(inner, NESTED_OVERSIZED_CHARS)
+        elif key != "id" or size != OVERSIZED_CHARS:
+            obj[key] = "x" * size
 
 
 def _repeated(body: bytes, after: str) -> bytes:
