@@ -178,7 +178,12 @@ def target(name: str, clean: Snapshot) -> Target | None:
         if not data:
             return None
         key = sorted(data)[0]  # one key of the fan-out: the subtle case (finding 2)
-        return Target(re.escape(spec.path.replace("{id}", key)))
+        if "{id}" in spec.path or not spec.filter or "{key}" not in spec.filter:
+            return Target(re.escape(spec.path.replace("{id}", key)))
+        # The key is in the filter (PIM for Groups, per group): that key's request only, not
+        # every key's nor another dataset's on the same path (the directory roles' policies).
+        window = re.escape(spec.filter.replace("{key}", key)).replace(re.escape("{since}"), ".*")
+        return Target(re.escape(spec.path), filter=window)
     # Two datasets may share a path (users, servicePrincipals, auditLogs/signIns): the query
     # they send tells them apart; a time window ({since}) differs per run.
     window = re.escape(spec.filter).replace(re.escape("{since}"), ".*") if spec.filter else ""
