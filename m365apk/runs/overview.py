@@ -75,7 +75,7 @@ def band(score: int) -> str:
 def _report_of(config: TenantsFile, tenant: TenantEntry, scan: ScanRow) -> Path | None:
     """The report a scan left: the recorded one, or the incomplete one a failed scan still wrote
     (`<run>.onvolledig/report.html`, which history does not record)."""
-    if scan.report_path and Path(scan.report_path).is_file():
+    if scan.report_path:  # as recorded (a merged shard's path need not exist here)
         return Path(scan.report_path)
     try:
         folder = config.output / path_segment(tenant.folder_name, "tenant")
