@@ -27,16 +27,25 @@ def test_worked_example_from_the_readme() -> None:
             ("medium", "partial"),
             ("low", "pass"),
             ("high", "unknown"),
+            ("low", "not_applicable"),
         ]
     )
-    assert score.score == 60 and score.points == 6 and score.max_points == 10
-    assert score.coverage_text == "4 van 5 controles vastgesteld"
-    assert score.verdict == "aandacht_nodig"
+    # The unknown weighs as not met (3 x 0); not applicable is determined and left out.
+    assert score.score == 46 and score.points == 6 and score.max_points == 13
+    assert score.coverage_text == "5 van 6 controles vastgesteld"
+    assert score.determined == 5 and score.weighed_as_not_met == 1
+    assert score.verdict == "onvoldoende"
 
 
-def test_nothing_evaluated_has_no_score() -> None:
-    score = score_items([("high", "unknown"), ("low", "not_licensed")])
+def test_nothing_weighed_has_no_score() -> None:
+    score = score_items([("low", "not_licensed"), ("high", "not_applicable")])
     assert score.score is None and score.verdict == "niet_vastgesteld"
+
+
+def test_nothing_readable_scores_zero_not_nothing() -> None:
+    # Every check unreadable: nothing was shown to be in order, so nothing is earned.
+    score = score_items([("high", "unknown"), ("low", "unknown")])
+    assert score.score == 0 and score.verdict == "onvoldoende"
 
 
 @given(ITEMS, st.data())
@@ -51,8 +60,9 @@ def test_pass_to_fail_never_raises_a_score(items, data) -> None:
 
 
 @given(ITEMS, SEVERITIES)
-def test_adding_an_unknown_never_changes_the_score(items, severity) -> None:
-    assert score_items(items + [(severity, "unknown")]).score == score_items(items).score
+def test_adding_an_unknown_never_raises_the_score(items, severity) -> None:
+    before, after = score_items(items).score, score_items(items + [(severity, "unknown")]).score
+    assert after is not None and (before is None or after <= before)
 
 
 @given(ITEMS, st.randoms())
@@ -132,8 +142,9 @@ def test_op_orde_holds_when_everything_is_determined_and_answered() -> None:
     [
         # Good demo, measure 3: two checks pass, the risk analysis is not adopted yet.
         ([("high", "pass"), ("medium", "pass")], [None], False, "manual_open"),
-        # Back-up with a check that could not read its data.
-        ([("high", "pass"), ("high", "unknown")], ["ja", "ja"], False, "unreadable"),
+        # A low check that could not read its data among ten that pass (it weighs as not met,
+        # yet the score stays above 90).
+        ([("high", "pass")] * 10 + [("low", "unknown")], ["ja", "ja"], False, "unreadable"),
         # One of four applicable checks determined: not enough to call it in order.
         ([("high", "pass")] + [("low", "not_licensed")] * 3, [], False, "coverage"),
         ([("high", "pass")], ["nee"], False, "manual_not_ok"),

@@ -29,7 +29,7 @@ def localized(report: Report, lang: str) -> Report:
     ui = messages["ui"]
 
     def score(s: Any) -> Any:
-        text = ui["coverage_text"].format(evaluated=s.evaluated, total=s.total)
+        text = ui["coverage_text"].format(determined=s.determined, total=s.total)
         return s.model_copy(update={"verdict_text": verdicts[s.verdict], "coverage_text": text})
 
     return report.model_copy(

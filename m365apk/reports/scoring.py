@@ -1,10 +1,17 @@
-"""The score: explainable, stable, and never moved by what could not be measured.
+"""The score: explainable, stable, and never raised by what could not be measured.
 
-Each evaluated check earns points for its status (pass 1, partial 0.5, fail 0), weighted by its
-severity (critical 4, high 3, medium 2, low 1; both in mappings/scoring.yaml). The score is
-100 x earned / possible over the evaluated checks, rounded half up. Checks that are unknown,
-not licensed or not applicable are left out and counted as coverage; accepted risks are shown
-apart, outside the score. Nothing evaluated means no score at all, never 0 or 100.
+Each check earns points for its status (pass 1, partial 0.5, fail 0), weighted by its
+severity (critical 4, high 3, medium 2, low 1; both in mappings/scoring.yaml). A check that
+could not be determined (unknown: its data could not be read) weighs as not met: 0 points out
+of its weight, so data that goes missing can only lower the score, never raise it. The score is
+100 x earned / possible over those checks, rounded half up. Checks that are not licensed or not
+applicable are left out of the score (the tenant lacks the licence; there is nothing to judge);
+accepted risks are shown apart, outside the score. Nothing weighed means no score at all, never
+0 or 100.
+
+Coverage counts what was determined: pass, partial, fail, accepted and not applicable (a check
+that is not applicable was determined: there is nothing to judge). Not determined are unknown
+and not licensed.
 
 Worked example (also computed by tests/test_scoring.py and shown in the README):
 
@@ -13,15 +20,18 @@ Worked example (also computed by tests/test_scoring.py and shown in the README):
     B      high      fail            3       3 x 0   = 0
     C      medium    partial         2       2 x 0.5 = 1
     D      low       pass            1       1 x 1   = 1
-    E      high      unknown         -       left out (coverage)
-    score = 100 x (4 + 0 + 1 + 1) / (4 + 3 + 2 + 1) = 60  ->  "4 van 5 controles vastgesteld"
-    verdict: aandacht_nodig (not >= 90; not < 60; no critical fail)
+    E      high      unknown         3       3 x 0   = 0  (not determined: weighs as not met)
+    F      low       not_applicable  -       left out (determined: nothing to judge)
+    score = 100 x (4 + 0 + 1 + 1) / (4 + 3 + 2 + 1 + 3) = 46  ->  "5 van 6 controles vastgesteld"
+    verdict: onvoldoende (below 60)
 
-That is the technical verdict. `judge` then decides whether "Op orde" holds up: only when no
-check a measure depends on was left undetermined for want of data, enough of its applicable
-checks were determined, every handmatig controlepunt is answered (and answered yes or not
-applicable) and, for the whole, the scan was complete. Otherwise "Op orde" becomes "Aandacht
-nodig", and the reasons (`blockers`) travel with the score so the report can say why.
+The technical verdict: "onvoldoende" below 60 or with a failed critical check; "op orde" from 90
+without a failed critical or high check and without an undetermined critical check; otherwise
+"aandacht nodig". `judge` then decides whether "Op orde" holds up: only when no check a measure
+depends on was left undetermined for want of data, enough of its applicable checks were
+determined, every handmatig controlepunt is answered (and answered yes or not applicable) and,
+for the whole, the scan was complete. Otherwise "Op orde" becomes "Aandacht nodig", and the
+reasons (`blockers`) travel with the score so the report can say why.
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ class VerdictRule(BaseModel):
     min_score: float | None = None
     below_score: float | None = None
     no_fail_with_severity: list[str] = []
+    # no check of these severities left undetermined (unknown or not licensed)
+    no_undetermined_with_severity: list[str] = []
     any_fail_with_severity: list[str] = []
     requires: OpOrdeRequires = OpOrdeRequires()
 
@@ -66,6 +78,10 @@ class VerdictRule(BaseModel):
 class ScoringConfig(BaseModel):
     severity_weights: dict[str, float]
     status_points: dict[str, float]
+    # Statuses of checks that could not be determined but still weigh in the score (as not met).
+    undetermined_points: dict[str, float] = {}
+    # Statuses that count as determined in the coverage besides those with points.
+    determined_without_points: list[str] = ["accepted", "not_applicable"]
     verdicts: dict[str, VerdictRule]
     labels: dict[str, str]
 
@@ -80,8 +96,12 @@ class Score(BaseModel):
     score: int | None
     points: float
     max_points: float
-    evaluated: int
+    evaluated: int  # measured: pass, partial or fail
     total: int
+    # Determined: measured, accepted or not applicable. Not determined: unknown, not licensed.
+    determined: int = 0
+    # Not determined for want of data (unknown), weighed in the score as not met.
+    weighed_as_not_met: int = 0
     accepted: int
     counts: dict[str, int]
     coverage_text: str
@@ -107,26 +127,34 @@ def score_items(items: Iterable[tuple[str, str]], config: ScoringConfig | None =
     counts = dict.fromkeys(STATUSES, 0)
     points = possible = 0.0
     failed_severities: set[str] = set()
+    undetermined_severities: set[str] = set()
+    weighed = {**config.undetermined_points, **config.status_points}
+    determined_statuses = set(config.status_points) | set(config.determined_without_points)
     for severity, status in pairs:
         counts[status] = counts.get(status, 0) + 1
-        if status in config.status_points:
+        if status in weighed:
             weight = config.severity_weights[severity]
-            points += weight * config.status_points[status]
+            points += weight * weighed[status]
             possible += weight
             if status == "fail":
                 failed_severities.add(severity)
+        if status not in determined_statuses:
+            undetermined_severities.add(severity)
     evaluated = sum(counts[s] for s in config.status_points)
+    determined = sum(counts.get(s, 0) for s in determined_statuses)
     score = _round(100 * points / possible) if possible else None
-    verdict = _verdict(score, failed_severities, config)
+    verdict = _verdict(score, failed_severities, config, undetermined_severities)
     return Score(
         score=score,
         points=points,
         max_points=possible,
         evaluated=evaluated,
         total=len(pairs),
+        determined=determined,
+        weighed_as_not_met=sum(counts.get(s, 0) for s in config.undetermined_points),
         accepted=counts.get("accepted", 0),
         counts=dict(sorted(counts.items())),
-        coverage_text=f"{evaluated} van {len(pairs)} controles vastgesteld",
+        coverage_text=f"{determined} van {len(pairs)} controles vastgesteld",
         verdict=verdict,
         verdict_text=config.labels[verdict],
         technical_verdict=verdict,
@@ -180,7 +208,12 @@ def judge(
     )
 
 
-def _verdict(score: int | None, failed: set[str], config: ScoringConfig) -> str:
+def _verdict(
+    score: int | None,
+    failed: set[str],
+    config: ScoringConfig,
+    undetermined: set[str] = frozenset(),  # type: ignore[assignment]
+) -> str:
     if score is None:
         return "niet_vastgesteld"
     bad = config.verdicts["onvoldoende"]
@@ -189,8 +222,10 @@ def _verdict(score: int | None, failed: set[str], config: ScoringConfig) -> str:
     ):
         return "onvoldoende"
     good = config.verdicts["op_orde"]
-    if (good.min_score is None or score >= good.min_score) and not failed & set(
-        good.no_fail_with_severity
+    if (
+        (good.min_score is None or score >= good.min_score)
+        and not failed & set(good.no_fail_with_severity)
+        and not undetermined & set(good.no_undetermined_with_severity)
     ):
         return "op_orde"
     return "aandacht_nodig"
