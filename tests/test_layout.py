@@ -143,7 +143,9 @@ def test_overview_says_it_plainly(portfolio) -> None:
     assert not re.search(r"<li>\s*\d+\. ", page), "numbered twice inside an <ol>"
     assert "nog nooit" not in page and "geen APK in de afgelopen" not in page  # issue 27: linked
     assert page.count("admin consent") == 1, "a failure is listed once"
-    assert "Scoreband" in page and "0–39" in page and "90–100" in page
+    # The boards read less than a full scan; what they could not read weighs as not met, so
+    # they sit in 75–89 (issue 27 finding 5), the weak school in 0–39.
+    assert "Scoreband" in page and "0–39" in page and "75–89" in page
     assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text_only(page)), "one date format"
 
 

@@ -19,6 +19,7 @@ from m365apk.reports.scoring import Score, load_scoring
 SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 EFFORT_RANK = {"klein": 0, "middel": 1, "groot": 2}
 FINDINGS = ("fail", "partial")
+UNDETERMINED = ("unknown", "not_licensed")
 
 
 @cache
@@ -154,11 +155,24 @@ def verdict_reason(score: Score, checks: list[CheckEntry], messages: dict[str, A
         )
     else:
         high = [c for c in failed if c.severity in ("critical", "high")]
-        sentence = (
-            texts["aandacht_high"].format(count=len(high), title=high[0].title)
-            if high
-            else texts["aandacht_score"].format(score=score.score)
+        # Technically not "Op orde" with a score of 90 or more: a critical check that could not
+        # be determined (unknown or not licensed) keeps it away (mappings/scoring.yaml).
+        critical = sorted(
+            (
+                c
+                for c in checks
+                if c.severity == "critical" and c.result.status.value in UNDETERMINED
+            ),
+            key=rank,
         )
+        if high:
+            sentence = texts["aandacht_high"].format(count=len(high), title=high[0].title)
+        elif critical and score.score is not None and score.score >= 90:
+            sentence = texts["aandacht_critical_undetermined"].format(
+                titles=_join([c.title for c in critical])
+            )
+        else:
+            sentence = texts["aandacht_score"].format(score=score.score)
     if blockers:
         sentence += " " + texts["also"].format(blockers=_join(blockers))
     return sentence
