@@ -223,7 +223,11 @@ class History:
                     "mappings_version": report.tool.mappings_version,
                     "score": report.overall.score,
                     "verdict": report.overall.verdict,
-                    "evaluated": report.overall.evaluated,
+                    # the coverage's "determined" (not applicable counts as determined); a
+                    # report from before that field falls back to the measured count
+                    "evaluated": (
+                        getattr(report.overall, "determined", 0) or report.overall.evaluated
+                    ),
                     "total": report.overall.total,
                 }
             columns = ", ".join(values)
