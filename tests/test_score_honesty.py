@@ -57,7 +57,6 @@ EMPTY_COLLECTION_IS_TRUTH = {
     ("managedDevices", "devices.compliance"),
     ("managedDevices", "devices.encryption"),
     ("managedDevices", "devices.outdated_os"),
-    ("subscribedSkus", "admin.separate_admin_accounts"),
     ("subscribedSkus", "ca.managed_device_staff"),
     ("subscribedSkus", "ca.secure_registration"),
     ("users", "mfa.registration_coverage"),

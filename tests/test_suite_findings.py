@@ -453,3 +453,20 @@ def test_default_credential_policy_rule_in_a_state_graph_added_since_is_not_read
     result = run("apps.credential_policy", s)
     assert result.status is Status.UNKNOWN
     assert "passwordAddition" in str(result.reason)
+
+
+def test_admin_whose_licence_is_missing_from_subscribed_skus_is_not_a_separate_account() -> None:
+    """An empty or short subscribedSkus answer: the admin's licence plans are unknown, so whether
+    the admin account has a mailbox is too (it was a pass: "no mailbox plan found")."""
+    from .snapshots import FACULTY, assignment, user
+
+    admin = user("adm1", "staff")
+    assert admin["assignedLicenses"] == [{"skuId": FACULTY}]
+    snap = snapshot(
+        users=[admin, user("adm2", "other")],
+        subscribedSkus=[],  # the faculty licence the admin holds is not listed
+        roleAssignments=[assignment("adm1"), assignment("adm2")],
+        roleGroupMembers={},
+    )
+    check = next(c for c in all_checks() if c.id == "admin.separate_admin_accounts")
+    assert check.run(snap).status is not Status.PASS

@@ -399,7 +399,9 @@ def evaluate_separate_accounts(snapshot: Snapshot) -> CheckResult:
         if has_mailbox(user, skus):
             detail = Msg("admin.separate_admin_accounts.detail", roles=role_text(h))
             productive.append(obj(user, detail))
-        elif user.get("assignedLicenses") is None:  # not read: no licences is not "none"
+        elif user.get("assignedLicenses") is None or any(
+            lic.get("skuId") not in skus for lic in user["assignedLicenses"]
+        ):  # not read, or a licence subscribedSkus does not list: no plans known is not "none"
             unsure.append(obj(user, Msg("admin.separate_admin_accounts.unread")))
     threshold = "Beheerdersaccounts hebben geen mailbox of productiviteitslicentie"
     counts = {"beheerders_met_mailbox": len(productive)}
