@@ -153,6 +153,7 @@ def run_in_processes(
                 threads,
                 _log_format(),
                 app_buckets,
+                os.getpid(),
             ),
             daemon=True,  # never outlive the parent
         )
@@ -224,9 +225,14 @@ def _worker(
     threads: int,
     log_format: str | None,
     app_buckets: tuple[dict[str, Any], Any],
+    parent: int,
 ) -> None:
     """A worker process: take tenants from `inbox` while a thread is free, scan each, put its
-    outcome (slimmed) in `outbox`."""
+    outcome (slimmed) in `outbox`. `parent` is scan-all's pid as the parent knew it: a parent
+    killed while this worker was still importing is noticed too (os.getppid() asked here would
+    already be the reaper's)."""
+    if os.getppid() != parent:
+        os._exit(3)
     from m365apk.runs.portfolio import TenantOutcome, scan_tenant, slimmed
     from m365apk.scanner.pacing import share_app_buckets
 
@@ -239,7 +245,7 @@ def _worker(
         configure(log_format)
     checks = _resolve(sent)
     gcpolicy.tune()  # after the imports: they are frozen out of the collector's passes
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     free = threading.BoundedSemaphore(threads)
 
     def one(job: Job) -> None:
