@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from m365apk.checks.base import Area, Check, CheckResult, Severity, Status, reads
+from m365apk.checks.base import Area, CheckResult, Severity, Status, check_family, reads
 from m365apk.checks.common import EIDSCA, group_members, make, src
 from m365apk.checks.conditional_access import sentence, undetermined
 from m365apk.messages import Msg
@@ -340,82 +340,57 @@ def evaluate_otp(snapshot: Snapshot) -> CheckResult:
     return _verdict(cid, threshold, measured, failed, [], unknown)
 
 
-FIDO2 = Check(
+# What the three EIDSCA checks share, declared once (base.check_family).
+_eidsca = check_family(area=Area.MFA, datasets=(POLICY,), bm=(9,), norms=("SM.02",), effort="klein")
+
+
+def _settings(*properties: str) -> Any:
+    """The declaration of an EIDSCA check: the method's state and the settings it judges."""
+    paths = ("state", *properties)
+    return reads(
+        properties={POLICY: tuple(f"authenticationMethodConfigurations.{p}" for p in paths)},
+        judges=("methods_policy",),
+    )
+
+
+FIDO2 = _eidsca(
     id="mfa.fido2_settings",
-    area=Area.MFA,
     severity=Severity.LOW,
-    datasets=(POLICY,),
-    basismaatregelen=(9,),
-    norms=("SM.02",),
     sources=(
         src("Maester EIDSCA AF01, AF03-AF06 (FIDO2 / passkeys)", EIDSCA),
         src("Microsoft: enable passkeys (FIDO2)", FIDO2_DOCS),
     ),
     evaluate=evaluate_fido2,
-    effort="klein",
-    reads=reads(
-        properties={
-            POLICY: (
-                "authenticationMethodConfigurations.state",
-                "authenticationMethodConfigurations.isAttestationEnforced",
-                "authenticationMethodConfigurations.keyRestrictions.isEnforced",
-                "authenticationMethodConfigurations.keyRestrictions.enforcementType",
-                "authenticationMethodConfigurations.keyRestrictions.aaGuids",
-                "authenticationMethodConfigurations.passkeyProfiles",
-                "authenticationMethodConfigurations.defaultPasskeyProfile",
-            )
-        },
-        judges=("methods_policy",),
+    reads=_settings(
+        "isAttestationEnforced",
+        "keyRestrictions.isEnforced",
+        "keyRestrictions.enforcementType",
+        "keyRestrictions.aaGuids",
+        "passkeyProfiles",
+        "defaultPasskeyProfile",
     ),
 )
 
-TAP = Check(
+TAP = _eidsca(
     id="mfa.temporary_access_pass",
-    area=Area.MFA,
     severity=Severity.MEDIUM,
-    datasets=(POLICY,),
-    basismaatregelen=(9,),
-    norms=("SM.02",),
     sources=(
         src("Maester EIDSCA AT01, AT02 (Temporary Access Pass)", EIDSCA),
         src("Microsoft: Temporary Access Pass", TAP_DOCS),
     ),
     evaluate=evaluate_tap,
-    effort="klein",
-    reads=reads(
-        properties={
-            POLICY: (
-                "authenticationMethodConfigurations.state",
-                "authenticationMethodConfigurations.isUsableOnce",
-                "authenticationMethodConfigurations.maximumLifetimeInMinutes",
-            )
-        },
-        judges=("methods_policy",),
-    ),
+    reads=_settings("isUsableOnce", "maximumLifetimeInMinutes"),
 )
 
-OTP = Check(
+OTP = _eidsca(
     id="mfa.authenticator_otp",
-    area=Area.MFA,
     severity=Severity.LOW,
-    datasets=(POLICY,),
-    basismaatregelen=(9,),
-    norms=("SM.02",),
     sources=(
         src("Maester EIDSCA AM02 (Microsoft Authenticator OTP)", EIDSCA),
         src("Microsoft: Authenticator app", AUTHENTICATOR_DOCS),
     ),
     evaluate=evaluate_otp,
-    effort="klein",
-    reads=reads(
-        properties={
-            POLICY: (
-                "authenticationMethodConfigurations.state",
-                "authenticationMethodConfigurations.isSoftwareOathEnabled",
-            )
-        },
-        judges=("methods_policy",),
-    ),
+    reads=_settings("isSoftwareOathEnabled"),
 )
 
 CHECKS = [FIDO2, TAP, OTP]
