@@ -433,7 +433,7 @@ def _portfolio_options(args: argparse.Namespace) -> list[str]:
 
 def demo_portfolio(out: Path, scan_options: list[str] = ()) -> int:  # type: ignore[assignment]
     """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
-    exactly as README's "Alle scholen" describes it, without writing any Python."""
+    exactly as docs/alle-scholen.md describes it, without writing any Python."""
     from dataclasses import replace
 
     import yaml

@@ -250,10 +250,13 @@ def test_every_documented_command_line_is_accepted(where, kind, args) -> None:
             assert option in args and args[args.index(option) + 1].startswith(volume), where
 
 
-def readme_secret_variables() -> set[str]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def docs_text() -> str:
+    return "\n".join(path.read_text(encoding="utf-8") for path in DOCS)
+
+
+def documented_secret_variables() -> set[str]:
     names: set[str] = set()
-    for block in code_blocks(readme, ("yaml",)):
+    for block in code_blocks(docs_text(), ("yaml",)):
         if "tenants:" in block:
             names |= set(re.findall(r"client_secret_env:\s*([A-Z0-9_]+)", block))
     return names
@@ -261,12 +264,11 @@ def readme_secret_variables() -> set[str]:
 
 def test_every_docker_example_passes_the_secret_the_tenants_file_names() -> None:
     """Without `-e VOORBEELD_SECRET` the school cannot sign in: exit 4."""
-    names = readme_secret_variables()
+    names = documented_secret_variables()
     assert names
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     runs = [
         seg
-        for block in code_blocks(readme, SHELL)
+        for block in code_blocks(docs_text(), SHELL)
         for line in block.replace("\\\n", " ").splitlines()
         if "docker run" in line
         for seg in _segments(line)
@@ -296,10 +298,10 @@ def test_inline_commands_name_real_commands_and_options() -> None:
             assert {w for w in words[1:] if w.startswith("--")} <= known, span
 
 
-def test_readme_says_where_the_image_writes() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "schrijft alleen naar" not in readme  # Chromium's profile goes to /tmp
-    assert "`/tmp`" in readme and "Chromium" in readme
+def test_the_docs_say_where_the_image_writes() -> None:
+    text = (ROOT / "docs" / "alle-scholen.md").read_text(encoding="utf-8")
+    assert "schrijft alleen naar" not in docs_text()  # Chromium's profile goes to /tmp
+    assert "`/tmp`" in text and "Chromium" in text
 
 
 # --- the manifests' own command lines, run (volumes as folders, Graph simulated) ------------

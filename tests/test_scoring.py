@@ -1,4 +1,4 @@
-"""The score model: the README's worked example, and properties that must always hold."""
+"""The score model: the worked example in docs/rapport.md, and properties that must always hold."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ STATUSES = st.sampled_from(
 ITEMS = st.lists(st.tuples(SEVERITIES, STATUSES), max_size=40)
 
 
-def test_worked_example_from_the_readme() -> None:
+def test_worked_example_from_the_docs() -> None:
     score = score_items(
         [
             ("critical", "pass"),

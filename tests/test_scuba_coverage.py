@@ -1,5 +1,6 @@
 """CISA SCuBA's Entra ID baseline: every policy is a check, a handmatig controlepunt, a named gap
-or out of scope with the reason; the ids named exist; `checks --json` and the README agree."""
+or out of scope with the reason; the ids named exist; `checks --json` and docs/controles.md
+agree."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from m365apk.checks.registry import all_checks
 from m365apk.cli import main
 from m365apk.mappings.scuba import scuba_aad
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+CONTROLES = Path(__file__).resolve().parent.parent / "docs" / "controles.md"
 
 
 def test_the_baseline_lists_every_policy_once() -> None:
@@ -38,7 +39,7 @@ def test_checks_json_lists_the_scuba_ids_per_check(capsys) -> None:
     assert all(isinstance(r["scuba"], list) for r in rows.values())
 
 
-def test_readme_states_the_coverage_as_computed() -> None:
+def test_the_docs_state_the_coverage_as_computed() -> None:
     summary = scuba_aad().summary()
-    text = README.read_text("utf-8")
+    text = CONTROLES.read_text("utf-8")
     assert f"{summary['gedekt']} van de {summary['totaal']}" in text

@@ -13,7 +13,7 @@ Coverage counts what was determined: pass, partial, fail, accepted and not appli
 that is not applicable was determined: there is nothing to judge). Not determined are unknown
 and not licensed.
 
-Worked example (also computed by tests/test_scoring.py and shown in the README):
+Worked example (also computed by tests/test_scoring.py and shown in docs/rapport.md):
 
     check  severity  status          weight  points
     A      critical  pass            4       4 x 1   = 4
