@@ -68,4 +68,6 @@ export M365APK_CHROMIUM="$browser"
 
 # pytest's own exit code is the script's: 0 all passed, 1 failures, 2-5 interrupted, internal
 # error, usage error, nothing collected (all of which CI must treat as failed).
-exec "$PYTHON" -m pytest "$@"
+# One worker per core (M365APK_TEST_WORKERS overrides; 0 runs in this process), a test file
+# per worker at a time, so a module's fixtures (demo scans) are made once.
+exec "$PYTHON" -m pytest -n "${M365APK_TEST_WORKERS:-auto}" --dist loadfile "$@"
