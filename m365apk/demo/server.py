@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 
 from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
+from m365apk.demo.exchange import EXCHANGE_AUDIENCE
 from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
 from m365apk.demo.throttle import THROTTLED_MESSAGE, ThrottleModel
@@ -522,6 +523,9 @@ class SimulatedGraph(Served):
         self.token_fault: str | None = None
         self.key = secrets.token_bytes(32)  # signs the tokens this instance issues
         self.requests: list[RequestRecord] = []
+        # Write cmdlets (Set-, Add-, Remove- ...) that reached the Exchange Admin API: refused,
+        # and kept here so a test can show the scanner never sends one.
+        self.exchange_writes: list[str] = []
         # Opt-in copy of every 200 body (route template, path, query, body): the schema test
         # checks what the simulator really answered, not what its profiles hold.
         self.bodies: list[tuple[str, str, str, bytes]] | None = [] if capture else None
@@ -579,11 +583,16 @@ class SimulatedGraph(Served):
 
     # --- tokens -----------------------------------------------------------------------------
 
-    def issue_token(self, tenant: TenantData) -> str:
+    def issue_token(self, tenant: TenantData, audience: str = GRAPH_AUDIENCE) -> str:
+        """A token for one resource: Graph's carries the Graph permissions, Exchange Online's
+        the Office 365 Exchange Online ones (`Exchange.*`), as Entra issues them per resource."""
         now = int(time.time())
         header = {"typ": "JWT", "alg": "HS256"}
+        exchange = audience == EXCHANGE_AUDIENCE
+        granted = tenant.granted_permissions
+        roles = sorted(p for p in granted if p.startswith("Exchange.") == exchange)
         claims = {
-            "aud": GRAPH_AUDIENCE,
+            "aud": audience,
             "iss": f"https://sts.windows.net/{tenant.tenant_id}/",
             "iat": now,
             "nbf": now,
@@ -591,13 +600,24 @@ class SimulatedGraph(Served):
             "appid": tenant.client_id,
             "idtyp": "app",
             "tid": tenant.tenant_id,
-            "roles": sorted(tenant.granted_permissions),
+            "roles": roles,
         }
         signing_input = f"{_b64(header)}.{_b64(claims)}"
         signature = hmac.new(self.key, signing_input.encode(), hashlib.sha256).digest()
         return f"{signing_input}.{_b64raw(signature)}"
 
-    def verify_token(self, authorization: str | None) -> dict[str, Any]:
+    def verify_exchange_token(self, authorization: str | None) -> dict[str, Any]:
+        """A token this instance issued for Exchange Online (401 otherwise, as Exchange)."""
+        from m365apk.demo.exchange import ExchangeError
+
+        try:
+            return self.verify_token(authorization, EXCHANGE_AUDIENCE)
+        except GraphError as exc:
+            raise ExchangeError(401, "InvalidToken", exc.message) from None
+
+    def verify_token(
+        self, authorization: str | None, audience: str = GRAPH_AUDIENCE
+    ) -> dict[str, Any]:
         if not authorization or not authorization.startswith("Bearer "):
             raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
         token = authorization.removeprefix("Bearer ")
@@ -617,7 +637,7 @@ class SimulatedGraph(Served):
                 "InvalidAuthenticationToken",
                 "Lifetime validation failed, the token is expired.",
             )
-        if claims.get("aud") != GRAPH_AUDIENCE:
+        if claims.get("aud") != audience:
             raise GraphError(
                 401,
                 "InvalidAuthenticationToken",
@@ -692,7 +712,16 @@ class SimulatedGraph(Served):
                 "The provided value for scope is not valid. Client credential flows must have "
                 "a scope value with /.default suffixed to the resource identifier.",
             )
-        token = self.issue_token(tenant)
+        resource = (form.get("scope") or "").removesuffix("/.default").rstrip("/")
+        if resource not in (GRAPH_AUDIENCE, EXCHANGE_AUDIENCE):
+            return _aad_error(
+                400,
+                "invalid_resource",
+                500011,
+                f"The resource principal named {resource} was not found in the tenant named "
+                f"{tenant.display_name}.",
+            )
+        token = self.issue_token(tenant, resource)
         return 200, {
             "token_type": "Bearer",
             "expires_in": 3599,
@@ -1349,6 +1378,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length).decode("utf-8", "replace")
         split = urlsplit(self.path)
+        if split.path.startswith("/adminapi/"):
+            self.answer_exchange(split, body)
+            return
         if AUDIT_QUERIES.match(split.path):
             try:
                 self.create_audit_query(split, body)
@@ -1380,6 +1412,29 @@ class _Handler(BaseHTTPRequestHandler):
             payload = {k: v for k, v in payload.items() if k != "access_token"}
         self.sim.record(RequestRecord("POST", split.path, "", status))
         self.send(status, _dump(payload), "application/json; charset=utf-8")
+
+    def answer_exchange(self, split: Any, body: str) -> None:
+        """The Exchange Online Admin API (demo/exchange.py); injected faults by
+        `/adminapi/<Endpoint>`."""
+        from m365apk.demo.exchange import answer
+
+        if self.sim.latency:
+            time.sleep(self.sim.latency)
+        endpoint = split.path.rstrip("/").rsplit("/", 1)[-1]
+        fault = self.sim.next_fault(f"/adminapi/{endpoint}")
+        if fault is not None:
+            reply = self.fault_reply(fault, self.headers)
+            self.sim.record(RequestRecord("POST", split.path, split.query, reply.status))
+            self.send_reply(reply)
+            return
+        try:
+            status, payload, extra, objects = answer(
+                self.sim, split.path, split.query, self.headers, body
+            )
+        except GraphError as exc:  # a token for another tenant: as Exchange, a 401
+            status, payload, extra, objects = 401, {"error": {"code": exc.code}}, {}, 0
+        self.sim.record(RequestRecord("POST", split.path, split.query, status, objects=objects))
+        self.send(status, _dump(payload), "application/json; odata.metadata=minimal", extra)
 
     def create_audit_query(self, split: Any, body: str) -> None:
         """POST /security/auditLog/queries: Graph answers 201 with the new query."""

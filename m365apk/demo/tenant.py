@@ -143,6 +143,8 @@ class TenantData:
     sign_ins: list[dict[str, Any]] = field(default_factory=list)
     managed_devices: list[dict[str, Any]] = field(default_factory=list)
     app_role_assignments: list[dict[str, Any]] = field(default_factory=list)
+    # The Exchange Online Admin API's data (demo/exchange.py); None: not available there.
+    exchange: dict[str, Any] | None = None
 
     @cached_property
     def objects(self) -> dict[str, dict[str, Any]]:
@@ -280,6 +282,15 @@ class _Builder:
         for a in assignments:
             admins.update(members.get(a["principalId"], []))
         registration = [self.registration(u, u["id"] in admins) for u in self.users]
+        organization = self.organization()
+        static = self.static(assignments, roles)
+        activity = self.sign_in_activity()
+        sign_ins = self.sign_ins()
+        devices = self.devices()
+        app_roles = self.app_role_assignments(sps)
+        # Exchange last, on a random stream of its own: the accounts of shared mailboxes join
+        # the users without changing a single id or value the rest of the profile was given.
+        exchange = self.exchange(registration, activity)
         return TenantData(
             name=self.name,
             tenant_id=spec["tenant_id"],
@@ -288,7 +299,7 @@ class _Builder:
             client_id=spec["client_id"],
             client_secret=spec["client_secret"],
             granted_permissions=frozenset(spec["permissions"]),
-            organization=self.organization(),
+            organization=organization,
             subscribed_skus=skus,
             users=self.users,
             registration_details=registration,
@@ -302,18 +313,115 @@ class _Builder:
             conditional_access_policies=[
                 self.resolve(p) for p in spec.get("conditional_access", [])
             ],
-            static=self.static(assignments, roles),
-            sign_in_activity=self.sign_in_activity(),
-            sign_ins=self.sign_ins(),
-            managed_devices=self.devices(),
-            app_role_assignments=self.app_role_assignments(sps),
+            static=static,
+            sign_in_activity=activity,
+            sign_ins=sign_ins,
+            managed_devices=devices,
+            app_role_assignments=app_roles,
+            exchange=exchange,
         )
+
+    # --- Exchange Online (demo/exchange.py serves it) -----------------------------------------
+
+    def exchange(
+        self, registration: list[dict[str, Any]], activity: dict[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The profile's `exchange` section (NAME.exchange.json) as the Admin API serves it:
+        organisation settings, accepted domains and a mailbox per licensed account plus the
+        shared mailboxes, whose Entra accounts are added to the users here. None: the profile
+        has no Exchange data, and the simulated Admin API is not available for the tenant."""
+        section = self.spec.get("exchange")
+        if section is None:
+            return None
+        main_rng, self.rng = self.rng, random.Random(f"{self.name}:exchange")
+        try:
+            return self._exchange(section, registration, activity)
+        finally:
+            self.rng = main_rng
+
+    def _exchange(
+        self,
+        section: dict[str, Any],
+        registration: list[dict[str, Any]],
+        activity: dict[str, dict[str, Any]],
+    ) -> dict[str, Any]:
+        def fill(value: Any) -> Any:
+            if isinstance(value, str):
+                return value.replace("{domain}", self.domain).replace(
+                    "{initial_domain}", self.spec["initial_domain"]
+                )
+            if isinstance(value, dict):
+                return {k: fill(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [fill(v) for v in value]
+            return value
+
+        section = fill(section)
+        overrides: dict[str, dict[str, Any]] = dict(section.get("mailboxes", {}))
+        shared: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for box in section.get("shared_mailboxes", []):
+            user = self.add_user(
+                display_name=box["displayName"],
+                upn=box["upn"],
+                kind="other",
+                licences=[],
+                enabled=box.get("enabled", True),
+                key=box["key"],
+            )
+            user["mail"] = box["upn"]
+            registration.append(self.registration(user, False))
+            activity[user["id"]] = {
+                k: None
+                for k in (
+                    "lastSignInDateTime",
+                    "lastSignInRequestId",
+                    "lastNonInteractiveSignInDateTime",
+                    "lastNonInteractiveSignInRequestId",
+                    "lastSuccessfulSignInDateTime",
+                    "lastSuccessfulSignInRequestId",
+                )
+            }
+            shared.append((user, box))
+        defaults = dict(section.get("mailbox_defaults", {}))
+        mailboxes = []
+        for user in self.users:
+            box = next((b for u, b in shared if u is user), None)
+            if box is None and (user["userType"] != "Member" or not user.get("mail")):
+                continue  # no licence, no mailbox; guests have none in this tenant
+            key = next((k for k, v in self.keys.items() if v == user["id"]), None)
+            mailbox = {
+                "Guid": str(uuid.uuid5(uuid.UUID(user["id"]), "mailbox")),
+                "ExternalDirectoryObjectId": user["id"],
+                "UserPrincipalName": user["userPrincipalName"],
+                "PrimarySmtpAddress": user.get("mail") or user["userPrincipalName"],
+                "DisplayName": user["displayName"],
+                "RecipientTypeDetails": "SharedMailbox" if box else "UserMailbox",
+                "ForwardingSmtpAddress": None,
+                "ForwardingAddress": None,
+                "DeliverToMailboxAndForward": False,
+                "AuditEnabled": True,
+                **defaults,
+                **(box.get("mailbox", {}) if box else {}),
+                **(overrides.get(key, {}) if key else {}),
+            }
+            mailboxes.append(mailbox)
+        return {
+            "available": section.get("available", True),
+            "rbac": section.get("rbac", True),
+            "page_size": section.get("page_size", 1000),
+            "organization_config": section.get("organization_config", {}),
+            "accepted_domains": section.get("accepted_domains", []),
+            "mailboxes": mailboxes,
+        }
 
     # --- accounts ---------------------------------------------------------------------------
 
     def population_counts(self) -> Iterator[tuple[dict[str, Any], int]]:
         populations = self.spec["populations"]
-        named = len(self.spec.get("accounts", []))
+        # Shared mailboxes' accounts (the exchange section) are named accounts too: `users` is
+        # the total.
+        shared = (self.spec.get("exchange") or {}).get("shared_mailboxes", [])
+        named = len(self.spec.get("accounts", [])) + len(shared)
         if self.size is None:
             yield from ((p, p["count"]) for p in populations)
             return

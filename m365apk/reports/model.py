@@ -499,10 +499,21 @@ def _pseudonym(user_id: str) -> str:
 def _pseudonymised(result: CheckResult, snapshot: Snapshot) -> CheckResult:
     """Replace names and addresses of people (not of apps or policies) by pseudonyms."""
     people = {u["id"] for u in snapshot.dataset("users").data or []}
+    # Mailboxes are people's too (or a school's shared address): by their Exchange Guid and
+    # their Entra account, in case a mailbox has no account among the users read.
+    for box in snapshot.dataset("exoMailboxes").data or []:
+        if isinstance(box, dict):
+            people.update(str(box[k]) for k in ("Guid", "ExternalDirectoryObjectId") if box.get(k))
     affected = [
         o.model_copy(
             update={
-                "display_name": _pseudonym(o.id) if o.id in people else o.display_name,
+                "display_name": (
+                    _pseudonym(o.id)
+                    if o.id in people
+                    else _EMAIL.sub("***", o.display_name)
+                    if o.display_name
+                    else o.display_name
+                ),
                 "detail": _EMAIL.sub("***", o.detail) if o.detail else o.detail,
                 "detail_parts": _scrubbed(o.detail_parts),
             }

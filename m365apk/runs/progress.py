@@ -18,6 +18,7 @@ _STATUS = {
     DatasetStatus.MALFORMED: "onleesbaar antwoord",
     DatasetStatus.INCOMPLETE: "onvolledig",
     DatasetStatus.NOT_COLLECTED: "overgeslagen",
+    DatasetStatus.NOT_AVAILABLE: "niet beschikbaar (preview)",
 }
 
 

@@ -259,7 +259,7 @@ class LoopbackClientSecretCredential:
         self._token_url = token_url
         self._client_id = client_id
         self._secret = client_secret
-        self._token: AccessToken | None = None
+        self._tokens: dict[tuple[str, ...], AccessToken] = {}
         self._failed: str | None = None  # a failed sign-in: every later call fails with it
         self._lock = asyncio.Lock()
 
@@ -270,16 +270,18 @@ class LoopbackClientSecretCredential:
         async with self._lock:
             if self._failed is not None:
                 raise ClientAuthenticationError(message=self._failed)
-            if self._token and self._token.expires_on - 300 > time.time():
-                return self._token
+            # One token per resource (Graph, Exchange Online), as Entra issues them.
+            token = self._tokens.get(scopes)
+            if token and token.expires_on - 300 > time.time():
+                return token
             try:
-                self._token = await self._request(scopes)
+                token = self._tokens[scopes] = await self._request(scopes)
             except ClientAuthenticationError as exc:
                 # The scan stops at the first failed sign-in; reads already waiting for a
                 # token fail with the same line instead of each asking again.
                 self._failed = str(exc.message or exc)
                 raise
-            return self._token
+            return token
 
     async def _request(self, scopes: tuple[str, ...]) -> AccessToken:
         """One client-credentials grant; every way its answer can be unusable is one line."""

@@ -26,7 +26,8 @@ def needed_datasets(names: Iterable[str]) -> list[str]:
     wanted = set(BASE_DATASETS) | set(names)
     pending = list(wanted)
     while pending:
-        for dep in DATASETS[pending.pop()].depends_on:
+        spec = DATASETS[pending.pop()]
+        for dep in (*spec.depends_on, *spec.soft_depends_on):
             if dep not in wanted:
                 wanted.add(dep)
                 pending.append(dep)
@@ -146,6 +147,7 @@ async def collect(
     started = time.monotonic()
     collected_at = datetime.now(UTC).replace(microsecond=0)
     names = needed_datasets(dataset_names)
+    client.tenant_id = tenant_id  # the Exchange Admin API's URLs name the tenant
     done: dict[str, Dataset] = {}
     # One deadline for the whole tenant: what is still unread then is unknown ("time-out"),
     # and the report is written with what was read. Time spent in line behind the app's other
@@ -163,7 +165,10 @@ async def collect(
                         done["domains"],
                         dns_server=client.settings.dns_server,
                         graph_base_url=client.settings.base_url,
+                        accepted=done.get("exoAcceptedDomains"),
                     )
+                elif spec.source == "exchange":
+                    result = await client.exchange().dataset(spec)
                 elif spec.source == "audit_probe":  # only needed, so only run, when chosen
                     result = await probe_unified_audit_log(client, collected_at)
                 elif spec.fan_out:
@@ -196,7 +201,7 @@ async def collect(
     async def start(name: str) -> None:
         nonlocal licences
         spec = DATASETS[name]
-        for dep in spec.depends_on:
+        for dep in (*spec.depends_on, *spec.soft_depends_on):
             await finished[dep].wait()
         if spec.gate:
             await finished["subscribedSkus"].wait()

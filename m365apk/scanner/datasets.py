@@ -16,6 +16,12 @@ from typing import Any
 
 from m365apk.errors import ConfigError
 from m365apk.scanner import graph_models as gm
+from m365apk.scanner.exchange import (
+    EXCHANGE_PERMISSION,
+    ExoAcceptedDomain,
+    ExoMailbox,
+    ExoOrganizationConfig,
+)
 from m365apk.snapshot import Dataset
 
 ENTRA_P1 = "Microsoft Entra ID P1"
@@ -61,8 +67,17 @@ class DatasetSpec:
     depends_on: tuple[str, ...] = ()
     keys: Callable[[Mapping[str, Dataset]], list[str] | str] | None = None
     key_builder: Callable[[Any, str], Any] | None = None
-    # "graph" (read through the client) or "dns" (public DNS records, no Graph permission).
+    # "graph" (read through the client), "dns" (public DNS records, no Graph permission) or
+    # "exchange" (the Exchange Online Admin API: scanner/exchange.py).
     source: str = "graph"
+    # Exchange: the Get- cmdlet (of exchange.ALLOWED_CMDLETS) and its parameters; `select` is the
+    # URL's $select; `identity` the property that identifies an object (repeats are dropped).
+    cmdlet: str | None = None
+    cmdlet_parameters: tuple[tuple[str, Any], ...] = ()
+    identity: str | None = None
+    # Read when this dataset is (so a scan asks for them), awaited before it is read, but not
+    # required: the DNS of the accepted domains widens the verified domains when it is there.
+    soft_depends_on: tuple[str, ...] = ()
     # A window relative to the collection time: `{since}` in `filter` becomes that moment
     # (ISO 8601, UTC) minus since_days, so a log is read over a stated period.
     since_days: int | None = None
@@ -797,8 +812,54 @@ DATASETS["mailDomainDns"] = DatasetSpec(
     item=dict,
     collection=False,
     depends_on=("domains",),
+    # Exchange's accepted domains widen the verified ones when they could be read.
+    soft_depends_on=("exoAcceptedDomains",),
     source="dns",
-    description="e-mail domain protection records of the verified mail domains (public DNS)",
+    description="e-mail domain protection records of the verified mail domains and, when "
+    "Exchange answers, of every accepted domain (public DNS)",
+)
+
+
+# --- Exchange Online Admin API (preview): scanner/exchange.py says what Microsoft documents. ----
+# On by default: a check that names one of these has it read; a school whose app lacks the
+# permission or role, or whose organisation lacks the preview, gets unknown with the reason.
+DATASETS["exoOrganizationConfig"] = DatasetSpec(
+    name="exoOrganizationConfig",
+    path="/adminapi/v2.0/{tenant}/OrganizationConfig",
+    builder=_not_graph,
+    permission=EXCHANGE_PERMISSION,
+    item=ExoOrganizationConfig,
+    collection=False,  # one object; kept as a list of that one object
+    source="exchange",
+    cmdlet="Get-OrganizationConfig",
+    identity="Guid",
+    description="Exchange organisation settings (MailTips; during the preview the whole "
+    "Get-OrganizationConfig output)",
+)
+DATASETS["exoAcceptedDomains"] = DatasetSpec(
+    name="exoAcceptedDomains",
+    path="/adminapi/v2.0/{tenant}/AcceptedDomain",
+    builder=_not_graph,
+    permission=EXCHANGE_PERMISSION,
+    item=ExoAcceptedDomain,
+    source="exchange",
+    cmdlet="Get-AcceptedDomain",
+    identity="DomainName",
+    description="the domains Exchange accepts mail for (DomainName, DomainType, Default)",
+)
+EXO_MAILBOX_PROPERTIES = tuple(ExoMailbox.__annotations__)
+DATASETS["exoMailboxes"] = DatasetSpec(
+    name="exoMailboxes",
+    path="/adminapi/v2.0/{tenant}/Mailbox",
+    builder=_not_graph,
+    permission=EXCHANGE_PERMISSION,
+    item=ExoMailbox,
+    select=EXO_MAILBOX_PROPERTIES,
+    source="exchange",
+    cmdlet="Get-Mailbox",
+    cmdlet_parameters=(("ResultSize", "Unlimited"),),
+    identity="Guid",
+    description="every mailbox: type (shared, user), its Entra account, forwarding, auditing",
 )
 
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
@@ -827,9 +888,22 @@ def at_time(spec: DatasetSpec, now: datetime) -> DatasetSpec:
 
 
 def permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
+    """The Microsoft Graph application permissions these datasets need."""
     return sorted(
-        {p for n in names for p in (DATASETS[n].permission, *DATASETS[n].also_requires) if p}
+        {
+            p
+            for n in names
+            if DATASETS[n].source != "exchange"
+            for p in (DATASETS[n].permission, *DATASETS[n].also_requires)
+            if p
+        }
     )
+
+
+def exchange_permissions_for(names: set[str] | list[str] | tuple[str, ...]) -> list[str]:
+    """The "Office 365 Exchange Online" application permissions these datasets need (the
+    Exchange Online Admin API), apart from Graph's: another resource, another token."""
+    return sorted({DATASETS[n].permission for n in names if DATASETS[n].source == "exchange"})
 
 
 # Why m365apk asks each permission, for `m365apk permissions --why` and `setup` (Dutch: the IT
@@ -845,6 +919,10 @@ PERMISSION_PURPOSE = {
     "DelegatedPermissionGrant.Read.All": "door gebruikers en beheerders gegeven app-toestemmingen",
     "DeviceManagementConfiguration.Read.All": "Intune-nalevingsbeleid en updateringen",
     "DeviceManagementManagedDevices.Read.All": "Intune-apparaten: versie, versleuteling, naleving",
+    # Not Graph: "Office 365 Exchange Online", for the Exchange Online Admin API (preview).
+    EXCHANGE_PERMISSION: "Exchange Online (Office 365 Exchange Online, niet Graph): postvakken "
+    "(gedeeld, doorsturen, auditing), geaccepteerde domeinen, organisatie-instellingen; "
+    "alleen Get-cmdlets. Plus een Exchange-RBAC-rol, zie docs/exchange.md",
     "Directory.Read.All": "directory-instellingen (wachtwoordregels); Graph kent geen smallere",
     "Domain.Read.All": "domeinen, het verlopen van wachtwoorden, welke domeinen mail ontvangen",
     "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "

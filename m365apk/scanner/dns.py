@@ -104,8 +104,29 @@ def _uses_real_graph(base_url: str) -> bool:
     return (urlsplit(base_url).hostname or "").lower() == GRAPH_HOST
 
 
+def accepted_mail_domains(accepted: Dataset | None) -> list[str]:
+    """Exchange's accepted domains (Get-AcceptedDomain), when they were read: mail for them is
+    accepted, so their records matter as much as those of Graph's verified domains. The
+    *.onmicrosoft.com ones are Microsoft's."""
+    if accepted is None or not accepted.ok:
+        return []
+    return sorted(
+        {
+            str(d["DomainName"]).lower().rstrip(".")
+            for d in accepted.data or []
+            if isinstance(d.get("DomainName"), str)
+            and not str(d["DomainName"]).lower().rstrip(".").endswith(".onmicrosoft.com")
+            and not str(d["DomainName"]).startswith("*")  # a wildcard is no name to look up
+        }
+    )
+
+
 async def collect_mail_dns(
-    domains_dataset: Dataset, *, dns_server: str | None, graph_base_url: str
+    domains_dataset: Dataset,
+    *,
+    dns_server: str | None,
+    graph_base_url: str,
+    accepted: Dataset | None = None,
 ) -> Dataset:
     endpoint = f"DNS {dns_server or 'systeemresolver'}: MX, TXT (SPF), _dmarc, DKIM, _mta-sts"
     if not domains_dataset.ok:
@@ -124,7 +145,9 @@ async def collect_mail_dns(
             error_message="geen DNS-server opgegeven voor deze (gesimuleerde) Graph",
         )
     resolver = resolver_for(dns_server)
-    names = mail_domains(domains_dataset.data or [])
+    # The union: Graph's verified mail domains and, when Exchange answered, its accepted ones.
+    verified = set(mail_domains(domains_dataset.data or []))
+    names = sorted(verified | set(accepted_mail_domains(accepted)))
     answers = await asyncio.gather(*(_domain(resolver, d) for d in names))
     data = dict(zip(names, answers, strict=True))
     # Nothing answered at all: the resolver is unreachable, the dataset is unread. Single lookups

@@ -49,6 +49,7 @@ from typing_extensions import TypedDict
 
 from m365apk.errors import AuthError
 from m365apk.scanner.datasets import DatasetSpec, keyed
+from m365apk.scanner.exchange import ExchangeClient, exchange_endpoint
 from m365apk.scanner.graph_models import ENVELOPE, object_adapter, page_adapter
 from m365apk.scanner.pacing import Pacer
 from m365apk.scanner.tls import ssl_context
@@ -86,6 +87,9 @@ RETRY_STATUSES = frozenset({429, 503, 504})
 @dataclass
 class GraphSettings:
     base_url: str = GRAPH_URL
+    # Exchange Online Admin API base URL; None: the one of base_url's cloud, or base_url itself
+    # for a Graph that is no Microsoft cloud (the simulator serves both): scanner/exchange.py.
+    exchange_url: str | None = None
     timeout_seconds: float = 60.0
     # Requests in flight per tenant. Graph documents no concurrency limit for the directory
     # and reports services (only Outlook's 4 per mailbox, which we do not read); its limits
@@ -490,6 +494,19 @@ class GraphClient:
         self._beta.base_url = f"{self.settings.base_url.rstrip('/')}/beta"
         self._pool: dict[str, str] = {}  # per client, so per tenant: nothing shared across
         self._batching = True  # until the server shows it has no $batch
+        self._exchange: ExchangeClient | None = None
+        self.tenant_id: str | None = None  # set by the collector: the Exchange URLs name it
+
+    def exchange(self) -> ExchangeClient:
+        """The tenant's Exchange Online Admin API reader, made when a dataset first needs it:
+        same credential, settings, counters and pacing as this client."""
+        if self._exchange is None:
+            if not self.tenant_id:
+                raise ValueError("Exchange-bron zonder tenant-id")
+            self._exchange = ExchangeClient(
+                self.credential, self.settings, self.stats, self.pacer, self.tenant_id
+            )
+        return self._exchange
 
     def set_user_count(self, users: int) -> None:
         """The tenant's number of users: its size class for Graph's directory limit."""
@@ -500,6 +517,8 @@ class GraphClient:
         return self.pacer.time_in_line()
 
     async def aclose(self) -> None:
+        if self._exchange is not None:
+            await self._exchange.aclose()
         await self._http.aclose()
         close = getattr(self.credential, "close", None)
         if close is not None:
@@ -1040,6 +1059,8 @@ def _check_next_link(link: str, first: Any, seen: set[str]) -> None:
 
 
 def endpoint(spec: DatasetSpec) -> str:
+    if spec.source == "exchange":
+        return exchange_endpoint(spec)
     query = []
     if spec.select:
         query.append("$select=" + ",".join(spec.select))

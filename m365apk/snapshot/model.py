@@ -37,6 +37,9 @@ class DatasetStatus(StrEnum):
     # collection of which some objects broke their contract and were dropped: `rejected`.
     INCOMPLETE = "incomplete"
     NOT_COLLECTED = "not_collected"  # no selected check asked for it
+    # The source is not there for this organisation: the Exchange Online Admin API while in
+    # preview ("not available in all organizations"). Checks are unknown with that reason.
+    NOT_AVAILABLE = "not_available"
 
 
 UNREADABLE = {
@@ -46,6 +49,7 @@ UNREADABLE = {
     DatasetStatus.ERROR,
     DatasetStatus.MALFORMED,
     DatasetStatus.INCOMPLETE,
+    DatasetStatus.NOT_AVAILABLE,
 }
 
 
