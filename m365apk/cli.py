@@ -37,7 +37,12 @@ from m365apk.runs.scan import (
     run_scan,
 )
 from m365apk.scanner.auth import CredentialSpec
-from m365apk.scanner.datasets import PERMISSION_PURPOSE, check_dataset_names, permissions_for
+from m365apk.scanner.datasets import (
+    PERMISSION_PURPOSE,
+    check_dataset_names,
+    exchange_permissions_for,
+    permissions_for,
+)
 from m365apk.scanner.graph import DEFAULT_DEADLINE_SECONDS, GRAPH_URL, GraphSettings
 from m365apk.snapshot import Snapshot
 from m365apk.snapshot.files import write_text_atomic
@@ -605,6 +610,8 @@ def cmd_checks(args: argparse.Namespace) -> int:
             "severity": c.severity.value,
             "licence": c.licence,
             "permissions": permissions_for(c.all_datasets),
+            # Office 365 Exchange Online (the Exchange Online Admin API), not Graph
+            "exchange_permissions": exchange_permissions_for(c.all_datasets),
             "datasets": list(c.all_datasets),
             "reads": {
                 "datasets": list(c.datasets),
@@ -630,10 +637,15 @@ def cmd_checks(args: argparse.Namespace) -> int:
 
 def cmd_permissions(args: argparse.Namespace) -> int:
     from m365apk.scanner.collector import needed_datasets
+    from m365apk.scanner.datasets import EXCHANGE_PERMISSION_PURPOSE
 
     names = needed_datasets({d for c in _checks(args.checks) for d in c.all_datasets})
     for permission in permissions_for(names):
         why = PERMISSION_PURPOSE.get(permission, "") if args.why else ""
+        print(f"{permission:<40} {why}".rstrip())
+    # Office 365 Exchange Online, not Graph (its purpose says so; setup shows both resources).
+    for permission in exchange_permissions_for(names):
+        why = EXCHANGE_PERMISSION_PURPOSE.get(permission, "") if args.why else ""
         print(f"{permission:<40} {why}".rstrip())
     return 0
 
@@ -842,11 +854,19 @@ def _needed(arg: str | None) -> list[str]:
     return permissions_for(needed_datasets({d for c in _checks(arg) for d in c.all_datasets}))
 
 
+def _needed_exchange(arg: str | None) -> list[str]:
+    from m365apk.scanner.collector import needed_datasets
+
+    names = needed_datasets({d for c in _checks(arg) for d in c.all_datasets})
+    return exchange_permissions_for(names)
+
+
 def cmd_setup(args: argparse.Namespace) -> int:
     from m365apk.runs.setup import setup_text
     from m365apk.runs.tenants import load_tenants
 
-    print(setup_text(load_tenants(args.tenants), _needed(args.checks)), end="")
+    config = load_tenants(args.tenants)
+    print(setup_text(config, _needed(args.checks), _needed_exchange(args.checks)), end="")
     return 0
 
 
@@ -854,7 +874,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from m365apk.runs.setup import doctor, reference_data_warnings
     from m365apk.runs.tenants import load_tenants
 
-    lines = doctor(load_tenants(args.tenants), _needed(args.checks))
+    lines = doctor(load_tenants(args.tenants), _needed(args.checks), _needed_exchange(args.checks))
     for warning in reference_data_warnings(datetime.now(UTC).date()):
         print(f"LET OP {warning}")
     for line in lines:
@@ -862,6 +882,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print(f"{mark} {line.name[:34]:<34} {line.message}")
         for permission in line.missing:
             print(f"       ontbreekt: {permission}")
+        if line.exchange is not None:  # optional: never a FOUT, but said plainly
+            kind, said = line.exchange
+            label = {
+                "ok": "ok",
+                "forbidden": "geen toestemming of geen RBAC-rol",
+                "not_available": "niet beschikbaar in deze organisatie (preview)",
+            }.get(kind, "fout")
+            print(f"       Exchange: {label}" + (f" ({said})" if kind != "ok" else ""))
     config = load_tenants(args.tenants)
     for tenant in sorted(config.tenants, key=lambda t: t.name.lower()):
         if tenant.tenant_config is None:

@@ -24,7 +24,12 @@ import yaml
 
 from m365apk.checks.reference_data import stale_reference_data
 from m365apk.runs.tenants import TenantsFile
-from m365apk.scanner.datasets import PERMISSION_PURPOSE
+from m365apk.scanner.datasets import EXCHANGE_PERMISSION_PURPOSE, PERMISSION_PURPOSE
+from m365apk.scanner.exchange import (
+    EXCHANGE_APP_ID,
+    EXCHANGE_RESOURCE,
+    RBAC_ROLE_GROUPS,
+)
 from m365apk.scanner.graph import GRAPH_SCOPE
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
@@ -48,7 +53,70 @@ def consent_url(tenant_id: str, client_id: str) -> str:
     return f"https://login.microsoftonline.com/{tenant_id}/adminconsent?client_id={client_id}"
 
 
-def setup_text(config: TenantsFile, permissions: list[str]) -> str:
+# Microsoft's steps for the Exchange Online Admin API (app-only): the permission on "Office 365
+# Exchange Online" with admin consent, then an Exchange RBAC role for the app's service principal
+# per organisation. learn.microsoft.com/exchange/reference/admin-api-authentication (steps 2 and
+# 3, the table "Required Exchange role group" per endpoint); the service principal and the role
+# group membership as in learn.microsoft.com/powershell/exchange/app-only-auth-powershell-v2
+# ("Assign custom role groups to the application using service principals").
+EXCHANGE_DOCS = "https://learn.microsoft.com/exchange/reference/admin-api-authentication"
+
+
+def exchange_setup_lines(client: str, permissions: list[str]) -> list[str]:
+    if not permissions:
+        return []
+
+    def lookup(p: str) -> str:
+        return f"az ad sp show --id $EXO --query \"appRoles[?value=='{p}'].id\" -o tsv"
+
+    return [
+        "",
+        f"1b. Exchange Online ({EXCHANGE_RESOURCE}; niet Microsoft Graph) voor de Exchange Online",
+        "   Admin API (preview), op dezelfde app de toepassingsmachtiging:",
+        "",
+        *(f"     {p:<40} {EXCHANGE_PERMISSION_PURPOSE.get(p, '')}".rstrip() for p in permissions),
+        "",
+        f"     EXO={EXCHANGE_APP_ID}",
+        *(
+            "     az ad app permission add --id $APP --api $EXO "
+            f'--api-permissions "$({lookup(p)})=Role"'
+            for p in permissions
+        ),
+        "",
+        "   m365apk stuurt Exchange alleen Get-cmdlets (Get-OrganizationConfig,",
+        "   Get-AcceptedDomain, Get-Mailbox); elk ander cmdlet weigert de client zelf, vóór er",
+        "   iets verstuurd wordt.",
+    ]
+
+
+def exchange_role_lines(client: str) -> list[str]:
+    groups = sorted(set(RBAC_ROLE_GROUPS.values()), reverse=True)
+    return [
+        "",
+        "3. Per school, voor Exchange: de service-principal van de app krijgt een",
+        "   Exchange-RBAC-rol (zonder rol antwoordt Exchange 403); bron:",
+        f"   {EXCHANGE_DOCS}",
+        "   Een Exchange-beheerder, in Exchange Online PowerShell (Connect-ExchangeOnline):",
+        "",
+        "     # object-id van de bedrijfsapp (Entra > Enterprise apps) in die school:",
+        f"     # az ad sp show --id {client} --query id -o tsv",
+        f'     New-ServicePrincipal -AppId {client} -ObjectId <object-id> -DisplayName "m365apk"',
+        *(f'     Add-RoleGroupMember -Identity "{g}" -Member <object-id>' for g in groups),
+        "",
+        "   View-Only Organization Management: OrganizationConfig en AcceptedDomain; Recipient",
+        "   Management: Mailbox (zo noemt Microsoft het per endpoint). Minder rechten, als",
+        "   Microsoft het toelaat: een eigen rolgroep met alleen 'View-Only Recipients' en",
+        "   'View-Only Configuration'; `m365apk doctor` laat zien of Exchange dan antwoordt.",
+        "   Zonder machtiging of rol, of waar de preview (nog) niet beschikbaar is: de",
+        "   Exchange-controles worden 'niet vastgesteld' met de reden; de scan gaat gewoon door.",
+    ]
+
+
+def setup_text(
+    config: TenantsFile,
+    permissions: list[str],
+    exchange_permissions: list[str] = (),  # type: ignore[assignment]
+) -> str:
     client = config.defaults.client_id or "<applicatie-id>"
     ids = graph_app_role_ids()
 
@@ -96,12 +164,15 @@ def setup_text(config: TenantsFile, permissions: list[str]) -> str:
             "     ",
         ),
         "",
+        *exchange_setup_lines(client, list(exchange_permissions)),
+        "",
         "2. Per school: een globale beheerder opent eenmalig de admin-consent-URL:",
         "",
         *(
             f"     {t.name}: {consent_url(t.tenant_id, config.client_id(t))}"
             for t in config.tenants
         ),
+        *(exchange_role_lines(client) if exchange_permissions else []),
     ]
     return "\n".join(lines) + "\n"
 
@@ -113,6 +184,38 @@ class DoctorLine:
     ok: bool
     message: str
     missing: list[str]
+    # Whether the Exchange source answers: "ok", "forbidden", "not_available" or "error" with
+    # its message; None when no selected check reads Exchange (or sign-in failed).
+    exchange: tuple[str, str] | None = None
+
+
+def exchange_probe(credential: Any, graph_url: str | None, tenant_id: str) -> tuple[str, str]:
+    """Does the Exchange Online Admin API answer for this tenant? One Get-OrganizationConfig
+    (read-only, one object), through the scanner's own client."""
+    from m365apk.runs.scan import _run
+    from m365apk.scanner.datasets import DATASETS
+    from m365apk.scanner.exchange import ExchangeClient
+    from m365apk.scanner.graph import GRAPH_URL, GraphSettings
+    from m365apk.scanner.pacing import Pacer
+    from m365apk.snapshot import CollectionStats, DatasetStatus
+
+    settings = GraphSettings(base_url=graph_url or GRAPH_URL, deadline_seconds=120.0)
+
+    async def probe() -> Any:
+        client = ExchangeClient(credential, settings, CollectionStats(), Pacer(), tenant_id)
+        try:
+            return await client.dataset(DATASETS["exoOrganizationConfig"])
+        finally:
+            await client.aclose()
+
+    result = _run(probe())
+    if result.status is DatasetStatus.OK:
+        return "ok", "Exchange Online Admin API antwoordt"
+    kind = {
+        DatasetStatus.FORBIDDEN: "forbidden",
+        DatasetStatus.NOT_AVAILABLE: "not_available",
+    }.get(result.status, "error")
+    return kind, result.error_message or result.status.value
 
 
 def _roles(token: str) -> list[str]:
@@ -131,7 +234,11 @@ async def _token(credential: Any) -> str:
     return result.token
 
 
-def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
+def doctor(
+    config: TenantsFile,
+    needed: list[str],
+    exchange: list[str] = (),  # type: ignore[assignment]
+) -> list[DoctorLine]:
     from azure.core.exceptions import ClientAuthenticationError
 
     from m365apk.errors import ConfigError
@@ -174,5 +281,10 @@ def doctor(config: TenantsFile, needed: list[str]) -> list[DoctorLine]:
                 + consent_url(tenant.tenant_id, config.client_id(tenant))
             )
         )
-        lines.append(DoctorLine(tenant.name, tenant.tenant_id, not missing, message, missing))
+        probe = None
+        if exchange:  # optional by design: it never fails the doctor, it says what it found
+            probe = exchange_probe(_credential(config, tenant), config.graph_url, tenant.tenant_id)
+        lines.append(
+            DoctorLine(tenant.name, tenant.tenant_id, not missing, message, missing, probe)
+        )
     return lines

@@ -919,10 +919,6 @@ PERMISSION_PURPOSE = {
     "DelegatedPermissionGrant.Read.All": "door gebruikers en beheerders gegeven app-toestemmingen",
     "DeviceManagementConfiguration.Read.All": "Intune-nalevingsbeleid en updateringen",
     "DeviceManagementManagedDevices.Read.All": "Intune-apparaten: versie, versleuteling, naleving",
-    # Not Graph: "Office 365 Exchange Online", for the Exchange Online Admin API (preview).
-    EXCHANGE_PERMISSION: "Exchange Online (Office 365 Exchange Online, niet Graph): postvakken "
-    "(gedeeld, doorsturen, auditing), geaccepteerde domeinen, organisatie-instellingen; "
-    "alleen Get-cmdlets. Plus een Exchange-RBAC-rol, zie docs/exchange.md",
     "Directory.Read.All": "directory-instellingen (wachtwoordregels); Graph kent geen smallere",
     "Domain.Read.All": "domeinen, het verlopen van wachtwoorden, welke domeinen mail ontvangen",
     "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "
@@ -944,6 +940,16 @@ PERMISSION_PURPOSE = {
     "SharePointTenantSettings.Read.All": "delen en verouderde verificatie in SharePoint/OneDrive",
     "User.Read.All": "accounts",
     "UserAuthenticationMethod.Read.All": "MFA-methoden per gebruiker (tenants zonder Entra ID P1)",
+}
+
+
+# The same for the "Office 365 Exchange Online" permissions (not Graph: another resource, its own
+# token and admin consent; plus an Exchange RBAC role per school, docs/exchange.md).
+EXCHANGE_PERMISSION_PURPOSE = {
+    EXCHANGE_PERMISSION: "Office 365 Exchange Online (niet Graph): postvakken (gedeeld, "
+    "doorsturen, auditing), geaccepteerde domeinen en organisatie-instellingen via de Exchange "
+    "Online Admin API; m365apk stuurt alleen Get-cmdlets. Plus per school een Exchange-RBAC-"
+    "rol: View-Only Organization Management en Recipient Management (docs/exchange.md)",
 }
 
 
