@@ -16,6 +16,7 @@ import re
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from m365apk import __version__
 from m365apk.checks.base import Check
@@ -109,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="scan een gesimuleerde schooltenant (geen account nodig)")
     demo.add_argument("--profile", default="weak", help="weak, good of board (standaard: weak)")
+    demo.add_argument(
+        "--exchange",
+        choices=sorted(EXCHANGE_VARIANTS),
+        default="beschikbaar",
+        help="de gesimuleerde Exchange Online Admin API: beschikbaar (standaard), "
+        "niet-beschikbaar (preview niet in de organisatie), geen-rol (geen RBAC-rol), "
+        "geen-toestemming (geen Exchange.ManageAsAppV2)",
+    )
     demo.add_argument(
         "--portfolio",
         action="store_true",
@@ -344,6 +353,29 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
             print(output.paths[kind].resolve())
 
 
+def _exchange_variant(name: str) -> Any:
+    def variant(tenant: Any) -> Any:
+        from m365apk.demo import exchange
+        from m365apk.demo.tenant import without_permission
+
+        if name == "niet-beschikbaar":
+            return exchange.not_available(tenant)
+        if name == "geen-rol" and tenant.exchange is not None:
+            return exchange.without_rbac_role(tenant)
+        if name == "geen-toestemming":
+            return without_permission(tenant, exchange.EXCHANGE_ROLE)
+        return tenant
+
+    return variant
+
+
+# `demo --exchange`: the simulated Exchange Online Admin API as a school may meet it.
+EXCHANGE_VARIANTS = {
+    name: _exchange_variant(name)
+    for name in ("beschikbaar", "niet-beschikbaar", "geen-rol", "geen-toestemming")
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from m365apk.demo.dns import SimulatedDns
     from m365apk.demo.server import SimulatedGraph
@@ -367,6 +399,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         tenant = load_profile(args.profile, users=args.users)
     except ValueError as exc:  # e.g. too few users for the profile's roles
         raise ConfigError(f"--users: {exc}") from None
+    tenant = EXCHANGE_VARIANTS[args.exchange](tenant)
     tenant_settings = (
         load_settings(args.tenant_config) if args.tenant_config else demo_settings(args.profile)
     )

@@ -525,3 +525,31 @@ def test_pseudonymise_hides_mailbox_names_and_addresses(weak: TenantData) -> Non
     for secret in (box["DisplayName"], box["PrimarySmtpAddress"], "prive-mail.example", "info@"):
         assert secret not in text, secret
     assert all(o.display_name.startswith("persoon-") for o in hidden.evidence.affected)
+
+
+# --- the demo's switch and the consent check -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "variant, status",
+    [
+        ("niet-beschikbaar", DatasetStatus.NOT_AVAILABLE),
+        ("geen-rol", DatasetStatus.FORBIDDEN),
+        ("beschikbaar", DatasetStatus.OK),
+    ],
+)
+def test_demo_exchange_switch(tmp_path, variant: str, status: DatasetStatus) -> None:
+    args = ["demo", "--profile", "weak", "--users", "20", "--checks", "email.dmarc"]
+    assert main([*args, "--exchange", variant, "--out", str(tmp_path), "--quiet"]) == 0
+    snapshot = Snapshot.read(tmp_path / "snapshot.json")
+    assert snapshot.dataset("exoAcceptedDomains").status is status
+
+
+def test_no_consent_is_still_reported_where_exchange_is_not_available(weak: TenantData) -> None:
+    from m365apk.runs.scan import consent_problem
+
+    tenant = not_available(replace(weak, granted_permissions=frozenset()))
+    with served(tenant) as sim:
+        snapshot = scan(sim, tenant, ("users", "exoMailboxes"))
+    assert snapshot.dataset("exoMailboxes").status is DatasetStatus.NOT_AVAILABLE
+    assert consent_problem(snapshot) is not None

@@ -166,7 +166,11 @@ def _run_here(coroutine: Any) -> Any:
 
 def consent_problem(snapshot: Snapshot) -> AuthError | None:
     """Every endpoint refused us: the app has no (admin-consented) permissions in this tenant."""
-    statuses = {d.status for d in snapshot.datasets.values()} - {DatasetStatus.NOT_COLLECTED}
+    # An Exchange Admin API that is not there for the organisation says nothing about consent.
+    statuses = {d.status for d in snapshot.datasets.values()} - {
+        DatasetStatus.NOT_COLLECTED,
+        DatasetStatus.NOT_AVAILABLE,
+    }
     if statuses == {DatasetStatus.FORBIDDEN}:
         return AuthError(
             "Geen enkele Graph-toestemming werkt in deze tenant: is admin consent gegeven "
