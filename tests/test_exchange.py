@@ -553,3 +553,32 @@ def test_no_consent_is_still_reported_where_exchange_is_not_available(weak: Tena
         snapshot = scan(sim, tenant, ("users", "exoMailboxes"))
     assert snapshot.dataset("exoMailboxes").status is DatasetStatus.NOT_AVAILABLE
     assert consent_problem(snapshot) is not None
+
+
+def test_a_refused_exchange_token_does_not_take_graphs_with_it() -> None:
+    """Entra can refuse the Exchange Online resource (AADSTS500011 in a tenant without it)
+    while Graph signs in: the failure is remembered for that resource only."""
+    import time
+
+    from azure.core.credentials import AccessToken
+    from azure.core.exceptions import ClientAuthenticationError
+
+    from m365apk.scanner.auth import _Threaded
+
+    class Inner:
+        def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+            if "outlook" in scopes[0]:
+                raise ClientAuthenticationError(message="AADSTS500011: resource not found")
+            return AccessToken("graph", int(time.time()) + 3600)
+
+        def close(self) -> None:
+            pass
+
+    async def go() -> None:
+        credential = _Threaded(Inner())
+        with pytest.raises(ClientAuthenticationError):
+            await credential.get_token("https://outlook.office365.com/.default")
+        token = await credential.get_token("https://graph.microsoft.com/.default")
+        assert token.token == "graph"
+
+    asyncio.run(go())

@@ -205,7 +205,9 @@ class _Threaded:
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._lock = asyncio.Lock()
-        self._failed: str | None = None
+        # A failed sign-in per resource (scopes): Graph's token must not be lost because the
+        # Exchange Online one was refused (and the other way round).
+        self._failed: dict[tuple[str, ...], str] = {}
         self._tokens: dict[tuple[str, ...], AccessToken] = {}  # by scopes, while valid
         quiet_msal()
 
@@ -215,18 +217,18 @@ class _Threaded:
         if cached is not None and cached.expires_on - 300 > time.time():
             return cached  # no thread and no lock for each of a scan's thousands of requests
         async with self._lock:
-            if self._failed is not None:
-                raise ClientAuthenticationError(message=self._failed)
+            if scopes in self._failed:
+                raise ClientAuthenticationError(message=self._failed[scopes])
             try:
                 token = await asyncio.to_thread(self._inner.get_token, *scopes, **kwargs)
             except Exception as exc:
                 # An unknown tenant fails at MSAL's tenant discovery, whose own message drops
                 # Entra's answer (AADSTS90002); that answer is further down the chain: keep it.
-                self._failed = _sign_in_failure(exc)
-                raise ClientAuthenticationError(message=self._failed) from None
+                self._failed[scopes] = _sign_in_failure(exc)
+                raise ClientAuthenticationError(message=self._failed[scopes]) from None
             if not isinstance(getattr(token, "token", None), str) or not token.token:
-                self._failed = NO_TOKEN
-                raise ClientAuthenticationError(message=self._failed)
+                self._failed[scopes] = NO_TOKEN
+                raise ClientAuthenticationError(message=NO_TOKEN)
             if not kwargs:
                 self._tokens[scopes] = token
             return token
@@ -260,7 +262,8 @@ class LoopbackClientSecretCredential:
         self._client_id = client_id
         self._secret = client_secret
         self._tokens: dict[tuple[str, ...], AccessToken] = {}
-        self._failed: str | None = None  # a failed sign-in: every later call fails with it
+        # A failed sign-in, per resource (scopes): every later call for it fails with it.
+        self._failed: dict[tuple[str, ...], str] = {}
         self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -268,8 +271,8 @@ class LoopbackClientSecretCredential:
 
     async def get_token(self, *scopes: str, **_: Any) -> AccessToken:
         async with self._lock:
-            if self._failed is not None:
-                raise ClientAuthenticationError(message=self._failed)
+            if scopes in self._failed:
+                raise ClientAuthenticationError(message=self._failed[scopes])
             # One token per resource (Graph, Exchange Online), as Entra issues them.
             token = self._tokens.get(scopes)
             if token and token.expires_on - 300 > time.time():
@@ -279,7 +282,7 @@ class LoopbackClientSecretCredential:
             except ClientAuthenticationError as exc:
                 # The scan stops at the first failed sign-in; reads already waiting for a
                 # token fail with the same line instead of each asking again.
-                self._failed = str(exc.message or exc)
+                self._failed[scopes] = str(exc.message or exc)
                 raise
             return token
 
