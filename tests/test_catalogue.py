@@ -560,7 +560,10 @@ def readable(name: str, granted: set[str], done: dict[str, bool]) -> bool:
         return done[name]
     spec = DATASETS[name]
     public = spec.source == "dns"  # public DNS records: no Graph permission involved
-    ok = public or permits(spec.path, granted, spec.filter)
+    if spec.source == "exchange":  # the Exchange Admin API: its own permission, not a Graph route
+        ok = spec.permission in granted
+    else:
+        ok = public or permits(spec.path, granted, spec.filter)
     ok = ok and all(readable(d, granted, done) for d in spec.depends_on)
     if name == "userSignInActivity":
         ok = ok and "AuditLog.Read.All" in granted
