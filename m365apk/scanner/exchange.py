@@ -37,6 +37,11 @@ says the API or feature is not available or not enabled; the checks are then unk
 reason and the handmatige controlepunten remain. A 401 or 403 is "forbidden" with what settles
 it (the permission, admin consent, the RBAC role).
 
+Pacing: Microsoft documents no rate limit for the Admin API, so no bucket paces it ahead
+(scanner/pacing.py classifies no /adminapi path); a 429 or 503 is waited out and retried with
+Retry-After or backoff exactly as for Graph (the same `_Retry` middleware), and what is still
+throttled after every retry is `throttled`.
+
 Read-only by construction: the client can only send the Get- cmdlets of `ALLOWED_CMDLETS`, with
 the parameters listed there; anything else raises `CmdletRefused` before a token is asked or a
 byte is sent (tests/test_exchange.py).
