@@ -70,3 +70,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_sep("=", "trust suite: checks x transformations (run/violations)")
         for block in report:
             terminalreporter.write_line(block)
+
+
+@pytest.fixture(scope="session")
+def portfolio_demo(tmp_path_factory) -> tuple[Any, str]:
+    """`m365apk demo --portfolio`, run once for every test that reads the provider's flow or its
+    overview (test_layout, test_overview, test_archive_access): (folder, what it printed)."""
+    import contextlib
+    import io
+
+    from m365apk.cli import main
+
+    out = tmp_path_factory.mktemp("portfolio")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["demo", "--portfolio", "--out", str(out)]) == 0
+    return out, buffer.getvalue()

@@ -114,15 +114,8 @@ def test_cover_explains_itself(browser, pages, name) -> None:
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory) -> tuple[Path, str]:
-    import contextlib
-    import io
-
-    out = tmp_path_factory.mktemp("portfolio")
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
-        assert main(["demo", "--portfolio", "--out", str(out)]) == 0
-    return out, buffer.getvalue()
+def portfolio(portfolio_demo) -> tuple[Path, str]:
+    return portfolio_demo  # run once per session (conftest)
 
 
 def test_demo_portfolio_runs_the_providers_flow(portfolio) -> None:

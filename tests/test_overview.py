@@ -5,8 +5,6 @@ under "Aandacht nodig", and a trend chart whose labels say which APK each bar is
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +12,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from m365apk.cli import main
 from m365apk.runs.history import History, ReportRows
 from m365apk.runs.overview import build_overview, write_overview
 from m365apk.runs.tenants import TenantsFile
@@ -185,11 +182,8 @@ def test_onvoldoende_school_is_listed_under_aandacht_nodig(tmp_path) -> None:
 
 
 @pytest.fixture(scope="module")
-def portfolio(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("portfolio")
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["demo", "--portfolio", "--out", str(out)]) == 0
-    return out / "uitvoer"
+def portfolio(portfolio_demo) -> Path:
+    return portfolio_demo[0] / "uitvoer"  # run once per session (conftest)
 
 
 def test_portfolio_ranks_the_onvoldoende_school_first_and_links_the_consent_school(
