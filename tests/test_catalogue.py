@@ -421,10 +421,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "mail.shared_mailbox_signin": ("good", "weak"),
     "mail.forwarding_outside": ("good", "weak"),
     "mail.mailbox_auditing": ("good", ("good", exo_org(AuditDisabled=True))),
-    "mail.external_mailtips": (
-        "good",
-        ("good", exo_org(MailTipsExternalRecipientsTipsEnabled=False)),
-    ),
+    "mail.external_mailtips": ("good", "weak"),
     "directory.tenant_creation": ("good", "weak"),
     "directory.bitlocker_keys_owner": ("good", "weak"),
     "surface.sharepoint_legacy_auth": ("good", "weak"),
