@@ -75,6 +75,14 @@ def _name(mailbox: Mapping[str, Any]) -> str:
     return "?"
 
 
+def _shown(mailbox: Mapping[str, Any]) -> str:
+    """A mailbox as a person recognises it: its name and address ("Info (info@school.nl)")."""
+    name, address = mailbox.get("DisplayName"), _name(mailbox)
+    if isinstance(name, str) and name and name != address:
+        return f"{name} ({address})"
+    return address
+
+
 def _object(mailbox: Mapping[str, Any], detail: Msg) -> AffectedObject:
     ident = mailbox.get("ExternalDirectoryObjectId") or _name(mailbox)
     shown = mailbox.get("DisplayName") if isinstance(mailbox.get("DisplayName"), str) else None
@@ -95,6 +103,7 @@ def evaluate_shared_signin(snapshot: Snapshot) -> CheckResult:
         return _no_mailboxes(SHARED_SIGNIN.id, threshold)
     directory = users(snapshot)
     can_sign_in: list[AffectedObject] = []
+    named: list[str] = []
     undetermined: list[AffectedObject] = []
     shared = 0
     for mailbox in mailboxes:
@@ -114,6 +123,7 @@ def evaluate_shared_signin(snapshot: Snapshot) -> CheckResult:
         enabled = user.get("accountEnabled")
         if enabled is True:
             can_sign_in.append(_object(mailbox, Msg("mail.shared.enabled")))
+            named.append(_shown(mailbox))
         elif enabled is not False:  # null or absent: Graph did not say
             undetermined.append(_object(mailbox, Msg("mail.shared.enabled_unknown")))
     counts = {
@@ -122,10 +132,11 @@ def evaluate_shared_signin(snapshot: Snapshot) -> CheckResult:
         "onbepaald": len(undetermined),
     }
     if can_sign_in:
-        reason = Msg(
-            "mail.shared.fail",
-            mailboxes=sorted(o.display_name or o.id for o in can_sign_in),
-            undetermined=_undetermined(len(undetermined)),
+        reason = Msg.join(
+            [
+                Msg("mail.shared.fail", mailboxes=sorted(named, key=str.lower)),
+                _undetermined(len(undetermined)),
+            ]
         )
         return make(
             SHARED_SIGNIN.id,
@@ -147,8 +158,8 @@ def evaluate_shared_signin(snapshot: Snapshot) -> CheckResult:
     return make(SHARED_SIGNIN.id, Status.PASS, threshold=threshold, counts=counts)
 
 
-def _undetermined(n: int) -> Msg | str:
-    return Msg("mail.also_undetermined", n=n) if n else ""
+def _undetermined(n: int) -> Msg | None:
+    return Msg("mail.also_undetermined", n=n) if n else None
 
 
 # --- forwarding outside the school -------------------------------------------------------------
@@ -273,16 +284,14 @@ def evaluate_forwarding(snapshot: Snapshot) -> CheckResult:
     }
     settle = Msg("mail.forwarding.settle", commands=sorted(set(commands))) if commands else ""
     if outside:
+        found = [
+            Msg("mail.forwarding.item", mailbox=m, domain=d)
+            for m, d in sorted(targets, key=lambda t: (t[0].lower(), t[1]))
+        ]
         reason = Msg.join(
             [
-                Msg(
-                    "mail.forwarding.fail",
-                    found=[
-                        Msg("mail.forwarding.item", mailbox=m, domain=d)
-                        for m, d in sorted(targets, key=lambda t: (t[0].lower(), t[1]))
-                    ],
-                    undetermined=_undetermined(len(undetermined)),
-                ),
+                Msg("mail.forwarding.fail", found=found),
+                _undetermined(len(undetermined)),
                 settle,
             ]
         )
