@@ -14,6 +14,7 @@ from m365apk.checks import email, mail
 from m365apk.checks.base import Status
 from m365apk.checks.manual import manual_items
 from m365apk.checks.registry import all_checks
+from m365apk.scanner.exchange import NOT_AVAILABLE_CODE, NOT_AVAILABLE_TEXT
 from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
 
 from .snapshots import failed, ok, snapshot, user
@@ -76,14 +77,15 @@ def exo(data: Any, cmdlet: str) -> Dataset:
 
 
 def not_available(cmdlet: str) -> Dataset:
-    """The organisation's answer while the Admin API preview is not available to it."""
+    """The organisation's answer while the Admin API preview is not available to it, as the
+    Exchange source records it (scanner/exchange.py)."""
     return Dataset(
-        status=DatasetStatus.ERROR,
+        status=DatasetStatus.NOT_AVAILABLE,
         endpoint=f"POST /adminapi/v2.0/{{tenant}}/{cmdlet}",
         permission="Exchange.ManageAsAppV2",
         http_status=404,
-        error_code="admin_api_not_available",
-        error_message="The Exchange Online Admin API is not available in this organization",
+        error_code=NOT_AVAILABLE_CODE,
+        error_message=NOT_AVAILABLE_TEXT,
     )
 
 
@@ -277,7 +279,8 @@ def test_organisation_without_the_admin_api_preview_leaves_every_mail_check_unkn
     for check in mail.CHECKS:
         result = check.run(s)
         assert result.status is Status.UNKNOWN, check.id
-        assert "not available in this organization" in result.reason, check.id
+        assert "niet beschikbaar in deze organisatie" in result.reason, check.id
+        assert "not available in this organisation" in result.reason_in("en"), check.id
 
 
 def test_empty_mailbox_list_is_not_nothing_to_judge() -> None:

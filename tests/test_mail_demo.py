@@ -48,3 +48,44 @@ def test_good_board_demo_report_has_no_mail_finding(tmp_path: Path) -> None:
     checks, _ = demo("good", tmp_path)
     assert set(checks) >= set(WEAK_FINDINGS)
     assert {c: v["result"]["status"] for c, v in checks.items()} == dict.fromkeys(checks, "pass")
+
+
+def test_weak_school_whose_organisation_lacks_the_admin_api_preview_gets_unknown_mail_checks(
+    tmp_path: Path,
+) -> None:
+    """Collected from the simulator answering as Microsoft does where the preview is not
+    available: every mail check unknown with the reason, none passes; the e-mail DNS checks
+    judge Graph's verified domains and say the accepted domains were not read."""
+    from m365apk.checks import email, mail
+    from m365apk.demo.dns import SimulatedDns
+    from m365apk.demo.exchange import not_available
+    from m365apk.demo.server import SimulatedGraph
+    from m365apk.demo.tenant import demo_settings, load_profile
+    from m365apk.runs.scan import run_scan
+    from m365apk.scanner.auth import LoopbackClientSecretCredential
+    from m365apk.scanner.graph import GraphSettings
+
+    from .conftest import FAST
+
+    tenant = not_available(load_profile("weak", users=20))
+    checks = [*mail.CHECKS, *email.CHECKS]
+    with SimulatedGraph(tenant) as sim, SimulatedDns(tenant) as dns:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        output = run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, dns_server=dns.address, **FAST),
+            checks,
+            tenant_id=tenant.tenant_id,
+            out_dir=tmp_path,
+            source="test",
+            tenant_settings=demo_settings("weak"),
+        )
+    results = {r.check_id: r for r in output.results}
+    for check in mail.CHECKS:
+        result = results[check.id]
+        assert result.status.value == "unknown", (check.id, result.status)
+        assert "niet beschikbaar in deze organisatie" in result.reason, check.id
+    for check in email.CHECKS:  # the weak school's DNS fails them; never better for this
+        result = results[check.id]
+        assert result.status.value in ("fail", "unknown"), check.id
+        assert "geaccepteerde domeinen" in result.reason, check.id
