@@ -406,8 +406,11 @@ FORWARDING = _check(
     datasets=(MAILBOXES, ACCEPTED),
     reads=reads(properties={ACCEPTED: ("DomainName",)}),
     sources=(
-        src("CIS Microsoft 365 Foundations 6.2.1 (all forms of mail forwarding)", CIS),
-        src("CISA SCuBA MS.EXO.1.1v1 (automatic forwarding to external domains)", SCUBA_EXO),
+        # CIS 6.2.1 audits transport rules and the outbound spam policy, SCuBA MS.EXO.1.1v1 the
+        # remote domains: this check reads the mailboxes' own forwarding; those controls are
+        # handmatige controlepunten (mappings/manual.yaml).
+        src("CIS Microsoft 365 Foundations 6.2.1 (in part: forwarding per mailbox)", CIS),
+        src("CISA SCuBA MS.EXO.1.1v1 (related: remote-domain auto-forwarding)", SCUBA_EXO),
         src("Microsoft: control automatic external email forwarding", MS_FORWARDING),
         src("Microsoft: accepted domains in Exchange Online", MS_ACCEPTED),
     ),
