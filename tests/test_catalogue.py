@@ -285,6 +285,15 @@ def update(name: str, **fields: Any) -> Edit:
     return edit
 
 
+def exo_org(**fields: Any) -> Edit:
+    """Change the one Get-OrganizationConfig object (Exchange Online Admin API)."""
+
+    def edit(s: Snapshot) -> None:
+        data(s, "exoOrganizationConfig")[0].update(fields)
+
+    return edit
+
+
 def method_config(method: str, **fields: Any) -> Edit:
     """Change one method's configuration in the authentication methods policy."""
 
@@ -409,6 +418,10 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "email.dmarc": ("good", "weak"),
     "email.dkim": ("good", "weak"),
     "email.mta_sts": ("good", "weak"),
+    "mail.shared_mailbox_signin": ("good", "weak"),
+    "mail.forwarding_outside": ("good", "weak"),
+    "mail.mailbox_auditing": ("good", ("good", exo_org(AuditDisabled=True))),
+    "mail.external_mailtips": ("good", "weak"),
     "directory.tenant_creation": ("good", "weak"),
     "directory.bitlocker_keys_owner": ("good", "weak"),
     "surface.sharepoint_legacy_auth": ("good", "weak"),

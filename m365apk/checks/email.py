@@ -1,9 +1,13 @@
 """E-mail domain protection (basismaatregel 5): can someone send mail in the school's name?
 
-Judged per verified mail domain whose MX points to Exchange Online, from public DNS records read
-at scan time (dataset `mailDomainDns`). A lookup that timed out or failed leaves that domain
-undetermined: the check is then unknown for it, never pass. NXDOMAIN for `_dmarc` is an answer:
-there is no DMARC record, a fail.
+Judged per mail domain whose MX points to Exchange Online, from public DNS records read at scan
+time (dataset `mailDomainDns`). The mail domains are Graph's verified domains that carry e-mail
+and, when Exchange Online's accepted domains were read (`exoAcceptedDomains`, issue 28), every
+accepted domain too: Exchange accepts mail for those whatever Graph's supportedServices say.
+When they were not read, the verified domains are judged and the result says the accepted
+domains were not read; a verdict never improves for their absence. A lookup that timed out or
+failed leaves that domain undetermined: the check is then unknown for it, never pass. NXDOMAIN
+for `_dmarc` is an answer: there is no DMARC record, a fail.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ MS_AUTH = "https://learn.microsoft.com/defender-office-365/email-authentication-
 EXO_MX = (".mail.protection.outlook.com", ".mx.microsoft")
 ANSWERED = {"ok", "nxdomain", "noanswer"}
 DATASET = "mailDomainDns"
+ACCEPTED = "exoAcceptedDomains"
 
 # Per mail domain, the lookups each verdict rests on (records and whether DNS answered), and
 # the domain list that says which domains must have them.
@@ -40,7 +45,7 @@ _DOMAINS = ("id", "isVerified", "supportedServices")
 
 def _reads(*lookups: str) -> Any:
     paths = _MX + tuple(f"{lookup}.{part}" for lookup in lookups for part in ("status", "records"))
-    return reads(properties={DATASET: paths, "domains": _DOMAINS})
+    return reads(properties={DATASET: paths, "domains": _DOMAINS, ACCEPTED: ("DomainName",)})
 
 
 _check = check_family(
@@ -48,6 +53,7 @@ _check = check_family(
     bm=(5,),
     norms=("SM.01", "SM.11"),
     datasets=(DATASET, "domains"),  # the domain list decides which domains are judged
+    optional=(ACCEPTED,),  # Exchange's accepted domains widen it (issue 28)
     effort="klein",
 )
 
@@ -57,15 +63,43 @@ def _domains(snapshot: Snapshot) -> dict[str, dict[str, Any]]:
 
 
 def _mail_domains(snapshot: Snapshot) -> set[str]:
-    """The verified domains carrying e-mail that the lookups are for (the collector's rule,
-    scanner/dns.py `mail_domains`; Microsoft's *.onmicrosoft.com domain is not the school's)."""
-    return {
+    """The domains carrying e-mail that the lookups are for (the collector's rule, scanner/dns.py
+    `mail_domains`): Graph's verified domains with e-mail, and Exchange's accepted domains when
+    they were read. Microsoft's *.onmicrosoft.com domain is not the school's to publish records
+    for; a wildcard accepted domain (*.school.nl) names no single domain to look up."""
+    graph = {
         d["id"].lower()
         for d in snapshot.dataset("domains").data or []
         if d.get("isVerified")
         and "Email" in (d.get("supportedServices") or [])
         and not d["id"].lower().endswith(".onmicrosoft.com")
     }
+    return graph | (accepted_domains(snapshot) or set())
+
+
+def accepted_domains(snapshot: Snapshot) -> set[str] | None:
+    """Exchange Online's accepted domains to judge, or None when they were not read (or the
+    list cannot be trusted: empty, or an entry without a domain name)."""
+    ds = snapshot.dataset(ACCEPTED)
+    if not ds.ok or not ds.data:
+        return None
+    names = set()
+    for item in ds.data:
+        name = item.get("DomainName") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            return None
+        name = name.strip().lower().rstrip(".")
+        if not name.startswith("*.") and not name.endswith(".onmicrosoft.com"):
+            names.add(name)
+    return names
+
+
+def _accepted_note(snapshot: Snapshot) -> Msg | None:
+    """Said with every verdict when the accepted domains were not read."""
+    if accepted_domains(snapshot) is not None:
+        return None
+    ds = snapshot.dataset(ACCEPTED)
+    return Msg("email.accepted_unread", status=ds.status.value)
 
 
 def _receives_via_exo(lookups: dict[str, Any]) -> bool | None:
@@ -105,15 +139,22 @@ def _judge(
     }
     measured = {d: str(t) for d, (_, t) in results.items()}
     counts = {"domeinen": len(results), "niet_in_orde": len(failed), "onbepaald": len(unknown)}
+    note = _accepted_note(snapshot)
     objects = [
         AffectedObject(id=d, display_name=d, detail=t)
         for d, t in sorted({**failed, **unknown}.items())
     ]
     if failed:
+        named = _named(failed)
         return make(
             check_id,
             Status.FAIL,
-            Msg("email.advice_not_ok" if advice else "email.not_ok", domains=_named(failed)),
+            Msg.join(
+                [
+                    Msg("email.advice_not_ok" if advice else "email.not_ok", domains=named),
+                    note,
+                ]
+            ),
             threshold=threshold,
             measured=measured,
             counts=counts,
@@ -123,7 +164,7 @@ def _judge(
         return make(
             check_id,
             Status.UNKNOWN,
-            Msg("email.undetermined", domains=_named(unknown)),
+            Msg.join([Msg("email.undetermined", domains=_named(unknown)), note]),
             threshold=threshold,
             measured=measured,
             counts=counts,
@@ -133,10 +174,10 @@ def _judge(
         return make(
             check_id,
             Status.NOT_APPLICABLE,
-            Msg("email.no_exo_domains"),
+            Msg.join([Msg("email.no_exo_domains"), note]),
             threshold=threshold,
         )
-    return make(check_id, Status.PASS, threshold=threshold, measured=measured, counts=counts)
+    return make(check_id, Status.PASS, note, threshold=threshold, measured=measured, counts=counts)
 
 
 def _named(found: dict[str, Msg]) -> list[Msg]:
