@@ -389,12 +389,17 @@ class _Builder:
             if box is None and (user["userType"] != "Member" or not user.get("mail")):
                 continue  # no licence, no mailbox; guests have none in this tenant
             key = next((k for k, v in self.keys.items() if v == user["id"]), None)
+            alias = (user.get("mail") or user["userPrincipalName"]).split("@")[0]
             mailbox = {
                 "Guid": str(uuid.uuid5(uuid.UUID(user["id"]), "mailbox")),
                 "ExternalDirectoryObjectId": user["id"],
                 "UserPrincipalName": user["userPrincipalName"],
                 "PrimarySmtpAddress": user.get("mail") or user["userPrincipalName"],
                 "DisplayName": user["displayName"],
+                # Exchange Online names a cloud mailbox after its alias (Name, Identity).
+                "Name": alias,
+                "Alias": alias,
+                "Identity": alias,
                 "RecipientTypeDetails": "SharedMailbox" if box else "UserMailbox",
                 "ForwardingSmtpAddress": None,
                 "ForwardingAddress": None,

@@ -217,6 +217,12 @@ class ExoMailbox(TypedDict):
     UserPrincipalName: NotRequired[str | None]
     PrimarySmtpAddress: NotRequired[str | None]
     DisplayName: NotRequired[str | None]
+    # What a ForwardingAddress (a recipient identity) may name: read so the forwarding check can
+    # resolve it to one of the school's own mailboxes instead of calling it undeterminable.
+    Name: NotRequired[str | None]
+    Alias: NotRequired[str | None]
+    Identity: NotRequired[str | None]
+    DistinguishedName: NotRequired[str | None]
     RecipientTypeDetails: NotRequired[str | None]
     ForwardingSmtpAddress: NotRequired[str | None]
     ForwardingAddress: NotRequired[str | None]
