@@ -9,6 +9,11 @@ A finding is a `Msg`: a `str` whose value is the Dutch sentence (Dutch is the so
 and report.json is the Dutch evidence) that also carries its catalogue key and parameters, so the
 report can render the same finding in English. Tenant data in parameters (names, domains) is
 never translated; numbers and lists are formatted for the reader's locale (Babel).
+
+A text whose words depend on a number is written in both forms, `{one: ..., many: ...}` (and
+`count: <parameter>` when the number is not `{count}` or `{n}`): it loads as a `Plural`, a
+`str` that is the "many" form and whose `format()` says the "one" form when the number is 1.
+So no sentence needs "controle(s)" or "bevinding(en)", and no caller has to choose a key.
 """
 
 from __future__ import annotations
@@ -42,7 +47,52 @@ def catalogue(lang: str) -> dict[str, Any]:
     for path in sorted(_yaml_files(root), key=lambda p: p.name):
         data = yaml.safe_load(path.read_text("utf-8")) or {}
         _merge(merged, data, f"{lang}/{path.name}")
-    return merged
+    return _plurals(merged, lang)
+
+
+_PLURAL_KEYS = {"one", "many"}
+_COUNT_NAMES = ("count", "n")
+
+
+class Plural(str):
+    """A text in its plural form that says its singular form when its number is 1."""
+
+    one: str
+    count: str
+
+    def __new__(cls, one: str, many: str, count: str | None = None) -> Plural:
+        obj = str.__new__(cls, many)
+        obj.one = one
+        names = placeholders(many) | placeholders(one)
+        found = count or next((n for n in _COUNT_NAMES if n in names), None)
+        if found is None or found not in names:
+            raise CatalogueError(f"meervoud zonder getal: {many!r}")
+        obj.count = found
+        return obj
+
+    def format(self, *args: Any, **kwargs: Any) -> str:
+        number = kwargs.get(self.count)
+        text = self.one if _is_one(number) else str.__str__(self)
+        return str.format(text, *args, **kwargs)
+
+
+def _is_one(number: Any) -> bool:
+    if isinstance(number, bool):
+        return False
+    if isinstance(number, int | float):
+        return number == 1
+    return isinstance(number, str) and number.strip() == "1"
+
+
+def _plurals(tree: dict[str, Any], where: str) -> dict[str, Any]:
+    for key, value in tree.items():
+        if not isinstance(value, dict):
+            continue
+        if _PLURAL_KEYS <= set(value) <= _PLURAL_KEYS | {"count"}:
+            tree[key] = Plural(value["one"], value["many"], value.get("count"))
+        else:
+            _plurals(value, f"{where}.{key}")
+    return tree
 
 
 def _yaml_files(folder: Any) -> Iterable[Any]:
