@@ -140,7 +140,7 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
     body = page.locator("body").inner_text()
     for text in (
         "APK verdict",
-        "Do first",
+        "First steps",
         "Summary per basic measure",
         "Why does this matter?",
         "Map your applications and environments",
@@ -188,7 +188,7 @@ def test_pdf_for_the_archive(demo_reports, profile) -> None:
     part2 = next(i for i, t in enumerate(texts) if "Deel 2 – technische bijlage" in t)
     assert 1 <= part2 <= 10, f"board part is {part2} pages"
     signoff = " ".join(texts[:part2])
-    for field in ("Vastgesteld door", "Functie", "Datum", "Handtekening"):
+    for field in ("Ondertekend door", "Functie", "Datum", "Handtekening"):
         assert field in signoff, field
     assert "Eerst doen" in texts[0]
 

@@ -15,7 +15,15 @@ import pytest
 
 from m365apk.checks.registry import all_checks
 from m365apk.mappings.loader import load_mappings
-from m365apk.messages import LANGUAGES, SOURCE, CatalogueError, Msg, catalogue, placeholders
+from m365apk.messages import (
+    LANGUAGES,
+    SOURCE,
+    CatalogueError,
+    Msg,
+    Plural,
+    catalogue,
+    placeholders,
+)
 
 PACKAGE = Path(__file__).resolve().parent.parent / "m365apk"
 
@@ -37,19 +45,49 @@ def test_every_language_has_every_key_with_the_same_placeholders(lang) -> None:
     assert sorted(set(source) - set(other)) == [], f"missing in {lang}"
     # The Dutch basismaatregelen are Kennisnet's own wording, kept with their sources in the
     # mapping data (mappings/basismaatregelen.yaml); the other languages translate each one.
+    mappings = load_mappings()
     from_mappings = {
         f"basismaatregelen/{i}/{f}"
-        for i in load_mappings().basismaatregelen
+        for i in mappings.basismaatregelen
         for f in ("title", "description")
     }
+    # The Normenkader is Kennisnet's Dutch (mappings/normenkader.yaml); every norm title we
+    # could read and every domain name is translated (messages/<lang>/norms.yaml).
+    from_mappings |= {f"norms/{n.id}" for n in mappings.norms.values() if n.title}
+    from_mappings |= {f"norm_domains/{n.domain}" for n in mappings.norms.values()}
     assert sorted(set(other) - set(source) - from_mappings) == [], f"only in {lang}"
     assert sorted(from_mappings - set(other)) == [], f"mapping texts missing in {lang}"
     differ = [
         key
         for key, text in source.items()
-        if isinstance(text, str) and placeholders(text) != placeholders(str(other[key]))
+        if isinstance(text, str)
+        and any(
+            placeholders(form) != placeholders(text) for form in forms(text) + forms(other[key])
+        )
     ]
     assert differ == []
+
+
+def forms(text: Any) -> list[str]:
+    """A text and, for a Plural, its singular form too."""
+    return [str(text), *([text.one] if isinstance(text, Plural) else [])]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_plural_says_one_thing_in_the_singular(lang) -> None:
+    """Issue 27 point 5: no "controle(s)"; a count-dependent text has both forms, picked by
+    its number."""
+    plurals = {k: v for k, v in flat(catalogue(lang)).items() if isinstance(v, Plural)}
+    assert len(plurals) > 30
+    for key, text in plurals.items():
+        assert text.one != str.__str__(text), key
+        params = {name: 2 for name in placeholders(text)}
+        assert text.format(**params) == str.__str__(text).format(**params), key
+        one = {**params, text.count: 1}
+        assert text.format(**one) == text.one.format(**one), key
+    unreadable = catalogue(lang)["blockers"]["unreadable"]
+    assert unreadable.format(count=1) != unreadable.format(count=2)
+    assert Msg("engine.exclusion.groups", n=1).render(lang) in ("1 groep", "1 group")
 
 
 def keys_used_in_code() -> tuple[set[str], set[str]]:

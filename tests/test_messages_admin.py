@@ -73,10 +73,15 @@ def test_clauses_join_with_semicolons_and_skip_empty_ones() -> None:
     both = clauses([one, None, two])
     assert both is not None and "gelezen; de leden van 1.200 roltoewijsbare" in both
     assert both.render("en") == (
-        "the sign-in methods of 2 admin(s) (e.g. guest accounts) could not be read; the members "
-        "of 1,200 role-assignable group(s) with this role could not be read (permission "
+        "the sign-in methods of 2 admins (e.g. guest accounts) could not be read; the members "
+        "of 1,200 role-assignable groups with this role could not be read (permission "
         "GroupMember.Read.All)"
     )
+    # One object in the singular, in both languages; 1.200 (a Dutch thousand) is not one.
+    single = Msg("admin.admins_without_mfa.methods_unread", n=1)
+    assert "van 1 beheerder (bijv. een gastaccount)" in single
+    assert "of 1 admin (e.g. a guest account)" in single.render("en")
+    assert "1.200 roltoewijsbare groepen" in both
 
 
 def test_an_undetermined_global_admin_count_says_why_in_english() -> None:

@@ -183,7 +183,10 @@ def test_advice_fits_the_licence() -> None:
     checks = select_checks(every(), ["mfa.enforced_for_all"])
     snap.datasets["securityDefaults"] = ok({"id": "x", "isEnabled": False})
     snap.datasets["conditionalAccessPolicies"] = ok([])
-    for plan, expected in (("free", "beveiligingsstandaarden aan"), ("p1", "Conditional Access")):
+    for plan, expected in (
+        ("free", "'Standaardinstellingen voor beveiliging' (Security defaults) aan"),
+        ("p1", "Conditional Access"),
+    ):
         snap.licences = snap.licences.model_copy(update={"known": True, "entra_plan": plan})
         report = build_report(snap, checks, evaluate(snap, checks))
         assert expected in report.checks[0].fix

@@ -27,6 +27,12 @@ def localized(report: Report, lang: str) -> Report:
     measures = messages.get("basismaatregelen", {})
     manual = messages.get("manual", {})
     ui = messages["ui"]
+    # The Normenkader is Dutch; the other languages translate each title and domain name.
+    norm_titles = messages.get("norms", {})
+    domains = messages.get("norm_domains", {})
+
+    def norm_ref(n: Any) -> Any:
+        return n.model_copy(update={"title": norm_titles.get(n.id, n.title)})
 
     def score(s: Any) -> Any:
         text = ui["coverage_text"].format(determined=s.determined, total=s.total)
@@ -41,18 +47,31 @@ def localized(report: Report, lang: str) -> Report:
                 Msg.from_json(parts).render(lang) for parts in report.reference_data_warning_parts
             ]
             or report.reference_data_warnings,
-            "checks": [_check(c, checks.get(c.id, {}), report, lang) for c in report.checks],
+            "checks": [
+                _check(c, checks.get(c.id, {}), report, lang).model_copy(
+                    update={"norms": [norm_ref(n) for n in c.norms]}
+                )
+                for c in report.checks
+            ],
             "basismaatregelen": [
-                b.model_copy(update={**measures.get(b.id, {}), "score": score(b.score)})
+                b.model_copy(
+                    update={
+                        **measures.get(b.id, {}),
+                        "score": score(b.score),
+                        "norms": [norm_ref(n) for n in b.norms],
+                    }
+                )
                 for b in report.basismaatregelen
             ],
             "norms": [
                 n.model_copy(
                     update={
+                        "title": norm_titles.get(n.id, n.title),
+                        "domain_name": domains.get(n.domain, n.domain_name),
                         "checks": [
                             x.model_copy(update={"title": _text(checks, x.id, "title", x.title)})
                             for x in n.checks
-                        ]
+                        ],
                     }
                 )
                 for n in report.norms
