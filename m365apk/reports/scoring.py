@@ -44,6 +44,8 @@ from importlib import resources
 import yaml
 from pydantic import BaseModel
 
+from m365apk.messages import catalogue
+
 STATUSES = (
     "pass",
     "partial",
@@ -154,7 +156,9 @@ def score_items(items: Iterable[tuple[str, str]], config: ScoringConfig | None =
         weighed_as_not_met=sum(counts.get(s, 0) for s in config.undetermined_points),
         accepted=counts.get("accepted", 0),
         counts=dict(sorted(counts.items())),
-        coverage_text=f"{determined} van {len(pairs)} controles vastgesteld",
+        coverage_text=catalogue("nl")["ui"]["coverage_text"].format(
+            determined=determined, total=len(pairs)
+        ),
         verdict=verdict,
         verdict_text=config.labels[verdict],
         technical_verdict=verdict,
