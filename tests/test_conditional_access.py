@@ -197,7 +197,7 @@ NARROWINGS: dict[str, tuple[dict[str, Any], str]] = {
     "exclude_sharepoint": ({"exclude_apps": [SPO]}, "CA001 sluit SharePoint Online uit"),
     "platforms": (
         {"platforms": {"includePlatforms": ["android", "iOS"], "excludePlatforms": []}},
-        "CA001 geldt alleen voor platform(s) android, iOS",
+        "CA001 geldt alleen voor deze platforms: android, iOS",
     ),
     "outside_trusted_locations": (
         {"locations": {"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]}},

@@ -235,7 +235,7 @@ def test_registration_policy_only_for_ios_and_android_does_not_protect_registrat
     snap = tenant(registration_policy(platforms=platforms))
     r = run(REGISTRATION, snap)
     assert r.status is Status.PARTIAL
-    assert "CA030 geldt alleen voor platform(s) android, iOS" in (r.reason or "")
+    assert "CA030 geldt alleen voor deze platforms: android, iOS" in (r.reason or "")
 
 
 def test_two_registration_policies_that_together_cover_all_platforms_protect_registration():
