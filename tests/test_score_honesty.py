@@ -359,6 +359,7 @@ def test_not_applicable_is_determined(items) -> None:
     score = score_items(items)
     undetermined = sum(status in ("unknown", "not_licensed") for _, status in items)
     assert score.determined == len(items) - undetermined
-    assert score.coverage_text == f"{score.determined} van {len(items)} controles vastgesteld"
+    noun = "controle" if len(items) == 1 else "controles"  # "0 van 1 controle", issue 27
+    assert score.coverage_text == f"{score.determined} van {len(items)} {noun} vastgesteld"
     with_na = score_items(items + [("high", "not_applicable")])
     assert with_na.determined == score.determined + 1 and with_na.score == score.score
