@@ -94,7 +94,7 @@ def test_plugin_returning_junk_is_refused(tmp_path, monkeypatch) -> None:
 
 
 def test_unknown_check_id_is_a_clear_error() -> None:
-    with pytest.raises(CheckLoadError, match="onbekende check-id"):
+    with pytest.raises(CheckLoadError, match="check-id onbekend: nope"):
         select_checks(all_checks(), ["nope"])
 
 

@@ -49,7 +49,7 @@ from m365apk.cli import main
             "certificaat niet gevonden",
         ),
         (["demo", "--profile", "nope"], 2, "onbekend profiel"),
-        (["demo", "--checks", "nope"], 2, "onbekende check-id"),
+        (["demo", "--checks", "nope"], 2, "check-id onbekend: nope"),
         (["evaluate", "/nonexistent/snapshot.json", "--out", "x"], 2, "niet gevonden"),
         (["frobnicate"], 2, "ongeldige keuze"),
     ],
