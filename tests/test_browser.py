@@ -139,7 +139,7 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
     assert page.locator("html").get_attribute("lang") == "en"
     body = page.locator("body").inner_text()
     for text in (
-        "APK verdict",
+        "APK (annual check-up) verdict",
         "First steps",
         "Summary per basic measure",
         "Why does this matter?",
