@@ -273,11 +273,12 @@ def doctor(
             else set()
         )
         missing = sorted(set(needed) - covered)
+        lacking = "toestemming ontbreekt" if len(missing) == 1 else "toestemmingen ontbreken"
         message = (
             "alle toestemmingen aanwezig"
             if not missing
             else (
-                f"{len(missing)} toestemming(en) ontbreken; opnieuw admin consent geven: "
+                f"{len(missing)} {lacking}; opnieuw admin consent geven: "
                 + consent_url(tenant.tenant_id, config.client_id(tenant))
             )
         )
