@@ -60,7 +60,9 @@ def demo_reports(tmp_path_factory) -> dict[str, Path]:
 
 # The good demo is technically in order (94) but its handmatige controlepunten are open, so it
 # is "Aandacht nodig" and says why (issue 14 point 1).
-@pytest.mark.parametrize("profile, verdict", [("weak", "Onvoldoende"), ("good", "Aandacht nodig")])
+@pytest.mark.parametrize(
+    "profile, verdict", [("weak", "Onvoldoende"), ("good", "Niet vastgesteld")]
+)
 def test_demo_report_as_a_person_sees_it(browser, demo_reports, profile, verdict) -> None:
     page, errors, requests = open_report(browser, demo_reports[profile] / "report.html")
     cover = page.locator("#voorblad").inner_text()

@@ -99,6 +99,7 @@ def test_cover_explains_itself(browser, pages, name) -> None:
         "Onvoldoende",
         "Aandacht nodig",
         "Op orde",
+        "Niet vastgesteld",
     )
     assert "Waarom dit oordeel:" in cover.locator("#reden").inner_text()
     assert cover.locator('a[href="#score-uitleg"]').count() == 1

@@ -74,6 +74,8 @@ class VerdictRule(BaseModel):
     # no check of these severities left undetermined (unknown or not licensed)
     no_undetermined_with_severity: list[str] = []
     any_fail_with_severity: list[str] = []
+    # a check of these severities undetermined: no judgement either way (niet vastgesteld)
+    any_undetermined_with_severity: list[str] = []
     requires: OpOrdeRequires = OpOrdeRequires()
 
 
@@ -225,6 +227,11 @@ def _verdict(
         bad.any_fail_with_severity
     ):
         return "onvoldoende"
+    # A critical check that could not be determined may be the failing one: any verdict above
+    # "onvoldoende" would then be a guess, and losing data would improve the verdict.
+    unsure = config.verdicts.get("niet_vastgesteld")
+    if unsure and undetermined & set(unsure.any_undetermined_with_severity):
+        return "niet_vastgesteld"
     good = config.verdicts["op_orde"]
     if (
         (good.min_score is None or score >= good.min_score)

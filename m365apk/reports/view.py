@@ -144,33 +144,33 @@ def verdict_reason(score: Score, checks: list[CheckEntry], messages: dict[str, A
         return texts["op_orde"]
     if technical == "op_orde":
         return texts["technical_op_orde_but"].format(score=score.score, blockers=_join(blockers))
+    # A critical check that could not be determined (unknown or not licensed) leaves the
+    # technical verdict undetermined (mappings/scoring.yaml): the reader learns which one.
+    critical = sorted(
+        (c for c in checks if c.severity == "critical" and c.result.status.value in UNDETERMINED),
+        key=rank,
+    )
     if technical == "niet_vastgesteld":
-        sentence = texts["niet_vastgesteld"]
-    elif technical == "onvoldoende":
-        critical = [c for c in failed if c.severity == "critical"]
         sentence = (
-            texts["onvoldoende_critical"].format(count=len(critical), title=critical[0].title)
+            texts["niet_vastgesteld_critical"].format(
+                count=len(critical), titles=_join([c.title for c in critical])
+            )
             if critical
+            else texts["niet_vastgesteld"]
+        )
+    elif technical == "onvoldoende":
+        failed_critical = [c for c in failed if c.severity == "critical"]
+        sentence = (
+            texts["onvoldoende_critical"].format(
+                count=len(failed_critical), title=failed_critical[0].title
+            )
+            if failed_critical
             else texts["onvoldoende_score"].format(score=score.score)
         )
     else:
         high = [c for c in failed if c.severity in ("critical", "high")]
-        # Technically not "Op orde" with a score of 90 or more: a critical check that could not
-        # be determined (unknown or not licensed) keeps it away (mappings/scoring.yaml).
-        critical = sorted(
-            (
-                c
-                for c in checks
-                if c.severity == "critical" and c.result.status.value in UNDETERMINED
-            ),
-            key=rank,
-        )
         if high:
             sentence = texts["aandacht_high"].format(count=len(high), title=high[0].title)
-        elif critical and score.score is not None and score.score >= 90:
-            sentence = texts["aandacht_critical_undetermined"].format(
-                titles=_join([c.title for c in critical])
-            )
         else:
             sentence = texts["aandacht_score"].format(score=score.score)
     if blockers:
