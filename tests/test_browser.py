@@ -58,8 +58,8 @@ def demo_reports(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
-# The good demo is technically in order (94) but its handmatige controlepunten are open, so it
-# is "Aandacht nodig" and says why (issue 14 point 1).
+# The good demo scores 92, but its critical back-up coverage cannot be determined (a
+# third-party product), so it is "Niet vastgesteld" and says why (issues 14 and 27).
 @pytest.mark.parametrize(
     "profile, verdict", [("weak", "Onvoldoende"), ("good", "Niet vastgesteld")]
 )
