@@ -129,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--latency-ms", type=_latency, default=0.0, help="gesimuleerde vertraging (0 tot 10000)"
     )
     demo.add_argument("--out", type=Path, help="uitvoermap (standaard ./apk-demo-PROFIEL)")
+    demo.add_argument(
+        "--no-mail-rules",
+        action="store_true",
+        help="lees de inboxregels niet (zoals een scan zonder --mail-rules)",
+    )
     _deadline_option(demo)
     _common(demo)
 
@@ -266,6 +271,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         help="meet of het Microsoft 365-auditlog registreert; maakt daarvoor een zoekopdracht "
         "aan in de tenant (AuditLogsQuery.Read.All)",
     )
+    p.add_argument(
+        "--mail-rules",
+        action="store_true",
+        help="lees per postvak de inboxregels die mail doorsturen of omleiden (alleen waarheen, "
+        "niet de inhoud; MailboxSettings.Read); demo doet dit standaard",
+    )
     p.add_argument("--quiet", action="store_true", help="geen voortgang tonen")
     p.add_argument(
         "--mappings",
@@ -384,7 +395,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.portfolio:
         passed = _portfolio_options(args)  # refused before any folder is made
-        return demo_portfolio(out_folder(args.out or Path("apk-demo-portfolio")), passed)
+        return demo_portfolio(
+            out_folder(args.out or Path("apk-demo-portfolio")), passed, not args.no_mail_rules
+        )
     if args.profile not in available_profiles():
         raise ConfigError(
             f"onbekend profiel {args.profile!r}; kies uit {', '.join(available_profiles())}"
@@ -417,6 +430,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 dns_server=dns.address,
                 audit_probe_poll_seconds=0.2,
                 deadline_seconds=deadline,
+                # The demo reads the inbox rules unless told not to: a real scan only when
+                # asked (--mail-rules), since it reads every mailbox.
+                opt_in=frozenset(() if args.no_mail_rules else ("mail-rules",)),
             ),
             checks,
             tenant_id=tenant.tenant_id,
@@ -469,7 +485,11 @@ def _portfolio_options(args: argparse.Namespace) -> list[str]:
     return passed
 
 
-def demo_portfolio(out: Path, scan_options: list[str] = ()) -> int:  # type: ignore[assignment]
+def demo_portfolio(
+    out: Path,
+    scan_options: list[str] = (),  # type: ignore[assignment]
+    mail_rules: bool = True,
+) -> int:
     """`m365apk demo --portfolio`: the provider's flow against simulated schools on loopback,
     exactly as docs/alle-scholen.md describes it, without writing any Python."""
     from dataclasses import replace
@@ -527,6 +547,7 @@ def demo_portfolio(out: Path, scan_options: list[str] = ()) -> int:  # type: ign
                     "graph_url": sim.base_url,
                     "login_url": sim.base_url,
                     "concurrency": 2,
+                    "mail_rules": mail_rules,
                     "tenants": entries,
                 },
                 allow_unicode=True,
@@ -582,6 +603,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             max_concurrency=args.max_concurrency,
             deadline_seconds=deadline,
             dns_server=args.dns_server,
+            opt_in=frozenset(("mail-rules",) if args.mail_rules else ()),
         ),
         checks,
         tenant_id=args.tenant_id,
@@ -736,6 +758,8 @@ def _prepare_all(args: argparse.Namespace) -> tuple:
         config = config.model_copy(update={"processes": args.processes})
     if getattr(args, "deadline", None) is not None:
         config = config.model_copy(update={"deadline_seconds": _deadline(args)})
+    if getattr(args, "mail_rules", False):
+        config = config.model_copy(update={"mail_rules": True})
     shard = None
     index, count = getattr(args, "shard_index", None), getattr(args, "shard_count", None)
     if index is not None or count is not None:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from m365apk.messages import SOURCE, Msg, check_texts, decoded, encode, has_msg, plain
 from m365apk.snapshot import DatasetStatus, Snapshot
+from m365apk.snapshot.model import OPT_IN_NOT_ASKED
 
 
 class Status(StrEnum):
@@ -316,9 +317,17 @@ def _problem(snapshot: Snapshot, name: str) -> Msg:
 _NOT_ASKED = re.compile(r"^niet opgevraagd: geen (?P<licence>.+) in de licenties van de tenant$")
 
 
+_OPT_IN = re.compile(r"^niet gevraagd: de scan liep zonder (?P<option>--[a-z0-9-]+)$")
+
+
 def not_asked(ds: Any) -> Msg | None:
-    """The collector's note that it did not ask Graph (no licence), in the catalogue's words.
+    """The collector's note that it did not ask Graph (no licence; or an opt-in read the scan
+    was not asked for, e.g. --mail-rules), in the catalogue's words.
     `ds`: a snapshot Dataset or a report's DatasetProblem."""
+    if ds.error_code == OPT_IN_NOT_ASKED:
+        found = _OPT_IN.match(ds.error_message or "")
+        if found:
+            return Msg("data.opt_in_not_asked", option=found["option"])
     licence = getattr(ds, "missing_licence", None)
     if not licence and ds.error_code == "licence_not_in_subscribedSkus":
         found = _NOT_ASKED.match(ds.error_message or "")

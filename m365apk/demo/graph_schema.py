@@ -72,6 +72,74 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "navigation": {},
             "properties": {"identifierUris": _nullable(NS + "identifierUriConfiguration")},
         },
+        # inbox rules (List rules: mailFolder messageRules); predicates: the members the
+        # simulator serves
+        NS + "messageRule": {
+            "abstract": False,
+            "base": NS + "entity",
+            "kind": "EntityType",
+            "navigation": {},
+            "properties": {
+                "actions": _nullable(NS + "messageRuleActions"),
+                "conditions": _nullable(NS + "messageRulePredicates"),
+                "displayName": _nullable("Edm.String"),
+                "exceptions": _nullable(NS + "messageRulePredicates"),
+                "hasError": _nullable("Edm.Boolean"),
+                "isEnabled": _nullable("Edm.Boolean"),
+                "isReadOnly": _nullable("Edm.Boolean"),
+                "sequence": _nullable("Edm.Int32"),
+            },
+        },
+        NS + "messageRuleActions": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "assignCategories": _nullable("Collection(Edm.String)"),
+                "copyToFolder": _nullable("Edm.String"),
+                "delete": _nullable("Edm.Boolean"),
+                "forwardAsAttachmentTo": _nullable(f"Collection({NS}recipient)"),
+                "forwardTo": _nullable(f"Collection({NS}recipient)"),
+                "markAsRead": _nullable("Edm.Boolean"),
+                "markImportance": _nullable(NS + "importance"),
+                "moveToFolder": _nullable("Edm.String"),
+                "permanentDelete": _nullable("Edm.Boolean"),
+                "redirectTo": _nullable(f"Collection({NS}recipient)"),
+                "stopProcessingRules": _nullable("Edm.Boolean"),
+            },
+        },
+        NS + "messageRulePredicates": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "bodyOrSubjectContains": _nullable("Collection(Edm.String)"),
+                "fromAddresses": _nullable(f"Collection({NS}recipient)"),
+                "hasAttachments": _nullable("Edm.Boolean"),
+                "senderContains": _nullable("Collection(Edm.String)"),
+                "sentToMe": _nullable("Edm.Boolean"),
+                "subjectContains": _nullable("Collection(Edm.String)"),
+            },
+        },
+        NS + "recipient": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {"emailAddress": _nullable(NS + "emailAddress")},
+        },
+        NS + "emailAddress": {
+            "abstract": False,
+            "base": None,
+            "kind": "ComplexType",
+            "navigation": {},
+            "properties": {
+                "address": _nullable("Edm.String"),
+                "name": _nullable("Edm.String"),
+            },
+        },
         NS + "settingValue": {
             "abstract": False,
             "base": None,
@@ -247,6 +315,7 @@ SUPPLEMENT: dict[str, dict[str, Any]] = {
             "flags": False,
             "members": ["deviceBasedPush", "push", "any"],
         },
+        NS + "importance": {"flags": False, "members": ["low", "normal", "high"]},
         NS + "serviceAppStatus": {
             "flags": False,
             "members": [

@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlspli
 from m365apk.demo import graph_schema
 from m365apk.demo.audit import AuditSearch
 from m365apk.demo.exchange import EXCHANGE_AUDIENCE
+from m365apk.demo.mail_rules import NO_MAILBOX, MailRules
 from m365apk.demo.serving import Served
 from m365apk.demo.tenant import TenantData, load_profile, profile_audit_records
 from m365apk.demo.throttle import THROTTLED_MESSAGE, ThrottleModel
@@ -376,6 +377,13 @@ ROUTES = (
         "Policy.Read.All",
         also=("Application.Read.All",),
     ),
+    # Inbox rules ("List rules", v1.0): MailboxSettings.Read, or its ReadWrite.
+    _route(
+        "/users/{id}/mailFolders/inbox/messageRules",
+        "message_rules",
+        "MailboxSettings.Read",
+        "MailboxSettings.ReadWrite",
+    ),
     _route("/security/auditLog/queries/{id}", "audit_query", AUDIT_QUERY),
     _route("/security/auditLog/queries/{id}/records", "audit_records", AUDIT_QUERY),
 )
@@ -433,6 +441,7 @@ ROUTE_TYPES: dict[str, str | None] = {
     ),
     "/policies/appManagementPolicies": "appManagementPolicy",
     "/policies/appManagementPolicies/{id}/appliesTo": "directoryObject",
+    "/users/{id}/mailFolders/inbox/messageRules": "messageRule",
     # microsoft.graph.security types are not in the schema extract (shared/reference).
     "/security/auditLog/queries/{id}": None,
     "/security/auditLog/queries/{id}/records": None,
@@ -927,6 +936,7 @@ class _Api:
         self._with_activity: list[dict[str, Any]] | None = None
         self._cache_lock = threading.Lock()
         self.audit = AuditSearch(profile_audit_records(tenant.name))
+        self.mail = MailRules(tenant)
 
     def audit_query(self, q: _Query, id: str) -> bytes:
         query = self.audit.get(id)
@@ -1133,6 +1143,13 @@ class _Api:
         methods = self.t.auth_methods(user["id"])
         ctx = f"users('{user['id']}')/authentication/methods"
         return self.page(q, None, methods, ctx)
+
+    def message_rules(self, q: _Query, id: str) -> bytes:
+        user = self._user(id)
+        if not self.mail.has_mailbox(user):
+            raise GraphError(*NO_MAILBOX)
+        ctx = f"users('{user['id']}')/mailFolders('inbox')/messageRules"
+        return self.page(q, None, self.mail.rules(user["id"]), ctx)
 
     def registration_details(self, q: _Query, **_: str) -> bytes:
         return self.page(

@@ -136,7 +136,9 @@ def _scan_tenant(
         output = run_scan(
             _credential(config, tenant),
             GraphSettings(
-                base_url=config.graph_url or GRAPH_URL, deadline_seconds=config.deadline_seconds
+                base_url=config.graph_url or GRAPH_URL,
+                deadline_seconds=config.deadline_seconds,
+                opt_in=frozenset({"mail-rules"} if config.mail_rules_for(tenant) else ()),
             ),
             checks,
             tenant_id=tenant.tenant_id,

@@ -6,6 +6,7 @@
     concurrency: 16                  # tenants scanned at the same time
     processes: 2                     # worker processes sharing them (default: one per core)
     deadline_seconds: 1800           # per tenant; what is unread by then: niet vastgesteld
+    mail_rules: false                # true: read every mailbox's inbox rules (MailboxSettings.Read)
     defaults:
       client_id: 11111111-2222-3333-4444-555555555555
       credential: {certificate: /secrets/m365apk.pem}
@@ -17,6 +18,7 @@
         credential: {client_secret_env: REGENBOOG_SECRET}   # optional, overrides defaults
         tenant_config: instellingen/regenboog.yaml           # optional, see --tenant-config
         action_plan: actieplannen/regenboog.xlsx             # optional, last year's filled-in plan
+        mail_rules: true                                     # optional, overrides the file's
 
 Secrets never live here: a credential names a certificate file or an environment variable.
 """
@@ -76,6 +78,9 @@ class TenantEntry(BaseModel):
     # Last year's filled-in actieplan (.csv or .xlsx): the report shows what was planned and
     # what is now resolved, as `scan --action-plan` does.
     action_plan: Path | None = None
+    # Read this school's inbox rules (forwarding outside the school); unset: the file's
+    # `mail_rules`.
+    mail_rules: bool | None = None
 
     @field_validator("tenant_id")
     @classmethod
@@ -105,6 +110,9 @@ class TenantsFile(BaseModel):
     processes: int | None = Field(default=None, ge=1, le=64)
     # Per tenant: what is still unread after this many seconds is "niet vastgesteld".
     deadline_seconds: float = Field(default=DEFAULT_DEADLINE_SECONDS, gt=0)
+    # Opt-in: read every mailbox's inbox rules (`--mail-rules`; MailboxSettings.Read), per
+    # tenant overridable. Off: the inbox-rules check says it was not asked.
+    mail_rules: bool = False
     defaults: Defaults = Field(default_factory=Defaults)
     tenants: list[TenantEntry] = Field(min_length=1)
     # For the simulator and tests only: where Graph and the token endpoint are (loopback).
@@ -131,6 +139,9 @@ class TenantsFile(BaseModel):
 
     def client_id(self, tenant: TenantEntry) -> str:
         return tenant.client_id or self.defaults.client_id or ""
+
+    def mail_rules_for(self, tenant: TenantEntry) -> bool:
+        return self.mail_rules if tenant.mail_rules is None else tenant.mail_rules
 
     def credential(self, tenant: TenantEntry) -> Credential:
         found = tenant.credential or self.defaults.credential

@@ -16,6 +16,7 @@ from m365apk.scanner.dns import collect_mail_dns
 from m365apk.scanner.graph import GraphClient, endpoint
 from m365apk.snapshot import Dataset, DatasetStatus, LicenceSummary, Snapshot, TenantInfo, ToolInfo
 from m365apk.snapshot.licences import summarise
+from m365apk.snapshot.model import OPT_IN_NOT_ASKED
 from m365apk.snapshot.settings import TenantSettings
 
 Progress = Callable[[str, Dataset], None]
@@ -60,6 +61,18 @@ def _skipped(spec: DatasetSpec, why: str) -> Dataset:
         endpoint=endpoint(spec),
         permission=spec.permission,
         error_message=why,
+    )
+
+
+def _not_asked(spec: DatasetSpec) -> Dataset:
+    """An opt-in read (DatasetSpec.opt_in) the scan was not asked for: not collected, saying
+    which option asks for it (checks.base.not_asked says it in the report's language)."""
+    return Dataset(
+        status=DatasetStatus.NOT_COLLECTED,
+        endpoint=endpoint(spec),
+        permission=spec.permission,
+        error_code=OPT_IN_NOT_ASKED,
+        error_message=f"niet gevraagd: de scan liep zonder --{spec.opt_in}",
     )
 
 
@@ -201,6 +214,12 @@ async def collect(
     async def start(name: str) -> None:
         nonlocal licences
         spec = DATASETS[name]
+        if spec.opt_in and spec.opt_in not in client.settings.opt_in:
+            done[name] = _not_asked(at_time(spec, collected_at))
+            if progress:
+                progress(name, done[name])
+            finished[name].set()
+            return
         for dep in (*spec.depends_on, *spec.soft_depends_on):
             await finished[dep].wait()
         if spec.gate:

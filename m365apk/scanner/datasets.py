@@ -81,6 +81,13 @@ class DatasetSpec:
     # A window relative to the collection time: `{since}` in `filter` becomes that moment
     # (ISO 8601, UTC) minus since_days, so a log is read over a stated period.
     since_days: int | None = None
+    # Read only when the scan is asked to (`--<opt_in>`, GraphSettings.opt_in): e.g. every
+    # mailbox's inbox rules. Otherwise the dataset is not collected and says it was not asked.
+    opt_in: str | None = None
+    # Fan-outs: 404 error codes that mean the key has nothing to read (a user without an
+    # Exchange Online mailbox), not that the read failed: such a key is left out of `data`
+    # and the dataset stays complete.
+    absent_codes: tuple[str, ...] = ()
 
     @property
     def fan_out(self) -> bool:
@@ -581,7 +588,8 @@ DATASETS: dict[str, DatasetSpec] = {
             permission="SharePointTenantSettings.Read.All",
             item=gm.SharepointSettings,
             collection=False,
-            description="SharePoint and OneDrive external sharing",
+            description="SharePoint and OneDrive external sharing, guest resharing, sync from "
+            "unmanaged devices, legacy authentication",
         ),
         # --- appended for issue 13 ---------------------------------------------------------
         DatasetSpec(
@@ -862,6 +870,44 @@ DATASETS["exoMailboxes"] = DatasetSpec(
     description="every mailbox: type (shared, user), its Entra account, forwarding, auditing",
 )
 
+
+def _mailbox_users(done: Mapping[str, Dataset]) -> list[str] | str:
+    """Every account of the school's own (members, enabled or not): a shared mailbox is a
+    disabled account, and a leaver's disabled mailbox can still forward what it receives.
+    Guests have their mailbox elsewhere. Accounts without a mailbox answer 404 (absent_codes)."""
+    users = done["users"]
+    if not users.ok:
+        return "gebruikers konden niet worden gelezen"
+    return sorted(u["id"] for u in users.data if (u.get("userType") or "Member") == "Member")
+
+
+# Opt-in (--mail-rules): the inbox rules of every mailbox, as far as they forward or redirect
+# ("List rules", v1.0: MailboxSettings.Read, application). Graph answers a user without an
+# Exchange Online mailbox with 404 MailboxNotEnabledForRESTAPI, or ResourceNotFound ("Resource
+# could not be discovered", github.com/microsoftgraph/microsoft-graph-docs-contrib issues
+# 4340 and 7160): that account has no inbox to read, which is no failure of the scan.
+# Paced in the directory bucket (cost 1 per user; Outlook's own limits are per mailbox:
+# 10,000 requests per 10 minutes, far above the one read per mailbox).
+DATASETS["inboxRules"] = DatasetSpec(
+    name="inboxRules",
+    graph_type="messageRule",
+    path="/users/{id}/mailFolders/inbox/messageRules",
+    builder=lambda c: (
+        c.users.by_user_id("{id}").mail_folders.by_mail_folder_id("inbox").message_rules
+    ),
+    permission="MailboxSettings.Read",
+    item=gm.MessageRule,
+    depends_on=("users",),
+    keys=_mailbox_users,
+    key_builder=lambda c, key: (
+        c.users.by_user_id(key).mail_folders.by_mail_folder_id("inbox").message_rules
+    ),
+    opt_in="mail-rules",
+    absent_codes=("MailboxNotEnabledForRESTAPI", "ResourceNotFound"),
+    description="opt-in: per mailbox the inbox rules that forward or redirect mail (only their "
+    "targets and whether they are on; never their name or conditions)",
+)
+
 BASE_DATASETS: tuple[str, ...] = ("organization", "subscribedSkus")
 
 
@@ -924,6 +970,8 @@ PERMISSION_PURPOSE = {
     "GroupMember.Read.All": "leden van roltoewijsbare groepen en van groepen in voorwaardelijke "
     "toegang en in het beleid voor verificatiemethoden",
     "IdentityRiskyUser.Read.All": "accounts met risico (Entra ID P2)",
+    "MailboxSettings.Read": "optioneel (--mail-rules): inboxregels die mail doorsturen of "
+    "omleiden (alleen waarheen, niet de inhoud van de regel)",
     "Organization.Read.All": "tenantnaam, licenties",
     "Policy.Read.All": "voorwaardelijke toegang, beveiligingsstandaarden, autorisatiebeleid, "
     "regels voor app-geheimen (standaard en aangepast per app)",

@@ -123,6 +123,9 @@ class GraphSettings:
     # The opt-in audit log probe (only when its check is selected): polling bounds, in seconds.
     audit_probe_poll_seconds: float = 10.0
     audit_probe_wait_seconds: float = 300.0
+    # Opt-in reads asked for by name (DatasetSpec.opt_in), e.g. "mail-rules" (`--mail-rules`):
+    # every mailbox's inbox rules. A dataset not asked for is not collected and says so.
+    opt_in: frozenset[str] = frozenset()
     # Pace each throttling bucket by Graph's documented limits (scanner/pacing.py), so a scan
     # waits for its turn instead of collecting 429s. Off: only react to 429s.
     pacing: bool = True
@@ -680,6 +683,10 @@ class GraphClient:
             dropped += outcome.duplicates
             if outcome.status is DatasetStatus.OK:
                 data[key] = items
+            elif outcome.status is DatasetStatus.NOT_FOUND and outcome.error_code in (
+                spec.absent_codes
+            ):
+                continue  # nothing to read under this key (a user without a mailbox)
             else:
                 failed.append((key, outcome))
             if outcome.rejected:

@@ -441,6 +441,42 @@ class SharepointSettings(TypedDict):
     sharingDomainRestrictionMode: NotRequired[str | None]
     isResharingByExternalUsersEnabled: NotRequired[bool | None]
     isLegacyAuthProtocolsEnabled: NotRequired[bool | None]
+    # SCuBA MS.SHAREPOINT.1.3: the domains external sharing is limited to (allowList)
+    sharingAllowedDomainList: NotRequired[list[str] | None]
+    # CIS 7.3.2: OneDrive sync only from devices joined to the school's domains
+    isUnmanagedSyncAppForTenantRestricted: NotRequired[bool | None]
+    allowedDomainGuidsForSyncApp: NotRequired[list[str] | None]
+
+
+@with_config(_BOUNDED)
+class RuleAddress(TypedDict):
+    # The recipient's address only: its display name is dropped (privacy).
+    address: NotRequired[str | None]
+
+
+@with_config(_BOUNDED)
+class RuleRecipient(TypedDict):
+    emailAddress: NotRequired[RuleAddress | None]
+
+
+@with_config(_BOUNDED)
+class MessageRuleActions(TypedDict):
+    # The three actions that send a message on: forward, forward as attachment, redirect.
+    forwardTo: NotRequired[list[RuleRecipient] | None]
+    forwardAsAttachmentTo: NotRequired[list[RuleRecipient] | None]
+    redirectTo: NotRequired[list[RuleRecipient] | None]
+
+
+@with_config(_BOUNDED)
+class MessageRule(TypedDict):
+    """An inbox rule (GET /users/{id}/mailFolders/inbox/messageRules), kept only as far as it
+    says where it sends mail: its id, whether it is on, and its forward and redirect targets.
+    Its name, conditions, exceptions and other actions never reach the snapshot (privacy: a
+    rule's contents are the mailbox owner's business; where mail leaves the school is not)."""
+
+    id: str
+    isEnabled: NotRequired[bool | None]
+    actions: NotRequired[MessageRuleActions | None]
 
 
 @with_config(_BOUNDED)

@@ -42,6 +42,10 @@ class DatasetStatus(StrEnum):
     NOT_AVAILABLE = "not_available"
 
 
+# error_code of a dataset not collected because the scan was not asked to read it (an opt-in
+# read such as --mail-rules); its error_message names the option in the collector's words.
+OPT_IN_NOT_ASKED = "opt_in_not_asked"
+
 UNREADABLE = {
     DatasetStatus.FORBIDDEN,
     DatasetStatus.NOT_FOUND,

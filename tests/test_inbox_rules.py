@@ -1,0 +1,213 @@
+"""Inbox rules that send mail outside the school (issue 28, point 3): read per mailbox through
+Graph's JSON batching when the scan is asked to (`--mail-rules`), judged against the school's
+own domains, naming the mailbox and the target's domain, never the rule's contents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from m365apk.checks.base import Status
+from m365apk.checks.inbox_rules import CHECK_ID, INBOX_RULES_OUTSIDE, evaluate_inbox_rules
+from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.tenant import TenantData, load_profile, without_permission
+from m365apk.messages import Msg
+from m365apk.runs.scan import run_scan
+from m365apk.runs.tenants import TenantsFile
+from m365apk.scanner.auth import LoopbackClientSecretCredential
+from m365apk.scanner.graph import GraphSettings
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
+
+from .conftest import FAST
+
+MAIL_RULES = frozenset({"mail-rules"})
+
+
+def collect(tenant: TenantData, out: Path, opt_in: frozenset[str] = MAIL_RULES) -> Snapshot:
+    with SimulatedGraph(tenant) as sim:
+        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+        output = run_scan(
+            cred,
+            GraphSettings(base_url=sim.base_url, opt_in=opt_in, **FAST),
+            [INBOX_RULES_OUTSIDE],
+            tenant_id=tenant.tenant_id,
+            out_dir=out,
+            source="test",
+        )
+    return output.snapshot
+
+
+@pytest.fixture(scope="module")
+def weak(tmp_path_factory) -> Snapshot:
+    return collect(load_profile("weak", users=60), tmp_path_factory.mktemp("weak"))
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory) -> Snapshot:
+    return collect(load_profile("good", users=60), tmp_path_factory.mktemp("good"))
+
+
+def result(snapshot: Snapshot) -> Any:
+    return INBOX_RULES_OUTSIDE.run(snapshot)
+
+
+def with_rules(snapshot: Snapshot, rules: dict[str, list[dict[str, Any]]]) -> Snapshot:
+    ds = snapshot.datasets["inboxRules"]
+    data = {**ds.data, **rules}
+    changed = ds.model_copy(update={"data": data, "items": len(data)})
+    return snapshot.model_copy(update={"datasets": {**snapshot.datasets, "inboxRules": changed}})
+
+
+def rule(address: str, *, kind: str = "forwardTo", enabled: Any = True) -> dict[str, Any]:
+    return {
+        "id": "r1",
+        "isEnabled": enabled,
+        "actions": {kind: [{"emailAddress": {"address": address}}]},
+    }
+
+
+def test_a_phished_administration_mailbox_redirecting_to_free_mail_fails(weak) -> None:
+    """The weak school: the administration's mailbox redirects everything to a gmail.com
+    address. The verdict names the mailbox and the domain, not the address or the rule."""
+    found = result(weak)
+    assert found.status is Status.FAIL
+    [mailbox] = found.evidence.affected
+    assert mailbox.display_name == "Ilse de Groot"
+    assert "gmail.com" in (mailbox.detail or "")
+    said = found.model_dump_json()
+    assert "administratie.regenboog" not in said  # the address's own part stays out
+    assert found.measured["regels_die_binnen_de_school_doorsturen"] == 1  # p.bakker's forward
+    assert Msg.from_json(found.reason_parts).render("en").startswith("1 mailbox(es)")
+
+
+def test_the_snapshot_keeps_where_a_rule_sends_mail_never_its_contents(weak) -> None:
+    rules = [r for rs in weak.datasets["inboxRules"].data.values() for r in rs]
+    assert rules and all(set(r) <= {"id", "isEnabled", "actions"} for r in rules)
+    text = json.dumps(weak.datasets["inboxRules"].data)
+    for private in ("displayName", "conditions", "Storingsmeldingen", "storing", "Marieke"):
+        assert private not in text
+
+
+def test_the_good_board_forwards_only_inside_the_school(good) -> None:
+    found = result(good)
+    assert found.status is Status.PASS, found.reason
+    assert found.measured["regels_die_binnen_de_school_doorsturen"] == 1
+
+
+def test_accounts_without_a_mailbox_are_no_failure_of_the_read(weak) -> None:
+    """The weak school's cloud admin has no Exchange licence: Graph answers its inbox with 404
+    MailboxNotEnabledForRESTAPI. That account has no inbox; the dataset is still complete (it
+    was incomplete, so the check unknown, before absent_codes)."""
+    ds = weak.datasets["inboxRules"]
+    assert ds.status is DatasetStatus.OK and not ds.unread_keys
+    admin = next(
+        u for u in weak.datasets["users"].data if u["userPrincipalName"].startswith("admin@")
+    )
+    assert admin["id"] not in ds.data
+    members = [u for u in weak.datasets["users"].data if u.get("userType") != "Guest"]
+    assert 0 < len(ds.data) < len(members)
+
+
+def test_the_rules_are_read_in_json_batches(weak) -> None:
+    assert weak.stats.batched_requests >= len(weak.datasets["inboxRules"].data)
+
+
+def test_without_mail_rules_the_check_says_it_was_not_asked(tmp_path) -> None:
+    snapshot = collect(load_profile("weak", users=20), tmp_path, opt_in=frozenset())
+    ds = snapshot.datasets["inboxRules"]
+    assert ds.status is DatasetStatus.NOT_COLLECTED and ds.data is None
+    found = result(snapshot)
+    assert found.status is Status.UNKNOWN
+    assert "--mail-rules" in (found.reason or "") and "niet gevraagd" in (found.reason or "")
+    english = Msg.from_json(found.reason_parts).render("en")
+    assert "not requested: the scan ran without --mail-rules" in english
+    assert not snapshot.partial  # not asking is no gap in the scan
+
+
+def test_without_mailbox_settings_permission_the_check_is_unknown_naming_it(tmp_path) -> None:
+    tenant = without_permission(load_profile("weak", users=20), "MailboxSettings.Read")
+    snapshot = collect(tenant, tmp_path)
+    assert snapshot.datasets["inboxRules"].status is DatasetStatus.FORBIDDEN
+    found = result(snapshot)
+    assert found.status is Status.UNKNOWN
+    assert "MailboxSettings.Read" in (found.reason or "")
+
+
+def test_a_disabled_rule_sends_nothing(weak) -> None:
+    phished = next(
+        uid for uid, rules in weak.datasets["inboxRules"].data.items() if "gmail" in str(rules)
+    )
+    cleaned = with_rules(weak, {phished: []})
+    assert result(cleaned).status is Status.PASS
+    off = with_rules(weak, {phished: [rule("x@gmail.com", enabled=False)]})
+    assert result(off).status is Status.PASS
+    unsaid = with_rules(weak, {phished: [rule("x@gmail.com", enabled=None)]})
+    assert result(unsaid).status is Status.FAIL  # null: Graph did not say it is off
+
+
+@pytest.mark.parametrize("kind", ["forwardTo", "forwardAsAttachmentTo", "redirectTo"])
+def test_each_forwarding_action_counts(good, kind: str) -> None:
+    uid = next(iter(good.datasets["inboxRules"].data))
+    found = result(with_rules(good, {uid: [rule("Leerling@Hotmail.COM", kind=kind)]}))
+    assert found.status is Status.FAIL
+    assert "hotmail.com" in (found.evidence.affected[0].detail or "")
+
+
+def test_a_target_without_a_domain_is_undetermined_not_inside(good) -> None:
+    """An X500 address names an Exchange recipient, which may be a mail contact outside."""
+    uid = next(iter(good.datasets["inboxRules"].data))
+    x500 = "/o=ExchangeLabs/ou=Exchange Administrative Group/cn=Recipients/cn=abc"
+    assert result(with_rules(good, {uid: [rule(x500)]})).status is Status.UNKNOWN
+    unread = {"id": "r2", "isEnabled": True}  # no actions in the answer
+    assert result(with_rules(good, {uid: [unread]})).status is Status.UNKNOWN
+
+
+def test_exchange_accepted_domains_are_preferred_when_read(good) -> None:
+    uid = next(iter(good.datasets["inboxRules"].data))
+    partner = with_rules(good, {uid: [rule("a.de.vries@partnerschool.nl")]})
+    assert result(partner).status is Status.FAIL
+    accepted = Dataset(
+        status=DatasetStatus.OK,
+        endpoint="POST /adminapi/v2.0/{tenant}/AcceptedDomain",
+        permission="Exchange.ManageAsAppV2",
+        data=[{"DomainName": "voorbeeldonderwijs.nl"}, {"DomainName": "partnerschool.nl"}],
+    )
+    exo = partner.model_copy(
+        update={"datasets": {**partner.datasets, "exoAcceptedDomains": accepted}}
+    )
+    found = evaluate_inbox_rules(exo)
+    assert found.status is Status.PASS
+    assert found.reason is None  # no note that Graph's domains stood in
+    assert "Microsoft Graph" in (result(good).reason or "")
+
+
+def test_no_mailbox_at_all_is_not_applicable(good) -> None:
+    ds = good.datasets["inboxRules"].model_copy(update={"data": {}, "items": 0})
+    empty = good.model_copy(update={"datasets": {**good.datasets, "inboxRules": ds}})
+    assert result(empty).status is Status.NOT_APPLICABLE
+
+
+def test_tenants_file_asks_for_mail_rules_per_school() -> None:
+    entry = {
+        "name": "School",
+        "tenant_id": "6f1c2b9e-3d4a-4e5f-8a7b-1c2d3e4f5a6b",
+        "client_id": "x",
+        "credential": {"client_secret_env": "S"},
+    }
+    other = {**entry, "tenant_id": "7f1c2b9e-3d4a-4e5f-8a7b-1c2d3e4f5a6b", "mail_rules": False}
+    config = TenantsFile.model_validate({"mail_rules": True, "tenants": [entry, other]})
+    assert [config.mail_rules_for(t) for t in config.tenants] == [True, False]
+    assert not TenantsFile.model_validate({"tenants": [entry]}).mail_rules
+
+
+def test_demo_asks_for_the_rules_and_shows_the_finding(demo_reports) -> None:
+    """Acceptance 3: `m365apk demo --profile weak` shows the inbox rule that redirects outside;
+    the good and board schools do not."""
+    statuses = {
+        profile: next(str(c.result.status) for c in report.checks if c.id == CHECK_ID)
+        for profile, report in demo_reports.items()
+    }
+    assert statuses == {"weak": "fail", "good": "pass", "board": "pass"}
