@@ -37,7 +37,12 @@ def collect(tenant: TenantData, out: Path, settings: Any = None) -> Snapshot:
         cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
         output = run_scan(
             cred,
-            GraphSettings(base_url=sim.base_url, dns_server=dns.address, **FAST),
+            GraphSettings(
+                base_url=sim.base_url,
+                dns_server=dns.address,
+                opt_in=frozenset({"mail-rules"}),  # as the demo: the inbox rules too
+                **FAST,
+            ),
             list(CHECKS.values()),
             tenant_id=tenant.tenant_id,
             out_dir=out,
@@ -425,6 +430,7 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "directory.tenant_creation": ("good", "weak"),
     "directory.bitlocker_keys_owner": ("good", "weak"),
     "surface.sharepoint_legacy_auth": ("good", "weak"),
+    "mail.inbox_rules_outside": ("good", "weak"),
     "admin.pim_outside_assignments": ("good", ("good", direct_ga_assignment)),
     "admin.pim_ga_approval": (
         "good",

@@ -55,7 +55,8 @@ def collected_answers(profile: str, out: Path) -> list[tuple[str, str, str, byte
         cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
         output = run_scan(
             cred,
-            GraphSettings(base_url=sim.base_url, **FAST),
+            # Every opt-in read too (--mail-rules: the inbox rules): held to the schema alike.
+            GraphSettings(base_url=sim.base_url, opt_in=frozenset({"mail-rules"}), **FAST),
             all_checks(opt_in=True),
             tenant_id=tenant.tenant_id,
             out_dir=out,
