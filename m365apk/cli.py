@@ -654,9 +654,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_checks(args: argparse.Namespace) -> int:
-    from m365apk.mappings.scuba import scuba_aad
+    from m365apk.mappings.scuba import scuba_ids
 
-    scuba = scuba_aad()
     rows = [
         {
             "id": c.id,
@@ -676,7 +675,7 @@ def cmd_checks(args: argparse.Namespace) -> int:
             },
             "basismaatregelen": list(c.basismaatregelen),
             "norms": list(c.norms),
-            "scuba": scuba.for_check(c.id),
+            "scuba": scuba_ids(c.id),
         }
         for c in all_checks(opt_in=True)
     ]

@@ -431,6 +431,9 @@ PASS_FAIL: dict[str, tuple[Any, Any]] = {
     "directory.bitlocker_keys_owner": ("good", "weak"),
     "surface.sharepoint_legacy_auth": ("good", "weak"),
     "mail.inbox_rules_outside": ("good", "weak"),
+    "sharepoint.sharing_domains": ("good", "weak"),
+    "sharepoint.guest_resharing": ("good", "weak"),
+    "sharepoint.unmanaged_sync": ("good", "weak"),
     "admin.pim_outside_assignments": ("good", ("good", direct_ga_assignment)),
     "admin.pim_ga_approval": (
         "good",

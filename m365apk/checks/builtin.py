@@ -18,6 +18,7 @@ from m365apk.checks import (
     mfa_enforcement,
     password,
     pim,
+    sharepoint,
     surface,
 )
 from m365apk.checks.admin_roles import GA_COUNT
@@ -75,6 +76,7 @@ BUILTIN_CHECKS: tuple[Check, ...] = tuple(
         *audit.CHECKS,
         *backup.CHECKS,
         *surface.CHECKS,
+        *sharepoint.CHECKS,
         *devices.CHECKS,
         *email.CHECKS,
         *mail.CHECKS,
