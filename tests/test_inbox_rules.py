@@ -184,10 +184,11 @@ def test_exchange_accepted_domains_are_preferred_when_read(good) -> None:
     assert "Microsoft Graph" in (result(good).reason or "")
 
 
-def test_no_mailbox_at_all_is_not_applicable(good) -> None:
+def test_no_mailbox_at_all_is_undetermined(good) -> None:
+    """No Exchange licences and mailboxes kept on-premises look alike to Graph."""
     ds = good.datasets["inboxRules"].model_copy(update={"data": {}, "items": 0})
     empty = good.model_copy(update={"datasets": {**good.datasets, "inboxRules": ds}})
-    assert result(empty).status is Status.NOT_APPLICABLE
+    assert result(empty).status is Status.UNKNOWN
 
 
 def test_tenants_file_asks_for_mail_rules_per_school() -> None:

@@ -163,9 +163,11 @@ def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
             objects=objects,
         )
     if not mailboxes:
+        # No Exchange licences, or mailboxes on-premises (Graph answers both alike): which one
+        # is not known, so neither is whether mail is forwarded.
         return make(
             CHECK_ID,
-            Status.NOT_APPLICABLE,
+            Status.UNKNOWN,
             Msg("mail.inbox_rules_outside.no_mailboxes"),
             threshold=threshold,
             measured=measured,

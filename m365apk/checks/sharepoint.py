@@ -170,8 +170,9 @@ GUEST_RESHARING = _check(
         src("Microsoft Graph: sharepointSettings", SPO_DOCS),
     ),
     evaluate=evaluate_guest_resharing,
-    # sharingCapability: only "disabled" (no external sharing at all) makes it not applicable
-    reads=reads(properties={SETTINGS: ("isResharingByExternalUsersEnabled", "sharingCapability")}),
+    # The verdict rests on the resharing switch alone; sharingCapability only turns a fail into
+    # not applicable when Graph says "disabled" (no external sharing), never into a pass.
+    reads=reads(properties={SETTINGS: ("isResharingByExternalUsersEnabled",)}),
 )
 UNMANAGED_SYNC = _check(
     id="sharepoint.unmanaged_sync",
