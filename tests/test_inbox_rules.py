@@ -182,6 +182,13 @@ def test_exchange_accepted_domains_are_preferred_when_read(good) -> None:
     assert found.status is Status.PASS
     assert found.reason is None  # no note that Graph's domains stood in
     assert "Microsoft Graph" in (result(good).reason or "")
+    wildcard = [{"DomainName": "voorbeeldonderwijs.nl"}, {"DomainName": "*.partnerschool.nl"}]
+    sub = with_rules(good, {uid: [rule("a.de.vries@mail.partnerschool.nl")]})
+    ds = accepted.model_copy(update={"data": wildcard})
+    exo = sub.model_copy(update={"datasets": {**sub.datasets, "exoAcceptedDomains": ds}})
+    assert evaluate_inbox_rules(exo).status is Status.PASS
+    exo = partner.model_copy(update={"datasets": {**partner.datasets, "exoAcceptedDomains": ds}})
+    assert evaluate_inbox_rules(exo).status is Status.FAIL  # the wildcard is for subdomains
 
 
 def test_no_mailbox_at_all_is_undetermined(good) -> None:

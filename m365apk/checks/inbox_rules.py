@@ -55,6 +55,14 @@ def _domain(address: Any) -> str | None:
     return domain
 
 
+def _inside(domain: str, accepted: set[str]) -> bool:
+    """The domain is one of the school's: accepted as it is, or under an accepted wildcard
+    domain (Exchange's "*.school.nl" accepts every subdomain of school.nl)."""
+    if domain in accepted:
+        return True
+    return any(a.startswith("*.") and domain.endswith(a[1:]) for a in accepted)
+
+
 def _exo_domain_names(data: Any) -> set[str]:
     """Domain names from the AcceptedDomain answer (cmdlet-style `DomainName`)."""
     names: set[str] = set()
@@ -108,7 +116,7 @@ def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
             domains = {_domain(t) for t in targets}
             if None in domains:
                 unjudged[uid] = unjudged.get(uid, 0) + 1
-            away = sorted(d for d in domains if d is not None and d not in inside)
+            away = sorted(d for d in domains if d is not None and not _inside(d, inside))
             for domain in away:
                 per = outside.setdefault(uid, {})
                 per[domain] = per.get(domain, 0) + 1
