@@ -12,6 +12,7 @@ import pytest
 
 from m365apk.checks.base import Status
 from m365apk.checks.inbox_rules import CHECK_ID, INBOX_RULES_OUTSIDE, evaluate_inbox_rules
+from m365apk.demo.exchange import not_available
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
 from m365apk.messages import Msg
@@ -19,7 +20,7 @@ from m365apk.runs.scan import run_scan
 from m365apk.runs.tenants import TenantsFile
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.graph import GraphSettings
-from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
+from m365apk.snapshot import DatasetStatus, Snapshot
 
 from .conftest import FAST
 
@@ -165,30 +166,42 @@ def test_a_target_without_a_domain_is_undetermined_not_inside(good) -> None:
     assert result(with_rules(good, {uid: [unread]})).status is Status.UNKNOWN
 
 
-def test_exchange_accepted_domains_are_preferred_when_read(good) -> None:
+def test_exchange_accepted_domains_are_the_schools_domains(good) -> None:
+    """The Exchange Online Admin API's accepted domains (read in the same scan) decide what is
+    inside; a wildcard accepted domain takes in its subdomains only."""
+    assert good.datasets["exoAcceptedDomains"].ok
+    assert result(good).reason is None  # no note that Graph's domains stood in
     uid = next(iter(good.datasets["inboxRules"].data))
     partner = with_rules(good, {uid: [rule("a.de.vries@partnerschool.nl")]})
     assert result(partner).status is Status.FAIL
-    accepted = Dataset(
-        status=DatasetStatus.OK,
-        endpoint="POST /adminapi/v2.0/{tenant}/AcceptedDomain",
-        permission="Exchange.ManageAsAppV2",
-        data=[{"DomainName": "voorbeeldonderwijs.nl"}, {"DomainName": "partnerschool.nl"}],
+    accepted = partner.datasets["exoAcceptedDomains"]
+
+    def accepting(snapshot: Snapshot, names: list[str]) -> Snapshot:
+        ds = accepted.model_copy(update={"data": [{"DomainName": n} for n in names]})
+        return snapshot.model_copy(
+            update={"datasets": {**snapshot.datasets, "exoAcceptedDomains": ds}}
+        )
+
+    own = "voorbeeldonderwijs.nl"
+    assert evaluate_inbox_rules(accepting(partner, [own, "partnerschool.nl"])).status is (
+        Status.PASS
     )
-    exo = partner.model_copy(
-        update={"datasets": {**partner.datasets, "exoAcceptedDomains": accepted}}
-    )
-    found = evaluate_inbox_rules(exo)
-    assert found.status is Status.PASS
-    assert found.reason is None  # no note that Graph's domains stood in
-    assert "Microsoft Graph" in (result(good).reason or "")
-    wildcard = [{"DomainName": "voorbeeldonderwijs.nl"}, {"DomainName": "*.partnerschool.nl"}]
+    wildcard = [own, "*.partnerschool.nl"]
     sub = with_rules(good, {uid: [rule("a.de.vries@mail.partnerschool.nl")]})
-    ds = accepted.model_copy(update={"data": wildcard})
-    exo = sub.model_copy(update={"datasets": {**sub.datasets, "exoAcceptedDomains": ds}})
-    assert evaluate_inbox_rules(exo).status is Status.PASS
-    exo = partner.model_copy(update={"datasets": {**partner.datasets, "exoAcceptedDomains": ds}})
-    assert evaluate_inbox_rules(exo).status is Status.FAIL  # the wildcard is for subdomains
+    assert evaluate_inbox_rules(accepting(sub, wildcard)).status is Status.PASS
+    assert evaluate_inbox_rules(accepting(partner, wildcard)).status is Status.FAIL
+
+
+def test_where_the_exchange_api_is_not_available_graphs_domains_stand_in(tmp_path) -> None:
+    """An organisation without the Admin API preview: the school's verified domains (Graph)
+    decide, and the verdict says so; the finding itself stays."""
+    snapshot = collect(not_available(load_profile("weak", users=20)), tmp_path)
+    assert snapshot.datasets["exoAcceptedDomains"].status is DatasetStatus.NOT_AVAILABLE
+    found = result(snapshot)
+    assert found.status is Status.FAIL
+    assert "Microsoft Graph" in (found.reason or "")
+    english = Msg.from_json(found.reason_parts).render("en")
+    assert "Exchange Online's accepted domains were not read" in english
 
 
 def test_no_mailbox_at_all_is_undetermined(good) -> None:

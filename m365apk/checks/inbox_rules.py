@@ -27,13 +27,15 @@ from m365apk.checks.base import (
     reads,
 )
 from m365apk.checks.common import CIS, make, src, users
+from m365apk.checks.mail import ACCEPTED, is_inside
+from m365apk.checks.mail import accepted_domains as exchange_accepted_domains
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
 
 CHECK_ID = "mail.inbox_rules_outside"
 RULES = "inboxRules"
 # The Exchange Online Admin API's accepted domains (AcceptedDomain), when the scan read them.
-EXO_ACCEPTED_DOMAINS = "exoAcceptedDomains"
+EXO_ACCEPTED_DOMAINS = ACCEPTED
 LIST_RULES = "https://learn.microsoft.com/graph/api/mailfolder-list-messagerules"
 MESSAGE_RULE = "https://learn.microsoft.com/graph/api/resources/messagerule"
 FORWARDING_DOCS = "https://learn.microsoft.com/defender-office-365/outbound-spam-policies-external-email-forwarding"
@@ -55,45 +57,26 @@ def _domain(address: Any) -> str | None:
     return domain
 
 
-def _inside(domain: str, accepted: set[str]) -> bool:
-    """The domain is one of the school's: accepted as it is, or under an accepted wildcard
-    domain (Exchange's "*.school.nl" accepts every subdomain of school.nl)."""
-    if domain in accepted:
-        return True
-    return any(a.startswith("*.") and domain.endswith(a[1:]) for a in accepted)
-
-
-def _exo_domain_names(data: Any) -> set[str]:
-    """Domain names from the AcceptedDomain answer (cmdlet-style `DomainName`)."""
-    names: set[str] = set()
-    for item in data or []:
-        if isinstance(item, dict):
-            name = item.get("DomainName") or item.get("domainName") or item.get("Name")
-            if isinstance(name, str) and name.strip():
-                names.add(name.strip().rstrip(".").lower())
-    return names
-
-
-def accepted_domains(snapshot: Snapshot) -> tuple[set[str], Msg | None]:
-    """The school's own mail domains, and a note when they come from Graph instead of
-    Exchange Online's accepted domains."""
-    exo = snapshot.dataset(EXO_ACCEPTED_DOMAINS)
-    if exo.ok:
-        names = _exo_domain_names(exo.data)
-        if names:
-            return names, None
-    names = {
-        str(d["id"]).lower()
+def school_domains(snapshot: Snapshot) -> tuple[tuple[set[str], set[str]], Msg | None]:
+    """The school's own mail domains (exact, wildcard parents) as checks.mail reads them from
+    Exchange Online's accepted domains, and a note when Graph's verified domains stand in (the
+    Exchange source unread, unavailable, or its list not to be trusted)."""
+    if snapshot.dataset(EXO_ACCEPTED_DOMAINS).ok:
+        found = exchange_accepted_domains(snapshot)
+        if found is not None:
+            return found, None
+    verified = {
+        str(d["id"]).lower().rstrip(".")
         for d in snapshot.dataset("domains").data or []
         # a domain not known to be verified is not known to be the school's: outside
         if isinstance(d, dict) and d.get("id") and d.get("isVerified") is True
     }
-    return names, Msg("mail.inbox_rules_outside.graph_domains")
+    return (verified, set()), Msg("mail.inbox_rules_outside.graph_domains")
 
 
 def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
     threshold = "Geen ingeschakelde inboxregel stuurt mail door naar buiten de school"
-    inside, note = accepted_domains(snapshot)
+    inside, note = school_domains(snapshot)
     people = users(snapshot)
     mailboxes: dict[str, list[Any]] = snapshot.dataset(RULES).data or {}
     outside: dict[str, dict[str, int]] = {}  # mailbox -> target domain -> rules
@@ -116,7 +99,7 @@ def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
             domains = {_domain(t) for t in targets}
             if None in domains:
                 unjudged[uid] = unjudged.get(uid, 0) + 1
-            away = sorted(d for d in domains if d is not None and not _inside(d, inside))
+            away = sorted(d for d in domains if d is not None and not is_inside(d, inside))
             for domain in away:
                 per = outside.setdefault(uid, {})
                 per[domain] = per.get(domain, 0) + 1
@@ -187,9 +170,9 @@ INBOX_RULES_OUTSIDE = _check(
     id=CHECK_ID,
     severity=Severity.HIGH,
     datasets=(RULES, "users"),
-    # The school's own domains: Exchange Online's accepted domains, when that source is in the
-    # scan (read through accepted_domains), else Graph's verified domains.
-    alternatives=("domains",),
+    # The school's own domains: Exchange Online's accepted domains, else Graph's verified
+    # domains (school_domains says which stood in).
+    alternatives=(EXO_ACCEPTED_DOMAINS, "domains"),
     sources=(
         src("Microsoft Graph: List rules (messageRule)", LIST_RULES),
         src("Microsoft Graph: messageRule", MESSAGE_RULE),
@@ -204,6 +187,7 @@ INBOX_RULES_OUTSIDE = _check(
             # A forwarding action left out or null is one the rule does not take (Graph sends
             # only the actions a rule has); `actions` itself missing is not known: unjudged.
             RULES: ("isEnabled", "actions"),
+            EXO_ACCEPTED_DOMAINS: ("DomainName",),
             "domains": ("id", "isVerified"),
         },
     ),
