@@ -81,7 +81,7 @@ def test_a_phished_administration_mailbox_redirecting_to_free_mail_fails(weak) -
     said = found.model_dump_json()
     assert "administratie.regenboog" not in said  # the address's own part stays out
     assert found.measured["regels_die_binnen_de_school_doorsturen"] == 1  # p.bakker's forward
-    assert Msg.from_json(found.reason_parts).render("en").startswith("1 mailbox(es)")
+    assert Msg.from_json(found.reason_parts).render("en").startswith("1 mailbox has")
 
 
 def test_the_snapshot_keeps_where_a_rule_sends_mail_never_its_contents(weak) -> None:
