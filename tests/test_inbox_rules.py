@@ -77,6 +77,7 @@ def test_a_phished_administration_mailbox_redirecting_to_free_mail_fails(weak) -
     assert found.status is Status.FAIL
     [mailbox] = found.evidence.affected
     assert mailbox.display_name == "Ilse de Groot"
+    assert (mailbox.detail or "").startswith("i.degroot@obsderegenboog.nl: ")
     assert "gmail.com" in (mailbox.detail or "")
     said = found.model_dump_json()
     assert "administratie.regenboog" not in said  # the address's own part stays out

@@ -110,23 +110,23 @@ def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
         "regels_die_binnen_de_school_doorsturen": internal,
     }
 
-    def mailbox(uid: str, detail: Msg) -> AffectedObject:
+    def mailbox(uid: str, key: str, **params: Any) -> AffectedObject:
+        """The mailbox by its owner's name, and its address in the detail (tenant data)."""
         user = people.get(uid) or {}
+        address = user.get("userPrincipalName") or uid
         return AffectedObject(
             id=uid,
             display_name=user.get("displayName") or user.get("userPrincipalName"),
-            detail=detail,
+            detail=Msg(key, mailbox=address, **params),
         )
 
     if outside:
         objects = [
             mailbox(
                 uid,
-                Msg(
-                    "mail.inbox_rules_outside.detail",
-                    domains=", ".join(sorted(per)),
-                    rules=sum(per.values()),
-                ),
+                "mail.inbox_rules_outside.detail",
+                domains=", ".join(sorted(per)),
+                rules=sum(per.values()),
             )
             for uid, per in outside.items()
         ]
@@ -142,7 +142,7 @@ def evaluate_inbox_rules(snapshot: Snapshot) -> CheckResult:
         )
     if unjudged:
         objects = [
-            mailbox(uid, Msg("mail.inbox_rules_outside.no_domain", rules=n))
+            mailbox(uid, "mail.inbox_rules_outside.no_domain", rules=n)
             for uid, n in unjudged.items()
         ]
         return make(
