@@ -127,6 +127,11 @@ def test_without_mail_rules_the_check_says_it_was_not_asked(tmp_path) -> None:
     english = Msg.from_json(found.reason_parts).render("en")
     assert "not requested: the scan ran without --mail-rules" in english
     assert not snapshot.partial  # not asking is no gap in the scan
+    # The report leaves the check out, as it does the audit probe without --audit-probe: a
+    # school whose provider chose not to read every mailbox loses no points and keeps its
+    # verdict; re-evaluating a snapshot that has the rules brings it back.
+    report = json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert "mail.inbox_rules_outside" not in {c["id"] for c in report["checks"]}
 
 
 def test_without_mailbox_settings_permission_the_check_is_unknown_naming_it(tmp_path) -> None:

@@ -320,6 +320,18 @@ _NOT_ASKED = re.compile(r"^niet opgevraagd: geen (?P<licence>.+) in de licenties
 _OPT_IN = re.compile(r"^niet gevraagd: de scan liep zonder (?P<option>--[a-z0-9-]+)$")
 
 
+def asked(check: Check, snapshot: Any) -> bool:
+    """False when the check needs an opt-in read the scan was not asked for (`--mail-rules`):
+    such a check is left out of the report, as the audit probe is without `--audit-probe`,
+    rather than weighing as undetermined against a school whose provider chose not to read
+    every mailbox. Re-evaluating a snapshot that has the read brings it back."""
+    for name in check.datasets:
+        ds = snapshot.datasets.get(name)
+        if ds is not None and ds.error_code == OPT_IN_NOT_ASKED:
+            return False
+    return True
+
+
 def not_asked(ds: Any) -> Msg | None:
     """The collector's note that it did not ask Graph (no licence; or an opt-in read the scan
     was not asked for, e.g. --mail-rules), in the catalogue's words.

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from m365apk.checks.base import Check, CheckResult
+from m365apk.checks.base import Check, CheckResult, asked
 from m365apk.checks.evaluate import evaluate
 from m365apk.checks.exceptions import RiskException
 from m365apk.checks.manual import Attestation
@@ -57,6 +57,7 @@ def report_from_snapshot(
 ) -> ScanOutput:
     options = options or ReportOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
+    checks = [c for c in checks if asked(c, snapshot)]
     results = evaluate(snapshot, checks)
     report = build_report(
         snapshot,
