@@ -238,21 +238,53 @@ def adds_to_reason(measured: str | None, reason: str | None) -> bool:
     return not (m and r and (m in r or r in m))
 
 
-def said_before(checks: list[CheckEntry]) -> dict[str, dict[str, str]]:
-    """Per check, for its finding, why and fix: the id of the check where the same text was
-    printed first, so the appendix says each finding once and refers to it after that."""
-    seen: dict[tuple[str, str], str] = {}
-    out: dict[str, dict[str, str]] = {}
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\u201c\"(])")
+
+
+def sentences(text: str) -> list[str]:
+    """A text cut into sentences (a full stop, ! or ? before a capital, digit or quote)."""
+    return [p.strip() for p in _SENTENCE_END.split(text) if p.strip()]
+
+
+@dataclass
+class Said:
+    """What the appendix prints for a check's finding, why and fix, each sentence once: the
+    sentences not printed before, and the checks where the others stand."""
+
+    reason: str | None = None
+    reason_refs: list[str] = field(default_factory=list)
+    why_ref: str | None = None
+    fix_ref: str | None = None
+
+
+def said_before(checks: list[CheckEntry]) -> dict[str, Said]:
+    """Per check, in the appendix's order: each sentence of a finding is printed where it first
+    occurs; a later check refers to that one (issue 27 finding 1: one sentence 14 times). The
+    why and fix texts likewise, as a whole."""
+    first_sentence: dict[str, str] = {}
+    first_text: dict[tuple[str, str], str] = {}
+    out: dict[str, Said] = {}
     for c in checks:
-        texts = {"reason": plain_reason(c.result.reason), "why": c.why, "fix": c.fix}
-        for kind, text in texts.items():
+        said = Said()
+        new: list[str] = []
+        for sentence in sentences(c.result.reason or ""):
+            key = _normal(sentence)
+            if key in first_sentence and first_sentence[key] != c.id:
+                if first_sentence[key] not in said.reason_refs:
+                    said.reason_refs.append(first_sentence[key])
+            else:
+                first_sentence.setdefault(key, c.id)
+                new.append(sentence)
+        said.reason = " ".join(new) or None
+        for kind, text in (("why", c.why), ("fix", c.fix)):
             if not text:
                 continue
-            key = (kind, _normal(text))
-            if key in seen:
-                out.setdefault(c.id, {})[kind] = seen[key]
+            key2 = (kind, _normal(text))
+            if key2 in first_text:
+                setattr(said, f"{kind}_ref", first_text[key2])
             else:
-                seen[key] = c.id
+                first_text[key2] = c.id
+        out[c.id] = said
     return out
 
 
