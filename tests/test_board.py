@@ -260,6 +260,10 @@ def test_glossary_explains_the_terms_the_board_uses_and_links_their_first_use(
     assert body.count('href="#begrip-mfa"') == 1  # the first use only
     first = body.index('href="#begrip-mfa"')
     assert re.search(r"(?<!\w)MFA(?!\w)", text_of(body[first:]))
+    # A term is never linked inside another link (nested anchors are invalid HTML).
+    for profile in ("weak", "good", "board"):
+        for link in re.findall(r"<a\b.*?</a>", render_board(demo_reports[profile]), re.DOTALL):
+            assert "<a " not in link[2:], link
 
 
 def test_tenant_text_stays_text_in_the_board_document(demo_reports) -> None:
