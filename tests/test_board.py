@@ -189,8 +189,14 @@ def test_what_was_not_checked_is_grouped_by_cause_with_product_names(demo_report
     for raw in ("GET /v1.0", "licence_not_in_subscribedSkus", "(in A5)", "403"):
         assert raw not in text, raw
     unlicensed = [c for c in report.checks if c.result.status.value == "not_licensed"]
-    for c in unlicensed:
+    assert len(unlicensed) > 12
+    for c in unlicensed:  # each named on the board (at most twelve per cause)
         assert f'href="bijlage.html#check-{c.id}"' in part, c.id
+    # And all of them, by cause, in the appendix.
+    listed = section(render_appendix(report), "niet-vastgesteld")
+    for c in report.checks:
+        if c.result.status.value in ("unknown", "not_licensed"):
+            assert f'href="#check-{c.id}"' in listed, c.id
 
 
 def test_a_missing_permission_and_a_graph_error_are_causes_of_their_own(demo_reports) -> None:
@@ -289,3 +295,39 @@ def test_the_set_is_written_together_with_links_to_both_documents(demo_reports, 
     appendix = paths["appendix_html"].read_text("utf-8")
     assert 'id="voorblad"' not in appendix and 'id="check-apps.inventory"' in appendix
     assert Report.model_validate_json(paths["json"].read_text("utf-8")).checks
+
+
+def test_many_missing_permissions_are_one_cause_naming_each_permission_once(demo_reports) -> None:
+    """A consent that lacks most permissions: one line on the cover and one cause in "Wat niet
+    is gecontroleerd", not a line per dataset (the board stays within four pages)."""
+    report = demo_reports["good"]
+    datasets = sorted({d for c in report.checks for d in c.datasets})[:20]
+    problems = [
+        DatasetProblem(
+            dataset=d,
+            endpoint=f"GET /v1.0/{d}",
+            status="forbidden",
+            permission="Directory.Read.All" if i % 2 else f"{d}.Read.All",
+            http_status=403,
+        )
+        for i, d in enumerate(datasets)
+    ]
+    checks = [
+        c.model_copy(
+            update={"result": c.result.model_copy(update={"status": Status.UNKNOWN, "reason": "x"})}
+        )
+        if set(c.datasets) & set(datasets)
+        else c
+        for c in report.checks
+    ]
+    broken = report.model_copy(update={"checks": checks, "unreadable": problems, "partial": True})
+    groups = [g for g in view.not_checked(broken) if g.cause == "permission"]
+    assert len(groups) == 1
+    named = groups[0].what.split(", ")
+    assert named.count("Directory.Read.All") == 1 and len(named) == len(set(named)) == 11
+    board = render_board(broken)
+    cover = text_of(section(board, "onvolledig"))
+    assert cover.count("Directory.Read.All") == 1
+    part = section(board, "niet-gecontroleerd")
+    assert part.count('href="bijlage.html#check-') <= 12 + 12  # capped per cause
+    assert 'href="bijlage.html#niet-vastgesteld"' in part

@@ -175,7 +175,8 @@ def test_cover_warns_when_tenant_settings_are_missing(demo_reports) -> None:
     # Finding 3: without recorded emergency accounts, they count as unapproved exclusions.
     weak, good = render_html(demo_reports["weak"]), render_html(demo_reports["good"])
     assert demo_reports["good"].tenant_settings and demo_reports["good"].tenant_settings.break_glass
-    assert 'id="instellingen-ontbreken"' in weak.split('id="eerst-doen"')[0]
+    cover = weak[weak.index('id="voorblad"') : weak.index('id="basismaatregelen"')]
+    assert 'id="instellingen-ontbreken"' in cover
     assert 'id="instellingen-ontbreken"' not in good
 
 

@@ -41,6 +41,7 @@ from m365apk.reports.view import (
     not_checked,
     plain_reason,
     said_before,
+    unreadable_groups,
     verdict_reason,
 )
 from m365apk.snapshot.files import crash_point, replaced_together
@@ -195,6 +196,7 @@ def _context(report: Report, lang: str) -> dict[str, Any]:
         said_before=said_before(report.checks),
         undetermined=[c for c in report.checks if c.result.status.value == "unknown"],
         not_checked=not_checked(report),
+        unreadable_groups=unreadable_groups(report),
         settings_missing=settings_missing(report),
         plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
         portal={c.id: portal_link(c.id) for c in report.checks},

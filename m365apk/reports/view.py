@@ -345,11 +345,39 @@ def not_checked(report: Report) -> list[NotChecked]:
             product = next((p.missing_licence for p in mine if p.missing_licence), None)
             cause, what = "licence", _PRODUCT_NOTE.sub("", product or c.licence or "")
         elif any(p.status == "forbidden" for p in mine):
-            forbidden = next(p for p in mine if p.status == "forbidden")
-            cause, what = "permission", forbidden.permission or ""
+            cause, what = "permission", ""  # the permissions are named below, together
         elif mine:
             cause, what = "graph_error", ""
         else:
             cause, what = "no_conclusion", ""
         groups.setdefault((cause, what), NotChecked(cause, what)).checks.append(c)
+    permission = groups.get(("permission", ""))
+    if permission:  # one group: the permissions the app lacks, each named once
+        missing = {
+            problems[d].permission
+            for c in permission.checks
+            for d in c.datasets
+            if d in problems and problems[d].status == "forbidden" and problems[d].permission
+        }
+        permission.what = ", ".join(sorted(missing))
     return sorted(groups.values(), key=lambda g: (_CAUSE_ORDER[g.cause], g.what))
+
+
+@dataclass
+class Unreadable:
+    """Datasets that could not be read for one reason (a status): the permissions that are
+    missing (forbidden), else the datasets."""
+
+    status: str
+    items: list[str] = field(default_factory=list)
+
+
+def unreadable_groups(report: Report) -> list[Unreadable]:
+    """The unreadable datasets of a partial scan, one short line per cause, for the cover."""
+    groups: dict[str, Unreadable] = {}
+    for p in report.unreadable:
+        item = p.permission if p.status == "forbidden" and p.permission else p.dataset
+        group = groups.setdefault(p.status, Unreadable(p.status))
+        if item not in group.items:
+            group.items.append(item)
+    return list(groups.values())
