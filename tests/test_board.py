@@ -134,7 +134,9 @@ def test_a_free_fix_comes_before_a_paid_one(demo_reports, monkeypatch) -> None:
         licence=Licence("Microsoft Entra ID P1", "€ 5", "https://example.org", "2026-12-01"),
     )
     free = ActionDetail(owner="school", hours="1", deadline_days=30)
-    monkeypatch.setattr(view, "action_detail", lambda a, lang="nl": paid if a == "apps" else free)
+    monkeypatch.setattr(
+        view, "action_detail", lambda a, lang="nl", failing=None: paid if a == "apps" else free
+    )
     after = [a for a in actions(report, catalogue("nl"))]
     ids = [a.id for a in after]
     assert ids.index("email") < ids.index("apps")
@@ -156,7 +158,7 @@ def test_eerst_doen_says_what_who_cost_and_by_when(demo_reports, lang) -> None:
     from m365apk.reports.board_data import action_detail
 
     for a, row in zip(actions(report, catalogue(lang)), rows, strict=False):
-        detail = action_detail(a.id, lang)
+        detail = action_detail(a.id, lang, failing=[c.id for c in a.checks])
         text = text_of(row)
         assert ui[f"owner_{detail.owner}"] in text
         assert ui["first_hours"].format(hours=detail.hours) in text

@@ -108,6 +108,9 @@ def foreign(phrases: set[str], other: dict) -> set[str]:
         if isinstance(value, dict):
             for v in value.values():
                 walk(v)
+        elif isinstance(value, list):  # the begrippenlijst: a list of entries, names the Dutch word
+            for v in value:
+                walk(v)
         elif isinstance(value, str):
             texts.append(value)
 

@@ -25,7 +25,7 @@ from m365apk.reports.actionplan import render_action_plan_csv, write_action_plan
 from m365apk.reports.board_data import (
     ActionDetail,
     Term,
-    action_detail,
+    licence_for_product,
     portal_link,
     terms_used,
 )
@@ -170,14 +170,15 @@ def _context(report: Report, lang: str) -> dict[str, Any]:
     first = [
         FirstAction(
             action=a,
-            detail=action_detail(a.id, lang),
-            deadline=scan_day + timedelta(days=action_detail(a.id, lang).deadline_days),
+            detail=a.detail(lang),
+            deadline=scan_day + timedelta(days=a.detail(lang).deadline_days),
         )
         for a in todo[:FIRST]
     ]
     checks = {c.id: c for c in report.checks}
     counts = Counter(c.result.status.value for c in report.checks)
     measured = {c.id: measured_text(c, messages, lang) for c in report.checks}
+    nc = not_checked(report)
     return dict(
         r=report,
         lang=lang,
@@ -195,11 +196,12 @@ def _context(report: Report, lang: str) -> dict[str, Any]:
         },
         said_before=said_before(report.checks),
         undetermined=[c for c in report.checks if c.result.status.value == "unknown"],
-        not_checked=not_checked(report),
+        not_checked=nc,
         unreadable_groups=unreadable_groups(report),
         settings_missing=settings_missing(report),
         plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
-        portal={c.id: portal_link(c.id) for c in report.checks},
+        portal={c.id: portal_link(c.id, lang) for c in report.checks},
+        prices={g.what: licence_for_product(g.what, lang) for g in nc if g.cause == "licence"},
         verdict_text=messages["verdicts"],
         plan_now=messages["plan_now"],
         fmt=_Formatter(lang, messages),

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from m365apk.reports import humanize
-from m365apk.reports.board_data import action_detail
+from m365apk.reports.board_data import ActionDetail, action_detail
 from m365apk.reports.model import CheckEntry, Report
 from m365apk.reports.scoring import Score, load_scoring
 
@@ -93,7 +93,11 @@ class Action:
     @property
     def paid(self) -> bool:
         """The fix needs a licence the school may not have (mappings/action_details.yaml)."""
-        return not action_detail(self.id).free
+        return not self.detail().free
+
+    def detail(self, lang: str = "nl") -> ActionDetail:
+        """Who, hours, deadline and the licence its open findings need (board_data)."""
+        return action_detail(self.id, lang, failing=[c.id for c in self.checks])
 
     def key(self) -> tuple[int, int, int, float, int, str]:
         """A failing critical check first (it decides "Onvoldoende"), then requirements before
