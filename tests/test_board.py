@@ -55,12 +55,16 @@ def test_appendix_prints_each_finding_sentence_once(demo_reports, profile, lang)
     references name another check each time, they are not the finding again."""
     ui = catalogue(lang)["ui"]
     page = render_appendix(demo_reports[profile], lang)
+    # The manual checkpoints are questions, not findings (several Exchange questions say alike
+    # that the Admin API does not return the setting).
+    manual = section(page, "handmatig")
+    page = page.replace(manual, "")
     found = [
         s
         for s in sentences(page)
         if not s.startswith((ui["same_finding"], ui["same_why"])) and ui["same_fix"] not in s
     ]
-    assert len(found) > 80  # the test sees the findings, not only headings
+    assert len(found) > 40  # the test sees the findings, not only headings
     twice = {s: n for s, n in Counter(found).items() if n > 1}
     assert twice == {}
 
