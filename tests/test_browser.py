@@ -218,7 +218,14 @@ def test_board_pdf_is_four_pages_at_most(demo_reports, profile) -> None:
     for a in actions(report, catalogue("nl"))[:3]:
         assert a.title[:30] in texts[0], a.title  # the whole table on page 1
     everything = " ".join(texts)
-    for field in ("sign_leader", "sign_officer", "sign_name", "signoff_date", "signoff_sign"):
+    for field in (
+        "sign_leader",
+        "sign_officer",
+        "signoff_by",
+        "signoff_role",
+        "signoff_date",
+        "signoff_sign",
+    ):
         assert ui[field] in everything, field
     assert report.snapshot_sha256 and report.snapshot_sha256[:16] in everything.replace(" ", "")
     bookmarks = _titles(reader.outline)
