@@ -3,7 +3,8 @@
 # secrets from the environment. Output and history go to the /data volume.
 FROM python:3.11-slim-bookworm
 
-# report.pdf: Debian's headless Chromium prints report.html (the browser the school opens it in)
+# bestuursrapport.pdf and bijlage.pdf: Debian's headless Chromium prints the two HTML documents
+# (the browser the school opens them in)
 # with the fonts the report names (Liberation for Arial, DejaVu for the rest). No recommends.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends chromium fonts-liberation fonts-dejavu-core \

@@ -292,7 +292,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="YAML",
         help="tenant-instellingen: noodaccounts, goedgekeurde uitzonderingen, populaties",
     )
-    p.add_argument("--pdf", action="store_true", help="ook report.pdf maken (vereist Chromium)")
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="ook bestuursrapport.pdf en bijlage.pdf maken (vereist Chromium)",
+    )
     p.add_argument(
         "--lang", choices=("nl", "en"), default="nl", help="taal van report.html/pdf (nl, en)"
     )
@@ -359,7 +363,7 @@ def _announce(output: ScanOutput, progress: ProgressDisplay) -> None:
     progress.say(f"APK-score: {score} ({report.overall.coverage_text})")
     if output.snapshot.partial:
         progress.say("Let op: onvolledige scan; het rapport zegt wat niet gelezen kon worden.")
-    for kind in ("html", "pdf", "json", "snapshot"):
+    for kind in ("html", "board_pdf", "appendix_pdf", "json", "snapshot"):
         if kind in output.paths:
             print(output.paths[kind].resolve())
 

@@ -4,6 +4,7 @@ the PDF printed from them: what a person sees, no console errors, no network, no
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile
 from m365apk.errors import ConfigError
 from m365apk.mappings.loader import load_mappings
+from m365apk.reports.model import Report
 from m365apk.reports.pdf import FLAGS, find_browser
+from m365apk.reports.view import actions
 
 pytestmark = pytest.mark.browser
 
@@ -51,7 +54,7 @@ def open_report(browser: Browser, html: Path) -> tuple[object, list[str], list[s
 @pytest.fixture(scope="module")
 def demo_reports(tmp_path_factory) -> dict[str, Path]:
     out = {}
-    for profile in ("weak", "good"):
+    for profile in ("weak", "good", "board"):
         folder = tmp_path_factory.mktemp(profile)
         assert main(["demo", "--profile", profile, "--out", str(folder), "--quiet", "--pdf"]) == 0
         out[profile] = folder
@@ -74,10 +77,15 @@ def test_demo_report_as_a_person_sees_it(browser, demo_reports, profile, verdict
     assert errors == []
     assert [u for u in requests if not u.startswith("file://")] == []
     page.close()
+    # The two documents open on their own, each linking into the other.
+    for name in ("bestuursrapport.html", "bijlage.html"):
+        page, errors, requests = open_report(browser, demo_reports[profile] / name)
+        assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
+        page.close()
 
 
 def test_pdf_has_a_section_for_each_basismaatregel(demo_reports) -> None:
-    pdf = demo_reports["weak"] / "report.pdf"
+    pdf = demo_reports["weak"] / "bijlage.pdf"
     reader = PdfReader(pdf)
     text = re.sub(r"\s+", " ", " ".join(p.extract_text() for p in reader.pages))
     assert "Pagina 1 van" in text
@@ -127,7 +135,7 @@ def test_tenant_payloads_render_as_text_and_never_run(browser, tmp_path) -> None
     assert page.evaluate("window.__pwned") is None
     assert page.locator("script").count() == 0 and page.locator("img").count() == 0
     text = page.locator("body").inner_text()
-    assert PAYLOADS[0] in text and PAYLOADS[2] in page.locator("h1").inner_text()
+    assert PAYLOADS[0] in text and PAYLOADS[2] in page.locator("#voorblad h1").inner_text()
     assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
     page.close()
 
@@ -162,8 +170,10 @@ def test_english_report_from_one_catalogue(browser, tmp_path) -> None:
         c.id for c in all_checks(opt_in=True)
     }  # every check translated
     assert errors == [] and [u for u in requests if not u.startswith("file://")] == []
-    text = " ".join(p.extract_text() for p in PdfReader(tmp_path / "report.pdf").pages)
-    assert "Page 1 of" in text
+    board = PdfReader(tmp_path / "bestuursrapport.pdf")
+    text = " ".join(p.extract_text() for p in board.pages)
+    assert "Page 1 of" in text and len(board.pages) <= 4
+    assert "Page 1 of" in PdfReader(tmp_path / "bijlage.pdf").pages[0].extract_text()
     # report.json stays the Dutch evidence whatever the display language.
     assert "Breng je applicaties" in (tmp_path / "report.json").read_text(encoding="utf-8")
     page.close()
@@ -182,28 +192,48 @@ def test_browser_path_from_the_environment(monkeypatch, tmp_path) -> None:
     assert find_browser() == str(program)
 
 
-@pytest.mark.parametrize("profile", ["weak", "good"])
-def test_pdf_for_the_archive(demo_reports, profile) -> None:
-    """Issue 14 point 7: the board's part first and short, bookmarks, a sign-off block."""
-    reader = PdfReader(demo_reports[profile] / "report.pdf")
-    texts = [re.sub(r"\s+", " ", p.extract_text()) for p in reader.pages]
-    part2 = next(i for i, t in enumerate(texts) if "Deel 2 – technische bijlage" in t)
-    assert 1 <= part2 <= 10, f"board part is {part2} pages"
-    signoff = " ".join(texts[:part2])
-    for field in ("Ondertekend door", "Functie", "Datum", "Handtekening"):
-        assert field in signoff, field
-    assert "Eerst doen" in texts[0]
+def _titles(outline: list) -> list[str]:
+    out: list[str] = []
+    for item in outline:
+        out += _titles(item) if isinstance(item, list) else [item.title]
+    return out
 
-    def titles(outline: list) -> list[str]:
-        out: list[str] = []
-        for item in outline:
-            out += titles(item) if isinstance(item, list) else [item.title]
-        return out
 
-    bookmarks = titles(reader.outline)
-    assert "Eerst doen" in bookmarks and "Technische bijlage" in bookmarks
-    assert any(b.startswith("Deel 2") for b in bookmarks)
-    print(f"{profile}: board part {part2} pages, whole {len(reader.pages)} pages")
+@pytest.mark.parametrize("profile", ["weak", "good", "board"])
+def test_board_pdf_is_four_pages_at_most(demo_reports, profile) -> None:
+    """Issue 27 finding 1 and acceptance 1: the PDF had grown to 104 pages. The board document
+    is at most four A4 pages, "Eerst doen" whole on page 1, then the sign-off; the evidence is
+    in the appendix, a PDF of its own."""
+    from m365apk.reports.i18n import catalogue
+
+    ui = catalogue("nl")["ui"]
+    reader = PdfReader(demo_reports[profile] / "bestuursrapport.pdf")
+    # NFKC: the PDF's text has ligatures ("ﬃ" in "officer").
+    texts = [
+        re.sub(r"\s+", " ", unicodedata.normalize("NFKC", p.extract_text())) for p in reader.pages
+    ]
+    assert len(reader.pages) <= 4, f"{profile}: {len(reader.pages)} pages"
+    assert "Eerst doen" in texts[0] and ui["first_deadline"] in texts[0]
+    report = Report.model_validate_json((demo_reports[profile] / "report.json").read_text("utf-8"))
+    for a in actions(report, catalogue("nl"))[:3]:
+        assert a.title[:30] in texts[0], a.title  # the whole table on page 1
+    everything = " ".join(texts)
+    for field in (
+        "sign_leader",
+        "sign_officer",
+        "signoff_by",
+        "signoff_role",
+        "signoff_date",
+        "signoff_sign",
+    ):
+        assert ui[field] in everything, field
+    assert report.snapshot_sha256 and report.snapshot_sha256[:16] in everything.replace(" ", "")
+    bookmarks = _titles(reader.outline)
+    assert "Eerst doen" in bookmarks and ui["sign_title"] in bookmarks
+    appendix = PdfReader(demo_reports[profile] / "bijlage.pdf")
+    assert "Technische bijlage" in _titles(appendix.outline)
+    assert "Eerst doen" not in _titles(appendix.outline)
+    print(f"{profile}: board {len(reader.pages)} pages, appendix {len(appendix.pages)} pages")
 
 
 def _structure(reader: PdfReader) -> list[tuple[str, set[int], list[str]]]:
@@ -250,17 +280,24 @@ def _structure(reader: PdfReader) -> list[tuple[str, set[int], list[str]]]:
 
 
 @pytest.mark.parametrize("profile", ["weak", "good"])
-def test_pdf_keeps_rows_whole_and_the_chart_with_its_table(demo_reports, profile) -> None:
+def test_pdf_keeps_rows_whole_and_the_tables_of_the_board_on_one_page(
+    demo_reports, profile
+) -> None:
     """Issue 14 point 7: no table row split over two pages (a repeated header row spans pages
-    by design), and the chart of the basismaatregelen on the same page as its table."""
-    elements = _structure(PdfReader(demo_reports[profile] / "report.pdf"))
-    rows = [(pages, roles) for role, pages, roles in elements if role == "/TR"]
-    assert rows, "no tagged rows: the test could not see a split"
-    split = [sorted(pages) for pages, roles in rows if len(pages) > 1 and "/TD" in roles]
-    assert split == []
-    first_table = next(i for i, e in enumerate(elements) if e[0] == "/Table")
-    chart = next(e for e in elements[first_table:] if e[0] == "/Figure")
-    assert len(elements[first_table][1]) == 1 and elements[first_table][1] == chart[1]
+    by design); the board's "Eerst doen" and its table of basismaatregelen each on one page,
+    and the appendix's chart of the basismaatregelen on one page."""
+    board = _structure(PdfReader(demo_reports[profile] / "bestuursrapport.pdf"))
+    appendix = _structure(PdfReader(demo_reports[profile] / "bijlage.pdf"))
+    for elements in (board, appendix):
+        rows = [(pages, roles) for role, pages, roles in elements if role == "/TR"]
+        assert rows, "no tagged rows: the test could not see a split"
+        split = [sorted(pages) for pages, roles in rows if len(pages) > 1 and "/TD" in roles]
+        assert split == []
+    tables = [pages for role, pages, _ in board if role == "/Table"]
+    assert len(tables) >= 2 and all(len(pages) == 1 for pages in tables[:2])
+    assert tables[0] == {0}  # Eerst doen on page 1
+    chart = next(pages for role, pages, _ in appendix if role == "/Figure")
+    assert len(chart) == 1
 
 
 @pytest.mark.parametrize("school", ["'t Kofschip", 'De "Wilg" \\ Eik </style>'])

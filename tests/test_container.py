@@ -1,7 +1,7 @@
 """The container as it would run: the Dockerfile's own entrypoint and command line, a
 non-root user, the /config and /data volumes (here: folders), the simulated Graph over
-loopback, Chromium printing report.pdf as the image's own does. And the Kubernetes manifests
-as Kubernetes objects."""
+loopback, Chromium printing bestuursrapport.pdf and bijlage.pdf as the image's own does. And
+the Kubernetes manifests as Kubernetes objects."""
 
 from __future__ import annotations
 
@@ -106,9 +106,12 @@ def test_entrypoint_command_line_with_volumes(volumes: Path) -> None:
     assert (data / "history.sqlite").is_file() and (data / "overzicht.html").is_file()
     reports = list(data.glob(f"*-{tenant.tenant_id[:8]}/*/report.html"))
     assert len(reports) == 1
-    pdf = PdfReader(reports[0].parent / "report.pdf")  # printed by Chromium as the image does
-    text = " ".join(page.extract_text() for page in pdf.pages)
-    assert len(pdf.pages) > 3 and tenant.display_name in text and "Pagina 1 van" in text
+    # Printed by Chromium as the image does: the board document and the appendix.
+    board = PdfReader(reports[0].parent / "bestuursrapport.pdf")
+    text = " ".join(page.extract_text() for page in board.pages)
+    assert 1 <= len(board.pages) <= 4 and tenant.display_name in text and "Pagina 1 van" in text
+    appendix = PdfReader(reports[0].parent / "bijlage.pdf")
+    assert len(appendix.pages) > 3 and "Technische bijlage" in appendix.pages[0].extract_text()
     with sqlite3.connect(data / "history.sqlite") as con:
         assert con.execute("SELECT outcome FROM scans").fetchall() == [("ok",)]
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]

@@ -17,6 +17,8 @@ SET = (
     "snapshot.json",
     "report.json",
     "report.html",
+    "bestuursrapport.html",
+    "bijlage.html",
     "normen.csv",
     "actieplan.csv",
     "actieplan.xlsx",
@@ -49,7 +51,8 @@ def _one_set(folder: Path) -> None:
 
     digest = hashlib.sha256((folder / "snapshot.json").read_bytes()).hexdigest()
     assert report["snapshot_sha256"] == digest
-    assert (folder / "report.html").read_text("utf-8").rstrip().endswith("</html>")
+    for name in ("report.html", "bestuursrapport.html", "bijlage.html"):
+        assert (folder / name).read_text("utf-8").rstrip().endswith("</html>")
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +98,8 @@ def test_evaluate_killed_leaves_old_or_new_reports_never_a_mix(
         == -9
     )
     after = _state(out)
-    assert after == before or all(after[n] != before[n] for n in ("report.html",))
+    documents = ("report.html", "bestuursrapport.html", "bijlage.html")
+    assert after == before or all(after[n] != before[n] for n in documents)
     json.loads((out / "report.json").read_text("utf-8"))
     assert _run(["evaluate", snapshot, "--out", str(out), "--quiet"]) == 0
 

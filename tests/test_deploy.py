@@ -245,7 +245,7 @@ def command_lines() -> list[tuple[str, str, list[str]]]:
 def test_every_documented_command_line_is_accepted(where, kind, args) -> None:
     parsed = parse(args)
     if kind == "docker" and parsed.command in ("scan-all", "schedule"):
-        assert "--pdf" in args, where  # the image is built to print report.pdf
+        assert "--pdf" in args, where  # the image is built to print the PDFs
         for option, volume in (("--output", "/data"), ("--history", "/data/")):
             assert option in args and args[args.index(option) + 1].startswith(volume), where
 
@@ -312,7 +312,7 @@ def _local(args: list[str], root: Path, index: int | None = None) -> list[str]:
     for a in args:
         a = a.replace("/config", str(root / "config")).replace("/data", str(root / "data"))
         out.append(a.replace(INDEX, str(index)) if index is not None else a)
-    return [a for a in out if a != "--pdf"]  # report.pdf is test_container's (Chromium)
+    return [a for a in out if a != "--pdf"]  # the PDFs are test_container's (Chromium)
 
 
 @pytest.mark.integration

@@ -104,10 +104,15 @@ def test_cover_explains_itself(browser, pages, name) -> None:
     assert "Waarom dit oordeel:" in cover.locator("#reden").inner_text()
     assert cover.locator('a[href="#score-uitleg"]').count() == 1
     assert page.locator("#score-uitleg").is_visible()
-    actions = cover.locator("#eerst-doen > ol > li")
+    # Issue 27 point 2: what, who, cost and by when, for at most three actions.
+    actions = cover.locator("#eerst-doen tbody tr")
     assert 1 <= actions.count() <= 3
     for i in range(actions.count()):
-        assert "gemeten:" in actions.nth(i).inner_text()
+        cells = actions.nth(i).locator("td")
+        assert cells.count() == 4
+        assert cells.nth(1).inner_text().strip() in ("school", "IT-partner")
+        assert "uur" in cells.nth(2).inner_text()
+        assert re.search(r"\d{1,2} \w+ 20\d\d", cells.nth(3).inner_text())
     page.close()
 
 

@@ -8,21 +8,40 @@ text and is never marked safe.
 from __future__ import annotations
 
 import csv
+import html as html_lib
 import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from m365apk.reports import humanize
 from m365apk.reports.actionplan import render_action_plan_csv, write_action_plan_xlsx
+from m365apk.reports.board_data import (
+    ActionDetail,
+    Term,
+    licence_for_product,
+    portal_link,
+    terms_used,
+)
 from m365apk.reports.i18n import catalogue, localized
 from m365apk.reports.model import Report
 from m365apk.reports.view import (
+    Action,
     actions,
+    adds_to_reason,
     blockers_text,
+    measure_line,
     measured_text,
+    not_checked,
     plain_reason,
+    said_before,
+    unreadable_groups,
     verdict_reason,
 )
 from m365apk.snapshot.files import crash_point, replaced_together
@@ -64,6 +83,17 @@ _env.filters["css_string"] = css_string
 
 
 FIRST = 3  # "Eerst doen" on the cover: three actions a school can start on Monday
+BOARD_FILE = "bestuursrapport.html"
+APPENDIX_FILE = "bijlage.html"
+
+
+@dataclass(frozen=True)
+class FirstAction:
+    """A row of "Eerst doen": the action, who does it, what it costs, by when."""
+
+    action: Action
+    detail: ActionDetail
+    deadline: date
 
 
 def settings_missing(report: Report) -> bool:
@@ -73,10 +103,9 @@ def settings_missing(report: Report) -> bool:
     return s is not None and not s.break_glass and not s.approved_exclusions
 
 
-def render_html(report: Report, lang: str = "nl") -> str:
-    messages = catalogue(lang)
+def _localized(report: Report, lang: str) -> Report:
     report = localized(report, lang)
-    report = report.model_copy(
+    return report.model_copy(
         update={
             "checks": [
                 c.model_copy(
@@ -90,23 +119,93 @@ def render_html(report: Report, lang: str = "nl") -> str:
             ]
         }
     )
+
+
+class _Glossary:
+    """Links the first use of each glossary term in the board document to its entry in the
+    begrippenlijst. Called from the template in document order; the text is escaped here, so
+    tenant text that passes through stays text."""
+
+    def __init__(self, terms: list[Term]) -> None:
+        self.terms = terms
+        self.linked: set[str] = set()
+
+    def __call__(self, text: object) -> Markup:
+        text = "" if text is None else str(text)
+        out: list[str] = []
+        pos = 0
+        while True:
+            best = None
+            for term in self.terms:
+                if term.term in self.linked:
+                    continue
+                m = term.pattern().search(text, pos)
+                if m and (best is None or m.start() < best[1].start()):
+                    best = (term, m)
+            if best is None:
+                break
+            term, m = best
+            self.linked.add(term.term)
+            out.append(str(escape(text[pos : m.start()])))
+            out.append(f'<a class="term" href="#{term_id(term)}">{escape(m.group(0))}</a>')
+            pos = m.end()
+        out.append(str(escape(text[pos:])))
+        return Markup("".join(out))
+
+
+def term_id(term: Term) -> str:
+    return "begrip-" + re.sub(r"[^a-z0-9]+", "-", term.term.lower()).strip("-")
+
+
+def _visible_text(page: str) -> str:
+    page = re.sub(r"<style>.*?</style>", " ", page, flags=re.DOTALL)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+def _context(report: Report, lang: str) -> dict[str, Any]:
+    messages = catalogue(lang)
+    report = _localized(report, lang)
     todo = actions(report, messages)
-    return _env.get_template("report.html.j2").render(
+    scan_day = report.collected_at.date()
+    first = [
+        FirstAction(
+            action=a,
+            detail=a.detail(lang),
+            deadline=scan_day + timedelta(days=a.detail(lang).deadline_days),
+        )
+        for a in todo[:FIRST]
+    ]
+    checks = {c.id: c for c in report.checks}
+    counts = Counter(c.result.status.value for c in report.checks)
+    measured = {c.id: measured_text(c, messages, lang) for c in report.checks}
+    nc = not_checked(report)
+    return dict(
         r=report,
         lang=lang,
         t=messages["ui"],
         todo=todo,
-        first=todo[:FIRST],
+        first=first,
+        counts=counts,
+        manual_open=sum(m.status == "open" for m in report.manual),
         reason=verdict_reason(report.overall, report.checks, messages),
         measure_blockers={b.id: blockers_text(b.score, messages) for b in report.basismaatregelen},
-        measured={c.id: measured_text(c, messages, lang) for c in report.checks},
+        measure_line={b.id: measure_line(b, checks, messages) for b in report.basismaatregelen},
+        measured=measured,
+        measured_adds={
+            c.id: adds_to_reason(measured[c.id], c.result.reason) for c in report.checks
+        },
+        said_before=said_before(report.checks),
         undetermined=[c for c in report.checks if c.result.status.value == "unknown"],
+        not_checked=nc,
+        unreadable_groups=unreadable_groups(report),
         settings_missing=settings_missing(report),
         plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
+        portal={c.id: portal_link(c.id, lang) for c in report.checks},
+        prices={g.what: licence_for_product(g.what, lang) for g in nc if g.cause == "licence"},
         verdict_text=messages["verdicts"],
         plan_now=messages["plan_now"],
         fmt=_Formatter(lang, messages),
-        checks={c.id: c for c in report.checks},
+        checks=checks,
         manual={m.id: m for m in report.manual},
         symbols=SYMBOLS,
         status_text=messages["statuses"],
@@ -115,7 +214,40 @@ def render_html(report: Report, lang: str = "nl") -> str:
         dataset_status_text=messages["dataset_status"],
         norm_status_text=messages["norm_status"],
         answers=messages["answers"],
+        term_id=term_id,
     )
+
+
+def _render(context: dict[str, Any], parts: tuple[str, ...]) -> str:
+    """One page of the set: the board document, the appendix, or both (report.html). Links
+    into the other document go to its own file when it is not on the page."""
+    links = {
+        "ax": "" if "appendix" in parts else APPENDIX_FILE,
+        "bx": "" if "board" in parts else BOARD_FILE,
+    }
+    template = _env.get_template("report.html.j2")
+    if "board" not in parts:
+        return template.render(**context, **links, parts=parts, terms=[], gl=_Glossary([]))
+    # The begrippenlijst holds the terms the board document uses: rendered once to find them,
+    # then with the first use of each linked to its entry.
+    draft = template.render(**context, **links, parts=("board",), terms=[], gl=_Glossary([]))
+    terms = terms_used([_visible_text(draft)], context["lang"])
+    return template.render(**context, **links, parts=parts, terms=terms, gl=_Glossary(terms))
+
+
+def render_board(report: Report, lang: str = "nl") -> str:
+    """bestuursrapport.html: the board document (at most four A4 pages)."""
+    return _render(_context(report, lang), ("board",))
+
+
+def render_appendix(report: Report, lang: str = "nl") -> str:
+    """bijlage.html: the technical appendix, each finding once with its evidence."""
+    return _render(_context(report, lang), ("appendix",))
+
+
+def render_html(report: Report, lang: str = "nl") -> str:
+    """report.html: the board document followed by the appendix, in one self-contained page."""
+    return _render(_context(report, lang), ("board", "appendix"))
 
 
 class _Formatter:
@@ -198,23 +330,30 @@ def write_reports(
     paths = {
         "json": out_dir / "report.json",
         "html": out_dir / "report.html",
+        "board_html": out_dir / BOARD_FILE,
+        "appendix_html": out_dir / APPENDIX_FILE,
         "csv": out_dir / "normen.csv",
         "plan": out_dir / "actieplan.csv",
         "plan_xlsx": out_dir / "actieplan.xlsx",
     }
     if pdf:
-        paths["pdf"] = out_dir / "report.pdf"
+        paths["board_pdf"] = out_dir / "bestuursrapport.pdf"
+        paths["appendix_pdf"] = out_dir / "bijlage.pdf"
     with replaced_together(list(paths.values()), staged) as tmps:
         tmp = dict(zip(paths, tmps, strict=True))
         tmp["json"].write_text(report.to_json(), encoding="utf-8")
         crash_point("reports.json")
-        tmp["html"].write_text(render_html(report, lang), encoding="utf-8")
+        context = _context(report, lang)
+        tmp["html"].write_text(_render(context, ("board", "appendix")), encoding="utf-8")
         crash_point("reports.half")
+        tmp["board_html"].write_text(_render(context, ("board",)), encoding="utf-8")
+        tmp["appendix_html"].write_text(_render(context, ("appendix",)), encoding="utf-8")
         tmp["csv"].write_text(render_norms_csv(report), encoding="utf-8-sig", newline="")
         tmp["plan"].write_text(render_action_plan_csv(report), encoding="utf-8-sig", newline="")
         write_action_plan_xlsx(report, tmp["plan_xlsx"])
         if pdf:
-            write_pdf(tmp["html"], tmp["pdf"])
+            write_pdf(tmp["board_html"], tmp["board_pdf"])
+            write_pdf(tmp["appendix_html"], tmp["appendix_pdf"])
         crash_point("reports.staged")
     crash_point("reports.done")
     return paths

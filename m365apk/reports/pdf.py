@@ -1,4 +1,5 @@
-"""report.pdf: the same report.html, printed by headless Chromium (A4, page numbers).
+"""bestuursrapport.pdf and bijlage.pdf: the two HTML documents, printed by headless Chromium
+(A4, page numbers).
 
 Chromium is the browser the school will open the HTML in, so the PDF looks the same; page
 numbers come from the print stylesheet (CSS @page margin boxes), bookmarks from the headings.
