@@ -1,4 +1,5 @@
-"""Screenshots of the weak and the good demo report for the README (docs/screenshots/).
+"""Screenshots of the weak and the good demo's board document (bestuursrapport) for the
+README (docs/screenshots/).
 
     python scripts/screenshots.py
 
@@ -45,8 +46,9 @@ def run() -> int:
             folder = Path(work) / profile
             if main(["demo", "--profile", profile, "--out", str(folder), "--quiet"]) != 0:
                 return 1
-            shoot((folder / "report.html").resolve(), OUT / f"{profile}.png")
-            shoot((folder / "report.html").resolve(), OUT / f"{profile}-phone.png", "390,1400")
+            board = (folder / "bestuursrapport.html").resolve()
+            shoot(board, OUT / f"{profile}.png")
+            shoot(board, OUT / f"{profile}-phone.png", "390,1400")
             print(OUT / f"{profile}.png", OUT / f"{profile}-phone.png")
         folder = Path(work) / "portfolio"
         if main(["demo", "--portfolio", "--out", str(folder)]) != 0:

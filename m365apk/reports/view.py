@@ -134,8 +134,8 @@ def group_heads() -> dict[str, str]:
 
 def actions(report: Report, messages: dict[str, Any]) -> list[Action]:
     """Open findings grouped by what the school does, most important first. An action is named
-    after what fails: the group's title only when the check that title names fails, else the
-    title of its most important failing check (issue 27 finding 3: "Dwing MFA af voor
+    after what fails: the group's title only when the check that title names fails, else its
+    title for the rest of the group (`actions_rest`) (issue 27 finding 3: "Dwing MFA af voor
     iedereen" stood above advice while MFA for everyone was enforced)."""
     groups = action_groups()
     found = sorted((c for c in report.checks if c.result.status.value in FINDINGS), key=rank)
@@ -146,8 +146,12 @@ def actions(report: Report, messages: dict[str, Any]) -> list[Action]:
             by_id[gid] = Action(gid, c.title, c.severity, c.effort)
         by_id[gid].checks.append(c)
     for a in by_id.values():
-        if a.id in group_heads() and group_heads()[a.id] in {c.id for c in a.checks}:
+        if a.id not in group_heads():
+            continue  # a check that is an action of its own keeps its title
+        if group_heads()[a.id] in {c.id for c in a.checks}:
             a.title = messages["actions"].get(a.id, a.title)
+        else:  # the check the group title names passes: the group's title for the rest
+            a.title = messages["actions_rest"].get(a.id, a.title)
     return sorted(by_id.values(), key=Action.key)
 
 
