@@ -66,6 +66,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
     suite = sys.modules.get("tests.trust.suite")
     report = getattr(suite, "REPORT", None)
+    if not report:  # run in a pytest-xdist worker: its summary file in the run's base folder
+        factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+        summary = factory.getbasetemp() / "trust-suite-summary.txt" if factory else None
+        if summary is not None and summary.is_file():
+            report = [summary.read_text("utf-8").rstrip("\n")]
     if report:
         terminalreporter.write_sep("=", "trust suite: checks x transformations (run/violations)")
         for block in report:

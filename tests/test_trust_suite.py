@@ -47,6 +47,11 @@ def trust_cells(
     path = tmp_path_factory.mktemp("trust-suite") / "matrix.txt"
     path.write_text(text + "\n\n" + "\n".join(bad) + "\n", "utf-8")
     suite.REPORT[:] = [text, f"violations: {len(bad)} (all listed in {path})"]
+    # Under pytest-xdist this runs in a worker, whose terminal summary nobody sees: leave the
+    # summary in the run's base folder (a worker's is popen-gwN inside it) for conftest's hook.
+    root = tmp_path_factory.getbasetemp()
+    root = root.parent if root.name.startswith("popen-gw") else root
+    (root / suite.SUMMARY_FILE).write_text("\n".join(suite.REPORT) + "\n", "utf-8")
     print("\n" + text)
     return cells
 

@@ -1478,3 +1478,4 @@ def matrix(cells: list[Cell], check_ids: list[str]) -> str:
 
 # What the last run found, for the terminal summary (tests/conftest.py).
 REPORT: list[str] = []
+SUMMARY_FILE = "trust-suite-summary.txt"
