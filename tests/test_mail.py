@@ -375,3 +375,59 @@ def test_every_exchange_property_a_check_reads_is_in_the_mapping_data() -> None:
         assert gap["manual"] in manual
         question = next(m.question for m in manual_items() if m.id == gap["manual"])
         assert "Get-" in question  # the exact command the provider runs
+
+
+# --- probes (wt/probe-mail): tenant situations the first tests did not cover --------------------
+
+
+def test_forwarding_address_listing_two_addresses_is_undetermined_not_inside() -> None:
+    """A ForwardingSmtpAddress holding an outside address and a school address behind it
+    ("x@gmail.com;y@school.nl") is no one address: read by its last '@' it looked inside the
+    school and passed."""
+    for smtp in (
+        "smtp:x@gmail.com;y@school.nl",
+        "smtp:x@gmail.com,y@school.nl",
+        "smtp:x@gmail.com y@school.nl",
+        "smtp:x@school.nl\u200b",
+    ):
+        s = school([mailbox(TEACHER_ID, "t@school.nl", smtp=smtp)])
+        assert run(mail.FORWARDING, s).status is Status.UNKNOWN, smtp
+
+
+def test_forwarding_to_the_schools_own_domain_written_in_unicode_or_punycode_is_inside() -> None:
+    """An accepted domain with an accent (école.nl), written by Exchange in one form and by the
+    forwarding address in the other (xn--cole-9oa.nl), is the same domain."""
+    for accepted, target in (("école.nl", "xn--cole-9oa.nl"), ("xn--cole-9oa.nl", "école.nl")):
+        s = school(
+            [mailbox(TEACHER_ID, "t@school.nl", smtp=f"smtp:x@{target}")],
+            domains=[domain(accepted), *DOMAINS],
+        )
+        assert run(mail.FORWARDING, s).status is Status.PASS, (accepted, target)
+    s = school([mailbox(TEACHER_ID, "t@school.nl", smtp="smtp:x@xn--cole-9oa.nl")])
+    assert run(mail.FORWARDING, s).status is Status.FAIL
+
+
+def test_forwarding_to_an_external_relay_domain_leaves_the_school() -> None:
+    """ExternalRelay: 'served by an e-mail server outside the Exchange organization and outside
+    the organization's control' (AcceptedDomainType); InternalRelay: 'inside the organization's
+    control', so still the school's."""
+    relayed = [mailbox(TEACHER_ID, "t@school.nl", smtp="smtp:x@partner.nl")]
+    s = school(relayed, domains=[domain("partner.nl", "ExternalRelay"), *DOMAINS])
+    result = run(mail.FORWARDING, s)
+    assert result.status is Status.FAIL and "partner.nl" in result.reason
+    s = school(relayed, domains=[domain("partner.nl", "InternalRelay"), *DOMAINS])
+    assert run(mail.FORWARDING, s).status is Status.PASS
+
+
+def test_shared_mailbox_whose_kind_is_written_in_other_case_still_counts_as_shared() -> None:
+    for kind in ("sharedmailbox", "SharedMailbox ", "SHAREDMAILBOX"):
+        s = school([mailbox(SHARED_ID, "info@school.nl", kind)], users=[user(SHARED_ID)])
+        assert run(mail.SHARED_SIGNIN, s).status is Status.FAIL, kind
+
+
+def test_room_and_equipment_mailboxes_are_not_judged_as_shared_ones() -> None:
+    """CIS 1.2.2 and Maester read only RecipientTypeDetails SharedMailbox; a room's account
+    signs in on purpose (Teams Rooms), so an enabled room is no finding here."""
+    for kind in ("RoomMailbox", "EquipmentMailbox"):
+        s = school([mailbox(SHARED_ID, "zaal@school.nl", kind)], users=[user(SHARED_ID)])
+        assert run(mail.SHARED_SIGNIN, s).status is Status.PASS, kind

@@ -17,6 +17,7 @@ was not shown.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,6 +47,9 @@ MS_FORWARDING = "https://learn.microsoft.com/defender-office-365/outbound-spam-p
 MS_ACCEPTED = (
     "https://learn.microsoft.com/exchange/mail-flow-best-practices/manage-accepted-domains/"
     "manage-accepted-domains"
+)
+MS_DOMAIN_TYPES = (
+    "https://learn.microsoft.com/previous-versions/office/exchange-server-api/ff340752(v=exchg.150)"
 )
 MS_AUDIT = "https://learn.microsoft.com/purview/audit-mailboxes"
 MS_ORG_CONFIG = (
@@ -111,7 +115,7 @@ def evaluate_shared_signin(snapshot: Snapshot) -> CheckResult:
         if not isinstance(kind, str) or not kind:
             undetermined.append(_object(mailbox, Msg("mail.kind_unknown")))
             continue
-        if kind != SHARED:
+        if kind.strip().casefold() != SHARED.casefold():
             continue
         shared += 1
         account = mailbox.get("ExternalDirectoryObjectId")
@@ -170,7 +174,13 @@ def accepted_domains(snapshot: Snapshot) -> tuple[set[str], set[str]] | None:
     cannot be trusted: empty (an organisation always has at least one accepted domain) or an
     entry without a domain name. `*.school.nl` (an accepted domain that matches subdomains,
     Microsoft: SmtpDomainWithSubdomains) covers every subdomain of school.nl; a plain
-    `school.nl` covers only itself (manage-accepted-domains)."""
+    `school.nl` covers only itself (manage-accepted-domains).
+
+    An ExternalRelay domain is not the school's: Microsoft's AcceptedDomainType says it "is
+    served by an e-mail server outside the Exchange organization and outside the organization's
+    control" (MS_DOMAIN_TYPES); an InternalRelay domain is served "inside the organization's
+    control" and counts as the school's. (Exchange Online itself offers only Authoritative and
+    InternalRelay; an ExternalRelay entry is judged as Microsoft defines it.)"""
     exact: set[str] = set()
     wildcard: set[str] = set()
     items = snapshot.dataset(ACCEPTED).data or []
@@ -180,31 +190,58 @@ def accepted_domains(snapshot: Snapshot) -> tuple[set[str], set[str]] | None:
         name = item.get("DomainName") if isinstance(item, dict) else None
         if not isinstance(name, str) or not name.strip():
             return None
-        name = name.strip().lower().rstrip(".")
-        if name.startswith("*."):
-            wildcard.add(name[2:])
-        else:
-            exact.add(name)
+        kind = item.get("DomainType")
+        if isinstance(kind, str) and kind.strip().casefold() == "externalrelay":
+            continue
+        name = name.strip()
+        parent = mail_domain(name[2:] if name.startswith("*.") else name)
+        if parent is None:
+            return None  # a name that is no domain: the list is not to be trusted
+        (wildcard if name.startswith("*.") else exact).add(parent)
     return exact, wildcard
 
 
 def is_inside(domain: str, accepted: tuple[set[str], set[str]]) -> bool:
     exact, wildcard = accepted
-    domain = domain.lower().rstrip(".")
+    domain = mail_domain(domain) or domain.lower().rstrip(".")
     return domain in exact or any(domain.endswith("." + parent) for parent in wildcard)
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# An unquoted local part: none of what separates or wraps addresses, no spaces.
+_LOCAL = re.compile(r'^[^\s@;,<>()\[\]\\:"]+$')
+
+
+def mail_domain(name: str) -> str | None:
+    """A domain as DNS knows it: lower case, without the trailing dot, an accented name in its
+    ASCII (punycode) form, so école.nl and xn--cole-9oa.nl are one domain; None when the text
+    is no domain name (an invisible character, a space, a single label)."""
+    text = name.strip().rstrip(".").lower()
+    if not text or not text.isprintable():
+        return None
+    if not text.isascii():
+        try:
+            text = text.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    labels = text.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return None
+    return text
 
 
 def smtp_domain(address: str) -> str | None:
     """The domain of a ForwardingSmtpAddress ("smtp:x@domain", as Get-Mailbox returns it; the
-    prefix is optional and case does not matter), or None when it holds no address."""
+    prefix is optional and case does not matter), or None when it holds no one address (no
+    '@', or more than one address: "x@gmail.com;y@school.nl" is not school.nl's)."""
     text = address.strip()
     if text.lower().startswith("smtp:"):
         text = text[5:]
     local, at, domain = text.rpartition("@")
-    domain = domain.strip().rstrip(".").lower()
-    if not at or not local or not domain or " " in domain:
+    quoted = len(local) >= 2 and local[0] == local[-1] == '"' and '"' not in local[1:-1]
+    if not at or not (quoted and local.isprintable() or _LOCAL.match(local)):
         return None
-    return domain
+    return mail_domain(domain)
 
 
 def _identities(mailbox: Mapping[str, Any]) -> set[str]:
