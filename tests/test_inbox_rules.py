@@ -238,3 +238,13 @@ def test_demo_asks_for_the_rules_and_shows_the_finding(demo_reports) -> None:
         for profile, report in demo_reports.items()
     }
     assert statuses == {"weak": "fail", "good": "pass", "board": "pass"}
+
+
+def test_a_rule_target_holding_an_outside_and_a_school_address_is_not_inside(good) -> None:
+    """'leerling@hotmail.com;info@<school>' is no one address: read by its last '@' it looked
+    like the school's own domain and the rule passed as forwarding inside."""
+    uid = next(iter(good.datasets["inboxRules"].data))
+    accepted = good.datasets["exoAcceptedDomains"].data
+    own = next(d["DomainName"] for d in accepted if not d["DomainName"].startswith("*"))
+    target = f"leerling@hotmail.com;info@{own}"
+    assert result(with_rules(good, {uid: [rule(target)]})).status is Status.UNKNOWN

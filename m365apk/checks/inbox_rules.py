@@ -27,7 +27,7 @@ from m365apk.checks.base import (
     reads,
 )
 from m365apk.checks.common import CIS, make, src, users
-from m365apk.checks.mail import ACCEPTED, is_inside
+from m365apk.checks.mail import ACCEPTED, is_inside, smtp_domain
 from m365apk.checks.mail import accepted_domains as exchange_accepted_domains
 from m365apk.messages import Msg
 from m365apk.snapshot import Snapshot
@@ -47,14 +47,11 @@ _check = check_family(area=Area.ATTACK_SURFACE, bm=(5, 4), norms=("SM.01", "ID.0
 
 
 def _domain(address: Any) -> str | None:
-    """The domain of an SMTP address, lower case; None when it has none (an X500 address)."""
+    """The domain of one SMTP address, lower case (punycode for an accented one); None when it
+    has none (an X500 address) or holds more than one address (checks.mail.smtp_domain)."""
     if not isinstance(address, str):
         return None
-    local, at, domain = address.strip().rpartition("@")
-    domain = domain.strip().rstrip(".").lower()
-    if not at or not local or not domain or "." not in domain or " " in domain:
-        return None
-    return domain
+    return smtp_domain(address)
 
 
 def school_domains(snapshot: Snapshot) -> tuple[tuple[set[str], set[str]], Msg | None]:
