@@ -431,3 +431,17 @@ def test_room_and_equipment_mailboxes_are_not_judged_as_shared_ones() -> None:
     for kind in ("RoomMailbox", "EquipmentMailbox"):
         s = school([mailbox(SHARED_ID, "zaal@school.nl", kind)], users=[user(SHARED_ID)])
         assert run(mail.SHARED_SIGNIN, s).status is Status.PASS, kind
+
+
+def test_wildcard_or_padded_accepted_domain_is_never_looked_up_as_a_name() -> None:
+    """Get-AcceptedDomain names ' *.school.nl' (padded) and 'School.NL.': the collector looks up
+    school.nl once and never the wildcard, and the checks expect exactly what was looked up;
+    Microsoft's *.onmicrosoft.com domains are left out on both sides."""
+    from m365apk.scanner.dns import accepted_mail_domains
+
+    names = [" *.school.nl", "School.NL. ", "*school.nl", "School.Mail.OnMicrosoft.com"]
+    accepted = exo([domain(n) for n in names], "AcceptedDomain")
+    assert accepted_mail_domains(accepted) == ["school.nl"]
+    s = dns_school({"school.nl": GOOD_DNS}, accepted)
+    assert email.accepted_domains(s) == {"school.nl"}
+    assert email.DMARC.run(s).status is Status.PASS

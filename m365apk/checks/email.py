@@ -89,7 +89,7 @@ def accepted_domains(snapshot: Snapshot) -> set[str] | None:
         if not isinstance(name, str) or not name.strip():
             return None
         name = name.strip().lower().rstrip(".")
-        if not name.startswith("*.") and not name.endswith(".onmicrosoft.com"):
+        if not name.startswith("*") and not name.endswith(".onmicrosoft.com"):
             names.add(name)
     return names
 

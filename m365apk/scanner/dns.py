@@ -107,18 +107,20 @@ def _uses_real_graph(base_url: str) -> bool:
 def accepted_mail_domains(accepted: Dataset | None) -> list[str]:
     """Exchange's accepted domains (Get-AcceptedDomain), when they were read: mail for them is
     accepted, so their records matter as much as those of Graph's verified domains. The
-    *.onmicrosoft.com ones are Microsoft's."""
+    *.onmicrosoft.com ones are Microsoft's; a wildcard (*.school.nl) names no domain to look
+    up. Each name is read as checks/email.py `accepted_domains` reads it (padding, case and a
+    trailing dot do not make another name; tests/test_mail.py)."""
     if accepted is None or not accepted.ok:
         return []
-    return sorted(
-        {
-            str(d["DomainName"]).lower().rstrip(".")
-            for d in accepted.data or []
-            if isinstance(d.get("DomainName"), str)
-            and not str(d["DomainName"]).lower().rstrip(".").endswith(".onmicrosoft.com")
-            and not str(d["DomainName"]).startswith("*")  # a wildcard is no name to look up
-        }
-    )
+    names = set()
+    for d in accepted.data or []:
+        raw = d.get("DomainName") if isinstance(d, dict) else None
+        if not isinstance(raw, str):
+            continue
+        name = raw.strip().lower().rstrip(".")
+        if name and not name.startswith("*") and not name.endswith(".onmicrosoft.com"):
+            names.add(name)
+    return sorted(names)
 
 
 async def collect_mail_dns(
