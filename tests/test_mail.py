@@ -445,3 +445,15 @@ def test_wildcard_or_padded_accepted_domain_is_never_looked_up_as_a_name() -> No
     s = dns_school({"school.nl": GOOD_DNS}, accepted)
     assert email.accepted_domains(s) == {"school.nl"}
     assert email.DMARC.run(s).status is Status.PASS
+
+
+def test_forwarding_to_a_contact_that_shares_a_mailboxs_display_name_is_undetermined() -> None:
+    """ForwardingAddress names a recipient by its identity (its Name); a display name is no
+    identity: the outside contact 'Jan Jansen' is not the teacher whose mailbox is shown as
+    'Jan Jansen' (Name 'jjansen'), so the forwarding is not known to stay inside."""
+    teacher = mailbox(TEACHER_ID, "jjansen@school.nl", DisplayName="Jan Jansen", Name="jjansen")
+    teacher["Identity"] = "jjansen"
+    shared = mailbox(SHARED_ID, "info@school.nl", "SharedMailbox", recipient="Jan Jansen")
+    result = run(mail.FORWARDING, school([teacher, shared]))
+    assert result.status is Status.UNKNOWN
+    assert "Get-Recipient -Identity 'Jan Jansen'" in result.reason

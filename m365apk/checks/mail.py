@@ -245,6 +245,8 @@ def smtp_domain(address: str) -> str | None:
 
 
 def _identities(mailbox: Mapping[str, Any]) -> set[str]:
+    """What names this mailbox uniquely. Not its DisplayName: display names are not unique
+    among recipients, and an outside mail contact may carry a teacher's."""
     keys = (
         "Identity",
         "Name",
@@ -252,7 +254,6 @@ def _identities(mailbox: Mapping[str, Any]) -> set[str]:
         "Id",
         "Guid",
         "DistinguishedName",
-        "DisplayName",
         "PrimarySmtpAddress",
         "UserPrincipalName",
         "ExternalDirectoryObjectId",
