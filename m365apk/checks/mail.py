@@ -194,9 +194,9 @@ def accepted_domains(snapshot: Snapshot) -> tuple[set[str], set[str]] | None:
         if isinstance(kind, str) and kind.strip().casefold() == "externalrelay":
             continue
         name = name.strip()
-        parent = mail_domain(name[2:] if name.startswith("*.") else name)
-        if parent is None:
-            return None  # a name that is no domain: the list is not to be trusted
+        bare = name[2:] if name.startswith("*.") else name
+        # An odd name (one label, an underscore) is kept as written: it can only match itself.
+        parent = mail_domain(bare) or bare.lower().rstrip(".")
         (wildcard if name.startswith("*.") else exact).add(parent)
     return exact, wildcard
 
