@@ -9,6 +9,7 @@ the permission or the RBAC role, gets a dataset that says so (never data, never 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -582,3 +583,72 @@ def test_a_refused_exchange_token_does_not_take_graphs_with_it() -> None:
         assert token.token == "graph"
 
     asyncio.run(go())
+
+
+# --- probes (wt/probe-mail): nothing leaves for another endpoint or host ------------------------
+
+_HOST = "https://outlook.office365.com"
+_NEXT = [
+    "https://evil.example/adminapi/v2.0/tid/Mailbox?$skiptoken=2",  # another host
+    f"{_HOST}/adminapi/v2.0/tid/InboxRule?$skiptoken=2",  # another endpoint
+    f"{_HOST}/adminapi/v2.0/other-tenant/Mailbox?$skiptoken=2",  # another organisation
+    "http://outlook.office365.com/adminapi/v2.0/tid/Mailbox?$skiptoken=2",  # no TLS
+    "https://outlook.office365.com@evil.example/adminapi/v2.0/tid/Mailbox",  # userinfo trick
+    "/adminapi/v2.0/tid/Mailbox?$skiptoken=2",  # relative
+]
+
+
+def _exchange_read(monkeypatch, answer) -> tuple[Any, list[httpx.Request]]:
+    """exoMailboxes read by an ExchangeClient for the commercial cloud, every request answered
+    by `answer` at the transport (the middleware runs as in a scan); what was sent is kept."""
+    from types import SimpleNamespace
+
+    sent: list[httpx.Request] = []
+
+    async def transport(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        sent.append(request)
+        return answer(request)
+
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", transport)
+
+    class Credential:
+        def get_token(self, *scopes: str) -> Any:
+            return SimpleNamespace(token="exchange-token")
+
+    async def go() -> Any:
+        settings = GraphSettings(base_url="https://graph.microsoft.com", **FAST)
+        client = ExchangeClient(Credential(), settings, CollectionStats(), Pacer(), "tid")
+        try:
+            return await client.dataset(DATASETS["exoMailboxes"])
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go()), sent
+
+
+@pytest.mark.parametrize("link", _NEXT)
+def test_a_next_link_to_another_endpoint_or_host_is_not_followed(monkeypatch, link: str) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        box = {"Guid": "g-1", "RecipientTypeDetails": "UserMailbox"}
+        return httpx.Response(200, json={"value": [box], "@odata.nextLink": link})
+
+    ds, sent = _exchange_read(monkeypatch, answer)
+    assert ds.status is DatasetStatus.MALFORMED and ds.data is None
+    assert len(sent) == 1 and sent[0].url.host == "outlook.office365.com"
+    assert sent[0].url.path == "/adminapi/v2.0/tid/Mailbox"
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_not_followed_and_carries_no_token(monkeypatch, status: int) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Location": f"{_HOST}/adminapi/v2.0/tid/X"})
+
+    ds, sent = _exchange_read(monkeypatch, answer)
+    assert ds.status is DatasetStatus.ERROR and ds.data is None
+    assert len(sent) == 1
+    body = json.loads(sent[0].content)
+    assert body == {
+        "CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": "Unlimited"}}
+    }
+    assert sent[0].headers["X-AnchorMailbox"].startswith("APP:SystemMailbox{")
