@@ -23,6 +23,7 @@ import pytest
 from m365apk.checks.base import AffectedObject, CheckResult, Evidence, Status, missing_data
 from m365apk.cli import main
 from m365apk.demo.dns import SimulatedDns
+from m365apk.demo.exchange import answer as simulated_answer
 from m365apk.demo.exchange import not_available, with_page_size, without_rbac_role
 from m365apk.demo.server import Fault, SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
@@ -37,6 +38,7 @@ from m365apk.scanner.exchange import (
     NOT_AVAILABLE_CODE,
     CmdletRefused,
     ExchangeClient,
+    anchor_mailbox,
     cmdlet_request,
     exchange_base_url,
     exchange_scope,
@@ -652,3 +654,24 @@ def test_a_redirect_is_not_followed_and_carries_no_token(monkeypatch, status: in
         "CmdletInput": {"CmdletName": "Get-Mailbox", "Parameters": {"ResultSize": "Unlimited"}}
     }
     assert sent[0].headers["X-AnchorMailbox"].startswith("APP:SystemMailbox{")
+
+
+def test_simulated_organization_config_is_one_object_as_microsoft_documents(weak) -> None:
+    """admin-api-endpoints-organization-config: 'Pagination isn't available ... The
+    Get-OrganizationConfig response is a single JSON object' - not a collection page."""
+    with served(weak) as sim:
+        scope = exchange_scope(exchange_base_url("https://graph.microsoft.com"))
+        token = asyncio.run(credential(sim, weak).get_token(scope)).token
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "X-AnchorMailbox": anchor_mailbox(weak.tenant_id),
+        }
+        body = json.dumps({"CmdletInput": {"CmdletName": "Get-OrganizationConfig"}})
+        path = f"/adminapi/v2.0/{weak.tenant_id}/OrganizationConfig"
+        status, payload, _, objects = simulated_answer(sim, path, "", headers, body)
+        assert status == 200 and objects == 1
+        assert "value" not in payload and "@odata.nextLink" not in payload
+        assert isinstance(payload.get("AuditDisabled"), bool)
+        snapshot = scan(sim, weak, ("exoOrganizationConfig",))
+    ds = snapshot.dataset("exoOrganizationConfig")
+    assert ds.status is DatasetStatus.OK and len(ds.data) == 1

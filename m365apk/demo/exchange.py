@@ -162,6 +162,11 @@ def _answer(
     items = _items(data, endpoint, params)
     args = dict(parse_qsl(query, keep_blank_values=True))
     select = [s for s in (args.get("$select") or "").split(",") if s]
+    if endpoint == "OrganizationConfig":
+        # "Pagination isn't available ... The Get-OrganizationConfig response is a single JSON
+        # object" (admin-api-endpoints-organization-config): the object, not a page of one.
+        context = f"{sim.base_url}/adminapi/v2.0/{tenant_ref}/$metadata#{endpoint}/$entity"
+        return {"@odata.context": context, **_select(items[0], select)}, 1
     offset = _offset(args.get("$skiptoken"))
     base = f"{sim.base_url}/adminapi/v2.0/{tenant_ref}"
     result: dict[str, Any] = {"@odata.context": f"{base}/$metadata#{endpoint}"}
