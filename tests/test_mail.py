@@ -457,3 +457,16 @@ def test_forwarding_to_a_contact_that_shares_a_mailboxs_display_name_is_undeterm
     result = run(mail.FORWARDING, school([teacher, shared]))
     assert result.status is Status.UNKNOWN
     assert "Get-Recipient -Identity 'Jan Jansen'" in result.reason
+
+
+def test_exchange_that_kept_throttling_is_not_blamed_on_graph() -> None:
+    """A throttled Exchange read names the Admin API endpoint, not Microsoft Graph."""
+    throttled = Dataset(
+        status=DatasetStatus.THROTTLED,
+        endpoint="POST /adminapi/v2.0/{tenant}/Mailbox",
+        permission="Exchange.ManageAsAppV2",
+        http_status=429,
+    )
+    result = run(mail.FORWARDING, school([], exoMailboxes=throttled))
+    assert result.status is Status.UNKNOWN and "/adminapi/" in result.reason
+    assert "Graph" not in result.reason and "Graph" not in result.reason_in("en")
