@@ -675,3 +675,21 @@ def test_simulated_organization_config_is_one_object_as_microsoft_documents(weak
         snapshot = scan(sim, weak, ("exoOrganizationConfig",))
     ds = snapshot.dataset("exoOrganizationConfig")
     assert ds.status is DatasetStatus.OK and len(ds.data) == 1
+
+
+@pytest.mark.parametrize("status", [404, 500, 403])
+def test_a_mailbox_list_whose_second_page_failed_is_no_list(monkeypatch, status: int) -> None:
+    """The first page read, the next one refused: what was read is not every mailbox, so the
+    dataset holds none of them (never a pass on half a school); a later 404 is no 'not
+    available in this organisation'."""
+    link = f"{_HOST}/adminapi/v2.0/tid/Mailbox?$skiptoken=2"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "skiptoken" in str(request.url):
+            return httpx.Response(status, json={"error": {"code": "x", "message": "y"}})
+        box = {"Guid": "g-1", "RecipientTypeDetails": "UserMailbox"}
+        return httpx.Response(200, json={"value": [box], "@odata.nextLink": link})
+
+    ds, sent = _exchange_read(monkeypatch, answer)
+    assert len(sent) == 2 and ds.data is None
+    assert ds.status in (DatasetStatus.ERROR, DatasetStatus.FORBIDDEN), ds.status
