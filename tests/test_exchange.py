@@ -153,6 +153,9 @@ def test_allow_list_refuses_what_is_no_plain_string(cmdlet: Any) -> None:
         {"Identity": ["a", "b"]},
         {"ResultSize": 1.5},
         {"ResultSize": None},
+        {"CmdletName": "Set-Mailbox"},  # a cmdlet smuggled in as a parameter
+        {"CmdletInput": {"CmdletName": "Set-Mailbox"}},
+        {"Identity": {"CmdletName": "Set-Mailbox"}},  # or as a parameter's value
     ],
 )
 def test_parameters_outside_the_list_are_refused(parameters: dict[str, Any]) -> None:
