@@ -470,3 +470,12 @@ def test_exchange_that_kept_throttling_is_not_blamed_on_graph() -> None:
     result = run(mail.FORWARDING, school([], exoMailboxes=throttled))
     assert result.status is Status.UNKNOWN and "/adminapi/" in result.reason
     assert "Graph" not in result.reason and "Graph" not in result.reason_in("en")
+
+
+def test_accented_domain_in_graphs_list_still_matches_an_inbox_rule_target() -> None:
+    """Without Exchange's list, inbox rules judge against Graph's verified domains; an accented
+    domain written as such there is the same domain as the rule target in either form."""
+    for target in ("école.nl", "xn--cole-9oa.nl"):
+        assert mail.is_inside(target, ({"école.nl"}, set()))
+        assert mail.is_inside(f"a.{target}", (set(), {"école.nl"}))
+    assert not mail.is_inside("ecole.nl", ({"école.nl"}, set()))

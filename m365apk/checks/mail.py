@@ -202,8 +202,15 @@ def accepted_domains(snapshot: Snapshot) -> tuple[set[str], set[str]] | None:
 
 
 def is_inside(domain: str, accepted: tuple[set[str], set[str]]) -> bool:
-    exact, wildcard = accepted
-    domain = mail_domain(domain) or domain.lower().rstrip(".")
+    """Whether `domain` is one of the school's; every name compared in its DNS form, so a
+    domain list from elsewhere (Graph's verified domains, for inbox rules) that writes an
+    accented domain as such still matches its punycode form."""
+
+    def dns(name: str) -> str:
+        return mail_domain(name) or name.lower().rstrip(".")
+
+    exact, wildcard = ({dns(n) for n in names} for names in accepted)
+    domain = dns(domain)
     return domain in exact or any(domain.endswith("." + parent) for parent in wildcard)
 
 
