@@ -172,6 +172,16 @@ def test_a_target_without_a_domain_is_undetermined_not_inside(good) -> None:
     assert result(with_rules(good, {uid: [unread]})).status is Status.UNKNOWN
 
 
+def test_a_named_inside_address_is_inside_and_a_named_outside_one_names_its_domain(good) -> None:
+    """ "Name <address>": the domain is the address's, not "school.nl>"."""
+    uid = next(iter(good.datasets["inboxRules"].data))
+    inside = rule("Conciërge <conciergerie@Voorbeeldonderwijs.nl>")
+    assert result(with_rules(good, {uid: [inside]})).status is Status.PASS
+    found = result(with_rules(good, {uid: [rule("Prive <m@gmail.com>", kind="redirectTo")]}))
+    assert found.status is Status.FAIL
+    assert "gmail.com (" in (found.evidence.affected[0].detail or "")
+
+
 def test_exchange_accepted_domains_are_the_schools_domains(good) -> None:
     """The Exchange Online Admin API's accepted domains (read in the same scan) decide what is
     inside; a wildcard accepted domain takes in its subdomains only."""

@@ -232,6 +232,28 @@ def test_smtp_domain_reads_the_address_as_get_mailbox_returns_it() -> None:
     assert mail.smtp_domain("smtp:") is None and mail.smtp_domain("geen adres") is None
 
 
+@pytest.mark.parametrize(
+    "address, domain",
+    [
+        ("Juf Jansen <juf@School.nl>", "school.nl"),
+        ('"Jansen, M" <m@gmail.com>', "gmail.com"),
+        ("mailto:m@gmail.com", "gmail.com"),
+        ('"a@b"@gmail.com', "gmail.com"),
+        ("m@[192.0.2.1]", None),  # an address literal: no domain to judge
+        ("EX:/o=ExchangeLabs/ou=Exchange Administrative Group/cn=Recipients/cn=a@b.nl", None),
+        ("/o=ExchangeLabs/cn=Recipients/cn=juf@school.nl", None),
+        ("m@gmail .com", None),
+        ("m@school..nl", None),
+        ("m@localhost", None),
+        ("m\uff20gmail.com", None),
+    ],
+)
+def test_a_target_address_in_any_of_its_written_forms_gives_its_own_domain(
+    address: str, domain: str | None
+) -> None:
+    assert mail.smtp_domain(address) == domain
+
+
 # --- organisation settings ----------------------------------------------------------------------
 
 

@@ -237,16 +237,28 @@ def mail_domain(name: str) -> str | None:
     return text
 
 
+_NAMED = re.compile(r"^[^<>]*<([^<>]*)>$")  # "Name <address>"
+
+
 def smtp_domain(address: str) -> str | None:
     """The domain of a ForwardingSmtpAddress ("smtp:x@domain", as Get-Mailbox returns it; the
-    prefix is optional and case does not matter), or None when it holds no one address (no
-    '@', or more than one address: "x@gmail.com;y@school.nl" is not school.nl's)."""
+    prefix is optional and case does not matter) or of an inbox rule's target (also "Name
+    <x@domain>" or "mailto:x@domain"), or None when it holds no one address (no '@', or more
+    than one address: "x@gmail.com;y@school.nl" is not school.nl's; an X500 address, whose
+    "/o=.../cn=..." may end in something that reads as "@school.nl")."""
     text = address.strip()
-    if text.lower().startswith("smtp:"):
-        text = text[5:]
+    named = _NAMED.match(text)
+    if named:
+        text = named.group(1).strip()
+    for prefix in ("smtp:", "mailto:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :].strip()
+            break
     local, at, domain = text.rpartition("@")
     quoted = len(local) >= 2 and local[0] == local[-1] == '"' and '"' not in local[1:-1]
     if not at or not (quoted and local.isprintable() or _LOCAL.match(local)):
+        return None
+    if local.startswith("/"):  # an X500 distinguished name, not an SMTP local part
         return None
     return mail_domain(domain)
 
