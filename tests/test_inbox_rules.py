@@ -16,7 +16,7 @@ from m365apk.demo.exchange import not_available
 from m365apk.demo.server import SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
 from m365apk.messages import Msg
-from m365apk.runs.scan import run_scan
+from m365apk.runs.scan import report_from_snapshot, run_scan
 from m365apk.runs.tenants import TenantsFile
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.graph import GraphSettings
@@ -132,6 +132,17 @@ def test_without_mail_rules_the_check_says_it_was_not_asked(tmp_path) -> None:
     # verdict; re-evaluating a snapshot that has the rules brings it back.
     report = json.loads((tmp_path / "report.json").read_text("utf-8"))
     assert "mail.inbox_rules_outside" not in {c["id"] for c in report["checks"]}
+
+
+def test_a_snapshot_from_before_mail_rules_existed_leaves_the_check_out(weak, tmp_path) -> None:
+    """Last year's snapshot (`m365apk evaluate`, a history re-run) has no inboxRules at all: it
+    was not asked for --mail-rules either, so the check is left out rather than undetermined
+    against the school."""
+    datasets = {k: v for k, v in weak.datasets.items() if k != "inboxRules"}
+    older = weak.model_copy(update={"datasets": datasets})
+    report_from_snapshot(older, [INBOX_RULES_OUTSIDE], tmp_path)
+    report = json.loads((tmp_path / "report.json").read_text("utf-8"))
+    assert CHECK_ID not in {c["id"] for c in report["checks"]}
 
 
 def test_without_mailbox_settings_permission_the_check_is_unknown_naming_it(tmp_path) -> None:

@@ -7,7 +7,7 @@ A check is a pure function of the snapshot. It never does I/O and never reads th
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -320,13 +320,17 @@ _NOT_ASKED = re.compile(r"^niet opgevraagd: geen (?P<licence>.+) in de licenties
 _OPT_IN = re.compile(r"^niet gevraagd: de scan liep zonder (?P<option>--[a-z0-9-]+)$")
 
 
-def asked(check: Check, snapshot: Any) -> bool:
+def asked(check: Check, snapshot: Any, opt_in: Collection[str] = ()) -> bool:
     """False when the check needs an opt-in read the scan was not asked for (`--mail-rules`):
     such a check is left out of the report, as the audit probe is without `--audit-probe`,
     rather than weighing as undetermined against a school whose provider chose not to read
-    every mailbox. Re-evaluating a snapshot that has the read brings it back."""
+    every mailbox. Re-evaluating a snapshot that has the read brings it back.
+    `opt_in`: the names of the opt-in datasets (the collector's catalogue says which); one
+    the snapshot lacks altogether (made before the read existed) was not asked for either."""
     for name in check.datasets:
         ds = snapshot.datasets.get(name)
+        if ds is None and name in opt_in:
+            return False
         if ds is not None and ds.error_code == OPT_IN_NOT_ASKED:
             return False
     return True

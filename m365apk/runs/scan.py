@@ -18,6 +18,7 @@ from m365apk.mappings.loader import Mappings
 from m365apk.reports.html import write_reports
 from m365apk.reports.model import Peers, PlanItem, Previous, Report, build_report
 from m365apk.scanner.collector import Progress, collect
+from m365apk.scanner.datasets import DATASETS
 from m365apk.scanner.graph import GraphClient, GraphSettings
 from m365apk.snapshot import DatasetStatus, Snapshot
 from m365apk.snapshot.model import file_sha256
@@ -57,7 +58,8 @@ def report_from_snapshot(
 ) -> ScanOutput:
     options = options or ReportOptions()
     out_dir.mkdir(parents=True, exist_ok=True)
-    checks = [c for c in checks if asked(c, snapshot)]
+    opt_in = {name for name, spec in DATASETS.items() if spec.opt_in}
+    checks = [c for c in checks if asked(c, snapshot, opt_in)]
     results = evaluate(snapshot, checks)
     report = build_report(
         snapshot,
