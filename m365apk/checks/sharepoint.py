@@ -76,7 +76,8 @@ def evaluate_sharing_domains(snapshot: Snapshot) -> CheckResult:
     if problem is not None:
         return make(cid, Status.UNKNOWN, problem, threshold=threshold)
     if mode == "allowList":
-        allowed = snapshot.dataset(SETTINGS).data.get("sharingAllowedDomainList") or []
+        # null: Graph did not give the list (shown as not given, never as an empty list)
+        allowed = snapshot.dataset(SETTINGS).data.get("sharingAllowedDomainList")
         measured = {"sharingDomainRestrictionMode": mode, "sharingAllowedDomainList": allowed}
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
     return make(
@@ -128,8 +129,9 @@ def evaluate_unmanaged_sync(snapshot: Snapshot) -> CheckResult:
     if problem is not None:
         return make(cid, Status.UNKNOWN, problem, threshold=threshold)
     if value is True:
-        domains = snapshot.dataset(SETTINGS).data.get("allowedDomainGuidsForSyncApp") or []
-        measured = {"isUnmanagedSyncAppForTenantRestricted": True, "domeinen": len(domains)}
+        domains = snapshot.dataset(SETTINGS).data.get("allowedDomainGuidsForSyncApp")
+        count = len(domains) if isinstance(domains, list) else None  # null: not given, not 0
+        measured = {"isUnmanagedSyncAppForTenantRestricted": True, "domeinen": count}
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
     return make(
         cid,
