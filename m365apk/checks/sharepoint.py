@@ -76,9 +76,10 @@ def evaluate_sharing_domains(snapshot: Snapshot) -> CheckResult:
     if problem is not None:
         return make(cid, Status.UNKNOWN, problem, threshold=threshold)
     if mode == "allowList":
-        # null: Graph did not give the list (shown as not given, never as an empty list)
+        measured: dict[str, Any] = {"sharingDomainRestrictionMode": mode}
         allowed = snapshot.dataset(SETTINGS).data.get("sharingAllowedDomainList")
-        measured = {"sharingDomainRestrictionMode": mode, "sharingAllowedDomainList": allowed}
+        if isinstance(allowed, list):  # null: Graph did not give it; never shown as empty
+            measured["sharingAllowedDomainList"] = allowed
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
     return make(
         cid,
@@ -130,8 +131,9 @@ def evaluate_unmanaged_sync(snapshot: Snapshot) -> CheckResult:
         return make(cid, Status.UNKNOWN, problem, threshold=threshold)
     if value is True:
         domains = snapshot.dataset(SETTINGS).data.get("allowedDomainGuidsForSyncApp")
-        count = len(domains) if isinstance(domains, list) else None  # null: not given, not 0
-        measured = {"isUnmanagedSyncAppForTenantRestricted": True, "domeinen": count}
+        measured = {"isUnmanagedSyncAppForTenantRestricted": True}
+        if isinstance(domains, list):  # null: Graph did not give it; never shown as 0
+            measured["domeinen"] = len(domains)
         return make(cid, Status.PASS, threshold=threshold, measured=measured)
     return make(
         cid,
