@@ -13,7 +13,8 @@ import pytest
 from m365apk.checks.base import Status
 from m365apk.checks.inbox_rules import CHECK_ID, INBOX_RULES_OUTSIDE, evaluate_inbox_rules
 from m365apk.demo.exchange import not_available
-from m365apk.demo.server import SimulatedGraph
+from m365apk.demo.mail_rules import MailRules
+from m365apk.demo.server import PAGE_LIMITS, Fault, SimulatedGraph
 from m365apk.demo.tenant import TenantData, load_profile, without_permission
 from m365apk.messages import Msg
 from m365apk.runs.scan import report_from_snapshot, run_scan
@@ -29,15 +30,21 @@ MAIL_RULES = frozenset({"mail-rules"})
 
 def collect(tenant: TenantData, out: Path, opt_in: frozenset[str] = MAIL_RULES) -> Snapshot:
     with SimulatedGraph(tenant) as sim:
-        cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
-        output = run_scan(
-            cred,
-            GraphSettings(base_url=sim.base_url, opt_in=opt_in, **FAST),
-            [INBOX_RULES_OUTSIDE],
-            tenant_id=tenant.tenant_id,
-            out_dir=out,
-            source="test",
-        )
+        return scan(sim, tenant, out, opt_in)
+
+
+def scan(
+    sim: SimulatedGraph, tenant: TenantData, out: Path, opt_in: frozenset[str] = MAIL_RULES
+) -> Snapshot:
+    cred = LoopbackClientSecretCredential(sim.token_url, tenant.client_id, tenant.client_secret)
+    output = run_scan(
+        cred,
+        GraphSettings(base_url=sim.base_url, opt_in=opt_in, **FAST),
+        [INBOX_RULES_OUTSIDE],
+        tenant_id=tenant.tenant_id,
+        out_dir=out,
+        source="test",
+    )
     return output.snapshot
 
 
@@ -143,6 +150,78 @@ def test_a_snapshot_from_before_mail_rules_existed_leaves_the_check_out(weak, tm
     report_from_snapshot(older, [INBOX_RULES_OUTSIDE], tmp_path)
     report = json.loads((tmp_path / "report.json").read_text("utf-8"))
     assert CHECK_ID not in {c["id"] for c in report["checks"]}
+
+
+def _phished_path(tenant: TenantData) -> str:
+    uid = next(u["id"] for u in tenant.users if u["userPrincipalName"].startswith("i.degroot@"))
+    return f"/users/{uid}/mailFolders/inbox/messageRules"
+
+
+def _error(code: str) -> bytes:
+    return json.dumps({"error": {"code": code, "message": code}}).encode()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault(403, body=_error("ErrorAccessDenied")),  # an application access policy's scope
+        Fault(404, body=_error("ErrorInvalidUser")),
+        Fault(500),
+        Fault(429, retry_after=1000),  # longer than the scan waits
+    ],
+    ids=["403", "404-invalid-user", "500", "429-too-long"],
+)
+def test_the_phished_mailbox_whose_rules_could_not_be_read_never_passes(fault, tmp_path) -> None:
+    """The weak school's other mailboxes forward only inside: an unread inbox (its item in the
+    JSON batch refused) must leave the check undetermined, naming the mailbox's id."""
+    tenant = load_profile("weak", users=12)
+    with SimulatedGraph(tenant) as sim:
+        sim.inject(_phished_path(tenant), fault)
+        snapshot = scan(sim, tenant, tmp_path)
+    found = result(snapshot)
+    assert found.status is Status.UNKNOWN, found.reason
+    assert snapshot.datasets["inboxRules"].unread_keys == [_phished_path(tenant).split("/")[2]]
+
+
+def test_a_throttled_mailbox_is_read_after_its_retry_after_and_a_later_page_counts(
+    tmp_path, monkeypatch
+) -> None:
+    """429 with Retry-After on the phished mailbox's batch item: sent again, read. A mailbox
+    whose rules come one per page (@odata.nextLink): the outside rule on its last page fails."""
+    monkeypatch.setitem(PAGE_LIMITS, "", (1, 1))  # the rules lists serve one rule per page
+    tenant = load_profile("weak", users=12)
+    bakker = next(u for u in tenant.users if u["userPrincipalName"].startswith("p.bakker@"))
+    rules = MailRules.rules
+
+    def more(self: MailRules, user_id: str) -> list[dict[str, Any]]:
+        found = rules(self, user_id)
+        if user_id != bakker["id"]:
+            return found
+        return [
+            *found,
+            {**found[0], "id": "second"},
+            {
+                **found[0],
+                "id": "late",
+                "actions": {
+                    "redirectTo": [{"emailAddress": {"address": "leerling.archief@proton.me"}}]
+                },
+            },
+        ]
+
+    monkeypatch.setattr(MailRules, "rules", more)
+    with SimulatedGraph(tenant) as sim:
+        sim.inject(_phished_path(tenant), Fault(429, retry_after_text="0"))
+        snapshot = scan(sim, tenant, tmp_path)
+        throttled = [r for r in sim.requests if r.inner and r.status == 429]
+    ds = snapshot.datasets["inboxRules"]
+    assert ds.ok and len(throttled) == 1
+    assert ds.pages == len(ds.data) + 2  # p.bakker's three rules took three pages
+    assert len(ds.data[bakker["id"]]) == 3
+    found = result(snapshot)
+    assert found.status is Status.FAIL
+    details = " ".join(o.detail or "" for o in found.evidence.affected)
+    assert "gmail.com" in details and "proton.me" in details
 
 
 def test_without_mailbox_settings_permission_the_check_is_unknown_naming_it(tmp_path) -> None:
