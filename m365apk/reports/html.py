@@ -79,7 +79,22 @@ def css_string(value: object) -> Markup:
     return Markup("".join(out))
 
 
+def shorten(value: object, limit: int) -> str:
+    """Tenant text where the board document has room for a line or two (the school's name in
+    the heading and the running footer, a row of last year's plan in the school's own words):
+    cut at a word before `limit` characters, with an ellipsis. The appendix keeps it whole."""
+    text = " ".join(str(value).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-\u2013") + "\u2026"
+
+
 _env.filters["css_string"] = css_string
+_env.filters["shorten"] = shorten
 
 
 FIRST = 3  # "Eerst doen" on the cover: three actions a school can start on Monday

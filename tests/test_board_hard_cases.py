@@ -1,0 +1,91 @@
+"""The board document and the appendix in cases the demos do not show (issue 27): a school with
+a very long name, many accepted risks, last year's plan full of its own long texts and a
+previous APK; a consent that lets almost nothing be read; a tenant whose names carry markup.
+The board stays within four A4 pages, nothing from the tenant is markup, and the appendix
+still says each finding once."""
+
+from __future__ import annotations
+
+import pytest
+
+from m365apk.checks.base import Status
+from m365apk.reports.html import render_board
+from m365apk.reports.model import ChangedCheck, Comparison, PlanReview
+
+LONG_NAME = (
+    "Stichting voor Openbaar Primair en Voortgezet Onderwijs in de Regio " * 4
+    + "W" * 120  # one unbroken word: no break opportunity inside it
+)
+LONG_TEXT = "Koppeling met het leerlingvolgsysteem en de roosterapplicatie " * 5  # ~300 chars
+
+
+def hard_school(report, lang: str = "nl"):
+    """The weak school with everything the board can be asked to carry at once."""
+    failing = [c for c in report.checks if c.result.status in (Status.FAIL, Status.PARTIAL)]
+    accepted = {c.id for c in failing[3:25]}  # the first few stay findings for Eerst doen
+    checks = [
+        c.model_copy(
+            update={
+                "result": c.result.model_copy(
+                    update={
+                        "status": Status.ACCEPTED,
+                        "reason": f"Geaccepteerd tot 2027-12-31: {LONG_TEXT}",
+                        "reason_parts": None,
+                    }
+                )
+            }
+        )
+        if c.id in accepted
+        else c
+        for c in report.checks
+    ]
+    plan = [
+        PlanReview(
+            id=f"eigen-punt-{i}",
+            title=f"{LONG_TEXT}{i}",
+            owner="IT-partner " + "Q" * 80,
+            due="2026-06-01",
+            planned_status="bezig",
+            now="onbekend",
+        )
+        for i in range(40)
+    ]
+    changed = [ChangedCheck(id=c.id, title=c.title, was="pass", now="fail") for c in failing]
+    comparison = Comparison(
+        previous_run="apk-1",
+        previous_date="2025-12-01",
+        previous_score=40,
+        previous_verdict="onvoldoende",
+        score_delta=-25,
+        measure_deltas={bm.id: -10 for bm in report.basismaatregelen},
+        new_findings=changed,
+        resolved=changed[:10],
+        peers_median=61.0,
+        peers_count=12,
+    )
+    tenant = report.tenant.model_copy(
+        update={"display_name": LONG_NAME, "default_domain": "a" * 60 + ".onmicrosoft.com"}
+    )
+    return report.model_copy(
+        update={"checks": checks, "plan_review": plan, "comparison": comparison, "tenant": tenant}
+    )
+
+
+def board_pages(report, lang: str, folder) -> int:
+    from pypdf import PdfReader
+
+    from m365apk.reports.pdf import write_pdf
+
+    html = folder / f"bestuursrapport-{lang}.html"
+    html.write_text(render_board(report, lang), encoding="utf-8")
+    return len(PdfReader(write_pdf(html, html.with_suffix(".pdf"))).pages)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_board_of_a_long_named_school_with_accepted_risks_and_last_years_plan_fits_four_pages(
+    demo_reports, tmp_path, lang
+) -> None:
+    """A name of 400 characters, 22 accepted risks, 40 rows of last year's plan in the school's
+    own words and a previous APK: the board document still prints on four A4 pages at most."""
+    assert board_pages(hard_school(demo_reports["weak"]), lang, tmp_path) <= 4
