@@ -6,11 +6,16 @@ still says each finding once."""
 
 from __future__ import annotations
 
+import html as html_lib
+import re
+from collections import Counter
+
 import pytest
 
 from m365apk.checks.base import Status
-from m365apk.reports.html import render_board
-from m365apk.reports.model import ChangedCheck, Comparison, PlanReview
+from m365apk.reports.html import render_appendix, render_board
+from m365apk.reports.model import ChangedCheck, Comparison, DatasetProblem, PlanReview
+from tests.test_board import section, sentences
 
 LONG_NAME = (
     "Stichting voor Openbaar Primair en Voortgezet Onderwijs in de Regio " * 4
@@ -89,3 +94,51 @@ def test_board_of_a_long_named_school_with_accepted_risks_and_last_years_plan_fi
     """A name of 400 characters, 22 accepted risks, 40 rows of last year's plan in the school's
     own words and a previous APK: the board document still prints on four A4 pages at most."""
     assert board_pages(hard_school(demo_reports["weak"]), lang, tmp_path) <= 4
+
+
+def without_consent(report):
+    """Almost nothing could be read: every dataset but the organisation's answered 403 with
+    the same Graph message (a consent that was never given, or given for too little)."""
+    datasets = sorted({d for c in report.checks for d in c.datasets} - {"organization"})
+    problems = [
+        DatasetProblem(
+            dataset=d,
+            endpoint=f"GET /v1.0/{d}",
+            status="forbidden",
+            permission=f"{d}.Read.All",
+            http_status=403,
+            error_code="Authorization_RequestDenied",
+            error_message="Insufficient privileges to complete the operation.",
+        )
+        for d in datasets
+    ]
+    checks = [
+        c.model_copy(
+            update={
+                "result": c.result.model_copy(
+                    update={"status": Status.UNKNOWN, "reason": "Niet vastgesteld."}
+                )
+            }
+        )
+        if set(c.datasets) & set(datasets)
+        else c
+        for c in report.checks
+    ]
+    return report.model_copy(update={"checks": checks, "unreadable": problems, "partial": True})
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_appendix_of_a_school_without_consent_prints_the_graph_message_once(
+    demo_reports, lang
+) -> None:
+    """`demo --portfolio`'s school without consent: "HTTP 403 foutcode
+    Authorization_RequestDenied: Insufficient privileges to complete the operation." stood 35
+    times in the appendix's table of unreadable data, once per dataset."""
+    page = render_appendix(without_consent(demo_reports["weak"]), lang)
+    table = section(page, "gegevens")
+    message = "Insufficient privileges to complete the operation."
+    assert html_lib.unescape(table).count(message) == 1
+    rows = re.findall(r"<tr><td>.*?</tr>", table[: table.index('id="scan"')], re.DOTALL)
+    assert len(rows) > 20 and all("403" in row for row in rows)  # each row keeps its status
+    twice = {s: n for s, n in Counter(sentences(table)).items() if n > 1}
+    assert twice == {}

@@ -213,6 +213,12 @@ def _context(report: Report, lang: str) -> dict[str, Any]:
         undetermined=[c for c in report.checks if c.result.status.value == "unknown"],
         not_checked=nc,
         unreadable_groups=unreadable_groups(report),
+        # The Graph's message in the table of unreadable data: printed at the first dataset that
+        # got it; the others name that one (a consent never given: 35 times the same sentence).
+        message_first={
+            m: next(p.dataset for p in report.unreadable if p.error_message == m)
+            for m in {p.error_message for p in report.unreadable if p.error_message}
+        },
         settings_missing=settings_missing(report),
         plain_reason={c.id: plain_reason(c.result.reason) for c in report.checks},
         portal={c.id: portal_link(c.id, lang) for c in report.checks},
