@@ -7,6 +7,7 @@ still says each finding once."""
 from __future__ import annotations
 
 import html as html_lib
+import itertools
 import re
 from collections import Counter
 
@@ -142,3 +143,94 @@ def test_appendix_of_a_school_without_consent_prints_the_graph_message_once(
     assert len(rows) > 20 and all("403" in row for row in rows)  # each row keeps its status
     twice = {s: n for s, n in Counter(sentences(table)).items() if n > 1}
     assert twice == {}
+
+
+HOSTILE = '<script>alert("x")</script>\'"&amp;' + "L" * 300  # markup, quotes, no break
+
+
+def hostile_names(report):
+    """Tenant text everywhere the documents print it: names of affected objects (an app, a
+    policy, a user), last year's plan and the answers to the manual checkpoints."""
+    checks = []
+    for c in report.checks:
+        affected = [
+            o.model_copy(update={"display_name": HOSTILE}) for o in c.result.evidence.affected
+        ]
+        evidence = c.result.evidence.model_copy(update={"affected": affected})
+        checks.append(
+            c.model_copy(update={"result": c.result.model_copy(update={"evidence": evidence})})
+        )
+    manual = [
+        q.model_copy(
+            update={
+                "status": "beantwoord",
+                "answer": "ja",
+                "by": HOSTILE,
+                "date": report.collected_at.date(),
+                "evidence": HOSTILE,
+                "note": HOSTILE,
+            }
+        )
+        for q in report.manual
+    ]
+    plan = [
+        PlanReview(
+            id="eigen-punt",
+            title=HOSTILE,
+            owner=HOSTILE,
+            due=HOSTILE,
+            planned_status=HOSTILE,
+            now="onbekend",
+        )
+    ]
+    tenant = report.tenant.model_copy(update={"display_name": HOSTILE})
+    return report.model_copy(
+        update={"checks": checks, "manual": manual, "plan_review": plan, "tenant": tenant}
+    )
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_tenant_names_with_markup_stay_text_in_both_documents(demo_reports, lang) -> None:
+    report = hostile_names(demo_reports["weak"])
+    for page in (render_board(report, lang), render_appendix(report, lang)):
+        assert "<script" not in page.lower() and 'alert("x")' not in page
+        body = page[page.index("<body") :]
+        assert "&lt;script&gt;" in body  # printed, as text
+
+
+@pytest.mark.browser
+def test_a_long_unbroken_app_name_stays_within_the_printed_page(demo_reports, tmp_path) -> None:
+    """An app, policy or user name of 300 characters without a space made the table of
+    affected objects 4,600 px wide, and the weak demo's table of requests its licences do not
+    allow 1,055 px: Chromium then shrinks every page of the PDF to fit (7 pt text instead of
+    10.5). On paper no table is wider than the page; on a phone it scrolls a little at most."""
+    from playwright.sync_api import sync_playwright
+
+    from m365apk.reports.pdf import FLAGS, find_browser
+
+    report = hostile_names(demo_reports["weak"])
+    pages = []
+    for name, render in (("bijlage", render_appendix), ("bestuursrapport", render_board)):
+        pages.append(tmp_path / f"{name}.html")
+        pages[-1].write_text(render(report), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_browser(), args=list(FLAGS[1:]))
+        try:
+            # Printed, nothing may be wider than the page; on a phone a table may scroll
+            # sideways (a region of its own), but not across a dozen screens.
+            for html, (media, width, limit) in itertools.product(
+                pages, (("print", 680, 681), ("screen", 390, 3 * 390))
+            ):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.emulate_media(media=media)
+                page.goto(html.resolve().as_uri())
+                wide = page.evaluate(
+                    """limit => [...document.querySelectorAll('table')]
+                        .filter(t => t.getBoundingClientRect().width > limit)
+                        .map(t => t.querySelector('caption')?.id)""",
+                    limit,
+                )
+                assert wide == [], (html.name, media, wide[:5])
+                page.close()
+        finally:
+            browser.close()

@@ -93,7 +93,15 @@ def shorten(value: object, limit: int) -> str:
     return cut.rstrip(" ,;:-\u2013") + "\u2026"
 
 
+def breakable(value: object) -> Markup:
+    """A Graph request (`GET /v1.0/users?$select=id,displayName,...&$top=999`) or an error code
+    (`licence_not_in_subscribedSkus`) may break after a slash, ?, &, =, comma or underscore:
+    without a space it widened its table past the printed page."""
+    return Markup("<wbr>").join(escape(part) for part in re.split(r"(?<=[/?&,=_])", str(value)))
+
+
 _env.filters["css_string"] = css_string
+_env.filters["breakable"] = breakable
 _env.filters["shorten"] = shorten
 
 
