@@ -15,6 +15,7 @@ import pytest
 
 from m365apk.checks.base import Status
 from m365apk.reports.html import render_appendix, render_board
+from m365apk.reports.i18n import catalogue
 from m365apk.reports.model import ChangedCheck, Comparison, DatasetProblem, PlanReview
 from tests.test_board import section, sentences
 
@@ -234,3 +235,36 @@ def test_a_long_unbroken_app_name_stays_within_the_printed_page(demo_reports, tm
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_last_years_plan_with_manual_checkpoints_says_each_sentence_once(
+    demo_reports, lang
+) -> None:
+    """Last year's plan that lists the Exchange checkpoints: each row printed the whole
+    question, so "De Exchange Online Admin API geeft dat niet." stood once per row."""
+    report = demo_reports["weak"]
+    plan = [
+        PlanReview(
+            id=q.id,
+            title=q.question,
+            owner="IT-partner",
+            due="2026-06-01",
+            planned_status="open",
+            now="open",
+        )
+        for q in report.manual
+    ]
+    page = render_appendix(report.model_copy(update={"plan_review": plan}), lang)
+    page = page.replace(section(page, "handmatig"), "")  # the questions themselves
+    twice = {s: n for s, n in Counter(sentences(page)).items() if n > 1}
+    ui = catalogue(lang)["ui"]
+    twice = {  # a reference to where a finding, why or fix stood first is no repeat
+        s: n
+        for s, n in twice.items()
+        if not s.startswith((ui["same_finding"], ui["same_why"])) and ui["same_fix"] not in s
+    }
+    assert twice == {}
+    plan_table = section(page, "actieplan")
+    for q in report.manual:
+        assert f'href="#{q.id}"' in plan_table  # the row leads to the checkpoint
