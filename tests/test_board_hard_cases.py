@@ -268,3 +268,37 @@ def test_last_years_plan_with_manual_checkpoints_says_each_sentence_once(
     plan_table = section(page, "actieplan")
     for q in report.manual:
         assert f'href="#{q.id}"' in plan_table  # the row leads to the checkpoint
+
+
+def finding_sentences_twice(page: str, lang: str) -> dict[str, int]:
+    """The appendix's sentences that stand twice, as tests/test_board.py counts them: the
+    manual checkpoints are questions, and a reference to an earlier check is no repeat."""
+    ui = catalogue(lang)["ui"]
+    page = page.replace(section(page, "handmatig"), "")
+    found = [
+        s
+        for s in sentences(page)
+        if not s.startswith((ui["same_finding"], ui["same_why"])) and ui["same_fix"] not in s
+    ]
+    assert len(found) > 20
+    return {s: n for s, n in Counter(found).items() if n > 1}
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+@pytest.mark.parametrize("case", ["hard_school", "without_consent"])
+def test_appendix_of_a_hard_case_prints_each_finding_sentence_once(
+    demo_reports, case, lang
+) -> None:
+    report = {"hard_school": hard_school, "without_consent": without_consent}[case](
+        demo_reports["weak"]
+    )
+    assert finding_sentences_twice(render_appendix(report, lang), lang) == {}
+
+
+def test_pseudonymised_english_appendix_prints_each_finding_sentence_once(tmp_path) -> None:
+    from m365apk.cli import main
+
+    args = ["demo", "--profile", "weak", "--lang", "en", "--pseudonymise"]
+    assert main([*args, "--out", str(tmp_path), "--quiet"]) == 0
+    page = (tmp_path / "bijlage.html").read_text("utf-8")
+    assert finding_sentences_twice(page, "en") == {}
