@@ -302,3 +302,14 @@ def test_pseudonymised_english_appendix_prints_each_finding_sentence_once(tmp_pa
     assert main([*args, "--out", str(tmp_path), "--quiet"]) == 0
     page = (tmp_path / "bijlage.html").read_text("utf-8")
     assert finding_sentences_twice(page, "en") == {}
+
+
+def test_a_graph_message_ending_in_a_full_stop_ends_the_finding_once(demo_reports) -> None:
+    """ "…Insufficient privileges to complete the operation.." in every check of a school
+    without consent."""
+    from m365apk.checks.base import _message
+
+    problem = without_consent(demo_reports["weak"]).unreadable[0]
+    assert problem.error_message.endswith("operation.")
+    said = str(_message(problem))
+    assert said.endswith("to complete the operation") and not said.endswith(".")

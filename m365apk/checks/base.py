@@ -355,8 +355,9 @@ def _message(ds: Any) -> str:
     if not ds.error_message:
         return ""
     said = not_asked(ds)
-    # otherwise Graph's own message: technical, as Graph gave it
-    return Msg("data.with_message", message=said or ds.error_message)
+    # otherwise Graph's own message: technical, as Graph gave it, without its full stop (the
+    # sentence ends after it: "…to complete the operation.." read twice)
+    return Msg("data.with_message", message=said or ds.error_message.rstrip(". "))
 
 
 def missing_data(check: Check, snapshot: Snapshot) -> CheckResult | None:
