@@ -313,3 +313,21 @@ def test_a_graph_message_ending_in_a_full_stop_ends_the_finding_once(demo_report
     assert problem.error_message.endswith("operation.")
     said = str(_message(problem))
     assert said.endswith("to complete the operation") and not said.endswith(".")
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_a_school_without_consent_is_first_told_to_grant_the_permissions(
+    demo_reports, lang
+) -> None:
+    """Without consent, Eerst doen said "no open findings" or named only a paid action while
+    eighty checks stood unread: its first row now asks for the missing permissions and a new
+    scan, free, for the IT partner, within two weeks, and the rows stay at most three."""
+    words = catalogue(lang)["ui"]
+    report = without_consent(demo_reports["weak"])
+    first = section(render_board(report, lang), "eerst-doen")
+    rows = re.findall(r"<tr[ >].*?</tr>", first[first.index("<tbody>") :], re.DOTALL)
+    assert 1 <= len(rows) <= 3
+    assert 'id="eerst-machtigingen"' in rows[0] and words["grant_title"] in rows[0]
+    assert "users.Read.All" in rows[0] and words["first_free"] in rows[0]
+    # A school that granted everything is not asked to.
+    assert "eerst-machtigingen" not in render_board(demo_reports["good"], lang)

@@ -123,6 +123,20 @@ class FirstAction:
     deadline: date
 
 
+@dataclass
+class GrantAction:
+    """The first row of "Eerst doen" when the app lacks permissions: without them the checks
+    that need them stay undetermined, and no other action can settle that (a school without
+    consent saw "no open findings", or only a paid action, while 80 checks were unread)."""
+
+    permissions: str  # as not_checked names them, comma-separated
+    checks: list[Any]
+    deadline: date
+
+
+GRANT_DAYS = 14  # a permission is minutes of work; the school should not wait a quarter for it
+
+
 def settings_missing(report: Report) -> bool:
     """No emergency accounts and no approved exclusions given: break-glass accounts then count as
     unapproved exclusions, which can flip the verdict (issue 14 finding 3)."""
@@ -206,12 +220,21 @@ def _context(report: Report, lang: str) -> dict[str, Any]:
     counts = Counter(c.result.status.value for c in report.checks)
     measured = {c.id: measured_text(c, messages, lang) for c in report.checks}
     nc = not_checked(report)
+    missing = next((g for g in nc if g.cause == "permission" and g.what), None)
+    grant = (
+        GrantAction(missing.what, missing.checks, scan_day + timedelta(days=GRANT_DAYS))
+        if missing
+        else None
+    )
+    if grant:  # still at most three rows
+        first = first[: FIRST - 1]
     return dict(
         r=report,
         lang=lang,
         t=messages["ui"],
         todo=todo,
         first=first,
+        grant=grant,
         counts=counts,
         manual_open=sum(m.status == "open" for m in report.manual),
         reason=verdict_reason(report.overall, report.checks, messages),
