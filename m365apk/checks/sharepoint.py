@@ -46,7 +46,10 @@ CAPABILITIES = (
 )
 RESTRICTION_MODES = ("none", "allowList", "blockList")
 
-_check = check_family(area=Area.ATTACK_SURFACE, effort="klein")
+# Every check here judges one switch of the tenant's SharePoint settings, at medium severity.
+_check = check_family(
+    area=Area.ATTACK_SURFACE, effort="klein", severity=Severity.MEDIUM, datasets=(SETTINGS,)
+)
 
 
 def _capability(snapshot: Snapshot) -> tuple[Any, Msg | None]:
@@ -146,8 +149,6 @@ def evaluate_unmanaged_sync(snapshot: Snapshot) -> CheckResult:
 
 SHARING_DOMAINS = _check(
     id="sharepoint.sharing_domains",
-    severity=Severity.MEDIUM,
-    datasets=(SETTINGS,),
     bm=(5, 4),
     norms=("SM.01", "ID.01"),
     sources=(
@@ -162,8 +163,6 @@ SHARING_DOMAINS = _check(
 )
 GUEST_RESHARING = _check(
     id="sharepoint.guest_resharing",
-    severity=Severity.MEDIUM,
-    datasets=(SETTINGS,),
     bm=(5, 4),
     norms=("SM.01", "ID.02"),
     sources=(
@@ -180,8 +179,6 @@ GUEST_RESHARING = _check(
 )
 UNMANAGED_SYNC = _check(
     id="sharepoint.unmanaged_sync",
-    severity=Severity.MEDIUM,
-    datasets=(SETTINGS,),
     bm=(5, 6),
     norms=("SM.01", "SM.03"),
     sources=(

@@ -4,12 +4,13 @@ stands open (guests, sharing, stale and unlicensed accounts)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
 from m365apk.checks.base import (
+    AffectedObject,
     Area,
     CheckResult,
     Severity,
@@ -251,6 +252,25 @@ def _app_detail(snapshot: Snapshot, sp: dict[str, Any], permissions: set[str]) -
     )
 
 
+def _undetermined(
+    cid: str,
+    unread: Msg,
+    threshold: str,
+    counts: dict[str, int],
+    objects: Iterable[AffectedObject] = (),
+) -> CheckResult:
+    """Unknown, for a check on apps' permissions when some of them could not be named
+    (`_unread`): such an app may hold any permission, so no verdict rests on the rest."""
+    return make(
+        cid,
+        Status.UNKNOWN,
+        Msg("surface.apps.undetermined", why=unread),
+        threshold=threshold,
+        counts=counts,
+        objects=objects,
+    )
+
+
 def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
     cid = INVENTORY.id
     apps = _with_delegated(snapshot, DATA_ROLES, DATA_SCOPES)
@@ -275,14 +295,7 @@ def evaluate_inventory(snapshot: Snapshot) -> CheckResult:
         )
     if unread:
         # An app whose permissions cannot be named may reach school data.
-        return make(
-            cid,
-            Status.UNKNOWN,
-            Msg("surface.apps.undetermined", why=unread),
-            threshold=threshold,
-            counts=counts,
-            objects=objects,
-        )
+        return _undetermined(cid, unread, threshold, counts, objects)
     return make(
         cid,
         Status.PASS,
@@ -373,14 +386,7 @@ def evaluate_high_privilege(snapshot: Snapshot) -> CheckResult:
     counts |= unread_counts
     if unread:
         # An app whose permissions cannot be named may hold any of them, escalation included.
-        return make(
-            cid,
-            Status.UNKNOWN,
-            Msg("surface.apps.undetermined", why=unread),
-            threshold=threshold,
-            counts=counts,
-            objects=objects,
-        )
+        return _undetermined(cid, unread, threshold, counts, objects)
     if listed:
         return make(
             cid,
@@ -455,13 +461,7 @@ def evaluate_user_consents(snapshot: Snapshot) -> CheckResult:
             objects=risky,
         )
     if unread:
-        return make(
-            cid,
-            Status.UNKNOWN,
-            Msg("surface.apps.undetermined", why=unread),
-            threshold=threshold,
-            counts=counts,
-        )
+        return _undetermined(cid, unread, threshold, counts)
     return make(cid, Status.PASS, threshold=threshold, counts=counts)
 
 
