@@ -95,3 +95,21 @@ def snapshot(**datasets: Dataset) -> Snapshot:
         graph_base_url="https://graph.microsoft.com",
         datasets=base,
     )
+
+
+def exactly(tenant_id: str, collected_at: datetime, **datasets: Any) -> Snapshot:
+    """A snapshot of these datasets and no others (`snapshot` adds licences and role groups):
+    raw data becomes an ok dataset, a Dataset stays as given."""
+    return Snapshot(
+        tool=ToolInfo(version="test"),
+        tenant=TenantInfo(tenant_id=tenant_id),
+        collected_at=collected_at,
+        source="test",
+        graph_base_url="http://127.0.0.1",
+        datasets={
+            name: data
+            if isinstance(data, Dataset)
+            else Dataset(status=DatasetStatus.OK, endpoint=name, permission="x", data=data)
+            for name, data in datasets.items()
+        },
+    )

@@ -10,7 +10,9 @@ from typing import Any
 
 from m365apk.checks.base import CheckResult, Status
 from m365apk.checks.registry import all_checks
-from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
+
+from .snapshots import exactly
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 SCHOOL = "5c5c5c5c-0000-4000-8000-000000000001"
@@ -26,17 +28,7 @@ ROLE_IDS = {
 
 
 def snapshot(**datasets: Any) -> Snapshot:
-    return Snapshot(
-        tool=ToolInfo(version="test"),
-        tenant=TenantInfo(tenant_id=SCHOOL),
-        collected_at=NOW,
-        source="test",
-        graph_base_url="http://127.0.0.1",
-        datasets={
-            name: Dataset(status=DatasetStatus.OK, endpoint=name, permission="x", data=data)
-            for name, data in datasets.items()
-        },
-    )
+    return exactly(SCHOOL, NOW, **datasets)
 
 
 def run(check_id: str, s: Snapshot) -> CheckResult:

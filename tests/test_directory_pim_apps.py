@@ -11,7 +11,9 @@ import pytest
 from m365apk.checks import app_credentials, directory, pim
 from m365apk.checks.base import Check, Status
 from m365apk.checks.evaluate import evaluate
-from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot import Snapshot
+
+from .snapshots import exactly
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
@@ -25,17 +27,7 @@ GA_HOLDER = {
 
 
 def snapshot(**datasets: Any) -> Snapshot:
-    return Snapshot(
-        tool=ToolInfo(version="test"),
-        tenant=TenantInfo(tenant_id="t"),
-        collected_at=NOW,
-        source="test",
-        graph_base_url="http://127.0.0.1",
-        datasets={
-            name: Dataset(status=DatasetStatus.OK, endpoint=name, permission="x", data=data)
-            for name, data in datasets.items()
-        },
-    )
+    return exactly("t", NOW, **datasets)
 
 
 def status(check: Check, s: Snapshot) -> Status:

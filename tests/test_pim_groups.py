@@ -29,9 +29,10 @@ from m365apk.runs.scan import run_scan
 from m365apk.scanner.auth import LoopbackClientSecretCredential
 from m365apk.scanner.datasets import DATASETS
 from m365apk.scanner.graph import GraphSettings
-from m365apk.snapshot import Dataset, DatasetStatus, Snapshot, TenantInfo, ToolInfo
+from m365apk.snapshot import Dataset, DatasetStatus, Snapshot
 
 from .conftest import FAST
+from .snapshots import exactly
 
 NOW = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 GA = "62e90394-69f5-4237-9190-012177145e10"
@@ -148,20 +149,7 @@ def user_assignment(u: dict[str, Any], role: str = GA) -> dict[str, Any]:
 
 
 def snapshot(**datasets: Any) -> Snapshot:
-    built: dict[str, Dataset] = {}
-    for name, data in datasets.items():
-        if isinstance(data, Dataset):
-            built[name] = data
-        else:
-            built[name] = Dataset(status=DatasetStatus.OK, endpoint=name, permission="x", data=data)
-    return Snapshot(
-        tool=ToolInfo(version="test"),
-        tenant=TenantInfo(tenant_id="t"),
-        collected_at=NOW,
-        source="test",
-        graph_base_url="http://127.0.0.1",
-        datasets=built,
-    )
+    return exactly("t", NOW, **datasets)
 
 
 def run(check_id: str, s: Snapshot) -> CheckResult:
